@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: deferred work, the userspace counterpart of the kernel's irq_work.
+ *
+ * Fence callbacks run with the signaled fence's lock held.  A container
+ * (array, chain) whose member signaled must signal itself, which takes its
+ * own lock; doing that inside the callback would nest locks in an order
+ * that its enable_signaling path inverts, and would recurse along long
+ * chains.  Instead the callback queues a work item.  Work items queue on
+ * the calling thread and run in that thread as soon as it releases the
+ * last spinlock it holds (immediately if it holds none), one after the
+ * other, never nested.  So work runs before dma_fence_signal() returns,
+ * without recursion, with no lock held.
+ */
+#ifndef DMASYNC_PRIV_IRQ_WORK_H
+#define DMASYNC_PRIV_IRQ_WORK_H
+
+#include <stdbool.h>
+
+struct irq_work {
+	struct irq_work *next;
+	void (*func)(struct irq_work *work);
+	unsigned int pending;
+};
+
+static inline void init_irq_work(struct irq_work *work, void (*func)(struct irq_work *))
+{
+	work->next = 0;
+	work->func = func;
+	work->pending = 0;
+}
+
+/* Queue @work unless it is already queued. Return: true if queued now. */
+bool irq_work_queue(struct irq_work *work);
+
+/* Run queued work if this thread holds no spinlock (called by spin_unlock). */
+void dmasync_irq_work_run(void);
+
+#endif
