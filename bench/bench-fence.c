@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fence-core benchmarks.  Every figure is printed next to a floor measured
+ * in the same run, as a ratio:
+ *   init+signal+put        vs  malloc+free of the same size
+ *   add_callback+signal    vs  malloc+free
+ *   signal-to-wakeup       vs  futex ping-pong, one way
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <dmasync/dma-fence.h>
+#include "futex.h"
+
+static DEFINE_SPINLOCK(lock);
+static DEFINE_SPINLOCK(lock2); /* the second timeline of the ping-pong */
+static const char *name(struct dma_fence *f) { return "bench"; }
+static const struct dma_fence_ops ops = { .get_driver_name = name, .get_timeline_name = name };
+
+static double per_op(ktime_t start, long n)
+{
+	return (double)(ktime_get() - start) / (double)n;
+}
+
+static void report(const char *what, double ns, const char *floor_name, double floor_ns)
+{
+	printf("%-34s %9.1f ns/op   floor %-26s %8.1f ns   ratio %5.2fx\n", what, ns, floor_name,
+	       floor_ns, ns / floor_ns);
+}
+
+static double bench_malloc_free(long n)
+{
+	void *volatile sink;
+	ktime_t t = ktime_get();
+
+	for (long i = 0; i < n; i++) {
+		sink = malloc(sizeof(struct dma_fence));
+		free(sink);
+	}
+	(void)sink;
+	return per_op(t, n);
+}
+
+static double bench_init_signal_put(long n)
+{
+	u64 ctx = dma_fence_context_alloc(1);
+	ktime_t t = ktime_get();
+
+	for (long i = 0; i < n; i++) {
+		struct dma_fence *f = malloc(sizeof(*f));
+
+		dma_fence_init(f, &ops, &lock, ctx, (u64)i);
+		dma_fence_signal(f);
+		dma_fence_put(f);
+	}
+	return per_op(t, n);
+}
+
+static void nop_cb(struct dma_fence *f, struct dma_fence_cb *cb) { }
+
+static double bench_add_callback_signal(long n)
+{
+	struct dma_fence *fences = calloc((size_t)n, sizeof(*fences));
+	struct dma_fence_cb cb;
+	u64 ctx = dma_fence_context_alloc(1);
+	ktime_t t;
+	double r;
+
+	for (long i = 0; i < n; i++)
+		dma_fence_init(&fences[i], &ops, &lock, ctx, (u64)i);
+	t = ktime_get();
+	for (long i = 0; i < n; i++) {
+		dma_fence_add_callback(&fences[i], &cb, nop_cb);
+		dma_fence_signal(&fences[i]);
+	}
+	r = per_op(t, n);
+	free(fences);
+	return r;
+}
+
+/* ---- ping-pong latency ------------------------------------------------- */
+
+static uint32_t fx[2];
+static long rounds;
+
+static void *futex_pong(void *arg)
+{
+	for (long i = 1; i <= rounds; i++) {
+		while (__atomic_load_n(&fx[0], __ATOMIC_ACQUIRE) != (uint32_t)i)
+			futex_wait_until(&fx[0], (uint32_t)i - 1, -1);
+		__atomic_store_n(&fx[1], (uint32_t)i, __ATOMIC_RELEASE);
+		futex_wake(&fx[1], 1);
+	}
+	return NULL;
+}
+
+static double bench_futex_one_way(long n)
+{
+	pthread_t th;
+	ktime_t t;
+
+	rounds = n;
+	fx[0] = fx[1] = 0;
+	pthread_create(&th, NULL, futex_pong, NULL);
+	t = ktime_get();
+	for (long i = 1; i <= n; i++) {
+		__atomic_store_n(&fx[0], (uint32_t)i, __ATOMIC_RELEASE);
+		futex_wake(&fx[0], 1);
+		while (__atomic_load_n(&fx[1], __ATOMIC_ACQUIRE) != (uint32_t)i)
+			futex_wait_until(&fx[1], (uint32_t)i - 1, -1);
+	}
+	pthread_join(th, NULL);
+	return per_op(t, 2 * n);
+}
+
+static struct dma_fence *ping, *pong;
+
+static void *fence_pong(void *arg)
+{
+	for (long i = 0; i < rounds; i++) {
+		dma_fence_wait(&ping[i], false);
+		dma_fence_signal(&pong[i]);
+	}
+	return NULL;
+}
+
+static double bench_fence_one_way(long n)
+{
+	u64 ctx = dma_fence_context_alloc(2);
+	pthread_t th;
+	ktime_t t;
+
+	rounds = n;
+	ping = calloc((size_t)n, sizeof(*ping));
+	pong = calloc((size_t)n, sizeof(*pong));
+	for (long i = 0; i < n; i++) {
+		dma_fence_init(&ping[i], &ops, &lock, ctx, (u64)i + 1);
+		dma_fence_init(&pong[i], &ops, &lock2, ctx + 1, (u64)i + 1);
+	}
+	pthread_create(&th, NULL, fence_pong, NULL);
+	t = ktime_get();
+	for (long i = 0; i < n; i++) {
+		dma_fence_signal(&ping[i]);
+		dma_fence_wait(&pong[i], false);
+	}
+	pthread_join(th, NULL);
+	free(ping);
+	free(pong);
+	return per_op(t, 2 * n);
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? atol(argv[1]) : 2000000;
+	long pp = n / 20;
+	double floor_alloc, x;
+
+	printf("dmasync fence-core benchmark (%ld iterations)\n", n);
+	bench_init_signal_put(n / 10); /* warm up allocator and RCU thread */
+	floor_alloc = bench_malloc_free(n);
+	x = bench_init_signal_put(n);
+	report("init+signal+put", x, "malloc+free", floor_alloc);
+	x = bench_add_callback_signal(n);
+	report("add_callback+signal", x, "malloc+free", floor_alloc);
+
+	{
+		double fl = bench_futex_one_way(pp);
+		double fe = bench_fence_one_way(pp);
+
+		report("signal-to-wakeup (one way)", fe, "futex ping-pong one way", fl);
+	}
+	dmasync_rcu_barrier();
+	return 0;
+}
