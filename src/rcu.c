@@ -121,10 +121,13 @@ static void run_done(struct rcu_batch *list)
 static void batch_done(struct rcu_head *head)
 {
 	struct rcu_batch *b = caa_container_of(head, struct rcu_batch, head);
-	struct rcu_home *home = b->home;
-	struct rcu_batch *top = __atomic_load_n(&home->done, __ATOMIC_ACQUIRE);
+	struct rcu_home *home;
+	struct rcu_batch *top;
 
+	tsan_acquire(b);
 	tsan_acquire(&grace_period_sync);
+	home = b->home;
+	top = __atomic_load_n(&home->done, __ATOMIC_ACQUIRE);
 	for (;;) {
 		if (top == HOME_DEAD) {
 			run_batch(b);
@@ -157,6 +160,7 @@ static void submit_open_batch(struct rcu_home *home)
 	home->open = NULL;
 	__atomic_add_fetch(&home->refs, 1, __ATOMIC_RELAXED);
 	b->home = home;
+	tsan_release(b);
 	urcu_bp_call_rcu(&b->head, batch_done);
 }
 
