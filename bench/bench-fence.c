@@ -61,12 +61,14 @@ static void nop_cb(struct dma_fence *f, struct dma_fence_cb *cb) { }
 
 static double bench_add_callback_signal(long n)
 {
-	struct dma_fence *fences = calloc((size_t)n, sizeof(*fences));
+	struct dma_fence *fences = n > 0 ? calloc((size_t)n, sizeof(*fences)) : NULL;
 	struct dma_fence_cb cb;
 	u64 ctx = dma_fence_context_alloc(1);
 	ktime_t t;
 	double r;
 
+	if (!fences)
+		return 0;
 	for (long i = 0; i < n; i++)
 		dma_fence_init(&fences[i], &ops, &lock, ctx, (u64)i);
 	t = ktime_get();
@@ -132,6 +134,8 @@ static double bench_fence_one_way(long n)
 	ktime_t t;
 
 	rounds = n;
+	if (n <= 0)
+		return 0;
 	ping = calloc((size_t)n, sizeof(*ping));
 	pong = calloc((size_t)n, sizeof(*pong));
 	for (long i = 0; i < n; i++) {
