@@ -1,0 +1,601 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dma_resv: reservation objects — a ww_mutex for writers and an
+ * RCU-published list of (fence, usage) entries for lock-free readers.
+ *
+ * The list is an array of tagged pointers: the low two bits of each entry
+ * hold the usage (fences are at least 4-byte aligned).  Writers change
+ * entries in place (replacement) and append into reserved slots, publishing
+ * an entry before the count that makes it visible.  Only growing the array
+ * replaces the list pointer, which is what makes unlocked walks restart.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <dmasync/dma-resv.h>
+#include <dmasync/dma-fence-array.h>
+#include <dmasync/dma-fence-unwrap.h>
+#include "debug.h"
+#include "rcu.h"
+
+#define USAGE_MASK 0x3ul
+
+struct dma_resv_list {
+	struct dmasync_rcu_head rcu;
+	unsigned int num_fences; /* published entries (atomic) */
+	unsigned int max_fences;
+	uintptr_t table[];
+};
+
+DEFINE_WD_CLASS(reservation_ww_class);
+
+static inline struct dma_resv_list *resv_list(struct dma_resv *obj)
+{
+	return __atomic_load_n(&obj->fences, __ATOMIC_ACQUIRE);
+}
+
+static inline void entry_get(struct dma_resv_list *list, unsigned int i, struct dma_fence **fence,
+			     enum dma_resv_usage *usage)
+{
+	uintptr_t e = __atomic_load_n(&list->table[i], __ATOMIC_ACQUIRE);
+
+	*fence = (struct dma_fence *)(e & ~USAGE_MASK);
+	if (usage)
+		*usage = (enum dma_resv_usage)(e & USAGE_MASK);
+}
+
+static inline void entry_set(struct dma_resv_list *list, unsigned int i, struct dma_fence *fence,
+			     enum dma_resv_usage usage)
+{
+	__atomic_store_n(&list->table[i], (uintptr_t)fence | (uintptr_t)usage, __ATOMIC_RELEASE);
+}
+
+static inline unsigned int list_count(struct dma_resv_list *list)
+{
+	return list ? __atomic_load_n(&list->num_fences, __ATOMIC_ACQUIRE) : 0;
+}
+
+static struct dma_resv_list *list_alloc(unsigned int max)
+{
+	struct dma_resv_list *list = malloc(sizeof(*list) + max * sizeof(uintptr_t));
+
+	if (!list)
+		return NULL;
+	list->num_fences = 0;
+	list->max_fences = max;
+	return list;
+}
+
+static void list_free_rcu(struct dmasync_rcu_head *head)
+{
+	free(container_of((void *)head, struct dma_resv_list, rcu));
+}
+
+static void list_free_deferred(struct dma_resv_list *list)
+{
+	if (list)
+		dmasync_call_rcu(&list->rcu, list_free_rcu);
+}
+
+/* ---- init, locking --------------------------------------------------------- */
+
+void dma_resv_init(struct dma_resv *obj)
+{
+	ww_mutex_init(&obj->lock, &reservation_ww_class);
+	obj->fences = NULL;
+	obj->reserved = 0;
+}
+
+void dma_resv_fini(struct dma_resv *obj)
+{
+	struct dma_resv_list *list = resv_list(obj);
+
+	DMASYNC_ASSERT(!ww_mutex_is_locked(&obj->lock), "dma_resv_fini on a locked object");
+	if (list) {
+		for (unsigned int i = 0; i < list->num_fences; i++) {
+			struct dma_fence *fence;
+
+			entry_get(list, i, &fence, NULL);
+			dma_fence_put(fence);
+		}
+		free(list);
+	}
+	obj->fences = NULL;
+	ww_mutex_destroy(&obj->lock);
+}
+
+int dma_resv_lock(struct dma_resv *obj, struct ww_acquire_ctx *ctx)
+{
+	return ww_mutex_lock(&obj->lock, ctx);
+}
+
+int dma_resv_lock_interruptible(struct dma_resv *obj, struct ww_acquire_ctx *ctx)
+{
+	return ww_mutex_lock_interruptible(&obj->lock, ctx);
+}
+
+void dma_resv_lock_slow(struct dma_resv *obj, struct ww_acquire_ctx *ctx)
+{
+	ww_mutex_lock_slow(&obj->lock, ctx);
+}
+
+int dma_resv_lock_slow_interruptible(struct dma_resv *obj, struct ww_acquire_ctx *ctx)
+{
+	return ww_mutex_lock_slow_interruptible(&obj->lock, ctx);
+}
+
+bool dma_resv_trylock(struct dma_resv *obj)
+{
+	return ww_mutex_trylock(&obj->lock, NULL) == 1;
+}
+
+void dma_resv_unlock(struct dma_resv *obj)
+{
+	/* Reservations last until unlock: forget the unused ones. */
+	obj->reserved = 0;
+	ww_mutex_unlock(&obj->lock);
+}
+
+bool dma_resv_is_locked(struct dma_resv *obj)
+{
+	return ww_mutex_is_locked(&obj->lock);
+}
+
+struct ww_acquire_ctx *dma_resv_locking_ctx(struct dma_resv *obj)
+{
+	return ww_mutex_locking_ctx(&obj->lock);
+}
+
+/* ---- writers ------------------------------------------------------------------ */
+
+int dma_resv_reserve_fences(struct dma_resv *obj, unsigned int num_fences)
+{
+	struct dma_resv_list *old, *list;
+	unsigned int max, count, j = 0, k;
+
+	dma_resv_assert_held(obj);
+	if (WARN_ON(!num_fences))
+		return -EINVAL;
+
+	old = resv_list(obj);
+	if (old && old->max_fences - old->num_fences >= num_fences) {
+		if (obj->reserved < num_fences)
+			obj->reserved = num_fences;
+		return 0;
+	}
+
+	count = old ? old->num_fences : 0;
+	max = count + num_fences;
+	if (old && old->max_fences * 2 > max)
+		max = old->max_fences * 2;
+	if (max < 4)
+		max = 4;
+	list = list_alloc(max);
+	if (!list)
+		return -ENOMEM;
+
+	/* Keep the unsignaled fences, in order; signaled ones go to the tail
+	 * (beyond the published count) to be dropped once the list is live. */
+	k = max;
+	for (unsigned int i = 0; i < count; i++) {
+		struct dma_fence *fence;
+		enum dma_resv_usage usage;
+
+		entry_get(old, i, &fence, &usage);
+		if (dma_fence_is_signaled(fence))
+			entry_set(list, --k, fence, usage);
+		else
+			entry_set(list, j++, fence, usage);
+	}
+	list->num_fences = j;
+	__atomic_store_n(&obj->fences, list, __ATOMIC_RELEASE);
+
+	for (unsigned int i = k; i < max; i++) {
+		struct dma_fence *fence;
+
+		entry_get(list, i, &fence, NULL);
+		dma_fence_put(fence);
+	}
+	list_free_deferred(old);
+	if (obj->reserved < num_fences)
+		obj->reserved = num_fences;
+	return 0;
+}
+
+static void add_one(struct dma_resv *obj, struct dma_fence *fence, enum dma_resv_usage usage)
+{
+	struct dma_resv_list *list = resv_list(obj);
+	unsigned int count = list_count(list);
+
+	dma_fence_get(fence);
+	for (unsigned int i = 0; i < count; i++) {
+		struct dma_fence *old;
+		enum dma_resv_usage old_usage;
+
+		entry_get(list, i, &old, &old_usage);
+		if ((old->context == fence->context && old_usage >= usage &&
+		     dma_fence_is_later_or_same(fence, old)) ||
+		    dma_fence_is_signaled(old)) {
+			entry_set(list, i, fence, usage);
+			dma_fence_put(old);
+			return;
+		}
+	}
+
+	if (!obj->reserved || !list || count >= list->max_fences)
+		dmasync_bug(__FILE__, __LINE__, __func__,
+			    "dma_resv_add_fence without a slot reserved by dma_resv_reserve_fences");
+	obj->reserved--;
+	entry_set(list, count, fence, usage);
+	/* The entry must be visible before the count that covers it. */
+	__atomic_store_n(&list->num_fences, count + 1, __ATOMIC_RELEASE);
+}
+
+void dma_resv_add_fence(struct dma_resv *obj, struct dma_fence *fence, enum dma_resv_usage usage)
+{
+	dma_resv_assert_held(obj);
+	BUG_ON(!fence);
+
+	if (WARN(dma_fence_is_container(fence),
+		 "dma_resv_add_fence with a container fence: adding its components instead")) {
+		struct dma_fence_unwrap cursor;
+		struct dma_fence *leaf;
+
+		dma_fence_unwrap_for_each(leaf, &cursor, fence)
+			add_one(obj, leaf, usage);
+		return;
+	}
+	add_one(obj, fence, usage);
+}
+
+void dma_resv_replace_fences(struct dma_resv *obj, u64 context, struct dma_fence *replacement,
+			     enum dma_resv_usage usage)
+{
+	struct dma_resv_list *list;
+	unsigned int count;
+
+	dma_resv_assert_held(obj);
+	list = resv_list(obj);
+	count = list_count(list);
+	for (unsigned int i = 0; i < count; i++) {
+		struct dma_fence *old;
+
+		entry_get(list, i, &old, NULL);
+		if (old->context != context)
+			continue;
+		entry_set(list, i, dma_fence_get(replacement), usage);
+		dma_fence_put(old);
+	}
+}
+
+/* ---- iteration ---------------------------------------------------------------- */
+
+static void iter_restart_unlocked(struct dma_resv_iter *cursor)
+{
+	cursor->index = 0;
+	cursor->is_restarted = true;
+	cursor->fences = resv_list(cursor->obj);
+	cursor->num_fences = list_count(cursor->fences);
+}
+
+/* Advance to the next unsignaled fence with a wanted usage; RCU read lock held. */
+static void iter_walk_unlocked(struct dma_resv_iter *cursor)
+{
+	for (;;) {
+		struct dma_fence *fence;
+
+		dma_fence_put(cursor->fence);
+		cursor->fence = NULL;
+		if (cursor->index >= cursor->num_fences)
+			return;
+		entry_get(cursor->fences, cursor->index++, &fence, &cursor->fence_usage);
+		if (!dma_fence_get_rcu(fence)) {
+			/* Dying: the entry was replaced under us.  Start over. */
+			iter_restart_unlocked(cursor);
+			continue;
+		}
+		cursor->fence = fence;
+		if (cursor->fence_usage <= cursor->usage && !dma_fence_is_signaled(fence))
+			return;
+	}
+}
+
+struct dma_fence *dma_resv_iter_first_unlocked(struct dma_resv_iter *cursor)
+{
+	rcu_read_lock();
+	do {
+		iter_restart_unlocked(cursor);
+		iter_walk_unlocked(cursor);
+	} while (resv_list(cursor->obj) != cursor->fences);
+	rcu_read_unlock();
+	return cursor->fence;
+}
+
+struct dma_fence *dma_resv_iter_next_unlocked(struct dma_resv_iter *cursor)
+{
+	bool restart;
+
+	rcu_read_lock();
+	cursor->is_restarted = false;
+	restart = resv_list(cursor->obj) != cursor->fences;
+	do {
+		if (restart)
+			iter_restart_unlocked(cursor);
+		iter_walk_unlocked(cursor);
+		restart = true;
+	} while (resv_list(cursor->obj) != cursor->fences);
+	rcu_read_unlock();
+	return cursor->fence;
+}
+
+static struct dma_fence *iter_walk_locked(struct dma_resv_iter *cursor)
+{
+	while (cursor->index < cursor->num_fences) {
+		struct dma_fence *fence;
+
+		entry_get(cursor->fences, cursor->index++, &fence, &cursor->fence_usage);
+		if (cursor->fence_usage <= cursor->usage)
+			return fence;
+	}
+	return NULL;
+}
+
+struct dma_fence *dma_resv_iter_first(struct dma_resv_iter *cursor)
+{
+	dma_resv_assert_held(cursor->obj);
+	cursor->index = 0;
+	cursor->fences = resv_list(cursor->obj);
+	cursor->num_fences = list_count(cursor->fences);
+	cursor->is_restarted = true;
+	return iter_walk_locked(cursor);
+}
+
+struct dma_fence *dma_resv_iter_next(struct dma_resv_iter *cursor)
+{
+	dma_resv_assert_held(cursor->obj);
+	cursor->is_restarted = false;
+	return iter_walk_locked(cursor);
+}
+
+/* ---- unlocked readers --------------------------------------------------------- */
+
+static void put_all(struct dma_fence **fences, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		dma_fence_put(fences[i]);
+}
+
+/*
+ * Snapshot the unsignaled fences with usage <= @usage, leaving @extra free
+ * slots at the end of the array.
+ */
+static int snapshot(struct dma_resv *obj, enum dma_resv_usage usage, unsigned int extra,
+		    unsigned int *num_fences, struct dma_fence ***fences,
+		    enum dma_resv_usage **usages)
+{
+	struct dma_resv_iter cursor;
+	struct dma_fence *fence, **arr = NULL;
+	enum dma_resv_usage *use = NULL;
+	unsigned int count = 0, cap = 0;
+
+	dma_resv_iter_begin(&cursor, obj, usage);
+	dma_resv_for_each_fence_unlocked(&cursor, fence) {
+		if (dma_resv_iter_is_restarted(&cursor)) {
+			struct dma_fence **grown;
+
+			put_all(arr, count);
+			count = 0;
+			cap = cursor.num_fences + extra;
+			grown = realloc(arr, (cap ? cap : 1) * sizeof(*arr));
+			if (!grown)
+				goto nomem;
+			arr = grown;
+			if (usages) {
+				enum dma_resv_usage *ug = realloc(use, (cap ? cap : 1) * sizeof(*use));
+
+				if (!ug)
+					goto nomem;
+				use = ug;
+			}
+		}
+		if (usages)
+			use[count] = dma_resv_iter_usage(&cursor);
+		arr[count++] = dma_fence_get(fence);
+	}
+	dma_resv_iter_end(&cursor);
+
+	if (!count && extra) {
+		if (!arr)
+			arr = malloc(extra * sizeof(*arr));
+		free(use);
+		use = NULL;
+		if (!arr)
+			return -ENOMEM;
+	} else if (!count) {
+		free(arr);
+		free(use);
+		arr = NULL;
+		use = NULL;
+	}
+	*num_fences = count;
+	*fences = arr;
+	if (usages)
+		*usages = use;
+	return 0;
+
+nomem:
+	dma_resv_iter_end(&cursor);
+	put_all(arr, count);
+	free(arr);
+	free(use);
+	return -ENOMEM;
+}
+
+int dma_resv_get_fences(struct dma_resv *obj, enum dma_resv_usage usage,
+			unsigned int *num_fences, struct dma_fence ***fences)
+{
+	*num_fences = 0;
+	*fences = NULL;
+	return snapshot(obj, usage, 0, num_fences, fences, NULL);
+}
+
+int dma_resv_get_singleton(struct dma_resv *obj, enum dma_resv_usage usage,
+			   struct dma_fence **fence)
+{
+	struct dma_fence_array *array;
+	struct dma_fence **fences;
+	unsigned int count;
+	int r;
+
+	*fence = NULL;
+	r = dma_resv_get_fences(obj, usage, &count, &fences);
+	if (r)
+		return r;
+	if (count == 0)
+		return 0;
+	if (count == 1) {
+		*fence = fences[0];
+		free(fences);
+		return 0;
+	}
+	array = dma_fence_array_create((int)count, fences, dma_fence_context_alloc(1), 1, false);
+	if (!array) {
+		put_all(fences, count);
+		free(fences);
+		return -ENOMEM;
+	}
+	*fence = &array->base;
+	return 0;
+}
+
+int dma_resv_get_singleton_extra(struct dma_resv *obj, enum dma_resv_usage usage,
+				 struct dma_fence *extra, struct dma_fence **fence)
+{
+	struct dma_fence **fences, *merged;
+	unsigned int count;
+	int r;
+
+	*fence = NULL;
+	r = snapshot(obj, usage, 1, &count, &fences, NULL);
+	if (r)
+		return r;
+	if (extra)
+		fences[count++] = dma_fence_get(extra);
+	if (!count) {
+		free(fences);
+		return 0;
+	}
+	/* Flattens arrays and chains (nested too), drops what has signaled,
+	 * keeps the later fence per context; the inputs' references stay ours. */
+	merged = __dma_fence_unwrap_merge(count, fences, NULL);
+	put_all(fences, count);
+	free(fences);
+	if (!merged)
+		return -ENOMEM;
+	if (dma_fence_is_signaled(merged)) {
+		/* Nothing pending: the merge returned a signaled stub or leaf. */
+		dma_fence_put(merged);
+		return 0;
+	}
+	*fence = merged;
+	return 0;
+}
+
+int dma_resv_copy_fences(struct dma_resv *dst, struct dma_resv *src)
+{
+	struct dma_resv_list *list, *old;
+	enum dma_resv_usage *usages = NULL;
+	struct dma_fence **fences;
+	unsigned int count;
+	int r;
+
+	dma_resv_assert_held(dst);
+	r = snapshot(src, DMA_RESV_USAGE_BOOKKEEP, 0, &count, &fences, &usages);
+	if (r)
+		return r;
+
+	list = NULL;
+	if (count) {
+		list = list_alloc(count);
+		if (!list) {
+			put_all(fences, count);
+			free(fences);
+			free(usages);
+			return -ENOMEM;
+		}
+		for (unsigned int i = 0; i < count; i++)
+			entry_set(list, i, fences[i], usages[i]); /* references move */
+		list->num_fences = count;
+	}
+	free(fences);
+	free(usages);
+
+	old = resv_list(dst);
+	__atomic_store_n(&dst->fences, list, __ATOMIC_RELEASE);
+	dst->reserved = 0;
+	if (old) {
+		for (unsigned int i = 0; i < old->num_fences; i++) {
+			struct dma_fence *fence;
+
+			entry_get(old, i, &fence, NULL);
+			dma_fence_put(fence);
+		}
+		list_free_deferred(old);
+	}
+	return 0;
+}
+
+long dma_resv_wait_timeout(struct dma_resv *obj, enum dma_resv_usage usage, bool intr,
+			   unsigned long timeout)
+{
+	long ret = timeout ? (long)(timeout > (unsigned long)MAX_SCHEDULE_TIMEOUT ?
+				    (unsigned long)MAX_SCHEDULE_TIMEOUT : timeout) : 1;
+	struct dma_resv_iter cursor;
+	struct dma_fence *fence;
+
+	DMASYNC_ASSERT(!ww_mutex_is_held(&obj->lock),
+		       "dma_resv_wait_timeout with the object locked by the caller");
+	dma_resv_iter_begin(&cursor, obj, usage);
+	dma_resv_for_each_fence_unlocked(&cursor, fence) {
+		ret = dma_fence_wait_timeout(fence, intr, ret);
+		if (ret <= 0)
+			break;
+	}
+	dma_resv_iter_end(&cursor);
+	return ret;
+}
+
+bool dma_resv_test_signaled(struct dma_resv *obj, enum dma_resv_usage usage)
+{
+	struct dma_resv_iter cursor;
+	struct dma_fence *fence;
+
+	dma_resv_iter_begin(&cursor, obj, usage);
+	fence = dma_resv_iter_first_unlocked(&cursor);
+	dma_resv_iter_end(&cursor);
+	return fence == NULL;
+}
+
+void dma_resv_set_deadline(struct dma_resv *obj, enum dma_resv_usage usage, ktime_t deadline)
+{
+	struct dma_resv_iter cursor;
+	struct dma_fence *fence;
+
+	dma_resv_iter_begin(&cursor, obj, usage);
+	dma_resv_for_each_fence_unlocked(&cursor, fence)
+		dma_fence_set_deadline(fence, deadline);
+	dma_resv_iter_end(&cursor);
+}
+
+void dma_resv_describe(struct dma_resv *obj, FILE *seq)
+{
+	static const char *const names[] = { "kernel", "write", "read", "bookkeep" };
+	struct dma_resv_iter cursor;
+	struct dma_fence *fence;
+
+	dma_resv_for_each_fence(&cursor, obj, DMA_RESV_USAGE_BOOKKEEP, fence) {
+		fprintf(seq, "\t%s fence:", names[dma_resv_iter_usage(&cursor)]);
+		fputc(' ', seq);
+		dma_fence_describe(fence, seq);
+	}
+}
