@@ -1,0 +1,3289 @@
+// SPDX-License-Identifier: MIT
+/*
+ * conformance.c - Linux UAPI conformance suite for dma-buf, sync_file,
+ * sw_sync, udmabuf and dma-heap.
+ *
+ * Written once against the real Linux UAPI headers; every call on a device,
+ * dma-buf, sync_file or timeline goes through the U_* indirection of
+ * uapi-calls.h, so the same binary logic runs
+ *   - on a real kernel (default build; see README.md for the kernel VM), and
+ *   - on dmasync's in-process emulation (-DUAPI_ON_DMASYNC).
+ *
+ * The expectations are the behaviour of Linux 6.1 as observed in the kernel
+ * VM (tests/uapi/linux-6.1-results.txt).  Output is TAP-like:
+ *   ok N - name | not ok N - name | ok N - name # SKIP reason
+ * followed by a final "P passed, F failed" line; the exit status is 1 when
+ * any test failed.
+ *
+ * Usage: conformance [-l] [-v] [SUBSTRING...]
+ *   -l  list the test names and exit
+ *   -v  verbose diagnostics
+ *   SUBSTRING  run only the tests whose name contains one of them
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+#include <linux/dma-buf.h>
+#include <linux/dma-heap.h>
+#include <linux/sync_file.h>
+#include <linux/udmabuf.h>
+
+#include "uapi-calls.h"
+
+/* ------------------------------------------------------------------ */
+/* UAPI definitions missing from the installed headers                 */
+
+/* sw_sync's ioctls live in drivers/dma-buf/sw_sync.c, not in uapi. */
+struct sw_sync_create_fence_data {
+	__u32 value;
+	char name[32];
+	__s32 fence;
+};
+#define SW_SYNC_IOC_CREATE_FENCE _IOWR('W', 0, struct sw_sync_create_fence_data)
+#define SW_SYNC_IOC_INC _IOW('W', 1, __u32)
+
+/* Linux 6.4+; Debian 12 ships 6.1 headers. */
+#ifndef SYNC_IOC_SET_DEADLINE
+struct sync_set_deadline {
+	__u64 deadline_ns;
+	__u64 pad;
+};
+#define SYNC_IOC_SET_DEADLINE _IOW(SYNC_IOC_MAGIC, 5, struct sync_set_deadline)
+#endif
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+#define SW_SYNC_PATH "/sys/kernel/debug/sync/sw_sync"
+#define UDMABUF_PATH "/dev/udmabuf"
+#define HEAP_PATH "/dev/dma_heap/system"
+
+#define PAGE 4096u
+#define BLOCK_MS 5000      /* upper bound for every blocking wait */
+#define DELAY_MS 100       /* delay of the asynchronous signaler */
+#define MIN_WAIT_MS 80     /* a wait for a DELAY_MS signal lasts at least this */
+
+/* ------------------------------------------------------------------ */
+/* Harness                                                             */
+
+enum need {
+	NEED_SWSYNC = 1u << 0,
+	NEED_UDMABUF = 1u << 1,
+	NEED_HEAP = 1u << 2,
+	NEED_DMABUF = 1u << 3, /* udmabuf or the system heap */
+};
+
+enum tflags {
+	F_XPROC = 1u << 0,  /* kernel objects shared with another process */
+	F_KERNEL = 1u << 1, /* observes the kernel through /proc or libc read() */
+};
+
+struct test {
+	const char *name;
+	const char *id;
+	void (*fn)(void);
+	unsigned need;
+	unsigned flags;
+};
+
+static bool have_swsync, have_udmabuf, have_heap;
+static bool verbose;
+static char comm[16];
+
+static jmp_buf t_jmp;
+static bool t_failed;
+static char t_skip[200];
+
+#define MAX_TRACKED 256
+static int t_fds[MAX_TRACKED];
+static int t_nfds;
+static struct {
+	void *addr;
+	size_t len;
+} t_maps[64];
+static int t_nmaps;
+
+#define FD_SCAN 1024
+static unsigned char fd_before[FD_SCAN], fd_after[FD_SCAN];
+
+static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("#   ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+}
+
+static bool check_(bool ok, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool check_(bool ok, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok)
+		return true;
+	t_failed = true;
+	printf("#   line %d: ", line);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	return false;
+}
+
+static const char *errname(int e)
+{
+	const char *n = e ? strerrorname_np(e) : "0";
+
+	return n ? n : "E?";
+}
+
+#define CHECK(c) check_(!!(c), __LINE__, "CHECK(%s)", #c)
+#define CHECKF(c, ...) check_(!!(c), __LINE__, __VA_ARGS__)
+#define REQUIRE(c)                                                         \
+	do {                                                               \
+		if (!check_(!!(c), __LINE__, "REQUIRE(%s)", #c))          \
+			longjmp(t_jmp, 1);                                 \
+	} while (0)
+#define CHECK_EQ(a, b)                                                     \
+	do {                                                               \
+		long long a_ = (long long)(a), b_ = (long long)(b);        \
+		check_(a_ == b_, __LINE__, "%s == %s: got %lld (0x%llx), want %lld", \
+		       #a, #b, a_, (unsigned long long)a_, b_);            \
+	} while (0)
+#define CHECK_STR(a, b)                                                    \
+	do {                                                               \
+		const char *a_ = (a), *b_ = (b);                           \
+		check_(strcmp(a_, b_) == 0, __LINE__,                      \
+		       "%s == %s: got \"%s\", want \"%s\"", #a, #b, a_, b_); \
+	} while (0)
+/* expr must fail with -1 (or MAP_FAILED) and errno == err */
+#define CHECK_ERR(expr, err)                                               \
+	do {                                                               \
+		errno = 0;                                                 \
+		long r_ = (long)(expr);                                    \
+		int e_ = errno, w_ = (err);                                \
+		check_(r_ == -1 && e_ == w_, __LINE__,                     \
+		       "%s: got %ld/%s, want -1/%s", #expr, r_,            \
+		       r_ == -1 ? errname(e_) : "no error", errname(w_));  \
+	} while (0)
+/* expr must not return -1 */
+#define CHECK_OK(expr)                                                     \
+	do {                                                               \
+		errno = 0;                                                 \
+		long r_ = (long)(expr);                                    \
+		int e_ = errno;                                            \
+		check_(r_ != -1, __LINE__, "%s failed: %s", #expr,         \
+		       errname(e_));                                       \
+	} while (0)
+#define SKIP(...)                                                          \
+	do {                                                               \
+		snprintf(t_skip, sizeof(t_skip), __VA_ARGS__);             \
+		longjmp(t_jmp, 2);                                         \
+	} while (0)
+
+static int track(int fd)
+{
+	if (fd < 0)
+		return fd;
+	REQUIRE(t_nfds < MAX_TRACKED);
+	t_fds[t_nfds++] = fd;
+	return fd;
+}
+
+static void untrack(int fd)
+{
+	for (int i = t_nfds - 1; i >= 0; i--) {
+		if (t_fds[i] == fd) {
+			t_fds[i] = t_fds[--t_nfds];
+			return;
+		}
+	}
+}
+
+/* Close a tracked fd now (e.g. to observe what closing does). */
+static void xclose(int fd)
+{
+	untrack(fd);
+	CHECK_EQ(U_close(fd), 0);
+}
+
+static void *track_map(void *p, size_t len)
+{
+	if (p == MAP_FAILED)
+		return p;
+	REQUIRE(t_nmaps < (int)(sizeof(t_maps) / sizeof(t_maps[0])));
+	t_maps[t_nmaps].addr = p;
+	t_maps[t_nmaps].len = len;
+	t_nmaps++;
+	return p;
+}
+
+static void xunmap(void *p)
+{
+	for (int i = 0; i < t_nmaps; i++) {
+		if (t_maps[i].addr == p) {
+			CHECK_EQ(U_munmap(p, t_maps[i].len), 0);
+			t_maps[i] = t_maps[--t_nmaps];
+			return;
+		}
+	}
+	CHECK(!"xunmap of an untracked mapping");
+}
+
+/* Mappings go first: on 6.1, dropping the last reference to a memfd while a
+ * udmabuf mapping of its pages exists trips "BUG: Bad page cache". */
+static void cleanup_tracked(void)
+{
+	while (t_nmaps > 0) {
+		t_nmaps--;
+		U_munmap(t_maps[t_nmaps].addr, t_maps[t_nmaps].len);
+	}
+	while (t_nfds > 0)
+		U_close(t_fds[--t_nfds]);
+}
+
+static void fd_snapshot(unsigned char *set)
+{
+	for (int i = 0; i < FD_SCAN; i++)
+		set[i] = U_fcntl(i, F_GETFD) != -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Small utilities                                                     */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t ms_since(int64_t t0)
+{
+	return (now_ns() - t0) / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static bool is_cloexec(int fd)
+{
+	int f = U_fcntl(fd, F_GETFD);
+
+	return f != -1 && (f & FD_CLOEXEC);
+}
+
+static int accmode(int fd)
+{
+	int f = U_fcntl(fd, F_GETFL);
+
+	return f == -1 ? -1 : (f & O_ACCMODE);
+}
+
+/* A page whose contents the kernel can read but not write. */
+static void *ro_page(const void *init, size_t len)
+{
+	void *p = track_map(mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), PAGE);
+
+	REQUIRE(p != MAP_FAILED);
+	memcpy(p, init, len);
+	REQUIRE(mprotect(p, PAGE, PROT_READ) == 0);
+	return p;
+}
+
+/* One read/write page followed by an inaccessible page; returns the end
+ * of the accessible page. */
+static char *page_before_hole(void)
+{
+	char *p = track_map(mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), 2 * PAGE);
+
+	REQUIRE(p != MAP_FAILED);
+	REQUIRE(mprotect(p + PAGE, PAGE, PROT_NONE) == 0);
+	return p + PAGE;
+}
+
+static int new_pipe(int *wr)
+{
+	int p[2];
+
+	REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+	track(p[0]);
+	track(p[1]);
+	if (wr)
+		*wr = p[1];
+	return p[0];
+}
+
+/* An fd number that is certainly not open. */
+static int closed_fd(void)
+{
+	int fd = U_dup(0);
+
+	REQUIRE(fd >= 0);
+	U_close(fd);
+	return fd;
+}
+
+/* memfd of @size bytes with @seals added (0: none). */
+static int new_memfd_flags(size_t size, unsigned seals, unsigned mfd_flags)
+{
+	int fd = memfd_create("uapi-conformance", MFD_CLOEXEC | mfd_flags);
+
+	REQUIRE(fd >= 0);
+	track(fd);
+	REQUIRE(ftruncate(fd, (off_t)size) == 0);
+	if (seals)
+		REQUIRE(U_fcntl(fd, F_ADD_SEALS, seals) == 0);
+	return fd;
+}
+
+static int new_memfd(size_t size, unsigned seals)
+{
+	return new_memfd_flags(size, seals, MFD_ALLOW_SEALING);
+}
+
+/* ------------------------------------------------------------------ */
+/* sw_sync / sync_file helpers                                         */
+
+static int open_timeline(void)
+{
+	int fd = U_open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
+
+	CHECKF(fd >= 0, "open(%s): %s", SW_SYNC_PATH, errname(errno));
+	REQUIRE(fd >= 0);
+	return track(fd);
+}
+
+static int create_fence(int tl, __u32 value)
+{
+	struct sw_sync_create_fence_data d;
+
+	memset(&d, 0, sizeof(d));
+	d.value = value;
+	snprintf(d.name, sizeof(d.name), "pt-%u", value);
+	d.fence = -1;
+	REQUIRE(U_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &d) == 0);
+	REQUIRE(d.fence >= 0);
+	return track(d.fence);
+}
+
+static void inc(int tl, __u32 n)
+{
+	REQUIRE(U_ioctl(tl, SW_SYNC_IOC_INC, &n) == 0);
+}
+
+static int try_merge(int a, int b, const char *name, __u32 flags, __u32 pad)
+{
+	struct sync_merge_data m;
+
+	memset(&m, 0, sizeof(m));
+	if (name)
+		memcpy(m.name, name, strnlen(name, sizeof(m.name)));
+	m.fd2 = b;
+	m.fence = -1;
+	m.flags = flags;
+	m.pad = pad;
+	if (U_ioctl(a, SYNC_IOC_MERGE, &m) != 0)
+		return -1;
+	return track(m.fence);
+}
+
+static int merge(int a, int b, const char *name)
+{
+	int fd = try_merge(a, b, name, 0, 0);
+
+	CHECKF(fd >= 0, "SYNC_IOC_MERGE: %s", errname(errno));
+	REQUIRE(fd >= 0);
+	return fd;
+}
+
+#define MAX_INFO 16
+/* FILE_INFO with the two-call protocol; returns the number of fences. */
+static unsigned file_info(int fd, struct sync_file_info *info,
+			  struct sync_fence_info *fi)
+{
+	struct sync_file_info first;
+
+	memset(&first, 0, sizeof(first));
+	REQUIRE(U_ioctl(fd, SYNC_IOC_FILE_INFO, &first) == 0);
+	REQUIRE(first.num_fences >= 1 && first.num_fences <= MAX_INFO);
+	memset(info, 0, sizeof(*info));
+	memset(fi, 0xa5, sizeof(*fi) * first.num_fences);
+	info->num_fences = first.num_fences;
+	info->sync_fence_info = (uintptr_t)fi;
+	REQUIRE(U_ioctl(fd, SYNC_IOC_FILE_INFO, info) == 0);
+	CHECK_EQ(info->num_fences, first.num_fences);
+	CHECK_STR(info->name, first.name);
+	return info->num_fences;
+}
+
+/* Count-only FILE_INFO: status of the whole sync_file. */
+static int sf_status(int fd)
+{
+	struct sync_file_info info;
+
+	memset(&info, 0, sizeof(info));
+	REQUIRE(U_ioctl(fd, SYNC_IOC_FILE_INFO, &info) == 0);
+	return info.status;
+}
+
+static unsigned sf_count(int fd)
+{
+	struct sync_file_info info;
+
+	memset(&info, 0, sizeof(info));
+	REQUIRE(U_ioctl(fd, SYNC_IOC_FILE_INFO, &info) == 0);
+	return info.num_fences;
+}
+
+static void sf_name(int fd, char name[32])
+{
+	struct sync_file_info info;
+
+	memset(&info, 0, sizeof(info));
+	REQUIRE(U_ioctl(fd, SYNC_IOC_FILE_INFO, &info) == 0);
+	memcpy(name, info.name, 32);
+	name[31] = 0;
+}
+
+/* The single fence of a sync_file. */
+static struct sync_fence_info sf_fence(int fd)
+{
+	struct sync_file_info info;
+	struct sync_fence_info fi[MAX_INFO];
+
+	REQUIRE(file_info(fd, &info, fi) == 1);
+	return fi[0];
+}
+
+/* "<prefix><ctx>-<seqno>": returns true and the two numbers if it matches. */
+static bool parse_fence_name(const char *name, const char *prefix,
+			     unsigned long long *ctx, long long *seqno)
+{
+	size_t n = strlen(prefix);
+	char *end;
+
+	if (strncmp(name, prefix, n) != 0)
+		return false;
+	name += n;
+	if (*name < '0' || *name > '9')
+		return false;
+	*ctx = strtoull(name, &end, 10);
+	if (*end != '-')
+		return false;
+	name = end + 1;
+	if (!*name)
+		return false;
+	*seqno = strtoll(name, &end, 10);
+	return *end == 0;
+}
+
+static void swsync_prefix(char *buf, size_t len)
+{
+	snprintf(buf, len, "sw_sync-%s", comm);
+}
+
+/* poll() one fd; returns revents (0 on timeout). */
+static int revents(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int r = U_poll(&p, 1, timeout_ms);
+
+	CHECKF(r >= 0, "poll(fd %d, 0x%x): %s", fd, events, errname(errno));
+	REQUIRE(r >= 0);
+	if (r == 0)
+		CHECK_EQ(p.revents, 0);
+	else
+		CHECK_EQ(r, 1);
+	return p.revents;
+}
+
+/* ------------------------------------------------------------------ */
+/* Asynchronous signaler thread                                        */
+
+struct delayed {
+	pthread_t th;
+	int tl;
+	unsigned ms;
+	__u32 inc;
+	int err;
+	bool started;
+};
+
+/* Owned by the harness so that an aborted test cannot leave a thread
+ * writing into a dead stack frame; run_one() joins leftovers. */
+static struct delayed t_delayed[4];
+
+static void *delayed_fn(void *arg)
+{
+	struct delayed *d = arg;
+
+	sleep_ms(d->ms);
+	d->err = U_ioctl(d->tl, SW_SYNC_IOC_INC, &d->inc) ? errno : 0;
+	return NULL;
+}
+
+/* Signals @tl by one after @ms from a thread with all signals blocked. */
+static struct delayed *delayed_inc_start(int tl, unsigned ms)
+{
+	struct delayed *d = NULL;
+	sigset_t all, old;
+
+	for (unsigned i = 0; i < sizeof(t_delayed) / sizeof(t_delayed[0]); i++) {
+		if (!t_delayed[i].started) {
+			d = &t_delayed[i];
+			break;
+		}
+	}
+	REQUIRE(d);
+	d->tl = tl;
+	d->ms = ms;
+	d->inc = 1;
+	d->err = 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	d->started = pthread_create(&d->th, NULL, delayed_fn, d) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	REQUIRE(d->started);
+	return d;
+}
+
+static void delayed_inc_join(struct delayed *d)
+{
+	if (!d->started)
+		return;
+	pthread_join(d->th, NULL);
+	d->started = false;
+	CHECKF(d->err == 0, "delayed SW_SYNC_IOC_INC: %s", errname(d->err));
+}
+
+static void join_leftover_threads(void)
+{
+	for (unsigned i = 0; i < sizeof(t_delayed) / sizeof(t_delayed[0]); i++) {
+		if (t_delayed[i].started) {
+			pthread_join(t_delayed[i].th, NULL);
+			t_delayed[i].started = false;
+		}
+	}
+}
+
+/* Forked child that signals @tl by one after @ms. */
+static pid_t fork_inc(int tl, unsigned ms)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		__u32 one = 1;
+
+		sleep_ms(ms);
+		_exit(U_ioctl(tl, SW_SYNC_IOC_INC, &one) ? 1 : 0);
+	}
+	return pid;
+}
+
+static int wait_child(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* dma-buf helpers                                                     */
+
+enum kind { KIND_UDMABUF, KIND_HEAP, NKINDS };
+static const char *const kind_name[NKINDS] = { "udmabuf", "system-heap" };
+
+static bool kind_ok(int k)
+{
+	return k == KIND_UDMABUF ? have_udmabuf : have_heap;
+}
+
+static int default_kind(void)
+{
+	return have_udmabuf ? KIND_UDMABUF : KIND_HEAP;
+}
+
+static int open_udmabuf_dev(void)
+{
+	int fd = U_open(UDMABUF_PATH, O_RDWR | O_CLOEXEC);
+
+	REQUIRE(fd >= 0);
+	return track(fd);
+}
+
+static int open_heap(void)
+{
+	int fd = U_open(HEAP_PATH, O_RDONLY | O_CLOEXEC);
+
+	REQUIRE(fd >= 0);
+	return track(fd);
+}
+
+static int try_udmabuf(int dev, int memfd, __u64 off, __u64 size, __u32 flags)
+{
+	struct udmabuf_create c = { .memfd = (__u32)memfd, .flags = flags,
+				    .offset = off, .size = size };
+
+	return track(U_ioctl(dev, UDMABUF_CREATE, &c));
+}
+
+static int try_heap(int heap, __u64 len, __u32 fd_flags, __u64 heap_flags)
+{
+	struct dma_heap_allocation_data a = { .len = len, .fd_flags = fd_flags,
+					      .heap_flags = heap_flags };
+
+	if (U_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a) != 0)
+		return -1;
+	return track((int)a.fd);
+}
+
+/* A dma-buf of @size bytes of the given kind (O_RDWR|O_CLOEXEC). */
+static int new_dmabuf_kind(int k, size_t size)
+{
+	int fd;
+
+	if (k == KIND_UDMABUF) {
+		int dev = open_udmabuf_dev();
+		int mfd = new_memfd(size, F_SEAL_SHRINK);
+
+		fd = try_udmabuf(dev, mfd, 0, size, UDMABUF_FLAGS_CLOEXEC);
+		CHECKF(fd >= 0, "UDMABUF_CREATE: %s", errname(errno));
+	} else {
+		int heap = open_heap();
+
+		fd = try_heap(heap, size, O_RDWR | O_CLOEXEC, 0);
+		CHECKF(fd >= 0, "DMA_HEAP_IOCTL_ALLOC: %s", errname(errno));
+	}
+	REQUIRE(fd >= 0);
+	return fd;
+}
+
+static int new_dmabuf(size_t size)
+{
+	return new_dmabuf_kind(default_kind(), size);
+}
+
+static int try_import(int buf, int fence, __u32 flags)
+{
+	struct dma_buf_import_sync_file imp = { .flags = flags, .fd = fence };
+
+	return U_ioctl(buf, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp);
+}
+
+static void import_fence(int buf, int fence, __u32 flags)
+{
+	int r = try_import(buf, fence, flags);
+
+	CHECKF(r == 0, "IMPORT_SYNC_FILE(flags %u): %s", flags, errname(errno));
+	REQUIRE(r == 0);
+}
+
+static int try_export(int buf, __u32 flags)
+{
+	struct dma_buf_export_sync_file exp = { .flags = flags, .fd = -1 };
+
+	if (U_ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp) != 0)
+		return -1;
+	return track(exp.fd);
+}
+
+static int export_fence(int buf, __u32 flags)
+{
+	int fd = try_export(buf, flags);
+
+	CHECKF(fd >= 0, "EXPORT_SYNC_FILE(flags %u): %s", flags, errname(errno));
+	REQUIRE(fd >= 0);
+	return fd;
+}
+
+static int dma_sync(int buf, __u64 flags)
+{
+	struct dma_buf_sync s = { .flags = flags };
+
+	return U_ioctl(buf, DMA_BUF_IOCTL_SYNC, &s);
+}
+
+static int set_name(int buf, unsigned long req, const char *name)
+{
+	return U_ioctl(buf, req, name);
+}
+
+static void *map_shared(int fd, size_t len, off_t off)
+{
+	void *p = U_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+
+	CHECKF(p != MAP_FAILED, "mmap(fd %d, len %zu, off %lld): %s", fd, len,
+	       (long long)off, errname(errno));
+	REQUIRE(p != MAP_FAILED);
+	return track_map(p, len);
+}
+
+/* Value of "key:\t..." in /proc/self/fdinfo/<fd> ("" when absent). */
+static bool fdinfo_field(int fd, const char *key, char *out, size_t outlen)
+{
+	char path[64], buf[4096], pat[64];
+	ssize_t n;
+	int pfd;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	pfd = open(path, O_RDONLY | O_CLOEXEC);
+	REQUIRE(pfd >= 0);
+	n = read(pfd, buf, sizeof(buf) - 1);
+	close(pfd);
+	REQUIRE(n > 0);
+	buf[n] = 0;
+	if (verbose)
+		diag("fdinfo %d: %s", fd, buf);
+	snprintf(pat, sizeof(pat), "%s:\t", key);
+	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, pat, strlen(pat)) == 0) {
+			size_t l = strcspn(p + strlen(pat), "\n");
+
+			if (l >= outlen)
+				l = outlen - 1;
+			memcpy(out, p + strlen(pat), l);
+			out[l] = 0;
+			return true;
+		}
+	}
+	out[0] = 0;
+	return false;
+}
+
+static void fd_link(int fd, char *out, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, out, len - 1);
+	REQUIRE(n >= 0);
+	out[n] = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Signal helpers                                                      */
+
+static volatile sig_atomic_t alarm_hits;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarm_hits++;
+}
+
+static void arm_alarm(unsigned ms, bool restart, struct sigaction *old)
+{
+	struct sigaction sa;
+	struct itimerval it = { { 0, 0 }, { ms / 1000, (long)(ms % 1000) * 1000 } };
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sa.sa_flags = restart ? SA_RESTART : 0;
+	sigemptyset(&sa.sa_mask);
+	alarm_hits = 0;
+	REQUIRE(sigaction(SIGALRM, &sa, old) == 0);
+	REQUIRE(setitimer(ITIMER_REAL, &it, NULL) == 0);
+}
+
+static void disarm_alarm(const struct sigaction *old)
+{
+	struct itimerval it;
+
+	memset(&it, 0, sizeof(it));
+	setitimer(ITIMER_REAL, &it, NULL);
+	sigaction(SIGALRM, old, NULL);
+}
+
+
+/* ================================================================== */
+/* sw_sync                                                            */
+
+static void t_swsync_timeline_name_is_comm(void)
+{
+	char old[16];
+	struct sync_fence_info f;
+	struct sw_sync_create_fence_data d;
+	int tl = open_timeline();
+	int tl2, r;
+
+	f = sf_fence(create_fence(tl, 1));
+	CHECK_STR(f.obj_name, comm);
+	CHECK_STR(f.driver_name, "sw_sync");
+
+	/* The name is the comm at open() time (no REQUIRE while renamed). */
+	REQUIRE(prctl(PR_GET_NAME, old) == 0);
+	REQUIRE(prctl(PR_SET_NAME, "uapi-renamed") == 0);
+	tl2 = track(U_open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC));
+	memset(&d, 0, sizeof(d));
+	d.value = 2;
+	r = U_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &d);
+	prctl(PR_SET_NAME, old);
+	REQUIRE(tl2 >= 0 && r == 0);
+	track(d.fence);
+	f = sf_fence(create_fence(tl2, 1));
+	CHECK_STR(f.obj_name, "uapi-renamed");
+	/* a rename does not affect a timeline opened before it */
+	f = sf_fence(d.fence);
+	CHECK_STR(f.obj_name, comm);
+}
+
+static void t_swsync_sync_file_name(void)
+{
+	char prefix[64], name[32];
+	unsigned long long ctx1, ctx2, ctx3;
+	long long seq;
+	struct sw_sync_create_fence_data d;
+	int tl = open_timeline(), tl2 = open_timeline();
+
+	swsync_prefix(prefix, sizeof(prefix));
+	sf_name(create_fence(tl, 5), name);
+	CHECKF(parse_fence_name(name, prefix, &ctx1, &seq) && seq == 5,
+	       "name \"%s\" is not %s<ctx>-5", name, prefix);
+
+	/* the name field of the request is ignored */
+	memset(&d, 0, sizeof(d));
+	d.value = 7;
+	strcpy(d.name, "ignored-name");
+	REQUIRE(U_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &d) == 0);
+	sf_name(track(d.fence), name);
+	CHECKF(parse_fence_name(name, prefix, &ctx2, &seq) && seq == 7,
+	       "name \"%s\" is not %s<ctx>-7", name, prefix);
+	CHECK_EQ(ctx2, ctx1);
+	CHECK(strstr(name, "ignored") == NULL);
+
+	/* another timeline has another context */
+	sf_name(create_fence(tl2, 5), name);
+	CHECKF(parse_fence_name(name, prefix, &ctx3, &seq) && seq == 5,
+	       "name \"%s\"", name);
+	CHECK(ctx3 != ctx1);
+}
+
+static void t_swsync_fence_fd_flags(void)
+{
+	int tl = open_timeline();
+	int f1 = create_fence(tl, 1), f0 = create_fence(tl, 0);
+
+	CHECK(is_cloexec(f1));
+	CHECK(is_cloexec(f0));
+	CHECK_EQ(accmode(f1), O_RDONLY);
+}
+
+static void t_swsync_past_value_born_signaled(void)
+{
+	int tl = open_timeline();
+	int64_t t0 = now_ns();
+	int f0 = create_fence(tl, 0);
+	int64_t t1 = now_ns();
+	struct sync_fence_info f = sf_fence(f0);
+
+	CHECK_EQ(f.status, 1);
+	CHECKF(f.timestamp_ns >= (__u64)t0 && f.timestamp_ns <= (__u64)t1,
+	       "timestamp %llu outside [%lld, %lld]",
+	       (unsigned long long)f.timestamp_ns, (long long)t0, (long long)t1);
+	CHECK_EQ(revents(f0, POLLIN, 0), POLLIN);
+
+	inc(tl, 5);
+	CHECK_EQ(sf_status(create_fence(tl, 3)), 1);
+	CHECK_EQ(sf_status(create_fence(tl, 5)), 1);
+	CHECK_EQ(sf_status(create_fence(tl, 6)), 0);
+}
+
+/* seqnos are compared as (int)(a - b) > 0 on the 32-bit timeline value */
+static void t_swsync_wraparound(void)
+{
+	int tl = open_timeline();
+	int fmax = create_fence(tl, 0x7fffffff);
+
+	CHECK_EQ(sf_status(fmax), 0);
+	CHECK_EQ(sf_status(create_fence(tl, 0x80000000u)), 1);
+	CHECK_EQ(sf_status(create_fence(tl, 0x80000001u)), 1);
+	CHECK_EQ(sf_status(create_fence(tl, 0xffffffffu)), 1);
+	/* an increment above INT_MAX is applied in INT_MAX chunks */
+	inc(tl, 0xffffffffu);
+	CHECK_EQ(sf_status(fmax), 1);
+	CHECK_EQ(sf_status(create_fence(tl, 0xfffffffeu)), 1);
+	CHECK_EQ(sf_status(create_fence(tl, 0x7ffffffeu)), 0);
+}
+
+static void t_swsync_inc_signals_in_order(void)
+{
+	int tl = open_timeline();
+	int f1 = create_fence(tl, 1), f3 = create_fence(tl, 3),
+	    f2 = create_fence(tl, 2);
+	int64_t t0, t1;
+	struct sync_fence_info i1, i2;
+
+	t0 = now_ns();
+	inc(tl, 2);
+	t1 = now_ns();
+	CHECK_EQ(revents(f1, POLLIN, 0), POLLIN);
+	CHECK_EQ(revents(f2, POLLIN, 0), POLLIN);
+	CHECK_EQ(revents(f3, POLLIN, 0), 0);
+	i1 = sf_fence(f1);
+	i2 = sf_fence(f2);
+	CHECK(i1.timestamp_ns >= (__u64)t0 && i1.timestamp_ns <= (__u64)t1);
+	CHECK(i2.timestamp_ns >= i1.timestamp_ns && i2.timestamp_ns <= (__u64)t1);
+	inc(tl, 0);
+	CHECK_EQ(revents(f3, POLLIN, 0), 0);
+	inc(tl, 1);
+	CHECK_EQ(revents(f3, POLLIN, 0), POLLIN);
+}
+
+/* Two CREATE_FENCE calls for the same pending value share one dma_fence. */
+static void t_swsync_same_value_shares_fence(void)
+{
+	int tl = open_timeline();
+	int a = create_fence(tl, 4), b = create_fence(tl, 4);
+	struct sync_fence_info fa, fb;
+
+	CHECK(a != b);
+	CHECK_EQ(sf_count(merge(a, b, "ab")), 1);
+	inc(tl, 4);
+	fa = sf_fence(a);
+	fb = sf_fence(b);
+	CHECK_EQ(fa.status, 1);
+	CHECK_EQ(fa.timestamp_ns, fb.timestamp_ns);
+}
+
+static void t_swsync_close_timeline_enoent(void)
+{
+	int tl = open_timeline(), tl2 = open_timeline();
+	int f1 = create_fence(tl, 1), f2 = create_fence(tl, 2),
+	    f3 = create_fence(tl, 3), g = create_fence(tl2, 1);
+	int m = merge(f2, g, "m");
+	int m_polled = merge(f3, g, "mp");
+	struct sync_file_info info;
+	struct sync_fence_info fi[MAX_INFO];
+	struct sync_fence_info f;
+
+	inc(tl, 1);
+	CHECK_EQ(revents(m_polled, POLLIN, 0), 0); /* enables signaling */
+	xclose(tl);
+	xclose(tl2);
+
+	CHECK_EQ(sf_fence(f1).status, 1);
+	f = sf_fence(f2);
+	CHECK_EQ(f.status, -ENOENT);
+	CHECK(f.timestamp_ns != 0);
+	CHECK_EQ(sf_status(f2), -ENOENT);
+	CHECK_EQ(revents(f2, POLLIN | POLLOUT, 0), POLLIN);
+	CHECK_EQ(revents(f3, POLLIN, 0), POLLIN);
+
+	/* a merge made before the close reports the error per fence */
+	REQUIRE(file_info(m, &info, fi) == 2);
+	CHECK_EQ(fi[0].status, -ENOENT);
+	CHECK_EQ(fi[1].status, -ENOENT);
+	CHECK_EQ(info.status, -ENOENT);
+	CHECK_EQ(revents(m, POLLIN, 0), POLLIN);
+	CHECK_EQ(revents(m_polled, POLLIN, BLOCK_MS), POLLIN);
+	CHECK_EQ(sf_status(m_polled), -ENOENT);
+
+	/* merging error-signaled fences drops them: a signaled stub, status 1 */
+	REQUIRE(file_info(merge(f2, g, "late"), &info, fi) == 1);
+	CHECK_STR(fi[0].driver_name, "stub");
+	CHECK_EQ(fi[0].status, 1);
+	CHECK_EQ(info.status, 1);
+}
+
+/*
+ * Count-only status of a merge (a dma_fence_array) whose members failed
+ * while nobody waited on it: the array picks up the members' error only when
+ * its signaling is enabled (poll) before it is found signaled.  If a
+ * count-only FILE_INFO looks first, the array is signaled without error and
+ * stays at status 1; the per-fence FILE_INFO still reports the errors.
+ */
+static void t_swsync_close_unpolled_merge_status(void)
+{
+	int tl = open_timeline(), tl2 = open_timeline();
+	int ma = merge(create_fence(tl, 1), create_fence(tl2, 1), "ma");
+	int mb = merge(create_fence(tl, 2), create_fence(tl2, 2), "mb");
+	struct sync_file_info info;
+	struct sync_fence_info fi[MAX_INFO];
+
+	xclose(tl);
+	xclose(tl2);
+	/* poll first: the error propagates */
+	CHECK_EQ(revents(ma, POLLIN, 0), POLLIN);
+	CHECK_EQ(sf_status(ma), -ENOENT);
+	/* count-only FILE_INFO first: signaled without error */
+	CHECK_EQ(sf_status(mb), 1);
+	CHECK_EQ(revents(mb, POLLIN, 0), POLLIN);
+	CHECK_EQ(sf_status(mb), 1);
+	REQUIRE(file_info(mb, &info, fi) == 2);
+	CHECK_EQ(info.status, -ENOENT);
+	CHECK_EQ(fi[0].status, -ENOENT);
+	CHECK_EQ(fi[1].status, -ENOENT);
+}
+
+static void t_swsync_bad_args(void)
+{
+	int tl = open_timeline();
+	struct sw_sync_create_fence_data d;
+	__u32 one = 1;
+	void *ro;
+
+	CHECK_ERR(U_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, NULL), EFAULT);
+	CHECK_ERR(U_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, (void *)8), EFAULT);
+	/* readable but not writable: the fd is not leaked (fd accounting) */
+	memset(&d, 0, sizeof(d));
+	d.value = 1;
+	ro = ro_page(&d, sizeof(d));
+	CHECK_ERR(U_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, ro), EFAULT);
+	CHECK_ERR(U_ioctl(tl, SW_SYNC_IOC_INC, NULL), EFAULT);
+	/* INC only reads its argument */
+	ro = ro_page(&one, sizeof(one));
+	CHECK_EQ(U_ioctl(tl, SW_SYNC_IOC_INC, ro), 0);
+	CHECK_ERR(U_ioctl(tl, _IO('W', 9), 0), ENOTTY);
+	CHECK_ERR(U_ioctl(tl, _IOWR('W', 2, struct sync_set_deadline), &d), ENOTTY);
+	CHECK_ERR(U_ioctl(tl, SYNC_IOC_FILE_INFO, &d), ENOTTY);
+	CHECK_ERR(U_ioctl(tl, DMA_BUF_IOCTL_SYNC, &d), ENOTTY);
+	CHECK_ERR(U_ioctl(closed_fd(), SW_SYNC_IOC_INC, &one), EBADF);
+}
+
+/* The timeline fd has no poll method: always readable and writable. */
+static void t_swsync_timeline_poll(void)
+{
+	int tl = open_timeline();
+
+	create_fence(tl, 1);
+	CHECK_EQ(revents(tl, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
+	CHECK_EQ(revents(tl, POLLIN, 0), POLLIN);
+}
+
+/* ================================================================== */
+/* sync_file: poll and misc                                           */
+
+static void t_syncfile_poll_sticky(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+
+	CHECK_EQ(revents(f, POLLIN, 0), 0);
+	CHECK_EQ(revents(f, POLLIN | POLLOUT | POLLPRI, 0), 0);
+	inc(tl, 1);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(revents(f, POLLIN, 0), POLLIN);
+	/* POLLIN is the only event a sync_file ever reports */
+	CHECK_EQ(revents(f, POLLOUT, 0), 0);
+	CHECK_EQ(revents(f, POLLIN | POLLOUT | POLLPRI | POLLRDNORM, 0), POLLIN);
+	inc(tl, 10);
+	CHECK_EQ(revents(f, POLLIN, 0), POLLIN);
+}
+
+static void t_syncfile_poll_blocking_thread(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	struct delayed *d;
+	int64_t t0;
+	int r;
+
+	d = delayed_inc_start(tl, DELAY_MS);
+	t0 = now_ns();
+	r = revents(f, POLLIN, BLOCK_MS);
+	delayed_inc_join(d);
+	CHECK_EQ(r, POLLIN);
+	CHECKF(ms_since(t0) >= MIN_WAIT_MS, "woke after %lld ms", (long long)ms_since(t0));
+}
+
+static void t_syncfile_poll_blocking_child(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	int64_t t0 = now_ns();
+	pid_t pid = fork_inc(tl, DELAY_MS);
+	int r = revents(f, POLLIN, BLOCK_MS);
+
+	CHECK_EQ(wait_child(pid), 0);
+	CHECK_EQ(r, POLLIN);
+	CHECKF(ms_since(t0) >= MIN_WAIT_MS, "woke after %lld ms", (long long)ms_since(t0));
+}
+
+static void t_syncfile_poll_many(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline();
+	struct pollfd p[3];
+
+	p[0].fd = create_fence(t1, 1);
+	p[1].fd = create_fence(t2, 1);
+	p[2].fd = create_fence(t2, 0);
+	for (int i = 0; i < 3; i++) {
+		p[i].events = POLLIN;
+		p[i].revents = -1;
+	}
+	CHECK_EQ(U_poll(p, 3, 0), 1);
+	CHECK_EQ(p[0].revents, 0);
+	CHECK_EQ(p[1].revents, 0);
+	CHECK_EQ(p[2].revents, POLLIN);
+	inc(t2, 1);
+	CHECK_EQ(U_poll(p, 3, 0), 2);
+	CHECK_EQ(p[0].revents, 0);
+	CHECK_EQ(p[1].revents, POLLIN);
+}
+
+static void t_syncfile_ppoll_timeout(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	struct pollfd p = { .fd = f, .events = POLLIN };
+	struct timespec ts = { 0, 50 * 1000000 };
+	sigset_t mask;
+	int64_t t0 = now_ns();
+
+	sigemptyset(&mask);
+	CHECK_EQ(U_ppoll(&p, 1, &ts, &mask), 0);
+	CHECK(ms_since(t0) >= 40);
+	CHECK_EQ(p.revents, 0);
+	inc(tl, 1);
+	ts.tv_nsec = 0;
+	CHECK_EQ(U_ppoll(&p, 1, &ts, NULL), 1);
+	CHECK_EQ(p.revents, POLLIN);
+}
+
+static void t_syncfile_lseek_read(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	char c;
+
+	CHECK_ERR(U_lseek(f, 0, SEEK_SET), ESPIPE);
+	CHECK_ERR(U_lseek(f, 0, SEEK_END), ESPIPE);
+	CHECK_ERR(U_read(f, &c, 1), EINVAL);
+}
+
+static void t_syncfile_unknown_ioctls(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	char buf[256];
+	__u32 one = 1;
+
+	memset(buf, 0, sizeof(buf));
+	CHECK_ERR(U_ioctl(f, _IO('>', 9), 0), ENOTTY);
+	/* opcodes 1 and 2 were the pre-4.7 Android MERGE / FENCE_INFO */
+	CHECK_ERR(U_ioctl(f, _IOWR('>', 1, struct sync_merge_data), buf), ENOTTY);
+	CHECK_ERR(U_ioctl(f, _IOWR('>', 2, struct sync_file_info), buf), ENOTTY);
+	CHECK_ERR(U_ioctl(f, _IOWR('>', 0, struct sync_merge_data), buf), ENOTTY);
+	CHECK_ERR(U_ioctl(f, SW_SYNC_IOC_INC, &one), ENOTTY);
+	CHECK_ERR(U_ioctl(f, SW_SYNC_IOC_CREATE_FENCE, buf), ENOTTY);
+	CHECK_ERR(U_ioctl(f, DMA_BUF_IOCTL_SYNC, buf), ENOTTY);
+	CHECK_ERR(U_ioctl(f, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, buf), ENOTTY);
+	CHECK_ERR(U_ioctl(f, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, buf), ENOTTY);
+	CHECK_ERR(U_ioctl(f, DMA_BUF_SET_NAME_B, "x"), ENOTTY);
+	CHECK_ERR(U_ioctl(closed_fd(), SYNC_IOC_FILE_INFO, buf), EBADF);
+	inc(tl, 1);
+}
+
+/* SYNC_IOC_SET_DEADLINE is 6.4+: Linux 6.1 answers ENOTTY. */
+static void t_syncfile_set_deadline(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	struct sync_set_deadline dl = { .deadline_ns = (__u64)now_ns() + 1000000, .pad = 0 };
+	int r;
+
+	errno = 0;
+	r = U_ioctl(f, SYNC_IOC_SET_DEADLINE, &dl);
+	if (r == -1 && errno == ENOTTY) {
+		diag("SYNC_IOC_SET_DEADLINE: ENOTTY (pre-6.4 behaviour)");
+		/* consistently absent, whatever the argument */
+		CHECK_ERR(U_ioctl(f, SYNC_IOC_SET_DEADLINE, NULL), ENOTTY);
+		inc(tl, 1);
+		return;
+	}
+	diag("SYNC_IOC_SET_DEADLINE supported (6.4+ behaviour)");
+	CHECK_EQ(r, 0);
+	dl.pad = 1;
+	CHECK_ERR(U_ioctl(f, SYNC_IOC_SET_DEADLINE, &dl), EINVAL);
+	CHECK_ERR(U_ioctl(f, SYNC_IOC_SET_DEADLINE, NULL), EFAULT);
+	inc(tl, 1);
+	dl.pad = 0;
+	CHECK_EQ(U_ioctl(f, SYNC_IOC_SET_DEADLINE, &dl), 0); /* signaled: no-op */
+}
+
+/* ================================================================== */
+/* SYNC_IOC_FILE_INFO                                                 */
+
+static void t_fileinfo_two_call_protocol(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline(), t3 = open_timeline();
+	int m = merge(merge(create_fence(t1, 1), create_fence(t2, 1), "m12"),
+		      create_fence(t3, 1), "merged-3");
+	struct sync_file_info info;
+	struct sync_fence_info fi[10];
+
+	/* count only: sync_fence_info is not touched */
+	memset(&info, 0, sizeof(info));
+	info.sync_fence_info = 0xdead;
+	REQUIRE(U_ioctl(m, SYNC_IOC_FILE_INFO, &info) == 0);
+	CHECK_EQ(info.num_fences, 3);
+	CHECK_EQ(info.status, 0);
+	CHECK_STR(info.name, "merged-3");
+	CHECK_EQ(info.sync_fence_info, 0xdead);
+
+	/* exactly enough room */
+	memset(fi, 0x5a, sizeof(fi));
+	memset(&info, 0, sizeof(info));
+	info.num_fences = 3;
+	info.sync_fence_info = (uintptr_t)fi;
+	REQUIRE(U_ioctl(m, SYNC_IOC_FILE_INFO, &info) == 0);
+	CHECK_EQ(info.num_fences, 3);
+	for (int i = 0; i < 3; i++) {
+		CHECK_STR(fi[i].driver_name, "sw_sync");
+		CHECK_EQ(fi[i].flags, 0);
+	}
+
+	/* more room: num_fences is rewritten, the rest is untouched */
+	memset(fi, 0x5a, sizeof(fi));
+	info.num_fences = 10;
+	REQUIRE(U_ioctl(m, SYNC_IOC_FILE_INFO, &info) == 0);
+	CHECK_EQ(info.num_fences, 3);
+	CHECK_EQ(((unsigned char *)&fi[3])[0], 0x5a);
+	CHECK_EQ(fi[9].flags, 0x5a5a5a5a);
+
+	/* not enough room */
+	info.num_fences = 2;
+	CHECK_ERR(U_ioctl(m, SYNC_IOC_FILE_INFO, &info), EINVAL);
+	info.num_fences = 1;
+	CHECK_ERR(U_ioctl(m, SYNC_IOC_FILE_INFO, &info), EINVAL);
+	inc(t1, 1);
+	inc(t2, 1);
+	inc(t3, 1);
+}
+
+static void t_fileinfo_fence_fields(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	struct sync_fence_info fi;
+	int64_t t0, t1;
+
+	fi = sf_fence(f); /* entries pre-filled with 0xa5 by file_info() */
+	CHECK_STR(fi.obj_name, comm);
+	CHECK_STR(fi.driver_name, "sw_sync");
+	CHECK_EQ(fi.status, 0);
+	CHECK_EQ(fi.flags, 0);
+	CHECK_EQ(fi.timestamp_ns, 0);
+	/* FILE_INFO never signals by itself: still 0 after a second look */
+	CHECK_EQ(sf_fence(f).status, 0);
+
+	t0 = now_ns();
+	inc(tl, 1);
+	t1 = now_ns();
+	fi = sf_fence(f);
+	CHECK_EQ(fi.status, 1);
+	CHECK_EQ(fi.flags, 0);
+	CHECKF(fi.timestamp_ns >= (__u64)t0 && fi.timestamp_ns <= (__u64)t1,
+	       "timestamp %llu outside the INC window [%lld, %lld]",
+	       (unsigned long long)fi.timestamp_ns, (long long)t0, (long long)t1);
+	/* the timestamp does not move */
+	CHECK_EQ(sf_fence(f).timestamp_ns, fi.timestamp_ns);
+}
+
+static void t_fileinfo_status_aggregate(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline();
+	int m = merge(create_fence(t1, 1), create_fence(t2, 1), "agg");
+	struct sync_file_info info;
+	struct sync_fence_info fi[MAX_INFO];
+
+	CHECK_EQ(sf_status(m), 0);
+	inc(t2, 1);
+	REQUIRE(file_info(m, &info, fi) == 2);
+	CHECK_EQ(info.status, 0);
+	CHECK_EQ(sf_status(m), 0);
+	CHECK_EQ(fi[0].status + fi[1].status, 1);
+	inc(t1, 1);
+	REQUIRE(file_info(m, &info, fi) == 2);
+	CHECK_EQ(info.status, 1);
+	CHECK_EQ(sf_status(m), 1);
+}
+
+static void t_fileinfo_bad_args(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	struct sync_file_info info;
+	void *ro;
+
+	memset(&info, 0, sizeof(info));
+	info.flags = 1;
+	CHECK_ERR(U_ioctl(f, SYNC_IOC_FILE_INFO, &info), EINVAL);
+	info.flags = 0;
+	info.pad = 1;
+	CHECK_ERR(U_ioctl(f, SYNC_IOC_FILE_INFO, &info), EINVAL);
+	info.pad = 0;
+	CHECK_ERR(U_ioctl(f, SYNC_IOC_FILE_INFO, NULL), EFAULT);
+	info.num_fences = 1;
+	info.sync_fence_info = 8;
+	CHECK_ERR(U_ioctl(f, SYNC_IOC_FILE_INFO, &info), EFAULT);
+	info.num_fences = 0;
+	ro = ro_page(&info, sizeof(info));
+	CHECK_ERR(U_ioctl(f, SYNC_IOC_FILE_INFO, ro), EFAULT);
+	inc(tl, 1);
+}
+
+/* ================================================================== */
+/* SYNC_IOC_MERGE                                                     */
+
+static void t_merge_two_timelines(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline();
+	int a = create_fence(t1, 1), b = create_fence(t2, 1);
+	int m = merge(a, b, "merged-ab");
+	struct sync_file_info info;
+	struct sync_fence_info fi[MAX_INFO];
+
+	CHECK(is_cloexec(m));
+	REQUIRE(file_info(m, &info, fi) == 2);
+	CHECK_STR(info.name, "merged-ab");
+	CHECK_EQ(info.status, 0);
+	CHECK_STR(fi[0].obj_name, comm);
+	CHECK_STR(fi[1].obj_name, comm);
+	CHECK_EQ(revents(m, POLLIN, 0), 0);
+	inc(t1, 1);
+	CHECK_EQ(revents(m, POLLIN, 0), 0);
+	inc(t2, 1);
+	CHECK_EQ(revents(m, POLLIN, 0), POLLIN);
+	/* the inputs are untouched */
+	CHECK_EQ(sf_count(a), 1);
+	CHECK_EQ(sf_count(b), 1);
+}
+
+static void t_merge_same_timeline_keeps_later(void)
+{
+	int tl = open_timeline();
+	int a = create_fence(tl, 1), b = create_fence(tl, 3);
+	int ab = merge(a, b, "ab"), ba = merge(b, a, "ba");
+
+	CHECK_EQ(sf_count(ab), 1);
+	CHECK_EQ(sf_count(ba), 1);
+	inc(tl, 1);
+	CHECK_EQ(revents(ab, POLLIN, 0), 0);
+	CHECK_EQ(revents(ba, POLLIN, 0), 0);
+	inc(tl, 2);
+	CHECK_EQ(revents(ab, POLLIN, 0), POLLIN);
+	CHECK_EQ(revents(ba, POLLIN, 0), POLLIN);
+}
+
+static void t_merge_drops_signaled(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline();
+	int a = create_fence(t1, 1), b = create_fence(t2, 1);
+	int m;
+	char pa[32], pb[32];
+
+	inc(t1, 1);
+	m = merge(a, b, "one-left");
+	CHECK_EQ(sf_count(m), 1);
+	CHECK_EQ(sf_status(m), 0);
+	sf_name(b, pb);
+	sf_name(a, pa);
+	CHECK(strcmp(pa, pb) != 0);
+	CHECK_EQ(revents(m, POLLIN, 0), 0);
+	inc(t2, 1);
+	CHECK_EQ(revents(m, POLLIN, 0), POLLIN);
+}
+
+static void t_merge_all_signaled_stub(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline();
+	int a = create_fence(t1, 1), b = create_fence(t2, 1);
+	struct sync_file_info info;
+	struct sync_fence_info fi[MAX_INFO], fb;
+	int m;
+
+	inc(t1, 1);
+	sleep_ms(2);
+	inc(t2, 1);
+	fb = sf_fence(b);
+	CHECK(fb.timestamp_ns > sf_fence(a).timestamp_ns);
+	m = merge(a, b, "all-done");
+	REQUIRE(file_info(m, &info, fi) == 1);
+	CHECK_STR(info.name, "all-done");
+	CHECK_EQ(info.status, 1);
+	CHECK_STR(fi[0].obj_name, "stub");
+	CHECK_STR(fi[0].driver_name, "stub");
+	CHECK_EQ(fi[0].status, 1);
+	CHECK_EQ(fi[0].flags, 0);
+	/* carries the latest signal time of the inputs */
+	CHECK_EQ(fi[0].timestamp_ns, fb.timestamp_ns);
+	CHECK_EQ(revents(m, POLLIN, 0), POLLIN);
+	CHECK(is_cloexec(m));
+}
+
+static void t_merge_self(void)
+{
+	int tl = open_timeline();
+	int a = create_fence(tl, 1);
+	int m = merge(a, a, "self");
+	char name[32];
+
+	CHECK_EQ(sf_count(m), 1);
+	sf_name(m, name);
+	CHECK_STR(name, "self");
+	inc(tl, 1);
+	CHECK_EQ(revents(m, POLLIN, 0), POLLIN);
+}
+
+static void t_merge_flattens_nested(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline(), t3 = open_timeline();
+	int m12 = merge(create_fence(t1, 1), create_fence(t2, 1), "m12");
+	int m123 = merge(m12, create_fence(t3, 1), "m123");
+	int m1212 = merge(m12, m12, "m1212");
+	int mx = merge(m123, create_fence(t1, 2), "mx");
+	struct sync_file_info info;
+	struct sync_fence_info fi[MAX_INFO];
+
+	CHECK_EQ(sf_count(m123), 3);
+	CHECK_EQ(sf_count(m1212), 2);
+	REQUIRE(file_info(mx, &info, fi) == 3);
+	inc(t1, 1);
+	CHECK_EQ(revents(mx, POLLIN, 0), 0); /* t1:2 replaced t1:1 */
+	inc(t2, 1);
+	inc(t3, 1);
+	CHECK_EQ(revents(m123, POLLIN, 0), POLLIN);
+	CHECK_EQ(revents(mx, POLLIN, 0), 0);
+	inc(t1, 1);
+	CHECK_EQ(revents(mx, POLLIN, 0), POLLIN);
+}
+
+static void t_merge_names(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline();
+	int a = create_fence(t1, 1), b = create_fence(t2, 1);
+	struct sync_merge_data md;
+	char name[32], exp[32];
+	unsigned long long ctx;
+	long long seq;
+
+	/* 32 bytes without NUL: truncated to 31 characters */
+	memset(&md, 0, sizeof(md));
+	memset(md.name, 'x', sizeof(md.name));
+	md.fd2 = b;
+	REQUIRE(U_ioctl(a, SYNC_IOC_MERGE, &md) == 0);
+	sf_name(track(md.fence), name);
+	memset(exp, 'x', 31);
+	exp[31] = 0;
+	CHECK_STR(name, exp);
+
+	/* empty name: the default "<driver>-<timeline><ctx>-<seqno>" name of
+	 * the merged fence, here a dma_fence_array */
+	sf_name(merge(a, b, ""), name);
+	CHECKF(parse_fence_name(name, "dma_fence_array-unbound", &ctx, &seq) && seq == 1,
+	       "name \"%s\"", name);
+	/* ... or of the single remaining fence */
+	{
+		char an[32];
+
+		sf_name(merge(a, a, ""), name);
+		sf_name(a, an);
+		CHECK_STR(name, an);
+	}
+	/* the .fence input field is ignored */
+	memset(&md, 0, sizeof(md));
+	strcpy(md.name, "in");
+	md.fd2 = b;
+	md.fence = 12345;
+	REQUIRE(U_ioctl(a, SYNC_IOC_MERGE, &md) == 0);
+	CHECK(md.fence >= 0 && md.fence != 12345);
+	track(md.fence);
+	inc(t1, 1);
+	inc(t2, 1);
+}
+
+static void t_merge_bad_args(void)
+{
+	int tl = open_timeline();
+	int a = create_fence(tl, 1);
+	int pw, pr = new_pipe(&pw);
+	int mfd = new_memfd(PAGE, 0);
+	struct sync_merge_data md;
+	void *ro;
+
+	CHECK_ERR(try_merge(a, a, "f", 1, 0), EINVAL);
+	CHECK_ERR(try_merge(a, a, "p", 0, 1), EINVAL);
+	CHECK_ERR(try_merge(a, pr, "pipe", 0, 0), ENOENT);
+	CHECK_ERR(try_merge(a, -1, "-1", 0, 0), ENOENT);
+	CHECK_ERR(try_merge(a, tl, "timeline", 0, 0), ENOENT);
+	CHECK_ERR(try_merge(a, mfd, "memfd", 0, 0), ENOENT);
+	CHECK_ERR(try_merge(a, closed_fd(), "closed", 0, 0), ENOENT);
+	CHECK_ERR(try_merge(a, 1 << 20, "huge", 0, 0), ENOENT);
+	if (have_udmabuf || have_heap)
+		CHECK_ERR(try_merge(a, new_dmabuf(PAGE), "dmabuf", 0, 0), ENOENT);
+	CHECK_ERR(U_ioctl(a, SYNC_IOC_MERGE, NULL), EFAULT);
+	memset(&md, 0, sizeof(md));
+	md.fd2 = a;
+	ro = ro_page(&md, sizeof(md));
+	CHECK_ERR(U_ioctl(a, SYNC_IOC_MERGE, ro), EFAULT); /* and no fd leak */
+	/* MERGE on something that is not a sync_file */
+	CHECK_ERR(try_merge(pr, a, "x", 0, 0), ENOTTY);
+	CHECK_ERR(try_merge(tl, a, "x", 0, 0), ENOTTY);
+	CHECK_ERR(try_merge(closed_fd(), a, "x", 0, 0), EBADF);
+	(void)pw;
+	inc(tl, 1);
+}
+
+/* ================================================================== */
+/* udmabuf                                                            */
+
+static void t_udmabuf_create_basic(void)
+{
+	int dev = open_udmabuf_dev();
+	int mfd = new_memfd(3 * PAGE, F_SEAL_SHRINK);
+	int b0 = try_udmabuf(dev, mfd, 0, 3 * PAGE, 0);
+	int b1 = try_udmabuf(dev, mfd, PAGE, PAGE, UDMABUF_FLAGS_CLOEXEC);
+
+	REQUIRE(b0 >= 0 && b1 >= 0);
+	CHECK(!is_cloexec(b0));
+	CHECK(is_cloexec(b1));
+	CHECK_EQ(accmode(b0), O_RDWR);
+	CHECK_EQ(U_lseek(b0, 0, SEEK_END), 3 * PAGE);
+	CHECK_EQ(U_lseek(b1, 0, SEEK_END), PAGE);
+	/* unknown flag bits are ignored */
+	CHECK_OK(try_udmabuf(dev, mfd, 0, PAGE, 0x2));
+	CHECK_OK(try_udmabuf(dev, mfd, 0, PAGE, 0xfffffffe));
+	/* the same pages can be exported many times */
+	CHECK_OK(try_udmabuf(dev, mfd, 0, 3 * PAGE, 0));
+}
+
+static void t_udmabuf_seals(void)
+{
+	int dev = open_udmabuf_dev();
+
+	CHECK_ERR(try_udmabuf(dev, new_memfd(PAGE, 0), 0, PAGE, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, new_memfd(PAGE, F_SEAL_GROW), 0, PAGE, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, new_memfd(PAGE, F_SEAL_SHRINK | F_SEAL_WRITE),
+			      0, PAGE, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, new_memfd(PAGE, F_SEAL_SHRINK | F_SEAL_FUTURE_WRITE),
+			      0, PAGE, 0), EINVAL);
+	/* memfd without MFD_ALLOW_SEALING: only F_SEAL_SEAL */
+	CHECK_ERR(try_udmabuf(dev, new_memfd_flags(PAGE, 0, 0), 0, PAGE, 0), EINVAL);
+	CHECK_OK(try_udmabuf(dev, new_memfd(PAGE, F_SEAL_SHRINK), 0, PAGE, 0));
+	CHECK_OK(try_udmabuf(dev, new_memfd(PAGE, F_SEAL_SHRINK | F_SEAL_GROW |
+					    F_SEAL_SEAL), 0, PAGE, 0));
+}
+
+static void t_udmabuf_geometry(void)
+{
+	int dev = open_udmabuf_dev();
+	int mfd = new_memfd(4 * PAGE, F_SEAL_SHRINK);
+	int b;
+
+	CHECK_ERR(try_udmabuf(dev, mfd, 100, PAGE, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, mfd, 0, PAGE + 1, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, mfd, 0, 100, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, mfd, 0, 0, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, mfd, PAGE, 0, 0), EINVAL);
+	/* over the 64 MiB default size_limit_mb */
+	CHECK_ERR(try_udmabuf(dev, mfd, 0, (64u << 20) + PAGE, 0), EINVAL);
+	/* beyond the end of the memfd */
+	CHECK_ERR(try_udmabuf(dev, mfd, 0, 5 * PAGE, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, mfd, 4 * PAGE, PAGE, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, mfd, 3 * PAGE, 2 * PAGE, 0), EINVAL);
+	/* size/alignment checks come before the fd is looked at */
+	CHECK_ERR(try_udmabuf(dev, -1, 0, 0, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, -1, 1, PAGE, 0), EINVAL);
+	b = try_udmabuf(dev, mfd, PAGE, 2 * PAGE, 0);
+	REQUIRE(b >= 0);
+	CHECK_EQ(U_lseek(b, 0, SEEK_END), 2 * PAGE);
+	CHECK_OK(try_udmabuf(dev, mfd, 3 * PAGE, PAGE, 0));
+}
+
+static void t_udmabuf_bad_fds(void)
+{
+	int dev = open_udmabuf_dev();
+	int pw, pr = new_pipe(&pw);
+	int other = new_dmabuf_kind(KIND_UDMABUF, PAGE);
+
+	CHECK_ERR(try_udmabuf(dev, pr, 0, PAGE, 0), EBADFD);
+	CHECK_ERR(try_udmabuf(dev, pw, 0, PAGE, 0), EBADFD);
+	CHECK_ERR(try_udmabuf(dev, -1, 0, PAGE, 0), EBADFD);
+	CHECK_ERR(try_udmabuf(dev, closed_fd(), 0, PAGE, 0), EBADFD);
+	CHECK_ERR(try_udmabuf(dev, dev, 0, PAGE, 0), EBADFD);
+	CHECK_ERR(try_udmabuf(dev, other, 0, PAGE, 0), EBADFD);
+	if (have_swsync) {
+		int tl = open_timeline();
+
+		CHECK_ERR(try_udmabuf(dev, tl, 0, PAGE, 0), EBADFD);
+		CHECK_ERR(try_udmabuf(dev, create_fence(tl, 0), 0, PAGE, 0), EBADFD);
+	}
+}
+
+static void t_udmabuf_bad_args(void)
+{
+	int dev = open_udmabuf_dev();
+	char buf[64];
+
+	memset(buf, 0, sizeof(buf));
+	CHECK_ERR(U_ioctl(dev, UDMABUF_CREATE, NULL), EFAULT);
+	CHECK_ERR(U_ioctl(dev, UDMABUF_CREATE_LIST, NULL), EFAULT);
+	CHECK_ERR(U_ioctl(dev, _IO('u', 0x44), 0), ENOTTY);
+	CHECK_ERR(U_ioctl(dev, _IOW('u', 0x41, struct udmabuf_create), buf), ENOTTY);
+	CHECK_ERR(U_ioctl(dev, DMA_BUF_IOCTL_SYNC, buf), ENOTTY);
+	CHECK_ERR(U_ioctl(dev, DMA_HEAP_IOCTL_ALLOC, buf), ENOTTY);
+	CHECK_ERR(U_ioctl(dev, SYNC_IOC_FILE_INFO, buf), ENOTTY);
+}
+
+static struct udmabuf_create_list *new_list(unsigned count, __u32 flags)
+{
+	size_t len = sizeof(struct udmabuf_create_list) +
+		     count * sizeof(struct udmabuf_create_item);
+	struct udmabuf_create_list *l;
+
+	len = (len + PAGE - 1) / PAGE * PAGE;
+	l = track_map(mmap(NULL, len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), len);
+	REQUIRE(l != MAP_FAILED);
+	l->flags = flags;
+	l->count = count;
+	return l;
+}
+
+static void set_item(struct udmabuf_create_list *l, unsigned i, int memfd,
+		     __u64 off, __u64 size)
+{
+	l->list[i].memfd = (__u32)memfd;
+	l->list[i].__pad = 0;
+	l->list[i].offset = off;
+	l->list[i].size = size;
+}
+
+static void t_udmabuf_create_list(void)
+{
+	int dev = open_udmabuf_dev();
+	int ma = new_memfd(4 * PAGE, F_SEAL_SHRINK), mb = new_memfd(2 * PAGE, F_SEAL_SHRINK);
+	struct udmabuf_create_list *l = new_list(2, 0);
+	char *pa, *pb, *pu;
+	int b;
+
+	set_item(l, 0, ma, PAGE, 2 * PAGE);
+	set_item(l, 1, mb, 0, PAGE);
+	b = track(U_ioctl(dev, UDMABUF_CREATE_LIST, l));
+	CHECKF(b >= 0, "UDMABUF_CREATE_LIST: %s", errname(errno));
+	REQUIRE(b >= 0);
+	CHECK(!is_cloexec(b));
+	CHECK_EQ(U_lseek(b, 0, SEEK_END), 3 * PAGE);
+
+	pa = map_shared(ma, 4 * PAGE, 0);
+	pb = map_shared(mb, 2 * PAGE, 0);
+	pu = map_shared(b, 3 * PAGE, 0);
+	pa[PAGE + 1] = 'A';
+	pa[2 * PAGE + 2] = 'B';
+	pb[3] = 'C';
+	CHECK_EQ(pu[1], 'A');
+	CHECK_EQ(pu[PAGE + 2], 'B');
+	CHECK_EQ(pu[2 * PAGE + 3], 'C');
+	pu[2 * PAGE + 4] = 'D';
+	CHECK_EQ(pb[4], 'D');
+	pu[5] = 'E';
+	CHECK_EQ(pa[PAGE + 5], 'E');
+	CHECK_EQ(pa[5], 0);
+
+	/* flags: CLOEXEC honoured; the item __pad is ignored */
+	l->flags = UDMABUF_FLAGS_CLOEXEC;
+	l->list[0].__pad = 0xffffffff;
+	b = track(U_ioctl(dev, UDMABUF_CREATE_LIST, l));
+	REQUIRE(b >= 0);
+	CHECK(is_cloexec(b));
+}
+
+static void t_udmabuf_create_list_errors(void)
+{
+	int dev = open_udmabuf_dev();
+	int ma = new_memfd(2 * PAGE, F_SEAL_SHRINK), bad = new_memfd(PAGE, 0);
+	struct udmabuf_create_list *l = new_list(2, 0);
+	struct udmabuf_create_list head = { .flags = 0, .count = 1025 };
+	int pw, pr = new_pipe(&pw);
+	char *end;
+
+	(void)pw;
+	l->count = 0;
+	CHECK_ERR(U_ioctl(dev, UDMABUF_CREATE_LIST, l), EINVAL);
+	/* count over list_limit (1024) fails before the items are read */
+	CHECK_ERR(U_ioctl(dev, UDMABUF_CREATE_LIST, &head), EINVAL);
+	l->count = 2;
+	set_item(l, 0, ma, 0, PAGE);
+	set_item(l, 1, bad, 0, PAGE);
+	CHECK_ERR(U_ioctl(dev, UDMABUF_CREATE_LIST, l), EINVAL);
+	set_item(l, 1, pr, 0, PAGE);
+	CHECK_ERR(U_ioctl(dev, UDMABUF_CREATE_LIST, l), EBADFD);
+	set_item(l, 1, ma, 0, 10);
+	CHECK_ERR(U_ioctl(dev, UDMABUF_CREATE_LIST, l), EINVAL);
+	set_item(l, 1, ma, 0, 0);
+	CHECK_OK(track(U_ioctl(dev, UDMABUF_CREATE_LIST, l))); /* empty item ok */
+	set_item(l, 1, ma, PAGE, 2 * PAGE);
+	CHECK_ERR(U_ioctl(dev, UDMABUF_CREATE_LIST, l), EINVAL);
+	/* items running into an unreadable page */
+	end = page_before_hole();
+	l = (struct udmabuf_create_list *)(end - sizeof(*l) - sizeof(l->list[0]));
+	l->flags = 0;
+	l->count = 2;
+	set_item(l, 0, ma, 0, PAGE);
+	CHECK_ERR(U_ioctl(dev, UDMABUF_CREATE_LIST, l), EFAULT);
+	l->count = 1;
+	CHECK_OK(track(U_ioctl(dev, UDMABUF_CREATE_LIST, l)));
+}
+
+/* The same memfd page listed twice aliases inside the dma-buf. */
+static void t_udmabuf_list_alias(void)
+{
+	int dev = open_udmabuf_dev();
+	int ma = new_memfd(PAGE, F_SEAL_SHRINK);
+	struct udmabuf_create_list *l = new_list(2, UDMABUF_FLAGS_CLOEXEC);
+	char *pu;
+	int b;
+
+	set_item(l, 0, ma, 0, PAGE);
+	set_item(l, 1, ma, 0, PAGE);
+	b = track(U_ioctl(dev, UDMABUF_CREATE_LIST, l));
+	REQUIRE(b >= 0);
+	pu = map_shared(b, 2 * PAGE, 0);
+	pu[7] = 'x';
+	CHECK_EQ(pu[PAGE + 7], 'x');
+}
+
+static void t_udmabuf_mmap_coherency(void)
+{
+	int dev = open_udmabuf_dev();
+	int mfd = new_memfd(4 * PAGE, F_SEAL_SHRINK);
+	int b = try_udmabuf(dev, mfd, PAGE, 2 * PAGE, UDMABUF_FLAGS_CLOEXEC);
+	char *pm, *pu, *pu1;
+	char c = 'W';
+
+	REQUIRE(b >= 0);
+	pm = map_shared(mfd, 4 * PAGE, 0);
+	pu = map_shared(b, 2 * PAGE, 0);
+	pm[PAGE + 10] = 'm';
+	CHECK_EQ(pu[10], 'm');
+	pu[PAGE + 20] = 'u';
+	CHECK_EQ(pm[2 * PAGE + 20], 'u');
+	/* write(2) into the memfd shows through the udmabuf mapping */
+	CHECK_EQ(pwrite(mfd, &c, 1, PAGE + 30), 1);
+	CHECK_EQ(pu[30], 'W');
+	/* page offset into the dma-buf */
+	pu1 = map_shared(b, PAGE, PAGE);
+	CHECK_EQ(pu1[20], 'u');
+	pu1[40] = 'o';
+	CHECK_EQ(pm[2 * PAGE + 40], 'o');
+	/* mapping limits */
+	CHECK_ERR(U_mmap(NULL, 3 * PAGE, PROT_READ, MAP_SHARED, b, 0), EINVAL);
+	CHECK_ERR(U_mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, b, PAGE), EINVAL);
+	CHECK_ERR(U_mmap(NULL, PAGE, PROT_READ, MAP_SHARED, b, 2 * PAGE), EINVAL);
+	CHECK_ERR(U_mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, b, 0), EINVAL);
+	CHECK_ERR(U_mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, b, 0), EINVAL);
+	/* the pages outlive both fds */
+	xclose(b);
+	xclose(mfd);
+	pm[PAGE + 50] = 'z';
+	CHECK_EQ(pu[50], 'z');
+}
+
+/* udmabuf quirk: SYNC END needs a previous START (it has no sg table yet). */
+static void t_udmabuf_sync_end_first(void)
+{
+	int b = new_dmabuf_kind(KIND_UDMABUF, PAGE);
+
+	CHECK_ERR(dma_sync(b, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ), EINVAL);
+	CHECK_ERR(dma_sync(b, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW), EINVAL);
+	CHECK_EQ(dma_sync(b, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ), 0);
+	CHECK_EQ(dma_sync(b, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ), 0);
+	CHECK_EQ(dma_sync(b, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE), 0);
+	CHECK_EQ(dma_sync(b, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW), 0);
+}
+
+/* ================================================================== */
+/* dma-heap                                                           */
+
+static void t_heap_alloc_basic(void)
+{
+	int heap = open_heap();
+	int b0 = try_heap(heap, 2 * PAGE, O_RDWR | O_CLOEXEC, 0);
+	int b1 = try_heap(heap, 2 * PAGE, O_RDWR, 0);
+	int b2 = try_heap(heap, 1, O_RDWR | O_CLOEXEC, 0);
+	int b3 = try_heap(heap, PAGE + 1, O_WRONLY | O_CLOEXEC, 0);
+
+	REQUIRE(b0 >= 0 && b1 >= 0 && b2 >= 0 && b3 >= 0);
+	CHECK(is_cloexec(b0));
+	CHECK(!is_cloexec(b1));
+	CHECK_EQ(accmode(b0), O_RDWR);
+	CHECK_EQ(accmode(b3), O_WRONLY);
+	CHECK_EQ(U_lseek(b0, 0, SEEK_END), 2 * PAGE);
+	/* the length is rounded up to pages */
+	CHECK_EQ(U_lseek(b2, 0, SEEK_END), PAGE);
+	CHECK_EQ(U_lseek(b3, 0, SEEK_END), 2 * PAGE);
+	/* the heap device itself is not seekable */
+	CHECK_ERR(U_lseek(heap, 0, SEEK_SET), ESPIPE);
+}
+
+static void t_heap_alloc_errors(void)
+{
+	int heap = open_heap();
+	struct dma_heap_allocation_data a;
+	void *ro;
+
+	CHECK_ERR(try_heap(heap, PAGE, O_RDWR, 1), EINVAL);
+	CHECK_ERR(try_heap(heap, PAGE, O_RDWR, 1ull << 63), EINVAL);
+	CHECK_ERR(try_heap(heap, PAGE, O_RDWR | O_NONBLOCK, 0), EINVAL);
+	CHECK_ERR(try_heap(heap, PAGE, O_RDWR | O_APPEND, 0), EINVAL);
+	CHECK_ERR(try_heap(heap, 0, O_RDWR, 0), EINVAL);
+	memset(&a, 0, sizeof(a));
+	a.len = PAGE;
+	a.fd = 5;
+	a.fd_flags = O_RDWR;
+	CHECK_ERR(U_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a), EINVAL);
+	CHECK_ERR(U_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, NULL), EFAULT);
+	/* copy-out failure: the buffer and fd are released (fd accounting) */
+	a.fd = 0;
+	ro = ro_page(&a, sizeof(a));
+	CHECK_ERR(U_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, ro), EFAULT);
+	/* unknown ioctl numbers are EINVAL on a heap, not ENOTTY */
+	CHECK_ERR(U_ioctl(heap, _IOWR('H', 1, struct dma_heap_allocation_data), &a), EINVAL);
+	CHECK_ERR(U_ioctl(heap, UDMABUF_CREATE, &a), EINVAL);
+	CHECK_ERR(U_ioctl(heap, SYNC_IOC_FILE_INFO, &a), EINVAL);
+}
+
+static void t_heap_mmap(void)
+{
+	int heap = open_heap();
+	int b = try_heap(heap, 2 * PAGE, O_RDWR | O_CLOEXEC, 0);
+	int ro = try_heap(heap, PAGE, O_RDONLY | O_CLOEXEC, 0);
+	char *p1, *p2;
+	void *q;
+
+	REQUIRE(b >= 0 && ro >= 0);
+	p1 = map_shared(b, 2 * PAGE, 0);
+	p2 = map_shared(b, PAGE, PAGE);
+	p1[PAGE + 3] = 'h';
+	CHECK_EQ(p2[3], 'h');
+	CHECK_EQ(p1[0], 0); /* zeroed */
+	CHECK_ERR(U_mmap(NULL, 3 * PAGE, PROT_READ, MAP_SHARED, b, 0), EINVAL);
+	CHECK_EQ(accmode(ro), O_RDONLY);
+	CHECK_ERR(U_mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0), EACCES);
+	q = U_mmap(NULL, PAGE, PROT_READ, MAP_SHARED, ro, 0);
+	CHECK(q != MAP_FAILED);
+	track_map(q, PAGE);
+	/* the system heap has no SYNC END-before-START quirk */
+	CHECK_EQ(dma_sync(b, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW), 0);
+}
+
+/* ================================================================== */
+/* dma-buf: lseek, names, fdinfo, ioctl decoding, SYNC flags          */
+
+static void t_dmabuf_lseek(void)
+{
+	for (int k = 0; k < NKINDS; k++) {
+		int b;
+
+		if (!kind_ok(k))
+			continue;
+		b = new_dmabuf_kind(k, 3 * PAGE);
+		CHECK_EQ(U_lseek(b, 0, SEEK_END), 3 * PAGE);
+		CHECK_EQ(U_lseek(b, 0, SEEK_SET), 0);
+		CHECK_EQ(U_lseek(b, 0, SEEK_END), 3 * PAGE);
+		CHECK_ERR(U_lseek(b, 0, SEEK_CUR), EINVAL);
+		CHECK_ERR(U_lseek(b, 1, SEEK_END), EINVAL);
+		CHECK_ERR(U_lseek(b, -1, SEEK_END), EINVAL);
+		CHECK_ERR(U_lseek(b, PAGE, SEEK_SET), EINVAL);
+		CHECK_ERR(U_lseek(b, 0, SEEK_DATA), EINVAL);
+		CHECK_ERR(U_lseek(b, 0, SEEK_HOLE), EINVAL);
+	}
+}
+
+static void t_dmabuf_set_name(void)
+{
+	int b = new_dmabuf(PAGE);
+	char n31[32], n32[33];
+	char *end = page_before_hole();
+
+	memset(n31, 'a', 31);
+	n31[31] = 0;
+	memset(n32, 'b', 32);
+	n32[32] = 0;
+	CHECK_EQ(set_name(b, DMA_BUF_SET_NAME, "first"), 0);
+	CHECK_EQ(set_name(b, DMA_BUF_SET_NAME_A, "second"), 0);
+	CHECK_EQ(set_name(b, DMA_BUF_SET_NAME_B, "third"), 0);
+	CHECK_EQ(set_name(b, DMA_BUF_SET_NAME_B, n31), 0);
+	CHECK_ERR(set_name(b, DMA_BUF_SET_NAME_B, n32), EINVAL);
+	CHECK_ERR(set_name(b, DMA_BUF_SET_NAME_A, n32), EINVAL);
+	CHECK_EQ(set_name(b, DMA_BUF_SET_NAME_B, ""), 0);
+	CHECK_ERR(set_name(b, DMA_BUF_SET_NAME_B, NULL), EFAULT);
+	CHECK_ERR(set_name(b, DMA_BUF_SET_NAME_B, (const char *)8), EFAULT);
+	/* unterminated string running into an unreadable page */
+	memcpy(end - 3, "abc", 3);
+	CHECK_ERR(set_name(b, DMA_BUF_SET_NAME_B, end - 3), EFAULT);
+	memcpy(end - 3, "ab", 3);
+	CHECK_EQ(set_name(b, DMA_BUF_SET_NAME_B, end - 3), 0);
+	/* a read-only name is fine */
+	CHECK_EQ(set_name(b, DMA_BUF_SET_NAME_B, ro_page("ro", 3)), 0);
+}
+
+static void t_dmabuf_fdinfo(void)
+{
+	for (int k = 0; k < NKINDS; k++) {
+		char v[128], link[128];
+		int b, d;
+		void *p;
+
+		if (!kind_ok(k))
+			continue;
+		b = new_dmabuf_kind(k, 2 * PAGE);
+		fdinfo_field(b, "size", v, sizeof(v));
+		CHECK_STR(v, "8192");
+		fdinfo_field(b, "exp_name", v, sizeof(v));
+		CHECK_STR(v, k == KIND_UDMABUF ? "udmabuf" : "system");
+		fdinfo_field(b, "count", v, sizeof(v));
+		CHECK_STR(v, "1");
+		CHECK(!fdinfo_field(b, "name", v, sizeof(v)));
+		fd_link(b, link, sizeof(link));
+		CHECK_STR(link, "/dmabuf:");
+
+		CHECK_EQ(set_name(b, DMA_BUF_SET_NAME_B, "buffer-name"), 0);
+		CHECK(fdinfo_field(b, "name", v, sizeof(v)));
+		CHECK_STR(v, "buffer-name");
+		fd_link(b, link, sizeof(link));
+		CHECK_STR(link, "/dmabuf:buffer-name");
+		CHECK_EQ(set_name(b, DMA_BUF_SET_NAME_A, "renamed"), 0);
+		fdinfo_field(b, "name", v, sizeof(v));
+		CHECK_STR(v, "renamed");
+		CHECK_EQ(set_name(b, DMA_BUF_SET_NAME_A, ""), 0);
+		CHECK(fdinfo_field(b, "name", v, sizeof(v)));
+		CHECK_STR(v, "");
+		fd_link(b, link, sizeof(link));
+		CHECK_STR(link, "/dmabuf:");
+
+		/* count = references to the file: dup and mmap add one */
+		d = track(U_dup(b));
+		fdinfo_field(b, "count", v, sizeof(v));
+		CHECK_STR(v, "2");
+		p = map_shared(b, PAGE, 0);
+		fdinfo_field(d, "count", v, sizeof(v));
+		CHECK_STR(v, "3");
+		xunmap(p);
+		xclose(d);
+		fdinfo_field(b, "count", v, sizeof(v));
+		CHECK_STR(v, "1");
+	}
+	if (have_swsync) {
+		char link[128];
+		int tl = open_timeline();
+
+		fd_link(create_fence(tl, 1), link, sizeof(link));
+		CHECK_STR(link, "anon_inode:sync_file");
+		inc(tl, 1);
+	}
+}
+
+static void t_dmabuf_unknown_ioctls(void)
+{
+	int b = new_dmabuf(PAGE);
+	char buf[256];
+	__u32 one = 1;
+
+	memset(buf, 0, sizeof(buf));
+	CHECK_ERR(U_ioctl(b, _IO('b', 9), 0), ENOTTY);
+	CHECK_ERR(U_ioctl(b, _IOW('b', 4, __u32), buf), ENOTTY);
+	/* SET_NAME's number with a size that is neither 4 nor 8 */
+	CHECK_ERR(U_ioctl(b, _IOW('b', 1, __u16), "x"), ENOTTY);
+	CHECK_ERR(U_ioctl(b, SYNC_IOC_MERGE, buf), ENOTTY);
+	CHECK_ERR(U_ioctl(b, SYNC_IOC_FILE_INFO, buf), ENOTTY);
+	CHECK_ERR(U_ioctl(b, SW_SYNC_IOC_INC, &one), ENOTTY);
+	CHECK_ERR(U_ioctl(b, UDMABUF_CREATE, buf), ENOTTY);
+	CHECK_ERR(U_ioctl(b, DMA_HEAP_IOCTL_ALLOC, buf), ENOTTY);
+	CHECK_ERR(U_ioctl(closed_fd(), DMA_BUF_IOCTL_SYNC, buf), EBADF);
+}
+
+static void t_dmabuf_sync_flags(void)
+{
+	for (int k = 0; k < NKINDS; k++) {
+		static const __u64 extra[] = { 8, 8 | DMA_BUF_SYNC_READ, 0x10 | DMA_BUF_SYNC_RW,
+					       1ull << 32 | DMA_BUF_SYNC_READ, ~0ull };
+		int b;
+
+		if (!kind_ok(k))
+			continue;
+		b = new_dmabuf_kind(k, PAGE);
+		REQUIRE(dma_sync(b, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW) == 0);
+		for (__u64 f = 0; f < 8; f++) {
+			bool valid = (f & DMA_BUF_SYNC_RW) != 0;
+
+			errno = 0;
+			if (valid)
+				CHECKF(dma_sync(b, f) == 0, "%s SYNC flags %llu: %s",
+				       kind_name[k], (unsigned long long)f, errname(errno));
+			else
+				CHECK_ERR(dma_sync(b, f), EINVAL);
+		}
+		for (unsigned i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+			CHECK_ERR(dma_sync(b, extra[i]), EINVAL);
+		CHECK_ERR(U_ioctl(b, DMA_BUF_IOCTL_SYNC, NULL), EFAULT);
+		/* the request only reads its argument */
+		{
+			struct dma_buf_sync s = { DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
+
+			CHECK_EQ(U_ioctl(b, DMA_BUF_IOCTL_SYNC, ro_page(&s, sizeof(s))), 0);
+		}
+	}
+}
+
+static void t_dmabuf_read_write(void)
+{
+	int b = new_dmabuf(PAGE);
+	char c = 0;
+
+	CHECK_ERR(U_read(b, &c, 1), EINVAL);
+	CHECK_ERR(write(b, &c, 1), EINVAL);
+}
+
+/* ================================================================== */
+/* DMA_BUF_IOCTL_EXPORT_SYNC_FILE                                     */
+
+static void check_is_stub(int sf, __u64 *ts_out)
+{
+	struct sync_file_info info;
+	struct sync_fence_info fi[MAX_INFO];
+	char name[32];
+
+	sf_name(sf, name);
+	CHECK_STR(name, "stub-stub0-0");
+	REQUIRE(file_info(sf, &info, fi) == 1);
+	CHECK_EQ(info.status, 1);
+	CHECK_EQ(sf_status(sf), 1);
+	CHECK_STR(fi[0].obj_name, "stub");
+	CHECK_STR(fi[0].driver_name, "stub");
+	CHECK_EQ(fi[0].status, 1);
+	CHECK_EQ(fi[0].flags, 0);
+	CHECK(fi[0].timestamp_ns != 0 && fi[0].timestamp_ns <= (__u64)now_ns());
+	CHECK_EQ(revents(sf, POLLIN, 0), POLLIN);
+	*ts_out = fi[0].timestamp_ns;
+}
+
+static void t_export_flags(void)
+{
+	int b = new_dmabuf(PAGE);
+	static const __u32 extra[] = { 8, 9, 0x10, 0x80000001u, 0xffffffffu };
+
+	for (__u32 f = 0; f < 8; f++) {
+		if (f >= 1 && f <= 3) {
+			int sf = try_export(b, f);
+
+			CHECKF(sf >= 0, "EXPORT flags %u: %s", f, errname(errno));
+		} else {
+			CHECK_ERR(try_export(b, f), EINVAL);
+		}
+	}
+	for (unsigned i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+		CHECK_ERR(try_export(b, extra[i]), EINVAL);
+}
+
+static void t_export_idle_is_stub(void)
+{
+	for (int k = 0; k < NKINDS; k++) {
+		__u64 ts[3];
+		int b;
+
+		if (!kind_ok(k))
+			continue;
+		b = new_dmabuf_kind(k, PAGE);
+		for (__u32 f = 1; f <= 3; f++) {
+			int sf = export_fence(b, f);
+
+			CHECK(is_cloexec(sf));
+			CHECK_EQ(accmode(sf), O_RDONLY);
+			check_is_stub(sf, &ts[f - 1]);
+		}
+		/* one global stub: the same timestamp every time */
+		CHECK_EQ(ts[0], ts[1]);
+		CHECK_EQ(ts[1], ts[2]);
+	}
+}
+
+static void t_export_one_pending_is_itself(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	int f = create_fence(tl, 1);
+	char fname[32], name[32];
+	int er, ew;
+
+	sf_name(f, fname);
+	import_fence(b, f, DMA_BUF_SYNC_WRITE);
+	er = export_fence(b, DMA_BUF_SYNC_READ);
+	ew = export_fence(b, DMA_BUF_SYNC_RW);
+	sf_name(er, name);
+	CHECK_STR(name, fname);
+	sf_name(ew, name);
+	CHECK_STR(name, fname);
+	CHECK_EQ(sf_count(er), 1);
+	CHECK_STR(sf_fence(er).driver_name, "sw_sync");
+	CHECK_EQ(revents(er, POLLIN, 0), 0);
+	inc(tl, 1);
+	CHECK_EQ(revents(er, POLLIN, 0), POLLIN);
+	CHECK_EQ(revents(ew, POLLIN, 0), POLLIN);
+	/* signaled fences are left out afterwards */
+	{
+		__u64 ts;
+
+		check_is_stub(export_fence(b, DMA_BUF_SYNC_RW), &ts);
+	}
+}
+
+/* READ exports the writers only; WRITE (and RW) export everybody. */
+static void t_export_read_gets_writers_only(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline(), b = new_dmabuf(PAGE);
+	int r = create_fence(t1, 1), w = create_fence(t2, 1);
+	char rname[32], wname[32], name[32];
+	unsigned long long ctx;
+	long long seq;
+	__u64 ts;
+
+	sf_name(r, rname);
+	sf_name(w, wname);
+	import_fence(b, r, DMA_BUF_SYNC_READ);
+	check_is_stub(export_fence(b, DMA_BUF_SYNC_READ), &ts);
+	sf_name(export_fence(b, DMA_BUF_SYNC_WRITE), name);
+	CHECK_STR(name, rname);
+	sf_name(export_fence(b, DMA_BUF_SYNC_RW), name);
+	CHECK_STR(name, rname);
+
+	import_fence(b, w, DMA_BUF_SYNC_WRITE);
+	sf_name(export_fence(b, DMA_BUF_SYNC_READ), name);
+	CHECK_STR(name, wname);
+	sf_name(export_fence(b, DMA_BUF_SYNC_WRITE), name);
+	CHECKF(parse_fence_name(name, "dma_fence_array-unbound", &ctx, &seq) && seq == 1,
+	       "name \"%s\"", name);
+	CHECK_EQ(sf_count(export_fence(b, DMA_BUF_SYNC_WRITE)), 2);
+	inc(t1, 1);
+	inc(t2, 1);
+}
+
+static void t_export_two_pending_array(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline(), b = new_dmabuf(PAGE);
+	int f1 = create_fence(t1, 1), f2 = create_fence(t2, 1);
+	struct sync_file_info info;
+	struct sync_fence_info fi[MAX_INFO];
+	unsigned long long c1, c2;
+	long long seq;
+	char name[32], f2name[32];
+	int e1, e2;
+	__u64 ts;
+
+	import_fence(b, f1, DMA_BUF_SYNC_WRITE);
+	import_fence(b, f2, DMA_BUF_SYNC_WRITE);
+	e1 = export_fence(b, DMA_BUF_SYNC_READ);
+	e2 = export_fence(b, DMA_BUF_SYNC_WRITE);
+	REQUIRE(file_info(e1, &info, fi) == 2);
+	CHECKF(parse_fence_name(info.name, "dma_fence_array-unbound", &c1, &seq) && seq == 1,
+	       "name \"%s\"", info.name);
+	CHECK_EQ(info.status, 0);
+	CHECK_STR(fi[0].driver_name, "sw_sync");
+	CHECK_STR(fi[1].driver_name, "sw_sync");
+	CHECK_STR(fi[0].obj_name, comm);
+	sf_name(e2, name);
+	CHECKF(parse_fence_name(name, "dma_fence_array-unbound", &c2, &seq) && seq == 1,
+	       "name \"%s\"", name);
+	CHECK(c1 != c2); /* a fresh context for every array */
+
+	CHECK_EQ(revents(e1, POLLIN, 0), 0);
+	inc(t1, 1);
+	CHECK_EQ(revents(e1, POLLIN, 0), 0);
+	sf_name(f2, f2name);
+	sf_name(export_fence(b, DMA_BUF_SYNC_WRITE), name);
+	CHECK_STR(name, f2name);
+	inc(t2, 1);
+	CHECK_EQ(revents(e1, POLLIN, 0), POLLIN);
+	CHECK_EQ(revents(e2, POLLIN, 0), POLLIN);
+	check_is_stub(export_fence(b, DMA_BUF_SYNC_WRITE), &ts);
+}
+
+static void t_export_bad_args(void)
+{
+	int b = new_dmabuf(PAGE);
+	int mfd = new_memfd(PAGE, 0);
+	int pw, pr = new_pipe(&pw);
+	struct dma_buf_export_sync_file exp = { .flags = DMA_BUF_SYNC_RW, .fd = 999 };
+	void *ro;
+
+	(void)pw;
+	CHECK_ERR(U_ioctl(b, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, NULL), EFAULT);
+	CHECK_ERR(U_ioctl(b, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, (void *)8), EFAULT);
+	/* copy-out failure: no fd is installed (fd accounting) */
+	ro = ro_page(&exp, sizeof(exp));
+	CHECK_ERR(U_ioctl(b, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, ro), EFAULT);
+	CHECK_ERR(U_ioctl(mfd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp), ENOTTY);
+	CHECK_ERR(U_ioctl(pr, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp), ENOTTY);
+	CHECK_ERR(U_ioctl(closed_fd(), DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp), EBADF);
+	if (have_swsync) {
+		int tl = open_timeline();
+
+		CHECK_ERR(U_ioctl(create_fence(tl, 0), DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp),
+			  ENOTTY);
+		CHECK_ERR(U_ioctl(tl, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp), ENOTTY);
+	}
+	/* the input fd field is ignored */
+	REQUIRE(U_ioctl(b, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp) == 0);
+	track(exp.fd);
+	CHECK(exp.fd != 999);
+	CHECK_EQ(exp.flags, DMA_BUF_SYNC_RW);
+}
+
+/* ================================================================== */
+/* DMA_BUF_IOCTL_IMPORT_SYNC_FILE                                     */
+
+static void t_import_flags(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	int f = create_fence(tl, 1);
+	static const __u32 extra[] = { 8, DMA_BUF_SYNC_WRITE | 4, 0x80000001u, 0xffffffffu };
+
+	for (__u32 fl = 0; fl < 8; fl++) {
+		if (fl >= 1 && fl <= 3)
+			CHECKF(try_import(b, f, fl) == 0, "IMPORT flags %u: %s", fl,
+			       errname(errno));
+		else
+			CHECK_ERR(try_import(b, f, fl), EINVAL);
+	}
+	for (unsigned i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+		CHECK_ERR(try_import(b, f, extra[i]), EINVAL);
+	/* flags are checked before the fd */
+	CHECK_ERR(try_import(b, -1, 0), EINVAL);
+	inc(tl, 1);
+}
+
+static void t_import_bad_fds(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE), other = new_dmabuf(PAGE);
+	int mfd = new_memfd(PAGE, 0);
+	int pw, pr = new_pipe(&pw);
+	struct dma_buf_import_sync_file imp;
+	void *ro;
+
+	(void)pw;
+	for (__u32 fl = 1; fl <= 3; fl++) {
+		CHECK_ERR(try_import(b, mfd, fl), EINVAL);
+		CHECK_ERR(try_import(b, b, fl), EINVAL);
+		CHECK_ERR(try_import(b, other, fl), EINVAL);
+		CHECK_ERR(try_import(b, tl, fl), EINVAL);
+		CHECK_ERR(try_import(b, pr, fl), EINVAL);
+		CHECK_ERR(try_import(b, -1, fl), EINVAL);
+		CHECK_ERR(try_import(b, closed_fd(), fl), EINVAL);
+	}
+	CHECK_ERR(U_ioctl(b, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, NULL), EFAULT);
+	/* IMPORT only reads its argument */
+	imp.flags = DMA_BUF_SYNC_WRITE;
+	imp.fd = create_fence(tl, 0);
+	ro = ro_page(&imp, sizeof(imp));
+	CHECK_EQ(U_ioctl(b, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, ro), 0);
+	/* on something that is not a dma-buf */
+	CHECK_ERR(U_ioctl(imp.fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp), ENOTTY);
+	CHECK_ERR(U_ioctl(mfd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp), ENOTTY);
+	CHECK_ERR(U_ioctl(closed_fd(), DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp), EBADF);
+}
+
+static void t_import_signaled(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	int f = create_fence(tl, 0);
+	__u64 ts;
+
+	import_fence(b, f, DMA_BUF_SYNC_WRITE);
+	import_fence(b, f, DMA_BUF_SYNC_READ);
+	CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
+	check_is_stub(export_fence(b, DMA_BUF_SYNC_WRITE), &ts);
+}
+
+static void t_import_merged_is_unwrapped(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline(), b = new_dmabuf(PAGE);
+	int m = merge(create_fence(t1, 1), create_fence(t2, 1), "merged-ab");
+	struct sync_file_info info;
+	struct sync_fence_info fi[MAX_INFO];
+
+	import_fence(b, m, DMA_BUF_SYNC_WRITE);
+	REQUIRE(file_info(export_fence(b, DMA_BUF_SYNC_WRITE), &info, fi) == 2);
+	CHECK(strcmp(info.name, "merged-ab") != 0);
+	CHECK_STR(fi[0].driver_name, "sw_sync");
+	CHECK_STR(fi[1].driver_name, "sw_sync");
+	CHECK_EQ(revents(b, POLLIN, 0), 0);
+	inc(t1, 1);
+	CHECK_EQ(revents(b, POLLIN, 0), 0);
+	CHECK_EQ(revents(b, POLLOUT, 0), 0);
+	inc(t2, 1);
+	CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
+}
+
+/* How imported fences of one timeline combine in the reservation object. */
+static void t_import_same_timeline_rules(void)
+{
+	int tl = open_timeline();
+	int f1 = create_fence(tl, 1), f2 = create_fence(tl, 2);
+	char n1[32], n2[32], name[32];
+	int b;
+
+	sf_name(f1, n1);
+	sf_name(f2, n2);
+
+	/* WRITE 1 then WRITE 2: the later replaces the earlier */
+	b = new_dmabuf(PAGE);
+	import_fence(b, f1, DMA_BUF_SYNC_WRITE);
+	import_fence(b, f2, DMA_BUF_SYNC_WRITE);
+	sf_name(export_fence(b, DMA_BUF_SYNC_WRITE), name);
+	CHECK_STR(name, n2);
+
+	/* WRITE 2 then WRITE 1: the earlier one is added, not merged */
+	b = new_dmabuf(PAGE);
+	import_fence(b, f2, DMA_BUF_SYNC_WRITE);
+	import_fence(b, f1, DMA_BUF_SYNC_WRITE);
+	CHECK_EQ(sf_count(export_fence(b, DMA_BUF_SYNC_WRITE)), 2);
+
+	/* READ 1 then WRITE 2: the write replaces the read */
+	b = new_dmabuf(PAGE);
+	import_fence(b, f1, DMA_BUF_SYNC_READ);
+	import_fence(b, f2, DMA_BUF_SYNC_WRITE);
+	sf_name(export_fence(b, DMA_BUF_SYNC_WRITE), name);
+	CHECK_STR(name, n2);
+	sf_name(export_fence(b, DMA_BUF_SYNC_READ), name);
+	CHECK_STR(name, n2);
+
+	/* WRITE 1 then READ 2: both kept, READ export sees only the writer */
+	b = new_dmabuf(PAGE);
+	import_fence(b, f1, DMA_BUF_SYNC_WRITE);
+	import_fence(b, f2, DMA_BUF_SYNC_READ);
+	sf_name(export_fence(b, DMA_BUF_SYNC_READ), name);
+	CHECK_STR(name, n1);
+	CHECK_EQ(sf_count(export_fence(b, DMA_BUF_SYNC_WRITE)), 2);
+
+	/* the same fence twice: once */
+	b = new_dmabuf(PAGE);
+	import_fence(b, f1, DMA_BUF_SYNC_WRITE);
+	import_fence(b, f1, DMA_BUF_SYNC_WRITE);
+	import_fence(b, f1, DMA_BUF_SYNC_RW);
+	sf_name(export_fence(b, DMA_BUF_SYNC_WRITE), name);
+	CHECK_STR(name, n1);
+	inc(tl, 2);
+}
+
+/* ================================================================== */
+/* poll() on a dma-buf                                                */
+
+static void t_dmabuf_poll_idle(void)
+{
+	for (int k = 0; k < NKINDS; k++) {
+		struct pollfd p;
+		int b;
+
+		if (!kind_ok(k))
+			continue;
+		b = new_dmabuf_kind(k, PAGE);
+		CHECK_EQ(revents(b, POLLIN, 0), POLLIN);
+		CHECK_EQ(revents(b, POLLOUT, 0), POLLOUT);
+		CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
+		CHECK_EQ(revents(b, POLLIN | POLLOUT | POLLPRI | POLLRDNORM, 0),
+			 POLLIN | POLLOUT);
+		CHECK_EQ(revents(b, POLLPRI, 0), 0);
+		p.fd = b;
+		p.events = 0;
+		p.revents = -1;
+		CHECK_EQ(U_poll(&p, 1, 0), 0);
+		CHECK_EQ(p.revents, 0);
+	}
+}
+
+static void t_dmabuf_poll_pending_write(void)
+{
+	for (int k = 0; k < NKINDS; k++) {
+		int tl, b;
+
+		if (!kind_ok(k))
+			continue;
+		tl = open_timeline();
+		b = new_dmabuf_kind(k, PAGE);
+		import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_WRITE);
+		CHECK_EQ(revents(b, POLLIN, 0), 0);
+		CHECK_EQ(revents(b, POLLOUT, 0), 0);
+		CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), 0);
+		CHECK_EQ(revents(b, POLLIN, 0), 0);
+		inc(tl, 1);
+		CHECK_EQ(revents(b, POLLIN, 0), POLLIN);
+		CHECK_EQ(revents(b, POLLOUT, 0), POLLOUT);
+		CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
+	}
+}
+
+static void t_dmabuf_poll_pending_read(void)
+{
+	for (int k = 0; k < NKINDS; k++) {
+		int tl, b;
+
+		if (!kind_ok(k))
+			continue;
+		tl = open_timeline();
+		b = new_dmabuf_kind(k, PAGE);
+		import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_READ);
+		CHECK_EQ(revents(b, POLLIN, 0), POLLIN);
+		CHECK_EQ(revents(b, POLLOUT, 0), 0);
+		CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), POLLIN);
+		CHECK_EQ(revents(b, POLLOUT, 0), 0);
+		inc(tl, 1);
+		CHECK_EQ(revents(b, POLLOUT, 0), POLLOUT);
+		CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
+	}
+}
+
+static void t_dmabuf_poll_blocking_thread(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	struct delayed *d;
+	int64_t t0;
+	int r;
+
+	import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_WRITE);
+	d = delayed_inc_start(tl, DELAY_MS);
+	t0 = now_ns();
+	r = revents(b, POLLIN, BLOCK_MS);
+	delayed_inc_join(d);
+	CHECK_EQ(r, POLLIN);
+	CHECKF(ms_since(t0) >= MIN_WAIT_MS, "woke after %lld ms", (long long)ms_since(t0));
+}
+
+static void t_dmabuf_poll_blocking_child(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	int64_t t0;
+	pid_t pid;
+	int r;
+
+	import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_READ);
+	t0 = now_ns();
+	pid = fork_inc(tl, DELAY_MS);
+	r = revents(b, POLLOUT, BLOCK_MS);
+	CHECK_EQ(wait_child(pid), 0);
+	CHECK_EQ(r, POLLOUT);
+	CHECKF(ms_since(t0) >= MIN_WAIT_MS, "woke after %lld ms", (long long)ms_since(t0));
+}
+
+/* With two writers, a blocking poll returns only when both are done. */
+static void t_dmabuf_poll_two_writers(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline(), b = new_dmabuf(PAGE);
+	struct delayed *d1, *d2;
+	int64_t t0;
+	int r;
+
+	import_fence(b, create_fence(t1, 1), DMA_BUF_SYNC_WRITE);
+	import_fence(b, create_fence(t2, 1), DMA_BUF_SYNC_WRITE);
+	d1 = delayed_inc_start(t1, 50);
+	d2 = delayed_inc_start(t2, 250);
+	t0 = now_ns();
+	r = revents(b, POLLIN, BLOCK_MS);
+	delayed_inc_join(d1);
+	delayed_inc_join(d2);
+	CHECK_EQ(r, POLLIN);
+	CHECKF(ms_since(t0) >= 200, "woke after %lld ms", (long long)ms_since(t0));
+}
+
+static void t_dmabuf_poll_merged_import(void)
+{
+	int t1 = open_timeline(), t2 = open_timeline(), b = new_dmabuf(PAGE);
+	int m = merge(create_fence(t1, 1), create_fence(t2, 1), "m");
+
+	import_fence(b, m, DMA_BUF_SYNC_READ);
+	CHECK_EQ(revents(b, POLLIN, 0), POLLIN);
+	CHECK_EQ(revents(b, POLLOUT, 0), 0);
+	inc(t2, 1);
+	CHECK_EQ(revents(b, POLLOUT, 0), 0);
+	inc(t1, 1);
+	CHECK_EQ(revents(b, POLLOUT, 0), POLLOUT);
+}
+
+static void t_dmabuf_ppoll(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	struct pollfd p[2];
+	struct timespec ts = { 0, 50 * 1000000 };
+	int64_t t0;
+
+	import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_WRITE);
+	p[0].fd = b;
+	p[0].events = POLLIN;
+	p[1].fd = b;
+	p[1].events = POLLOUT;
+	t0 = now_ns();
+	CHECK_EQ(U_ppoll(p, 2, &ts, NULL), 0);
+	CHECK(ms_since(t0) >= 40);
+	inc(tl, 1);
+	CHECK_EQ(U_ppoll(p, 2, &ts, NULL), 2);
+	CHECK_EQ(p[0].revents, POLLIN);
+	CHECK_EQ(p[1].revents, POLLOUT);
+}
+
+/* poll() is never restarted; the SYNC ioctl is restarted with SA_RESTART. */
+static void t_signals_interrupt_waits(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	int f = create_fence(tl, 1);
+	struct pollfd p = { .fd = b, .events = POLLIN };
+	struct sigaction old;
+	struct delayed *d;
+	int64_t t0;
+	int r, e;
+
+	import_fence(b, f, DMA_BUF_SYNC_WRITE);
+
+	arm_alarm(50, false, &old);
+	r = U_poll(&p, 1, BLOCK_MS);
+	e = errno;
+	disarm_alarm(&old);
+	CHECKF(r == -1 && e == EINTR, "dma-buf poll: %d/%s", r, errname(e));
+
+	arm_alarm(50, true, &old);
+	p.fd = f;
+	r = U_poll(&p, 1, BLOCK_MS);
+	e = errno;
+	disarm_alarm(&old);
+	CHECKF(r == -1 && e == EINTR, "sync_file poll with SA_RESTART: %d/%s", r, errname(e));
+
+	arm_alarm(50, false, &old);
+	r = dma_sync(b, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	e = errno;
+	disarm_alarm(&old);
+	CHECKF(r == -1 && e == EINTR, "SYNC START: %d/%s", r, errname(e));
+
+	/* with SA_RESTART the ioctl resumes and returns when the fence signals */
+	arm_alarm(50, true, &old);
+	d = delayed_inc_start(tl, 250);
+	t0 = now_ns();
+	r = dma_sync(b, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	e = errno;
+	delayed_inc_join(d);
+	disarm_alarm(&old);
+	CHECKF(r == 0, "SYNC START with SA_RESTART: %d/%s", r, errname(e));
+	CHECK_EQ(alarm_hits, 1);
+	CHECKF(ms_since(t0) >= 200, "returned after %lld ms", (long long)ms_since(t0));
+}
+
+/* ================================================================== */
+/* epoll                                                              */
+
+#define EP_TAG 0x0123456789abcdefull
+
+static void t_epoll_dmabuf(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE), br = new_dmabuf(PAGE);
+	int ep = track(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event ev, out[4];
+
+	REQUIRE(ep >= 0);
+	import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_WRITE);
+	import_fence(br, create_fence(tl, 1), DMA_BUF_SYNC_READ);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.u64 = EP_TAG;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
+	ev.events = EPOLLOUT;
+	ev.data.u64 = ~EP_TAG;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, br, &ev) == 0);
+	CHECK_ERR(U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev), EEXIST);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	inc(tl, 1);
+	REQUIRE(epoll_wait(ep, out, 4, BLOCK_MS) == 2);
+	for (int i = 0; i < 2; i++) {
+		if (out[i].data.u64 == EP_TAG)
+			CHECK_EQ(out[i].events, EPOLLIN);
+		else
+			CHECKF(out[i].data.u64 == ~EP_TAG && out[i].events == EPOLLOUT,
+			       "event 0x%x data 0x%llx", out[i].events,
+			       (unsigned long long)out[i].data.u64);
+	}
+	/* level-triggered: still ready */
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 2);
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_DEL, b, NULL) == 0);
+	REQUIRE(epoll_wait(ep, out, 4, 0) == 1);
+	CHECK_EQ(out[0].data.u64, ~EP_TAG);
+}
+
+static void t_epoll_dmabuf_blocking(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	int ep = track(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event ev, out[2];
+	struct delayed *d;
+	int64_t t0;
+	int n;
+
+	REQUIRE(ep >= 0);
+	import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_WRITE);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLOUT;
+	ev.data.u64 = EP_TAG;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
+	d = delayed_inc_start(tl, DELAY_MS);
+	t0 = now_ns();
+	n = epoll_wait(ep, out, 2, BLOCK_MS);
+	delayed_inc_join(d);
+	REQUIRE(n == 1);
+	CHECK_EQ(out[0].events, EPOLLOUT);
+	CHECK_EQ(out[0].data.u64, EP_TAG);
+	CHECK(ms_since(t0) >= MIN_WAIT_MS);
+}
+
+static void t_epoll_sync_file(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1), done = create_fence(tl, 0);
+	int ep = track(epoll_create1(EPOLL_CLOEXEC));
+	int et = track(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event ev, out[4];
+	struct delayed *d;
+
+	REQUIRE(ep >= 0 && et >= 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.u64 = EP_TAG;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev) == 0);
+	ev.events = EPOLLIN | EPOLLET;
+	REQUIRE(U_epoll_ctl(et, EPOLL_CTL_ADD, f, &ev) == 0);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_EQ(epoll_wait(et, out, 4, 0), 0);
+
+	d = delayed_inc_start(tl, DELAY_MS);
+	REQUIRE(epoll_wait(ep, out, 4, BLOCK_MS) == 1);
+	delayed_inc_join(d);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	CHECK_EQ(out[0].data.u64, EP_TAG);
+	/* sticky while level-triggered, once when edge-triggered */
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 1);
+	CHECK_EQ(epoll_wait(et, out, 4, 0), 1);
+	CHECK_EQ(out[0].data.u64, EP_TAG);
+	CHECK_EQ(epoll_wait(et, out, 4, 0), 0);
+
+	/* an already signaled sync_file is ready at once; EPOLLOUT never is */
+	ev.events = EPOLLIN | EPOLLOUT;
+	ev.data.u64 = 42;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, done, &ev) == 0);
+	REQUIRE(epoll_wait(ep, out, 4, 0) == 2);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(out[i].events, EPOLLIN);
+	CHECK(out[0].data.u64 == 42 || out[1].data.u64 == 42);
+}
+
+/* ================================================================== */
+/* DMA_BUF_IOCTL_SYNC waits for the implicit fences                   */
+
+static void t_dmabuf_sync_start_waits(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	struct delayed *d;
+	int64_t t0;
+	int r;
+
+	/* START|READ waits for writers */
+	import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_WRITE);
+	d = delayed_inc_start(tl, DELAY_MS);
+	t0 = now_ns();
+	r = dma_sync(b, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	delayed_inc_join(d);
+	CHECK_EQ(r, 0);
+	CHECKF(ms_since(t0) >= MIN_WAIT_MS, "returned after %lld ms", (long long)ms_since(t0));
+	CHECK_EQ(dma_sync(b, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ), 0);
+
+	/* START|READ does not wait for readers ... */
+	import_fence(b, create_fence(tl, 2), DMA_BUF_SYNC_READ);
+	d = delayed_inc_start(tl, 400);
+	t0 = now_ns();
+	r = dma_sync(b, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	CHECK_EQ(r, 0);
+	CHECKF(ms_since(t0) < 300, "START|READ took %lld ms", (long long)ms_since(t0));
+	/* ... but START|WRITE does */
+	r = dma_sync(b, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+	delayed_inc_join(d);
+	CHECK_EQ(r, 0);
+	CHECKF(ms_since(t0) >= 350, "START|WRITE returned after %lld ms",
+	       (long long)ms_since(t0));
+	/* END never waits */
+	import_fence(b, create_fence(tl, 3), DMA_BUF_SYNC_WRITE);
+	CHECK_EQ(dma_sync(b, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW), 0);
+	inc(tl, 1);
+}
+
+/* ================================================================== */
+/* fd exhaustion                                                      */
+
+/*
+ * With RLIMIT_NOFILE exhausted: which requests fail with EMFILE, and which
+ * argument checks come before the fd reservation.
+ */
+static void t_fds_exhausted(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	int b = (have_udmabuf || have_heap) ? new_dmabuf(PAGE) : -1;
+	int dev = have_udmabuf ? open_udmabuf_dev() : -1;
+	int mfd = have_udmabuf ? new_memfd(PAGE, F_SEAL_SHRINK) : -1;
+	int heap = have_heap ? open_heap() : -1;
+	struct rlimit old, lim;
+	struct sw_sync_create_fence_data d;
+	int hi = 0;
+
+	REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	for (int fd = 0; fd < FD_SCAN; fd++)
+		if (U_fcntl(fd, F_GETFD) != -1)
+			hi = fd;
+	lim = old;
+	lim.rlim_cur = (rlim_t)hi + 1;
+	REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+	/* fill every hole below the limit */
+	for (;;) {
+		int fd = U_dup(0);
+
+		if (fd < 0)
+			break;
+		track(fd);
+	}
+
+	memset(&d, 0, sizeof(d));
+	d.value = 2;
+	CHECK_ERR(U_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &d), EMFILE);
+	CHECK_ERR(U_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, NULL), EMFILE); /* fd first */
+	CHECK_ERR(try_merge(f, f, "m", 0, 0), EMFILE);
+	CHECK_ERR(try_merge(f, f, "m", 1, 0), EMFILE); /* fd before flags */
+	CHECK_ERR(try_merge(f, -1, "m", 0, 0), EMFILE);
+	CHECK_ERR(U_open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC), EMFILE);
+	CHECK_EQ(sf_count(f), 1);
+	if (b >= 0) {
+		CHECK_ERR(try_export(b, DMA_BUF_SYNC_RW), EMFILE);
+		CHECK_ERR(try_export(b, 0), EINVAL); /* flags before fd */
+		CHECK_EQ(try_import(b, f, DMA_BUF_SYNC_WRITE), 0);
+	}
+	if (dev >= 0) {
+		CHECK_ERR(try_udmabuf(dev, mfd, 0, PAGE, 0), EMFILE);
+		CHECK_ERR(try_udmabuf(dev, mfd, 0, 0, 0), EINVAL); /* checks first */
+	}
+	if (heap >= 0) {
+		CHECK_ERR(try_heap(heap, PAGE, O_RDWR, 0), EMFILE);
+		CHECK_ERR(try_heap(heap, 0, O_RDWR, 0), EINVAL);
+	}
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+	inc(tl, 1);
+}
+
+/* ================================================================== */
+/* Cross-process                                                      */
+
+/* Child: wait (blocking poll) until @fd is readable; exit status 0 if it
+ * first was not readable, then became readable. */
+static void child_wait_readable(int fd, int notify_fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int code = 0;
+
+	if (U_poll(&p, 1, 0) != 0)
+		code |= 2;
+	if (notify_fd >= 0 && write(notify_fd, "r", 1) != 1)
+		code |= 4;
+	if (U_poll(&p, 1, BLOCK_MS) != 1 || p.revents != POLLIN)
+		code |= 8;
+	_exit(code);
+}
+
+static void t_xproc_fork_inherit(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	int nw, nr = new_pipe(&nw);
+	pid_t pid;
+	char c;
+
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0)
+		child_wait_readable(f, nw);
+	CHECK_EQ(read(nr, &c, 1), 1);
+	sleep_ms(DELAY_MS);
+	inc(tl, 1);
+	CHECK_EQ(wait_child(pid), 0);
+}
+
+static void t_xproc_dmabuf_inherit(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	int nw, nr = new_pipe(&nw);
+	pid_t pid;
+	char c;
+
+	import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_WRITE);
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0)
+		child_wait_readable(b, nw);
+	CHECK_EQ(read(nr, &c, 1), 1);
+	sleep_ms(DELAY_MS);
+	inc(tl, 1);
+	CHECK_EQ(wait_child(pid), 0);
+}
+
+static int recv_fd(int sock)
+{
+	char data;
+	struct iovec iov = { &data, 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr msg;
+	struct cmsghdr *c;
+	int fd = -1;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	c = CMSG_FIRSTHDR(&msg);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+static int send_fd(int sock, int fd)
+{
+	char data = 'f';
+	struct iovec iov = { &data, 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr msg;
+	struct cmsghdr *c;
+
+	memset(&u, 0, sizeof(u));
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+}
+
+/* A child forked before the fence exists receives it over SCM_RIGHTS. */
+static void t_xproc_scm_rights(void)
+{
+	int sv[2], tl, f;
+	pid_t pid;
+	char c;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		SKIP("no AF_UNIX sockets here (%s)", errname(errno));
+	track(sv[0]);
+	track(sv[1]);
+	tl = open_timeline();
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		int fd = recv_fd(sv[1]);
+		struct sync_file_info info;
+
+		if (fd < 0)
+			_exit(16);
+		memset(&info, 0, sizeof(info));
+		if (U_ioctl(fd, SYNC_IOC_FILE_INFO, &info) != 0 || info.num_fences != 1 ||
+		    info.status != 0)
+			_exit(32);
+		if (!is_cloexec(fd))
+			_exit(64);
+		child_wait_readable(fd, sv[1]);
+	}
+	f = create_fence(tl, 1);
+	REQUIRE(send_fd(sv[0], f) == 0);
+	CHECK_EQ(read(sv[0], &c, 1), 1);
+	sleep_ms(DELAY_MS);
+	inc(tl, 1);
+	CHECK_EQ(wait_child(pid), 0);
+}
+
+/* The same through pidfd_getfd(2), which needs no sockets. */
+static void t_xproc_pidfd_getfd(void)
+{
+	int nw, nr = new_pipe(&nw);
+	int fw, fr = new_pipe(&fw);
+	int tl = open_timeline();
+	long probe;
+	pid_t pid;
+	int f;
+	char c;
+
+	probe = syscall(SYS_pidfd_open, getpid(), 0);
+	if (probe < 0)
+		SKIP("pidfd_open: %s", errname(errno));
+	U_close((int)probe);
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		int num, pidfd, fd;
+
+		if (read(fr, &num, sizeof(num)) != sizeof(num))
+			_exit(16);
+		pidfd = (int)syscall(SYS_pidfd_open, getppid(), 0);
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, num, 0);
+		if (fd < 0)
+			_exit(32);
+		if (!is_cloexec(fd))
+			_exit(64);
+		child_wait_readable(fd, nw);
+	}
+	f = create_fence(tl, 1);
+	REQUIRE(write(fw, &f, sizeof(f)) == sizeof(f));
+	CHECK_EQ(read(nr, &c, 1), 1);
+	sleep_ms(DELAY_MS);
+	inc(tl, 1);
+	CHECK_EQ(wait_child(pid), 0);
+}
+
+/* ================================================================== */
+/* Test table and driver                                              */
+
+#define SW NEED_SWSYNC
+#define UD NEED_UDMABUF
+#define HP NEED_HEAP
+#define DB NEED_DMABUF
+#define T(fn, need, flags, name) { name, #fn, t_##fn, need, flags }
+
+static const struct test tests[] = {
+	/* sw_sync */
+	T(swsync_timeline_name_is_comm, SW, 0, "sw_sync: timeline name is the opener's comm"),
+	T(swsync_sync_file_name, SW, 0, "sw_sync: sync_file name sw_sync-<comm><ctx>-<seqno>, request name ignored"),
+	T(swsync_fence_fd_flags, SW, 0, "sw_sync: fence fds are O_RDONLY with FD_CLOEXEC"),
+	T(swsync_past_value_born_signaled, SW, 0, "sw_sync: a point at or below the timeline value is born signaled"),
+	T(swsync_wraparound, SW, 0, "sw_sync: 32-bit wrap-aware seqno compare, INC above INT_MAX"),
+	T(swsync_inc_signals_in_order, SW, 0, "sw_sync: INC signals every point up to the new value"),
+	T(swsync_same_value_shares_fence, SW, 0, "sw_sync: two fences for one pending value share a dma_fence"),
+	T(swsync_close_timeline_enoent, SW, 0, "sw_sync: closing the timeline signals pending points with -ENOENT"),
+	T(swsync_close_unpolled_merge_status, SW, 0, "sw_sync: merge of failed points: count-only status depends on poll order"),
+	T(swsync_bad_args, SW, 0, "sw_sync: EFAULT, ENOTTY, EBADF; no fd leaks on copy-out failure"),
+	T(swsync_timeline_poll, SW, 0, "sw_sync: the timeline fd always polls readable and writable"),
+	/* sync_file */
+	T(syncfile_poll_sticky, SW, 0, "sync_file: poll POLLIN only, sticky once signaled"),
+	T(syncfile_poll_blocking_thread, SW, 0, "sync_file: blocking poll woken by INC from a thread"),
+	T(syncfile_poll_blocking_child, SW, F_XPROC, "sync_file: blocking poll woken by INC from a forked child"),
+	T(syncfile_poll_many, SW, 0, "sync_file: poll on several sync_files"),
+	T(syncfile_ppoll_timeout, SW, 0, "sync_file: ppoll times out, then reports POLLIN"),
+	T(syncfile_lseek_read, SW, F_KERNEL, "sync_file: lseek ESPIPE, read EINVAL"),
+	T(syncfile_unknown_ioctls, SW, 0, "sync_file: unknown and foreign ioctls are ENOTTY"),
+	T(syncfile_set_deadline, SW, 0, "sync_file: SYNC_IOC_SET_DEADLINE (ENOTTY before 6.4)"),
+	/* FILE_INFO */
+	T(fileinfo_two_call_protocol, SW, 0, "FILE_INFO: two-call protocol, num_fences too small/large"),
+	T(fileinfo_fence_fields, SW, 0, "FILE_INFO: per-fence obj_name, driver_name, status, flags, timestamp"),
+	T(fileinfo_status_aggregate, SW, 0, "FILE_INFO: status 0 while any fence pends, 1 when all signaled"),
+	T(fileinfo_bad_args, SW, 0, "FILE_INFO: flags/pad EINVAL, bad pointers EFAULT"),
+	/* MERGE */
+	T(merge_two_timelines, SW, 0, "MERGE: two timelines give two fences, caller's name, FD_CLOEXEC"),
+	T(merge_same_timeline_keeps_later, SW, 0, "MERGE: same timeline keeps only the later point"),
+	T(merge_drops_signaled, SW, 0, "MERGE: signaled fences are dropped"),
+	T(merge_all_signaled_stub, SW, 0, "MERGE: all signaled gives a private stub with the latest timestamp"),
+	T(merge_self, SW, 0, "MERGE: a sync_file merged with itself"),
+	T(merge_flattens_nested, SW, 0, "MERGE: merges of merges are flattened and deduplicated"),
+	T(merge_names, SW, 0, "MERGE: name truncation, empty name, .fence input ignored"),
+	T(merge_bad_args, SW, 0, "MERGE: flags/pad EINVAL, fd2 not a sync_file ENOENT, EFAULT"),
+	/* udmabuf */
+	T(udmabuf_create_basic, UD, 0, "udmabuf: CREATE, size, O_RDWR, UDMABUF_FLAGS_CLOEXEC honoured"),
+	T(udmabuf_seals, UD, 0, "udmabuf: F_SEAL_SHRINK required, F_SEAL_WRITE/FUTURE_WRITE refused"),
+	T(udmabuf_geometry, UD, 0, "udmabuf: unaligned, empty, oversized or out-of-range ranges are EINVAL"),
+	T(udmabuf_bad_fds, UD, 0, "udmabuf: memfd that is not shmem (pipe, -1, dma-buf, ...) is EBADFD"),
+	T(udmabuf_bad_args, UD, 0, "udmabuf: EFAULT and ENOTTY on /dev/udmabuf"),
+	T(udmabuf_create_list, UD, 0, "udmabuf: CREATE_LIST concatenates ranges coherently"),
+	T(udmabuf_create_list_errors, UD, 0, "udmabuf: CREATE_LIST count and item errors"),
+	T(udmabuf_list_alias, UD, 0, "udmabuf: a page listed twice aliases"),
+	T(udmabuf_mmap_coherency, UD, 0, "udmabuf: mmap coherent with the memfd, offsets, limits, MAP_PRIVATE"),
+	T(udmabuf_sync_end_first, UD, 0, "udmabuf: SYNC END before any START is EINVAL"),
+	/* dma-heap */
+	T(heap_alloc_basic, HP, 0, "dma-heap: ALLOC, fd_flags, size rounded up"),
+	T(heap_alloc_errors, HP, 0, "dma-heap: ALLOC errors; unknown ioctls are EINVAL"),
+	T(heap_mmap, HP, 0, "dma-heap: mmap, O_RDONLY buffer refuses PROT_WRITE"),
+	/* dma-buf */
+	T(dmabuf_lseek, DB, 0, "dma-buf: lseek SEEK_END/SEEK_SET 0 only"),
+	T(dmabuf_set_name, DB, 0, "dma-buf: SET_NAME/_A/_B, 31 ok, 32 EINVAL, EFAULT"),
+	T(dmabuf_fdinfo, DB, F_KERNEL, "dma-buf: fdinfo size/count/exp_name/name and /proc link"),
+	T(dmabuf_unknown_ioctls, DB, 0, "dma-buf: unknown and foreign ioctls are ENOTTY"),
+	T(dmabuf_sync_flags, DB, 0, "dma-buf: DMA_BUF_IOCTL_SYNC flag validation"),
+	T(dmabuf_read_write, DB, F_KERNEL, "dma-buf: read/write are EINVAL"),
+	/* EXPORT */
+	T(export_flags, DB, 0, "EXPORT: flags 0..7 and invalid bits"),
+	T(export_idle_is_stub, DB, 0, "EXPORT: idle buffer exports the global stub \"stub-stub0-0\""),
+	T(export_one_pending_is_itself, DB | SW, 0, "EXPORT: one pending fence exports itself"),
+	T(export_read_gets_writers_only, DB | SW, 0, "EXPORT: READ exports writers, WRITE/RW everybody"),
+	T(export_two_pending_array, DB | SW, 0, "EXPORT: two fences give dma_fence_array-unbound<ctx>-1"),
+	T(export_bad_args, DB, 0, "EXPORT: EFAULT without fd leak, ENOTTY on non-dma-bufs"),
+	/* IMPORT */
+	T(import_flags, DB | SW, 0, "IMPORT: flags 0..7 and invalid bits"),
+	T(import_bad_fds, DB | SW, 0, "IMPORT: any fd that is not a sync_file is EINVAL"),
+	T(import_signaled, DB | SW, 0, "IMPORT: a signaled fence is accepted and leaves the buffer idle"),
+	T(import_merged_is_unwrapped, DB | SW, 0, "IMPORT: a merged sync_file is split into its fences"),
+	T(import_same_timeline_rules, DB | SW, 0, "IMPORT: same-timeline replacement rules"),
+	/* poll / epoll / SYNC waits */
+	T(dmabuf_poll_idle, DB, 0, "dma-buf poll: idle buffer reports exactly the requested subset"),
+	T(dmabuf_poll_pending_write, DB | SW, 0, "dma-buf poll: pending WRITE fence blocks POLLIN and POLLOUT"),
+	T(dmabuf_poll_pending_read, DB | SW, 0, "dma-buf poll: pending READ fence blocks only POLLOUT"),
+	T(dmabuf_poll_blocking_thread, DB | SW, 0, "dma-buf poll: blocking poll woken by INC from a thread"),
+	T(dmabuf_poll_blocking_child, DB | SW, F_XPROC, "dma-buf poll: blocking poll woken by INC from a forked child"),
+	T(dmabuf_poll_two_writers, DB | SW, 0, "dma-buf poll: blocking poll waits for every writer"),
+	T(dmabuf_poll_merged_import, DB | SW, 0, "dma-buf poll: imported merge ready only when all signaled"),
+	T(dmabuf_ppoll, DB | SW, 0, "dma-buf poll: ppoll timeout, POLLIN and POLLOUT entries"),
+	T(signals_interrupt_waits, DB | SW, 0, "signals: poll EINTR always, SYNC START EINTR or restarted"),
+	T(epoll_dmabuf, DB | SW, 0, "epoll: dma-buf readiness and data.u64 returned unchanged"),
+	T(epoll_dmabuf_blocking, DB | SW, 0, "epoll: epoll_wait on a dma-buf woken by a thread"),
+	T(epoll_sync_file, SW, 0, "epoll: sync_file level/edge triggered"),
+	T(dmabuf_sync_start_waits, DB | SW, 0, "dma-buf SYNC: START waits for the implicit fences"),
+	T(fds_exhausted, SW, 0, "EMFILE: which requests reserve the fd before checking arguments"),
+	/* cross-process */
+	T(xproc_fork_inherit, SW, F_XPROC, "xproc: inherited sync_file polls readable once the parent signals"),
+	T(xproc_dmabuf_inherit, DB | SW, F_XPROC, "xproc: inherited dma-buf polls readable once the parent signals"),
+	T(xproc_scm_rights, SW, F_XPROC, "xproc: sync_file sent over SCM_RIGHTS"),
+	T(xproc_pidfd_getfd, SW, F_XPROC, "xproc: sync_file taken with pidfd_getfd"),
+};
+
+static const char *missing(unsigned need)
+{
+	if ((need & NEED_SWSYNC) && !have_swsync)
+		return "no " SW_SYNC_PATH;
+	if ((need & NEED_UDMABUF) && !have_udmabuf)
+		return "no " UDMABUF_PATH;
+	if ((need & NEED_HEAP) && !have_heap)
+		return "no " HEAP_PATH;
+	if ((need & NEED_DMABUF) && !have_udmabuf && !have_heap)
+		return "no " UDMABUF_PATH " and no " HEAP_PATH;
+	return NULL;
+}
+
+static bool probe(const char *path, int flags)
+{
+	int fd = U_open(path, flags | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	U_close(fd);
+	return true;
+}
+
+static bool selected(const struct test *t, int nfilters, char **filters)
+{
+	if (nfilters == 0)
+		return true;
+	for (int i = 0; i < nfilters; i++)
+		if (strstr(t->name, filters[i]) || strstr(t->id, filters[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Kernel log watch (kernel backend only): a test fails if the kernel logs a
+ * BUG or WARNING while it runs.  Needs a readable /dev/kmsg.
+ */
+static int kmsg_fd = -1;
+
+static void kmsg_open(void)
+{
+#ifndef UAPI_ON_DMASYNC
+	kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (kmsg_fd >= 0)
+		lseek(kmsg_fd, 0, SEEK_END);
+#endif
+}
+
+static void kmsg_check(void)
+{
+	char rec[2048];
+	ssize_t n;
+
+	if (kmsg_fd < 0)
+		return;
+	for (;;) {
+		char *msg;
+
+		n = read(kmsg_fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue; /* records were overwritten */
+		if (n <= 0)
+			return;
+		rec[n] = 0;
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		msg[strcspn(msg, "\n")] = 0;
+		if (strstr(msg, "BUG") || strstr(msg, "WARNING") || strstr(msg, "Bad page")) {
+			printf("#   kernel: %s\n", msg);
+			t_failed = true;
+		} else if (verbose) {
+			printf("#   kernel log: %s\n", msg);
+		}
+	}
+}
+
+static struct rlimit initial_nofile;
+
+/* Runs one test; sets t_failed / t_skip. */
+static void run_one(const struct test *t)
+{
+	t_failed = false;
+	t_skip[0] = 0;
+	t_nfds = 0;
+	t_nmaps = 0;
+	fd_snapshot(fd_before);
+	if (setjmp(t_jmp) == 0)
+		t->fn();
+	/* after longjmp: 1 = REQUIRE failed, 2 = SKIP */
+	join_leftover_threads();
+	setrlimit(RLIMIT_NOFILE, &initial_nofile);
+	while (waitpid(-1, NULL, 0) > 0) /* children of an aborted test */
+		;
+	cleanup_tracked();
+	kmsg_check();
+	fd_snapshot(fd_after);
+	for (int fd = 0; fd < FD_SCAN; fd++) {
+		if (fd_before[fd] != fd_after[fd]) {
+			printf("#   fd %d %s during the test\n", fd,
+			       fd_after[fd] ? "leaked" : "was closed");
+			t_failed = true;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const int ntests = (int)(sizeof(tests) / sizeof(tests[0]));
+	int passed = 0, failed = 0, skipped = 0, n = 0, total = 0;
+	char **filters = argv + 1;
+	int nfilters = argc - 1;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (nfilters > 0 && filters[0][0] == '-') {
+		if (strcmp(filters[0], "-l") == 0) {
+			for (int i = 0; i < ntests; i++)
+				printf("%-36s %s\n", tests[i].id, tests[i].name);
+			return 0;
+		} else if (strcmp(filters[0], "-v") == 0) {
+			verbose = true;
+		} else {
+			fprintf(stderr, "usage: %s [-l] [-v] [SUBSTRING...]\n", argv[0]);
+			return 2;
+		}
+		filters++;
+		nfilters--;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_GET_NAME, comm);
+	have_swsync = probe(SW_SYNC_PATH, O_RDWR);
+	have_udmabuf = probe(UDMABUF_PATH, O_RDWR);
+	have_heap = probe(HEAP_PATH, O_RDONLY);
+	kmsg_open();
+	getrlimit(RLIMIT_NOFILE, &initial_nofile);
+
+	for (int i = 0; i < ntests; i++)
+		total += selected(&tests[i], nfilters, filters);
+	{
+		struct utsname u;
+
+		if (uname(&u) == 0)
+			printf("# %s %s %s\n", u.sysname, u.release, u.machine);
+	}
+	printf("# dma-buf UAPI conformance, backend: %s, comm \"%s\"\n", UAPI_BACKEND, comm);
+	printf("# sw_sync: %s, udmabuf: %s, system heap: %s\n", have_swsync ? "yes" : "no",
+	       have_udmabuf ? "yes" : "no", have_heap ? "yes" : "no");
+	printf("1..%d\n", total);
+
+	for (int i = 0; i < ntests; i++) {
+		const struct test *t = &tests[i];
+		const char *why;
+
+		if (!selected(t, nfilters, filters))
+			continue;
+		n++;
+		why = missing(t->need);
+#ifdef UAPI_ON_DMASYNC
+		if (!why && (t->flags & F_XPROC) && !getenv("UAPI_XPROC"))
+			why = "cross-process (set UAPI_XPROC=1 to run)";
+		if (!why && (t->flags & F_KERNEL) && !getenv("UAPI_KERNEL_ONLY"))
+			why = "observes the kernel through /proc or libc read/write";
+#endif
+		if (why) {
+			printf("ok %d - %s # SKIP %s\n", n, t->name, why);
+			skipped++;
+			continue;
+		}
+
+		run_one(t);
+		if (t_skip[0] && !t_failed) {
+			printf("ok %d - %s # SKIP %s\n", n, t->name, t_skip);
+			skipped++;
+		} else if (t_failed) {
+			printf("not ok %d - %s\n", n, t->name);
+			failed++;
+		} else {
+			printf("ok %d - %s\n", n, t->name);
+			passed++;
+		}
+	}
+	if (kmsg_fd >= 0)
+		U_close(kmsg_fd);
+	printf("# %d skipped\n", skipped);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
