@@ -9,6 +9,7 @@
 
 #include <dmasync/rcupdate.h>
 #include "test-harness.h"
+#include "file.h"
 
 static struct dmasync_test *tests, **tests_tail = &tests;
 static int case_failed;
@@ -123,7 +124,15 @@ int main(int argc, char **argv)
 		fds_before = count_fds();
 		warns = dmasync_warn_count();
 		t->fn();
-		fds_after = count_fds();
+		/* Closing a sync file is noticed by the monitor thread: give it
+		 * up to a second to release what the case closed. */
+		for (int i = 0; i < 1000; i++) {
+			dmasync_files_reap();
+			fds_after = count_fds();
+			if (fds_after == fds_before)
+				break;
+			usleep(1000);
+		}
 		if (fds_after != fds_before)
 			dmasync_test_fail(__FILE__, __LINE__, "fd leak: %d fds before, %d after",
 					  fds_before, fds_after);

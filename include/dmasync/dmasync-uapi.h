@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dmasync - the Linux UAPI entry points.
+ *
+ * A program written against <linux/dma-buf.h>, <linux/sync_file.h>,
+ * <linux/udmabuf.h>, <linux/dma-heap.h> and the sw_sync ioctls runs on
+ * dmasync by calling these instead of the libc functions of the same name.
+ * Each handles dmasync's own file descriptors and passes every other fd or
+ * path to the real system call unchanged, so they are safe to use for all
+ * fds.  Results and errors follow the libc calls: -1 with errno set.
+ *
+ * Sync files and software timelines are ordinary pollable fds: poll(),
+ * select(), epoll, close(), dup(), fork() and SCM_RIGHTS work on them with
+ * no wrapper.  Which other calls need a wrapper, and why, is listed in
+ * docs/kernel-compat.md.
+ */
+#ifndef DMASYNC_UAPI_H
+#define DMASYNC_UAPI_H
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <time.h>
+#include <dmasync/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct epoll_event;
+
+/**
+ * dmasync_open - open(2), emulating /dev/udmabuf, /dev/dma_heap/system and
+ * /sys/kernel/debug/sync/sw_sync.  Other paths go to open(2).
+ */
+DMASYNC_EXPORT int dmasync_open(const char *path, int flags, ...);
+
+/**
+ * dmasync_ioctl - ioctl(2) that understands dmasync's fds.
+ *
+ * Handles the udmabuf, dma-heap, sw_sync, sync_file and dma-buf requests
+ * with the kernel's structs, request codes, results and errno; unknown
+ * requests on dmasync's fds fail with ENOTTY.  The fd is borrowed.
+ */
+DMASYNC_EXPORT int dmasync_ioctl(int fd, unsigned long request, ...);
+
+/** dmasync_poll - poll(2) that also reports dma-buf implicit-sync readiness. */
+DMASYNC_EXPORT int dmasync_poll(struct pollfd *fds, nfds_t nfds, int timeout);
+
+/** dmasync_ppoll - ppoll(2) counterpart of dmasync_poll(). */
+DMASYNC_EXPORT int dmasync_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
+				 const sigset_t *sigmask);
+
+/**
+ * dmasync_epoll_ctl - epoll_ctl(2) that makes dma-bufs work in an epoll
+ * set; the caller's epoll_data comes back unchanged from epoll_wait().
+ */
+DMASYNC_EXPORT int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
+
+/** dmasync_mmap - mmap(2) that maps udmabufs (offsets, lists) correctly. */
+DMASYNC_EXPORT void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd,
+				  off_t offset);
+
+/** dmasync_lseek - lseek(2) with the dma-buf rules (size via SEEK_END). */
+DMASYNC_EXPORT off_t dmasync_lseek(int fd, off_t offset, int whence);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: MIT */
+/* The registry of dmasync's file descriptors, its monitor thread and the
+ * dmasync_open()/dmasync_ioctl() entry points. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/kcmp.h>
+
+#include <dmasync/dmasync-uapi.h>
+#include <dmasync/kref.h>
+#include "debug.h"
+#include "file.h"
+
+#define HASH_BITS 10
+#define HASH_SIZE (1u << HASH_BITS)
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dmasync_file *table[HASH_SIZE];
+static unsigned int installed_count;
+static int epfd = -1;
+static bool monitor_running;
+static struct dmasync_device *devices;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static unsigned int hash(dev_t dev, ino_t ino)
+{
+	u64 h = ((u64)dev * 0x9E3779B97F4A7C15ull) ^ ((u64)ino * 0xC2B2AE3D27D4EB4Full);
+
+	return (unsigned int)(h >> (64 - HASH_BITS));
+}
+
+void dmasync_file_init(struct dmasync_file *file, const struct dmasync_file_ops *ops)
+{
+	memset(file, 0, sizeof(*file));
+	file->ops = ops;
+	file->refs = 1;
+	file->ofd_fd = -1;
+	file->watch_fd = -1;
+}
+
+void dmasync_file_get(struct dmasync_file *file)
+{
+	__atomic_fetch_add(&file->refs, 1, __ATOMIC_RELAXED);
+}
+
+void dmasync_file_put(struct dmasync_file *file)
+{
+	int old;
+
+	if (!file)
+		return;
+	old = __atomic_fetch_sub(&file->refs, 1, __ATOMIC_ACQ_REL);
+	if (old <= 0)
+		dmasync_refcount_bug(file, old, "dmasync_file_put past zero");
+	if (old == 1) {
+		if (file->watch_fd >= 0)
+			close(file->watch_fd);
+		if (file->ofd_fd >= 0)
+			close(file->ofd_fd);
+		file->ops->release(file);
+	}
+}
+
+/* ---- fork: the child gets copies of our internal fds but no monitor ---------- */
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&registry_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static void atfork_child(void)
+{
+	/*
+	 * The child shares the parent's sockets, so a sync file inherited
+	 * from the parent still becomes readable when the parent signals it.
+	 * The parent's objects stay the parent's: the child forgets them
+	 * (closing its copies of our internal fds) and starts afresh.
+	 */
+	for (unsigned int i = 0; i < HASH_SIZE; i++) {
+		for (struct dmasync_file *f = table[i]; f; f = f->hash_next) {
+			if (f->watch_fd >= 0)
+				close(f->watch_fd);
+			if (f->ofd_fd >= 0)
+				close(f->ofd_fd);
+		}
+		table[i] = NULL;
+	}
+	installed_count = 0;
+	if (epfd >= 0)
+		close(epfd);
+	epfd = -1;
+	monitor_running = false;
+	pthread_mutex_init(&registry_lock, NULL);
+}
+
+static void atfork_init(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/*
+ * The monitor's epoll fd is made when the library loads, so that a program
+ * that counts its fds before and after using dmasync sees no difference.
+ */
+__attribute__((constructor)) static void monitor_epoll_init(void)
+{
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+}
+
+/* ---- monitor ---------------------------------------------------------------------- */
+
+static void handle_events(struct epoll_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct dmasync_file *file = ev[i].data.ptr;
+
+		if (file->ops->hangup)
+			file->ops->hangup(file);
+		dmasync_file_uninstall(file);
+	}
+}
+
+static void *monitor_main(void *arg)
+{
+	int fd = (int)(long)arg;
+	struct epoll_event ev[32];
+
+	for (;;) {
+		int n = epoll_wait(fd, ev, 32, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		handle_events(ev, n);
+	}
+	return NULL;
+}
+
+/* registry_lock held */
+static int monitor_start_locked(void)
+{
+	pthread_attr_t attr;
+	pthread_t th;
+	sigset_t all, old;
+	int r;
+
+	if (epfd < 0) {
+		epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (epfd < 0)
+			return -errno;
+	}
+	if (monitor_running)
+		return 0;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* The monitor must not take the program's signals. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&th, &attr, monitor_main, (void *)(long)epfd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (r)
+		return -r;
+	monitor_running = true;
+	return 0;
+}
+
+int dmasync_files_reap(void)
+{
+	struct epoll_event ev[32];
+	int total = 0, n, fd;
+
+	pthread_mutex_lock(&registry_lock);
+	fd = epfd;
+	pthread_mutex_unlock(&registry_lock);
+	if (fd < 0)
+		return 0;
+	while ((n = epoll_wait(fd, ev, 32, 0)) > 0) {
+		handle_events(ev, n);
+		total += n;
+	}
+	return total;
+}
+
+unsigned int dmasync_files_count(void)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&registry_lock);
+	n = installed_count;
+	pthread_mutex_unlock(&registry_lock);
+	return n;
+}
+
+/* ---- registry ------------------------------------------------------------------- */
+
+int dmasync_file_install(struct dmasync_file *file, int user_fd, int watch_fd, int ofd_fd)
+{
+	struct stat st;
+	unsigned int h;
+	int r;
+
+	pthread_once(&atfork_once, atfork_init);
+	if (fstat(user_fd, &st))
+		return -errno;
+	file->dev = st.st_dev;
+	file->ino = st.st_ino;
+	file->watch_fd = watch_fd;
+	file->ofd_fd = ofd_fd;
+	h = hash(file->dev, file->ino);
+
+	pthread_mutex_lock(&registry_lock);
+	if (watch_fd >= 0) {
+		struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = file };
+
+		r = monitor_start_locked();
+		if (!r && epoll_ctl(epfd, EPOLL_CTL_ADD, watch_fd, &ev))
+			r = -errno;
+		if (r) {
+			pthread_mutex_unlock(&registry_lock);
+			file->watch_fd = -1;
+			file->ofd_fd = -1;
+			return r;
+		}
+	}
+	dmasync_file_get(file);
+	file->installed = true;
+	file->hash_next = table[h];
+	table[h] = file;
+	installed_count++;
+	pthread_mutex_unlock(&registry_lock);
+	return 0;
+}
+
+void dmasync_file_uninstall(struct dmasync_file *file)
+{
+	struct dmasync_file **p;
+	bool was = false;
+
+	pthread_mutex_lock(&registry_lock);
+	if (file->installed) {
+		for (p = &table[hash(file->dev, file->ino)]; *p; p = &(*p)->hash_next) {
+			if (*p == file) {
+				*p = file->hash_next;
+				break;
+			}
+		}
+		file->installed = false;
+		installed_count--;
+		was = true;
+		if (file->watch_fd >= 0 && epfd >= 0)
+			epoll_ctl(epfd, EPOLL_CTL_DEL, file->watch_fd, NULL);
+	}
+	pthread_mutex_unlock(&registry_lock);
+	if (was)
+		dmasync_file_put(file);
+}
+
+static bool same_ofd(int a, int b)
+{
+	return syscall(SYS_kcmp, (long)getpid(), (long)getpid(), (long)KCMP_FILE, (long)a,
+		       (long)b) == 0;
+}
+
+static struct dmasync_file *lookup(int fd, const struct dmasync_file_ops *ops)
+{
+	struct dmasync_file *found = NULL;
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st))
+		return NULL;
+	pthread_mutex_lock(&registry_lock);
+	for (struct dmasync_file *f = table[hash(st.st_dev, st.st_ino)]; f; f = f->hash_next) {
+		if (f->dev != st.st_dev || f->ino != st.st_ino)
+			continue;
+		if (ops && f->ops != ops)
+			continue;
+		if (f->ofd_fd >= 0 && !same_ofd(fd, f->ofd_fd))
+			continue;
+		found = f;
+		dmasync_file_get(f);
+		break;
+	}
+	pthread_mutex_unlock(&registry_lock);
+	return found;
+}
+
+struct dmasync_file *dmasync_file_lookup(int fd)
+{
+	return lookup(fd, NULL);
+}
+
+struct dmasync_file *dmasync_file_lookup_type(int fd, const struct dmasync_file_ops *ops)
+{
+	return lookup(fd, ops);
+}
+
+/* ---- devices and entry points ------------------------------------------------------ */
+
+void dmasync_device_register(struct dmasync_device *dev)
+{
+	pthread_mutex_lock(&registry_lock);
+	dev->next = devices;
+	devices = dev;
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static int set_errno(long r)
+{
+	if (r == -ERESTARTSYS)
+		r = -EINTR;
+	errno = (int)-r;
+	return -1;
+}
+
+int dmasync_open(const char *path, int flags, ...)
+{
+	struct dmasync_device *dev;
+	mode_t mode = 0;
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	if (path) {
+		pthread_mutex_lock(&registry_lock);
+		for (dev = devices; dev; dev = dev->next)
+			if (!strcmp(dev->path, path))
+				break;
+		pthread_mutex_unlock(&registry_lock);
+		if (dev) {
+			int fd = dev->open(path, flags);
+
+			return fd < 0 ? set_errno(fd) : fd;
+		}
+	}
+	return open(path, flags, mode);
+}
+
+int dmasync_ioctl(int fd, unsigned long request, ...)
+{
+	struct dmasync_file *file;
+	va_list ap;
+	void *arg;
+	long r;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+
+	file = dmasync_file_lookup(fd);
+	if (!file)
+		return ioctl(fd, request, arg);
+	r = file->ops->ioctl ? file->ops->ioctl(file, fd, request, arg) : -ENOTTY;
+	dmasync_file_put(file);
+	return r < 0 ? set_errno(r) : (int)r;
+}

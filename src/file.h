@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: the registry of dmasync's own file descriptors.
+ *
+ * Sync files, timelines, dma-bufs and the emulated devices are real file
+ * descriptors of ordinary kernel types (sockets, memfds).  The registry
+ * recognises them again when the program hands one back to
+ * dmasync_ioctl() and friends: each object is keyed by the (device, inode)
+ * of its open file, which survives dup(), fork() and SCM_RIGHTS.  Objects
+ * whose fd shares its inode with another file (a udmabuf reopening the
+ * program's memfd) also keep an internal fd on their own open file
+ * description and are told apart with kcmp(KCMP_FILE).
+ *
+ * Lifetime: an object may name an internal "watch" fd that reports
+ * EPOLLRDHUP once every copy of the user's fd is closed (the other end of
+ * a socketpair).  A monitor thread waits for that and unregisters the
+ * object, so its resources go away with the last fd, with no dmasync call.
+ * dmasync_files_reap() does the same synchronously.
+ *
+ * Locking: the registry has its own mutex, never held while calling into
+ * an object.  Objects are reference counted; the registry holds one
+ * reference while the object is installed.
+ */
+#ifndef DMASYNC_PRIV_FILE_H
+#define DMASYNC_PRIV_FILE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <poll.h>
+
+struct dmasync_file;
+
+struct dmasync_file_ops {
+	const char *name;
+	/* Handle @request on @fd (the caller's fd for @file).  Return >= 0 or
+	 * a negative errno.  Unknown requests must return -ENOTTY. */
+	long (*ioctl)(struct dmasync_file *file, int fd, unsigned long request, void *arg);
+	/* Optional: readiness for poll wrappers (a subset of @events); may arm
+	 * a wake-up of @wake (see dmasync_file_wake()) when not ready. */
+	short (*poll)(struct dmasync_file *file, short events);
+	/* Optional: every copy of the user's fd was closed. */
+	void (*hangup)(struct dmasync_file *file);
+	/* Free the object (last reference gone). */
+	void (*release)(struct dmasync_file *file);
+};
+
+struct dmasync_file {
+	const struct dmasync_file_ops *ops;
+	int refs;
+	bool installed;
+	dev_t dev;
+	ino_t ino;
+	int ofd_fd;	/* -1, or our fd on the same open file description */
+	int watch_fd;	/* -1, or our end that hangs up with the user's fd */
+	struct dmasync_file *hash_next;
+};
+
+void dmasync_file_init(struct dmasync_file *file, const struct dmasync_file_ops *ops);
+
+/*
+ * Register @file as the object behind @user_fd.  @watch_fd (or -1) is
+ * watched for EPOLLRDHUP and closed by the registry at release; @ofd_fd
+ * (or -1) likewise.  On success the registry holds a reference (taken
+ * here) and owns both internal fds.  Return: 0 or a negative errno (the
+ * internal fds stay the caller's then).
+ */
+int dmasync_file_install(struct dmasync_file *file, int user_fd, int watch_fd, int ofd_fd);
+
+/* The object behind @fd, with a reference, or NULL (not ours, or bad fd). */
+struct dmasync_file *dmasync_file_lookup(int fd);
+
+/* Like dmasync_file_lookup(), but only objects with @ops. */
+struct dmasync_file *dmasync_file_lookup_type(int fd, const struct dmasync_file_ops *ops);
+
+void dmasync_file_get(struct dmasync_file *file);
+void dmasync_file_put(struct dmasync_file *file);
+
+/* Remove @file from the registry (idempotent); drops the registry's reference. */
+void dmasync_file_uninstall(struct dmasync_file *file);
+
+/* Process pending hang-ups now.  Return: how many objects were released. */
+int dmasync_files_reap(void);
+
+/* Number of installed objects (for tests). */
+unsigned int dmasync_files_count(void);
+
+/* Emulated device nodes: @open returns a new fd or a negative errno. */
+struct dmasync_device {
+	const char *path;
+	int (*open)(const char *path, int flags);
+	struct dmasync_device *next;
+};
+void dmasync_device_register(struct dmasync_device *dev);
+
+/* Set FD_CLOEXEC-style helpers */
+int dmasync_fd_cloexec_dup(int fd);
+
+#endif

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Links against the installed-style shared library with only the public
+ * headers: every inline helper must resolve against exported symbols, and
+ * nothing private may be exported.
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dmasync/dmasync.h>
+
+static int failures;
+#define EXPECT(c) do { if (!(c)) { printf("# failed: %s (line %d)\n", #c, __LINE__); failures++; } } while (0)
+
+static void *incrementer(void *arg)
+{
+	sync_timeline_signal(arg, 2);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct sync_timeline *tl = sync_timeline_create("public");
+	struct dma_fence *a = sync_pt_create(tl, 1), *b = sync_pt_create(tl, 2), *m;
+	struct dma_resv obj;
+	pthread_t th;
+	void *lib;
+	int n = 0;
+
+	/* fences, merge, resv, wait across threads */
+	m = dma_fence_unwrap_merge(a, b);
+	EXPECT(m == b); /* same timeline: the later one */
+	dma_resv_init(&obj);
+	EXPECT(dma_resv_lock(&obj, NULL) == 0);
+	EXPECT(dma_resv_reserve_fences(&obj, 1) == 0);
+	dma_resv_add_fence(&obj, m, DMA_RESV_USAGE_WRITE);
+	dma_resv_unlock(&obj);
+	EXPECT(!dma_resv_test_signaled(&obj, DMA_RESV_USAGE_READ));
+	pthread_create(&th, NULL, incrementer, tl);
+	EXPECT(dma_resv_wait_timeout(&obj, DMA_RESV_USAGE_READ, true, MAX_SCHEDULE_TIMEOUT) > 0);
+	pthread_join(th, NULL);
+	EXPECT(dma_fence_get_status(a) == 1);
+	dma_resv_fini(&obj);
+	dma_fence_put(m);
+	dma_fence_put(a);
+	dma_fence_put(b);
+	sync_timeline_destroy(tl);
+	printf("%s %d - public_api_round_trip\n", failures ? "not ok" : "ok", ++n);
+
+	/* the export list: public names present, private ones hidden */
+	lib = dlopen(argc > 1 ? argv[1] : "libdmasync.so", RTLD_NOW | RTLD_NOLOAD);
+	if (!lib)
+		lib = dlopen(argc > 1 ? argv[1] : "libdmasync.so", RTLD_NOW);
+	{
+		int before = failures;
+
+		EXPECT(lib != NULL);
+		if (lib) {
+			EXPECT(dlsym(lib, "dma_fence_signal") != NULL);
+			EXPECT(dlsym(lib, "dma_resv_get_singleton") != NULL);
+			EXPECT(dlsym(lib, "ww_mutex_lock") != NULL);
+			EXPECT(dlsym(lib, "dmasync_ioctl") != NULL);
+			EXPECT(dlsym(lib, "dmasync_call_rcu") == NULL);
+			EXPECT(dlsym(lib, "dmasync_warn") == NULL);
+			EXPECT(dlsym(lib, "irq_work_queue") == NULL);
+			EXPECT(dlsym(lib, "dmasync_file_lookup") == NULL);
+		}
+		printf("%s %d - exported_symbols\n", failures > before ? "not ok" : "ok", ++n);
+	}
+	printf("1..%d\n", n);
+	dmasync_rcu_barrier();
+	return failures ? 1 : 0;
+}
