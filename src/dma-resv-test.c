@@ -882,3 +882,315 @@ TEST(stress_readers_against_writer)
 	CHECK(s.reads > 0);
 	printf("# %ld writer rounds, %ld reads\n", rounds, s.reads);
 }
+
+/*
+ * Randomised model check of add_fence: after every operation, every fence
+ * ever added that has not signaled must still be covered by an entry of
+ * its context with the same or a stronger usage and the same or a later
+ * seqno (otherwise an implicit-sync waiter could miss it).
+ */
+TEST(random_add_never_loses_a_pending_fence)
+{
+	enum { CTX = 12, OPS = 3000 };
+	int base = live_fences;
+	u64 ctx = dma_fence_context_alloc(CTX);
+	u64 seq[CTX] = { 0 };
+	struct dma_fence *added[OPS];
+	enum dma_resv_usage used[OPS];
+	struct dma_resv obj;
+	unsigned int rng = 12345;
+	int n = 0, bad = 0;
+
+	dma_resv_init(&obj);
+	for (int op = 0; op < OPS && !bad; op++) {
+		int c;
+		struct dma_fence *f;
+
+		rng = rng * 1103515245 + 12345;
+		c = (int)((rng >> 16) % CTX);
+		if ((rng >> 8) % 5 == 0 && n) {
+			/* signal something random, and, as a timeline does, every
+			 * earlier fence of its context */
+			struct dma_fence *t = added[(rng >> 4) % (unsigned)n];
+
+			for (int g = 0; g < n; g++)
+				if (added[g]->context == t->context && added[g]->seqno <= t->seqno)
+					dma_fence_signal(added[g]);
+			continue;
+		}
+		/* mostly later seqnos, sometimes an earlier one */
+		if ((rng >> 12) % 7 == 0 && seq[c] > 2)
+			f = mk(ctx + (u64)c, seq[c] - 1);
+		else
+			f = mk(ctx + (u64)c, ++seq[c]);
+		used[n] = (enum dma_resv_usage)((rng >> 20) % 4);
+		added[n++] = f;
+		dma_resv_lock(&obj, NULL);
+		CHECK_EQ(dma_resv_reserve_fences(&obj, 1 + (rng >> 24) % 3), 0);
+		dma_resv_add_fence(&obj, f, used[n - 1]);
+
+		for (int g = 0; g < n; g++) {
+			struct dma_resv_iter cursor;
+			struct dma_fence *e;
+			bool covered = false;
+
+			if (dma_fence_is_signaled(added[g]))
+				continue;
+			dma_resv_for_each_fence(&cursor, &obj, DMA_RESV_USAGE_BOOKKEEP, e) {
+				if (e == added[g] ||
+				    (e->context == added[g]->context &&
+				     dma_resv_iter_usage(&cursor) <= used[g] &&
+				     dma_fence_is_later_or_same(e, added[g])))
+					covered = true;
+			}
+			if (!covered && !bad) {
+				printf("# op %d: pending fence %d (ctx %llu seq %llu usage %d) not covered\n",
+				       op, g, (unsigned long long)(added[g]->context - ctx),
+				       (unsigned long long)added[g]->seqno, used[g]);
+				bad = 1;
+			}
+		}
+		dma_resv_unlock(&obj);
+	}
+	CHECK(!bad);
+	for (int i = 0; i < n; i++) {
+		dma_fence_signal(added[i]);
+		dma_fence_put(added[i]);
+	}
+	dma_resv_fini(&obj);
+	check_all_freed(base);
+}
+
+/*
+ * Allocation failures.  The seed's get_singleton kept its error in an
+ * unsigned int and returned ERR_PTR() of it, which is not an error pointer
+ * on 64-bit: -ENOMEM became a bogus fence.  Here every allocation of each
+ * call is made to fail in turn: the call must return -ENOMEM, leave its
+ * output NULL, leave the object intact and leak nothing.
+ *
+ * malloc is interposed for this test binary (allocations of the calling
+ * thread fail on a countdown).  Sanitizer runtimes own malloc, so this
+ * case only runs in the plain build.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define NO_MALLOC_INTERPOSE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define NO_MALLOC_INTERPOSE 1
+#endif
+#endif
+
+#ifndef NO_MALLOC_INTERPOSE
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+static _Thread_local int fail_countdown = -1;
+
+static bool fail_now(void)
+{
+	if (fail_countdown < 0)
+		return false;
+	return fail_countdown-- == 0;
+}
+
+void *malloc(size_t n);
+void *calloc(size_t n, size_t m);
+void *realloc(void *p, size_t n);
+void *malloc(size_t n) { return fail_now() ? NULL : __libc_malloc(n); }
+void *calloc(size_t n, size_t m) { return fail_now() ? NULL : __libc_calloc(n, m); }
+void *realloc(void *p, size_t n) { return fail_now() ? NULL : __libc_realloc(p, n); }
+
+enum call { GET_FENCES, SINGLETON, SINGLETON_EXTRA, RESERVE, COPY };
+
+static int run_call(enum call c, struct dma_resv *obj, struct dma_resv *dst,
+		    struct dma_fence *extra, struct dma_fence **out)
+{
+	unsigned int n;
+	struct dma_fence **arr = NULL;
+	int r = 0;
+
+	*out = NULL;
+	switch (c) {
+	case GET_FENCES:
+		r = dma_resv_get_fences(obj, DMA_RESV_USAGE_BOOKKEEP, &n, &arr);
+		if (r == 0) {
+			for (unsigned int i = 0; i < n; i++)
+				dma_fence_put(arr[i]);
+			free(arr);
+		} else {
+			CHECK(arr == NULL);
+		}
+		break;
+	case SINGLETON:
+		r = dma_resv_get_singleton(obj, DMA_RESV_USAGE_BOOKKEEP, out);
+		break;
+	case SINGLETON_EXTRA:
+		r = dma_resv_get_singleton_extra(obj, DMA_RESV_USAGE_BOOKKEEP, extra, out);
+		break;
+	case RESERVE:
+		dma_resv_lock(obj, NULL);
+		r = dma_resv_reserve_fences(obj, 64);
+		dma_resv_unlock(obj);
+		break;
+	case COPY:
+		dma_resv_lock(dst, NULL);
+		r = dma_resv_copy_fences(dst, obj);
+		dma_resv_unlock(dst);
+		break;
+	}
+	return r;
+}
+#endif
+
+TEST(allocation_failures_return_enomem_and_leak_nothing)
+{
+#ifdef NO_MALLOC_INTERPOSE
+	printf("# malloc cannot be interposed under a sanitizer; covered by the plain build\n");
+#else
+	static const char *const names[] = { "get_fences", "get_singleton", "get_singleton_extra",
+					     "reserve_fences", "copy_fences" };
+	int base = live_fences;
+	struct dma_resv obj, dst;
+	struct dma_fence *f[3], *e[2], **m;
+	struct dma_fence_array *extra;
+
+	dma_resv_init(&obj);
+	dma_resv_init(&dst);
+	for (int i = 0; i < 3; i++) {
+		f[i] = mk_new();
+		add(&obj, f[i], (enum dma_resv_usage)i);
+	}
+	m = calloc(2, sizeof(*m));
+	for (int i = 0; i < 2; i++)
+		m[i] = e[i] = dma_fence_get(mk_new());
+	extra = dma_fence_array_create(2, m, dma_fence_context_alloc(1), 1, false);
+	REQUIRE(extra);
+
+	for (int c = GET_FENCES; c <= COPY; c++) {
+		int failures = 0, r;
+
+		for (int k = 0; k < 100; k++) {
+			struct dma_fence *out;
+
+			fail_countdown = k;
+			r = run_call((enum call)c, &obj, &dst, &extra->base, &out);
+			fail_countdown = -1;
+			if (r == 0) {
+				dma_fence_put(out);
+				break;
+			}
+			failures++;
+			CHECK_EQ(r, -ENOMEM);
+			CHECK(out == NULL);
+			CHECK_EQ(count_locked(&obj, DMA_RESV_USAGE_BOOKKEEP), 3);
+		}
+		CHECK_EQ(r, 0);
+		if (!failures)
+			printf("# %s never allocated?\n", names[c]);
+		CHECK(failures > 0);
+		printf("# %s: %d failing allocations handled\n", names[c], failures);
+	}
+	CHECK_EQ(count_unlocked(&obj, DMA_RESV_USAGE_BOOKKEEP), 3);
+	for (int i = 0; i < 3; i++) {
+		dma_fence_signal(f[i]);
+		dma_fence_put(f[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		dma_fence_signal(e[i]);
+		dma_fence_put(e[i]);
+	}
+	dma_fence_put(&extra->base);
+	dma_resv_fini(&obj);
+	dma_resv_fini(&dst);
+	check_all_freed(base);
+#endif
+}
+
+/*
+ * Seed PATCH 2/6 kept a bare pointer to a chain link between its two
+ * passes while chain walks elsewhere could unlink and free that link once
+ * it signaled.  Here one thread merges the object's fences with a chain
+ * that others signal and walk (garbage-collecting signaled links) at the
+ * same time; ASan/TSan must stay quiet and every fence must be freed.
+ */
+struct chain_race {
+	struct dma_fence *head;
+	struct dma_fence **links;
+	int n;
+	int stop;
+};
+
+static void *chain_signaler(void *arg)
+{
+	struct chain_race *cr = arg;
+	unsigned int rng = 99;
+
+	for (int i = 0; i < cr->n; i++) {
+		rng = rng * 1103515245 + 12345;
+		dma_fence_signal(cr->links[(rng >> 8) % (unsigned)cr->n]);
+	}
+	for (int i = 0; i < cr->n; i++)
+		dma_fence_signal(cr->links[i]);
+	return NULL;
+}
+
+static void *chain_walker(void *arg)
+{
+	struct chain_race *cr = arg;
+
+	while (!__atomic_load_n(&cr->stop, __ATOMIC_ACQUIRE)) {
+		struct dma_fence *iter;
+
+		dma_fence_chain_for_each(iter, cr->head)
+			(void)dma_fence_chain_contained(iter);
+	}
+	return NULL;
+}
+
+TEST(stress_singleton_extra_against_chain_gc)
+{
+	int base = live_fences;
+	long rounds = STRESS(150);
+
+	for (long r = 0; r < rounds; r++) {
+		struct chain_race cr = { .n = 48 };
+		struct dma_fence *prev = NULL, *own = mk_new(), *s;
+		struct dma_resv obj;
+		pthread_t sig, walk;
+
+		cr.links = calloc((size_t)cr.n, sizeof(*cr.links));
+		for (int i = 0; i < cr.n; i++) {
+			struct dma_fence_chain *c = dma_fence_chain_alloc();
+
+			cr.links[i] = mk_new();
+			dma_fence_chain_init(c, prev, dma_fence_get(cr.links[i]), (u64)i + 1);
+			prev = &c->base;
+		}
+		cr.head = prev;
+		dma_resv_init(&obj);
+		add(&obj, own, DMA_RESV_USAGE_WRITE);
+		pthread_create(&walk, NULL, chain_walker, &cr);
+		pthread_create(&sig, NULL, chain_signaler, &cr);
+		for (int k = 0; k < 20; k++) {
+			CHECK_EQ(dma_resv_get_singleton_extra(&obj, DMA_RESV_USAGE_READ, cr.head, &s), 0);
+			REQUIRE(s);
+			CHECK(contains_leaf(s, own));
+			dma_fence_put(s);
+		}
+		pthread_join(sig, NULL);
+		__atomic_store_n(&cr.stop, 1, __ATOMIC_RELEASE);
+		pthread_join(walk, NULL);
+		/* Every link signaled: only the object's own fence is left. */
+		CHECK_EQ(dma_resv_get_singleton_extra(&obj, DMA_RESV_USAGE_READ, cr.head, &s), 0);
+		CHECK(s == own);
+		dma_fence_put(s);
+		dma_fence_signal(own);
+		dma_fence_put(own);
+		dma_fence_put(cr.head);
+		for (int i = 0; i < cr.n; i++)
+			dma_fence_put(cr.links[i]);
+		free(cr.links);
+		dma_resv_fini(&obj);
+	}
+	check_all_freed(base);
+}

@@ -20,10 +20,20 @@
 
 #define USAGE_MASK 0x3ul
 
+#define NO_ENTRY (-1)
+#define HASH_EMPTY 0u
+#define HASH_TOMB 0xffffffffu
+
 struct dma_resv_list {
 	struct dmasync_rcu_head rcu;
 	unsigned int num_fences; /* published entries (atomic) */
 	unsigned int max_fences;
+	/* Writer-only index, see above. */
+	u32 hash_mask;		/* hash size - 1 */
+	u32 hash_used;		/* live heads + tombstones */
+	unsigned int prune;	/* next entry to test for reuse */
+	s32 *next;		/* [max_fences]: next entry of the same context */
+	u32 *hash;		/* [hash_mask + 1]: head entry + 1, or EMPTY/TOMB */
 	uintptr_t table[];
 };
 
@@ -57,13 +67,110 @@ static inline unsigned int list_count(struct dma_resv_list *list)
 
 static struct dma_resv_list *list_alloc(unsigned int max)
 {
-	struct dma_resv_list *list = malloc(sizeof(*list) + max * sizeof(uintptr_t));
+	struct dma_resv_list *list;
+	u32 hsize = 8;
 
+	while (hsize < 2 * max)
+		hsize *= 2;
+	list = malloc(sizeof(*list) + max * sizeof(uintptr_t) + max * sizeof(s32) +
+		      hsize * sizeof(u32));
 	if (!list)
 		return NULL;
 	list->num_fences = 0;
 	list->max_fences = max;
+	list->hash_mask = hsize - 1;
+	list->hash_used = 0;
+	list->prune = 0;
+	list->next = (s32 *)(void *)&list->table[max];
+	list->hash = (u32 *)(void *)&list->next[max];
+	memset(list->hash, 0, hsize * sizeof(u32));
 	return list;
+}
+
+/* ---- the writer's context index -------------------------------------------- */
+
+static inline u64 entry_context(struct dma_resv_list *list, unsigned int i)
+{
+	return ((struct dma_fence *)(list->table[i] & ~USAGE_MASK))->context;
+}
+
+/* The hash slot for @ctx: its live head, or the first free/tombstone slot. */
+static u32 *index_slot(struct dma_resv_list *list, u64 ctx, bool for_insert)
+{
+	u32 pos = (u32)((ctx * 0x9E3779B97F4A7C15ull) >> 32) & list->hash_mask;
+	u32 *tomb = NULL;
+
+	for (;;) {
+		u32 *slot = &list->hash[pos];
+
+		if (*slot == HASH_EMPTY)
+			return for_insert && tomb ? tomb : slot;
+		if (*slot == HASH_TOMB) {
+			if (!tomb)
+				tomb = slot;
+		} else if (entry_context(list, *slot - 1) == ctx) {
+			return slot;
+		}
+		pos = (pos + 1) & list->hash_mask;
+	}
+}
+
+static s32 index_head(struct dma_resv_list *list, u64 ctx)
+{
+	u32 v = *index_slot(list, ctx, false);
+
+	return v == HASH_EMPTY || v == HASH_TOMB ? NO_ENTRY : (s32)(v - 1);
+}
+
+static void index_rebuild(struct dma_resv_list *list);
+
+/* Entry @i now holds a fence of context @ctx: link it, in entry order. */
+static void index_link(struct dma_resv_list *list, unsigned int i, u64 ctx)
+{
+	u32 *slot = index_slot(list, ctx, true);
+	s32 p;
+
+	if (*slot == HASH_EMPTY || *slot == HASH_TOMB) {
+		if (*slot == HASH_EMPTY)
+			list->hash_used++;
+		*slot = i + 1;
+		list->next[i] = NO_ENTRY;
+	} else if ((s32)i < (s32)(*slot - 1)) {
+		list->next[i] = (s32)(*slot - 1);
+		*slot = i + 1;
+	} else {
+		for (p = (s32)(*slot - 1); list->next[p] != NO_ENTRY && list->next[p] < (s32)i;
+		     p = list->next[p])
+			;
+		list->next[i] = list->next[p];
+		list->next[p] = (s32)i;
+	}
+	/* Too many tombstones make probing slow: start afresh. */
+	if (list->hash_used > (list->hash_mask + 1) * 3 / 4)
+		index_rebuild(list);
+}
+
+/* Entry @i (of context @ctx) is about to hold another context: unlink it. */
+static void index_unlink(struct dma_resv_list *list, unsigned int i, u64 ctx)
+{
+	u32 *slot = index_slot(list, ctx, false);
+	s32 p = (s32)(*slot - 1);
+
+	if (p == (s32)i) {
+		*slot = list->next[i] == NO_ENTRY ? HASH_TOMB : (u32)list->next[i] + 1;
+		return;
+	}
+	while (list->next[p] != (s32)i)
+		p = list->next[p];
+	list->next[p] = list->next[i];
+}
+
+static void index_rebuild(struct dma_resv_list *list)
+{
+	memset(list->hash, 0, (list->hash_mask + 1) * sizeof(u32));
+	list->hash_used = 0;
+	for (unsigned int i = 0; i < list->num_fences; i++)
+		index_link(list, i, entry_context(list, i));
 }
 
 static void list_free_rcu(struct dmasync_rcu_head *head)
@@ -188,6 +295,7 @@ int dma_resv_reserve_fences(struct dma_resv *obj, unsigned int num_fences)
 			entry_set(list, j++, fence, usage);
 	}
 	list->num_fences = j;
+	index_rebuild(list);
 	__atomic_store_n(&obj->fences, list, __ATOMIC_RELEASE);
 
 	for (unsigned int i = k; i < max; i++) {
@@ -202,23 +310,47 @@ int dma_resv_reserve_fences(struct dma_resv *obj, unsigned int num_fences)
 	return 0;
 }
 
+static void set_and_put(struct dma_resv_list *list, unsigned int i, struct dma_fence *fence,
+			enum dma_resv_usage usage, struct dma_fence *old)
+{
+	if (old->context != fence->context) {
+		index_unlink(list, i, old->context);
+		entry_set(list, i, fence, usage);
+		index_link(list, i, fence->context);
+	} else {
+		entry_set(list, i, fence, usage);
+	}
+	dma_fence_put(old);
+}
+
 static void add_one(struct dma_resv *obj, struct dma_fence *fence, enum dma_resv_usage usage)
 {
 	struct dma_resv_list *list = resv_list(obj);
 	unsigned int count = list_count(list);
 
 	dma_fence_get(fence);
-	for (unsigned int i = 0; i < count; i++) {
-		struct dma_fence *old;
-		enum dma_resv_usage old_usage;
+	if (list) {
+		/* An entry of the same context, not weaker, not later: replace. */
+		for (s32 i = index_head(list, fence->context); i != NO_ENTRY; i = list->next[i]) {
+			struct dma_fence *old;
+			enum dma_resv_usage old_usage;
 
-		entry_get(list, i, &old, &old_usage);
-		if ((old->context == fence->context && old_usage >= usage &&
-		     dma_fence_is_later_or_same(fence, old)) ||
-		    dma_fence_is_signaled(old)) {
-			entry_set(list, i, fence, usage);
-			dma_fence_put(old);
-			return;
+			entry_get(list, (unsigned int)i, &old, &old_usage);
+			if (old_usage >= usage && dma_fence_is_later_or_same(fence, old)) {
+				set_and_put(list, (unsigned int)i, fence, usage, old);
+				return;
+			}
+		}
+		/* Reuse a signaled entry, looking at two per add. */
+		for (int k = 0; k < 2 && count; k++) {
+			unsigned int i = list->prune++ % count;
+			struct dma_fence *old;
+
+			entry_get(list, i, &old, NULL);
+			if (dma_fence_is_signaled(old)) {
+				set_and_put(list, i, fence, usage, old);
+				return;
+			}
 		}
 	}
 
@@ -229,6 +361,7 @@ static void add_one(struct dma_resv *obj, struct dma_fence *fence, enum dma_resv
 	entry_set(list, count, fence, usage);
 	/* The entry must be visible before the count that covers it. */
 	__atomic_store_n(&list->num_fences, count + 1, __ATOMIC_RELEASE);
+	index_link(list, count, fence->context);
 }
 
 void dma_resv_add_fence(struct dma_resv *obj, struct dma_fence *fence, enum dma_resv_usage usage)
@@ -266,6 +399,8 @@ void dma_resv_replace_fences(struct dma_resv *obj, u64 context, struct dma_fence
 		entry_set(list, i, dma_fence_get(replacement), usage);
 		dma_fence_put(old);
 	}
+	if (list)
+		index_rebuild(list);
 }
 
 /* ---- iteration ---------------------------------------------------------------- */
@@ -526,6 +661,7 @@ int dma_resv_copy_fences(struct dma_resv *dst, struct dma_resv *src)
 		for (unsigned int i = 0; i < count; i++)
 			entry_set(list, i, fences[i], usages[i]); /* references move */
 		list->num_fences = count;
+		index_rebuild(list);
 	}
 	free(fences);
 	free(usages);
