@@ -10,6 +10,7 @@
 #include <dmasync/dma-fence.h>
 #include "debug.h"
 #include "futex.h"
+#include "irq_work.h"
 #include "rcu.h"
 
 static u64 context_counter = 1;
@@ -286,9 +287,10 @@ static void wait_cb_func(struct dma_fence *fence, struct dma_fence_cb *cb)
 	struct wait_cb *wait = container_of(cb, struct wait_cb, base);
 	uint32_t *word = wait->word;
 
-	/* After this store the waiter may return: touch nothing but the address. */
+	/* After this store the waiter may return: touch nothing but the address,
+	 * and wake it once the fence lock is dropped. */
 	__atomic_store_n(word, 1, __ATOMIC_RELEASE);
-	futex_wake(word, 1);
+	dmasync_futex_wake_deferred(word);
 }
 
 /*

@@ -16,6 +16,7 @@
 #define DMASYNC_PRIV_IRQ_WORK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct irq_work {
 	struct irq_work *next;
@@ -35,5 +36,15 @@ bool irq_work_queue(struct irq_work *work);
 
 /* Run queued work if this thread holds no spinlock (called by spin_unlock). */
 void dmasync_irq_work_run(void);
+
+/*
+ * Wake the futex at @addr once this thread holds no spinlock (at once if it
+ * holds none).  Lets a fence callback wake a waiter without a system call
+ * inside the fence lock, which would make the woken thread collide with
+ * the lock it is about to need.  The waiter may already be gone by then:
+ * a wake-up on a stale address is only ever spurious, and futex users
+ * tolerate spurious wake-ups.
+ */
+void dmasync_futex_wake_deferred(uint32_t *addr);
 
 #endif

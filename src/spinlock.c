@@ -9,6 +9,7 @@
 #include <dmasync/spinlock.h>
 #include "debug.h"
 #include "irq_work.h"
+#include "futex.h"
 
 /* A unique non-zero id per thread: the address of a thread-local. */
 static _Thread_local char thread_tag;
@@ -16,6 +17,25 @@ static _Thread_local char thread_tag;
 static _Thread_local unsigned int locks_held;
 static _Thread_local struct irq_work *work_head, *work_tail;
 static _Thread_local bool work_running;
+/* Futex wake-ups deferred until the thread holds no spinlock. */
+#define MAX_DEFERRED_WAKES 16
+static _Thread_local uint32_t *wakes[MAX_DEFERRED_WAKES];
+static _Thread_local unsigned int nr_wakes;
+
+static void run_deferred_wakes(void)
+{
+	while (nr_wakes)
+		futex_wake(wakes[--nr_wakes], 1);
+}
+
+void dmasync_futex_wake_deferred(uint32_t *addr)
+{
+	if (locks_held == 0 || nr_wakes == MAX_DEFERRED_WAKES) {
+		futex_wake(addr, 1);
+		return;
+	}
+	wakes[nr_wakes++] = addr;
+}
 
 static inline unsigned long self_id(void)
 {
@@ -52,8 +72,12 @@ void spin_unlock(spinlock_t *lock)
 		       "spin_unlock of a lock this thread does not hold");
 	__atomic_store_n(&lock->owner, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&lock->mutex);
-	if (--locks_held == 0 && work_head)
-		dmasync_irq_work_run();
+	if (--locks_held == 0) {
+		if (nr_wakes)
+			run_deferred_wakes();
+		if (work_head)
+			dmasync_irq_work_run();
+	}
 }
 
 bool spin_is_locked(spinlock_t *lock)
