@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -61,11 +62,19 @@ void dmasync_file_put(struct dmasync_file *file)
 	if (old <= 0)
 		dmasync_refcount_bug(file, old, "dmasync_file_put past zero");
 	if (old == 1) {
-		if (file->watch_fd >= 0)
-			close(file->watch_fd);
-		if (file->ofd_fd >= 0)
-			close(file->ofd_fd);
+		/*
+		 * Release first, close the internal fds after: until release
+		 * has run, the object may still use them (a sync file's fence
+		 * callback shuts down its watch socket), and a closed number
+		 * could already belong to someone else.
+		 */
+		int watch_fd = file->watch_fd, ofd_fd = file->ofd_fd;
+
 		file->ops->release(file);
+		if (watch_fd >= 0)
+			close(watch_fd);
+		if (ofd_fd >= 0)
+			close(ofd_fd);
 	}
 }
 
@@ -122,10 +131,28 @@ __attribute__((constructor)) static void monitor_epoll_init(void)
 
 /* ---- monitor ---------------------------------------------------------------------- */
 
+/* Readiness watches are told apart from objects by the low pointer bit. */
+#define FD_WATCH_TAG 1ul
+
+static void fire_fd_watch(struct dmasync_fd_watch *watch)
+{
+	/* Take the fd out of the set before @func may close it. */
+	pthread_mutex_lock(&registry_lock);
+	if (epfd >= 0)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, watch->fd, NULL);
+	pthread_mutex_unlock(&registry_lock);
+	watch->func(watch);
+}
+
 static void handle_events(struct epoll_event *ev, int n)
 {
 	for (int i = 0; i < n; i++) {
 		struct dmasync_file *file = ev[i].data.ptr;
+
+		if ((uintptr_t)file & FD_WATCH_TAG) {
+			fire_fd_watch((void *)((uintptr_t)file & ~FD_WATCH_TAG));
+			continue;
+		}
 
 		if (file->ops->hangup)
 			file->ops->hangup(file);
@@ -245,6 +272,23 @@ int dmasync_file_install(struct dmasync_file *file, int user_fd, int watch_fd, i
 	installed_count++;
 	pthread_mutex_unlock(&registry_lock);
 	return 0;
+}
+
+int dmasync_fd_watch_arm(struct dmasync_fd_watch *watch)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLONESHOT,
+		.data.ptr = (void *)((uintptr_t)watch | FD_WATCH_TAG),
+	};
+	int r;
+
+	pthread_once(&atfork_once, atfork_init);
+	pthread_mutex_lock(&registry_lock);
+	r = monitor_start_locked();
+	if (!r && epoll_ctl(epfd, EPOLL_CTL_ADD, watch->fd, &ev))
+		r = -errno;
+	pthread_mutex_unlock(&registry_lock);
+	return r;
 }
 
 void dmasync_file_uninstall(struct dmasync_file *file)

@@ -84,6 +84,22 @@ int dmasync_files_reap(void);
 /* Number of installed objects (for tests). */
 unsigned int dmasync_files_count(void);
 
+/*
+ * One-shot readiness watch: the monitor thread calls @func(@watch) once,
+ * when @fd polls readable (or reports an error or hang-up), after taking
+ * @fd out of its epoll set.  @fd and @watch stay the caller's and must stay
+ * valid until @func has run; @func may close @fd and free @watch.  There
+ * is no cancel: arm a watch only for an event that will happen (a kernel
+ * sync_file that will signal).  A fork child forgets the parent's watches.
+ */
+struct dmasync_fd_watch {
+	int fd;
+	void (*func)(struct dmasync_fd_watch *watch);
+};
+
+/* Arm @watch.  Return: 0, or a negative errno (nothing armed). */
+int dmasync_fd_watch_arm(struct dmasync_fd_watch *watch);
+
 /* Emulated device nodes: @open returns a new fd or a negative errno. */
 struct dmasync_device {
 	const char *path;

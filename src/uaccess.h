@@ -6,16 +6,27 @@
  *
  * An emulated ioctl receives a user pointer that may be NULL, unmapped,
  * read-only or PROT_NONE.  The kernel answers EFAULT for those; a plain
- * memcpy() would crash the program instead.  These helpers let the kernel
- * do the access: process_vm_readv()/process_vm_writev() on our own process
- * report an inaccessible range as EFAULT and honour page protections (a
- * read-only page is not writable).  There is no window in which another
- * thread's munmap() or mprotect() could turn the access into a SIGSEGV.
+ * memcpy() would crash the program instead.  So the kernel is asked first:
  *
- * Both are thread-safe, async-signal-safe and keep working in a child
- * after fork().  If the process_vm_* calls are not permitted (seccomp
- * policies of some container runtimes), they fall back to bouncing the
- * bytes through a temporary pipe, which reports EFAULT the same way.
+ *  - Fast path: one cheap system call per page of the range that copies a
+ *    few bytes from (rt_sigprocmask() with an invalid "how") or to
+ *    (rt_sigpending()) that page and reports EFAULT, with no other effect;
+ *    if every page passes, memcpy() does the copy.  Costs about one
+ *    getppid() per page.  Caveat: another thread that unmaps or
+ *    write-protects the memory between the probe and the memcpy() makes
+ *    the program crash where the kernel would have returned EFAULT (a
+ *    program racing with its own ioctl argument; set
+ *    DMASYNC_STRICT_UACCESS=1 to rule it out at 6-7x the cost).
+ *  - Exact path, used whenever a probe fails, for writes shorter than 8
+ *    bytes, and always with DMASYNC_STRICT_UACCESS=1: process_vm_readv()
+ *    / process_vm_writev() on our own process, which report an
+ *    inaccessible range as EFAULT and honour page protections.  If those
+ *    calls are refused (seccomp policies of some container runtimes),
+ *    bytes are bounced through a temporary pipe, which reports EFAULT the
+ *    same way.
+ *
+ * Both helpers are thread-safe, keep working in a child after fork(), and
+ * preserve errno.
  */
 #ifndef DMASYNC_PRIV_UACCESS_H
 #define DMASYNC_PRIV_UACCESS_H

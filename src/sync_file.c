@@ -1,0 +1,618 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sync_file: a fence behind a real, pollable file descriptor, and the
+ * sync_file ioctls (SYNC_IOC_MERGE, SYNC_IOC_FILE_INFO,
+ * SYNC_IOC_SET_DEADLINE).
+ *
+ * The fd.  A sync file is one end (the user's, "A") of an AF_UNIX stream
+ * socketpair; the library keeps the other end ("B").  A's send buffer is
+ * shrunk to the minimum and filled, so A never polls writable, and nothing
+ * is ever sent to A, so it does not poll readable either: poll() reports
+ * nothing.  When the fence signals, a fence callback shuts B down for
+ * writing; from then on A polls readable (end of file) for good, and no
+ * read on A can undo that.  The state lives in the socket, not in the fd,
+ * so dup()s, fork() children and SCM_RIGHTS receivers of A all see it.
+ *
+ * Lifetime.  The sync file registers with the fd registry (file.c) with B
+ * as its watch fd: when the last copy of A is closed, B reports a hang-up,
+ * the monitor thread uninstalls the object and the release below removes
+ * the fence callback and drops the fence reference; the registry closes B
+ * only after that, so the callback can never shut down a closed (or
+ * reused) fd number.
+ *
+ * Signaling is enabled when the sync file is created (the kernel enables
+ * it at the first poll, but poll() on our fd never enters the library).
+ *
+ * Kernel sync_files.  sync_file_get_fence() also accepts a sync_file fd
+ * of the real kernel, recognised by a successful count-only
+ * SYNC_IOC_FILE_INFO.  It is wrapped in a "dmasync-foreign" fence that
+ * keeps a dup of the fd and signals, with the kernel fence's error, once
+ * the fd polls readable (watched by the monitor thread once signaling is
+ * enabled).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <dmasync/dma-fence-unwrap.h>
+#include <dmasync/sync_file.h>
+#include "debug.h"
+#include "file.h"
+#include "rcu.h"
+#include "sw_sync_uapi.h"
+#include "sync_file-priv.h"
+#include "uaccess.h"
+
+#define SYNC_NAME_LEN 32
+
+struct sync_file {
+	struct dmasync_file file;	/* first: the registry object */
+	struct dma_fence *fence;	/* set once, before install */
+	struct dma_fence_cb cb;		/* shuts @peer down when @fence signals */
+	int fd;				/* A: the user's end */
+	int peer;			/* B: ours */
+	unsigned long fork_gen;		/* fork_gen at creation */
+	char user_name[SYNC_NAME_LEN];	/* MERGE's name, or "" */
+};
+
+static const struct dmasync_file_ops sync_file_ops;
+
+/*
+ * Incremented in every fork child.  A child inherits our fence callbacks
+ * but not our watch sockets (the registry closes them), so a callback of
+ * an older generation must not touch its fd number.
+ */
+static unsigned long fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_child(void)
+{
+	__atomic_fetch_add(&fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void fork_init(void)
+{
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+/* Zeros written from A to fill its send buffer (never modified). */
+static const char fill_bytes[16384];
+
+/* ---- the sync file object ------------------------------------------------------ */
+
+struct sync_file *sync_file_alloc(void)
+{
+	struct sync_file *sf;
+	int sv[2], zero = 0, err;
+	ssize_t r;
+
+	pthread_once(&fork_once, fork_init);
+	sf = calloc(1, sizeof(*sf));
+	if (!sf) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+		goto fail;
+	/*
+	 * The kernel clamps the size to its minimum (a few KiB); one send of
+	 * more than that stops short at the limit, leaving A unwritable.
+	 */
+	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &zero, sizeof(zero)))
+		goto fail_close;
+	do
+		r = send(sv[0], fill_bytes, sizeof(fill_bytes), MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (r == (ssize_t)sizeof(fill_bytes));
+	if (r < 0 && errno != EAGAIN)
+		goto fail_close;
+
+	dmasync_file_init(&sf->file, &sync_file_ops);
+	sf->fd = sv[0];
+	sf->peer = sv[1];
+	sf->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+	return sf;
+
+fail_close:
+	err = errno;
+	close(sv[0]);
+	close(sv[1]);
+	errno = err;
+fail:
+	err = errno;
+	free(sf);
+	errno = err;
+	return NULL;
+}
+
+/* Fence callback, fence lock held: make A readable. */
+static void sync_file_signaled(struct dma_fence *fence, struct dma_fence_cb *cb)
+{
+	struct sync_file *sf = container_of(cb, struct sync_file, cb);
+
+	if (sf->fork_gen == __atomic_load_n(&fork_gen, __ATOMIC_RELAXED))
+		shutdown(sf->peer, SHUT_WR);
+}
+
+void sync_file_set_fence(struct sync_file *sf, struct dma_fence *fence)
+{
+	DMASYNC_ASSERT(!sf->fence && !sf->file.installed, "sync_file_set_fence twice");
+	sf->fence = dma_fence_get(fence);
+	if (dma_fence_add_callback(fence, &sf->cb, sync_file_signaled))
+		sync_file_signaled(fence, &sf->cb); /* already signaled */
+}
+
+void sync_file_set_name(struct sync_file *sf, const char *name)
+{
+	size_t n = strnlen(name, SYNC_NAME_LEN - 1);
+
+	memcpy(sf->user_name, name, n);
+	sf->user_name[n] = '\0';
+}
+
+/* Detach from the fence; after this no callback can touch @sf. */
+static void sync_file_free(struct sync_file *sf)
+{
+	if (sf->fence) {
+		/* Takes the fence lock: waits for a callback running now. */
+		dma_fence_remove_callback(sf->fence, &sf->cb);
+		dma_fence_put(sf->fence);
+	}
+	free(sf);
+}
+
+static void sync_file_release(struct dmasync_file *file)
+{
+	/* The registry closes B after this returns; A is the user's. */
+	sync_file_free(container_of(file, struct sync_file, file));
+}
+
+struct sync_file *sync_file_create(struct dma_fence *fence)
+{
+	struct sync_file *sf;
+
+	if (WARN_ON(!fence)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	sf = sync_file_alloc();
+	if (sf)
+		sync_file_set_fence(sf, fence);
+	return sf;
+}
+
+int sync_file_fd(struct sync_file *sf)
+{
+	return sf->fd;
+}
+
+void sync_file_discard(struct sync_file *sf)
+{
+	int fd, peer;
+
+	if (!sf)
+		return;
+	if (WARN(sf->file.installed, "sync_file_discard on an installed sync file"))
+		return;
+	fd = sf->fd;
+	peer = sf->peer;
+	sync_file_free(sf);
+	close(fd);
+	close(peer);
+}
+
+int sync_file_install(struct sync_file *sf)
+{
+	int fd = sf->fd, r;
+
+	if (WARN_ON(!sf->fence)) {
+		sync_file_discard(sf);
+		return -EINVAL;
+	}
+	r = dmasync_file_install(&sf->file, sf->fd, sf->peer, -1);
+	if (r) {
+		sync_file_discard(sf);
+		return r;
+	}
+	/* The registry holds its own reference now. */
+	dmasync_file_put(&sf->file);
+	return fd;
+}
+
+int sync_file_create_fd(struct dma_fence *fence)
+{
+	struct sync_file *sf = sync_file_create(fence);
+
+	if (!sf)
+		return -errno;
+	return sync_file_install(sf);
+}
+
+static void sync_file_name(struct sync_file *sf, char *buf, size_t len)
+{
+	struct dma_fence *fence = sf->fence;
+
+	if (!len)
+		return;
+	if (sf->user_name[0]) {
+		size_t n = strnlen(sf->user_name, len - 1);
+
+		memcpy(buf, sf->user_name, n);
+		buf[n] = '\0';
+		return;
+	}
+	snprintf(buf, len, "%s-%s%llu-%lld", dma_fence_driver_name(fence),
+		 dma_fence_timeline_name(fence), (unsigned long long)fence->context,
+		 (long long)fence->seqno);
+}
+
+char *sync_file_get_name(int fd, char *buf, int len)
+{
+	struct dmasync_file *file = dmasync_file_lookup_type(fd, &sync_file_ops);
+
+	if (!file)
+		return NULL;
+	sync_file_name(container_of(file, struct sync_file, file), buf, len > 0 ? (size_t)len : 0);
+	dmasync_file_put(file);
+	return buf;
+}
+
+/* ---- fences of the real kernel's sync_files ------------------------------------ */
+
+static int kernel_file_info(int fd, struct sync_file_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	return ioctl(fd, SYNC_IOC_FILE_INFO, info) ? -errno : 0;
+}
+
+/* Hidden; for the unit test. */
+extern int (*dmasync_kernel_sync_file_info)(int fd, struct sync_file_info *info);
+
+/*
+ * How a foreign fd is recognised as a kernel sync_file and its status read:
+ * a count-only SYNC_IOC_FILE_INFO.  A variable so that the unit test can
+ * substitute a fake kernel (this machine has no sw_sync to make real ones).
+ * Return: 0 with @info filled, or a negative errno.
+ */
+int (*dmasync_kernel_sync_file_info)(int fd, struct sync_file_info *info) = kernel_file_info;
+
+static int kernel_sync_file_info(int fd, struct sync_file_info *info)
+{
+	return __atomic_load_n(&dmasync_kernel_sync_file_info, __ATOMIC_ACQUIRE)(fd, info);
+}
+
+struct foreign_fence {
+	struct dma_fence base;		/* first: freed as a dma_fence */
+	spinlock_t lock;
+	pthread_mutex_t status_lock;	/* leaf lock for @done and the error */
+	bool done;			/* the kernel fence was seen signaled */
+	int fd;				/* our dup of the kernel sync_file */
+	struct dmasync_fd_watch watch;	/* armed by enable_signaling */
+	char timeline[SYNC_NAME_LEN];	/* the kernel sync_file's name */
+};
+
+static inline struct foreign_fence *to_foreign(struct dma_fence *fence)
+{
+	return container_of(fence, struct foreign_fence, base);
+}
+
+/* The kernel fence polled readable: record its error once.  Return: true. */
+static bool foreign_record(struct foreign_fence *ff)
+{
+	pthread_mutex_lock(&ff->status_lock);
+	if (!ff->done) {
+		struct sync_file_info info;
+
+		if (!kernel_sync_file_info(ff->fd, &info) && info.status < 0 &&
+		    info.status >= -MAX_ERRNO)
+			__atomic_store_n(&ff->base.error, info.status, __ATOMIC_RELAXED);
+		__atomic_store_n(&ff->done, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&ff->status_lock);
+	return true;
+}
+
+/* Whether the kernel fence has signaled (a non-blocking poll). */
+static bool foreign_check(struct foreign_fence *ff)
+{
+	struct pollfd p = { .fd = ff->fd, .events = POLLIN };
+
+	if (__atomic_load_n(&ff->done, __ATOMIC_ACQUIRE))
+		return true;
+	if (poll(&p, 1, 0) != 1)
+		return false;
+	return foreign_record(ff);
+}
+
+static const char *foreign_driver_name(struct dma_fence *fence)
+{
+	return "dmasync-foreign";
+}
+
+static const char *foreign_timeline_name(struct dma_fence *fence)
+{
+	return to_foreign(fence)->timeline;
+}
+
+static bool foreign_signaled(struct dma_fence *fence)
+{
+	return foreign_check(to_foreign(fence));
+}
+
+/* Monitor thread: the kernel sync_file polled readable. */
+static void foreign_watch_fired(struct dmasync_fd_watch *watch)
+{
+	struct foreign_fence *ff = container_of(watch, struct foreign_fence, watch);
+
+	foreign_record(ff);
+	dma_fence_signal(&ff->base);
+	dma_fence_put(&ff->base); /* enable_signaling's reference */
+}
+
+/* Fence lock held. */
+static bool foreign_enable_signaling(struct dma_fence *fence)
+{
+	struct foreign_fence *ff = to_foreign(fence);
+
+	if (foreign_check(ff))
+		return false;
+	/* The watch keeps the fence (and our dup) alive until it fires. */
+	dma_fence_get(fence);
+	ff->watch.fd = ff->fd;
+	ff->watch.func = foreign_watch_fired;
+	if (WARN(dmasync_fd_watch_arm(&ff->watch) != 0,
+		 "cannot watch a kernel sync_file; its fence only signals when tested")) {
+		/* The caller holds a reference: this put is never the last. */
+		dma_fence_put(fence);
+	}
+	return true;
+}
+
+static void foreign_set_deadline(struct dma_fence *fence, ktime_t deadline)
+{
+	struct sync_set_deadline arg = { .deadline_ns = (__u64)deadline };
+
+	/* A hint: kernels before 6.4 answer ENOTTY, which is fine. */
+	(void)!ioctl(to_foreign(fence)->fd, SYNC_IOC_SET_DEADLINE, &arg);
+}
+
+static void foreign_free_rcu(struct dmasync_rcu_head *head)
+{
+	struct foreign_fence *ff = (struct foreign_fence *)container_of((void *)head,
+									struct dma_fence, rcu);
+
+	pthread_mutex_destroy(&ff->status_lock);
+	pthread_mutex_destroy(&ff->lock.mutex);
+	free(ff);
+}
+
+static void foreign_release(struct dma_fence *fence)
+{
+	struct foreign_fence *ff = to_foreign(fence);
+
+	close(ff->fd);
+	dmasync_call_rcu((struct dmasync_rcu_head *)(void *)&fence->rcu, foreign_free_rcu);
+}
+
+static const struct dma_fence_ops foreign_fence_ops = {
+	.get_driver_name = foreign_driver_name,
+	.get_timeline_name = foreign_timeline_name,
+	.enable_signaling = foreign_enable_signaling,
+	.signaled = foreign_signaled,
+	.release = foreign_release,
+	.set_deadline = foreign_set_deadline,
+};
+
+static struct dma_fence *foreign_fence_create(int fd)
+{
+	struct sync_file_info info;
+	struct foreign_fence *ff;
+	size_t n;
+
+	if (fd < 0 || kernel_sync_file_info(fd, &info))
+		return NULL;
+	ff = calloc(1, sizeof(*ff));
+	if (!ff)
+		return NULL;
+	ff->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (ff->fd < 0) {
+		free(ff);
+		return NULL;
+	}
+	spin_lock_init(&ff->lock);
+	pthread_mutex_init(&ff->status_lock, NULL);
+	n = strnlen(info.name, sizeof(info.name) - 1);
+	memcpy(ff->timeline, info.name, n);
+	ff->timeline[n] = '\0';
+	dma_fence_init(&ff->base, &foreign_fence_ops, &ff->lock, dma_fence_context_alloc(1), 1);
+	return &ff->base;
+}
+
+struct dma_fence *sync_file_get_fence(int fd)
+{
+	struct dmasync_file *file = dmasync_file_lookup_type(fd, &sync_file_ops);
+	struct dma_fence *fence;
+
+	if (!file)
+		return foreign_fence_create(fd);
+	fence = dma_fence_get(container_of(file, struct sync_file, file)->fence);
+	dmasync_file_put(file);
+	return fence;
+}
+
+/* ---- ioctls ---------------------------------------------------------------------- */
+
+static long sync_file_ioctl_merge(struct sync_file *sf, void *arg)
+{
+	struct sync_merge_data data;
+	struct dma_fence *fence2, *merged;
+	struct sync_file *out;
+	long ret;
+
+	/* As the kernel: the fd first, so EMFILE beats every other error. */
+	out = sync_file_alloc();
+	if (!out)
+		return -errno;
+	if (copy_from_user(&data, arg, sizeof(data))) {
+		ret = -EFAULT;
+		goto fail;
+	}
+	if (data.flags || data.pad) {
+		ret = -EINVAL;
+		goto fail;
+	}
+	fence2 = sync_file_get_fence(data.fd2);
+	if (!fence2) {
+		ret = -ENOENT;
+		goto fail;
+	}
+	merged = dma_fence_unwrap_merge(sf->fence, fence2);
+	dma_fence_put(fence2);
+	if (!merged) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	sync_file_set_fence(out, merged);
+	dma_fence_put(merged);
+	data.name[sizeof(data.name) - 1] = '\0';
+	sync_file_set_name(out, data.name);
+
+	data.fence = out->fd;
+	if (copy_to_user(arg, &data, sizeof(data))) {
+		ret = -EFAULT;
+		goto fail;
+	}
+	ret = sync_file_install(out);
+	return ret < 0 ? ret : 0;
+
+fail:
+	sync_file_discard(out);
+	return ret;
+}
+
+/* One entry of FILE_INFO.  Return: the fence's status. */
+static int fill_fence_info(struct dma_fence *fence, struct sync_fence_info *info)
+{
+	const char *timeline = dma_fence_timeline_name(fence);
+	const char *driver = dma_fence_driver_name(fence);
+
+	memcpy(info->obj_name, timeline, strnlen(timeline, sizeof(info->obj_name) - 1));
+	memcpy(info->driver_name, driver, strnlen(driver, sizeof(info->driver_name) - 1));
+	info->status = dma_fence_get_status(fence);
+	info->flags = 0;
+	/* dma_fence_timestamp() waits out a signaler between the two bits. */
+	info->timestamp_ns = test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &fence->flags) ?
+				     (__u64)ktime_to_ns(dma_fence_timestamp(fence)) : 0;
+	return info->status;
+}
+
+#define FILE_INFO_STACK 8
+
+static long sync_file_ioctl_file_info(struct sync_file *sf, void *arg)
+{
+	struct sync_fence_info stack[FILE_INFO_STACK], *fi = stack;
+	struct sync_file_info info;
+	struct dma_fence_unwrap it;
+	struct dma_fence *fence;
+	unsigned int count = 0, n = 0;
+	long ret = 0;
+
+	if (copy_from_user(&info, arg, sizeof(info)))
+		return -EFAULT;
+	if (info.flags || info.pad)
+		return -EINVAL;
+
+	dma_fence_unwrap_for_each(fence, &it, sf->fence)
+		count++;
+
+	/* Count only: the whole fence's status; signaling is not enabled. */
+	if (!info.num_fences) {
+		info.status = dma_fence_get_status(sf->fence);
+		n = count;
+		goto out;
+	}
+	if (info.num_fences < count)
+		return -EINVAL;
+
+	if (count > FILE_INFO_STACK) {
+		fi = malloc(count * sizeof(*fi));
+		if (!fi)
+			return -ENOMEM;
+	}
+	memset(fi, 0, count * sizeof(*fi));
+	/* The first non-positive status in unwrap order, else 1. */
+	info.status = 1;
+	dma_fence_unwrap_for_each(fence, &it, sf->fence) {
+		int status;
+
+		if (n == count) {
+			/* A chain cannot grow, but never overrun the buffer. */
+			dma_fence_put(it.chain);
+			break;
+		}
+		status = fill_fence_info(fence, &fi[n++]);
+		if (info.status > 0)
+			info.status = status;
+	}
+	if (copy_to_user((void *)(uintptr_t)info.sync_fence_info, fi, n * sizeof(*fi)))
+		ret = -EFAULT;
+	if (fi != stack)
+		free(fi);
+	if (ret)
+		return ret;
+
+out:
+	sync_file_name(sf, info.name, sizeof(info.name));
+	info.num_fences = n;
+	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long sync_file_ioctl_set_deadline(struct sync_file *sf, void *arg)
+{
+	struct sync_set_deadline ts;
+
+	if (copy_from_user(&ts, arg, sizeof(ts)))
+		return -EFAULT;
+	if (ts.pad)
+		return -EINVAL;
+	dma_fence_set_deadline(sf->fence, ns_to_ktime((s64)ts.deadline_ns));
+	return 0;
+}
+
+static long sync_file_ioctl(struct dmasync_file *file, int fd, unsigned long request, void *arg)
+{
+	struct sync_file *sf = container_of(file, struct sync_file, file);
+
+	switch (request) {
+	case SYNC_IOC_MERGE:
+		return sync_file_ioctl_merge(sf, arg);
+	case SYNC_IOC_FILE_INFO:
+		return sync_file_ioctl_file_info(sf, arg);
+	case SYNC_IOC_SET_DEADLINE:
+		return sync_file_ioctl_set_deadline(sf, arg);
+	default:
+		/* Including the pre-4.7 opcodes 0, 1 and 2. */
+		return -ENOTTY;
+	}
+}
+
+/* For poll wrappers: POLLIN once signaled, nothing else ever. */
+static short sync_file_poll(struct dmasync_file *file, short events)
+{
+	struct sync_file *sf = container_of(file, struct sync_file, file);
+
+	return dma_fence_is_signaled(sf->fence) ? (short)(events & POLLIN) : 0;
+}
+
+static const struct dmasync_file_ops sync_file_ops = {
+	.name = "sync_file",
+	.ioctl = sync_file_ioctl,
+	.poll = sync_file_poll,
+	.release = sync_file_release,
+};
