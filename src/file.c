@@ -19,12 +19,17 @@
 #include <dmasync/kref.h>
 #include "debug.h"
 #include "file.h"
+#include "rcu.h"
 
 #define HASH_BITS 10
 #define HASH_SIZE (1u << HASH_BITS)
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dmasync_file *table[HASH_SIZE];
+/* Objects watched for hang-up, by id: a monitor event names an object by id
+ * so that an event for an object uninstalled meanwhile finds nothing. */
+static struct dmasync_file *by_id[HASH_SIZE];
+static u64 next_id = 2; /* even: monitor events with the low bit set are fd watches */
 static unsigned int installed_count;
 static int epfd = -1;
 static bool monitor_running;
@@ -106,6 +111,7 @@ static void atfork_child(void)
 				close(f->ofd_fd);
 		}
 		table[i] = NULL;
+		by_id[i] = NULL;
 	}
 	installed_count = 0;
 	if (epfd >= 0)
@@ -126,7 +132,30 @@ static void atfork_init(void)
  */
 __attribute__((constructor)) static void monitor_epoll_init(void)
 {
-	epfd = epoll_create1(EPOLL_CLOEXEC);
+	pthread_mutex_lock(&registry_lock);
+	if (epfd < 0)
+		epfd = epoll_create1(EPOLL_CLOEXEC);
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static unsigned int id_hash(u64 id)
+{
+	return (unsigned int)((id * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
+}
+
+/* The installed object with @id, with a reference, or NULL. */
+static struct dmasync_file *get_by_id(u64 id)
+{
+	struct dmasync_file *f;
+
+	pthread_mutex_lock(&registry_lock);
+	for (f = by_id[id_hash(id)]; f; f = f->id_next)
+		if (f->id == id)
+			break;
+	if (f)
+		dmasync_file_get(f);
+	pthread_mutex_unlock(&registry_lock);
+	return f;
 }
 
 /* ---- monitor ---------------------------------------------------------------------- */
@@ -147,16 +176,19 @@ static void fire_fd_watch(struct dmasync_fd_watch *watch)
 static void handle_events(struct epoll_event *ev, int n)
 {
 	for (int i = 0; i < n; i++) {
-		struct dmasync_file *file = ev[i].data.ptr;
+		struct dmasync_file *file;
 
-		if ((uintptr_t)file & FD_WATCH_TAG) {
-			fire_fd_watch((void *)((uintptr_t)file & ~FD_WATCH_TAG));
+		if (ev[i].data.u64 & FD_WATCH_TAG) {
+			fire_fd_watch((void *)(uintptr_t)(ev[i].data.u64 & ~(u64)FD_WATCH_TAG));
 			continue;
 		}
-
+		file = get_by_id(ev[i].data.u64);
+		if (!file)
+			continue; /* uninstalled meanwhile */
 		if (file->ops->hangup)
 			file->ops->hangup(file);
 		dmasync_file_uninstall(file);
+		dmasync_file_put(file);
 	}
 }
 
@@ -165,6 +197,9 @@ static void *monitor_main(void *arg)
 	int fd = (int)(long)arg;
 	struct epoll_event ev[32];
 
+	/* This thread sleeps for long: let its deferred frees complete
+	 * without it, and hand them over after every round. */
+	dmasync_rcu_thread_free_in_worker();
 	for (;;) {
 		int n = epoll_wait(fd, ev, 32, -1);
 
@@ -173,6 +208,7 @@ static void *monitor_main(void *arg)
 		if (n < 0)
 			break;
 		handle_events(ev, n);
+		dmasync_rcu_flush();
 	}
 	return NULL;
 }
@@ -207,16 +243,31 @@ static int monitor_start_locked(void)
 	return 0;
 }
 
+static struct dmasync_reaper *reapers;
+
+void dmasync_reaper_register(struct dmasync_reaper *reaper)
+{
+	pthread_mutex_lock(&registry_lock);
+	reaper->next = reapers;
+	reapers = reaper;
+	pthread_mutex_unlock(&registry_lock);
+}
+
 int dmasync_files_reap(void)
 {
 	struct epoll_event ev[32];
+	struct dmasync_reaper *r;
 	int total = 0, n, fd;
 
 	pthread_mutex_lock(&registry_lock);
 	fd = epfd;
+	r = reapers;
 	pthread_mutex_unlock(&registry_lock);
+	/* Registered reapers are never removed: the list can be walked unlocked. */
+	for (; r; r = r->next)
+		total += r->reap();
 	if (fd < 0)
-		return 0;
+		return total;
 	while ((n = epoll_wait(fd, ev, 32, 0)) > 0) {
 		handle_events(ev, n);
 		total += n;
@@ -253,7 +304,11 @@ int dmasync_file_install(struct dmasync_file *file, int user_fd, int watch_fd, i
 
 	pthread_mutex_lock(&registry_lock);
 	if (watch_fd >= 0) {
-		struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = file };
+		struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT };
+
+		file->id = next_id;
+		next_id += 2;
+		ev.data.u64 = file->id;
 
 		r = monitor_start_locked();
 		if (!r && epoll_ctl(epfd, EPOLL_CTL_ADD, watch_fd, &ev))
@@ -269,6 +324,10 @@ int dmasync_file_install(struct dmasync_file *file, int user_fd, int watch_fd, i
 	file->installed = true;
 	file->hash_next = table[h];
 	table[h] = file;
+	if (file->id) {
+		file->id_next = by_id[id_hash(file->id)];
+		by_id[id_hash(file->id)] = file;
+	}
 	installed_count++;
 	pthread_mutex_unlock(&registry_lock);
 	return 0;
@@ -304,6 +363,14 @@ void dmasync_file_uninstall(struct dmasync_file *file)
 				break;
 			}
 		}
+		if (file->id) {
+			for (p = &by_id[id_hash(file->id)]; *p; p = &(*p)->id_next) {
+				if (*p == file) {
+					*p = file->id_next;
+					break;
+				}
+			}
+		}
 		file->installed = false;
 		installed_count--;
 		was = true;
@@ -335,6 +402,8 @@ static struct dmasync_file *lookup(int fd, const struct dmasync_file_ops *ops)
 		if (ops && f->ops != ops)
 			continue;
 		if (f->ofd_fd >= 0 && !same_ofd(fd, f->ofd_fd))
+			continue;
+		if (f->ops->match && !f->ops->match(f, fd))
 			continue;
 		found = f;
 		dmasync_file_get(f);

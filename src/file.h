@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include <poll.h>
+#include <dmasync/types.h>
 
 struct dmasync_file;
 
@@ -40,6 +41,10 @@ struct dmasync_file_ops {
 	short (*poll)(struct dmasync_file *file, short events);
 	/* Optional: every copy of the user's fd was closed. */
 	void (*hangup)(struct dmasync_file *file);
+	/* Optional: confirm that @fd, whose (device, inode) matched, really
+	 * is @file (e.g. a socket cookie check).  Called with the registry
+	 * lock held: must not call into the registry. */
+	bool (*match)(struct dmasync_file *file, int fd);
 	/* Free the object (last reference gone). */
 	void (*release)(struct dmasync_file *file);
 };
@@ -52,7 +57,9 @@ struct dmasync_file {
 	ino_t ino;
 	int ofd_fd;	/* -1, or our fd on the same open file description */
 	int watch_fd;	/* -1, or our end that hangs up with the user's fd */
+	u64 id;		/* names the object in monitor events (never reused) */
 	struct dmasync_file *hash_next;
+	struct dmasync_file *id_next;
 };
 
 void dmasync_file_init(struct dmasync_file *file, const struct dmasync_file_ops *ops);
@@ -78,8 +85,20 @@ void dmasync_file_put(struct dmasync_file *file);
 /* Remove @file from the registry (idempotent); drops the registry's reference. */
 void dmasync_file_uninstall(struct dmasync_file *file);
 
-/* Process pending hang-ups now.  Return: how many objects were released. */
+/* Process pending hang-ups now, and run every registered reaper.
+ * Return: how many objects were released. */
 int dmasync_files_reap(void);
+
+/*
+ * A reaper: objects that cannot be watched for hang-ups (dma-bufs, device
+ * nodes) are released by a pass that looks for their fds; dmasync_files_reap()
+ * runs every registered pass.  @reap returns how many objects it released.
+ */
+struct dmasync_reaper {
+	int (*reap)(void);
+	struct dmasync_reaper *next;
+};
+void dmasync_reaper_register(struct dmasync_reaper *reaper);
 
 /* Number of installed objects (for tests). */
 unsigned int dmasync_files_count(void);

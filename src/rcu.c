@@ -109,7 +109,7 @@ static void run_batch(struct rcu_batch *b)
 
 static void run_done(struct rcu_batch *list)
 {
-	while (list) {
+	while (list && list != HOME_DEAD) {
 		struct rcu_batch *next = list->next_done;
 
 		run_batch(list);
@@ -202,8 +202,12 @@ void dmasync_call_rcu(struct dmasync_rcu_head *head, void (*func)(struct dmasync
 
 	head->func = func;
 	tsan_release(head);
-	if (home && __atomic_load_n(&home->done, __ATOMIC_RELAXED))
-		run_done(__atomic_exchange_n(&home->done, NULL, __ATOMIC_ACQUIRE));
+	if (home) {
+		struct rcu_batch *done = __atomic_load_n(&home->done, __ATOMIC_RELAXED);
+
+		if (done && done != HOME_DEAD)
+			run_done(__atomic_exchange_n(&home->done, NULL, __ATOMIC_ACQUIRE));
+	}
 	b = home ? home->open : NULL;
 	if (!b && home) {
 		b = malloc(sizeof(*b));
@@ -228,10 +232,24 @@ static void flush_batch(void)
 		submit_open_batch(my_home);
 }
 
+void dmasync_rcu_flush(void)
+{
+	flush_batch();
+}
+
+void dmasync_rcu_thread_free_in_worker(void)
+{
+	struct rcu_home *home = get_home();
+
+	/* Marked like an exited thread: batch_done() frees in the worker. */
+	if (home)
+		run_done(__atomic_exchange_n(&home->done, HOME_DEAD, __ATOMIC_ACQ_REL));
+}
+
 void dmasync_rcu_barrier(void)
 {
 	flush_batch();
 	urcu_bp_barrier();
-	if (my_home)
+	if (my_home && __atomic_load_n(&my_home->done, __ATOMIC_RELAXED) != HOME_DEAD)
 		run_done(__atomic_exchange_n(&my_home->done, NULL, __ATOMIC_ACQUIRE));
 }

@@ -19,7 +19,17 @@ struct dmasync_rcu_head {
 	void (*func)(struct dmasync_rcu_head *head);
 };
 
-/* Run @func(@head) after a grace period, in liburcu's call_rcu thread. */
+/* Run @func(@head) after a grace period (see rcu.c for where it runs). */
 void dmasync_call_rcu(struct dmasync_rcu_head *head, void (*func)(struct dmasync_rcu_head *));
+
+/* Hand this thread's partly filled batch of deferred frees to liburcu now. */
+void dmasync_rcu_flush(void);
+
+/*
+ * For threads that block for long (the fd monitor): their deferred frees
+ * run in liburcu's worker instead of coming back to them, so that
+ * dmasync_rcu_barrier() in any thread also completes them.
+ */
+void dmasync_rcu_thread_free_in_worker(void);
 
 #endif

@@ -64,6 +64,20 @@ DMASYNC_EXPORT void *dmasync_mmap(void *addr, size_t length, int prot, int flags
 /** dmasync_lseek - lseek(2) with the dma-buf rules (size via SEEK_END). */
 DMASYNC_EXPORT off_t dmasync_lseek(int fd, off_t offset, int whence);
 
+/**
+ * dmasync_close - close(2) that releases a dma-buf at once.
+ *
+ * Optional.  dmasync cannot be told when a plain close() drops the last
+ * copy of a dma-buf or device fd; it notices at its next reap pass (run
+ * when the number of dma-bufs and device fds has doubled since the last
+ * pass, at least 64, and by any dmasync call on a dma-buf that finds the
+ * last pass over a second old), and only then releases the buffer's
+ * fences, epoll registrations and memory.  This closes @fd and, if no
+ * other fd of the process refers to the same dmasync object, releases it
+ * before returning.  Any other fd is just closed.  Results as close(2).
+ */
+DMASYNC_EXPORT int dmasync_close(int fd);
+
 #ifdef __cplusplus
 }
 #endif

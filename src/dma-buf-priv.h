@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: dma-buf objects and the other fds dmasync hands out that cannot
+ * be watched for hang-ups (dma-bufs, /dev/udmabuf, /dev/dma_heap/system).
+ *
+ * Tracked objects.  A dma-buf fd is a memfd (fresh memory: heap buffers,
+ * dma_buf_export()) or an AF_UNIX socket (udmabufs, device nodes).  The
+ * library keeps no fd of its own on them, so the process's fd table shows
+ * exactly what the program opened.  The registry (file.c) recognises them
+ * by (device, inode); a socket is confirmed by its SO_COOKIE (unique for
+ * the life of the system, so a dead object can never be mistaken for a new
+ * socket that reuses its inode number), and a memfd's inode is kept from
+ * being reused by a one-page PROT_NONE mapping ("pin") held until release.
+ *
+ * Whether any fd still refers to an object is found out by a reap pass
+ * that lists /proc/self/fd and fstat()s each entry: an object whose inode
+ * no fd has (in two passes in a row, so that an fd moved by dup2() during
+ * a pass is not missed) is dead; it is taken out of the registry, which
+ * drops the fd's reference.  Passes run when the number of tracked objects
+ * doubled since the last one, when a dmasync call finds the last pass over
+ * a second old, from dmasync_files_reap(), and for one object from
+ * dmasync_close().
+ *
+ * Locking: tracked_lock (a pthread mutex, inside dma-buf.c) protects the
+ * list of tracked objects; it is a leaf lock.  A dma-buf's poll_lock
+ * (spinlock_t, so that fence callbacks' deferred work waits for it) is
+ * taken before fence locks and never inside them.
+ */
+#ifndef DMASYNC_PRIV_DMA_BUF_H
+#define DMASYNC_PRIV_DMA_BUF_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <dmasync/dma-buf.h>
+#include <dmasync/dma-fence.h>
+#include <dmasync/list.h>
+#include <dmasync/spinlock.h>
+#include "file.h"
+#include "irq_work.h"
+
+#define DMABUF_PAGE_SIZE 4096ul
+
+enum tracked_kind {
+	TRACKED_SOCKET,	/* confirmed by SO_COOKIE */
+	TRACKED_MEMFD,	/* inode pinned by a mapping */
+};
+
+struct dmasync_tracked {
+	struct dmasync_file file;	/* first: the registry object */
+	enum tracked_kind kind;
+	u64 cookie;			/* TRACKED_SOCKET */
+	bool listed;			/* on the tracked list (under tracked_lock) */
+	struct list_head node;		/* the tracked list */
+	/* Optional: called once, with no lock held, when a reap pass or
+	 * dmasync_close() finds that no fd refers to the object any more;
+	 * before the registry drops its reference. */
+	void (*died)(struct dmasync_tracked *t);
+};
+
+/*
+ * Initialise @t with @ops (whose .match must be dmasync_tracked_match).
+ */
+void dmasync_tracked_init(struct dmasync_tracked *t, const struct dmasync_file_ops *ops,
+			  enum tracked_kind kind);
+
+/*
+ * Register @t as the object behind @fd (a socket or a pinned memfd of
+ * @t's kind) and add it to the tracked list.  The registry takes its own
+ * reference.  May run a reap pass first.  Return: 0 or a negative errno.
+ */
+int dmasync_tracked_install(struct dmasync_tracked *t, int fd);
+
+/* The registry's match op for tracked objects. */
+bool dmasync_tracked_match(struct dmasync_file *file, int fd);
+
+/* Run a reap pass now.  Return: the number of objects released. */
+int dmasync_tracked_reap(void);
+
+/* Run a reap pass if the last one is more than a second old. */
+void dmasync_tracked_maybe_reap(void);
+
+/* Number of tracked objects (tests). */
+unsigned int dmasync_tracked_count(void);
+
+/*
+ * Give @t (initialised with kind TRACKED_SOCKET) a new AF_UNIX socket as
+ * its fd (FD_CLOEXEC if @flags has O_CLOEXEC) and install it.  On success
+ * the registry holds @t and the caller's reference is dropped.
+ * Return: the fd, or a negative errno (@t is still the caller's).
+ */
+int dmasync_tracked_open_socket(struct dmasync_tracked *t, int flags);
+
+/* A new open file description of @fd (e.g. a memfd) with @accmode, via
+ * /proc/self/fd.  Return: the fd (FD_CLOEXEC) or a negative errno. */
+int dmabuf_reopen_fd(int fd, int accmode);
+
+/* ---- dma-buf objects ----------------------------------------------------------- */
+
+/* One contiguous run of a udmabuf's memory, inside a source mapping. */
+struct dmabuf_piece {
+	char *addr;
+	size_t len;
+};
+
+/* Per direction poll callback, as the kernel's cb_in/cb_out. */
+struct dmabuf_poll_cb {
+	struct dma_fence_cb cb;
+	struct dma_fence *fence;	/* armed on (a reference), or NULL */
+	struct dmabuf_obj *obj;
+	unsigned int bit;		/* DMABUF_IN or DMABUF_OUT */
+};
+
+#define DMABUF_IN 1u
+#define DMABUF_OUT 2u
+
+struct dmabuf_obj {
+	struct dmasync_tracked t;	/* first; t.file.refs is the buffer's refcount */
+	struct dma_buf buf;
+	struct dma_resv own_resv;
+	bool own_resv_used;
+
+	/* The fd: kept by the object until dma_buf_fd() hands it out. */
+	int fd;
+	bool fd_given;
+	int accmode;			/* O_RDONLY, O_WRONLY or O_RDWR */
+	bool shared_only;		/* MAP_PRIVATE refused (udmabuf) */
+
+	/* TRACKED_MEMFD: the pin.  TRACKED_SOCKET: the memory, in buffer
+	 * order; each piece is a mapping of its own, unmapped at release. */
+	void *pin;
+	struct dmabuf_piece *pieces;
+	unsigned int npieces;
+
+	/* Poll state (dma-buf-poll.c), under poll_lock. */
+	spinlock_t poll_lock;
+	struct dmabuf_poll_cb cb[2];	/* [0] in, [1] out */
+	unsigned long fired;		/* DMABUF_IN/OUT bits of fired callbacks (atomic) */
+	struct irq_work work;
+	struct list_head waiters;
+	struct list_head mirrors;
+	unsigned int interest[2];	/* mirrors + waiters per direction */
+};
+
+static inline struct dmabuf_obj *to_dmabuf_obj(struct dma_buf *buf)
+{
+	return container_of(buf, struct dmabuf_obj, buf);
+}
+
+/* The registry ops of dma-bufs. */
+extern const struct dmasync_file_ops dma_buf_file_ops;
+
+/* The dma-buf behind @fd with a reference, or NULL. */
+struct dmabuf_obj *dmabuf_obj_lookup(int fd);
+
+static inline void dmabuf_obj_get(struct dmabuf_obj *obj)
+{
+	dmasync_file_get(&obj->t.file);
+}
+
+static inline void dmabuf_obj_put(struct dmabuf_obj *obj)
+{
+	dmasync_file_put(&obj->t.file);
+}
+
+/*
+ * Export a buffer whose fd the caller made: @fd (an O_RDWR memfd for
+ * TRACKED_MEMFD, pinned here and reopened with @accmode if that differs;
+ * a socket for TRACKED_SOCKET, whose caller then sets obj->pieces) becomes
+ * the object's on success.  Return: the buffer (one reference), or
+ * ERR_PTR() (@fd stays the caller's then).
+ */
+struct dma_buf *dmabuf_export_fd(const struct dma_buf_export_info *exp_info,
+				 enum tracked_kind kind, int fd, int accmode);
+
+/* ---- poll (dma-buf-poll.c) ------------------------------------------------------- */
+
+void dmabuf_poll_init(struct dmabuf_obj *obj);
+
+/*
+ * Re-evaluate the buffer's readiness: arm callbacks where somebody waits
+ * (or, with @arm, for the directions in @arm), update epoll mirrors, wake
+ * pollers.  Return: the ready directions (DMABUF_IN/OUT).  No lock held.
+ */
+unsigned int dmabuf_poll_update(struct dmabuf_obj *obj, unsigned int arm);
+
+/* The buffer's fds are all closed: drop callbacks, mirrors and waiters. */
+void dmabuf_poll_died(struct dmabuf_obj *obj);
+
+/* Before the object is freed (nothing may be armed any more). */
+void dmabuf_poll_fini(struct dmabuf_obj *obj);
+
+/* Reap pass helper: release @obj's mirrors whose epoll set is gone. */
+void dmabuf_poll_reap_orphans(struct dmabuf_obj *obj);
+
+/* In a fork child (single-threaded, no locks taken): forget @obj's mirrors
+ * and waiters, closing our copies of the mirror fds. */
+void dmabuf_poll_fork_child_obj(struct dmabuf_obj *obj);
+
+#endif

@@ -1,0 +1,965 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dma-buf objects: export, fds, references, CPU access, names, the dma-buf
+ * ioctls (SYNC, SET_NAME, EXPORT_SYNC_FILE, IMPORT_SYNC_FILE), the
+ * dmasync_mmap()/dmasync_lseek()/dmasync_close() wrappers, and the tracking
+ * of fds that cannot be watched for hang-ups (see dma-buf-priv.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/dma-buf.h>
+
+#include <dmasync/dma-buf.h>
+#include <dmasync/dma-fence-unwrap.h>
+#include <dmasync/dmasync-uapi.h>
+#include <dmasync/sync_file.h>
+#include "debug.h"
+#include "dma-buf-priv.h"
+#include "sync_file-priv.h"
+#include "uaccess.h"
+
+#define PAGE DMABUF_PAGE_SIZE
+#define NSEC_PER_SEC 1000000000ll
+
+/* ---- tracked objects ------------------------------------------------------------- */
+
+static pthread_mutex_t tracked_lock = PTHREAD_MUTEX_INITIALIZER;
+static LIST_HEAD(tracked_list);
+static unsigned int tracked_count;
+/* A pass runs when tracked_count reaches this (twice the survivors of the
+ * last pass, at least REAP_MIN). */
+#define REAP_MIN 64u
+static unsigned int reap_threshold = REAP_MIN;
+static pthread_mutex_t reap_mutex = PTHREAD_MUTEX_INITIALIZER;
+static ktime_t last_reap;
+static pthread_once_t tracked_once = PTHREAD_ONCE_INIT;
+
+static int reaper_run(void)
+{
+	return dmasync_tracked_reap();
+}
+
+static struct dmasync_reaper tracked_reaper = { .reap = reaper_run };
+
+/*
+ * Only the leaf lock is held across fork(): reap_mutex is taken before the
+ * registry's lock by a pass, and the registry's own fork handler holds that
+ * one, so taking reap_mutex here could deadlock against a running pass.  A
+ * pass in progress in another thread simply does not exist in the child.
+ */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&tracked_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&tracked_lock);
+}
+
+/*
+ * The registry forgets every object in a fork child (file.c); so do we.
+ * Memory shared through MAP_SHARED mappings and the fds themselves are
+ * the kernel's and stay shared.  Our copies of epoll mirror fds are closed
+ * (the parent's stay registered).
+ */
+static void fork_child(void)
+{
+	struct dmasync_tracked *t;
+
+	list_for_each_entry(t, &tracked_list, node) {
+		t->listed = false;
+		if (t->file.ops == &dma_buf_file_ops)
+			dmabuf_poll_fork_child_obj(container_of(t, struct dmabuf_obj, t));
+	}
+	INIT_LIST_HEAD(&tracked_list);
+	__atomic_store_n(&tracked_count, 0, __ATOMIC_RELAXED);
+	reap_threshold = REAP_MIN;
+	pthread_mutex_init(&tracked_lock, NULL);
+	pthread_mutex_init(&reap_mutex, NULL);
+}
+
+static void tracked_init_once(void)
+{
+	dmasync_reaper_register(&tracked_reaper);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+void dmasync_tracked_init(struct dmasync_tracked *t, const struct dmasync_file_ops *ops,
+			  enum tracked_kind kind)
+{
+	dmasync_file_init(&t->file, ops);
+	t->kind = kind;
+	t->cookie = 0;
+	t->listed = false;
+	INIT_LIST_HEAD(&t->node);
+	t->died = NULL;
+}
+
+static int socket_cookie(int fd, u64 *cookie)
+{
+	socklen_t len = sizeof(*cookie);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len))
+		return -errno;
+	return 0;
+}
+
+bool dmasync_tracked_match(struct dmasync_file *file, int fd)
+{
+	struct dmasync_tracked *t = container_of(file, struct dmasync_tracked, file);
+	u64 cookie;
+
+	/* A memfd's inode is pinned: (device, inode) is proof enough. */
+	if (t->kind == TRACKED_MEMFD)
+		return true;
+	return socket_cookie(fd, &cookie) == 0 && cookie == t->cookie;
+}
+
+unsigned int dmasync_tracked_count(void)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&tracked_lock);
+	n = tracked_count;
+	pthread_mutex_unlock(&tracked_lock);
+	return n;
+}
+
+static int reap_locked(void);
+
+int dmasync_tracked_install(struct dmasync_tracked *t, int fd)
+{
+	bool reap;
+	int r;
+
+	pthread_once(&tracked_once, tracked_init_once);
+	if (t->kind == TRACKED_SOCKET) {
+		r = socket_cookie(fd, &t->cookie);
+		if (r)
+			return r;
+	}
+	pthread_mutex_lock(&tracked_lock);
+	reap = tracked_count + 1 >= reap_threshold;
+	pthread_mutex_unlock(&tracked_lock);
+	if (reap && !pthread_mutex_trylock(&reap_mutex)) {
+		reap_locked();
+		pthread_mutex_unlock(&reap_mutex);
+	}
+
+	r = dmasync_file_install(&t->file, fd, -1, -1);
+	if (r)
+		return r;
+	pthread_mutex_lock(&tracked_lock);
+	list_add_tail(&t->node, &tracked_list);
+	t->listed = true;
+	__atomic_store_n(&tracked_count, tracked_count + 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&tracked_lock);
+	return 0;
+}
+
+int dmasync_tracked_open_socket(struct dmasync_tracked *t, int flags)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | ((flags & O_CLOEXEC) ? SOCK_CLOEXEC : 0), 0);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = dmasync_tracked_install(t, fd);
+	if (r) {
+		close(fd);
+		return r;
+	}
+	dmasync_file_put(&t->file);
+	return fd;
+}
+
+/* ---- reap passes ------------------------------------------------------------------ */
+
+struct ino_key {
+	dev_t dev;
+	ino_t ino;
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct ino_key *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return 0;
+}
+
+/*
+ * The (device, inode) of every fd of the process, sorted; or, with @want,
+ * stop early and return 1 as soon as an fd has that inode (0 if none).
+ * Return: the number of keys, or a negative errno.
+ */
+static long scan_fds(struct ino_key **keys, const struct ino_key *want)
+{
+	struct ino_key *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	DIR *d;
+	int dfd;
+
+	d = opendir("/proc/self/fd");
+	if (!d)
+		return -errno;
+	dfd = dirfd(d);
+	while ((e = readdir(d))) {
+		struct stat st;
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' || *end || fd == dfd)
+			continue;
+		if (fstat((int)fd, &st))
+			continue;
+		if (want) {
+			if (st.st_dev == want->dev && st.st_ino == want->ino) {
+				closedir(d);
+				return 1;
+			}
+			continue;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct ino_key *nv = realloc(v, ncap * sizeof(*v));
+
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		v[n].dev = st.st_dev;
+		v[n].ino = st.st_ino;
+		n++;
+	}
+	closedir(d);
+	if (want)
+		return 0;
+	qsort(v, n, sizeof(*v), key_cmp);
+	*keys = v;
+	return (long)n;
+}
+
+static bool key_present(const struct ino_key *keys, long n, const struct dmasync_tracked *t)
+{
+	struct ino_key k = { t->file.dev, t->file.ino };
+
+	return bsearch(&k, keys, (size_t)n, sizeof(k), key_cmp) != NULL;
+}
+
+/* No fd refers to @t any more: drop the registry's reference. */
+static bool tracked_kill(struct dmasync_tracked *t)
+{
+	bool mine;
+
+	pthread_mutex_lock(&tracked_lock);
+	mine = t->listed;
+	if (mine) {
+		list_del_init(&t->node);
+		t->listed = false;
+		__atomic_store_n(&tracked_count, tracked_count - 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&tracked_lock);
+	if (!mine)
+		return false;
+	if (t->died)
+		t->died(t);
+	dmasync_file_uninstall(&t->file);
+	return true;
+}
+
+/* reap_mutex held. */
+static int reap_locked(void)
+{
+	struct snap {
+		struct dmasync_tracked *t;
+		bool alive;
+	} *snap;
+	struct dmasync_tracked *t;
+	struct ino_key *keys = NULL;
+	unsigned int n = 0, i;
+	int released = 0;
+	long nkeys;
+	bool suspects = false;
+
+	__atomic_store_n(&last_reap, ktime_get(), __ATOMIC_RELAXED);
+	pthread_mutex_lock(&tracked_lock);
+	snap = malloc((tracked_count ? tracked_count : 1) * sizeof(*snap));
+	if (snap) {
+		list_for_each_entry(t, &tracked_list, node) {
+			dmasync_file_get(&t->file);
+			snap[n].t = t;
+			snap[n].alive = false;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&tracked_lock);
+	if (!snap || !n)
+		goto out;
+
+	/* First pass: who has no fd? */
+	nkeys = scan_fds(&keys, NULL);
+	if (nkeys < 0)
+		goto out_put;
+	for (i = 0; i < n; i++) {
+		snap[i].alive = key_present(keys, nkeys, snap[i].t);
+		suspects |= !snap[i].alive;
+	}
+	free(keys);
+	keys = NULL;
+	/* Second pass for the suspects: an fd dup2()ed to a higher number
+	 * while the first pass ran is seen now. */
+	if (suspects) {
+		nkeys = scan_fds(&keys, NULL);
+		if (nkeys < 0)
+			goto out_put;
+		for (i = 0; i < n; i++) {
+			if (snap[i].alive)
+				continue;
+			snap[i].alive = key_present(keys, nkeys, snap[i].t);
+			if (!snap[i].alive && tracked_kill(snap[i].t))
+				released++;
+		}
+		free(keys);
+	}
+	/* Epoll registrations of live buffers whose epoll set was closed. */
+	for (i = 0; i < n; i++) {
+		t = snap[i].t;
+		if (snap[i].alive && t->file.ops == &dma_buf_file_ops)
+			dmabuf_poll_reap_orphans(container_of(t, struct dmabuf_obj, t));
+	}
+out_put:
+	for (i = 0; i < n; i++)
+		dmasync_file_put(&snap[i].t->file);
+out:
+	free(snap);
+	pthread_mutex_lock(&tracked_lock);
+	reap_threshold = tracked_count * 2 > REAP_MIN ? tracked_count * 2 : REAP_MIN;
+	pthread_mutex_unlock(&tracked_lock);
+	return released;
+}
+
+int dmasync_tracked_reap(void)
+{
+	int r;
+
+	pthread_mutex_lock(&reap_mutex);
+	r = reap_locked();
+	pthread_mutex_unlock(&reap_mutex);
+	return r;
+}
+
+void dmasync_tracked_maybe_reap(void)
+{
+	ktime_t now;
+
+	if (!__atomic_load_n(&tracked_count, __ATOMIC_RELAXED))
+		return;
+	now = ktime_get();
+	if (now - __atomic_load_n(&last_reap, __ATOMIC_RELAXED) < NSEC_PER_SEC)
+		return;
+	if (pthread_mutex_trylock(&reap_mutex))
+		return;
+	reap_locked();
+	pthread_mutex_unlock(&reap_mutex);
+}
+
+int dmasync_close(int fd)
+{
+	struct dmasync_file *file = dmasync_file_lookup(fd);
+	struct dmasync_tracked *t;
+	struct ino_key k;
+	int r, e;
+
+	if (!file)
+		return close(fd);
+	if (file->ops->match != dmasync_tracked_match) {
+		dmasync_file_put(file);
+		return close(fd);
+	}
+	t = container_of(file, struct dmasync_tracked, file);
+	r = close(fd);
+	e = errno;
+	k.dev = t->file.dev;
+	k.ino = t->file.ino;
+	/* Linux closes the fd even when close() reports an error. */
+	if (scan_fds(NULL, &k) == 0 && scan_fds(NULL, &k) == 0)
+		tracked_kill(t);
+	dmasync_file_put(file);
+	errno = e;
+	return r;
+}
+
+/* ---- dma-buf objects --------------------------------------------------------------- */
+
+static size_t page_round(size_t size)
+{
+	return (size + PAGE - 1) & ~(PAGE - 1);
+}
+
+static void dmabuf_died(struct dmasync_tracked *t)
+{
+	dmabuf_poll_died(container_of(t, struct dmabuf_obj, t));
+}
+
+static void dma_buf_file_release(struct dmasync_file *file)
+{
+	struct dmabuf_obj *obj = container_of(file, struct dmabuf_obj, t.file);
+
+	dmabuf_poll_fini(obj);
+	obj->buf.ops->release(&obj->buf);
+	if (obj->own_resv_used)
+		dma_resv_fini(&obj->own_resv);
+	free((char *)obj->buf.name);
+	if (obj->pin)
+		munmap(obj->pin, PAGE);
+	for (unsigned int i = 0; i < obj->npieces; i++)
+		munmap(obj->pieces[i].addr, obj->pieces[i].len);
+	free(obj->pieces);
+	if (obj->fd >= 0)
+		close(obj->fd);
+	free(obj);
+}
+
+struct dmabuf_obj *dmabuf_obj_lookup(int fd)
+{
+	struct dmasync_file *file = dmasync_file_lookup_type(fd, &dma_buf_file_ops);
+
+	return file ? container_of(file, struct dmabuf_obj, t.file) : NULL;
+}
+
+int dmabuf_reopen_fd(int fd, int accmode)
+{
+	char path[40];
+	int nfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	nfd = open(path, accmode | O_CLOEXEC);
+	return nfd < 0 ? -errno : nfd;
+}
+
+struct dma_buf *dmabuf_export_fd(const struct dma_buf_export_info *info, enum tracked_kind kind,
+				 int fd, int accmode)
+{
+	struct dmabuf_obj *obj = calloc(1, sizeof(*obj));
+
+	if (!obj)
+		return ERR_PTR(-ENOMEM);
+	dmasync_tracked_init(&obj->t, &dma_buf_file_ops, kind);
+	obj->t.died = dmabuf_died;
+	obj->buf.size = page_round(info->size);
+	obj->buf.ops = info->ops;
+	obj->buf.exp_name = info->exp_name;
+	obj->buf.priv = info->priv;
+	spin_lock_init(&obj->buf.name_lock);
+	obj->accmode = accmode;
+	obj->fd = -1;
+	if (kind == TRACKED_MEMFD) {
+		/* @fd is O_RDWR here; the pin needs read access. */
+		obj->pin = mmap(NULL, PAGE, PROT_NONE, MAP_SHARED, fd, 0);
+		if (obj->pin == MAP_FAILED) {
+			int e = errno;
+
+			free(obj);
+			return ERR_PTR(-e);
+		}
+		if (accmode != O_RDWR) {
+			int nfd = dmabuf_reopen_fd(fd, accmode);
+
+			if (nfd < 0) {
+				munmap(obj->pin, PAGE);
+				free(obj);
+				return ERR_PTR(nfd);
+			}
+			close(fd);
+			fd = nfd;
+		}
+	}
+	obj->fd = fd;
+	if (info->resv) {
+		obj->buf.resv = info->resv;
+	} else {
+		dma_resv_init(&obj->own_resv);
+		obj->own_resv_used = true;
+		obj->buf.resv = &obj->own_resv;
+	}
+	dmabuf_poll_init(obj);
+	return &obj->buf;
+}
+
+struct dma_buf *dma_buf_export(const struct dma_buf_export_info *exp_info)
+{
+	struct dma_buf *buf;
+	int fd, accmode;
+	size_t size;
+
+	if (WARN_ON(!exp_info || !exp_info->ops || !exp_info->ops->release || !exp_info->priv))
+		return ERR_PTR(-EINVAL);
+	accmode = exp_info->flags & O_ACCMODE;
+	size = page_round(exp_info->size);
+	if (!exp_info->size || size < exp_info->size ||
+	    size > (size_t)INT64_MAX)
+		return ERR_PTR(-EINVAL);
+	fd = memfd_create("dmabuf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return ERR_PTR(-errno);
+	if (ftruncate(fd, (off_t)size) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+		int e = errno;
+
+		close(fd);
+		return ERR_PTR(e == EFBIG ? -ENOMEM : -e);
+	}
+	buf = dmabuf_export_fd(exp_info, TRACKED_MEMFD, fd, accmode);
+	if (IS_ERR(buf))
+		close(fd);
+	return buf;
+}
+
+int dma_buf_fd(struct dma_buf *dmabuf, int flags)
+{
+	struct dmabuf_obj *obj;
+	int fd, r;
+
+	if (!dmabuf)
+		return -EINVAL;
+	obj = to_dmabuf_obj(dmabuf);
+	if (__atomic_exchange_n(&obj->fd_given, true, __ATOMIC_ACQ_REL))
+		return -EINVAL;
+	fd = obj->fd;
+	if (!(flags & O_CLOEXEC) && fcntl(fd, F_SETFD, 0)) {
+		r = -errno;
+		goto fail;
+	}
+	r = dmasync_tracked_install(&obj->t, fd);
+	if (r)
+		goto fail;
+	obj->fd = -1;
+	/* The caller's reference is the fd's now, which the registry holds. */
+	dmabuf_obj_put(obj);
+	return fd;
+fail:
+	__atomic_store_n(&obj->fd_given, false, __ATOMIC_RELEASE);
+	return r;
+}
+
+struct dma_buf *dma_buf_get(int fd)
+{
+	struct dmabuf_obj *obj;
+
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		return ERR_PTR(-EBADF);
+	obj = dmabuf_obj_lookup(fd);
+	return obj ? &obj->buf : ERR_PTR(-EINVAL);
+}
+
+void dma_buf_put(struct dma_buf *dmabuf)
+{
+	if (WARN_ON(IS_ERR_OR_NULL(dmabuf)))
+		return;
+	dmabuf_obj_put(to_dmabuf_obj(dmabuf));
+}
+
+void __dma_buf_get_ref(struct dma_buf *dmabuf)
+{
+	dmabuf_obj_get(to_dmabuf_obj(dmabuf));
+}
+
+int dma_buf_begin_cpu_access(struct dma_buf *dmabuf, enum dma_data_direction direction)
+{
+	bool write = direction == DMA_BIDIRECTIONAL || direction == DMA_TO_DEVICE;
+	long ret;
+	int r = 0;
+
+	if (WARN_ON(!dmabuf))
+		return -EINVAL;
+	/* As Linux: the exporter first, then the implicit fences. */
+	if (dmabuf->ops->begin_cpu_access)
+		r = dmabuf->ops->begin_cpu_access(dmabuf, direction);
+	if (r)
+		return r;
+	ret = dma_resv_wait_timeout(dmabuf->resv, dma_resv_usage_rw(write), true,
+				    MAX_SCHEDULE_TIMEOUT);
+	return ret < 0 ? (int)ret : 0;
+}
+
+int dma_buf_end_cpu_access(struct dma_buf *dmabuf, enum dma_data_direction direction)
+{
+	if (WARN_ON(!dmabuf))
+		return -EINVAL;
+	return dmabuf->ops->end_cpu_access ? dmabuf->ops->end_cpu_access(dmabuf, direction) : 0;
+}
+
+/* Install @name (malloc()ed or NULL) as the name. */
+static void set_name_owned(struct dma_buf *dmabuf, char *name)
+{
+	const char *old;
+
+	spin_lock(&dmabuf->name_lock);
+	old = dmabuf->name;
+	dmabuf->name = name;
+	spin_unlock(&dmabuf->name_lock);
+	free((char *)old);
+}
+
+int dma_buf_set_name(struct dma_buf *dmabuf, const char *name)
+{
+	char *copy = NULL;
+
+	if (WARN_ON(!dmabuf))
+		return -EINVAL;
+	if (name) {
+		if (strnlen(name, DMA_BUF_NAME_LEN) >= DMA_BUF_NAME_LEN)
+			return -EINVAL;
+		copy = strdup(name);
+		if (!copy)
+			return -ENOMEM;
+	}
+	set_name_owned(dmabuf, copy);
+	return 0;
+}
+
+void dmasync_dma_buf_resv_changed(struct dma_buf *dmabuf)
+{
+	if (WARN_ON(IS_ERR_OR_NULL(dmabuf)))
+		return;
+	dmabuf_poll_update(to_dmabuf_obj(dmabuf), 0);
+}
+
+/* ---- ioctls ----------------------------------------------------------------------- */
+
+/*
+ * The kernel's strndup_user(@ustr, @max): the string up to its NUL, read a
+ * byte at a time so that nothing past the NUL is touched (the string may
+ * end just before an unmapped page, or an object boundary).
+ * Return: a malloc()ed copy, or ERR_PTR(-EFAULT) if a byte before the NUL
+ * is unreadable, ERR_PTR(-EINVAL) if there is no NUL in the first @max
+ * bytes, ERR_PTR(-ENOMEM).
+ */
+static char *strndup_user(const char *ustr, size_t max)
+{
+	char buf[DMA_BUF_NAME_LEN];
+
+	if (max > sizeof(buf))
+		max = sizeof(buf);
+	for (size_t i = 0; i < max; i++) {
+		if (copy_from_user(&buf[i], ustr + i, 1))
+			return ERR_PTR(-EFAULT);
+		if (!buf[i]) {
+			char *s = strdup(buf);
+
+			return s ? s : ERR_PTR(-ENOMEM);
+		}
+	}
+	return ERR_PTR(-EINVAL);
+}
+
+static long ioctl_sync(struct dmabuf_obj *obj, void *arg)
+{
+	struct dma_buf_sync sync;
+	enum dma_data_direction dir;
+
+	if (copy_from_user(&sync, arg, sizeof(sync)))
+		return -EFAULT;
+	if (sync.flags & ~(__u64)DMA_BUF_SYNC_VALID_FLAGS_MASK)
+		return -EINVAL;
+	switch (sync.flags & DMA_BUF_SYNC_RW) {
+	case DMA_BUF_SYNC_READ:
+		dir = DMA_FROM_DEVICE;
+		break;
+	case DMA_BUF_SYNC_WRITE:
+		dir = DMA_TO_DEVICE;
+		break;
+	case DMA_BUF_SYNC_RW:
+		dir = DMA_BIDIRECTIONAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (sync.flags & DMA_BUF_SYNC_END)
+		return dma_buf_end_cpu_access(&obj->buf, dir);
+	return dma_buf_begin_cpu_access(&obj->buf, dir);
+}
+
+static long ioctl_set_name(struct dmabuf_obj *obj, void *arg)
+{
+	char *name = strndup_user(arg, DMA_BUF_NAME_LEN);
+
+	if (IS_ERR(name))
+		return PTR_ERR(name);
+	set_name_owned(&obj->buf, name);
+	return 0;
+}
+
+/* Linux's order: arguments, then the fd (EMFILE), then the fence. */
+static long ioctl_export_sync_file(struct dmabuf_obj *obj, void *arg)
+{
+	struct dma_buf_export_sync_file data;
+	struct dma_fence *fence = NULL;
+	struct sync_file *sf;
+	int r;
+
+	if (copy_from_user(&data, arg, sizeof(data)))
+		return -EFAULT;
+	if (data.flags & ~DMA_BUF_SYNC_RW)
+		return -EINVAL;
+	if (!(data.flags & DMA_BUF_SYNC_RW))
+		return -EINVAL;
+	sf = sync_file_alloc();
+	if (!sf)
+		return -errno;
+	/* READ exports the writers (usage WRITE), WRITE/RW everybody (READ). */
+	r = dma_resv_get_singleton(obj->buf.resv, dma_resv_usage_rw(data.flags & DMA_BUF_SYNC_WRITE),
+				   &fence);
+	if (r) {
+		sync_file_discard(sf);
+		return r;
+	}
+	if (!fence)
+		fence = dma_fence_get_stub();
+	sync_file_set_fence(sf, fence);
+	dma_fence_put(fence);
+	data.fd = sync_file_fd(sf);
+	/* The fd is the program's only once the result reached it. */
+	if (copy_to_user(arg, &data, sizeof(data))) {
+		sync_file_discard(sf);
+		return -EFAULT;
+	}
+	r = sync_file_install(sf);
+	return r < 0 ? r : 0;
+}
+
+static long ioctl_import_sync_file(struct dmabuf_obj *obj, void *arg)
+{
+	struct dma_buf_import_sync_file data;
+	struct dma_resv *resv = obj->buf.resv;
+	struct dma_fence_unwrap iter;
+	struct dma_fence *fence, *f;
+	enum dma_resv_usage usage;
+	unsigned int count = 0;
+	int r = 0;
+
+	if (copy_from_user(&data, arg, sizeof(data)))
+		return -EFAULT;
+	if (data.flags & ~DMA_BUF_SYNC_RW)
+		return -EINVAL;
+	if (!(data.flags & DMA_BUF_SYNC_RW))
+		return -EINVAL;
+	fence = sync_file_get_fence(data.fd);
+	if (!fence)
+		return -EINVAL;
+	usage = (data.flags & DMA_BUF_SYNC_WRITE) ? DMA_RESV_USAGE_WRITE : DMA_RESV_USAGE_READ;
+	/* Never a container in the reservation object: its leaves, with one
+	 * reservation for all of them. */
+	dma_fence_unwrap_for_each(f, &iter, fence)
+		count++;
+	if (count) {
+		dma_resv_lock(resv, NULL);
+		r = dma_resv_reserve_fences(resv, count);
+		if (!r) {
+			dma_fence_unwrap_for_each(f, &iter, fence)
+				dma_resv_add_fence(resv, f, usage);
+		}
+		dma_resv_unlock(resv);
+	}
+	dma_fence_put(fence);
+	if (!r)
+		dmabuf_poll_update(obj, 0);
+	return r;
+}
+
+static long dma_buf_ioctl(struct dmasync_file *file, int fd, unsigned long request, void *arg)
+{
+	struct dmabuf_obj *obj = container_of(file, struct dmabuf_obj, t.file);
+
+	dmasync_tracked_maybe_reap();
+	/* The kernel takes the request as an unsigned int. */
+	switch ((unsigned int)request) {
+	case DMA_BUF_IOCTL_SYNC:
+		return ioctl_sync(obj, arg);
+	case DMA_BUF_SET_NAME_A:
+	case DMA_BUF_SET_NAME_B:
+		return ioctl_set_name(obj, arg);
+	case DMA_BUF_IOCTL_EXPORT_SYNC_FILE:
+		return ioctl_export_sync_file(obj, arg);
+	case DMA_BUF_IOCTL_IMPORT_SYNC_FILE:
+		return ioctl_import_sync_file(obj, arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static short dma_buf_file_poll(struct dmasync_file *file, short events)
+{
+	struct dmabuf_obj *obj = container_of(file, struct dmabuf_obj, t.file);
+	unsigned int want = 0, ready;
+	short revents = 0;
+
+	if (events & POLLIN)
+		want |= DMABUF_IN;
+	if (events & POLLOUT)
+		want |= DMABUF_OUT;
+	if (!want)
+		return 0;
+	ready = dmabuf_poll_update(obj, want) & want;
+	if (ready & DMABUF_IN)
+		revents |= POLLIN;
+	if (ready & DMABUF_OUT)
+		revents |= POLLOUT;
+	return revents;
+}
+
+const struct dmasync_file_ops dma_buf_file_ops = {
+	.name = "dmabuf",
+	.ioctl = dma_buf_ioctl,
+	.poll = dma_buf_file_poll,
+	.match = dmasync_tracked_match,
+	.release = dma_buf_file_release,
+};
+
+/* ---- mmap and lseek ---------------------------------------------------------------- */
+
+/* Map the pieces covering [@off, @off + @len) of a udmabuf at @dst. */
+static int map_pieces(struct dmabuf_obj *obj, char *dst, size_t off, size_t len)
+{
+	size_t pos = 0;
+
+	for (unsigned int i = 0; i < obj->npieces && len; i++) {
+		struct dmabuf_piece *p = &obj->pieces[i];
+		size_t n;
+
+		if (off >= pos + p->len) {
+			pos += p->len;
+			continue;
+		}
+		n = pos + p->len - off;
+		if (n > len)
+			n = len;
+		/* A second mapping of the same shared pages. */
+		if (mremap(p->addr + (off - pos), 0, n, MREMAP_MAYMOVE | MREMAP_FIXED, dst) ==
+		    MAP_FAILED)
+			return -errno;
+		dst += n;
+		off += n;
+		len -= n;
+		pos += p->len;
+	}
+	return 0;
+}
+
+static void *mmap_pieces(struct dmabuf_obj *obj, void *addr, size_t len, int prot, int flags,
+			 size_t off)
+{
+	bool fixed = flags & MAP_FIXED;
+	char *dst = addr;
+	int r;
+
+	if (fixed) {
+		if ((unsigned long)addr & (PAGE - 1)) {
+			errno = EINVAL;
+			return MAP_FAILED;
+		}
+	} else {
+		/* Reserve the range (honouring the hint and MAP_FIXED_NOREPLACE). */
+		dst = mmap(addr, len, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (flags & MAP_FIXED_NOREPLACE),
+			   -1, 0);
+		if (dst == MAP_FAILED)
+			return MAP_FAILED;
+	}
+	r = map_pieces(obj, dst, off, len);
+	if (!r && mprotect(dst, len, prot))
+		r = -errno;
+	if (r) {
+		munmap(dst, len);
+		errno = -r;
+		return MAP_FAILED;
+	}
+	return dst;
+}
+
+void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+{
+	struct dmabuf_obj *obj;
+	size_t pages = 0, pgoff = 0;
+	int type = flags & MAP_TYPE, err = 0;
+	void *p;
+
+	if (flags & MAP_ANONYMOUS)
+		return mmap(addr, length, prot, flags, fd, offset);
+	obj = dmabuf_obj_lookup(fd);
+	if (!obj)
+		return mmap(addr, length, prot, flags, fd, offset);
+
+	/* The checks of mmap(2), then the dma-buf's, in Linux's order. */
+	if ((offset & (off_t)(PAGE - 1)) || !length)
+		err = EINVAL;
+	else if (length > SIZE_MAX - PAGE)
+		err = ENOMEM;
+	else if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
+		err = EINVAL;
+	else if (obj->accmode == O_WRONLY || obj->accmode == O_ACCMODE ||
+		 (type != MAP_PRIVATE && (prot & PROT_WRITE) && obj->accmode == O_RDONLY))
+		err = EACCES;
+	if (!err) {
+		pages = (length + PAGE - 1) / PAGE;
+		pgoff = (size_t)offset / PAGE;
+		if (offset < 0 || pgoff + pages > obj->buf.size / PAGE)
+			err = EINVAL;
+		else if (obj->shared_only && type == MAP_PRIVATE)
+			err = EINVAL;
+	}
+	if (err) {
+		dmabuf_obj_put(obj);
+		errno = err;
+		return MAP_FAILED;
+	}
+	if (obj->t.kind == TRACKED_MEMFD)
+		p = mmap(addr, length, prot, flags, fd, offset);
+	else
+		p = mmap_pieces(obj, addr, pages * PAGE, prot, flags, pgoff * PAGE);
+	err = errno;
+	dmabuf_obj_put(obj);
+	errno = err;
+	return p;
+}
+
+off_t dmasync_lseek(int fd, off_t offset, int whence)
+{
+	struct dmabuf_obj *obj = dmabuf_obj_lookup(fd);
+	off_t base;
+
+	if (!obj)
+		return lseek(fd, offset, whence);
+	/* Only the size can be discovered: SEEK_END or SEEK_SET, offset 0. */
+	if (whence == SEEK_END)
+		base = (off_t)obj->buf.size;
+	else if (whence == SEEK_SET)
+		base = 0;
+	else
+		base = -1;
+	dmabuf_obj_put(obj);
+	if (base < 0 || offset) {
+		errno = EINVAL;
+		return -1;
+	}
+	return base;
+}
