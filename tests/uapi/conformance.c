@@ -3195,7 +3195,16 @@ static void run_one(const struct test *t)
 		;
 	cleanup_tracked();
 	kmsg_check();
-	fd_snapshot(fd_after);
+	/*
+	 * An emulation may release what a closed fd held a little later (a
+	 * monitor thread notices the close): allow it a second to settle.
+	 */
+	for (int tries = 0; tries < 100; tries++) {
+		fd_snapshot(fd_after);
+		if (!memcmp(fd_before, fd_after, FD_SCAN))
+			break;
+		sleep_ms(10);
+	}
 	for (int fd = 0; fd < FD_SCAN; fd++) {
 		if (fd_before[fd] != fd_after[fd]) {
 			printf("#   fd %d %s during the test\n", fd,
