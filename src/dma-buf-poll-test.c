@@ -84,6 +84,10 @@ TEST(poll_idle_reports_the_requested_subset)
 		/* nothing requested: no wait either */
 		p.events = POLLPRI;
 		CHECK_EQ(dmasync_poll(&p, 1, 30), 0);
+		/* a bad array is EFAULT, as poll(2) */
+		errno = 0;
+		CHECK_EQ(dmasync_poll(NULL, 1, 0), -1);
+		CHECK_EQ(errno, EFAULT);
 		close(b);
 	}
 }

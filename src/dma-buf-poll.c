@@ -750,35 +750,37 @@ int dmasync_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
 
 	if (!nfds || nfds > (nfds_t)INT32_MAX)
 		return ppoll(fds, nfds, tmo, sigmask);
+	s.nat = malloc((nfds + 1) * sizeof(*s.nat));
 	s.objs = calloc(nfds, sizeof(*s.objs));
-	if (!s.objs)
+	if (!s.nat || !s.objs) {
+		free(s.nat);
+		free(s.objs);
 		return ppoll(fds, nfds, tmo, sigmask);
+	}
+	/* The caller's array may be bad: the kernel would say EFAULT. */
+	if (copy_from_user(s.nat, fds, nfds * sizeof(*fds))) {
+		free(s.nat);
+		free(s.objs);
+		errno = EFAULT;
+		return -1;
+	}
 	for (nfds_t i = 0; i < nfds; i++) {
-		int fd;
-
-		/* The caller's array may be bad: the kernel would say EFAULT. */
-		if (copy_from_user(&fd, &fds[i].fd, sizeof(fd))) {
-			free(s.objs);
-			errno = EFAULT;
-			return -1;
-		}
-		s.objs[i] = fd >= 0 ? dmabuf_obj_lookup(fd) : NULL;
+		s.objs[i] = s.nat[i].fd >= 0 ? dmabuf_obj_lookup(s.nat[i].fd) : NULL;
 		any_dmabuf |= s.objs[i] != NULL;
 	}
 	if (!any_dmabuf) {
+		free(s.nat);
 		free(s.objs);
 		return ppoll(fds, nfds, tmo, sigmask);
 	}
 	dmasync_tracked_maybe_reap();
-	s.nat = calloc(nfds + 1, sizeof(*s.nat));
 	s.waiters = calloc(nfds, sizeof(*s.waiters));
-	if (!s.nat || !s.waiters) {
+	if (!s.waiters) {
 		r = -1;
 		errno = ENOMEM;
 		goto out;
 	}
 	for (nfds_t i = 0; i < nfds; i++) {
-		s.nat[i] = fds[i];
 		s.nat[i].revents = 0;
 		if (s.objs[i])
 			s.nat[i].fd = -1;	/* ignored by the kernel */
