@@ -17,9 +17,11 @@
  * a spinlock_t precisely so that this work waits for it).
  *
  * Blocking polls.  A dma-buf fd cannot be handed to the kernel's poll (a
- * memfd is always ready, a socket never is), so dmasync_ppoll() polls the
- * other fds natively together with one eventfd made for the call, which
- * the buffers' readiness changes write to.
+ * memfd always reports ready, a socket its own unrelated state), so
+ * dmasync_ppoll() polls the other fds natively together with one eventfd
+ * made for the call, which the buffers' readiness changes write to.  The
+ * cost over ppoll(2) is one fstat() per entry (to recognise dma-bufs) and
+ * one copy of the array.
  *
  * Epoll.  For every registration (epoll set, dma-buf, fd number) the
  * library makes a "mirror": an AF_UNIX stream socketpair whose end M is

@@ -151,8 +151,9 @@ struct dma_buf {
  * @ops: the exporter's operations (must outlive the buffer); @ops->release
  *	is mandatory
  * @size: the buffer size in bytes, > 0; rounded up to whole pages
- * @flags: open flags of the fd's file: O_RDWR, O_RDONLY or O_WRONLY
- *	(O_CLOEXEC is given to dma_buf_fd() instead)
+ * @flags: open flags of the fd's file: its access mode (O_RDWR, O_RDONLY,
+ *	O_WRONLY, or 3 for neither, as open(2)) decides which mmap()s are
+ *	allowed; O_CLOEXEC is given to dma_buf_fd() instead
  * @resv: a reservation object to share (the caller keeps it alive for the
  *	buffer's lifetime and finalizes it), or NULL for the buffer's own
  * @priv: the exporter's private data, mandatory (as in the kernel)
@@ -192,8 +193,8 @@ struct dma_buf_export_info {
  * Return: the buffer with one reference owned by the caller (give it to
  * an fd with dma_buf_fd(), or drop it with dma_buf_put()), or
  * ERR_PTR(-EINVAL) with a warning if @ops, @ops->release or @priv is
- * missing, or ERR_PTR(-EINVAL) if the size is 0 or @flags has an invalid
- * access mode, ERR_PTR(-ENOMEM), ERR_PTR(-EMFILE) or ERR_PTR(-ENFILE).
+ * missing, ERR_PTR(-EINVAL) if the size is 0, ERR_PTR(-ENOMEM),
+ * ERR_PTR(-EMFILE) or ERR_PTR(-ENFILE).
  */
 DMASYNC_EXPORT struct dma_buf *dma_buf_export(const struct dma_buf_export_info *exp_info);
 
