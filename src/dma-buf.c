@@ -225,7 +225,13 @@ static long scan_fds(struct ino_key **keys, const struct ino_key *want)
 
 		if (e->d_name[0] < '0' || e->d_name[0] > '9' || *end || fd == dfd)
 			continue;
-		if (fstat((int)fd, &st))
+		/*
+		 * Through the /proc link rather than fstat(fd): other threads
+		 * close and reuse fds meanwhile, which is harmless here (a
+		 * miss or a stale hit), and the path keeps race detectors from
+		 * taking it for an unsynchronised use of their fd.
+		 */
+		if (fstatat(dfd, e->d_name, &st, 0))
 			continue;
 		if (want) {
 			if (st.st_dev == want->dev && st.st_ino == want->ino) {
