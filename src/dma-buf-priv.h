@@ -16,9 +16,11 @@
  * that lists /proc/self/fd and fstat()s each entry: an object whose inode
  * no fd has (in two passes in a row, so that an fd moved by dup2() during
  * a pass is not missed) is dead; it is taken out of the registry, which
- * drops the fd's reference.  Passes run when the number of tracked objects
- * doubled since the last one, when a dmasync call finds the last pass over
- * a second old, from dmasync_files_reap(), and for one object from
+ * drops the fd's reference.  Passes run in a background thread every
+ * 200 ms while tracked objects exist (or every 100 x the last pass's
+ * duration, if that is longer), when the number of tracked objects doubled
+ * since the last one, when a dmasync call finds the last pass over a
+ * second old, from dmasync_files_reap(), and for one object from
  * dmasync_close().
  *
  * Locking: tracked_lock (a pthread mutex, inside dma-buf.c) protects the

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include <dmasync/sync_file.h>
 #include "debug.h"
 #include "dma-buf-priv.h"
+#include "rcu.h"
 #include "sync_file-priv.h"
 #include "uaccess.h"
 
@@ -46,6 +48,67 @@ static pthread_once_t tracked_once = PTHREAD_ONCE_INIT;
 static int reaper_run(void)
 {
 	return dmasync_tracked_reap();
+}
+
+/*
+ * The background pass: while tracked objects exist, a thread runs a pass
+ * every REAP_PERIOD, or less often when a pass is expensive (a hundred
+ * times its last duration, so that it costs at most ~1% of a core however
+ * many fds the process has).  That bounds how long a closed dma-buf keeps
+ * its fences, epoll registrations and memory.
+ */
+#define REAP_PERIOD (200 * 1000000ll)
+static bool bg_running;		/* under tracked_lock */
+static ktime_t bg_period = REAP_PERIOD;
+
+static int reap_locked(void);
+
+static void *bg_main(void *arg)
+{
+	(void)arg;
+	/* This thread sleeps for long: its deferred frees go to liburcu's
+	 * worker, so that any thread's dmasync_rcu_barrier() covers them. */
+	dmasync_rcu_thread_free_in_worker();
+	for (;;) {
+		ktime_t period = __atomic_load_n(&bg_period, __ATOMIC_RELAXED);
+		struct timespec ts = { period / 1000000000, period % 1000000000 };
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		if (!__atomic_load_n(&tracked_count, __ATOMIC_RELAXED))
+			continue;
+		if (!pthread_mutex_trylock(&reap_mutex)) {
+			ktime_t t0 = ktime_get(), cost;
+
+			reap_locked();
+			pthread_mutex_unlock(&reap_mutex);
+			cost = ktime_get() - t0;
+			__atomic_store_n(&bg_period, cost * 100 > REAP_PERIOD ? cost * 100 : REAP_PERIOD,
+					 __ATOMIC_RELAXED);
+			dmasync_rcu_flush();
+		}
+	}
+	return NULL;
+}
+
+/* tracked_lock held. */
+static void bg_start_locked(void)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t th;
+
+	if (bg_running)
+		return;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* The thread must not take the program's signals. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	bg_running = !pthread_create(&th, &attr, bg_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
 }
 
 static struct dmasync_reaper tracked_reaper = { .reap = reaper_run };
@@ -83,6 +146,7 @@ static void fork_child(void)
 	}
 	INIT_LIST_HEAD(&tracked_list);
 	__atomic_store_n(&tracked_count, 0, __ATOMIC_RELAXED);
+	bg_running = false;	/* threads do not survive fork() */
 	reap_threshold = REAP_MIN;
 	pthread_mutex_init(&tracked_lock, NULL);
 	pthread_mutex_init(&reap_mutex, NULL);
@@ -135,8 +199,6 @@ unsigned int dmasync_tracked_count(void)
 	return n;
 }
 
-static int reap_locked(void);
-
 int dmasync_tracked_install(struct dmasync_tracked *t, int fd)
 {
 	bool reap;
@@ -160,6 +222,7 @@ int dmasync_tracked_install(struct dmasync_tracked *t, int fd)
 	if (r)
 		return r;
 	pthread_mutex_lock(&tracked_lock);
+	bg_start_locked();
 	list_add_tail(&t->node, &tracked_list);
 	t->listed = true;
 	__atomic_store_n(&tracked_count, tracked_count + 1, __ATOMIC_RELAXED);

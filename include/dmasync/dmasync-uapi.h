@@ -68,13 +68,15 @@ DMASYNC_EXPORT off_t dmasync_lseek(int fd, off_t offset, int whence);
  * dmasync_close - close(2) that releases a dma-buf at once.
  *
  * Optional.  dmasync cannot be told when a plain close() drops the last
- * copy of a dma-buf or device fd; it notices at its next reap pass (run
- * when the number of dma-bufs and device fds has doubled since the last
- * pass, at least 64, and by any dmasync call on a dma-buf that finds the
- * last pass over a second old), and only then releases the buffer's
- * fences, epoll registrations and memory.  This closes @fd and, if no
- * other fd of the process refers to the same dmasync object, releases it
- * before returning.  Any other fd is just closed.  Results as close(2).
+ * copy of a dma-buf or device fd; it notices at its next reap pass, and
+ * only then releases the buffer's fences, epoll registrations and memory.
+ * Passes run in a background thread every 200 ms while such objects exist
+ * (less often when the process has so many fds that a pass would cost
+ * more than ~1% of a core), when their number has doubled since the last
+ * pass, and from dmasync calls that find the last pass over a second old.
+ * This closes @fd and, if no other fd of the process refers to the same
+ * dmasync object, releases it before returning.  Any other fd is just
+ * closed.  Results as close(2).
  */
 DMASYNC_EXPORT int dmasync_close(int fd);
 
