@@ -12,6 +12,7 @@
 #include "futex.h"
 #include "irq_work.h"
 #include "rcu.h"
+#include "trace.h"
 
 static u64 context_counter = 1;
 
@@ -39,6 +40,7 @@ static void __dma_fence_init(struct dma_fence *fence, const struct dma_fence_ops
 	memset(&fence->rcu, 0, sizeof(fence->rcu));
 	__atomic_store_n(&fence->flags, flags | (1ul << DMA_FENCE_FLAG_INITIALIZED_BIT),
 			 __ATOMIC_RELEASE);
+	trace_dma_fence_init(fence);
 }
 
 void dma_fence_init(struct dma_fence *fence, const struct dma_fence_ops *ops, spinlock_t *lock,
@@ -73,6 +75,7 @@ int dma_fence_signal_timestamp_locked(struct dma_fence *fence, ktime_t timestamp
 
 	fence->timestamp = timestamp;
 	set_bit(DMA_FENCE_FLAG_TIMESTAMP_BIT, &fence->flags);
+	trace_dma_fence_signaled(fence);
 
 	list_for_each_entry_safe(cur, tmp, &cb_list, node) {
 		INIT_LIST_HEAD(&cur->node);
@@ -139,6 +142,7 @@ void dma_fence_release(struct kref *kref)
 {
 	struct dma_fence *fence = container_of(kref, struct dma_fence, refcount);
 
+	trace_dma_fence_destroy(fence);
 	if (!test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &fence->flags)) {
 		bool pending;
 
@@ -185,6 +189,7 @@ static bool __dma_fence_enable_signaling(struct dma_fence *fence)
 	if (test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &fence->flags))
 		return false;
 	if (!was_set && fence->ops->enable_signaling) {
+		trace_dma_fence_enable_signal(fence);
 		if (!fence->ops->enable_signaling(fence)) {
 			dma_fence_signal_locked(fence);
 			return false;
@@ -365,12 +370,18 @@ signed long dma_fence_default_wait(struct dma_fence *fence, bool intr, signed lo
 
 signed long dma_fence_wait_timeout(struct dma_fence *fence, bool intr, signed long timeout)
 {
+	signed long ret;
+
 	if (WARN_ON(timeout < 0))
 		return -EINVAL;
 	DMASYNC_ASSERT(!spin_is_held(fence->lock), "dma_fence_wait with the fence lock held");
+	trace_dma_fence_wait_start(fence);
 	if (fence->ops->wait)
-		return fence->ops->wait(fence, intr, timeout);
-	return dma_fence_default_wait(fence, intr, timeout);
+		ret = fence->ops->wait(fence, intr, timeout);
+	else
+		ret = dma_fence_default_wait(fence, intr, timeout);
+	trace_dma_fence_wait_end(fence);
+	return ret;
 }
 
 static bool test_signaled_any(struct dma_fence **fences, u32 count, u32 *idx)
