@@ -22,6 +22,8 @@
 #include <dmasync/ww_mutex.h>
 #include <dmasync/dma-resv.h>
 #include <dmasync/sync_file.h>
+#include <dmasync/dma-buf.h>
 #include <dmasync/dmasync-uapi.h>
+#include <dmasync/trace.h>
 
 #endif
