@@ -12,34 +12,17 @@
 
 #include <dmasync/dma-fence.h>
 #include "futex.h"
+#include "bench-common.h"
 
 static DEFINE_SPINLOCK(lock);
 static DEFINE_SPINLOCK(lock2); /* the second timeline of the ping-pong */
 static const char *name(struct dma_fence *f) { return "bench"; }
 static const struct dma_fence_ops ops = { .get_driver_name = name, .get_timeline_name = name };
 
-static double per_op(ktime_t start, long n)
-{
-	return (double)(ktime_get() - start) / (double)n;
-}
-
 static void report(const char *what, double ns, const char *floor_name, double floor_ns)
 {
 	printf("%-34s %9.1f ns/op   floor %-26s %8.1f ns   ratio %5.2fx\n", what, ns, floor_name,
 	       floor_ns, ns / floor_ns);
-}
-
-static double bench_malloc_free(long n)
-{
-	void *volatile sink;
-	ktime_t t = ktime_get();
-
-	for (long i = 0; i < n; i++) {
-		sink = malloc(sizeof(struct dma_fence));
-		free(sink);
-	}
-	(void)sink;
-	return per_op(t, n);
 }
 
 static double bench_init_signal_put(long n)
@@ -83,38 +66,7 @@ static double bench_add_callback_signal(long n)
 
 /* ---- ping-pong latency ------------------------------------------------- */
 
-static uint32_t fx[2];
 static long rounds;
-
-static void *futex_pong(void *arg)
-{
-	for (long i = 1; i <= rounds; i++) {
-		while (__atomic_load_n(&fx[0], __ATOMIC_ACQUIRE) != (uint32_t)i)
-			futex_wait_until(&fx[0], (uint32_t)i - 1, -1);
-		__atomic_store_n(&fx[1], (uint32_t)i, __ATOMIC_RELEASE);
-		futex_wake(&fx[1], 1);
-	}
-	return NULL;
-}
-
-static double bench_futex_one_way(long n)
-{
-	pthread_t th;
-	ktime_t t;
-
-	rounds = n;
-	fx[0] = fx[1] = 0;
-	pthread_create(&th, NULL, futex_pong, NULL);
-	t = ktime_get();
-	for (long i = 1; i <= n; i++) {
-		__atomic_store_n(&fx[0], (uint32_t)i, __ATOMIC_RELEASE);
-		futex_wake(&fx[0], 1);
-		while (__atomic_load_n(&fx[1], __ATOMIC_ACQUIRE) != (uint32_t)i)
-			futex_wait_until(&fx[1], (uint32_t)i - 1, -1);
-	}
-	pthread_join(th, NULL);
-	return per_op(t, 2 * n);
-}
 
 static struct dma_fence *ping, *pong;
 

@@ -34,13 +34,9 @@
 #include <dmasync/sync_file.h>
 #include "file.h"
 #include "sw_sync_uapi.h"
+#include "bench-common.h"
 
 static double floor_ns;
-
-static double per_op(ktime_t start, long n)
-{
-	return (double)(ktime_get() - start) / (double)n;
-}
 
 static void report(const char *what, double ns)
 {

@@ -15,32 +15,15 @@
 
 #include <dmasync/sw_sync.h>
 #include "futex.h"
+#include "bench-common.h"
 
 /* Roughly the size of a point: a dma_fence plus list, tree and deadline. */
 #define PT_SIZE (sizeof(struct dma_fence) + 64)
-
-static double per_op(ktime_t start, long n)
-{
-	return (double)(ktime_get() - start) / (double)n;
-}
 
 static void report(const char *what, double ns, const char *floor_name, double floor_ns)
 {
 	printf("%-38s %9.1f ns/op   floor %-24s %8.1f ns   ratio %5.2fx\n", what, ns, floor_name,
 	       floor_ns, ns / floor_ns);
-}
-
-static double bench_malloc_free(long n)
-{
-	void *volatile sink;
-	ktime_t t = ktime_get();
-
-	for (long i = 0; i < n; i++) {
-		sink = malloc(PT_SIZE);
-		free(sink);
-	}
-	(void)sink;
-	return per_op(t, n);
 }
 
 static double bench_create_signal_put(long n)
@@ -93,38 +76,7 @@ static double bench_batched(long n, int batch, bool reverse)
 
 /* ---- ping-pong latency ------------------------------------------------- */
 
-static uint32_t fx[2];
 static long rounds;
-
-static void *futex_pong(void *arg)
-{
-	for (long i = 1; i <= rounds; i++) {
-		while (__atomic_load_n(&fx[0], __ATOMIC_ACQUIRE) != (uint32_t)i)
-			futex_wait_until(&fx[0], (uint32_t)i - 1, -1);
-		__atomic_store_n(&fx[1], (uint32_t)i, __ATOMIC_RELEASE);
-		futex_wake(&fx[1], 1);
-	}
-	return NULL;
-}
-
-static double bench_futex_one_way(long n)
-{
-	pthread_t th;
-	ktime_t t;
-
-	rounds = n;
-	fx[0] = fx[1] = 0;
-	pthread_create(&th, NULL, futex_pong, NULL);
-	t = ktime_get();
-	for (long i = 1; i <= n; i++) {
-		__atomic_store_n(&fx[0], (uint32_t)i, __ATOMIC_RELEASE);
-		futex_wake(&fx[0], 1);
-		while (__atomic_load_n(&fx[1], __ATOMIC_ACQUIRE) != (uint32_t)i)
-			futex_wait_until(&fx[1], (uint32_t)i - 1, -1);
-	}
-	pthread_join(th, NULL);
-	return per_op(t, 2 * n);
-}
 
 /*
  * Timeline @to_b carries A -> B, @to_a carries B -> A.  Each side creates
@@ -185,7 +137,7 @@ int main(int argc, char **argv)
 	printf("dmasync sw_sync timeline benchmark (%ld iterations, %ld ping-pong rounds)\n", n,
 	       pp);
 	bench_create_signal_put(n / 10); /* warm up allocator and RCU */
-	floor_alloc = bench_malloc_free(n);
+	floor_alloc = bench_malloc_free_size(n, PT_SIZE);
 	x = bench_create_signal_put(n);
 	report("sync_pt_create+signal+put", x, "malloc+free", floor_alloc);
 	x = bench_batched(n, 64, false);

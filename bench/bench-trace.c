@@ -14,15 +14,16 @@
 
 #include <dmasync/dma-fence.h>
 #include <dmasync/trace.h>
+#include "bench-common.h"
+
+static double malloc_free_floor(long n)
+{
+	return bench_malloc_free(n);
+}
 
 static DEFINE_SPINLOCK(lock);
 static const char *name(struct dma_fence *f) { return "bench"; }
 static const struct dma_fence_ops ops = { .get_driver_name = name, .get_timeline_name = name };
-
-static double per_op(ktime_t start, long n)
-{
-	return (double)(ktime_get() - start) / (double)n;
-}
 
 static void report(const char *what, double ns, const char *floor_name, double floor_ns)
 {
@@ -41,19 +42,6 @@ static double best(double (*fn)(long), long n)
 			b = v;
 	}
 	return b;
-}
-
-static double bench_malloc_free(long n)
-{
-	void *volatile sink;
-	ktime_t t = ktime_get();
-
-	for (long i = 0; i < n; i++) {
-		sink = malloc(sizeof(struct dma_fence));
-		free(sink);
-	}
-	(void)sink;
-	return per_op(t, n);
 }
 
 static double bench_lifecycle(long n)
@@ -131,7 +119,7 @@ int main(void)
 		fprintf(stderr, "bench-trace: unset DMASYNC_TRACE to measure\n");
 		return 1;
 	}
-	floor_mf = best(bench_malloc_free, n);
+	floor_mf = best(malloc_free_floor, n);
 	off = best(bench_lifecycle, n);
 	empty = best(bench_empty, n);
 	span_off = best(bench_span, n);

@@ -12,15 +12,11 @@
 #include <stdlib.h>
 
 #include <dmasync/ww_mutex.h>
+#include "bench-common.h"
 
 #define NLOCKS 16
 
 static DEFINE_WD_CLASS(bench_class);
-
-static double per_op(ktime_t start, long n)
-{
-	return (double)(ktime_get() - start) / (double)n;
-}
 
 static void report(const char *what, double ns, const char *floor_name, double floor_ns)
 {

@@ -26,16 +26,9 @@
 #include "file.h"
 #include "sw_sync_uapi.h"
 #include "test-harness.h"
+#include "uapi-test.h"
 
 #define PAGE 4096
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
 
 #define WAIT_UNTIL(cond, ms)                                                   \
 	({                                                                     \
@@ -63,27 +56,6 @@ static void sleep_ms(int ms)
 		CHECK_EQ((expr), -1);                                          \
 		CHECK_EQ(errno, (err));                                        \
 	} while (0)
-
-static int open_tl(void)
-{
-	int fd = dmasync_open(SW_SYNC_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		abort();
-	return fd;
-}
-
-static int create_fence(int tl, u32 value)
-{
-	struct sw_sync_create_fence_data d;
-
-	memset(&d, 0, sizeof(d));
-	d.value = value;
-	d.fence = -1;
-	if (dmasync_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &d))
-		return -1;
-	return d.fence;
-}
 
 static int inc(int tl, u32 n)
 {

@@ -34,6 +34,7 @@
 #include "file.h"
 #include "sw_sync_uapi.h"
 #include "test-harness.h"
+#include "uapi-test.h"
 
 /* Internal hooks (not public API). */
 extern int (*dmasync_kernel_sync_file_info)(int fd, struct sync_file_info *info);
@@ -46,35 +47,6 @@ void dmasync_uaccess_set_mode(int mode);
 static s64 now_ns(void)
 {
 	return ktime_get();
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static int open_tl(void)
-{
-	int fd = dmasync_open(SW_SYNC_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		abort();
-	return fd;
-}
-
-static int create_fence(int tl, u32 value)
-{
-	struct sw_sync_create_fence_data d;
-
-	memset(&d, 0, sizeof(d));
-	d.value = value;
-	d.fence = -1;
-	if (dmasync_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &d))
-		return -1;
-	return d.fence;
 }
 
 static void inc(int tl, u32 n)
