@@ -30,16 +30,7 @@
 #include "dma-buf-priv.h"
 #include "file.h"
 #include "test-harness.h"
-
-#define PAGE 4096u
-
-static inline void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
+#include "uapi-test.h"
 
 static inline s64 ms_since(ktime_t t0)
 {
@@ -184,18 +175,6 @@ static inline int revents(int fd, short events, int timeout_ms)
 	return r < 0 ? -1 : p.revents;
 }
 
-/* A read-only page holding @len bytes of @init (munmap it with PAGE). */
-static inline void *ro_page(const void *init, size_t len)
-{
-	void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		abort();
-	memcpy(p, init, len);
-	mprotect(p, PAGE, PROT_READ);
-	return p;
-}
-
 /* Two pages, the second inaccessible: returns the end of the first
  * (munmap(end - PAGE, 2 * PAGE)). */
 static inline char *page_before_hole(void)
@@ -206,15 +185,6 @@ static inline char *page_before_hole(void)
 		abort();
 	mprotect(p + PAGE, PAGE, PROT_NONE);
 	return p + PAGE;
-}
-
-/* An fd number that is not open. */
-static inline int closed_fd(void)
-{
-	int fd = dup(0);
-
-	close(fd);
-	return fd;
 }
 
 /* Advance @tl by @inc after @ms, from a thread. */

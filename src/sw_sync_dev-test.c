@@ -28,8 +28,6 @@
 #include "test-harness.h"
 #include "uapi-test.h"
 
-#define PAGE 4096
-
 #define WAIT_UNTIL(cond, ms)                                                   \
 	({                                                                     \
 		bool __ok = false;                                             \
@@ -96,32 +94,6 @@ static short revents(int fd, short events, int timeout_ms)
 	struct pollfd p = { .fd = fd, .events = events };
 
 	return poll(&p, 1, timeout_ms) < 0 ? -1 : p.revents;
-}
-
-static bool is_cloexec(int fd)
-{
-	int f = fcntl(fd, F_GETFD);
-
-	return f >= 0 && (f & FD_CLOEXEC);
-}
-
-static int closed_fd(void)
-{
-	int fd = dup(0);
-
-	close(fd);
-	return fd;
-}
-
-static void *ro_page(const void *init, size_t len)
-{
-	void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		abort();
-	memcpy(p, init, len);
-	mprotect(p, PAGE, PROT_READ);
-	return p;
 }
 
 static int merge(int a, int b, const char *name)

@@ -40,8 +40,6 @@
 extern int (*dmasync_kernel_sync_file_info)(int fd, struct sync_file_info *info);
 void dmasync_uaccess_set_mode(int mode);
 
-#define PAGE 4096
-
 /* ---- helpers ------------------------------------------------------------------- */
 
 static s64 now_ns(void)
@@ -117,36 +115,9 @@ static short revents(int fd, short events, int timeout_ms)
 	return r < 0 ? -1 : p.revents;
 }
 
-static bool is_cloexec(int fd)
-{
-	int f = fcntl(fd, F_GETFD);
-
-	return f >= 0 && (f & FD_CLOEXEC);
-}
-
 static bool fd_is_open(int fd)
 {
 	return fcntl(fd, F_GETFD) >= 0;
-}
-
-static int closed_fd(void)
-{
-	int fd = dup(0);
-
-	close(fd);
-	return fd;
-}
-
-/* A page the program can read but not write (caller munmaps). */
-static void *ro_page(const void *init, size_t len)
-{
-	void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		abort();
-	memcpy(p, init, len);
-	mprotect(p, PAGE, PROT_READ);
-	return p;
 }
 
 #define CLOSE_ALL(...)                                                         \

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Private: helpers shared by the tests that drive the sw_sync device and
- * sync files through the UAPI entry points. */
+/* Private: helpers shared by the tests that drive dmasync through the UAPI
+ * entry points (sw_sync device, sync files, dma-bufs). */
 #ifndef DMASYNC_UAPI_TEST_H
 #define DMASYNC_UAPI_TEST_H
 
@@ -8,10 +8,15 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <dmasync/dmasync-uapi.h>
 #include "sw_sync_uapi.h"
+
+#define PAGE 4096u
 
 static inline void sleep_ms(int ms)
 {
@@ -42,6 +47,34 @@ static inline int create_fence(int tl, u32 value)
 	if (dmasync_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &d))
 		return -1;
 	return d.fence;
+}
+
+static inline bool is_cloexec(int fd)
+{
+	int f = fcntl(fd, F_GETFD);
+
+	return f >= 0 && (f & FD_CLOEXEC);
+}
+
+/* An fd number that is not open. */
+static inline int closed_fd(void)
+{
+	int fd = dup(0);
+
+	close(fd);
+	return fd;
+}
+
+/* A read-only page holding @len bytes of @init (munmap it with PAGE). */
+static inline void *ro_page(const void *init, size_t len)
+{
+	void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		abort();
+	memcpy(p, init, len);
+	mprotect(p, PAGE, PROT_READ);
+	return p;
 }
 
 #endif
