@@ -496,6 +496,127 @@ TEST(reap_pass_from_a_dmasync_call)
 	close(other);
 }
 
+/* The fd set a program sees changes only when it opens or closes: reap
+ * passes, in the background or from dmasync_close(), open no fd of their
+ * own (a test suite counting its fds would take one for a leak). */
+TEST(reap_passes_open_no_fds)
+{
+	int keep = new_heapbuf(PAGE), lo = 0, passes = 0;
+	unsigned char before[64], now[64];
+	ktime_t t0 = ktime_get();
+	bool same = true;
+
+	for (int i = 0; i < 64; i++)
+		before[i] = fcntl(i, F_GETFD) != -1;
+	/* the background pass runs every 200 ms while a buffer exists */
+	while (ms_since(t0) < 700 && same) {
+		for (int i = 0; i < 64; i++)
+			now[i] = fcntl(i, F_GETFD) != -1;
+		same = !memcmp(before, now, sizeof(now));
+		lo++;
+	}
+	if (!same)
+		printf("# an fd appeared or vanished during background passes (%d scans)\n", lo);
+	CHECK(same);
+	/* passes run from this thread: still no fd shows up in between */
+	for (int i = 0; i < 20; i++) {
+		int b = new_heapbuf(PAGE);
+
+		CHECK_EQ(dmasync_close(b), 0);
+		passes += dmasync_tracked_reap() >= 0;
+	}
+	CHECK_EQ(passes, 20);
+	for (int i = 0; i < 64; i++)
+		now[i] = fcntl(i, F_GETFD) != -1;
+	CHECK(!memcmp(before, now, sizeof(now)));
+	close(keep);
+}
+
+/* The number of the library's /proc/<pid>/fd directory fd (-1: none) and,
+ * in @link, what it points at. */
+static int find_proc_fd_dir(char link[64])
+{
+	char path[64], buf[64];
+
+	for (int i = 3; i < 64; i++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", i);
+		n = readlink(path, buf, sizeof(buf) - 1);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		if (strncmp(buf, "/proc/", 6) == 0 && strcmp(buf + n - 3, "/fd") == 0) {
+			if (link)
+				memcpy(link, buf, (size_t)n + 1);
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* A program that closes every fd it does not know of (closefrom() in a
+ * daemon) or reuses the number of the library's /proc directory does not
+ * break reaping, and the library never touches the number's new owner. */
+TEST(reap_survives_program_closing_its_fds)
+{
+	struct test_exporter tx = { 0 };
+	int dirfd = find_proc_fd_dir(NULL), fd, mine;
+
+	REQUIRE(dirfd >= 0);
+	/* the program takes the number over */
+	mine = new_memfd(PAGE, 0);
+	REQUIRE(dup2(mine, dirfd) == dirfd);
+	close(mine);
+	{
+		struct dma_buf *buf = tx_export(&tx, PAGE, O_RDWR);
+
+		REQUIRE(!IS_ERR(buf));
+		fd = dma_buf_fd(buf, O_CLOEXEC);
+		REQUIRE(fd >= 0);
+	}
+	close(fd);
+	reap();
+	CHECK_EQ(releases(&tx), 1);
+	/* the program's fd at that number is untouched */
+	CHECK(fcntl(dirfd, F_GETFD) != -1);
+	CHECK_EQ(lseek(dirfd, 0, SEEK_END), PAGE);
+	close(dirfd);
+}
+
+/* A fork child's passes see the child's fds, not the parent's. */
+TEST(fork_child_scans_its_own_fds)
+{
+	struct test_exporter tx = { 0 };
+	struct dma_buf *buf = tx_export(&tx, PAGE, O_RDWR);
+	int fd, status, dirfd = find_proc_fd_dir(NULL);
+	pid_t pid;
+
+	REQUIRE(dirfd >= 0);
+	REQUIRE(!IS_ERR(buf));
+	fd = dma_buf_fd(buf, O_CLOEXEC);
+	REQUIRE(fd >= 0);
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		/* the directory at the same number now lists the child's fds
+		 * (no thread may start here: sanitizers forbid it) */
+		char link[64], want[64];
+
+		snprintf(want, sizeof(want), "/proc/%d/fd", (int)getpid());
+		_exit(find_proc_fd_dir(link) == dirfd && strcmp(link, want) == 0 ? 0 : 4);
+	}
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* and the parent's buffer is still alive */
+	reap();
+	CHECK_EQ(releases(&tx), 0);
+	close(fd);
+	reap();
+	CHECK_EQ(releases(&tx), 1);
+}
+
 TEST(fork_child_shares_memory)
 {
 	for (int k = 0; k < 2; k++) {

@@ -5,7 +5,6 @@
  * dmasync_mmap()/dmasync_lseek()/dmasync_close() wrappers, and the tracking
  * of fds that cannot be watched for hang-ups (see dma-buf-priv.h).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/dma-buf.h>
 
@@ -265,63 +265,172 @@ static int key_cmp(const void *a, const void *b)
 }
 
 /*
+ * The fd table is read through one directory fd on /proc/self/fd, opened
+ * when the library loads and kept: a pass that opened the directory for
+ * itself would make an fd appear and vanish at a moment the program does
+ * not choose (the background pass runs on its own thread), which a program
+ * that counts its fds, as test suites do, sees as a leak or a stray close.
+ * scan_lock serialises the passes' use of its offset.  A fork child gets a
+ * directory of its own at the same number (fork_child()); if the program
+ * closed ours or put something else at its number, a pass notices by the
+ * inode and opens a new one.
+ */
+static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
+static int scan_dfd = -1;
+static struct ino_key scan_dir;
+
+/* scan_lock held (or single-threaded). */
+static int scan_dir_open_locked(void)
+{
+	struct stat st;
+	int fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	scan_dfd = fd;
+	scan_dir.dev = st.st_dev;
+	scan_dir.ino = st.st_ino;
+	return 0;
+}
+
+/* In a fork child: the inherited directory lists the parent's fds (and
+ * shares its offset); replace it at the same number.  A pass that another
+ * thread was running does not exist in the child. */
+static void scan_dir_fork_child(void)
+{
+	int old = scan_dfd;
+
+	pthread_mutex_init(&scan_lock, NULL);
+	if (old < 0 || scan_dir_open_locked())
+		return;
+	if (dup3(scan_dfd, old, O_CLOEXEC) == old) {
+		close(scan_dfd);
+		scan_dfd = old;
+	} else {
+		close(old);	/* keep the new number instead */
+	}
+}
+
+__attribute__((constructor)) static void scan_dir_init(void)
+{
+	pthread_mutex_lock(&scan_lock);
+	if (scan_dfd < 0)
+		scan_dir_open_locked();
+	pthread_mutex_unlock(&scan_lock);
+	pthread_atfork(NULL, NULL, scan_dir_fork_child);
+}
+
+/* scan_lock held: a usable directory fd, rewound, or a negative errno. */
+static int scan_dir_get_locked(void)
+{
+	struct stat st;
+
+	if (scan_dfd >= 0 && (fstat(scan_dfd, &st) || st.st_dev != scan_dir.dev ||
+			      st.st_ino != scan_dir.ino))
+		scan_dfd = -1;	/* closed or replaced by the program: not ours */
+	if (scan_dfd < 0) {
+		int r = scan_dir_open_locked();
+
+		if (r)
+			return r;
+	}
+	if (lseek(scan_dfd, 0, SEEK_SET) < 0)
+		return -errno;
+	return scan_dfd;
+}
+
+struct linux_dirent64 {
+	u64 d_ino;
+	s64 d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/*
  * The (device, inode) of every fd of the process, sorted; or, with @want,
  * stop early and return 1 as soon as an fd has that inode (0 if none).
  * Return: the number of keys, or a negative errno.
  */
 static long scan_fds(struct ino_key **keys, const struct ino_key *want)
 {
+	_Alignas(8) char buf[4096];
 	struct ino_key *v = NULL;
 	size_t n = 0, cap = 0;
-	struct dirent *e;
-	DIR *d;
+	long ret = 0;
 	int dfd;
 
-	d = opendir("/proc/self/fd");
-	if (!d)
-		return -errno;
-	dfd = dirfd(d);
-	while ((e = readdir(d))) {
-		struct stat st;
-		char *end;
-		long fd = strtol(e->d_name, &end, 10);
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9' || *end || fd == dfd)
-			continue;
-		/*
-		 * Through the /proc link rather than fstat(fd): other threads
-		 * close and reuse fds meanwhile, which is harmless here (a
-		 * miss or a stale hit), and the path keeps race detectors from
-		 * taking it for an unsynchronised use of their fd.
-		 */
-		if (fstatat(dfd, e->d_name, &st, 0))
-			continue;
-		if (want) {
-			if (st.st_dev == want->dev && st.st_ino == want->ino) {
-				closedir(d);
-				return 1;
-			}
-			continue;
-		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct ino_key *nv = realloc(v, ncap * sizeof(*v));
-
-			if (!nv) {
-				free(v);
-				closedir(d);
-				return -ENOMEM;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		v[n].dev = st.st_dev;
-		v[n].ino = st.st_ino;
-		n++;
+	pthread_mutex_lock(&scan_lock);
+	dfd = scan_dir_get_locked();
+	if (dfd < 0) {
+		pthread_mutex_unlock(&scan_lock);
+		return dfd;
 	}
-	closedir(d);
-	if (want)
-		return 0;
+	for (;;) {
+		long got = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+
+		if (got < 0) {
+			ret = -errno;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		for (long off = 0; off < got;) {
+			struct linux_dirent64 *e = (void *)(buf + off);
+			struct stat st;
+			char *end;
+			long fd;
+
+			off += e->d_reclen;
+			if (e->d_name[0] < '0' || e->d_name[0] > '9')
+				continue;
+			fd = strtol(e->d_name, &end, 10);
+			if (*end || fd == dfd)
+				continue;
+			/*
+			 * Through the /proc link rather than fstat(fd): other
+			 * threads close and reuse fds meanwhile, which is
+			 * harmless here (a miss or a stale hit), and the path
+			 * keeps race detectors from taking it for an
+			 * unsynchronised use of their fd.
+			 */
+			if (fstatat(dfd, e->d_name, &st, 0))
+				continue;
+			if (want) {
+				if (st.st_dev == want->dev && st.st_ino == want->ino) {
+					ret = 1;
+					goto out;
+				}
+				continue;
+			}
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct ino_key *nv = realloc(v, ncap * sizeof(*v));
+
+				if (!nv) {
+					ret = -ENOMEM;
+					goto out;
+				}
+				v = nv;
+				cap = ncap;
+			}
+			v[n].dev = st.st_dev;
+			v[n].ino = st.st_ino;
+			n++;
+		}
+	}
+out:
+	pthread_mutex_unlock(&scan_lock);
+	if (want || ret < 0) {
+		free(v);
+		return ret;
+	}
 	qsort(v, n, sizeof(*v), key_cmp);
 	*keys = v;
 	return (long)n;

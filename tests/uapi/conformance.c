@@ -156,6 +156,8 @@ static int t_nmaps;
 
 #define FD_SCAN 1024
 static unsigned char fd_before[FD_SCAN], fd_after[FD_SCAN];
+#define FD_NAMED 32 /* fds whose identity is kept for diagnostics */
+static char fd_names[FD_NAMED][128];
 
 static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void diag(const char *fmt, ...)
@@ -302,6 +304,19 @@ static void fd_snapshot(unsigned char *set)
 {
 	for (int i = 0; i < FD_SCAN; i++)
 		set[i] = U_fcntl(i, F_GETFD) != -1;
+}
+
+/* What fd @fd is, for a diagnostic ("socket:[1234]", "/memfd:x", ...). */
+static void fd_name(int fd, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, buf, len - 1);
+	if (n < 0)
+		n = snprintf(buf, len, "?");
+	buf[n] = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -3221,6 +3236,9 @@ static void run_one(const struct test *t)
 	t_nfds = 0;
 	t_nmaps = 0;
 	fd_snapshot(fd_before);
+	for (int fd = 0; fd < FD_NAMED; fd++)
+		if (fd_before[fd])
+			fd_name(fd, fd_names[fd], sizeof(fd_names[fd]));
 	if (setjmp(t_jmp) == 0)
 		t->fn();
 	/* after longjmp: 1 = REQUIRE failed, 2 = SKIP */
@@ -3242,7 +3260,12 @@ static void run_one(const struct test *t)
 	}
 	for (int fd = 0; fd < FD_SCAN; fd++) {
 		if (fd_before[fd] != fd_after[fd]) {
-			printf("#   fd %d %s during the test\n", fd,
+			char now[128];
+
+			if (fd_after[fd])
+				fd_name(fd, now, sizeof(now));
+			printf("#   fd %d (%s) %s during the test\n", fd,
+			       fd_after[fd] ? now : fd < FD_NAMED ? fd_names[fd] : "?",
 			       fd_after[fd] ? "leaked" : "was closed");
 			t_failed = true;
 		}
