@@ -160,6 +160,8 @@ static struct dmasync_file *get_by_id(u64 id)
 
 /* ---- monitor ---------------------------------------------------------------------- */
 
+static void file_uninstall(struct dmasync_file *file, bool fired);
+
 /* Readiness watches are told apart from objects by the low pointer bit. */
 #define FD_WATCH_TAG 1ul
 
@@ -173,8 +175,11 @@ static void fire_fd_watch(struct dmasync_fd_watch *watch)
 	watch->func(watch);
 }
 
-static void handle_events(struct epoll_event *ev, int n)
+/* Return: the number of hang-ups (closed objects) among the events. */
+static int handle_events(struct epoll_event *ev, int n)
 {
+	int hangups = 0;
+
 	for (int i = 0; i < n; i++) {
 		struct dmasync_file *file;
 
@@ -182,20 +187,37 @@ static void handle_events(struct epoll_event *ev, int n)
 			fire_fd_watch((void *)(uintptr_t)(ev[i].data.u64 & ~(u64)FD_WATCH_TAG));
 			continue;
 		}
+		hangups++;
 		file = get_by_id(ev[i].data.u64);
 		if (!file)
 			continue; /* uninstalled meanwhile */
 		if (file->ops->hangup)
 			file->ops->hangup(file);
-		dmasync_file_uninstall(file);
+		/* EPOLLONESHOT: the registration is disabled already, and
+		 * goes with the watch fd's close; no EPOLL_CTL_DEL needed. */
+		file_uninstall(file, true);
 		dmasync_file_put(file);
 	}
+	return hangups;
 }
+
+/*
+ * After a round that released closed objects, the monitor lets further
+ * closes pile up for this long before it waits again: a close that finds
+ * the monitor blocked in epoll_wait() pays for waking it (a cross-CPU
+ * wake-up, the dearest part of closing a sync file), one that finds it
+ * busy or asleep only queues an event.  A program closing sync files at a
+ * high rate so wakes it once per period instead of once per close; an
+ * isolated close is still handled at once.  Readiness watches (foreign
+ * sync files) may be delayed by up to this much after such a round.
+ */
+#define MONITOR_BATCH_NS 250000
 
 static void *monitor_main(void *arg)
 {
 	int fd = (int)(long)arg;
 	struct epoll_event ev[32];
+	int hangups;
 
 	/* This thread sleeps for long: let its deferred frees complete
 	 * without it, and hand them over after every round. */
@@ -207,8 +229,13 @@ static void *monitor_main(void *arg)
 			continue;
 		if (n < 0)
 			break;
-		handle_events(ev, n);
+		hangups = handle_events(ev, n);
 		dmasync_rcu_flush();
+		if (hangups && n < 32) {
+			struct timespec ts = { 0, MONITOR_BATCH_NS };
+
+			nanosleep(&ts, NULL);
+		}
 	}
 	return NULL;
 }
@@ -352,6 +379,12 @@ int dmasync_fd_watch_arm(struct dmasync_fd_watch *watch)
 
 void dmasync_file_uninstall(struct dmasync_file *file)
 {
+	file_uninstall(file, false);
+}
+
+/* @fired: the watch fd's one-shot registration has fired (and is off). */
+static void file_uninstall(struct dmasync_file *file, bool fired)
+{
 	struct dmasync_file **p;
 	bool was = false;
 
@@ -374,7 +407,7 @@ void dmasync_file_uninstall(struct dmasync_file *file)
 		file->installed = false;
 		installed_count--;
 		was = true;
-		if (file->watch_fd >= 0 && epfd >= 0)
+		if (file->watch_fd >= 0 && epfd >= 0 && !fired)
 			epoll_ctl(epfd, EPOLL_CTL_DEL, file->watch_fd, NULL);
 	}
 	pthread_mutex_unlock(&registry_lock);
