@@ -8,7 +8,9 @@
  * two fences ~13 syscalls, FILE_INFO 5-8, close ~5).
  *
  *   fd primitive:  socketpair() + close() of both ends (the floor of every
- *                  sync file: it is what one is made of)
+ *                  sync file: it is what one is made of); close() of one
+ *                  end whose peer is watched by epoll (the floor of
+ *                  closing a sync file); and, for scale, eventfd()+close()
  *   MERGE of 2 pending sync files on two timelines
  *   FILE_INFO count-only, and full (2 fences)
  *   poll() of a signaled sync file (native; no dmasync code runs)
@@ -25,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -71,6 +75,54 @@ static double bench_socketpair(long n)
 		close(sv[1]);
 	}
 	return per_op(t, n);
+}
+
+/* The cheapest pollable fd: what a sync file could cost if an eventfd
+ * could tell its owner that its last copy was closed (it cannot). */
+static double bench_eventfd(long n)
+{
+	ktime_t t = ktime_get();
+
+	for (long i = 0; i < n; i++) {
+		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+		if (fd < 0)
+			die("eventfd");
+		close(fd);
+	}
+	return per_op(t, n);
+}
+
+/* close() of one end of @n socketpairs whose other ends sit in an epoll
+ * set, as a sync file's do: what closing a sync file costs at least. */
+static double bench_socket_close(int *fds, int n)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC), *peers = calloc((size_t)n, sizeof(int));
+	ktime_t t;
+	double ns;
+
+	if (ep < 0 || !peers)
+		die("epoll");
+	for (int i = 0; i < n; i++) {
+		struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT };
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+			die("socketpair");
+		fds[i] = sv[0];
+		peers[i] = sv[1];
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev))
+			die("epoll_ctl");
+	}
+	t = ktime_get();
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	ns = per_op(t, n);
+	for (int i = 0; i < n; i++)
+		close(peers[i]);
+	close(ep);
+	free(peers);
+	return ns;
 }
 
 static int open_tl(void)
@@ -129,6 +181,8 @@ int main(int argc, char **argv)
 	floor_ns = bench_getppid(200000);
 	printf("floor: getppid() %.1f ns\n", floor_ns);
 	report("fd primitive: socketpair+close", bench_socketpair(batch));
+	report("  (eventfd+close, for scale)", bench_eventfd(batch));
+	report("  close() of one end, peer in an epoll set", bench_socket_close(fds, batch));
 
 	t1 = open_tl();
 	t2 = open_tl();
