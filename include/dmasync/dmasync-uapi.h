@@ -32,6 +32,9 @@ struct epoll_event;
 /**
  * dmasync_open - open(2), emulating /dev/udmabuf, /dev/dma_heap/system and
  * /sys/kernel/debug/sync/sw_sync.  Other paths go to open(2).
+ *
+ * Thread-safe.  The returned fd belongs to the caller (close(2) it).
+ * Return: the fd, or -1 with errno set.
  */
 DMASYNC_EXPORT int dmasync_open(const char *path, int flags, ...);
 
@@ -40,28 +43,65 @@ DMASYNC_EXPORT int dmasync_open(const char *path, int flags, ...);
  *
  * Handles the udmabuf, dma-heap, sw_sync, sync_file and dma-buf requests
  * with the kernel's structs, request codes, results and errno; unknown
- * requests on dmasync's fds fail with ENOTTY.  The fd is borrowed.
+ * requests on dmasync's fds fail with ENOTTY; any other fd goes to
+ * ioctl(2) unchanged.
+ *
+ * Thread-safe, as the kernel's: any number of threads may issue requests
+ * on the same fds at once.  @fd is borrowed, and so are fds passed inside
+ * the argument (IMPORT_SYNC_FILE's fd, MERGE's fd2, UDMABUF_CREATE's
+ * memfd): the caller still owns and closes them.  New fds a request
+ * returns (EXPORT_SYNC_FILE, MERGE, CREATE_FENCE, DMA_HEAP_IOCTL_ALLOC,
+ * UDMABUF_CREATE) belong to the caller, with the kernel's flags.
+ * Return: as ioctl(2): >= 0, or -1 with errno set.
  */
 DMASYNC_EXPORT int dmasync_ioctl(int fd, unsigned long request, ...);
 
-/** dmasync_poll - poll(2) that also reports dma-buf implicit-sync readiness. */
+/**
+ * dmasync_poll - poll(2) that also reports dma-buf implicit-sync readiness.
+ *
+ * Thread-safe; the fds are borrowed.  Entries that are not dma-bufs are
+ * polled natively in the same call; a blocked call wakes when a buffer's
+ * fences change its readiness.  Return and errno as poll(2).
+ */
 DMASYNC_EXPORT int dmasync_poll(struct pollfd *fds, nfds_t nfds, int timeout);
 
-/** dmasync_ppoll - ppoll(2) counterpart of dmasync_poll(). */
+/**
+ * dmasync_ppoll - ppoll(2) counterpart of dmasync_poll().
+ *
+ * Same rules as dmasync_poll(); @sigmask is applied atomically for the
+ * wait, as ppoll(2) does.
+ */
 DMASYNC_EXPORT int dmasync_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
 				 const sigset_t *sigmask);
 
 /**
  * dmasync_epoll_ctl - epoll_ctl(2) that makes dma-bufs work in an epoll
  * set; the caller's epoll_data comes back unchanged from epoll_wait().
+ *
+ * Thread-safe; @epfd and @fd are borrowed.  For a dma-buf the library
+ * registers an fd of its own in @epfd (kept until EPOLL_CTL_DEL, the
+ * buffer's release, or @epfd's close); other fds go to epoll_ctl(2).
+ * Return and errno as epoll_ctl(2).
  */
 DMASYNC_EXPORT int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
 
-/** dmasync_mmap - mmap(2) that maps udmabufs (offsets, lists) correctly. */
+/**
+ * dmasync_mmap - mmap(2) that maps udmabufs (offsets, lists) correctly.
+ *
+ * Thread-safe; @fd is borrowed (the mapping outlives its close, as with
+ * mmap(2)).  Applies the kernel's dma-buf size and flag checks; other fds
+ * go to mmap(2).  Return: the address, or MAP_FAILED with errno set.
+ */
 DMASYNC_EXPORT void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd,
 				  off_t offset);
 
-/** dmasync_lseek - lseek(2) with the dma-buf rules (size via SEEK_END). */
+/**
+ * dmasync_lseek - lseek(2) with the dma-buf rules (size via SEEK_END).
+ *
+ * Thread-safe; @fd is borrowed.  On a dma-buf: SEEK_END with offset 0
+ * returns the size, SEEK_SET 0 returns 0, anything else fails with
+ * EINVAL; other fds go to lseek(2).
+ */
 DMASYNC_EXPORT off_t dmasync_lseek(int fd, off_t offset, int whence);
 
 /**
@@ -76,7 +116,8 @@ DMASYNC_EXPORT off_t dmasync_lseek(int fd, off_t offset, int whence);
  * pass, and from dmasync calls that find the last pass over a second old.
  * This closes @fd and, if no other fd of the process refers to the same
  * dmasync object, releases it before returning.  Any other fd is just
- * closed.  Results as close(2).
+ * closed.  Thread-safe.  @fd is consumed: it is closed even when close(2)
+ * reports an error, as on Linux.  Results as close(2).
  */
 DMASYNC_EXPORT int dmasync_close(int fd);
 

@@ -15,8 +15,16 @@ struct kref {
 	int refcount;
 };
 
-/* Aborts with a message naming @what: a reference was dropped past zero or
- * taken on a dead object.  Always active: continuing would corrupt memory. */
+/**
+ * dmasync_refcount_bug - report refcount misuse and abort.
+ * @obj: the object
+ * @old: the count found
+ * @what: what was attempted
+ *
+ * Called by the inline helpers when a reference was dropped past zero or
+ * taken on a dead object.  Always active: continuing would corrupt memory.
+ * Takes no lock; never returns.
+ */
 DMASYNC_EXPORT void dmasync_refcount_bug(const void *obj, int old, const char *what);
 
 static inline void kref_init(struct kref *kref)

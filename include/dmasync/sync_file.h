@@ -76,6 +76,7 @@ DMASYNC_EXPORT struct dma_fence *sync_file_get_fence(int fd);
  * sync_file_get_name - the sync file's name as SYNC_IOC_FILE_INFO reports
  * it: the name given at merge time, else
  * "<driver>-<timeline><context>-<seqno>" of its fence.
+ * @fd: the sync file; borrowed
  * @buf: receives the name, NUL-terminated
  * @len: size of @buf
  * Return: @buf, or NULL if @fd is not a dmasync sync file.
