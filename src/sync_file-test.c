@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -1275,6 +1276,88 @@ TEST(uaccess_probe_vm_and_pipe_modes)
 		uaccess_cases();
 	}
 	dmasync_uaccess_set_mode(-1);
+}
+
+/*
+ * Arguments on the calling thread's stack skip the probe; the result must
+ * not depend on which stack the call runs on: the main thread's, a thread
+ * stack the program allocated itself, or a signal handler's alternate
+ * stack (which does not qualify and takes the probe).
+ */
+struct stack_case {
+	int tl, f;
+	int ok;
+};
+
+static void stack_case_run(struct stack_case *c)
+{
+	struct sync_file_info info;
+	u32 one = 1;
+
+	memset(&info, 0, sizeof(info));
+	c->ok = dmasync_ioctl(c->f, SYNC_IOC_FILE_INFO, &info) == 0 && info.num_fences == 1 &&
+		strcmp(info.name, "") != 0;
+	/* INC reads its u32 from this frame */
+	c->ok &= dmasync_ioctl(c->tl, SW_SYNC_IOC_INC, &one) == 0;
+}
+
+static void *stack_case_thread(void *arg)
+{
+	stack_case_run(arg);
+	return NULL;
+}
+
+static struct stack_case *altstack_case;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	stack_case_run(altstack_case);
+}
+
+TEST(uaccess_arguments_on_any_stack)
+{
+	struct stack_case c = { .tl = open_tl() };
+	size_t size = 256 * 1024;
+	void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	stack_t ss = { .ss_sp = NULL, .ss_size = 64 * 1024 }, old_ss;
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_ONSTACK }, old_sa;
+	pthread_attr_t attr;
+	pthread_t th;
+
+	REQUIRE(stack != MAP_FAILED);
+	c.f = create_fence(c.tl, 100);
+	/* the main thread's stack */
+	stack_case_run(&c);
+	CHECK(c.ok);
+	/* a thread on a stack from mmap() */
+	pthread_attr_init(&attr);
+	pthread_attr_setstack(&attr, stack, size);
+	c.ok = 0;
+	REQUIRE(pthread_create(&th, &attr, stack_case_thread, &c) == 0);
+	pthread_join(th, NULL);
+	pthread_attr_destroy(&attr);
+	CHECK(c.ok);
+	/* a signal handler on an alternate stack */
+	ss.ss_sp = malloc(ss.ss_size);
+	REQUIRE(ss.ss_sp);
+	REQUIRE(sigaltstack(&ss, &old_ss) == 0);
+	sigemptyset(&sa.sa_mask);
+	REQUIRE(sigaction(SIGUSR1, &sa, &old_sa) == 0);
+	altstack_case = &c;
+	c.ok = 0;
+	raise(SIGUSR1);
+	CHECK(c.ok);
+	sigaction(SIGUSR1, &old_sa, NULL);
+	ss.ss_flags = SS_DISABLE;
+	sigaltstack(&ss, NULL);
+	free(ss.ss_sp);
+	/* and still EFAULT for what is not memory, wherever the caller is */
+	errno = 0;
+	CHECK_EQ(dmasync_ioctl(c.tl, SW_SYNC_IOC_INC, (void *)16), -1);
+	CHECK_EQ(errno, EFAULT);
+	munmap(stack, size);
+	CLOSE_ALL(c.f, c.tl);
 }
 
 /* ---- sync_files of the real kernel (faked) ------------------------------------------- */

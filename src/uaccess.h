@@ -8,6 +8,10 @@
  * read-only or PROT_NONE.  The kernel answers EFAULT for those; a plain
  * memcpy() would crash the program instead.  So the kernel is asked first:
  *
+ *  - Fastest path: a range that lies on the calling thread's live stack
+ *    (between its stack pointer and the top of its stack: where callers
+ *    keep their ioctl structs) is plain memory and is copied with no
+ *    system call.
  *  - Fast path: one cheap system call per page of the range that copies a
  *    few bytes from (rt_sigprocmask() with an invalid "how") or to
  *    (rt_sigpending()) that page and reports EFAULT, with no other effect;
