@@ -28,26 +28,6 @@
 #include "test-harness.h"
 #include "uapi-test.h"
 
-#define WAIT_UNTIL(cond, ms)                                                   \
-	({                                                                     \
-		bool __ok = false;                                             \
-		for (int __i = 0; __i < (ms); __i++) {                         \
-			if ((cond)) {                                          \
-				__ok = true;                                   \
-				break;                                         \
-			}                                                      \
-			sleep_ms(1);                                           \
-		}                                                              \
-		__ok || (cond);                                                \
-	})
-
-#define CLOSE_ALL(...)                                                         \
-	do {                                                                   \
-		int __v[] = { __VA_ARGS__ };                                   \
-		for (size_t __i = 0; __i < sizeof(__v) / sizeof(__v[0]); __i++) \
-			close(__v[__i]);                                       \
-	} while (0)
-
 #define CHECK_ERR(expr, err)                                                   \
 	do {                                                                   \
 		errno = 0;                                                     \

@@ -121,27 +121,6 @@ static bool fd_is_open(int fd)
 	return fcntl(fd, F_GETFD) >= 0;
 }
 
-#define CLOSE_ALL(...)                                                         \
-	do {                                                                   \
-		int __v[] = { __VA_ARGS__ };                                   \
-		for (size_t __i = 0; __i < sizeof(__v) / sizeof(__v[0]); __i++) \
-			close(__v[__i]);                                       \
-	} while (0)
-
-/* Wait (without calling into dmasync) until @cond holds; false on timeout. */
-#define WAIT_UNTIL(cond, ms)                                                   \
-	({                                                                     \
-		bool __ok = false;                                             \
-		for (int __i = 0; __i < (ms); __i++) {                         \
-			if ((cond)) {                                          \
-				__ok = true;                                   \
-				break;                                         \
-			}                                                      \
-			sleep_ms(1);                                           \
-		}                                                              \
-		__ok || (cond);                                                \
-	})
-
 /* A counted fence type, to see exactly when sync files let go. */
 static long tf_live_count;
 static long tf_enable_count;

@@ -26,6 +26,28 @@ static inline void sleep_ms(int ms)
 		;
 }
 
+/* Wait (without calling into dmasync) until @cond holds; false on timeout. */
+#define WAIT_UNTIL(cond, ms)                                                   \
+	({                                                                     \
+		bool __ok = false;                                             \
+		for (int __i = 0; __i < (ms); __i++) {                         \
+			if ((cond)) {                                          \
+				__ok = true;                                   \
+				break;                                         \
+			}                                                      \
+			sleep_ms(1);                                           \
+		}                                                              \
+		__ok || (cond);                                                \
+	})
+
+/* close() every fd listed. */
+#define CLOSE_ALL(...)                                                         \
+	do {                                                                   \
+		int __v[] = { __VA_ARGS__ };                                   \
+		for (size_t __i = 0; __i < sizeof(__v) / sizeof(__v[0]); __i++) \
+			close(__v[__i]);                                       \
+	} while (0)
+
 /* A new timeline from the emulated sw_sync device (aborts on failure). */
 static inline int open_tl(void)
 {
