@@ -839,7 +839,7 @@ static char *strndup_user(const char *ustr, size_t max)
 	if (max > sizeof(buf))
 		max = sizeof(buf);
 	for (size_t i = 0; i < max; i++) {
-		if (copy_from_user(&buf[i], ustr + i, 1))
+		if (copy_from_user(&buf[i], user_ptr_add(ustr, i), 1))
 			return ERR_PTR(-EFAULT);
 		if (!buf[i]) {
 			char *s = strdup(buf);

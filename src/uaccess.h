@@ -36,6 +36,7 @@
 #define DMASYNC_PRIV_UACCESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * copy_from_user - copy @n bytes from the caller's memory at @from into @to.
@@ -54,5 +55,16 @@ int copy_from_user(void *to, const void *from, size_t n);
  * been written, as with the kernel's copy_to_user()).
  */
 int copy_to_user(void *to, const void *from, size_t n);
+
+/*
+ * user_ptr_add - @uptr advanced by @off bytes.  User pointers are numbers
+ * until the kernel has checked them: arithmetic on a NULL or wild pointer
+ * is undefined behaviour in C (and a UBSan report in a sanitized program),
+ * so it is done on the integer.
+ */
+static inline void *user_ptr_add(const void *uptr, size_t off)
+{
+	return (void *)((uintptr_t)uptr + off);
+}
 
 #endif

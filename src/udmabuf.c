@@ -234,7 +234,7 @@ static long ioctl_create_list(void *arg)
 	list = malloc(lsize ? lsize : 1);
 	if (!list)
 		return -ENOMEM;
-	if (copy_from_user(list, (char *)arg + sizeof(head), lsize)) {
+	if (copy_from_user(list, user_ptr_add(arg, sizeof(head)), lsize)) {
 		free(list);
 		return -EFAULT;
 	}

@@ -1822,6 +1822,41 @@ static void t_udmabuf_create_list_errors(void)
 	CHECK_OK(track(U_ioctl(dev, UDMABUF_CREATE_LIST, l)));
 }
 
+/*
+ * A count larger than the items the caller put on its stack: the kernel
+ * copies what follows the array (the caller's other locals) and validates
+ * it, so the call fails with an errno, or in the unlikely case that the
+ * bytes happen to form a valid item, succeeds.  An emulation must do no
+ * worse: a sanitized program gets no overflow report from it.
+ */
+static void __attribute__((noinline)) list_overrun_on_stack(int dev, int memfd)
+{
+	union {
+		struct udmabuf_create_list head;
+		char bytes[sizeof(struct udmabuf_create_list) + sizeof(struct udmabuf_create_item)];
+	} one;
+	int b;
+
+	memset(&one, 0, sizeof(one));
+	one.head.count = 3;
+	one.head.list[0].memfd = (__u32)memfd;
+	one.head.list[0].size = PAGE;
+	b = U_ioctl(dev, UDMABUF_CREATE_LIST, &one);
+	if (b >= 0)
+		U_close(b);
+	else
+		CHECKF(errno == EINVAL || errno == EBADFD || errno == EFAULT,
+		       "errno %s", errname(errno));
+}
+
+static void t_udmabuf_list_overrun(void)
+{
+	int dev = open_udmabuf_dev();
+	int ma = new_memfd(PAGE, F_SEAL_SHRINK);
+
+	list_overrun_on_stack(dev, ma);
+}
+
 /* The same memfd page listed twice aliases inside the dma-buf. */
 static void t_udmabuf_list_alias(void)
 {
@@ -3101,6 +3136,7 @@ static const struct test tests[] = {
 	T(udmabuf_bad_args, UD, 0, "udmabuf: EFAULT and ENOTTY on /dev/udmabuf"),
 	T(udmabuf_create_list, UD, 0, "udmabuf: CREATE_LIST concatenates ranges coherently"),
 	T(udmabuf_create_list_errors, UD, 0, "udmabuf: CREATE_LIST count and item errors"),
+	T(udmabuf_list_overrun, UD, 0, "udmabuf: CREATE_LIST count past the caller's stack array: an errno, no crash"),
 	T(udmabuf_list_alias, UD, 0, "udmabuf: a page listed twice aliases"),
 	T(udmabuf_mmap_coherency, UD, 0, "udmabuf: mmap coherent with the memfd, offsets, limits, MAP_PRIVATE"),
 	T(udmabuf_sync_end_first, UD, 0, "udmabuf: SYNC END before any START is EINVAL"),
