@@ -570,8 +570,11 @@ int dmasync_close(int fd)
 	if (!file)
 		return close(fd);
 	if (file->ops->match != dmasync_tracked_match) {
-		dmasync_file_put(file);
-		return close(fd);
+		r = close(fd);
+		e = errno;
+		dmasync_file_closed(file);
+		errno = e;
+		return r;
 	}
 	t = container_of(file, struct dmasync_tracked, file);
 	r = close(fd);

@@ -19,9 +19,12 @@
 #include <dmasync/kref.h>
 #include "debug.h"
 #include "file.h"
+#include "futex.h"
 #include "rcu.h"
 
 #define HASH_BITS 10
+/* In dmasync_file.refs: a closer sleeps until the count drops to 1. */
+#define FILE_CLOSER_WAITS (1 << 30)
 #define HASH_SIZE (1u << HASH_BITS)
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -64,6 +67,17 @@ void dmasync_file_put(struct dmasync_file *file)
 	if (!file)
 		return;
 	old = __atomic_fetch_sub(&file->refs, 1, __ATOMIC_ACQ_REL);
+	if (old & FILE_CLOSER_WAITS) {
+		/*
+		 * A closer waits for the last other reference to go
+		 * (dmasync_file_closed()); it may free @file as soon as the
+		 * count drops, so only the futex address is used here: a
+		 * wake-up at a stale address is harmless.
+		 */
+		if ((old & ~FILE_CLOSER_WAITS) == 2)
+			futex_wake((uint32_t *)&file->refs, 1);
+		return;
+	}
 	if (old <= 0)
 		dmasync_refcount_bug(file, old, "dmasync_file_put past zero");
 	if (old == 1) {
@@ -413,6 +427,36 @@ static void file_uninstall(struct dmasync_file *file, bool fired)
 	pthread_mutex_unlock(&registry_lock);
 	if (was)
 		dmasync_file_put(file);
+}
+
+void dmasync_file_closed(struct dmasync_file *file)
+{
+	struct pollfd p = { .fd = file->watch_fd, .events = POLLRDHUP };
+	int refs;
+
+	/*
+	 * watch_fd is ours for as long as @file lives (the caller's reference
+	 * keeps it), so polling it by number is safe.  No hang-up: another
+	 * copy of the user's fd is still open somewhere.
+	 */
+	if (file->watch_fd < 0 || poll(&p, 1, 0) != 1 || !(p.revents & (POLLRDHUP | POLLHUP))) {
+		dmasync_file_put(file);
+		return;
+	}
+	file_uninstall(file, false);
+	/*
+	 * Other references are transient: the monitor handling the same
+	 * hang-up, or another thread's request on the fd still in flight
+	 * (the kernel too releases the file when such a request ends).
+	 * Wait for them, so that the release runs here, before close returns.
+	 */
+	refs = __atomic_or_fetch(&file->refs, FILE_CLOSER_WAITS, __ATOMIC_ACQ_REL);
+	while ((refs & ~FILE_CLOSER_WAITS) > 1) {
+		futex_wait_until((uint32_t *)&file->refs, (uint32_t)refs, -1);
+		refs = __atomic_load_n(&file->refs, __ATOMIC_ACQUIRE);
+	}
+	__atomic_and_fetch(&file->refs, ~FILE_CLOSER_WAITS, __ATOMIC_ACQ_REL);
+	dmasync_file_put(file);
 }
 
 static bool same_ofd(int a, int b)

@@ -82,6 +82,15 @@ struct dmasync_file *dmasync_file_lookup_type(int fd, const struct dmasync_file_
 void dmasync_file_get(struct dmasync_file *file);
 void dmasync_file_put(struct dmasync_file *file);
 
+/*
+ * dmasync_file_closed - the caller just closed one of its fds of @file.
+ * If that was the last copy anywhere (the watch fd reports the hang-up),
+ * uninstall @file and release it before returning, as the kernel's last
+ * fput() does; a request on it in flight in another thread is waited for.
+ * Consumes the caller's reference (from dmasync_file_lookup()).
+ */
+void dmasync_file_closed(struct dmasync_file *file);
+
 /* Remove @file from the registry (idempotent); drops the registry's reference. */
 void dmasync_file_uninstall(struct dmasync_file *file);
 

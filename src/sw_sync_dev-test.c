@@ -310,6 +310,91 @@ TEST(close_signals_pending_points_with_enoent)
 	dma_fence_put(pt2);
 }
 
+/*
+ * dmasync_close() of the last copy has the kernel's synchronous effect:
+ * when it returns, every point and every merge of them has signaled with
+ * -ENOENT, with no waiting (the monitor thread's plain-close path lags).
+ */
+TEST(dmasync_close_signals_before_it_returns)
+{
+	unsigned int files0 = dmasync_files_count();
+
+	for (int i = 0; i < 300; i++) {
+		int tl = open_tl(), tl2 = open_tl(), d = dup(tl2);
+		int f = create_fence(tl, 1), g = create_fence(tl2, 1), m = merge(f, g, "m");
+
+		CHECK_EQ(dmasync_close(tl), 0);
+		CHECK_EQ(revents(f, POLLIN, 0), POLLIN);
+		CHECK_EQ(status(f), -ENOENT);
+		/* tl2 has another copy: still open */
+		CHECK_EQ(dmasync_close(tl2), 0);
+		CHECK_EQ(revents(g, POLLIN, 0), 0);
+		CHECK_EQ(revents(m, POLLIN, 0), 0);
+		CHECK_EQ(dmasync_close(d), 0);
+		CHECK_EQ(revents(g, POLLIN, 0), POLLIN);
+		CHECK_EQ(revents(m, POLLIN, 0), POLLIN);
+		CHECK_EQ(status(m), -ENOENT);
+		CHECK_EQ(dmasync_close(f), 0);
+		CHECK_EQ(dmasync_close(g), 0);
+		CHECK_EQ(dmasync_close(m), 0);
+		CHECK_EQ(dmasync_files_count(), files0);
+		if (dmasync_test_failed())
+			break;
+	}
+}
+
+struct inc_loop {
+	int tl;
+	volatile bool stop;
+	int errors;
+};
+
+static void *inc_loop_main(void *arg)
+{
+	struct inc_loop *l = arg;
+
+	while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
+		u32 one = 1;
+		int r = dmasync_ioctl(l->tl, SW_SYNC_IOC_INC, &one);
+
+		/* Racing with the close: done, or the number is gone. */
+		if (r && errno != EBADF && errno != ENOTTY)
+			l->errors++;
+	}
+	return NULL;
+}
+
+/* A close racing with requests on the same timeline in other threads:
+ * each close still returns with every point signaled. */
+TEST(dmasync_close_waits_for_requests_in_flight)
+{
+	long rounds = STRESS(200);
+
+	if (DMASYNC_TSAN) {
+		/* TSan reports any use of an fd racing with its close, which
+		 * is what this case does on purpose (the kernel allows it). */
+		dmasync_test_skip("closes an fd in use by another thread on purpose");
+		return;
+	}
+	for (long i = 0; i < rounds; i++) {
+		struct inc_loop l = { .tl = open_tl() };
+		int f = create_fence(l.tl, 1000000);
+		pthread_t th;
+
+		REQUIRE(pthread_create(&th, NULL, inc_loop_main, &l) == 0);
+		sched_yield();
+		CHECK_EQ(dmasync_close(l.tl), 0);
+		CHECK_EQ(revents(f, POLLIN, 0), POLLIN);
+		CHECK(status(f) == -ENOENT || status(f) == 1);
+		__atomic_store_n(&l.stop, true, __ATOMIC_RELEASE);
+		pthread_join(th, NULL);
+		CHECK_EQ(l.errors, 0);
+		dmasync_close(f);
+		if (dmasync_test_failed())
+			break;
+	}
+}
+
 TEST(a_dup_keeps_the_timeline_open)
 {
 	int tl = open_tl(), d = dup(tl), f = create_fence(tl, 1);

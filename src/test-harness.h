@@ -27,6 +27,8 @@ void dmasync_test_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 bool dmasync_test_failed(void);
 void dmasync_test_expect_warnings(void);
+/* Report the running case as skipped, with @reason (a string literal). */
+void dmasync_test_skip(const char *reason);
 unsigned long dmasync_warn_count(void);
 
 /* Run @fn in a child; true if it died by a signal and its stderr contains
@@ -79,5 +81,17 @@ double dmasync_stress_scale(void);
 	} while (0)
 
 #define EXPECT_WARNINGS() dmasync_test_expect_warnings()
+
+/* Whether this is a ThreadSanitizer build. */
+#if defined(__SANITIZE_THREAD__)
+#define DMASYNC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DMASYNC_TSAN 1
+#endif
+#endif
+#ifndef DMASYNC_TSAN
+#define DMASYNC_TSAN 0
+#endif
 
 #endif

@@ -105,9 +105,14 @@ DMASYNC_EXPORT void *dmasync_mmap(void *addr, size_t length, int prot, int flags
 DMASYNC_EXPORT off_t dmasync_lseek(int fd, off_t offset, int whence);
 
 /**
- * dmasync_close - close(2) that releases a dma-buf at once.
+ * dmasync_close - close(2) with the kernel's synchronous last-close effects.
  *
- * Optional.  dmasync cannot be told when a plain close() drops the last
+ * Closing the last copy of a sw_sync timeline fd signals its pending
+ * points with -ENOENT, and the last copy of a sync file drops its fence;
+ * with a plain close() dmasync's monitor thread does that microseconds
+ * later, with dmasync_close() it is done before the call returns, as by
+ * the kernel (a request on the same object in flight in another thread is
+ * waited for).  dma-bufs: dmasync cannot be told when a plain close() drops the last
  * copy of a dma-buf or device fd; it notices at its next reap pass, and
  * only then releases the buffer's fences, epoll registrations and memory.
  * Passes run in a background thread every 200 ms while such objects exist

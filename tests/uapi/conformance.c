@@ -60,17 +60,6 @@
 #else
 #define KNOWN(dmasync, kernel) (kernel)
 #endif
-/*
- * Closing a timeline: dmasync's monitor thread notices the close and
- * signals the pending points microseconds later ("open" row of the sw_sync
- * device table); the kernel does it inside close().  Wait for a sync file
- * of that timeline to show it.
- */
-#ifdef UAPI_ON_DMASYNC
-#define AFTER_ASYNC_CLOSE(fd) do { struct pollfd p_ = { (fd), POLLIN, 0 }; U_poll(&p_, 1, 2000); } while (0)
-#else
-#define AFTER_ASYNC_CLOSE(fd) do { } while (0)
-#endif
 /* Sync files are sockets: O_RDWR ("fd flags" row). */
 #define SYNC_FILE_ACCMODE KNOWN(O_RDWR, O_RDONLY)
 
@@ -1047,8 +1036,6 @@ static void t_swsync_close_timeline_enoent(void)
 	CHECK_EQ(revents(m_polled, POLLIN, 0), 0); /* enables signaling */
 	xclose(tl);
 	xclose(tl2);
-	AFTER_ASYNC_CLOSE(f2);
-	AFTER_ASYNC_CLOSE(g);
 
 	CHECK_EQ(sf_fence(f1).status, 1);
 	f = sf_fence(f2);
@@ -1091,8 +1078,6 @@ static void t_swsync_close_unpolled_merge_status(void)
 
 	xclose(tl);
 	xclose(tl2);
-	AFTER_ASYNC_CLOSE(ma);
-	AFTER_ASYNC_CLOSE(mb);
 	/* poll first: the error propagates */
 	CHECK_EQ(revents(ma, POLLIN, 0), POLLIN);
 	CHECK_EQ(sf_status(ma), -ENOENT);

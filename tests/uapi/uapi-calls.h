@@ -12,8 +12,8 @@
  *    routed to its dmasync_* wrappers (same signatures as libc), so the very
  *    same tests check the library against the behaviour recorded from Linux.
  *
- * Calls dmasync does not wrap (close, read, fcntl, dup, munmap) map to libc
- * in both modes.
+ * Calls dmasync does not wrap (read, fcntl, dup, munmap) map to libc in
+ * both modes.
  */
 #ifndef UAPI_CALLS_H
 #define UAPI_CALLS_H
@@ -38,6 +38,7 @@ int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
 void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd,
 		   off_t offset);
 off_t dmasync_lseek(int fd, off_t offset, int whence);
+int dmasync_close(int fd);
 
 #define U_open      dmasync_open
 #define U_ioctl     dmasync_ioctl
@@ -46,6 +47,7 @@ off_t dmasync_lseek(int fd, off_t offset, int whence);
 #define U_epoll_ctl dmasync_epoll_ctl
 #define U_mmap      dmasync_mmap
 #define U_lseek     dmasync_lseek
+#define U_close     dmasync_close
 #define UAPI_BACKEND "dmasync"
 
 #else
@@ -59,13 +61,13 @@ off_t dmasync_lseek(int fd, off_t offset, int whence);
 #define U_epoll_ctl epoll_ctl
 #define U_mmap      mmap
 #define U_lseek     lseek
+#define U_close     close
 #define UAPI_BACKEND "kernel"
 
 #endif /* UAPI_ON_DMASYNC */
 
 /* Not wrapped by dmasync: libc in both modes. */
 #define U_munmap munmap
-#define U_close  close
 #define U_read   read
 #define U_fcntl  fcntl
 #define U_dup    dup
