@@ -305,9 +305,18 @@ static int scan_dir_open_locked(void)
 static void scan_dir_fork_child(void)
 {
 	int old = scan_dfd;
+	struct stat st;
 
 	pthread_mutex_init(&scan_lock, NULL);
-	if (old < 0 || scan_dir_open_locked())
+	if (old < 0)
+		return;
+	/* Only a number that still holds our directory is ours to replace:
+	 * the program may have closed it and reused the number. */
+	if (fstat(old, &st) || st.st_dev != scan_dir.dev || st.st_ino != scan_dir.ino) {
+		scan_dfd = -1;
+		return;
+	}
+	if (scan_dir_open_locked())
 		return;
 	if (dup3(scan_dfd, old, O_CLOEXEC) == old) {
 		close(scan_dfd);
@@ -570,11 +579,8 @@ int dmasync_close(int fd)
 	if (!file)
 		return close(fd);
 	if (file->ops->match != dmasync_tracked_match) {
-		r = close(fd);
-		e = errno;
-		dmasync_file_closed(file);
-		errno = e;
-		return r;
+		dmasync_file_put(file);
+		return dmasync_file_close_fd(fd);
 	}
 	t = container_of(file, struct dmasync_tracked, file);
 	r = close(fd);
@@ -918,14 +924,7 @@ static long ioctl_export_sync_file(struct dmabuf_obj *obj, void *arg)
 		fence = dma_fence_get_stub();
 	sync_file_set_fence(sf, fence);
 	dma_fence_put(fence);
-	data.fd = sync_file_fd(sf);
-	/* The fd is the program's only once the result reached it. */
-	if (copy_to_user(arg, &data, sizeof(data))) {
-		sync_file_discard(sf);
-		return -EFAULT;
-	}
-	r = sync_file_install(sf);
-	return r < 0 ? r : 0;
+	return sync_file_publish(sf, arg, &data, sizeof(data), &data.fd);
 }
 
 static long ioctl_import_sync_file(struct dmabuf_obj *obj, void *arg)

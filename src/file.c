@@ -1,6 +1,42 @@
 /* SPDX-License-Identifier: MIT */
 /* The registry of dmasync's file descriptors, its monitor thread and the
  * dmasync_open()/dmasync_ioctl() entry points. */
+
+/*
+ * DOC: fd numbers dmasync closes, and why each one is its own
+ *
+ * A library that closes a number the program closed and got back for
+ * something else destroys the program's data.  Every close(), dup3() and
+ * shutdown() by number in the library is one of these, and each number is
+ * provably still ours at that moment:
+ *
+ * - The internal ends (a sync file's or timeline's watch socket B, a
+ *   udmabuf's ofd fd, epoll mirror ends, a foreign fence's dup) are made
+ *   by us, never shown to the program, and closed once, by the release of
+ *   the object that owns them, after everything that could still use them
+ *   is gone: dmasync_file_put() runs the release before closing them (a
+ *   fence callback that shuts B down is removed under the fence lock
+ *   first).  A program that closes numbers it never opened is outside this
+ *   argument (as it is for any library's fds); see docs/status.md.
+ * - A user fd we made (a new sync file's A, a dma-buf, a device fd) is
+ *   closed by us only before the program has seen it: on an error path of
+ *   the request that made it, and since sync_file_publish() only if the
+ *   number was never copied to the program (the kernel's put_unused_fd()).
+ * - dmasync_close()/dmasync_file_close_fd() close the number the program
+ *   passed in: the program's request, as close(2).
+ * - Fork children close their copies of the parent's internal fds
+ *   (registry table, mirrors): copies of numbers that were ours in the
+ *   parent at fork() (the registry lock is held across it); the /proc fd
+ *   directory of the reap passes is replaced only if the number still
+ *   holds our directory (scan_dir_fork_child()).
+ *
+ * The other way to lose an fd is to run out of them: our internal end of
+ * a sync file the program closed stays open until its hang-up is handled.
+ * The monitor thread does that, and since it can lag arbitrarily on a
+ * loaded machine, creators drain the backlog themselves once it has
+ * doubled (dmasync_files_maybe_drain()) and again before reporting EMFILE,
+ * so closed objects never hold more fds than live ones.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -20,6 +56,7 @@
 #include "debug.h"
 #include "file.h"
 #include "futex.h"
+#include "irq_work.h"
 #include "rcu.h"
 
 #define HASH_BITS 10
@@ -294,26 +331,62 @@ void dmasync_reaper_register(struct dmasync_reaper *reaper)
 	pthread_mutex_unlock(&registry_lock);
 }
 
-int dmasync_files_reap(void)
+int dmasync_files_drain(void)
 {
 	struct epoll_event ev[32];
-	struct dmasync_reaper *r;
 	int total = 0, n, fd;
 
+	/* Releases take fence locks: not from inside one. */
+	if (dmasync_spinlocks_held())
+		return 0;
 	pthread_mutex_lock(&registry_lock);
 	fd = epfd;
+	pthread_mutex_unlock(&registry_lock);
+	if (fd < 0)
+		return 0;
+	while ((n = epoll_wait(fd, ev, 32, 0)) > 0)
+		total += handle_events(ev, n);
+	return total;
+}
+
+/*
+ * Backpressure: closed-but-unreleased objects stay installed until their
+ * hang-up is handled, so installed_count bounds them.  When it has doubled
+ * since the last drain (and is at least DRAIN_MIN), the creating thread
+ * handles pending hang-ups itself instead of waiting for the monitor.
+ */
+#define DRAIN_MIN 64u
+static unsigned int drain_threshold = DRAIN_MIN;
+
+void dmasync_files_maybe_drain(void)
+{
+	bool drain;
+
+	if (dmasync_spinlocks_held())
+		return;
+	pthread_mutex_lock(&registry_lock);
+	drain = installed_count >= drain_threshold;
+	pthread_mutex_unlock(&registry_lock);
+	if (!drain)
+		return;
+	dmasync_files_drain();
+	pthread_mutex_lock(&registry_lock);
+	drain_threshold = installed_count * 2 > DRAIN_MIN ? installed_count * 2 : DRAIN_MIN;
+	pthread_mutex_unlock(&registry_lock);
+}
+
+int dmasync_files_reap(void)
+{
+	struct dmasync_reaper *r;
+	int total = 0;
+
+	pthread_mutex_lock(&registry_lock);
 	r = reapers;
 	pthread_mutex_unlock(&registry_lock);
 	/* Registered reapers are never removed: the list can be walked unlocked. */
 	for (; r; r = r->next)
 		total += r->reap();
-	if (fd < 0)
-		return total;
-	while ((n = epoll_wait(fd, ev, 32, 0)) > 0) {
-		handle_events(ev, n);
-		total += n;
-	}
-	return total;
+	return total + dmasync_files_drain();
 }
 
 unsigned int dmasync_files_count(void)
@@ -457,6 +530,19 @@ void dmasync_file_closed(struct dmasync_file *file)
 	}
 	__atomic_and_fetch(&file->refs, ~FILE_CLOSER_WAITS, __ATOMIC_ACQ_REL);
 	dmasync_file_put(file);
+}
+
+int dmasync_file_close_fd(int fd)
+{
+	struct dmasync_file *file = dmasync_file_lookup(fd);
+	int r, e;
+
+	r = close(fd);
+	e = errno;
+	if (file)
+		dmasync_file_closed(file);
+	errno = e;
+	return r;
 }
 
 static bool same_ofd(int a, int b)

@@ -91,12 +91,37 @@ void dmasync_file_put(struct dmasync_file *file);
  */
 void dmasync_file_closed(struct dmasync_file *file);
 
+/*
+ * dmasync_file_close_fd - close(@fd) (consumed, even on error) and, if it
+ * was the last copy of a watched object's fd, release the object before
+ * returning (dmasync_file_closed()).  Return: as close(2).
+ */
+int dmasync_file_close_fd(int fd);
+
 /* Remove @file from the registry (idempotent); drops the registry's reference. */
 void dmasync_file_uninstall(struct dmasync_file *file);
 
 /* Process pending hang-ups now, and run every registered reaper.
  * Return: how many objects were released. */
 int dmasync_files_reap(void);
+
+/*
+ * Release, in the calling thread, the objects whose last user fd is
+ * already closed but whose hang-up the monitor has not handled yet (their
+ * internal fds still count against RLIMIT_NOFILE).  For callers that got
+ * EMFILE/ENFILE.  Nothing when the caller holds a spinlock.
+ * Return: how many hang-ups were handled.
+ */
+int dmasync_files_drain(void);
+
+/*
+ * Backpressure: drain when the installed objects doubled since the last
+ * drain, so that objects the program closed but the monitor has not yet
+ * released (each still holding an internal fd) stay bounded by the live
+ * ones however far the monitor thread lags.  Does nothing when the caller
+ * holds a spinlock (releases take fence locks).
+ */
+void dmasync_files_maybe_drain(void);
 
 /*
  * A reaper: objects that cannot be watched for hang-ups (dma-bufs, device

@@ -47,4 +47,7 @@ void dmasync_irq_work_run(void);
  */
 void dmasync_futex_wake_deferred(uint32_t *addr);
 
+/* Whether the calling thread holds any spinlock_t. */
+bool dmasync_spinlocks_held(void);
+
 #endif

@@ -80,6 +80,11 @@ void spin_unlock(spinlock_t *lock)
 	}
 }
 
+bool dmasync_spinlocks_held(void)
+{
+	return locks_held != 0;
+}
+
 bool spin_is_locked(spinlock_t *lock)
 {
 	return __atomic_load_n(&lock->owner, __ATOMIC_RELAXED) != 0;

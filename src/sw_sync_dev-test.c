@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -596,4 +597,134 @@ TEST(stress_timelines_opened_and_closed_while_advancing)
 	close(s.tl);
 	/* Everything went with its fds (leaks of memory: ASan's job). */
 	CHECK(WAIT_UNTIL(dmasync_files_count() == files0, 5000));
+}
+
+/*
+ * Two threads ping-pong on one timeline, each creating a fence for its
+ * next value, checking the fresh fd, waiting for it, advancing the
+ * timeline for the other and closing the fence with a plain close(),
+ * while other threads keep both cores busy and churn fds, under a low
+ * RLIMIT_NOFILE.  Every plain close leaves our end of the sync file open
+ * until its hang-up is handled; before the creators drained that backlog
+ * themselves (dmasync_files_maybe_drain()), a lagging monitor thread let
+ * it reach the fd limit, CREATE_FENCE failed with EMFILE, and the other
+ * thread waited forever (issue 8, item 2).
+ */
+struct pingpong {
+	int tl;
+	long iters;
+	int stop;
+	int failed;		/* first failure: 1 create, 2 bad fd, 3 poll, 4 inc */
+	long churn_emfile;
+};
+
+struct pingpong_thread {
+	struct pingpong *pp;
+	int t;
+};
+
+static void pingpong_fail(struct pingpong *pp, int why)
+{
+	int zero = 0;
+
+	__atomic_compare_exchange_n(&pp->failed, &zero, why, false, __ATOMIC_RELAXED,
+				    __ATOMIC_RELAXED);
+	__atomic_store_n(&pp->stop, 1, __ATOMIC_RELEASE);
+}
+
+static void *pingpong_worker(void *arg)
+{
+	struct pingpong_thread *pt = arg;
+	struct pingpong *pp = pt->pp;
+
+	for (long k = 0; k < pp->iters && !__atomic_load_n(&pp->stop, __ATOMIC_ACQUIRE); k++) {
+		/* Thread t waits for 2k+t; its INC releases the other's next. */
+		int f = create_fence(pp->tl, (u32)(2 * k + pt->t));
+		int fl;
+
+		if (f < 0) {
+			pingpong_fail(pp, 1);
+			break;
+		}
+		fl = fcntl(f, F_GETFD);
+		if (fl < 0 || !(fl & FD_CLOEXEC)) {
+			pingpong_fail(pp, 2);
+			break;
+		}
+		if (revents(f, POLLIN, 10000) != POLLIN) {
+			pingpong_fail(pp, 3);
+			close(f);
+			break;
+		}
+		if (inc(pp->tl, 1)) {
+			pingpong_fail(pp, 4);
+			close(f);
+			break;
+		}
+		close(f);
+	}
+	/* Let the other thread finish its last wait. */
+	inc(pp->tl, 2);
+	return NULL;
+}
+
+static void *pingpong_spin(void *arg)
+{
+	struct pingpong *pp = arg;
+	volatile unsigned long x = 0;
+
+	while (!__atomic_load_n(&pp->stop, __ATOMIC_ACQUIRE))
+		x++;
+	return NULL;
+}
+
+static void *pingpong_churn(void *arg)
+{
+	struct pingpong *pp = arg;
+
+	while (!__atomic_load_n(&pp->stop, __ATOMIC_ACQUIRE)) {
+		int p[2], own, g;
+
+		if (pipe2(p, O_CLOEXEC)) {
+			__atomic_fetch_add(&pp->churn_emfile, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		CLOSE_ALL(p[0], p[1]);
+		own = dmasync_open(SW_SYNC_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+		if (own < 0)
+			continue;
+		g = create_fence(own, 1);
+		close(own);
+		if (g >= 0)
+			close(g);
+	}
+	return NULL;
+}
+
+TEST(stress_pingpong_fresh_fds_under_load_and_low_fd_limit)
+{
+	struct pingpong pp = { .tl = open_tl(), .iters = STRESS(30000) };
+	struct pingpong_thread w[2] = { { &pp, 0 }, { &pp, 1 } };
+	struct rlimit old, low;
+	pthread_t wt[2], spin[2], churn;
+
+	REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	low = old;
+	low.rlim_cur = 256;
+	REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&spin[i], NULL, pingpong_spin, &pp);
+	pthread_create(&churn, NULL, pingpong_churn, &pp);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&wt[i], NULL, pingpong_worker, &w[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(wt[i], NULL);
+	__atomic_store_n(&pp.stop, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++)
+		pthread_join(spin[i], NULL);
+	pthread_join(churn, NULL);
+	setrlimit(RLIMIT_NOFILE, &old);
+	CHECK_EQ(pp.failed, 0);
+	CHECK_EQ(pp.churn_emfile, 0);
+	close(pp.tl);
 }

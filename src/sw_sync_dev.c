@@ -62,13 +62,7 @@ static long sw_sync_ioctl_create_fence(struct sync_timeline *tl, void *arg)
 	sync_file_set_fence(sf, pt);
 	dma_fence_put(pt);
 
-	data.fence = sync_file_fd(sf);
-	if (copy_to_user(arg, &data, sizeof(data))) {
-		ret = -EFAULT;
-		goto fail;
-	}
-	ret = sync_file_install(sf);
-	return ret < 0 ? ret : 0;
+	return sync_file_publish(sf, arg, &data, sizeof(data), &data.fence);
 
 fail:
 	sync_file_discard(sf);
@@ -152,7 +146,9 @@ static int sw_sync_open(const char *path, int flags)
 	int sv[2], r;
 
 	/* The fd first: EMFILE/ENFILE before anything else can fail. */
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) &&
+	    ((errno != EMFILE && errno != ENFILE) || !dmasync_files_drain() ||
+	     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)))
 		return -errno;
 	if ((!(flags & O_CLOEXEC) && fcntl(sv[0], F_SETFD, 0)) ||
 	    ((flags & O_NONBLOCK) && fcntl(sv[0], F_SETFL, O_NONBLOCK)) ||

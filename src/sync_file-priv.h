@@ -13,6 +13,8 @@
 #ifndef DMASYNC_PRIV_SYNC_FILE_H
 #define DMASYNC_PRIV_SYNC_FILE_H
 
+#include <stddef.h>
+#include <linux/types.h>
 #include <dmasync/sync_file.h>
 
 /*
@@ -32,5 +34,18 @@ void sync_file_set_fence(struct sync_file *sync_file, struct dma_fence *fence);
  * copied, truncated to 31 bytes.  Before install only.
  */
 void sync_file_set_name(struct sync_file *sync_file, const char *name);
+
+/*
+ * sync_file_publish - the last step of a request that makes a sync file:
+ * install @sync_file, store its fd in *@fd_field (a member of @data) and
+ * copy @data (@size bytes) to the caller's @uarg.  The fd exists, but is
+ * installed and reported only in this order, so a failure can never close
+ * a number the program already saw: if the copy fails, the fd is closed
+ * and the sync file released before returning -EFAULT, as the kernel puts
+ * back an fd it reserved.  Consumes @sync_file.
+ * Return: 0 or a negative errno.
+ */
+long sync_file_publish(struct sync_file *sync_file, void *uarg, void *data, size_t size,
+		       __s32 *fd_field);
 
 #endif

@@ -94,12 +94,15 @@ struct sync_file *sync_file_alloc(void)
 	ssize_t r;
 
 	pthread_once(&fork_once, fork_init);
+	dmasync_files_maybe_drain();
 	sf = calloc(1, sizeof(*sf));
 	if (!sf) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) &&
+	    ((errno != EMFILE && errno != ENFILE) || !dmasync_files_drain() ||
+	     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv)))
 		goto fail;
 	/*
 	 * The kernel clamps the size to its minimum (a few KiB); one send of
@@ -223,6 +226,22 @@ int sync_file_install(struct sync_file *sf)
 	/* The registry holds its own reference now. */
 	dmasync_file_put(&sf->file);
 	return fd;
+}
+
+long sync_file_publish(struct sync_file *sf, void *uarg, void *data, size_t size,
+		       __s32 *fd_field)
+{
+	int fd = sync_file_install(sf);
+
+	if (fd < 0)
+		return fd;
+	*fd_field = fd;
+	if (copy_to_user(uarg, data, size)) {
+		/* Never reported: take it back, as the kernel's put_unused_fd(). */
+		dmasync_file_close_fd(fd);
+		return -EFAULT;
+	}
+	return 0;
 }
 
 int sync_file_create_fd(struct dma_fence *fence)
@@ -483,13 +502,7 @@ static long sync_file_ioctl_merge(struct sync_file *sf, void *arg)
 	data.name[sizeof(data.name) - 1] = '\0';
 	sync_file_set_name(out, data.name);
 
-	data.fence = out->fd;
-	if (copy_to_user(arg, &data, sizeof(data))) {
-		ret = -EFAULT;
-		goto fail;
-	}
-	ret = sync_file_install(out);
-	return ret < 0 ? ret : 0;
+	return sync_file_publish(out, arg, &data, sizeof(data), &data.fence);
 
 fail:
 	sync_file_discard(out);
