@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests of /dev/dma_heap/system (src/dma-heap.c) through dmasync_open()
+ * Tests of /dev/dma_heap/system (src/uapi/dma-heap.c) through dmasync_open()
  * and dmasync_ioctl() with the <linux/dma-heap.h> struct: fd flags, sizes,
  * Linux's request decoding and errno, copy-out failures, fresh memory.
  */

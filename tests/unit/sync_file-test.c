@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit and stress tests of sync files (src/sync_file.c): the public API,
+ * Unit and stress tests of sync files (src/uapi/sync_file.c): the public API,
  * the sync_file ioctls through dmasync_ioctl() with the <linux/sync_file.h>
  * structs, native poll/select/epoll on the fds, lifetime through the
  * monitor thread, fork and SCM_RIGHTS, and fences of (fake) kernel

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests of /dev/udmabuf (src/udmabuf.c) through dmasync_open() and
+ * Tests of /dev/udmabuf (src/uapi/udmabuf.c) through dmasync_open() and
  * dmasync_ioctl() with the <linux/udmabuf.h> structs: Linux 6.1's checks
  * and errno, lists, and memory shared with the memfds (offsets, lists,
  * aliases, both directions) through dmasync_mmap().

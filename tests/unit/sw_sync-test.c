@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit and stress tests of software timelines (src/sw_sync.c). */
+/* Unit and stress tests of software timelines (src/core/sw_sync.c). */
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>

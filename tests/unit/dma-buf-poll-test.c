@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit and stress tests of dma-buf readiness (src/dma-buf-poll.c):
+ * Unit and stress tests of dma-buf readiness (src/uapi/dma-buf-poll.c):
  * dmasync_poll(), dmasync_ppoll() and dmasync_epoll_ctl() on dma-bufs of
  * both kinds, alone and mixed with other fds, with fences imported through
  * DMA_BUF_IOCTL_IMPORT_SYNC_FILE or added in-process.

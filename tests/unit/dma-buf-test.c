@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit and stress tests of dma-buf objects (src/dma-buf.c): the in-process
+ * Unit and stress tests of dma-buf objects (src/uapi/dma-buf.c): the in-process
  * API, lifetime and reaping, dmasync_lseek/dmasync_mmap/dmasync_close, and
  * the dma-buf ioctls through dmasync_ioctl() with the <linux/dma-buf.h>
  * structs: SYNC, SET_NAME, EXPORT_SYNC_FILE and IMPORT_SYNC_FILE.  Buffers

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests of the emulated sw_sync device (src/sw_sync_dev.c) through
+ * Tests of the emulated sw_sync device (src/uapi/sw_sync_dev.c) through
  * dmasync_open()/dmasync_ioctl() with the kernel's request codes: timeline
  * names, CREATE_FENCE, INC, SW_SYNC_GET_DEADLINE, closing the timeline,
  * poll on the timeline fd, bad arguments, and stress.

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for wound/wait mutexes (src/ww_mutex.c). */
+/* Unit tests for wound/wait mutexes (src/core/ww_mutex.c). */
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>

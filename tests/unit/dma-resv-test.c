@@ -10,6 +10,7 @@
 #include <dmasync/dma-fence-array.h>
 #include <dmasync/dma-fence-chain.h>
 #include <dmasync/dma-fence-unwrap.h>
+#include "alloc-fail.h"
 #include "test-harness.h"
 
 static DEFINE_SPINLOCK(tl_lock);
@@ -968,38 +969,10 @@ TEST(random_add_never_loses_a_pending_fence)
  * call is made to fail in turn: the call must return -ENOMEM, leave its
  * output NULL, leave the object intact and leak nothing.
  *
- * malloc is interposed for this test binary (allocations of the calling
- * thread fail on a countdown).  Sanitizer runtimes own malloc, so this
- * case only runs in the plain build.
+ * malloc is interposed for this test binary (alloc-fail.c): allocations
+ * of the calling thread fail on a countdown.
  */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define NO_MALLOC_INTERPOSE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define NO_MALLOC_INTERPOSE 1
-#endif
-#endif
-
-#ifndef NO_MALLOC_INTERPOSE
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t m);
-extern void *__libc_realloc(void *p, size_t n);
-static _Thread_local int fail_countdown = -1;
-
-static bool fail_now(void)
-{
-	if (fail_countdown < 0)
-		return false;
-	return fail_countdown-- == 0;
-}
-
-void *malloc(size_t n);
-void *calloc(size_t n, size_t m);
-void *realloc(void *p, size_t n);
-void *malloc(size_t n) { return fail_now() ? NULL : __libc_malloc(n); }
-void *calloc(size_t n, size_t m) { return fail_now() ? NULL : __libc_calloc(n, m); }
-void *realloc(void *p, size_t n) { return fail_now() ? NULL : __libc_realloc(p, n); }
-
+#if ALLOC_FAIL_INTERPOSED
 enum call { GET_FENCES, SINGLETON, SINGLETON_EXTRA, RESERVE, COPY };
 
 static int run_call(enum call c, struct dma_resv *obj, struct dma_resv *dst,
@@ -1044,7 +1017,7 @@ static int run_call(enum call c, struct dma_resv *obj, struct dma_resv *dst,
 
 TEST(allocation_failures_return_enomem_and_leak_nothing)
 {
-#ifdef NO_MALLOC_INTERPOSE
+#if !ALLOC_FAIL_INTERPOSED
 	printf("# malloc cannot be interposed under a sanitizer; covered by the plain build\n");
 #else
 	static const char *const names[] = { "get_fences", "get_singleton", "get_singleton_extra",
@@ -1072,9 +1045,9 @@ TEST(allocation_failures_return_enomem_and_leak_nothing)
 		for (int k = 0; k < 100; k++) {
 			struct dma_fence *out;
 
-			fail_countdown = k;
+			alloc_fail_after(k);
 			r = run_call((enum call)c, &obj, &dst, &extra->base, &out);
-			fail_countdown = -1;
+			alloc_fail_after(-1);
 			if (r == 0) {
 				dma_fence_put(out);
 				break;

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* The allocation-failure interposer: see alloc-fail.h. */
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "alloc-fail.h"
+
+#if ALLOC_FAIL_INTERPOSED
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+static _Thread_local int fail_countdown = -1;
+
+static bool fail_now(void)
+{
+	if (fail_countdown < 0)
+		return false;
+	return fail_countdown-- == 0;
+}
+
+void *malloc(size_t n);
+void *calloc(size_t n, size_t m);
+void *realloc(void *p, size_t n);
+void *malloc(size_t n) { return fail_now() ? NULL : __libc_malloc(n); }
+void *calloc(size_t n, size_t m) { return fail_now() ? NULL : __libc_calloc(n, m); }
+void *realloc(void *p, size_t n) { return fail_now() ? NULL : __libc_realloc(p, n); }
+
+void alloc_fail_after(int n)
+{
+	fail_countdown = n;
+}
+#else
+void alloc_fail_after(int n)
+{
+}
+#endif
