@@ -165,7 +165,7 @@ static void do_alloc_dmasync_close(void *arg)
 static void do_reap(void *arg)
 {
 	(void)arg;
-	dmasync_files_reap();
+	uapi_files_reap();
 }
 
 static int new_heapbuf(void)

@@ -145,7 +145,7 @@ static int create_fence(int tl, u32 value)
 
 static void wait_released(unsigned int files)
 {
-	while (dmasync_files_count() > files)
+	while (uapi_files_count() > files)
 		sched_yield();
 }
 
@@ -188,7 +188,7 @@ int main(int argc, char **argv)
 	t2 = open_tl();
 	a = create_fence(t1, 1);
 	b = create_fence(t2, 1);
-	files0 = dmasync_files_count();
+	files0 = uapi_files_count();
 
 	/* MERGE of two pending sync files; the results are closed untimed. */
 	for (int rep = 0; rep < 2; rep++) {
@@ -248,7 +248,7 @@ int main(int argc, char **argv)
 	for (int rep = 0; rep < 2; rep++) {
 		ktime_t t_close, t_released;
 
-		files0 = dmasync_files_count();
+		files0 = uapi_files_count();
 		t = ktime_get();
 		for (int i = 0; i < batch; i++)
 			fds[i] = create_fence(t1, 1000000 + (u32)i);

@@ -10,34 +10,34 @@
 
 #include <stdbool.h>
 
-void dmasync_warn(const char *file, int line, const char *func, const char *cond);
-__attribute__((noreturn)) void dmasync_bug(const char *file, int line, const char *func,
-					   const char *what);
+void core_warn(const char *file, int line, const char *func, const char *cond);
+__attribute__((noreturn)) void core_bug(const char *file, int line, const char *func,
+					const char *what);
 /* Number of warnings issued so far (tests use it to see that misuse was caught). */
-unsigned long dmasync_warn_count(void);
+unsigned long core_warn_count(void);
 
 #define WARN_ON(cond)                                                           \
 	({                                                                      \
 		bool __warn = !!(cond);                                         \
 		if (__builtin_expect(__warn, 0))                                \
-			dmasync_warn(__FILE__, __LINE__, __func__, #cond);      \
+			core_warn(__FILE__, __LINE__, __func__, #cond);         \
 		__warn;                                                         \
 	})
 #define WARN_ON_ONCE(cond) WARN_ON(cond)
 #define WARN(cond, msg) \
-	({ bool __w = !!(cond); if (__w) dmasync_warn(__FILE__, __LINE__, __func__, msg); __w; })
+	({ bool __w = !!(cond); if (__w) core_warn(__FILE__, __LINE__, __func__, msg); __w; })
 
 #define BUG_ON(cond)                                                            \
 	do {                                                                    \
 		if (__builtin_expect(!!(cond), 0))                              \
-			dmasync_bug(__FILE__, __LINE__, __func__, #cond);       \
+			core_bug(__FILE__, __LINE__, __func__, #cond);          \
 	} while (0)
 
 #if defined(DMASYNC_DEBUG) && DMASYNC_DEBUG
 #define DMASYNC_ASSERT(cond, msg)                                               \
 	do {                                                                    \
 		if (__builtin_expect(!(cond), 0))                               \
-			dmasync_bug(__FILE__, __LINE__, __func__, msg);         \
+			core_bug(__FILE__, __LINE__, __func__, msg);            \
 	} while (0)
 #define DMASYNC_DEBUG_CHECKS 1
 #else

@@ -128,14 +128,14 @@ bool dma_fence_check_and_signal(struct dma_fence *fence)
 
 /* ---- release ------------------------------------------------------------ */
 
-static void dma_fence_free_rcu(struct dmasync_rcu_head *head)
+static void dma_fence_free_rcu(struct core_rcu_head *head)
 {
 	free(container_of((void *)head, struct dma_fence, rcu));
 }
 
 void dma_fence_free(struct dma_fence *fence)
 {
-	dmasync_call_rcu((struct dmasync_rcu_head *)(void *)&fence->rcu, dma_fence_free_rcu);
+	core_call_rcu((struct core_rcu_head *)(void *)&fence->rcu, dma_fence_free_rcu);
 }
 
 void dma_fence_release(struct kref *kref)
@@ -295,7 +295,7 @@ static void wait_cb_func(struct dma_fence *fence, struct dma_fence_cb *cb)
 	/* After this store the waiter may return: touch nothing but the address,
 	 * and wake it once the fence lock is dropped. */
 	__atomic_store_n(word, 1, __ATOMIC_RELEASE);
-	dmasync_futex_wake_deferred(word);
+	core_futex_wake_deferred(word);
 }
 
 /*

@@ -25,7 +25,7 @@
 #define HASH_TOMB 0xffffffffu
 
 struct dma_resv_list {
-	struct dmasync_rcu_head rcu;
+	struct core_rcu_head rcu;
 	unsigned int num_fences; /* published entries (atomic) */
 	unsigned int max_fences;
 	/* Writer-only index, see above. */
@@ -173,7 +173,7 @@ static void index_rebuild(struct dma_resv_list *list)
 		index_link(list, i, entry_context(list, i));
 }
 
-static void list_free_rcu(struct dmasync_rcu_head *head)
+static void list_free_rcu(struct core_rcu_head *head)
 {
 	free(container_of((void *)head, struct dma_resv_list, rcu));
 }
@@ -181,7 +181,7 @@ static void list_free_rcu(struct dmasync_rcu_head *head)
 static void list_free_deferred(struct dma_resv_list *list)
 {
 	if (list)
-		dmasync_call_rcu(&list->rcu, list_free_rcu);
+		core_call_rcu(&list->rcu, list_free_rcu);
 }
 
 /* ---- init, locking --------------------------------------------------------- */
@@ -355,8 +355,8 @@ static void add_one(struct dma_resv *obj, struct dma_fence *fence, enum dma_resv
 	}
 
 	if (!obj->reserved || !list || count >= list->max_fences)
-		dmasync_bug(__FILE__, __LINE__, __func__,
-			    "dma_resv_add_fence without a slot reserved by dma_resv_reserve_fences");
+		core_bug(__FILE__, __LINE__, __func__,
+			 "dma_resv_add_fence without a slot reserved by dma_resv_reserve_fences");
 	obj->reserved--;
 	entry_set(list, count, fence, usage);
 	/* The entry must be visible before the count that covers it. */

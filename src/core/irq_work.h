@@ -35,7 +35,7 @@ static inline void init_irq_work(struct irq_work *work, void (*func)(struct irq_
 bool irq_work_queue(struct irq_work *work);
 
 /* Run queued work if this thread holds no spinlock (called by spin_unlock). */
-void dmasync_irq_work_run(void);
+void irq_work_run(void);
 
 /*
  * Wake the futex at @addr once this thread holds no spinlock (at once if it
@@ -45,9 +45,9 @@ void dmasync_irq_work_run(void);
  * a wake-up on a stale address is only ever spurious, and futex users
  * tolerate spurious wake-ups.
  */
-void dmasync_futex_wake_deferred(uint32_t *addr);
+void core_futex_wake_deferred(uint32_t *addr);
 
 /* Whether the calling thread holds any spinlock_t. */
-bool dmasync_spinlocks_held(void);
+bool core_spinlocks_held(void);
 
 #endif

@@ -28,7 +28,7 @@ static char grace_period_sync;
 #define tsan_release(a) ((void)0)
 #endif
 
-_Static_assert(offsetof(struct dmasync_rcu_head, func) >= sizeof(struct rcu_head),
+_Static_assert(offsetof(struct core_rcu_head, func) >= sizeof(struct rcu_head),
 	       "rcu head storage too small");
 
 void dmasync_rcu_read_lock(void)
@@ -61,7 +61,7 @@ void dmasync_synchronize_rcu(void)
  * 2 * RCU_BATCH of them unfreed until then.
  *
  * Deferred functions must only free memory: they may run inside a later
- * dmasync_call_rcu() of the same thread, with its locks held.
+ * core_call_rcu() of the same thread, with its locks held.
  */
 #define RCU_BATCH 64
 #define HOME_DEAD ((struct rcu_batch *)1)
@@ -73,7 +73,7 @@ struct rcu_batch {
 	struct rcu_batch *next_done;
 	struct rcu_home *home;
 	unsigned int n;
-	struct dmasync_rcu_head *items[RCU_BATCH];
+	struct core_rcu_head *items[RCU_BATCH];
 };
 
 /* Per thread: the open batch and the stack of batches whose grace period
@@ -99,7 +99,7 @@ static void run_batch(struct rcu_batch *b)
 	tsan_acquire(b);
 	tsan_acquire(&grace_period_sync);
 	for (unsigned int i = 0; i < b->n; i++) {
-		struct dmasync_rcu_head *h = b->items[i];
+		struct core_rcu_head *h = b->items[i];
 
 		tsan_acquire(h);
 		h->func(h);
@@ -144,7 +144,7 @@ static void batch_done(struct rcu_head *head)
 
 static void single_done(struct rcu_head *head)
 {
-	struct dmasync_rcu_head *h = (struct dmasync_rcu_head *)(void *)head;
+	struct core_rcu_head *h = (struct core_rcu_head *)(void *)head;
 
 	tsan_acquire(&grace_period_sync);
 	tsan_acquire(h);
@@ -195,7 +195,7 @@ static struct rcu_home *get_home(void)
 	return home;
 }
 
-void dmasync_call_rcu(struct dmasync_rcu_head *head, void (*func)(struct dmasync_rcu_head *))
+void core_call_rcu(struct core_rcu_head *head, void (*func)(struct core_rcu_head *))
 {
 	struct rcu_home *home = get_home();
 	struct rcu_batch *b;
@@ -232,12 +232,12 @@ static void flush_batch(void)
 		submit_open_batch(my_home);
 }
 
-void dmasync_rcu_flush(void)
+void core_rcu_flush(void)
 {
 	flush_batch();
 }
 
-void dmasync_rcu_thread_free_in_worker(void)
+void core_rcu_thread_free_in_worker(void)
 {
 	struct rcu_home *home = get_home();
 

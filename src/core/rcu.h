@@ -13,23 +13,23 @@
 #include <dmasync/rcupdate.h>
 
 /* Storage for one deferred call: liburcu's rcu_head, then our function. */
-struct dmasync_rcu_head {
+struct core_rcu_head {
 	void *urcu_next;
 	void (*urcu_func)(void *);
-	void (*func)(struct dmasync_rcu_head *head);
+	void (*func)(struct core_rcu_head *head);
 };
 
 /* Run @func(@head) after a grace period (see rcu.c for where it runs). */
-void dmasync_call_rcu(struct dmasync_rcu_head *head, void (*func)(struct dmasync_rcu_head *));
+void core_call_rcu(struct core_rcu_head *head, void (*func)(struct core_rcu_head *));
 
 /* Hand this thread's partly filled batch of deferred frees to liburcu now. */
-void dmasync_rcu_flush(void);
+void core_rcu_flush(void);
 
 /*
  * For threads that block for long (the fd monitor): their deferred frees
  * run in liburcu's worker instead of coming back to them, so that
  * dmasync_rcu_barrier() in any thread also completes them.
  */
-void dmasync_rcu_thread_free_in_worker(void);
+void core_rcu_thread_free_in_worker(void);
 
 #endif

@@ -28,7 +28,7 @@ static void run_deferred_wakes(void)
 		futex_wake(wakes[--nr_wakes], 1);
 }
 
-void dmasync_futex_wake_deferred(uint32_t *addr)
+void core_futex_wake_deferred(uint32_t *addr)
 {
 	if (locks_held == 0 || nr_wakes == MAX_DEFERRED_WAKES) {
 		futex_wake(addr, 1);
@@ -76,11 +76,11 @@ void spin_unlock(spinlock_t *lock)
 		if (nr_wakes)
 			run_deferred_wakes();
 		if (work_head)
-			dmasync_irq_work_run();
+			irq_work_run();
 	}
 }
 
-bool dmasync_spinlocks_held(void)
+bool core_spinlocks_held(void)
 {
 	return locks_held != 0;
 }
@@ -99,7 +99,7 @@ void dmasync_lockdep_assert_held(spinlock_t *lock, const char *file, int line,
 				 const char *func)
 {
 	if (DMASYNC_DEBUG_CHECKS && !spin_is_held(lock))
-		dmasync_bug(file, line, func, "lock not held by the calling thread");
+		core_bug(file, line, func, "lock not held by the calling thread");
 }
 
 bool irq_work_queue(struct irq_work *work)
@@ -113,11 +113,11 @@ bool irq_work_queue(struct irq_work *work)
 		work_head = work;
 	work_tail = work;
 	if (locks_held == 0)
-		dmasync_irq_work_run();
+		irq_work_run();
 	return true;
 }
 
-void dmasync_irq_work_run(void)
+void irq_work_run(void)
 {
 	if (work_running)
 		return; /* the outer loop picks up what was queued meanwhile */

@@ -58,7 +58,7 @@ struct sync_timeline {
 	struct pt_node *root;		/* pending points, by distance (@lock) */
 	struct list_head pt_list;	/* pending points, in order (@lock) */
 	struct list_head all_link;	/* in all_timelines (all_timelines_lock) */
-	struct dmasync_rcu_head rcu;
+	struct core_rcu_head rcu;
 	char name[SYNC_TIMELINE_NAME_LEN];
 };
 
@@ -71,9 +71,9 @@ struct sync_pt {
 };
 
 /* Internal hooks for src/sw_sync-test.c (not part of the public API). */
-long dmasync_sw_sync_live_points(void);
-long dmasync_sw_sync_live_timelines(void);
-int dmasync_sw_sync_validate(struct sync_timeline *tl);
+long core_sw_sync_live_points(void);
+long core_sw_sync_live_timelines(void);
+int core_sw_sync_validate(struct sync_timeline *tl);
 
 static long live_points, live_timelines;
 
@@ -459,7 +459,7 @@ static bool sw_sync_signaled(struct dma_fence *fence)
 	return seqno_passed((u32)fence->seqno, tl_value(pt->tl));
 }
 
-static void sync_pt_free_rcu(struct dmasync_rcu_head *head)
+static void sync_pt_free_rcu(struct core_rcu_head *head)
 {
 	free(container_of((void *)head, struct dma_fence, rcu));
 	__atomic_fetch_sub(&live_points, 1, __ATOMIC_RELAXED);
@@ -478,7 +478,7 @@ static void sw_sync_release(struct dma_fence *fence)
 		spin_unlock(&tl->lock);
 	}
 	sync_timeline_put(tl);
-	dmasync_call_rcu((struct dmasync_rcu_head *)(void *)&fence->rcu, sync_pt_free_rcu);
+	core_call_rcu((struct core_rcu_head *)(void *)&fence->rcu, sync_pt_free_rcu);
 }
 
 static void sw_sync_fence_value_str(struct dma_fence *fence, char *str, int size)
@@ -540,7 +540,7 @@ struct sync_timeline *sync_timeline_create(const char *name)
 	return tl;
 }
 
-static void sync_timeline_free_rcu(struct dmasync_rcu_head *head)
+static void sync_timeline_free_rcu(struct core_rcu_head *head)
 {
 	struct sync_timeline *tl = container_of(head, struct sync_timeline, rcu);
 
@@ -559,7 +559,7 @@ static void sync_timeline_release(struct kref *kref)
 	spin_lock(&all_timelines_lock);
 	list_del(&tl->all_link);
 	spin_unlock(&all_timelines_lock);
-	dmasync_call_rcu(&tl->rcu, sync_timeline_free_rcu);
+	core_call_rcu(&tl->rcu, sync_timeline_free_rcu);
 }
 
 struct sync_timeline *sync_timeline_get(struct sync_timeline *tl)
@@ -773,12 +773,12 @@ void sync_timeline_describe_all(FILE *f)
 
 /* ---- internal hooks for the unit test ----------------------------------- */
 
-long dmasync_sw_sync_live_points(void)
+long core_sw_sync_live_points(void)
 {
 	return __atomic_load_n(&live_points, __ATOMIC_RELAXED);
 }
 
-long dmasync_sw_sync_live_timelines(void)
+long core_sw_sync_live_timelines(void)
 {
 	return __atomic_load_n(&live_timelines, __ATOMIC_RELAXED);
 }
@@ -819,7 +819,7 @@ static int validate_subtree(struct sync_timeline *tl, struct pt_node *n, struct 
  * equal only for a point being released), every distance in [1, INT_MAX],
  * every linked point flagged as linked.  A negative code otherwise.
  */
-int dmasync_sw_sync_validate(struct sync_timeline *tl)
+int core_sw_sync_validate(struct sync_timeline *tl)
 {
 	struct list_head *next;
 	struct sync_pt *pt;

@@ -39,7 +39,7 @@
 
 /* Record types: the fence events first, with the values of the enum. */
 enum {
-	REC_BEGIN = DMASYNC_TRACE_FENCE_DESTROY + 1,
+	REC_BEGIN = CORE_TRACE_FENCE_DESTROY + 1,
 	REC_END,
 	REC_INSTANT,
 	REC_ASYNC_BEGIN,
@@ -77,7 +77,7 @@ struct trace_thread {
 	unsigned long dropped;		/* atomic */
 };
 
-int dmasync_trace_on;
+int core_trace_on;
 
 static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct trace_thread *threads;	/* newest first */
@@ -160,7 +160,7 @@ static void copy_name(char *dst, size_t len, const char *src)
 	dst[n] = 0;
 }
 
-void dmasync_trace_fence_event(enum dmasync_trace_fence_event event, struct dma_fence *fence)
+void core_trace_fence_event(enum core_trace_fence_event event, struct dma_fence *fence)
 {
 	struct trace_thread *t = self();
 	struct trace_rec *r;
@@ -174,7 +174,7 @@ void dmasync_trace_fence_event(enum dmasync_trace_fence_event event, struct dma_
 	r->seqno = fence->seqno;
 	r->key = (u64)(uintptr_t)fence;
 	r->name[0] = 0;
-	if (event == DMASYNC_TRACE_FENCE_INIT) {
+	if (event == CORE_TRACE_FENCE_INIT) {
 		/* Both names: the driver's in 32 bytes, the timeline's after it. */
 		copy_name(r->name, 32, fence->ops->get_driver_name(fence));
 		copy_name(r->name + strlen(r->name) + 1, REC_NAME_LEN - 32,
@@ -185,8 +185,8 @@ void dmasync_trace_fence_event(enum dmasync_trace_fence_event event, struct dma_
 
 void dmasync_trace_fence_emit(struct dma_fence *fence)
 {
-	if (fence && dmasync_tracing())
-		dmasync_trace_fence_event(DMASYNC_TRACE_FENCE_EMIT, fence);
+	if (fence && core_tracing())
+		core_trace_fence_event(CORE_TRACE_FENCE_EMIT, fence);
 }
 
 /* A record named @name (copied, may be NULL). */
@@ -225,7 +225,7 @@ void dmasync_trace_begin(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!dmasync_tracing())
+	if (!core_tracing())
 		return;
 	va_start(ap, fmt);
 	rec_fmt(REC_BEGIN, 0, fmt, ap);
@@ -234,7 +234,7 @@ void dmasync_trace_begin(const char *fmt, ...)
 
 void dmasync_trace_end(void)
 {
-	if (dmasync_tracing())
+	if (core_tracing())
 		rec_raw(REC_END, 0, 0, NULL);
 }
 
@@ -242,7 +242,7 @@ void dmasync_trace_instant(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!dmasync_tracing())
+	if (!core_tracing())
 		return;
 	va_start(ap, fmt);
 	rec_fmt(REC_INSTANT, 0, fmt, ap);
@@ -253,7 +253,7 @@ void dmasync_trace_async_begin(u64 id, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!dmasync_tracing())
+	if (!core_tracing())
 		return;
 	va_start(ap, fmt);
 	rec_fmt(REC_ASYNC_BEGIN, id, fmt, ap);
@@ -262,19 +262,19 @@ void dmasync_trace_async_begin(u64 id, const char *fmt, ...)
 
 void dmasync_trace_async_end(u64 id)
 {
-	if (dmasync_tracing())
+	if (core_tracing())
 		rec_raw(REC_ASYNC_END, id, 0, NULL);
 }
 
 void dmasync_trace_counter(const char *name, s64 value)
 {
-	if (dmasync_tracing())
+	if (core_tracing())
 		rec_raw(REC_COUNTER, 0, value, name);
 }
 
 bool dmasync_trace_enabled(void)
 {
-	return dmasync_tracing();
+	return core_tracing();
 }
 
 int dmasync_trace_set_thread_name(const char *name)
@@ -484,7 +484,7 @@ static void close_span(struct writer *w, long long tid, const struct trace_rec *
 	char buf[64];
 
 	ev_open(w, "E", tid, ts);
-	if (open->type == DMASYNC_TRACE_FENCE_WAIT_START) {
+	if (open->type == CORE_TRACE_FENCE_WAIT_START) {
 		wait_name(buf, sizeof(buf), open);
 		ev_name(w, buf);
 	} else {
@@ -523,7 +523,7 @@ static int write_thread_events(struct writer *w, struct item *items, size_t n,
 			ev_name(w, r->name);
 			fputc('}', w->f);
 			break;
-		case DMASYNC_TRACE_FENCE_WAIT_START:
+		case CORE_TRACE_FENCE_WAIT_START:
 			if ((ret = push(ts, r)))
 				break;
 			ev_open(w, "B", tid, r->ts);
@@ -533,10 +533,10 @@ static int write_thread_events(struct writer *w, struct item *items, size_t n,
 			fputc('}', w->f);
 			break;
 		case REC_END:
-		case DMASYNC_TRACE_FENCE_WAIT_END: {
+		case CORE_TRACE_FENCE_WAIT_END: {
 			const struct trace_rec *top = ts->depth ? ts->stack[ts->depth - 1].rec : NULL;
 			bool match = top && (r->type == REC_END ? top->type == REC_BEGIN
-						: top->type == DMASYNC_TRACE_FENCE_WAIT_START &&
+						: top->type == CORE_TRACE_FENCE_WAIT_START &&
 						  top->key == r->key);
 
 			if (!match) {
@@ -680,12 +680,12 @@ static int write_fence_tracks(struct writer *w, struct item *items, size_t n,
 		for (; i < n && items[i].rec->key == key; i++) {
 			const struct trace_rec *r = items[i].rec;
 
-			if (!cur && last != (size_t)-1 && r->type != DMASYNC_TRACE_FENCE_INIT) {
+			if (!cur && last != (size_t)-1 && r->type != CORE_TRACE_FENCE_INIT) {
 				/*
 				 * After destroy: dma_fence_release() signals a
 				 * fence released with callbacks still queued.
 				 */
-				if (r->type == DMASYNC_TRACE_FENCE_SIGNALED &&
+				if (r->type == CORE_TRACE_FENCE_SIGNALED &&
 				    !(fi[last].flags & FI_SIGNALED)) {
 					fi[last].signal = fi[last].end;
 					fi[last].error = r->error;
@@ -693,7 +693,7 @@ static int write_fence_tracks(struct writer *w, struct item *items, size_t n,
 				}
 				continue;
 			}
-			if (r->type == DMASYNC_TRACE_FENCE_INIT || !cur) {
+			if (r->type == CORE_TRACE_FENCE_INIT || !cur) {
 				const struct ctx_name *cn;
 
 				if (nfi == cfi) {
@@ -713,7 +713,7 @@ static int write_fence_tracks(struct writer *w, struct item *items, size_t n,
 				cur->seqno = r->seqno;
 				cur->start = r->ts;
 				cur->end = w->t_end;
-				if (r->type == DMASYNC_TRACE_FENCE_INIT) {
+				if (r->type == CORE_TRACE_FENCE_INIT) {
 					cur->flags |= FI_INIT;
 					cur->driver = r->name;
 					cur->timeline = rec_timeline(r);
@@ -723,21 +723,21 @@ static int write_fence_tracks(struct writer *w, struct item *items, size_t n,
 				}
 			}
 			switch (r->type) {
-			case DMASYNC_TRACE_FENCE_EMIT:
+			case CORE_TRACE_FENCE_EMIT:
 				if (!cur->emits++)
 					cur->emit = r->ts;
 				cur->flags |= FI_EMITTED;
 				break;
-			case DMASYNC_TRACE_FENCE_ENABLE_SIGNAL:
+			case CORE_TRACE_FENCE_ENABLE_SIGNAL:
 				cur->enable = r->ts;
 				cur->flags |= FI_ENABLED;
 				break;
-			case DMASYNC_TRACE_FENCE_SIGNALED:
+			case CORE_TRACE_FENCE_SIGNALED:
 				cur->signal = r->ts;
 				cur->error = r->error;
 				cur->flags |= FI_SIGNALED;
 				break;
-			case DMASYNC_TRACE_FENCE_DESTROY:
+			case CORE_TRACE_FENCE_DESTROY:
 				cur->end = r->ts;
 				cur->flags |= FI_DESTROYED;
 				last = (size_t)(cur - fi);
@@ -928,13 +928,13 @@ static int write_file(const char *path, struct item *items, size_t n)
 
 	/* Context -> names, from the INIT records. */
 	for (size_t i = 0; i < n; i++)
-		ninit += items[i].rec->type == DMASYNC_TRACE_FENCE_INIT;
+		ninit += items[i].rec->type == CORE_TRACE_FENCE_INIT;
 	if (ninit && !(ctab = malloc(ninit * sizeof(*ctab))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const struct trace_rec *r = items[i].rec;
 
-		if (r->type != DMASYNC_TRACE_FENCE_INIT)
+		if (r->type != CORE_TRACE_FENCE_INIT)
 			continue;
 		ctab[nctx].context = r->context;
 		ctab[nctx].driver = r->name;
@@ -977,8 +977,8 @@ static int write_file(const char *path, struct item *items, size_t n)
 		for (size_t i = 0; i < n; i++) {
 			u32 ty = items[i].rec->type;
 
-			if (ty != DMASYNC_TRACE_FENCE_WAIT_START && ty != DMASYNC_TRACE_FENCE_WAIT_END &&
-			    ty <= DMASYNC_TRACE_FENCE_DESTROY)
+			if (ty != CORE_TRACE_FENCE_WAIT_START && ty != CORE_TRACE_FENCE_WAIT_END &&
+			    ty <= CORE_TRACE_FENCE_DESTROY)
 				items[nf++] = items[i];
 		}
 		if (nf)
@@ -1039,7 +1039,7 @@ static void trace_atexit(void)
 {
 	pthread_mutex_lock(&trace_lock);
 	if (session_path && session_pid == getpid()) {
-		__atomic_store_n(&dmasync_trace_on, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&core_trace_on, 0, __ATOMIC_RELAXED);
 		int ret = write_session(true);
 
 		if (ret)
@@ -1095,7 +1095,7 @@ int dmasync_trace_start(const char *path)
 	abs = NULL;
 	session_pid = getpid();
 	session_t0 = ktime_get();
-	__atomic_store_n(&dmasync_trace_on, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&core_trace_on, 1, __ATOMIC_RELEASE);
 out:
 	pthread_mutex_unlock(&trace_lock);
 	free(abs);
@@ -1111,7 +1111,7 @@ int dmasync_trace_stop(void)
 		pthread_mutex_unlock(&trace_lock);
 		return -EINVAL;
 	}
-	__atomic_store_n(&dmasync_trace_on, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&core_trace_on, 0, __ATOMIC_RELAXED);
 	ret = write_session(true);
 	free(session_path);
 	session_path = NULL;
@@ -1145,7 +1145,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
-	__atomic_store_n(&dmasync_trace_on, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&core_trace_on, 0, __ATOMIC_RELAXED);
 	free(session_path);
 	session_path = NULL;
 	pthread_mutex_unlock(&trace_lock);

@@ -15,38 +15,38 @@
 
 struct dma_fence;
 
-enum dmasync_trace_fence_event {
-	DMASYNC_TRACE_FENCE_INIT,
-	DMASYNC_TRACE_FENCE_EMIT,
-	DMASYNC_TRACE_FENCE_ENABLE_SIGNAL,
-	DMASYNC_TRACE_FENCE_SIGNALED,
-	DMASYNC_TRACE_FENCE_WAIT_START,
-	DMASYNC_TRACE_FENCE_WAIT_END,
-	DMASYNC_TRACE_FENCE_DESTROY,
+enum core_trace_fence_event {
+	CORE_TRACE_FENCE_INIT,
+	CORE_TRACE_FENCE_EMIT,
+	CORE_TRACE_FENCE_ENABLE_SIGNAL,
+	CORE_TRACE_FENCE_SIGNALED,
+	CORE_TRACE_FENCE_WAIT_START,
+	CORE_TRACE_FENCE_WAIT_END,
+	CORE_TRACE_FENCE_DESTROY,
 };
 
 /* Non-zero while a session records.  Written only by trace.c. */
-extern int dmasync_trace_on;
+extern int core_trace_on;
 
-void dmasync_trace_fence_event(enum dmasync_trace_fence_event event, struct dma_fence *fence);
+void core_trace_fence_event(enum core_trace_fence_event event, struct dma_fence *fence);
 
-static inline bool dmasync_tracing(void)
+static inline bool core_tracing(void)
 {
-	return __builtin_expect(__atomic_load_n(&dmasync_trace_on, __ATOMIC_RELAXED), 0);
+	return __builtin_expect(__atomic_load_n(&core_trace_on, __ATOMIC_RELAXED), 0);
 }
 
-#define DMASYNC_TRACEPOINT(event, fence)                                        \
+#define CORE_TRACEPOINT(event, fence)                                           \
 	do {                                                                    \
-		if (dmasync_tracing())                                          \
-			dmasync_trace_fence_event(event, fence);                \
+		if (core_tracing())                                             \
+			core_trace_fence_event(event, fence);                   \
 	} while (0)
 
 /* The kernel's tracepoint names (trace_dma_fence_emit is public). */
-#define trace_dma_fence_init(f) DMASYNC_TRACEPOINT(DMASYNC_TRACE_FENCE_INIT, f)
-#define trace_dma_fence_enable_signal(f) DMASYNC_TRACEPOINT(DMASYNC_TRACE_FENCE_ENABLE_SIGNAL, f)
-#define trace_dma_fence_signaled(f) DMASYNC_TRACEPOINT(DMASYNC_TRACE_FENCE_SIGNALED, f)
-#define trace_dma_fence_wait_start(f) DMASYNC_TRACEPOINT(DMASYNC_TRACE_FENCE_WAIT_START, f)
-#define trace_dma_fence_wait_end(f) DMASYNC_TRACEPOINT(DMASYNC_TRACE_FENCE_WAIT_END, f)
-#define trace_dma_fence_destroy(f) DMASYNC_TRACEPOINT(DMASYNC_TRACE_FENCE_DESTROY, f)
+#define trace_dma_fence_init(f) CORE_TRACEPOINT(CORE_TRACE_FENCE_INIT, f)
+#define trace_dma_fence_enable_signal(f) CORE_TRACEPOINT(CORE_TRACE_FENCE_ENABLE_SIGNAL, f)
+#define trace_dma_fence_signaled(f) CORE_TRACEPOINT(CORE_TRACE_FENCE_SIGNALED, f)
+#define trace_dma_fence_wait_start(f) CORE_TRACEPOINT(CORE_TRACE_FENCE_WAIT_START, f)
+#define trace_dma_fence_wait_end(f) CORE_TRACEPOINT(CORE_TRACE_FENCE_WAIT_END, f)
+#define trace_dma_fence_destroy(f) CORE_TRACEPOINT(CORE_TRACE_FENCE_DESTROY, f)
 
 #endif

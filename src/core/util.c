@@ -18,7 +18,7 @@ ktime_t ktime_get(void)
 
 static unsigned long warn_count;
 
-void dmasync_warn(const char *file, int line, const char *func, const char *cond)
+void core_warn(const char *file, int line, const char *func, const char *cond)
 {
 	__atomic_fetch_add(&warn_count, 1, __ATOMIC_RELAXED);
 	if (!getenv("DMASYNC_QUIET_WARNINGS"))
@@ -27,12 +27,12 @@ void dmasync_warn(const char *file, int line, const char *func, const char *cond
 		abort();
 }
 
-unsigned long dmasync_warn_count(void)
+unsigned long core_warn_count(void)
 {
 	return __atomic_load_n(&warn_count, __ATOMIC_RELAXED);
 }
 
-void dmasync_bug(const char *file, int line, const char *func, const char *what)
+void core_bug(const char *file, int line, const char *func, const char *what)
 {
 	fprintf(stderr, "dmasync: BUG at %s:%d %s(): %s\n", file, line, func, what);
 	fflush(stderr);

@@ -158,7 +158,7 @@ void dmasync_ww_mutex_assert_held(struct ww_mutex *lock, const char *file, int l
 				  const char *func)
 {
 	if (DMASYNC_DEBUG_CHECKS && !ww_mutex_is_held(lock))
-		dmasync_bug(file, line, func, "ww_mutex not held by the calling thread");
+		core_bug(file, line, func, "ww_mutex not held by the calling thread");
 }
 
 /*

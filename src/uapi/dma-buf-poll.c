@@ -124,15 +124,15 @@ static void mirror_free(struct dmabuf_mirror *m)
 	free(m);
 }
 
-/* poll_lock held.  Atomic so that dmabuf_poll_update() may peek unlocked. */
-static void interest_add(struct dmabuf_obj *obj, unsigned int dirs, int delta)
+/* poll_lock held.  Atomic so that uapi_dmabuf_poll_update() may peek unlocked. */
+static void interest_add(struct uapi_dmabuf *obj, unsigned int dirs, int delta)
 {
 	for (int d = 0; d < 2; d++)
 		if (dirs & (1u << d))
 			__atomic_fetch_add(&obj->interest[d], (unsigned int)delta, __ATOMIC_SEQ_CST);
 }
 
-static bool interested(struct dmabuf_obj *obj, int d)
+static bool interested(struct uapi_dmabuf *obj, int d)
 {
 	return __atomic_load_n(&obj->interest[d], __ATOMIC_RELAXED) != 0;
 }
@@ -141,20 +141,20 @@ static bool interested(struct dmabuf_obj *obj, int d)
 
 static void poll_cb(struct dma_fence *fence, struct dma_fence_cb *cb)
 {
-	struct dmabuf_poll_cb *pcb = container_of(cb, struct dmabuf_poll_cb, cb);
-	struct dmabuf_obj *obj = pcb->obj;
+	struct uapi_dmabuf_poll_cb *pcb = container_of(cb, struct uapi_dmabuf_poll_cb, cb);
+	struct uapi_dmabuf *obj = pcb->obj;
 
 	__atomic_fetch_or(&obj->fired, pcb->bit, __ATOMIC_ACQ_REL);
 	/* The queued work holds a reference of its own: the callbacks'
 	 * references may be dropped by a run of the work in another thread. */
 	if (irq_work_queue(&obj->work))
-		dmabuf_obj_get(obj);
+		uapi_dmabuf_get(obj);
 }
 
 /* poll_lock held.  Arm slot @d on the first unsignaled fence; false if none. */
-static bool arm_locked(struct dmabuf_obj *obj, int d)
+static bool arm_locked(struct uapi_dmabuf *obj, int d)
 {
-	struct dmabuf_poll_cb *pcb = &obj->cb[d];
+	struct uapi_dmabuf_poll_cb *pcb = &obj->cb[d];
 	struct dma_resv_iter cursor;
 	struct dma_fence *fence;
 	bool armed = false;
@@ -163,7 +163,7 @@ static bool arm_locked(struct dmabuf_obj *obj, int d)
 	dma_resv_for_each_fence_unlocked(&cursor, fence) {
 		/* Set up before the callback can run: it may fire at once. */
 		pcb->fence = dma_fence_get(fence);
-		dmabuf_obj_get(obj);
+		uapi_dmabuf_get(obj);
 		if (!dma_fence_add_callback(fence, &pcb->cb, poll_cb)) {
 			armed = true;
 			break;
@@ -171,14 +171,14 @@ static bool arm_locked(struct dmabuf_obj *obj, int d)
 		/* Signaled meanwhile; neither reference can be the last. */
 		pcb->fence = NULL;
 		dma_fence_put(fence);
-		dmabuf_obj_put(obj);
+		uapi_dmabuf_put(obj);
 	}
 	dma_resv_iter_end(&cursor);
 	return armed;
 }
 
 /* poll_lock held. */
-static void apply_locked(struct dmabuf_obj *obj, unsigned int ready)
+static void apply_locked(struct uapi_dmabuf *obj, unsigned int ready)
 {
 	struct dmabuf_mirror *m;
 	struct dmabuf_waiter *w;
@@ -196,7 +196,7 @@ static void apply_locked(struct dmabuf_obj *obj, unsigned int ready)
 	}
 }
 
-unsigned int dmabuf_poll_update(struct dmabuf_obj *obj, unsigned int arm)
+unsigned int uapi_dmabuf_poll_update(struct uapi_dmabuf *obj, unsigned int arm)
 {
 	unsigned int ready = 0;
 
@@ -231,7 +231,7 @@ unsigned int dmabuf_poll_update(struct dmabuf_obj *obj, unsigned int arm)
 
 static void poll_work(struct irq_work *work)
 {
-	struct dmabuf_obj *obj = container_of(work, struct dmabuf_obj, work);
+	struct uapi_dmabuf *obj = container_of(work, struct uapi_dmabuf, work);
 	unsigned long fired = __atomic_exchange_n(&obj->fired, 0, __ATOMIC_ACQ_REL);
 	struct dma_fence *done[2] = { NULL, NULL };
 
@@ -243,17 +243,17 @@ static void poll_work(struct irq_work *work)
 		}
 	}
 	spin_unlock(&obj->poll_lock);
-	dmabuf_poll_update(obj, 0);
+	uapi_dmabuf_poll_update(obj, 0);
 	for (int d = 0; d < 2; d++) {
 		if (done[d]) {
 			dma_fence_put(done[d]);
-			dmabuf_obj_put(obj);	/* the callback's */
+			uapi_dmabuf_put(obj);	/* the callback's */
 		}
 	}
-	dmabuf_obj_put(obj);	/* the queued work's */
+	uapi_dmabuf_put(obj);	/* the queued work's */
 }
 
-void dmabuf_poll_init(struct dmabuf_obj *obj)
+void uapi_dmabuf_poll_init(struct uapi_dmabuf *obj)
 {
 	spin_lock_init(&obj->poll_lock);
 	for (int d = 0; d < 2; d++) {
@@ -267,7 +267,7 @@ void dmabuf_poll_init(struct dmabuf_obj *obj)
 	INIT_LIST_HEAD(&obj->mirrors);
 }
 
-void dmabuf_poll_died(struct dmabuf_obj *obj)
+void uapi_dmabuf_poll_died(struct uapi_dmabuf *obj)
 {
 	struct dma_fence *removed[2] = { NULL, NULL };
 	struct dmabuf_mirror *m, *tmp;
@@ -275,7 +275,7 @@ void dmabuf_poll_died(struct dmabuf_obj *obj)
 
 	spin_lock(&obj->poll_lock);
 	for (int d = 0; d < 2; d++) {
-		struct dmabuf_poll_cb *pcb = &obj->cb[d];
+		struct uapi_dmabuf_poll_cb *pcb = &obj->cb[d];
 
 		/* If it is firing right now, the work cleans up. */
 		if (pcb->fence && dma_fence_remove_callback(pcb->fence, &pcb->cb)) {
@@ -297,12 +297,12 @@ void dmabuf_poll_died(struct dmabuf_obj *obj)
 	for (int d = 0; d < 2; d++) {
 		if (removed[d]) {
 			dma_fence_put(removed[d]);
-			dmabuf_obj_put(obj);	/* never the last: the caller holds one */
+			uapi_dmabuf_put(obj);	/* never the last: the caller holds one */
 		}
 	}
 }
 
-void dmabuf_poll_fini(struct dmabuf_obj *obj)
+void uapi_dmabuf_poll_fini(struct uapi_dmabuf *obj)
 {
 	struct dmabuf_mirror *m, *tmp;
 
@@ -314,7 +314,7 @@ void dmabuf_poll_fini(struct dmabuf_obj *obj)
 	INIT_LIST_HEAD(&obj->mirrors);
 }
 
-void dmabuf_poll_fork_child_obj(struct dmabuf_obj *obj)
+void uapi_dmabuf_poll_fork_child_obj(struct uapi_dmabuf *obj)
 {
 	struct dmabuf_mirror *m, *tmp;
 
@@ -347,7 +347,7 @@ static int in_epoll_set(int m, int epfd)
 }
 
 /* poll_lock held.  The mirror of (@epfd, @fd), or NULL. */
-static struct dmabuf_mirror *find_mirror_locked(struct dmabuf_obj *obj, int epfd, int fd)
+static struct dmabuf_mirror *find_mirror_locked(struct uapi_dmabuf *obj, int epfd, int fd)
 {
 	struct dmabuf_mirror *m;
 
@@ -363,7 +363,7 @@ static struct dmabuf_mirror *find_mirror_locked(struct dmabuf_obj *obj, int epfd
 	return NULL;
 }
 
-void dmabuf_poll_reap_orphans(struct dmabuf_obj *obj)
+void uapi_dmabuf_poll_reap_orphans(struct uapi_dmabuf *obj)
 {
 	struct dmabuf_mirror *m, *tmp;
 	LIST_HEAD(dead);
@@ -419,7 +419,7 @@ static int not_registered(int epfd, int fd)
 	return -1;
 }
 
-static int mirror_add(struct dmabuf_obj *obj, int epfd, int fd, const struct epoll_event *ev)
+static int mirror_add(struct uapi_dmabuf *obj, int epfd, int fd, const struct epoll_event *ev)
 {
 	struct epoll_event mev = mirror_event(ev);
 	struct dmabuf_mirror *m;
@@ -460,7 +460,7 @@ static int mirror_add(struct dmabuf_obj *obj, int epfd, int fd, const struct epo
 	list_add_tail(&m->node, &obj->mirrors);
 	interest_add(obj, m->dirs, 1);
 	spin_unlock(&obj->poll_lock);
-	dmabuf_poll_update(obj, 0);
+	uapi_dmabuf_poll_update(obj, 0);
 
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, m->m, &mev)) {
 		e = errno;
@@ -475,7 +475,7 @@ static int mirror_add(struct dmabuf_obj *obj, int epfd, int fd, const struct epo
 	return 0;
 }
 
-static int mirror_mod(struct dmabuf_obj *obj, int epfd, int fd, const struct epoll_event *ev)
+static int mirror_mod(struct uapi_dmabuf *obj, int epfd, int fd, const struct epoll_event *ev)
 {
 	struct epoll_event mev = mirror_event(ev);
 	struct dmabuf_mirror *m;
@@ -503,13 +503,13 @@ static int mirror_mod(struct dmabuf_obj *obj, int epfd, int fd, const struct epo
 	spin_unlock(&obj->poll_lock);
 	if (!m)
 		return not_registered(epfd, fd);
-	dmabuf_poll_update(obj, 0);
+	uapi_dmabuf_poll_update(obj, 0);
 	/* Only a DEL from another thread could free M meanwhile; that is the
 	 * caller's race, as with the kernel's epoll_ctl. */
 	return epoll_ctl(epfd, EPOLL_CTL_MOD, mfd, &mev);
 }
 
-static int mirror_del(struct dmabuf_obj *obj, int epfd, int fd)
+static int mirror_del(struct uapi_dmabuf *obj, int epfd, int fd)
 {
 	struct dmabuf_mirror *m;
 
@@ -529,16 +529,16 @@ static int mirror_del(struct dmabuf_obj *obj, int epfd, int fd)
 
 int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
-	struct dmabuf_obj *obj = dmabuf_obj_lookup(fd);
+	struct uapi_dmabuf *obj = uapi_dmabuf_lookup(fd);
 	struct epoll_event ev;
 	int r;
 
 	if (!obj)
 		return epoll_ctl(epfd, op, fd, event);
-	dmasync_tracked_maybe_reap();
+	uapi_tracked_maybe_reap();
 	if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) &&
 	    copy_from_user(&ev, event, sizeof(ev))) {
-		dmabuf_obj_put(obj);
+		uapi_dmabuf_put(obj);
 		errno = EFAULT;
 		return -1;
 	}
@@ -560,7 +560,7 @@ int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 	{
 		int e = errno;
 
-		dmabuf_obj_put(obj);
+		uapi_dmabuf_put(obj);
 		errno = e;
 	}
 	return r;
@@ -589,7 +589,7 @@ struct poll_state {
 	struct pollfd *fds;
 	nfds_t nfds;
 	struct pollfd *nat;		/* nfds + 1 entries: the eventfd last */
-	struct dmabuf_obj **objs;	/* per entry, NULL for native ones */
+	struct uapi_dmabuf **objs;	/* per entry, NULL for native ones */
 	struct dmabuf_waiter *waiters;	/* per entry */
 	bool any_native;
 	int efd;
@@ -606,7 +606,7 @@ static int eval_dmabufs(struct poll_state *s)
 		if (!s->objs[i])
 			continue;
 		want = poll_dirs(s->fds[i].events);
-		s->fds[i].revents = want ? dirs_to_revents(dmabuf_poll_update(s->objs[i], want) & want)
+		s->fds[i].revents = want ? dirs_to_revents(uapi_dmabuf_poll_update(s->objs[i], want) & want)
 					 : 0;
 		n += s->fds[i].revents != 0;
 	}
@@ -616,7 +616,7 @@ static int eval_dmabufs(struct poll_state *s)
 static void waiters_register(struct poll_state *s)
 {
 	for (nfds_t i = 0; i < s->nfds; i++) {
-		struct dmabuf_obj *obj = s->objs[i];
+		struct uapi_dmabuf *obj = s->objs[i];
 		struct dmabuf_waiter *w = &s->waiters[i];
 
 		if (!obj)
@@ -634,7 +634,7 @@ static void waiters_register(struct poll_state *s)
 static void waiters_unregister(struct poll_state *s)
 {
 	for (nfds_t i = 0; i < s->nfds; i++) {
-		struct dmabuf_obj *obj = s->objs[i];
+		struct uapi_dmabuf *obj = s->objs[i];
 		struct dmabuf_waiter *w = &s->waiters[i];
 
 		if (!obj)
@@ -649,7 +649,7 @@ static void waiters_unregister(struct poll_state *s)
 static void waiters_rearm(struct poll_state *s)
 {
 	for (nfds_t i = 0; i < s->nfds; i++) {
-		struct dmabuf_obj *obj = s->objs[i];
+		struct uapi_dmabuf *obj = s->objs[i];
 
 		if (!obj)
 			continue;
@@ -767,7 +767,7 @@ int dmasync_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
 		return -1;
 	}
 	for (nfds_t i = 0; i < nfds; i++) {
-		s.objs[i] = s.nat[i].fd >= 0 ? dmabuf_obj_lookup(s.nat[i].fd) : NULL;
+		s.objs[i] = s.nat[i].fd >= 0 ? uapi_dmabuf_lookup(s.nat[i].fd) : NULL;
 		any_dmabuf |= s.objs[i] != NULL;
 	}
 	if (!any_dmabuf) {
@@ -775,7 +775,7 @@ int dmasync_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
 		free(s.objs);
 		return ppoll(fds, nfds, tmo, sigmask);
 	}
-	dmasync_tracked_maybe_reap();
+	uapi_tracked_maybe_reap();
 	s.waiters = calloc(nfds, sizeof(*s.waiters));
 	if (!s.waiters) {
 		r = -1;
@@ -799,7 +799,7 @@ out:
 	}
 	for (nfds_t i = 0; i < nfds; i++)
 		if (s.objs[i])
-			dmabuf_obj_put(s.objs[i]);
+			uapi_dmabuf_put(s.objs[i]);
 	free(s.objs);
 	free(s.nat);
 	free(s.waiters);

@@ -20,7 +20,7 @@
  * 200 ms while tracked objects exist (or every 100 x the last pass's
  * duration, if that is longer), when the number of tracked objects doubled
  * since the last one, when a dmasync call finds the last pass over a
- * second old, from dmasync_files_reap(), and for one object from
+ * second old, from uapi_files_reap(), and for one object from
  * dmasync_close().
  *
  * Locking: tracked_lock (a pthread mutex, inside dma-buf.c) protects the
@@ -48,8 +48,8 @@ enum tracked_kind {
 	TRACKED_MEMFD,	/* inode pinned by a mapping */
 };
 
-struct dmasync_tracked {
-	struct dmasync_file file;	/* first: the registry object */
+struct uapi_tracked {
+	struct uapi_file file;	/* first: the registry object */
 	enum tracked_kind kind;
 	u64 cookie;			/* TRACKED_SOCKET */
 	bool listed;			/* on the tracked list (under tracked_lock) */
@@ -57,33 +57,33 @@ struct dmasync_tracked {
 	/* Optional: called once, with no lock held, when a reap pass or
 	 * dmasync_close() finds that no fd refers to the object any more;
 	 * before the registry drops its reference. */
-	void (*died)(struct dmasync_tracked *t);
+	void (*died)(struct uapi_tracked *t);
 };
 
 /*
- * Initialise @t with @ops (whose .match must be dmasync_tracked_match).
+ * Initialise @t with @ops (whose .match must be uapi_tracked_match).
  */
-void dmasync_tracked_init(struct dmasync_tracked *t, const struct dmasync_file_ops *ops,
-			  enum tracked_kind kind);
+void uapi_tracked_init(struct uapi_tracked *t, const struct uapi_file_ops *ops,
+		       enum tracked_kind kind);
 
 /*
  * Register @t as the object behind @fd (a socket or a pinned memfd of
  * @t's kind) and add it to the tracked list.  The registry takes its own
  * reference.  May run a reap pass first.  Return: 0 or a negative errno.
  */
-int dmasync_tracked_install(struct dmasync_tracked *t, int fd);
+int uapi_tracked_install(struct uapi_tracked *t, int fd);
 
 /* The registry's match op for tracked objects. */
-bool dmasync_tracked_match(struct dmasync_file *file, int fd);
+bool uapi_tracked_match(struct uapi_file *file, int fd);
 
 /* Run a reap pass now.  Return: the number of objects released. */
-int dmasync_tracked_reap(void);
+int uapi_tracked_reap(void);
 
 /* Run a reap pass if the last one is more than a second old. */
-void dmasync_tracked_maybe_reap(void);
+void uapi_tracked_maybe_reap(void);
 
 /* Number of tracked objects (tests). */
-unsigned int dmasync_tracked_count(void);
+unsigned int uapi_tracked_count(void);
 
 /*
  * Give @t (initialised with kind TRACKED_SOCKET) a new AF_UNIX socket as
@@ -91,33 +91,33 @@ unsigned int dmasync_tracked_count(void);
  * the registry holds @t and the caller's reference is dropped.
  * Return: the fd, or a negative errno (@t is still the caller's).
  */
-int dmasync_tracked_open_socket(struct dmasync_tracked *t, int flags);
+int uapi_tracked_open_socket(struct uapi_tracked *t, int flags);
 
 /* A new open file description of @fd (e.g. a memfd) with @accmode, via
  * /proc/self/fd.  Return: the fd (FD_CLOEXEC) or a negative errno. */
-int dmabuf_reopen_fd(int fd, int accmode);
+int uapi_fd_reopen(int fd, int accmode);
 
 /* ---- dma-buf objects ----------------------------------------------------------- */
 
 /* One contiguous run of a udmabuf's memory, inside a source mapping. */
-struct dmabuf_piece {
+struct uapi_dmabuf_piece {
 	char *addr;
 	size_t len;
 };
 
 /* Per direction poll callback, as the kernel's cb_in/cb_out. */
-struct dmabuf_poll_cb {
+struct uapi_dmabuf_poll_cb {
 	struct dma_fence_cb cb;
 	struct dma_fence *fence;	/* armed on (a reference), or NULL */
-	struct dmabuf_obj *obj;
+	struct uapi_dmabuf *obj;
 	unsigned int bit;		/* DMABUF_IN or DMABUF_OUT */
 };
 
 #define DMABUF_IN 1u
 #define DMABUF_OUT 2u
 
-struct dmabuf_obj {
-	struct dmasync_tracked t;	/* first; t.file.refs is the buffer's refcount */
+struct uapi_dmabuf {
+	struct uapi_tracked t;	/* first; t.file.refs is the buffer's refcount */
 	struct dma_buf buf;
 	struct dma_resv own_resv;
 	bool own_resv_used;
@@ -131,12 +131,12 @@ struct dmabuf_obj {
 	/* TRACKED_MEMFD: the pin.  TRACKED_SOCKET: the memory, in buffer
 	 * order; each piece is a mapping of its own, unmapped at release. */
 	void *pin;
-	struct dmabuf_piece *pieces;
+	struct uapi_dmabuf_piece *pieces;
 	unsigned int npieces;
 
 	/* Poll state (dma-buf-poll.c), under poll_lock. */
 	spinlock_t poll_lock;
-	struct dmabuf_poll_cb cb[2];	/* [0] in, [1] out */
+	struct uapi_dmabuf_poll_cb cb[2];	/* [0] in, [1] out */
 	unsigned long fired;		/* DMABUF_IN/OUT bits of fired callbacks (atomic) */
 	struct irq_work work;
 	struct list_head waiters;
@@ -144,25 +144,25 @@ struct dmabuf_obj {
 	unsigned int interest[2];	/* mirrors + waiters per direction */
 };
 
-static inline struct dmabuf_obj *to_dmabuf_obj(struct dma_buf *buf)
+static inline struct uapi_dmabuf *to_uapi_dmabuf(struct dma_buf *buf)
 {
-	return container_of(buf, struct dmabuf_obj, buf);
+	return container_of(buf, struct uapi_dmabuf, buf);
 }
 
 /* The registry ops of dma-bufs. */
-extern const struct dmasync_file_ops dma_buf_file_ops;
+extern const struct uapi_file_ops uapi_dmabuf_ops;
 
 /* The dma-buf behind @fd with a reference, or NULL. */
-struct dmabuf_obj *dmabuf_obj_lookup(int fd);
+struct uapi_dmabuf *uapi_dmabuf_lookup(int fd);
 
-static inline void dmabuf_obj_get(struct dmabuf_obj *obj)
+static inline void uapi_dmabuf_get(struct uapi_dmabuf *obj)
 {
-	dmasync_file_get(&obj->t.file);
+	uapi_file_get(&obj->t.file);
 }
 
-static inline void dmabuf_obj_put(struct dmabuf_obj *obj)
+static inline void uapi_dmabuf_put(struct uapi_dmabuf *obj)
 {
-	dmasync_file_put(&obj->t.file);
+	uapi_file_put(&obj->t.file);
 }
 
 /*
@@ -172,31 +172,31 @@ static inline void dmabuf_obj_put(struct dmabuf_obj *obj)
  * the object's on success.  Return: the buffer (one reference), or
  * ERR_PTR() (@fd stays the caller's then).
  */
-struct dma_buf *dmabuf_export_fd(const struct dma_buf_export_info *exp_info,
-				 enum tracked_kind kind, int fd, int accmode);
+struct dma_buf *uapi_dmabuf_export_fd(const struct dma_buf_export_info *exp_info,
+				      enum tracked_kind kind, int fd, int accmode);
 
 /* ---- poll (dma-buf-poll.c) ------------------------------------------------------- */
 
-void dmabuf_poll_init(struct dmabuf_obj *obj);
+void uapi_dmabuf_poll_init(struct uapi_dmabuf *obj);
 
 /*
  * Re-evaluate the buffer's readiness: arm callbacks where somebody waits
  * (or, with @arm, for the directions in @arm), update epoll mirrors, wake
  * pollers.  Return: the ready directions (DMABUF_IN/OUT).  No lock held.
  */
-unsigned int dmabuf_poll_update(struct dmabuf_obj *obj, unsigned int arm);
+unsigned int uapi_dmabuf_poll_update(struct uapi_dmabuf *obj, unsigned int arm);
 
 /* The buffer's fds are all closed: drop callbacks, mirrors and waiters. */
-void dmabuf_poll_died(struct dmabuf_obj *obj);
+void uapi_dmabuf_poll_died(struct uapi_dmabuf *obj);
 
 /* Before the object is freed (nothing may be armed any more). */
-void dmabuf_poll_fini(struct dmabuf_obj *obj);
+void uapi_dmabuf_poll_fini(struct uapi_dmabuf *obj);
 
 /* Reap pass helper: release @obj's mirrors whose epoll set is gone. */
-void dmabuf_poll_reap_orphans(struct dmabuf_obj *obj);
+void uapi_dmabuf_poll_reap_orphans(struct uapi_dmabuf *obj);
 
 /* In a fork child (single-threaded, no locks taken): forget @obj's mirrors
  * and waiters, closing our copies of the mirror fds. */
-void dmabuf_poll_fork_child_obj(struct dmabuf_obj *obj);
+void uapi_dmabuf_poll_fork_child_obj(struct uapi_dmabuf *obj);
 
 #endif

@@ -47,7 +47,7 @@ static pthread_once_t tracked_once = PTHREAD_ONCE_INIT;
 
 static int reaper_run(void)
 {
-	return dmasync_tracked_reap();
+	return uapi_tracked_reap();
 }
 
 /*
@@ -68,7 +68,7 @@ static void *bg_main(void *arg)
 	(void)arg;
 	/* This thread sleeps for long: its deferred frees go to liburcu's
 	 * worker, so that any thread's dmasync_rcu_barrier() covers them. */
-	dmasync_rcu_thread_free_in_worker();
+	core_rcu_thread_free_in_worker();
 	for (;;) {
 		ktime_t period = __atomic_load_n(&bg_period, __ATOMIC_RELAXED);
 		struct timespec ts = { period / 1000000000, period % 1000000000 };
@@ -85,7 +85,7 @@ static void *bg_main(void *arg)
 			cost = ktime_get() - t0;
 			__atomic_store_n(&bg_period, cost * 100 > REAP_PERIOD ? cost * 100 : REAP_PERIOD,
 					 __ATOMIC_RELAXED);
-			dmasync_rcu_flush();
+			core_rcu_flush();
 		}
 	}
 	return NULL;
@@ -111,7 +111,7 @@ static void bg_start_locked(void)
 	pthread_attr_destroy(&attr);
 }
 
-static struct dmasync_reaper tracked_reaper = { .reap = reaper_run };
+static struct uapi_reaper tracked_reaper = { .reap = reaper_run };
 
 /*
  * Only the leaf lock is held across fork(): reap_mutex is taken before the
@@ -137,12 +137,12 @@ static void fork_parent(void)
  */
 static void fork_child(void)
 {
-	struct dmasync_tracked *t;
+	struct uapi_tracked *t;
 
 	list_for_each_entry(t, &tracked_list, node) {
 		t->listed = false;
-		if (t->file.ops == &dma_buf_file_ops)
-			dmabuf_poll_fork_child_obj(container_of(t, struct dmabuf_obj, t));
+		if (t->file.ops == &uapi_dmabuf_ops)
+			uapi_dmabuf_poll_fork_child_obj(container_of(t, struct uapi_dmabuf, t));
 	}
 	INIT_LIST_HEAD(&tracked_list);
 	__atomic_store_n(&tracked_count, 0, __ATOMIC_RELAXED);
@@ -154,14 +154,14 @@ static void fork_child(void)
 
 static void tracked_init_once(void)
 {
-	dmasync_reaper_register(&tracked_reaper);
+	uapi_reaper_register(&tracked_reaper);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-void dmasync_tracked_init(struct dmasync_tracked *t, const struct dmasync_file_ops *ops,
-			  enum tracked_kind kind)
+void uapi_tracked_init(struct uapi_tracked *t, const struct uapi_file_ops *ops,
+		       enum tracked_kind kind)
 {
-	dmasync_file_init(&t->file, ops);
+	uapi_file_init(&t->file, ops);
 	t->kind = kind;
 	t->cookie = 0;
 	t->listed = false;
@@ -178,9 +178,9 @@ static int socket_cookie(int fd, u64 *cookie)
 	return 0;
 }
 
-bool dmasync_tracked_match(struct dmasync_file *file, int fd)
+bool uapi_tracked_match(struct uapi_file *file, int fd)
 {
-	struct dmasync_tracked *t = container_of(file, struct dmasync_tracked, file);
+	struct uapi_tracked *t = container_of(file, struct uapi_tracked, file);
 	u64 cookie;
 
 	/* A memfd's inode is pinned: (device, inode) is proof enough. */
@@ -189,7 +189,7 @@ bool dmasync_tracked_match(struct dmasync_file *file, int fd)
 	return socket_cookie(fd, &cookie) == 0 && cookie == t->cookie;
 }
 
-unsigned int dmasync_tracked_count(void)
+unsigned int uapi_tracked_count(void)
 {
 	unsigned int n;
 
@@ -199,7 +199,7 @@ unsigned int dmasync_tracked_count(void)
 	return n;
 }
 
-int dmasync_tracked_install(struct dmasync_tracked *t, int fd)
+int uapi_tracked_install(struct uapi_tracked *t, int fd)
 {
 	bool reap;
 	int r;
@@ -218,7 +218,7 @@ int dmasync_tracked_install(struct dmasync_tracked *t, int fd)
 		pthread_mutex_unlock(&reap_mutex);
 	}
 
-	r = dmasync_file_install(&t->file, fd, -1, -1);
+	r = uapi_file_install(&t->file, fd, -1, -1);
 	if (r)
 		return r;
 	pthread_mutex_lock(&tracked_lock);
@@ -230,19 +230,19 @@ int dmasync_tracked_install(struct dmasync_tracked *t, int fd)
 	return 0;
 }
 
-int dmasync_tracked_open_socket(struct dmasync_tracked *t, int flags)
+int uapi_tracked_open_socket(struct uapi_tracked *t, int flags)
 {
 	int fd = socket(AF_UNIX, SOCK_DGRAM | ((flags & O_CLOEXEC) ? SOCK_CLOEXEC : 0), 0);
 	int r;
 
 	if (fd < 0)
 		return -errno;
-	r = dmasync_tracked_install(t, fd);
+	r = uapi_tracked_install(t, fd);
 	if (r) {
 		close(fd);
 		return r;
 	}
-	dmasync_file_put(&t->file);
+	uapi_file_put(&t->file);
 	return fd;
 }
 
@@ -445,7 +445,7 @@ out:
 	return (long)n;
 }
 
-static bool key_present(const struct ino_key *keys, long n, const struct dmasync_tracked *t)
+static bool key_present(const struct ino_key *keys, long n, const struct uapi_tracked *t)
 {
 	struct ino_key k = { t->file.dev, t->file.ino };
 
@@ -453,7 +453,7 @@ static bool key_present(const struct ino_key *keys, long n, const struct dmasync
 }
 
 /* No fd refers to @t any more: drop the registry's reference. */
-static bool tracked_kill(struct dmasync_tracked *t)
+static bool tracked_kill(struct uapi_tracked *t)
 {
 	bool mine;
 
@@ -469,7 +469,7 @@ static bool tracked_kill(struct dmasync_tracked *t)
 		return false;
 	if (t->died)
 		t->died(t);
-	dmasync_file_uninstall(&t->file);
+	uapi_file_uninstall(&t->file);
 	return true;
 }
 
@@ -477,10 +477,10 @@ static bool tracked_kill(struct dmasync_tracked *t)
 static int reap_locked(void)
 {
 	struct snap {
-		struct dmasync_tracked *t;
+		struct uapi_tracked *t;
 		bool alive;
 	} *snap;
-	struct dmasync_tracked *t;
+	struct uapi_tracked *t;
 	struct ino_key *keys = NULL;
 	unsigned int n = 0, i;
 	int released = 0;
@@ -492,7 +492,7 @@ static int reap_locked(void)
 	snap = malloc((tracked_count ? tracked_count : 1) * sizeof(*snap));
 	if (snap) {
 		list_for_each_entry(t, &tracked_list, node) {
-			dmasync_file_get(&t->file);
+			uapi_file_get(&t->file);
 			snap[n].t = t;
 			snap[n].alive = false;
 			n++;
@@ -530,12 +530,12 @@ static int reap_locked(void)
 	/* Epoll registrations of live buffers whose epoll set was closed. */
 	for (i = 0; i < n; i++) {
 		t = snap[i].t;
-		if (snap[i].alive && t->file.ops == &dma_buf_file_ops)
-			dmabuf_poll_reap_orphans(container_of(t, struct dmabuf_obj, t));
+		if (snap[i].alive && t->file.ops == &uapi_dmabuf_ops)
+			uapi_dmabuf_poll_reap_orphans(container_of(t, struct uapi_dmabuf, t));
 	}
 out_put:
 	for (i = 0; i < n; i++)
-		dmasync_file_put(&snap[i].t->file);
+		uapi_file_put(&snap[i].t->file);
 out:
 	free(snap);
 	pthread_mutex_lock(&tracked_lock);
@@ -544,7 +544,7 @@ out:
 	return released;
 }
 
-int dmasync_tracked_reap(void)
+int uapi_tracked_reap(void)
 {
 	int r;
 
@@ -554,7 +554,7 @@ int dmasync_tracked_reap(void)
 	return r;
 }
 
-void dmasync_tracked_maybe_reap(void)
+void uapi_tracked_maybe_reap(void)
 {
 	ktime_t now;
 
@@ -571,18 +571,18 @@ void dmasync_tracked_maybe_reap(void)
 
 int dmasync_close(int fd)
 {
-	struct dmasync_file *file = dmasync_file_lookup(fd);
-	struct dmasync_tracked *t;
+	struct uapi_file *file = uapi_file_lookup(fd);
+	struct uapi_tracked *t;
 	struct ino_key k;
 	int r, e;
 
 	if (!file)
 		return close(fd);
-	if (file->ops->match != dmasync_tracked_match) {
-		dmasync_file_put(file);
-		return dmasync_file_close_fd(fd);
+	if (file->ops->match != uapi_tracked_match) {
+		uapi_file_put(file);
+		return uapi_file_close_fd(fd);
 	}
-	t = container_of(file, struct dmasync_tracked, file);
+	t = container_of(file, struct uapi_tracked, file);
 	r = close(fd);
 	e = errno;
 	k.dev = t->file.dev;
@@ -590,7 +590,7 @@ int dmasync_close(int fd)
 	/* Linux closes the fd even when close() reports an error. */
 	if (scan_fds(NULL, &k) == 0 && scan_fds(NULL, &k) == 0)
 		tracked_kill(t);
-	dmasync_file_put(file);
+	uapi_file_put(file);
 	errno = e;
 	return r;
 }
@@ -602,16 +602,16 @@ static size_t page_round(size_t size)
 	return (size + PAGE - 1) & ~(PAGE - 1);
 }
 
-static void dmabuf_died(struct dmasync_tracked *t)
+static void dmabuf_died(struct uapi_tracked *t)
 {
-	dmabuf_poll_died(container_of(t, struct dmabuf_obj, t));
+	uapi_dmabuf_poll_died(container_of(t, struct uapi_dmabuf, t));
 }
 
-static void dma_buf_file_release(struct dmasync_file *file)
+static void dma_buf_file_release(struct uapi_file *file)
 {
-	struct dmabuf_obj *obj = container_of(file, struct dmabuf_obj, t.file);
+	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
 
-	dmabuf_poll_fini(obj);
+	uapi_dmabuf_poll_fini(obj);
 	obj->buf.ops->release(&obj->buf);
 	if (obj->own_resv_used)
 		dma_resv_fini(&obj->own_resv);
@@ -626,14 +626,14 @@ static void dma_buf_file_release(struct dmasync_file *file)
 	free(obj);
 }
 
-struct dmabuf_obj *dmabuf_obj_lookup(int fd)
+struct uapi_dmabuf *uapi_dmabuf_lookup(int fd)
 {
-	struct dmasync_file *file = dmasync_file_lookup_type(fd, &dma_buf_file_ops);
+	struct uapi_file *file = uapi_file_lookup_type(fd, &uapi_dmabuf_ops);
 
-	return file ? container_of(file, struct dmabuf_obj, t.file) : NULL;
+	return file ? container_of(file, struct uapi_dmabuf, t.file) : NULL;
 }
 
-int dmabuf_reopen_fd(int fd, int accmode)
+int uapi_fd_reopen(int fd, int accmode)
 {
 	char path[40];
 	int nfd;
@@ -643,14 +643,14 @@ int dmabuf_reopen_fd(int fd, int accmode)
 	return nfd < 0 ? -errno : nfd;
 }
 
-struct dma_buf *dmabuf_export_fd(const struct dma_buf_export_info *info, enum tracked_kind kind,
-				 int fd, int accmode)
+struct dma_buf *uapi_dmabuf_export_fd(const struct dma_buf_export_info *info,
+				      enum tracked_kind kind, int fd, int accmode)
 {
-	struct dmabuf_obj *obj = calloc(1, sizeof(*obj));
+	struct uapi_dmabuf *obj = calloc(1, sizeof(*obj));
 
 	if (!obj)
 		return ERR_PTR(-ENOMEM);
-	dmasync_tracked_init(&obj->t, &dma_buf_file_ops, kind);
+	uapi_tracked_init(&obj->t, &uapi_dmabuf_ops, kind);
 	obj->t.died = dmabuf_died;
 	obj->buf.size = page_round(info->size);
 	obj->buf.ops = info->ops;
@@ -669,7 +669,7 @@ struct dma_buf *dmabuf_export_fd(const struct dma_buf_export_info *info, enum tr
 			return ERR_PTR(-e);
 		}
 		if (accmode != O_RDWR) {
-			int nfd = dmabuf_reopen_fd(fd, accmode);
+			int nfd = uapi_fd_reopen(fd, accmode);
 
 			if (nfd < 0) {
 				munmap(obj->pin, PAGE);
@@ -688,7 +688,7 @@ struct dma_buf *dmabuf_export_fd(const struct dma_buf_export_info *info, enum tr
 		obj->own_resv_used = true;
 		obj->buf.resv = &obj->own_resv;
 	}
-	dmabuf_poll_init(obj);
+	uapi_dmabuf_poll_init(obj);
 	return &obj->buf;
 }
 
@@ -715,7 +715,7 @@ struct dma_buf *dma_buf_export(const struct dma_buf_export_info *exp_info)
 		close(fd);
 		return ERR_PTR(e == EFBIG ? -ENOMEM : -e);
 	}
-	buf = dmabuf_export_fd(exp_info, TRACKED_MEMFD, fd, accmode);
+	buf = uapi_dmabuf_export_fd(exp_info, TRACKED_MEMFD, fd, accmode);
 	if (IS_ERR(buf))
 		close(fd);
 	return buf;
@@ -723,12 +723,12 @@ struct dma_buf *dma_buf_export(const struct dma_buf_export_info *exp_info)
 
 int dma_buf_fd(struct dma_buf *dmabuf, int flags)
 {
-	struct dmabuf_obj *obj;
+	struct uapi_dmabuf *obj;
 	int fd, r;
 
 	if (!dmabuf)
 		return -EINVAL;
-	obj = to_dmabuf_obj(dmabuf);
+	obj = to_uapi_dmabuf(dmabuf);
 	if (__atomic_exchange_n(&obj->fd_given, true, __ATOMIC_ACQ_REL))
 		return -EINVAL;
 	fd = obj->fd;
@@ -736,12 +736,12 @@ int dma_buf_fd(struct dma_buf *dmabuf, int flags)
 		r = -errno;
 		goto fail;
 	}
-	r = dmasync_tracked_install(&obj->t, fd);
+	r = uapi_tracked_install(&obj->t, fd);
 	if (r)
 		goto fail;
 	obj->fd = -1;
 	/* The caller's reference is the fd's now, which the registry holds. */
-	dmabuf_obj_put(obj);
+	uapi_dmabuf_put(obj);
 	return fd;
 fail:
 	__atomic_store_n(&obj->fd_given, false, __ATOMIC_RELEASE);
@@ -750,11 +750,11 @@ fail:
 
 struct dma_buf *dma_buf_get(int fd)
 {
-	struct dmabuf_obj *obj;
+	struct uapi_dmabuf *obj;
 
 	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
 		return ERR_PTR(-EBADF);
-	obj = dmabuf_obj_lookup(fd);
+	obj = uapi_dmabuf_lookup(fd);
 	return obj ? &obj->buf : ERR_PTR(-EINVAL);
 }
 
@@ -762,12 +762,12 @@ void dma_buf_put(struct dma_buf *dmabuf)
 {
 	if (WARN_ON(IS_ERR_OR_NULL(dmabuf)))
 		return;
-	dmabuf_obj_put(to_dmabuf_obj(dmabuf));
+	uapi_dmabuf_put(to_uapi_dmabuf(dmabuf));
 }
 
 void __dma_buf_get_ref(struct dma_buf *dmabuf)
 {
-	dmabuf_obj_get(to_dmabuf_obj(dmabuf));
+	uapi_dmabuf_get(to_uapi_dmabuf(dmabuf));
 }
 
 int dma_buf_begin_cpu_access(struct dma_buf *dmabuf, enum dma_data_direction direction)
@@ -828,7 +828,7 @@ void dmasync_dma_buf_resv_changed(struct dma_buf *dmabuf)
 {
 	if (WARN_ON(IS_ERR_OR_NULL(dmabuf)))
 		return;
-	dmabuf_poll_update(to_dmabuf_obj(dmabuf), 0);
+	uapi_dmabuf_poll_update(to_uapi_dmabuf(dmabuf), 0);
 }
 
 /* ---- ioctls ----------------------------------------------------------------------- */
@@ -859,7 +859,7 @@ static char *strndup_user(const char *ustr, size_t max)
 	return ERR_PTR(-EINVAL);
 }
 
-static long ioctl_sync(struct dmabuf_obj *obj, void *arg)
+static long ioctl_sync(struct uapi_dmabuf *obj, void *arg)
 {
 	struct dma_buf_sync sync;
 	enum dma_data_direction dir;
@@ -886,7 +886,7 @@ static long ioctl_sync(struct dmabuf_obj *obj, void *arg)
 	return dma_buf_begin_cpu_access(&obj->buf, dir);
 }
 
-static long ioctl_set_name(struct dmabuf_obj *obj, void *arg)
+static long ioctl_set_name(struct uapi_dmabuf *obj, void *arg)
 {
 	char *name = strndup_user(arg, DMA_BUF_NAME_LEN);
 
@@ -897,7 +897,7 @@ static long ioctl_set_name(struct dmabuf_obj *obj, void *arg)
 }
 
 /* Linux's order: arguments, then the fd (EMFILE), then the fence. */
-static long ioctl_export_sync_file(struct dmabuf_obj *obj, void *arg)
+static long ioctl_export_sync_file(struct uapi_dmabuf *obj, void *arg)
 {
 	struct dma_buf_export_sync_file data;
 	struct dma_fence *fence = NULL;
@@ -927,7 +927,7 @@ static long ioctl_export_sync_file(struct dmabuf_obj *obj, void *arg)
 	return sync_file_publish(sf, arg, &data, sizeof(data), &data.fd);
 }
 
-static long ioctl_import_sync_file(struct dmabuf_obj *obj, void *arg)
+static long ioctl_import_sync_file(struct uapi_dmabuf *obj, void *arg)
 {
 	struct dma_buf_import_sync_file data;
 	struct dma_resv *resv = obj->buf.resv;
@@ -962,15 +962,15 @@ static long ioctl_import_sync_file(struct dmabuf_obj *obj, void *arg)
 	}
 	dma_fence_put(fence);
 	if (!r)
-		dmabuf_poll_update(obj, 0);
+		uapi_dmabuf_poll_update(obj, 0);
 	return r;
 }
 
-static long dma_buf_ioctl(struct dmasync_file *file, int fd, unsigned long request, void *arg)
+static long dma_buf_ioctl(struct uapi_file *file, int fd, unsigned long request, void *arg)
 {
-	struct dmabuf_obj *obj = container_of(file, struct dmabuf_obj, t.file);
+	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
 
-	dmasync_tracked_maybe_reap();
+	uapi_tracked_maybe_reap();
 	/* The kernel takes the request as an unsigned int. */
 	switch ((unsigned int)request) {
 	case DMA_BUF_IOCTL_SYNC:
@@ -987,9 +987,9 @@ static long dma_buf_ioctl(struct dmasync_file *file, int fd, unsigned long reque
 	}
 }
 
-static short dma_buf_file_poll(struct dmasync_file *file, short events)
+static short dma_buf_file_poll(struct uapi_file *file, short events)
 {
-	struct dmabuf_obj *obj = container_of(file, struct dmabuf_obj, t.file);
+	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
 	unsigned int want = 0, ready;
 	short revents = 0;
 
@@ -999,7 +999,7 @@ static short dma_buf_file_poll(struct dmasync_file *file, short events)
 		want |= DMABUF_OUT;
 	if (!want)
 		return 0;
-	ready = dmabuf_poll_update(obj, want) & want;
+	ready = uapi_dmabuf_poll_update(obj, want) & want;
 	if (ready & DMABUF_IN)
 		revents |= POLLIN;
 	if (ready & DMABUF_OUT)
@@ -1007,23 +1007,23 @@ static short dma_buf_file_poll(struct dmasync_file *file, short events)
 	return revents;
 }
 
-const struct dmasync_file_ops dma_buf_file_ops = {
+const struct uapi_file_ops uapi_dmabuf_ops = {
 	.name = "dmabuf",
 	.ioctl = dma_buf_ioctl,
 	.poll = dma_buf_file_poll,
-	.match = dmasync_tracked_match,
+	.match = uapi_tracked_match,
 	.release = dma_buf_file_release,
 };
 
 /* ---- mmap and lseek ---------------------------------------------------------------- */
 
 /* Map the pieces covering [@off, @off + @len) of a udmabuf at @dst. */
-static int map_pieces(struct dmabuf_obj *obj, char *dst, size_t off, size_t len)
+static int map_pieces(struct uapi_dmabuf *obj, char *dst, size_t off, size_t len)
 {
 	size_t pos = 0;
 
 	for (unsigned int i = 0; i < obj->npieces && len; i++) {
-		struct dmabuf_piece *p = &obj->pieces[i];
+		struct uapi_dmabuf_piece *p = &obj->pieces[i];
 		size_t n;
 
 		if (off >= pos + p->len) {
@@ -1045,7 +1045,7 @@ static int map_pieces(struct dmabuf_obj *obj, char *dst, size_t off, size_t len)
 	return 0;
 }
 
-static void *mmap_pieces(struct dmabuf_obj *obj, void *addr, size_t len, int prot, int flags,
+static void *mmap_pieces(struct uapi_dmabuf *obj, void *addr, size_t len, int prot, int flags,
 			 size_t off)
 {
 	bool fixed = flags & MAP_FIXED;
@@ -1078,14 +1078,14 @@ static void *mmap_pieces(struct dmabuf_obj *obj, void *addr, size_t len, int pro
 
 void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
 {
-	struct dmabuf_obj *obj;
+	struct uapi_dmabuf *obj;
 	size_t pages = 0, pgoff = 0;
 	int type = flags & MAP_TYPE, err = 0;
 	void *p;
 
 	if (flags & MAP_ANONYMOUS)
 		return mmap(addr, length, prot, flags, fd, offset);
-	obj = dmabuf_obj_lookup(fd);
+	obj = uapi_dmabuf_lookup(fd);
 	if (!obj)
 		return mmap(addr, length, prot, flags, fd, offset);
 
@@ -1108,7 +1108,7 @@ void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t
 			err = EINVAL;
 	}
 	if (err) {
-		dmabuf_obj_put(obj);
+		uapi_dmabuf_put(obj);
 		errno = err;
 		return MAP_FAILED;
 	}
@@ -1117,14 +1117,14 @@ void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t
 	else
 		p = mmap_pieces(obj, addr, pages * PAGE, prot, flags, pgoff * PAGE);
 	err = errno;
-	dmabuf_obj_put(obj);
+	uapi_dmabuf_put(obj);
 	errno = err;
 	return p;
 }
 
 off_t dmasync_lseek(int fd, off_t offset, int whence)
 {
-	struct dmabuf_obj *obj = dmabuf_obj_lookup(fd);
+	struct uapi_dmabuf *obj = uapi_dmabuf_lookup(fd);
 	off_t base;
 
 	if (!obj)
@@ -1136,7 +1136,7 @@ off_t dmasync_lseek(int fd, off_t offset, int whence)
 		base = 0;
 	else
 		base = -1;
-	dmabuf_obj_put(obj);
+	uapi_dmabuf_put(obj);
 	if (base < 0 || offset) {
 		errno = EINVAL;
 		return -1;

@@ -79,7 +79,7 @@ static long heap_allocate(struct dma_heap_allocation_data *data)
 	return 0;
 }
 
-static long heap_ioctl(struct dmasync_file *file, int fd, unsigned long request, void *arg)
+static long heap_ioctl(struct uapi_file *file, int fd, unsigned long request, void *arg)
 {
 	const unsigned int kcmd = DMA_HEAP_IOCTL_ALLOC;
 	unsigned int ucmd = (unsigned int)request;
@@ -88,7 +88,7 @@ static long heap_ioctl(struct dmasync_file *file, int fd, unsigned long request,
 	char *kdata;
 	long r;
 
-	dmasync_tracked_maybe_reap();
+	uapi_tracked_maybe_reap();
 	if (_IOC_NR(ucmd) >= 1)
 		return -EINVAL;
 	out_size = _IOC_SIZE(ucmd);
@@ -129,38 +129,38 @@ static long heap_ioctl(struct dmasync_file *file, int fd, unsigned long request,
 	return r;
 }
 
-static void heap_dev_release(struct dmasync_file *file)
+static void heap_dev_release(struct uapi_file *file)
 {
-	free(container_of(file, struct dmasync_tracked, file));
+	free(container_of(file, struct uapi_tracked, file));
 }
 
-static const struct dmasync_file_ops heap_dev_ops = {
+static const struct uapi_file_ops heap_dev_ops = {
 	.name = "dma_heap-system",
 	.ioctl = heap_ioctl,
-	.match = dmasync_tracked_match,
+	.match = uapi_tracked_match,
 	.release = heap_dev_release,
 };
 
 static int heap_open(const char *path, int flags)
 {
-	struct dmasync_tracked *t = calloc(1, sizeof(*t));
+	struct uapi_tracked *t = calloc(1, sizeof(*t));
 	int fd;
 
 	if (!t)
 		return -ENOMEM;
-	dmasync_tracked_init(t, &heap_dev_ops, TRACKED_SOCKET);
-	fd = dmasync_tracked_open_socket(t, flags);
+	uapi_tracked_init(t, &heap_dev_ops, TRACKED_SOCKET);
+	fd = uapi_tracked_open_socket(t, flags);
 	if (fd < 0)
 		free(t);
 	return fd;
 }
 
-static struct dmasync_device heap_device = {
+static struct uapi_device heap_device = {
 	.path = "/dev/dma_heap/system",
 	.open = heap_open,
 };
 
 __attribute__((constructor)) static void heap_register(void)
 {
-	dmasync_device_register(&heap_device);
+	uapi_device_register(&heap_device);
 }

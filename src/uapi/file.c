@@ -14,7 +14,7 @@
  *   udmabuf's ofd fd, epoll mirror ends, a foreign fence's dup) are made
  *   by us, never shown to the program, and closed once, by the release of
  *   the object that owns them, after everything that could still use them
- *   is gone: dmasync_file_put() runs the release before closing them (a
+ *   is gone: uapi_file_put() runs the release before closing them (a
  *   fence callback that shuts B down is removed under the fence lock
  *   first).  A program that closes numbers it never opened is outside this
  *   argument (as it is for any library's fds); see docs/status.md.
@@ -22,7 +22,7 @@
  *   closed by us only before the program has seen it: on an error path of
  *   the request that made it, and since sync_file_publish() only if the
  *   number was never copied to the program (the kernel's put_unused_fd()).
- * - dmasync_close()/dmasync_file_close_fd() close the number the program
+ * - dmasync_close()/uapi_file_close_fd() close the number the program
  *   passed in: the program's request, as close(2).
  * - Fork children close their copies of the parent's internal fds
  *   (registry table, mirrors): copies of numbers that were ours in the
@@ -34,7 +34,7 @@
  * a sync file the program closed stays open until its hang-up is handled.
  * The monitor thread does that, and since it can lag arbitrarily on a
  * loaded machine, creators drain the backlog themselves once it has
- * doubled (dmasync_files_maybe_drain()) and again before reporting EMFILE,
+ * doubled (uapi_files_maybe_drain()) and again before reporting EMFILE,
  * so closed objects never hold more fds than live ones.
  */
 #include <errno.h>
@@ -60,20 +60,20 @@
 #include "rcu.h"
 
 #define HASH_BITS 10
-/* In dmasync_file.refs: a closer sleeps until the count drops to 1. */
+/* In uapi_file.refs: a closer sleeps until the count drops to 1. */
 #define FILE_CLOSER_WAITS (1 << 30)
 #define HASH_SIZE (1u << HASH_BITS)
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct dmasync_file *table[HASH_SIZE];
+static struct uapi_file *table[HASH_SIZE];
 /* Objects watched for hang-up, by id: a monitor event names an object by id
  * so that an event for an object uninstalled meanwhile finds nothing. */
-static struct dmasync_file *by_id[HASH_SIZE];
+static struct uapi_file *by_id[HASH_SIZE];
 static u64 next_id = 2; /* even: monitor events with the low bit set are fd watches */
 static unsigned int installed_count;
 static int epfd = -1;
 static bool monitor_running;
-static struct dmasync_device *devices;
+static struct uapi_device *devices;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static unsigned int hash(dev_t dev, ino_t ino)
@@ -83,7 +83,7 @@ static unsigned int hash(dev_t dev, ino_t ino)
 	return (unsigned int)(h >> (64 - HASH_BITS));
 }
 
-void dmasync_file_init(struct dmasync_file *file, const struct dmasync_file_ops *ops)
+void uapi_file_init(struct uapi_file *file, const struct uapi_file_ops *ops)
 {
 	memset(file, 0, sizeof(*file));
 	file->ops = ops;
@@ -92,12 +92,12 @@ void dmasync_file_init(struct dmasync_file *file, const struct dmasync_file_ops 
 	file->watch_fd = -1;
 }
 
-void dmasync_file_get(struct dmasync_file *file)
+void uapi_file_get(struct uapi_file *file)
 {
 	__atomic_fetch_add(&file->refs, 1, __ATOMIC_RELAXED);
 }
 
-void dmasync_file_put(struct dmasync_file *file)
+void uapi_file_put(struct uapi_file *file)
 {
 	int old;
 
@@ -107,7 +107,7 @@ void dmasync_file_put(struct dmasync_file *file)
 	if (old & FILE_CLOSER_WAITS) {
 		/*
 		 * A closer waits for the last other reference to go
-		 * (dmasync_file_closed()); it may free @file as soon as the
+		 * (uapi_file_closed()); it may free @file as soon as the
 		 * count drops, so only the futex address is used here: a
 		 * wake-up at a stale address is harmless.
 		 */
@@ -116,7 +116,7 @@ void dmasync_file_put(struct dmasync_file *file)
 		return;
 	}
 	if (old <= 0)
-		dmasync_refcount_bug(file, old, "dmasync_file_put past zero");
+		dmasync_refcount_bug(file, old, "uapi_file_put past zero");
 	if (old == 1) {
 		/*
 		 * Release first, close the internal fds after: until release
@@ -155,7 +155,7 @@ static void atfork_child(void)
 	 * (closing its copies of our internal fds) and starts afresh.
 	 */
 	for (unsigned int i = 0; i < HASH_SIZE; i++) {
-		for (struct dmasync_file *f = table[i]; f; f = f->hash_next) {
+		for (struct uapi_file *f = table[i]; f; f = f->hash_next) {
 			if (f->watch_fd >= 0)
 				close(f->watch_fd);
 			if (f->ofd_fd >= 0)
@@ -195,28 +195,28 @@ static unsigned int id_hash(u64 id)
 }
 
 /* The installed object with @id, with a reference, or NULL. */
-static struct dmasync_file *get_by_id(u64 id)
+static struct uapi_file *get_by_id(u64 id)
 {
-	struct dmasync_file *f;
+	struct uapi_file *f;
 
 	pthread_mutex_lock(&registry_lock);
 	for (f = by_id[id_hash(id)]; f; f = f->id_next)
 		if (f->id == id)
 			break;
 	if (f)
-		dmasync_file_get(f);
+		uapi_file_get(f);
 	pthread_mutex_unlock(&registry_lock);
 	return f;
 }
 
 /* ---- monitor ---------------------------------------------------------------------- */
 
-static void file_uninstall(struct dmasync_file *file, bool fired);
+static void file_uninstall(struct uapi_file *file, bool fired);
 
 /* Readiness watches are told apart from objects by the low pointer bit. */
 #define FD_WATCH_TAG 1ul
 
-static void fire_fd_watch(struct dmasync_fd_watch *watch)
+static void fire_fd_watch(struct uapi_fd_watch *watch)
 {
 	/* Take the fd out of the set before @func may close it. */
 	pthread_mutex_lock(&registry_lock);
@@ -232,7 +232,7 @@ static int handle_events(struct epoll_event *ev, int n)
 	int hangups = 0;
 
 	for (int i = 0; i < n; i++) {
-		struct dmasync_file *file;
+		struct uapi_file *file;
 
 		if (ev[i].data.u64 & FD_WATCH_TAG) {
 			fire_fd_watch((void *)(uintptr_t)(ev[i].data.u64 & ~(u64)FD_WATCH_TAG));
@@ -247,7 +247,7 @@ static int handle_events(struct epoll_event *ev, int n)
 		/* EPOLLONESHOT: the registration is disabled already, and
 		 * goes with the watch fd's close; no EPOLL_CTL_DEL needed. */
 		file_uninstall(file, true);
-		dmasync_file_put(file);
+		uapi_file_put(file);
 	}
 	return hangups;
 }
@@ -272,7 +272,7 @@ static void *monitor_main(void *arg)
 
 	/* This thread sleeps for long: let its deferred frees complete
 	 * without it, and hand them over after every round. */
-	dmasync_rcu_thread_free_in_worker();
+	core_rcu_thread_free_in_worker();
 	for (;;) {
 		int n = epoll_wait(fd, ev, 32, -1);
 
@@ -281,7 +281,7 @@ static void *monitor_main(void *arg)
 		if (n < 0)
 			break;
 		hangups = handle_events(ev, n);
-		dmasync_rcu_flush();
+		core_rcu_flush();
 		if (hangups && n < 32) {
 			struct timespec ts = { 0, MONITOR_BATCH_NS };
 
@@ -321,9 +321,9 @@ static int monitor_start_locked(void)
 	return 0;
 }
 
-static struct dmasync_reaper *reapers;
+static struct uapi_reaper *reapers;
 
-void dmasync_reaper_register(struct dmasync_reaper *reaper)
+void uapi_reaper_register(struct uapi_reaper *reaper)
 {
 	pthread_mutex_lock(&registry_lock);
 	reaper->next = reapers;
@@ -331,13 +331,13 @@ void dmasync_reaper_register(struct dmasync_reaper *reaper)
 	pthread_mutex_unlock(&registry_lock);
 }
 
-int dmasync_files_drain(void)
+int uapi_files_drain(void)
 {
 	struct epoll_event ev[32];
 	int total = 0, n, fd;
 
 	/* Releases take fence locks: not from inside one. */
-	if (dmasync_spinlocks_held())
+	if (core_spinlocks_held())
 		return 0;
 	pthread_mutex_lock(&registry_lock);
 	fd = epfd;
@@ -358,26 +358,26 @@ int dmasync_files_drain(void)
 #define DRAIN_MIN 64u
 static unsigned int drain_threshold = DRAIN_MIN;
 
-void dmasync_files_maybe_drain(void)
+void uapi_files_maybe_drain(void)
 {
 	bool drain;
 
-	if (dmasync_spinlocks_held())
+	if (core_spinlocks_held())
 		return;
 	pthread_mutex_lock(&registry_lock);
 	drain = installed_count >= drain_threshold;
 	pthread_mutex_unlock(&registry_lock);
 	if (!drain)
 		return;
-	dmasync_files_drain();
+	uapi_files_drain();
 	pthread_mutex_lock(&registry_lock);
 	drain_threshold = installed_count * 2 > DRAIN_MIN ? installed_count * 2 : DRAIN_MIN;
 	pthread_mutex_unlock(&registry_lock);
 }
 
-int dmasync_files_reap(void)
+int uapi_files_reap(void)
 {
-	struct dmasync_reaper *r;
+	struct uapi_reaper *r;
 	int total = 0;
 
 	pthread_mutex_lock(&registry_lock);
@@ -386,10 +386,10 @@ int dmasync_files_reap(void)
 	/* Registered reapers are never removed: the list can be walked unlocked. */
 	for (; r; r = r->next)
 		total += r->reap();
-	return total + dmasync_files_drain();
+	return total + uapi_files_drain();
 }
 
-unsigned int dmasync_files_count(void)
+unsigned int uapi_files_count(void)
 {
 	unsigned int n;
 
@@ -401,7 +401,7 @@ unsigned int dmasync_files_count(void)
 
 /* ---- registry ------------------------------------------------------------------- */
 
-int dmasync_file_install(struct dmasync_file *file, int user_fd, int watch_fd, int ofd_fd)
+int uapi_file_install(struct uapi_file *file, int user_fd, int watch_fd, int ofd_fd)
 {
 	struct stat st;
 	unsigned int h;
@@ -434,7 +434,7 @@ int dmasync_file_install(struct dmasync_file *file, int user_fd, int watch_fd, i
 			return r;
 		}
 	}
-	dmasync_file_get(file);
+	uapi_file_get(file);
 	file->installed = true;
 	file->hash_next = table[h];
 	table[h] = file;
@@ -447,7 +447,7 @@ int dmasync_file_install(struct dmasync_file *file, int user_fd, int watch_fd, i
 	return 0;
 }
 
-int dmasync_fd_watch_arm(struct dmasync_fd_watch *watch)
+int uapi_fd_watch_arm(struct uapi_fd_watch *watch)
 {
 	struct epoll_event ev = {
 		.events = EPOLLIN | EPOLLONESHOT,
@@ -464,15 +464,15 @@ int dmasync_fd_watch_arm(struct dmasync_fd_watch *watch)
 	return r;
 }
 
-void dmasync_file_uninstall(struct dmasync_file *file)
+void uapi_file_uninstall(struct uapi_file *file)
 {
 	file_uninstall(file, false);
 }
 
 /* @fired: the watch fd's one-shot registration has fired (and is off). */
-static void file_uninstall(struct dmasync_file *file, bool fired)
+static void file_uninstall(struct uapi_file *file, bool fired)
 {
-	struct dmasync_file **p;
+	struct uapi_file **p;
 	bool was = false;
 
 	pthread_mutex_lock(&registry_lock);
@@ -499,10 +499,10 @@ static void file_uninstall(struct dmasync_file *file, bool fired)
 	}
 	pthread_mutex_unlock(&registry_lock);
 	if (was)
-		dmasync_file_put(file);
+		uapi_file_put(file);
 }
 
-void dmasync_file_closed(struct dmasync_file *file)
+void uapi_file_closed(struct uapi_file *file)
 {
 	struct pollfd p = { .fd = file->watch_fd, .events = POLLRDHUP };
 	int refs;
@@ -513,7 +513,7 @@ void dmasync_file_closed(struct dmasync_file *file)
 	 * copy of the user's fd is still open somewhere.
 	 */
 	if (file->watch_fd < 0 || poll(&p, 1, 0) != 1 || !(p.revents & (POLLRDHUP | POLLHUP))) {
-		dmasync_file_put(file);
+		uapi_file_put(file);
 		return;
 	}
 	file_uninstall(file, false);
@@ -529,18 +529,18 @@ void dmasync_file_closed(struct dmasync_file *file)
 		refs = __atomic_load_n(&file->refs, __ATOMIC_ACQUIRE);
 	}
 	__atomic_and_fetch(&file->refs, ~FILE_CLOSER_WAITS, __ATOMIC_ACQ_REL);
-	dmasync_file_put(file);
+	uapi_file_put(file);
 }
 
-int dmasync_file_close_fd(int fd)
+int uapi_file_close_fd(int fd)
 {
-	struct dmasync_file *file = dmasync_file_lookup(fd);
+	struct uapi_file *file = uapi_file_lookup(fd);
 	int r, e;
 
 	r = close(fd);
 	e = errno;
 	if (file)
-		dmasync_file_closed(file);
+		uapi_file_closed(file);
 	errno = e;
 	return r;
 }
@@ -551,15 +551,15 @@ static bool same_ofd(int a, int b)
 		       (long)b) == 0;
 }
 
-static struct dmasync_file *lookup(int fd, const struct dmasync_file_ops *ops)
+static struct uapi_file *lookup(int fd, const struct uapi_file_ops *ops)
 {
-	struct dmasync_file *found = NULL;
+	struct uapi_file *found = NULL;
 	struct stat st;
 
 	if (fd < 0 || fstat(fd, &st))
 		return NULL;
 	pthread_mutex_lock(&registry_lock);
-	for (struct dmasync_file *f = table[hash(st.st_dev, st.st_ino)]; f; f = f->hash_next) {
+	for (struct uapi_file *f = table[hash(st.st_dev, st.st_ino)]; f; f = f->hash_next) {
 		if (f->dev != st.st_dev || f->ino != st.st_ino)
 			continue;
 		if (ops && f->ops != ops)
@@ -569,26 +569,26 @@ static struct dmasync_file *lookup(int fd, const struct dmasync_file_ops *ops)
 		if (f->ops->match && !f->ops->match(f, fd))
 			continue;
 		found = f;
-		dmasync_file_get(f);
+		uapi_file_get(f);
 		break;
 	}
 	pthread_mutex_unlock(&registry_lock);
 	return found;
 }
 
-struct dmasync_file *dmasync_file_lookup(int fd)
+struct uapi_file *uapi_file_lookup(int fd)
 {
 	return lookup(fd, NULL);
 }
 
-struct dmasync_file *dmasync_file_lookup_type(int fd, const struct dmasync_file_ops *ops)
+struct uapi_file *uapi_file_lookup_type(int fd, const struct uapi_file_ops *ops)
 {
 	return lookup(fd, ops);
 }
 
 /* ---- devices and entry points ------------------------------------------------------ */
 
-void dmasync_device_register(struct dmasync_device *dev)
+void uapi_device_register(struct uapi_device *dev)
 {
 	pthread_mutex_lock(&registry_lock);
 	dev->next = devices;
@@ -606,7 +606,7 @@ static int set_errno(long r)
 
 int dmasync_open(const char *path, int flags, ...)
 {
-	struct dmasync_device *dev;
+	struct uapi_device *dev;
 	mode_t mode = 0;
 
 	if (flags & (O_CREAT | O_TMPFILE)) {
@@ -633,7 +633,7 @@ int dmasync_open(const char *path, int flags, ...)
 
 int dmasync_ioctl(int fd, unsigned long request, ...)
 {
-	struct dmasync_file *file;
+	struct uapi_file *file;
 	va_list ap;
 	void *arg;
 	long r;
@@ -642,10 +642,10 @@ int dmasync_ioctl(int fd, unsigned long request, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 
-	file = dmasync_file_lookup(fd);
+	file = uapi_file_lookup(fd);
 	if (!file)
 		return ioctl(fd, request, arg);
 	r = file->ops->ioctl ? file->ops->ioctl(file, fd, request, arg) : -ENOTTY;
-	dmasync_file_put(file);
+	uapi_file_put(file);
 	return r < 0 ? set_errno(r) : (int)r;
 }

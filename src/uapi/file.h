@@ -15,7 +15,7 @@
  * EPOLLRDHUP once every copy of the user's fd is closed (the other end of
  * a socketpair).  A monitor thread waits for that and unregisters the
  * object, so its resources go away with the last fd, with no dmasync call.
- * dmasync_files_reap() does the same synchronously.
+ * uapi_files_reap() does the same synchronously.
  *
  * Locking: the registry has its own mutex, never held while calling into
  * an object.  Objects are reference counted; the registry holds one
@@ -29,28 +29,28 @@
 #include <poll.h>
 #include <dmasync/types.h>
 
-struct dmasync_file;
+struct uapi_file;
 
-struct dmasync_file_ops {
+struct uapi_file_ops {
 	const char *name;
 	/* Handle @request on @fd (the caller's fd for @file).  Return >= 0 or
 	 * a negative errno.  Unknown requests must return -ENOTTY. */
-	long (*ioctl)(struct dmasync_file *file, int fd, unsigned long request, void *arg);
+	long (*ioctl)(struct uapi_file *file, int fd, unsigned long request, void *arg);
 	/* Optional: readiness for poll wrappers (a subset of @events); may arm
-	 * a wake-up of @wake (see dmasync_file_wake()) when not ready. */
-	short (*poll)(struct dmasync_file *file, short events);
+	 * a wake-up of @wake (see uapi_file_wake()) when not ready. */
+	short (*poll)(struct uapi_file *file, short events);
 	/* Optional: every copy of the user's fd was closed. */
-	void (*hangup)(struct dmasync_file *file);
+	void (*hangup)(struct uapi_file *file);
 	/* Optional: confirm that @fd, whose (device, inode) matched, really
 	 * is @file (e.g. a socket cookie check).  Called with the registry
 	 * lock held: must not call into the registry. */
-	bool (*match)(struct dmasync_file *file, int fd);
+	bool (*match)(struct uapi_file *file, int fd);
 	/* Free the object (last reference gone). */
-	void (*release)(struct dmasync_file *file);
+	void (*release)(struct uapi_file *file);
 };
 
-struct dmasync_file {
-	const struct dmasync_file_ops *ops;
+struct uapi_file {
+	const struct uapi_file_ops *ops;
 	int refs;
 	bool installed;
 	dev_t dev;
@@ -58,11 +58,11 @@ struct dmasync_file {
 	int ofd_fd;	/* -1, or our fd on the same open file description */
 	int watch_fd;	/* -1, or our end that hangs up with the user's fd */
 	u64 id;		/* names the object in monitor events (never reused) */
-	struct dmasync_file *hash_next;
-	struct dmasync_file *id_next;
+	struct uapi_file *hash_next;
+	struct uapi_file *id_next;
 };
 
-void dmasync_file_init(struct dmasync_file *file, const struct dmasync_file_ops *ops);
+void uapi_file_init(struct uapi_file *file, const struct uapi_file_ops *ops);
 
 /*
  * Register @file as the object behind @user_fd.  @watch_fd (or -1) is
@@ -71,39 +71,39 @@ void dmasync_file_init(struct dmasync_file *file, const struct dmasync_file_ops 
  * here) and owns both internal fds.  Return: 0 or a negative errno (the
  * internal fds stay the caller's then).
  */
-int dmasync_file_install(struct dmasync_file *file, int user_fd, int watch_fd, int ofd_fd);
+int uapi_file_install(struct uapi_file *file, int user_fd, int watch_fd, int ofd_fd);
 
 /* The object behind @fd, with a reference, or NULL (not ours, or bad fd). */
-struct dmasync_file *dmasync_file_lookup(int fd);
+struct uapi_file *uapi_file_lookup(int fd);
 
-/* Like dmasync_file_lookup(), but only objects with @ops. */
-struct dmasync_file *dmasync_file_lookup_type(int fd, const struct dmasync_file_ops *ops);
+/* Like uapi_file_lookup(), but only objects with @ops. */
+struct uapi_file *uapi_file_lookup_type(int fd, const struct uapi_file_ops *ops);
 
-void dmasync_file_get(struct dmasync_file *file);
-void dmasync_file_put(struct dmasync_file *file);
+void uapi_file_get(struct uapi_file *file);
+void uapi_file_put(struct uapi_file *file);
 
 /*
- * dmasync_file_closed - the caller just closed one of its fds of @file.
+ * uapi_file_closed - the caller just closed one of its fds of @file.
  * If that was the last copy anywhere (the watch fd reports the hang-up),
  * uninstall @file and release it before returning, as the kernel's last
  * fput() does; a request on it in flight in another thread is waited for.
- * Consumes the caller's reference (from dmasync_file_lookup()).
+ * Consumes the caller's reference (from uapi_file_lookup()).
  */
-void dmasync_file_closed(struct dmasync_file *file);
+void uapi_file_closed(struct uapi_file *file);
 
 /*
- * dmasync_file_close_fd - close(@fd) (consumed, even on error) and, if it
+ * uapi_file_close_fd - close(@fd) (consumed, even on error) and, if it
  * was the last copy of a watched object's fd, release the object before
- * returning (dmasync_file_closed()).  Return: as close(2).
+ * returning (uapi_file_closed()).  Return: as close(2).
  */
-int dmasync_file_close_fd(int fd);
+int uapi_file_close_fd(int fd);
 
 /* Remove @file from the registry (idempotent); drops the registry's reference. */
-void dmasync_file_uninstall(struct dmasync_file *file);
+void uapi_file_uninstall(struct uapi_file *file);
 
 /* Process pending hang-ups now, and run every registered reaper.
  * Return: how many objects were released. */
-int dmasync_files_reap(void);
+int uapi_files_reap(void);
 
 /*
  * Release, in the calling thread, the objects whose last user fd is
@@ -112,7 +112,7 @@ int dmasync_files_reap(void);
  * EMFILE/ENFILE.  Nothing when the caller holds a spinlock.
  * Return: how many hang-ups were handled.
  */
-int dmasync_files_drain(void);
+int uapi_files_drain(void);
 
 /*
  * Backpressure: drain when the installed objects doubled since the last
@@ -121,21 +121,21 @@ int dmasync_files_drain(void);
  * ones however far the monitor thread lags.  Does nothing when the caller
  * holds a spinlock (releases take fence locks).
  */
-void dmasync_files_maybe_drain(void);
+void uapi_files_maybe_drain(void);
 
 /*
  * A reaper: objects that cannot be watched for hang-ups (dma-bufs, device
- * nodes) are released by a pass that looks for their fds; dmasync_files_reap()
+ * nodes) are released by a pass that looks for their fds; uapi_files_reap()
  * runs every registered pass.  @reap returns how many objects it released.
  */
-struct dmasync_reaper {
+struct uapi_reaper {
 	int (*reap)(void);
-	struct dmasync_reaper *next;
+	struct uapi_reaper *next;
 };
-void dmasync_reaper_register(struct dmasync_reaper *reaper);
+void uapi_reaper_register(struct uapi_reaper *reaper);
 
 /* Number of installed objects (for tests). */
-unsigned int dmasync_files_count(void);
+unsigned int uapi_files_count(void);
 
 /*
  * One-shot readiness watch: the monitor thread calls @func(@watch) once,
@@ -145,23 +145,23 @@ unsigned int dmasync_files_count(void);
  * is no cancel: arm a watch only for an event that will happen (a kernel
  * sync_file that will signal).  A fork child forgets the parent's watches.
  */
-struct dmasync_fd_watch {
+struct uapi_fd_watch {
 	int fd;
-	void (*func)(struct dmasync_fd_watch *watch);
+	void (*func)(struct uapi_fd_watch *watch);
 };
 
 /* Arm @watch.  Return: 0, or a negative errno (nothing armed). */
-int dmasync_fd_watch_arm(struct dmasync_fd_watch *watch);
+int uapi_fd_watch_arm(struct uapi_fd_watch *watch);
 
 /* Emulated device nodes: @open returns a new fd or a negative errno. */
-struct dmasync_device {
+struct uapi_device {
 	const char *path;
 	int (*open)(const char *path, int flags);
-	struct dmasync_device *next;
+	struct uapi_device *next;
 };
-void dmasync_device_register(struct dmasync_device *dev);
+void uapi_device_register(struct uapi_device *dev);
 
 /* Set FD_CLOEXEC-style helpers */
-int dmasync_fd_cloexec_dup(int fd);
+int uapi_fd_cloexec_dup(int fd);
 
 #endif

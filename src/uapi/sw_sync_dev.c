@@ -29,11 +29,11 @@
 #include "uaccess.h"
 
 struct sw_sync_file {
-	struct dmasync_file file;	/* first: the registry object */
+	struct uapi_file file;	/* first: the registry object */
 	struct sync_timeline *tl;	/* the creator's reference */
 };
 
-static inline struct sync_timeline *file_timeline(struct dmasync_file *file)
+static inline struct sync_timeline *file_timeline(struct uapi_file *file)
 {
 	return container_of(file, struct sw_sync_file, file)->tl;
 }
@@ -103,7 +103,7 @@ static long sw_sync_ioctl_get_deadline(void *arg)
 	return copy_to_user(arg, &data, sizeof(data)) ? -EFAULT : 0;
 }
 
-static long sw_sync_ioctl(struct dmasync_file *file, int fd, unsigned long request, void *arg)
+static long sw_sync_ioctl(struct uapi_file *file, int fd, unsigned long request, void *arg)
 {
 	switch (request) {
 	case SW_SYNC_IOC_CREATE_FENCE:
@@ -118,12 +118,12 @@ static long sw_sync_ioctl(struct dmasync_file *file, int fd, unsigned long reque
 }
 
 /* For poll wrappers: the kernel's default mask of a file without poll. */
-static short sw_sync_poll(struct dmasync_file *file, short events)
+static short sw_sync_poll(struct uapi_file *file, short events)
 {
 	return (short)(events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM));
 }
 
-static void sw_sync_release(struct dmasync_file *file)
+static void sw_sync_release(struct uapi_file *file)
 {
 	struct sw_sync_file *swf = container_of(file, struct sw_sync_file, file);
 
@@ -132,7 +132,7 @@ static void sw_sync_release(struct dmasync_file *file)
 	free(swf);
 }
 
-static const struct dmasync_file_ops sw_sync_file_ops = {
+static const struct uapi_file_ops sw_sync_file_ops = {
 	.name = "sw_sync",
 	.ioctl = sw_sync_ioctl,
 	.poll = sw_sync_poll,
@@ -147,7 +147,7 @@ static int sw_sync_open(const char *path, int flags)
 
 	/* The fd first: EMFILE/ENFILE before anything else can fail. */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) &&
-	    ((errno != EMFILE && errno != ENFILE) || !dmasync_files_drain() ||
+	    ((errno != EMFILE && errno != ENFILE) || !uapi_files_drain() ||
 	     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)))
 		return -errno;
 	if ((!(flags & O_CLOEXEC) && fcntl(sv[0], F_SETFD, 0)) ||
@@ -167,14 +167,14 @@ static int sw_sync_open(const char *path, int flags)
 		r = -ENOMEM;
 		goto fail_free;
 	}
-	dmasync_file_init(&swf->file, &sw_sync_file_ops);
-	r = dmasync_file_install(&swf->file, sv[0], sv[1], -1);
+	uapi_file_init(&swf->file, &sw_sync_file_ops);
+	r = uapi_file_install(&swf->file, sv[0], sv[1], -1);
 	if (r) {
 		sync_timeline_destroy(swf->tl);
 		goto fail_free;
 	}
 	/* The registry holds its own reference now. */
-	dmasync_file_put(&swf->file);
+	uapi_file_put(&swf->file);
 	return sv[0];
 
 fail_free:
@@ -185,12 +185,12 @@ fail_close:
 	return r;
 }
 
-static struct dmasync_device sw_sync_device = {
+static struct uapi_device sw_sync_device = {
 	.path = SW_SYNC_DEVICE_PATH,
 	.open = sw_sync_open,
 };
 
 __attribute__((constructor)) static void sw_sync_device_register(void)
 {
-	dmasync_device_register(&sw_sync_device);
+	uapi_device_register(&sw_sync_device);
 }

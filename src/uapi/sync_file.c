@@ -53,7 +53,7 @@
 #define SYNC_NAME_LEN 32
 
 struct sync_file {
-	struct dmasync_file file;	/* first: the registry object */
+	struct uapi_file file;	/* first: the registry object */
 	struct dma_fence *fence;	/* set once, before install */
 	struct dma_fence_cb cb;		/* shuts @peer down when @fence signals */
 	int fd;				/* A: the user's end */
@@ -62,7 +62,7 @@ struct sync_file {
 	char user_name[SYNC_NAME_LEN];	/* MERGE's name, or "" */
 };
 
-static const struct dmasync_file_ops sync_file_ops;
+static const struct uapi_file_ops sync_file_ops;
 
 /*
  * Incremented in every fork child.  A child inherits our fence callbacks
@@ -94,14 +94,14 @@ struct sync_file *sync_file_alloc(void)
 	ssize_t r;
 
 	pthread_once(&fork_once, fork_init);
-	dmasync_files_maybe_drain();
+	uapi_files_maybe_drain();
 	sf = calloc(1, sizeof(*sf));
 	if (!sf) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) &&
-	    ((errno != EMFILE && errno != ENFILE) || !dmasync_files_drain() ||
+	    ((errno != EMFILE && errno != ENFILE) || !uapi_files_drain() ||
 	     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv)))
 		goto fail;
 	/*
@@ -116,7 +116,7 @@ struct sync_file *sync_file_alloc(void)
 	if (r < 0 && errno != EAGAIN)
 		goto fail_close;
 
-	dmasync_file_init(&sf->file, &sync_file_ops);
+	uapi_file_init(&sf->file, &sync_file_ops);
 	sf->fd = sv[0];
 	sf->peer = sv[1];
 	sf->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
@@ -170,7 +170,7 @@ static void sync_file_free(struct sync_file *sf)
 	free(sf);
 }
 
-static void sync_file_release(struct dmasync_file *file)
+static void sync_file_release(struct uapi_file *file)
 {
 	/* The registry closes B after this returns; A is the user's. */
 	sync_file_free(container_of(file, struct sync_file, file));
@@ -218,13 +218,13 @@ int sync_file_install(struct sync_file *sf)
 		sync_file_discard(sf);
 		return -EINVAL;
 	}
-	r = dmasync_file_install(&sf->file, sf->fd, sf->peer, -1);
+	r = uapi_file_install(&sf->file, sf->fd, sf->peer, -1);
 	if (r) {
 		sync_file_discard(sf);
 		return r;
 	}
 	/* The registry holds its own reference now. */
-	dmasync_file_put(&sf->file);
+	uapi_file_put(&sf->file);
 	return fd;
 }
 
@@ -238,7 +238,7 @@ long sync_file_publish(struct sync_file *sf, void *uarg, void *data, size_t size
 	*fd_field = fd;
 	if (copy_to_user(uarg, data, size)) {
 		/* Never reported: take it back, as the kernel's put_unused_fd(). */
-		dmasync_file_close_fd(fd);
+		uapi_file_close_fd(fd);
 		return -EFAULT;
 	}
 	return 0;
@@ -273,12 +273,12 @@ static void sync_file_name(struct sync_file *sf, char *buf, size_t len)
 
 char *sync_file_get_name(int fd, char *buf, int len)
 {
-	struct dmasync_file *file = dmasync_file_lookup_type(fd, &sync_file_ops);
+	struct uapi_file *file = uapi_file_lookup_type(fd, &sync_file_ops);
 
 	if (!file)
 		return NULL;
 	sync_file_name(container_of(file, struct sync_file, file), buf, len > 0 ? (size_t)len : 0);
-	dmasync_file_put(file);
+	uapi_file_put(file);
 	return buf;
 }
 
@@ -291,7 +291,7 @@ static int kernel_file_info(int fd, struct sync_file_info *info)
 }
 
 /* Hidden; for the unit test. */
-extern int (*dmasync_kernel_sync_file_info)(int fd, struct sync_file_info *info);
+extern int (*uapi_kernel_sync_file_info)(int fd, struct sync_file_info *info);
 
 /*
  * How a foreign fd is recognised as a kernel sync_file and its status read:
@@ -299,11 +299,11 @@ extern int (*dmasync_kernel_sync_file_info)(int fd, struct sync_file_info *info)
  * substitute a fake kernel (this machine has no sw_sync to make real ones).
  * Return: 0 with @info filled, or a negative errno.
  */
-int (*dmasync_kernel_sync_file_info)(int fd, struct sync_file_info *info) = kernel_file_info;
+int (*uapi_kernel_sync_file_info)(int fd, struct sync_file_info *info) = kernel_file_info;
 
 static int kernel_sync_file_info(int fd, struct sync_file_info *info)
 {
-	return __atomic_load_n(&dmasync_kernel_sync_file_info, __ATOMIC_ACQUIRE)(fd, info);
+	return __atomic_load_n(&uapi_kernel_sync_file_info, __ATOMIC_ACQUIRE)(fd, info);
 }
 
 struct foreign_fence {
@@ -312,7 +312,7 @@ struct foreign_fence {
 	pthread_mutex_t status_lock;	/* leaf lock for @done and the error */
 	bool done;			/* the kernel fence was seen signaled */
 	int fd;				/* our dup of the kernel sync_file */
-	struct dmasync_fd_watch watch;	/* armed by enable_signaling */
+	struct uapi_fd_watch watch;	/* armed by enable_signaling */
 	char timeline[SYNC_NAME_LEN];	/* the kernel sync_file's name */
 };
 
@@ -365,7 +365,7 @@ static bool foreign_signaled(struct dma_fence *fence)
 }
 
 /* Monitor thread: the kernel sync_file polled readable. */
-static void foreign_watch_fired(struct dmasync_fd_watch *watch)
+static void foreign_watch_fired(struct uapi_fd_watch *watch)
 {
 	struct foreign_fence *ff = container_of(watch, struct foreign_fence, watch);
 
@@ -385,7 +385,7 @@ static bool foreign_enable_signaling(struct dma_fence *fence)
 	dma_fence_get(fence);
 	ff->watch.fd = ff->fd;
 	ff->watch.func = foreign_watch_fired;
-	if (WARN(dmasync_fd_watch_arm(&ff->watch) != 0,
+	if (WARN(uapi_fd_watch_arm(&ff->watch) != 0,
 		 "cannot watch a kernel sync_file; its fence only signals when tested")) {
 		/* The caller holds a reference: this put is never the last. */
 		dma_fence_put(fence);
@@ -401,7 +401,7 @@ static void foreign_set_deadline(struct dma_fence *fence, ktime_t deadline)
 	(void)!ioctl(to_foreign(fence)->fd, SYNC_IOC_SET_DEADLINE, &arg);
 }
 
-static void foreign_free_rcu(struct dmasync_rcu_head *head)
+static void foreign_free_rcu(struct core_rcu_head *head)
 {
 	struct foreign_fence *ff = (struct foreign_fence *)container_of((void *)head,
 									struct dma_fence, rcu);
@@ -416,7 +416,7 @@ static void foreign_release(struct dma_fence *fence)
 	struct foreign_fence *ff = to_foreign(fence);
 
 	close(ff->fd);
-	dmasync_call_rcu((struct dmasync_rcu_head *)(void *)&fence->rcu, foreign_free_rcu);
+	core_call_rcu((struct core_rcu_head *)(void *)&fence->rcu, foreign_free_rcu);
 }
 
 static const struct dma_fence_ops foreign_fence_ops = {
@@ -455,13 +455,13 @@ static struct dma_fence *foreign_fence_create(int fd)
 
 struct dma_fence *sync_file_get_fence(int fd)
 {
-	struct dmasync_file *file = dmasync_file_lookup_type(fd, &sync_file_ops);
+	struct uapi_file *file = uapi_file_lookup_type(fd, &sync_file_ops);
 	struct dma_fence *fence;
 
 	if (!file)
 		return foreign_fence_create(fd);
 	fence = dma_fence_get(container_of(file, struct sync_file, file)->fence);
-	dmasync_file_put(file);
+	uapi_file_put(file);
 	return fence;
 }
 
@@ -598,7 +598,7 @@ static long sync_file_ioctl_set_deadline(struct sync_file *sf, void *arg)
 	return 0;
 }
 
-static long sync_file_ioctl(struct dmasync_file *file, int fd, unsigned long request, void *arg)
+static long sync_file_ioctl(struct uapi_file *file, int fd, unsigned long request, void *arg)
 {
 	struct sync_file *sf = container_of(file, struct sync_file, file);
 
@@ -616,14 +616,14 @@ static long sync_file_ioctl(struct dmasync_file *file, int fd, unsigned long req
 }
 
 /* For poll wrappers: POLLIN once signaled, nothing else ever. */
-static short sync_file_poll(struct dmasync_file *file, short events)
+static short sync_file_poll(struct uapi_file *file, short events)
 {
 	struct sync_file *sf = container_of(file, struct sync_file, file);
 
 	return dma_fence_is_signaled(sf->fence) ? (short)(events & POLLIN) : 0;
 }
 
-static const struct dmasync_file_ops sync_file_ops = {
+static const struct uapi_file_ops sync_file_ops = {
 	.name = "sync_file",
 	.ioctl = sync_file_ioctl,
 	.poll = sync_file_poll,

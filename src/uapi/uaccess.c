@@ -290,8 +290,8 @@ static int copy(void *to, const void *from, size_t n, bool to_user)
 }
 
 /* Test hook: 0 probe+memcpy, 1 process_vm_*, 2 pipe; -1 chooses again. */
-void dmasync_uaccess_set_mode(int m);
-void dmasync_uaccess_set_mode(int m)
+void uapi_uaccess_set_mode(int m);
+void uapi_uaccess_set_mode(int m)
 {
 	pthread_once(&mode_once, init_mode);
 	if (m < 0)

@@ -74,16 +74,16 @@ static const struct dma_buf_ops udmabuf_ops = {
  * anything that is not shmem is EBADFD. */
 static int check_memfd(int fd, struct stat *st)
 {
-	struct dmasync_file *file;
+	struct uapi_file *file;
 	struct statfs sfs;
 	int seals;
 
 	if (fd < 0)
 		return -EBADFD;
 	/* Our own dma-bufs are memfds and sockets, but not shmem to Linux. */
-	file = dmasync_file_lookup(fd);
+	file = uapi_file_lookup(fd);
 	if (file) {
-		dmasync_file_put(file);
+		uapi_file_put(file);
 		return -EBADFD;
 	}
 	if (fstat(fd, st) || fstatfs(fd, &sfs) || sfs.f_type != TMPFS_MAGIC ||
@@ -104,7 +104,7 @@ static void *map_item(int fd, u64 offset, u64 size, int *err)
 	void *p;
 
 	if (flags >= 0 && (flags & O_ACCMODE) != O_RDWR) {
-		src = dmabuf_reopen_fd(fd, O_RDWR);
+		src = uapi_fd_reopen(fd, O_RDWR);
 		if (src < 0)
 			src = fd;	/* map what we can */
 	}
@@ -120,8 +120,8 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 {
 	const u64 pglimit = (SIZE_LIMIT_MB << 20) / PAGE;
 	DEFINE_DMA_BUF_EXPORT_INFO(info);
-	struct dmabuf_piece *pieces = NULL;
-	struct dmabuf_obj *obj;
+	struct uapi_dmabuf_piece *pieces = NULL;
+	struct uapi_dmabuf *obj;
 	struct udmabuf *ub = NULL;
 	struct dma_buf *buf;
 	unsigned int n = 0;
@@ -178,13 +178,13 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 	info.size = pagecount * PAGE;
 	info.flags = O_RDWR;
 	info.priv = ub;
-	buf = dmabuf_export_fd(&info, TRACKED_SOCKET, sock, O_RDWR);
+	buf = uapi_dmabuf_export_fd(&info, TRACKED_SOCKET, sock, O_RDWR);
 	if (IS_ERR(buf)) {
 		close(sock);
 		r = PTR_ERR(buf);
 		goto err;
 	}
-	obj = to_dmabuf_obj(buf);
+	obj = to_uapi_dmabuf(buf);
 	obj->shared_only = true;
 	/* The item mappings are the memory; they are unmapped at release. */
 	obj->pieces = pieces;
@@ -243,9 +243,9 @@ static long ioctl_create_list(void *arg)
 	return r;
 }
 
-static long udmabuf_dev_ioctl(struct dmasync_file *file, int fd, unsigned long request, void *arg)
+static long udmabuf_dev_ioctl(struct uapi_file *file, int fd, unsigned long request, void *arg)
 {
-	dmasync_tracked_maybe_reap();
+	uapi_tracked_maybe_reap();
 	switch ((unsigned int)request) {
 	case UDMABUF_CREATE:
 		return ioctl_create(arg);
@@ -256,38 +256,38 @@ static long udmabuf_dev_ioctl(struct dmasync_file *file, int fd, unsigned long r
 	}
 }
 
-static void udmabuf_dev_release(struct dmasync_file *file)
+static void udmabuf_dev_release(struct uapi_file *file)
 {
-	free(container_of(file, struct dmasync_tracked, file));
+	free(container_of(file, struct uapi_tracked, file));
 }
 
-static const struct dmasync_file_ops udmabuf_dev_ops = {
+static const struct uapi_file_ops udmabuf_dev_ops = {
 	.name = "udmabuf-device",
 	.ioctl = udmabuf_dev_ioctl,
-	.match = dmasync_tracked_match,
+	.match = uapi_tracked_match,
 	.release = udmabuf_dev_release,
 };
 
 static int udmabuf_open(const char *path, int flags)
 {
-	struct dmasync_tracked *t = calloc(1, sizeof(*t));
+	struct uapi_tracked *t = calloc(1, sizeof(*t));
 	int fd;
 
 	if (!t)
 		return -ENOMEM;
-	dmasync_tracked_init(t, &udmabuf_dev_ops, TRACKED_SOCKET);
-	fd = dmasync_tracked_open_socket(t, flags);
+	uapi_tracked_init(t, &udmabuf_dev_ops, TRACKED_SOCKET);
+	fd = uapi_tracked_open_socket(t, flags);
 	if (fd < 0)
 		free(t);
 	return fd;
 }
 
-static struct dmasync_device udmabuf_device = {
+static struct uapi_device udmabuf_device = {
 	.path = "/dev/udmabuf",
 	.open = udmabuf_open,
 };
 
 __attribute__((constructor)) static void udmabuf_register(void)
 {
-	dmasync_device_register(&udmabuf_device);
+	uapi_device_register(&udmabuf_device);
 }

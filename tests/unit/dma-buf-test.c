@@ -392,7 +392,7 @@ TEST(mmap_limits_of_fresh_memory)
 
 static int count_tracked_dmabufs(void)
 {
-	return (int)dmasync_tracked_count();
+	return (int)uapi_tracked_count();
 }
 
 TEST(close_and_reap_release_buffers)
@@ -456,8 +456,8 @@ TEST(reap_passes_bound_dead_buffers)
 		fd = dma_buf_fd(buf, O_CLOEXEC);
 		REQUIRE(fd >= 0);
 		close(fd);
-		if (dmasync_tracked_count() > most)
-			most = dmasync_tracked_count();
+		if (uapi_tracked_count() > most)
+			most = uapi_tracked_count();
 	}
 	CHECK(most <= 64);
 	CHECK(releases(&tx) >= n - 64);
@@ -523,7 +523,7 @@ TEST(reap_passes_open_no_fds)
 		int b = new_heapbuf(PAGE);
 
 		CHECK_EQ(dmasync_close(b), 0);
-		passes += dmasync_tracked_reap() >= 0;
+		passes += uapi_tracked_reap() >= 0;
 	}
 	CHECK_EQ(passes, 20);
 	for (int i = 0; i < 64; i++)
@@ -977,7 +977,7 @@ TEST(export_bad_args_leak_nothing)
 	void *ro = ro_page(&exp, sizeof(exp));
 
 	REQUIRE(pipe2(p, O_CLOEXEC) == 0);
-	files = dmasync_files_count();
+	files = uapi_files_count();
 	errno = 0;
 	CHECK_EQ(dmasync_ioctl(b, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, NULL), -1);
 	CHECK_EQ(errno, EFAULT);
@@ -987,7 +987,7 @@ TEST(export_bad_args_leak_nothing)
 	errno = 0;
 	CHECK_EQ(dmasync_ioctl(b, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, ro), -1);
 	CHECK_EQ(errno, EFAULT);
-	CHECK_EQ(dmasync_files_count(), files);
+	CHECK_EQ(uapi_files_count(), files);
 	/* not a dma-buf */
 	errno = 0;
 	CHECK_EQ(dmasync_ioctl(mfd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp), -1);

@@ -222,7 +222,7 @@ static inline void delayed_inc_join(struct delayed_inc *d)
 /* Release what closed fds left behind (the harness does it too, later). */
 static inline void reap(void)
 {
-	dmasync_files_reap();
+	uapi_files_reap();
 }
 
 #endif

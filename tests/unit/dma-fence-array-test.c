@@ -359,13 +359,13 @@ TEST(release_unsignaled_never_enabled)
 TEST(create_rejects_empty)
 {
 	struct dma_fence **v = tf_vector(1, NULL);
-	unsigned long w = dmasync_warn_count();
+	unsigned long w = core_warn_count();
 
 	EXPECT_WARNINGS();
 	CHECK(dma_fence_array_create(0, v, 1, 1, false) == NULL);
 	CHECK(dma_fence_array_create(-1, v, 1, 1, false) == NULL);
 	CHECK(dma_fence_array_create(1, NULL, 1, 1, false) == NULL);
-	CHECK_EQ(dmasync_warn_count() - w, 3);
+	CHECK_EQ(core_warn_count() - w, 3);
 	/* Caller still owns the vector and its reference. */
 	CHECK_EQ(kref_read(&v[0]->refcount), 1);
 	put_all(v, 1);
@@ -381,7 +381,7 @@ TEST(create_warns_on_nested_containers)
 	struct dma_fence_chain *chain = dma_fence_chain_alloc();
 	struct dma_fence **v = malloc(3 * sizeof(*v));
 	struct dma_fence_array *outer;
-	unsigned long w = dmasync_warn_count();
+	unsigned long w = core_warn_count();
 
 	REQUIRE(inner && chain && v);
 	EXPECT_WARNINGS();
@@ -391,7 +391,7 @@ TEST(create_warns_on_nested_containers)
 	v[2] = &chain->base;
 	outer = dma_fence_array_create(3, v, dma_fence_context_alloc(1), 1, false);
 	REQUIRE(outer); /* warned, but created as the kernel does */
-	CHECK_EQ(dmasync_warn_count() - w, 2);
+	CHECK_EQ(core_warn_count() - w, 2);
 	dma_fence_put(&outer->base);
 	CHECK_ALL_FREED();
 }

@@ -144,11 +144,11 @@ TEST(init_warns_on_chain_in_chain)
 {
 	struct dma_fence *inner = chain_add(NULL, tf_simple(), 1);
 	struct dma_fence *outer;
-	unsigned long w = dmasync_warn_count();
+	unsigned long w = core_warn_count();
 
 	EXPECT_WARNINGS();
 	outer = chain_add(NULL, inner, 1);
-	CHECK_EQ(dmasync_warn_count() - w, 1);
+	CHECK_EQ(core_warn_count() - w, 1);
 	dma_fence_put(outer);
 	CHECK_ALL_FREED();
 }

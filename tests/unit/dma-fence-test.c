@@ -246,17 +246,17 @@ TEST(error_then_signal)
 TEST(set_error_misuse_warns_and_is_ignored)
 {
 	struct dma_fence *f = fence_new();
-	unsigned long w = dmasync_warn_count();
+	unsigned long w = core_warn_count();
 
 	EXPECT_WARNINGS();
 	dma_fence_set_error(f, 5);
 	dma_fence_set_error(f, -MAX_ERRNO - 1);
-	CHECK_EQ(dmasync_warn_count(), w + 2);
+	CHECK_EQ(core_warn_count(), w + 2);
 	CHECK_EQ(f->error, 0);
 	dma_fence_signal(f);
 	CHECK_EQ(dma_fence_get_status(f), 1);
 	dma_fence_set_error(f, -EIO);
-	CHECK_EQ(dmasync_warn_count(), w + 3);
+	CHECK_EQ(core_warn_count(), w + 3);
 	CHECK_EQ(dma_fence_get_status(f), 1);
 	dma_fence_put(f);
 }

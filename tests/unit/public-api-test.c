@@ -63,10 +63,10 @@ int main(int argc, char **argv)
 			EXPECT(dlsym(lib, "dma_resv_get_singleton") != NULL);
 			EXPECT(dlsym(lib, "ww_mutex_lock") != NULL);
 			EXPECT(dlsym(lib, "dmasync_ioctl") != NULL);
-			EXPECT(dlsym(lib, "dmasync_call_rcu") == NULL);
-			EXPECT(dlsym(lib, "dmasync_warn") == NULL);
+			EXPECT(dlsym(lib, "core_call_rcu") == NULL);
+			EXPECT(dlsym(lib, "core_warn") == NULL);
 			EXPECT(dlsym(lib, "irq_work_queue") == NULL);
-			EXPECT(dlsym(lib, "dmasync_file_lookup") == NULL);
+			EXPECT(dlsym(lib, "uapi_file_lookup") == NULL);
 		}
 		printf("%s %d - exported_symbols\n", failures > before ? "not ok" : "ok", ++n);
 	}

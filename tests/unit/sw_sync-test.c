@@ -10,16 +10,16 @@
 #include "test-harness.h"
 
 /* Internal hooks exported by sw_sync.c for this test only. */
-long dmasync_sw_sync_live_points(void);
-long dmasync_sw_sync_live_timelines(void);
-int dmasync_sw_sync_validate(struct sync_timeline *tl);
+long core_sw_sync_live_points(void);
+long core_sw_sync_live_timelines(void);
+int core_sw_sync_validate(struct sync_timeline *tl);
 
 /* Every case ends with everything it created freed. */
 static void check_all_freed(void)
 {
 	dmasync_rcu_barrier();
-	CHECK_EQ(dmasync_sw_sync_live_points(), 0);
-	CHECK_EQ(dmasync_sw_sync_live_timelines(), 0);
+	CHECK_EQ(core_sw_sync_live_points(), 0);
+	CHECK_EQ(core_sw_sync_live_timelines(), 0);
 }
 
 static bool signaled(struct dma_fence *f)
@@ -161,7 +161,7 @@ TEST(born_signaled)
 	CHECK_EQ(sync_timeline_signal(tl, 1), 1);
 	CHECK(signaled(f6));
 	CHECK_EQ(dma_fence_get_status(f6), 1);
-	CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+	CHECK_EQ(core_sw_sync_validate(tl), 0);
 
 	dma_fence_put(f0);
 	dma_fence_put(f3);
@@ -201,7 +201,7 @@ TEST(signal_in_seqno_order)
 		cbs[v].log = &log;
 		CHECK_EQ(dma_fence_add_callback(f[v], &cbs[v].cb, order_cb_func), 0);
 	}
-	CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+	CHECK_EQ(core_sw_sync_validate(tl), 0);
 
 	CHECK_EQ(sync_timeline_signal(tl, 10), 10);
 	CHECK_EQ(log.n, 10);
@@ -224,7 +224,7 @@ TEST(signal_in_seqno_order)
 		CHECK_EQ(log.err[i], 0);
 	}
 	CHECK_EQ(sync_timeline_value(tl), 1011);
-	CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+	CHECK_EQ(core_sw_sync_validate(tl), 0);
 
 	for (i = 1; i <= N; i++)
 		dma_fence_put(f[i]);
@@ -261,7 +261,7 @@ TEST(reuse_same_unsignaled_value)
 	REQUIRE(d);
 	CHECK(!signaled(d));
 	CHECK_EQ(kref_read(&d->refcount), 1);
-	CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+	CHECK_EQ(core_sw_sync_validate(tl), 0);
 
 	dma_fence_put(a);
 	dma_fence_put(c);
@@ -312,7 +312,7 @@ TEST(dying_point_is_not_reused)
 		}
 		pthread_join(t, NULL);
 		rcu_read_unlock();
-		CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+		CHECK_EQ(core_sw_sync_validate(tl), 0);
 		if (g) {
 			sync_timeline_signal(tl, 1);
 			CHECK(signaled(g));
@@ -391,7 +391,7 @@ TEST(destroy_signals_pending_with_enoent)
 		CHECK_EQ(dma_fence_get_status(f[i]), -2);
 
 	/* The points keep the timeline (and its name) alive. */
-	CHECK_EQ(dmasync_sw_sync_live_timelines(), 1);
+	CHECK_EQ(core_sw_sync_live_timelines(), 1);
 	CHECK_STR(dma_fence_timeline_name(f[4]), "doomed");
 	for (i = 1; i <= 5; i++)
 		dma_fence_put(f[i]);
@@ -512,7 +512,7 @@ TEST(wrap_around_32bit)
 	old = sync_pt_create(tl, 0xFFFFFFE0u);
 	REQUIRE(old);
 	CHECK(signaled(old));
-	CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+	CHECK_EQ(core_sw_sync_validate(tl), 0);
 
 	/* 0xFFFFFFF0 + 0x10 wraps to 0: everything up to 0 signals, in order. */
 	CHECK_EQ(sync_timeline_signal(tl, 0x10), 3);
@@ -534,7 +534,7 @@ TEST(wrap_around_32bit)
 	CHECK_EQ(log.n, 5);
 	CHECK_EQ(log.seq[3], 5);
 	CHECK_EQ(log.seq[4], 0x10);
-	CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+	CHECK_EQ(core_sw_sync_validate(tl), 0);
 
 	for (i = 0; i < 5; i++)
 		dma_fence_put(f[i]);
@@ -620,7 +620,7 @@ TEST(random_operations_match_model)
 		cbs[i].log = log;
 		CHECK_EQ(dma_fence_add_callback(f[i], &cbs[i].cb, order_cb_func), 0);
 		if (i % 250 == 0)
-			CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+			CHECK_EQ(core_sw_sync_validate(tl), 0);
 	}
 	/* Drop a random half (removing callbacks first, as a provider must). */
 	for (i = 0; i < N; i++) {
@@ -632,7 +632,7 @@ TEST(random_operations_match_model)
 			live++;
 		}
 	}
-	CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+	CHECK_EQ(core_sw_sync_validate(tl), 0);
 	REQUIRE(live > 0);
 
 	value = start;
@@ -647,7 +647,7 @@ TEST(random_operations_match_model)
 				CHECK_EQ(signaled(f[i]),
 					 (s32)((u32)f[i]->seqno - value) <= 0);
 		}
-		CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+		CHECK_EQ(core_sw_sync_validate(tl), 0);
 		if (dmasync_test_failed())
 			break;
 	}
@@ -678,11 +678,11 @@ TEST(many_points_in_order)
 		f[i] = sync_pt_create(tl, (u32)i + 1);
 		REQUIRE(f[i]);
 	}
-	CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+	CHECK_EQ(core_sw_sync_validate(tl), 0);
 	for (i = 0; i < n; i++) {
 		CHECK_EQ(sync_timeline_signal(tl, 1), 1);
 		if (i % 20000 == 0)
-			CHECK_EQ(dmasync_sw_sync_validate(tl), 0);
+			CHECK_EQ(core_sw_sync_validate(tl), 0);
 	}
 	for (i = 0; i < n; i++) {
 		CHECK(signaled(f[i]));
@@ -865,7 +865,7 @@ TEST(stress_ping_pong)
 	CHECK_EQ(pp.errors, 0);
 	CHECK_EQ(pp.turn, 2 * pp.rounds);
 	CHECK_EQ(sync_timeline_value(pp.tl), pp.base + (u32)(2 * pp.rounds));
-	CHECK_EQ(dmasync_sw_sync_validate(pp.tl), 0);
+	CHECK_EQ(core_sw_sync_validate(pp.tl), 0);
 	sync_timeline_destroy(pp.tl);
 	check_all_freed();
 }
@@ -977,7 +977,7 @@ TEST(stress_waiters_and_incrementer)
 	pthread_join(inc, NULL);
 	CHECK_EQ(c.errors, 0);
 	CHECK((s32)(sync_timeline_value(c.tl) - 0xFFFFFF00u) > 0);
-	CHECK_EQ(dmasync_sw_sync_validate(c.tl), 0);
+	CHECK_EQ(core_sw_sync_validate(c.tl), 0);
 	sync_timeline_destroy(c.tl);
 	check_all_freed();
 }

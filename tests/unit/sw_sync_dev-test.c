@@ -109,17 +109,17 @@ static bool parse_name(const char *name, const char *prefix, unsigned long long 
 
 TEST(open_gives_a_registered_fd)
 {
-	unsigned int files0 = dmasync_files_count();
+	unsigned int files0 = uapi_files_count();
 	int tl = open_tl(), nocloexec = dmasync_open(SW_SYNC_DEVICE_PATH, O_RDWR);
 
 	REQUIRE(nocloexec >= 0);
 	CHECK(is_cloexec(tl));
 	CHECK(!is_cloexec(nocloexec));
-	CHECK_EQ(dmasync_files_count(), files0 + 2);
+	CHECK_EQ(uapi_files_count(), files0 + 2);
 	/* Other paths still reach open(2). */
 	CHECK_ERR(dmasync_open("/sys/kernel/debug/sync/no-such-file", O_RDONLY), ENOENT);
 	CLOSE_ALL(tl, nocloexec);
-	CHECK(WAIT_UNTIL(dmasync_files_count() == files0, 2000));
+	CHECK(WAIT_UNTIL(uapi_files_count() == files0, 2000));
 }
 
 TEST(timeline_name_is_the_openers_comm)
@@ -152,14 +152,14 @@ TEST(timeline_name_is_the_openers_comm)
 TEST(timeline_fd_always_polls_readable_and_writable)
 {
 	int tl = open_tl(), f = create_fence(tl, 1);
-	struct dmasync_file *file = dmasync_file_lookup(tl);
+	struct uapi_file *file = uapi_file_lookup(tl);
 
 	CHECK_EQ(revents(tl, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
 	CHECK_EQ(revents(tl, POLLIN, 0), POLLIN);
 	CHECK_EQ(revents(tl, POLLOUT, 0), POLLOUT);
 	REQUIRE(file && file->ops->poll);
 	CHECK_EQ(file->ops->poll(file, POLLIN | POLLOUT | POLLPRI), POLLIN | POLLOUT);
-	dmasync_file_put(file);
+	uapi_file_put(file);
 	CLOSE_ALL(f, tl);
 }
 
@@ -275,7 +275,7 @@ TEST(same_pending_value_shares_one_fence)
 
 TEST(close_signals_pending_points_with_enoent)
 {
-	unsigned int files0 = dmasync_files_count();
+	unsigned int files0 = uapi_files_count();
 	int tl = open_tl(), tl2 = open_tl();
 	int f1 = create_fence(tl, 1), f2 = create_fence(tl, 2), f3 = create_fence(tl, 3);
 	int g = create_fence(tl2, 1), m = merge(f2, g, "m"), late;
@@ -306,7 +306,7 @@ TEST(close_signals_pending_points_with_enoent)
 	CHECK_STR(dma_fence_timeline_name(pt2), one_fence(f1).obj_name);
 	CHECK(kref_read(&pt2->refcount) > 1);
 	CLOSE_ALL(f1, f2, f3, g, m, late);
-	CHECK(WAIT_UNTIL(dmasync_files_count() == files0, 2000));
+	CHECK(WAIT_UNTIL(uapi_files_count() == files0, 2000));
 	CHECK_EQ(kref_read(&pt2->refcount), 1);
 	dma_fence_put(pt2);
 }
@@ -318,7 +318,7 @@ TEST(close_signals_pending_points_with_enoent)
  */
 TEST(dmasync_close_signals_before_it_returns)
 {
-	unsigned int files0 = dmasync_files_count();
+	unsigned int files0 = uapi_files_count();
 
 	for (int i = 0; i < 300; i++) {
 		int tl = open_tl(), tl2 = open_tl(), d = dup(tl2);
@@ -338,7 +338,7 @@ TEST(dmasync_close_signals_before_it_returns)
 		CHECK_EQ(dmasync_close(f), 0);
 		CHECK_EQ(dmasync_close(g), 0);
 		CHECK_EQ(dmasync_close(m), 0);
-		CHECK_EQ(dmasync_files_count(), files0);
+		CHECK_EQ(uapi_files_count(), files0);
 		if (dmasync_test_failed())
 			break;
 	}
@@ -506,7 +506,7 @@ TEST(get_deadline_ioctl)
 TEST(bad_args)
 {
 	int tl = open_tl();
-	unsigned int files0 = dmasync_files_count();
+	unsigned int files0 = uapi_files_count();
 	struct sw_sync_create_fence_data d;
 	u32 one = 1;
 	void *ro;
@@ -520,7 +520,7 @@ TEST(bad_args)
 	ro = ro_page(&d, sizeof(d));
 	CHECK_ERR(dmasync_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, ro), EFAULT);
 	munmap(ro, PAGE);
-	CHECK_EQ(dmasync_files_count(), files0);
+	CHECK_EQ(uapi_files_count(), files0);
 	CHECK_ERR(dmasync_ioctl(tl, SW_SYNC_IOC_INC, NULL), EFAULT);
 	/* INC only reads its argument. */
 	ro = ro_page(&one, sizeof(one));
@@ -582,7 +582,7 @@ static void *tl_creator(void *arg)
 
 TEST(stress_timelines_opened_and_closed_while_advancing)
 {
-	unsigned int files0 = dmasync_files_count();
+	unsigned int files0 = uapi_files_count();
 	struct tl_stress s = { .tl = open_tl() };
 	pthread_t inc_th, cr[2];
 
@@ -596,7 +596,7 @@ TEST(stress_timelines_opened_and_closed_while_advancing)
 	CHECK_EQ(s.bad, 0);
 	close(s.tl);
 	/* Everything went with its fds (leaks of memory: ASan's job). */
-	CHECK(WAIT_UNTIL(dmasync_files_count() == files0, 5000));
+	CHECK(WAIT_UNTIL(uapi_files_count() == files0, 5000));
 }
 
 /*
@@ -606,7 +606,7 @@ TEST(stress_timelines_opened_and_closed_while_advancing)
  * while other threads keep both cores busy and churn fds, under a low
  * RLIMIT_NOFILE.  Every plain close leaves our end of the sync file open
  * until its hang-up is handled; before the creators drained that backlog
- * themselves (dmasync_files_maybe_drain()), a lagging monitor thread let
+ * themselves (uapi_files_maybe_drain()), a lagging monitor thread let
  * it reach the fd limit, CREATE_FENCE failed with EMFILE, and the other
  * thread waited forever (issue 8, item 2).
  */

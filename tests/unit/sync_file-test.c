@@ -38,8 +38,8 @@
 #include "uapi-test.h"
 
 /* Internal hooks (not public API). */
-extern int (*dmasync_kernel_sync_file_info)(int fd, struct sync_file_info *info);
-void dmasync_uaccess_set_mode(int mode);
+extern int (*uapi_kernel_sync_file_info)(int fd, struct sync_file_info *info);
+void uapi_uaccess_set_mode(int mode);
 
 /* ---- helpers ------------------------------------------------------------------- */
 
@@ -423,14 +423,14 @@ TEST(epoll_level_edge_and_data)
 TEST(poll_op_for_wrappers)
 {
 	int tl = open_tl(), f = create_fence(tl, 1);
-	struct dmasync_file *file = dmasync_file_lookup(f);
+	struct uapi_file *file = uapi_file_lookup(f);
 
 	REQUIRE(file && file->ops->poll);
 	CHECK_EQ(file->ops->poll(file, POLLIN | POLLOUT | POLLRDNORM), 0);
 	inc(tl, 1);
 	CHECK_EQ(file->ops->poll(file, POLLIN | POLLOUT | POLLRDNORM), POLLIN);
 	CHECK_EQ(file->ops->poll(file, POLLOUT), 0);
-	dmasync_file_put(file);
+	uapi_file_put(file);
 	close(f);
 	close(tl);
 }
@@ -463,7 +463,7 @@ TEST(release_waits_for_the_last_dup)
 
 TEST(release_of_sw_sync_points)
 {
-	unsigned int files0 = dmasync_files_count();
+	unsigned int files0 = uapi_files_count();
 	int tl = open_tl(), f[8];
 	struct dma_fence *pt[8];
 
@@ -472,11 +472,11 @@ TEST(release_of_sw_sync_points)
 		pt[i] = sync_file_get_fence(f[i]);
 		REQUIRE(pt[i]);
 	}
-	CHECK_EQ(dmasync_files_count(), files0 + 9);
+	CHECK_EQ(uapi_files_count(), files0 + 9);
 	for (int i = 0; i < 8; i++)
 		close(f[i]);
 	close(tl);
-	CHECK(WAIT_UNTIL(dmasync_files_count() == files0, 2000));
+	CHECK(WAIT_UNTIL(uapi_files_count() == files0, 2000));
 	for (int i = 0; i < 8; i++) {
 		/* Ours is the only reference left; the timeline's close failed it. */
 		CHECK_EQ(kref_read(&pt[i]->refcount), 1);
@@ -495,7 +495,7 @@ TEST(release_synchronously_with_reap)
 	close(fd);
 	/* Either the monitor or this call releases it; both are fine. */
 	for (int i = 0; i < 2000 && tf_live() != live0; i++) {
-		dmasync_files_reap();
+		uapi_files_reap();
 		sleep_ms(1);
 	}
 	CHECK_EQ(tf_live(), live0);
@@ -845,7 +845,7 @@ TEST(merge_bad_args)
 {
 	int tl = open_tl(), a = create_fence(tl, 1), p[2];
 	int mfd = memfd_create("x", MFD_CLOEXEC);
-	unsigned int files0 = dmasync_files_count();
+	unsigned int files0 = uapi_files_count();
 	struct sync_merge_data md;
 	void *ro;
 
@@ -889,7 +889,7 @@ TEST(merge_bad_args)
 		CHECK_EQ(errno, EFAULT);
 		munmap(two, PAGE);
 	}
-	CHECK_EQ(dmasync_files_count(), files0);
+	CHECK_EQ(uapi_files_count(), files0);
 	/* MERGE on something that is not a sync file. */
 	CHECK_EQ(try_merge(p[0], a, "x", 0, 0), -1);
 	CHECK_EQ(errno, ENOTTY);
@@ -1251,10 +1251,10 @@ static void uaccess_cases(void)
 TEST(uaccess_probe_vm_and_pipe_modes)
 {
 	for (int mode = 0; mode < 3; mode++) {
-		dmasync_uaccess_set_mode(mode);
+		uapi_uaccess_set_mode(mode);
 		uaccess_cases();
 	}
-	dmasync_uaccess_set_mode(-1);
+	uapi_uaccess_set_mode(-1);
 }
 
 /*
@@ -1398,8 +1398,8 @@ static struct fake_ksf *fake_new(const char *name, int status)
 	snprintf(k->name, sizeof(k->name), "%s", name);
 	nfakes++;
 	if (nfakes == 1) {
-		saved_probe = dmasync_kernel_sync_file_info;
-		__atomic_store_n(&dmasync_kernel_sync_file_info, fake_file_info, __ATOMIC_RELEASE);
+		saved_probe = uapi_kernel_sync_file_info;
+		__atomic_store_n(&uapi_kernel_sync_file_info, fake_file_info, __ATOMIC_RELEASE);
 	}
 	return k;
 }
@@ -1412,7 +1412,7 @@ static void fake_signal(struct fake_ksf *k)
 
 static void fakes_done(void)
 {
-	__atomic_store_n(&dmasync_kernel_sync_file_info, saved_probe, __ATOMIC_RELEASE);
+	__atomic_store_n(&uapi_kernel_sync_file_info, saved_probe, __ATOMIC_RELEASE);
 	for (int i = 0; i < nfakes; i++) {
 		close(fakes[i].rd);
 		close(fakes[i].wr);
@@ -1480,7 +1480,7 @@ TEST(foreign_fence_tested_without_signaling)
 
 TEST(foreign_fence_merged_into_a_sync_file)
 {
-	unsigned int files0 = dmasync_files_count();
+	unsigned int files0 = uapi_files_count();
 	struct fake_ksf *k = fake_new("gpu-ring0", -ETIMEDOUT);
 	int tl = open_tl(), a = create_fence(tl, 1), m;
 	struct sync_file_info info;
@@ -1509,7 +1509,7 @@ TEST(foreign_fence_merged_into_a_sync_file)
 	}
 	CLOSE_ALL(m, a, tl);
 	/* Every foreign fence is gone before the fake kernel is. */
-	CHECK(WAIT_UNTIL(dmasync_files_count() == files0, 2000));
+	CHECK(WAIT_UNTIL(uapi_files_count() == files0, 2000));
 	fakes_done();
 }
 
@@ -1613,7 +1613,7 @@ TEST(stress_create_merge_poll_close_while_advancing)
 {
 	struct stress st;
 	pthread_t adv[2], users[3];
-	unsigned int files0 = dmasync_files_count();
+	unsigned int files0 = uapi_files_count();
 
 	memset(&st, 0, sizeof(st));
 	for (int i = 0; i < STRESS_TLS; i++)
@@ -1631,7 +1631,7 @@ TEST(stress_create_merge_poll_close_while_advancing)
 	CHECK(st.created > 0 && st.merges > 0 && st.infos > 0 && st.polls > 0);
 	for (int i = 0; i < STRESS_TLS; i++)
 		close(st.tl[i]);
-	CHECK(WAIT_UNTIL(dmasync_files_count() == files0, 5000));
+	CHECK(WAIT_UNTIL(uapi_files_count() == files0, 5000));
 }
 
 /* Sync files whose fences signal while their last fd is being closed. */

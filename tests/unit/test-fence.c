@@ -15,7 +15,7 @@ static bool tf_enable(struct dma_fence *f)
 	return true;
 }
 
-static void tf_free(struct dmasync_rcu_head *h)
+static void tf_free(struct core_rcu_head *h)
 {
 	free(container_of((void *)h, struct tfence, base.rcu));
 	__atomic_fetch_add(&tf_freed, 1, __ATOMIC_RELAXED);
@@ -23,7 +23,7 @@ static void tf_free(struct dmasync_rcu_head *h)
 
 static void tf_release(struct dma_fence *f)
 {
-	dmasync_call_rcu((struct dmasync_rcu_head *)(void *)&f->rcu, tf_free);
+	core_call_rcu((struct core_rcu_head *)(void *)&f->rcu, tf_free);
 }
 
 static void tf_set_deadline(struct dma_fence *f, ktime_t d)

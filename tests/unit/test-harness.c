@@ -129,12 +129,12 @@ int main(int argc, char **argv)
 		skip_reason = NULL;
 		warnings_expected = false;
 		fds_before = count_fds();
-		warns = dmasync_warn_count();
+		warns = core_warn_count();
 		t->fn();
 		/* Closing a sync file is noticed by the monitor thread: give it
 		 * up to a second to release what the case closed. */
 		for (int i = 0; i < 1000; i++) {
-			dmasync_files_reap();
+			uapi_files_reap();
 			fds_after = count_fds();
 			if (fds_after == fds_before)
 				break;
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
 		if (fds_after != fds_before)
 			dmasync_test_fail(__FILE__, __LINE__, "fd leak: %d fds before, %d after",
 					  fds_before, fds_after);
-		if (!warnings_expected && dmasync_warn_count() != warns)
+		if (!warnings_expected && core_warn_count() != warns)
 			dmasync_test_fail(__FILE__, __LINE__, "unexpected dmasync warning(s)");
 		if (skip_reason && !case_failed)
 			printf("ok %d - %s # SKIP %s\n", n, t->name, skip_reason);

@@ -29,7 +29,7 @@ bool dmasync_test_failed(void);
 void dmasync_test_expect_warnings(void);
 /* Report the running case as skipped, with @reason (a string literal). */
 void dmasync_test_skip(const char *reason);
-unsigned long dmasync_warn_count(void);
+unsigned long core_warn_count(void);
 
 /* Run @fn in a child; true if it died by a signal and its stderr contains
  * @msg (NULL: any message). */
