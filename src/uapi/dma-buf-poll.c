@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Implicit-sync readiness of dma-bufs: dmasync_poll(), dmasync_ppoll() and
- * dmasync_epoll_ctl().
+ * Implicit-sync readiness of dma-bufs: the poll, poll_wait and epoll_ctl
+ * ops behind dmasync_poll(), dmasync_ppoll() and dmasync_epoll_ctl()
+ * (entry.c).
  *
  * Readiness.  POLLIN: no unsignaled fence of usage KERNEL or WRITE;
  * POLLOUT: none of usage KERNEL, WRITE or READ.  BOOKKEEP never counts.
@@ -17,11 +18,9 @@
  * a spinlock_t precisely so that this work waits for it).
  *
  * Blocking polls.  A dma-buf fd cannot be handed to the kernel's poll (a
- * memfd always reports ready, a socket its own unrelated state), so
- * dmasync_ppoll() polls the other fds natively together with one eventfd
- * made for the call, which the buffers' readiness changes write to.  The
- * cost over ppoll(2) is one fstat() per entry (to recognise dma-bufs) and
- * one copy of the array.
+ * memfd always reports ready, a socket its own unrelated state):
+ * dmasync_ppoll() registers a waiter with the buffer, which readiness
+ * changes wake.
  *
  * Epoll.  For every registration (epoll set, dma-buf, fd number) the
  * library makes a "mirror": an AF_UNIX stream socketpair whose end M is
@@ -43,10 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/kcmp.h>
 
@@ -54,13 +51,6 @@
 #include "debug.h"
 #include "dma-buf-priv.h"
 #include "uaccess.h"
-
-struct dmabuf_waiter {
-	struct list_head node;
-	int efd;
-	unsigned int dirs;
-	bool woken;
-};
 
 struct dmabuf_mirror {
 	struct list_head node;
@@ -139,6 +129,16 @@ static bool interested(struct uapi_dmabuf *obj, int d)
 
 /* ---- readiness ------------------------------------------------------------------ */
 
+static unsigned int poll_dirs(short events)
+{
+	return ((events & POLLIN) ? DMABUF_IN : 0) | ((events & POLLOUT) ? DMABUF_OUT : 0);
+}
+
+static short dirs_to_revents(unsigned int dirs)
+{
+	return (short)(((dirs & DMABUF_IN) ? POLLIN : 0) | ((dirs & DMABUF_OUT) ? POLLOUT : 0));
+}
+
 static void poll_cb(struct dma_fence *fence, struct dma_fence_cb *cb)
 {
 	struct uapi_dmabuf_poll_cb *pcb = container_of(cb, struct uapi_dmabuf_poll_cb, cb);
@@ -181,19 +181,13 @@ static bool arm_locked(struct uapi_dmabuf *obj, int d)
 static void apply_locked(struct uapi_dmabuf *obj, unsigned int ready)
 {
 	struct dmabuf_mirror *m;
-	struct dmabuf_waiter *w;
-	static const u64 one = 1;
+	struct uapi_poll_waiter *w;
 
 	list_for_each_entry(m, &obj->mirrors, node)
 		mirror_show(m, ready);
-	list_for_each_entry(w, &obj->waiters, node) {
-		if (!w->woken && (ready & w->dirs)) {
-			w->woken = true;
-			if (write(w->efd, &one, sizeof(one)) < 0) {
-				/* The counter cannot overflow at one write per wake. */
-			}
-		}
-	}
+	list_for_each_entry(w, &obj->waiters, node)
+		if (ready & poll_dirs(w->events))
+			uapi_poll_waiter_wake(w);
 }
 
 unsigned int uapi_dmabuf_poll_update(struct uapi_dmabuf *obj, unsigned int arm)
@@ -527,21 +521,17 @@ static int mirror_del(struct uapi_dmabuf *obj, int epfd, int fd)
 	return 0;
 }
 
-int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+int uapi_dmabuf_epoll_ctl(struct uapi_file *file, int epfd, int op, int fd,
+			  struct epoll_event *event)
 {
-	struct uapi_dmabuf *obj = uapi_dmabuf_lookup(fd);
+	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
 	struct epoll_event ev;
 	int r;
 
-	if (!obj)
-		return epoll_ctl(epfd, op, fd, event);
 	uapi_tracked_maybe_reap();
 	if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) &&
-	    copy_from_user(&ev, event, sizeof(ev))) {
-		uapi_dmabuf_put(obj);
-		errno = EFAULT;
-		return -1;
-	}
+	    copy_from_user(&ev, event, sizeof(ev)))
+		return -EFAULT;
 	switch (op) {
 	case EPOLL_CTL_ADD:
 		r = mirror_add(obj, epfd, fd, &ev);
@@ -553,268 +543,39 @@ int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 		r = mirror_del(obj, epfd, fd);
 		break;
 	default:
-		errno = EINVAL;
-		r = -1;
-		break;
+		return -EINVAL;
 	}
-	{
-		int e = errno;
-
-		uapi_dmabuf_put(obj);
-		errno = e;
-	}
-	return r;
+	return r < 0 ? -errno : r;
 }
 
 /* ---- poll ------------------------------------------------------------------------- */
 
-static unsigned int poll_dirs(short events)
+short uapi_dmabuf_poll(struct uapi_file *file, short events)
 {
-	return ((events & POLLIN) ? DMABUF_IN : 0) | ((events & POLLOUT) ? DMABUF_OUT : 0);
-}
+	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
+	unsigned int want = poll_dirs(events);
 
-static short dirs_to_revents(unsigned int dirs)
-{
-	return (short)(((dirs & DMABUF_IN) ? POLLIN : 0) | ((dirs & DMABUF_OUT) ? POLLOUT : 0));
-}
-
-static ktime_t ts_to_ns(const struct timespec *ts)
-{
-	if (ts->tv_sec > INT64_MAX / 1000000000 - 1)
-		return INT64_MAX;
-	return (ktime_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
-}
-
-struct poll_state {
-	struct pollfd *fds;
-	nfds_t nfds;
-	struct pollfd *nat;		/* nfds + 1 entries: the eventfd last */
-	struct uapi_dmabuf **objs;	/* per entry, NULL for native ones */
-	struct dmabuf_waiter *waiters;	/* per entry */
-	bool any_native;
-	int efd;
-};
-
-/* Readiness of every dma-buf entry now (arming what is not ready). */
-static int eval_dmabufs(struct poll_state *s)
-{
-	int n = 0;
-
-	for (nfds_t i = 0; i < s->nfds; i++) {
-		unsigned int want;
-
-		if (!s->objs[i])
-			continue;
-		want = poll_dirs(s->fds[i].events);
-		s->fds[i].revents = want ? dirs_to_revents(uapi_dmabuf_poll_update(s->objs[i], want) & want)
-					 : 0;
-		n += s->fds[i].revents != 0;
-	}
-	return n;
-}
-
-static void waiters_register(struct poll_state *s)
-{
-	for (nfds_t i = 0; i < s->nfds; i++) {
-		struct uapi_dmabuf *obj = s->objs[i];
-		struct dmabuf_waiter *w = &s->waiters[i];
-
-		if (!obj)
-			continue;
-		w->efd = s->efd;
-		w->dirs = poll_dirs(s->fds[i].events);
-		w->woken = false;
-		spin_lock(&obj->poll_lock);
-		list_add_tail(&w->node, &obj->waiters);
-		interest_add(obj, w->dirs, 1);
-		spin_unlock(&obj->poll_lock);
-	}
-}
-
-static void waiters_unregister(struct poll_state *s)
-{
-	for (nfds_t i = 0; i < s->nfds; i++) {
-		struct uapi_dmabuf *obj = s->objs[i];
-		struct dmabuf_waiter *w = &s->waiters[i];
-
-		if (!obj)
-			continue;
-		spin_lock(&obj->poll_lock);
-		list_del(&w->node);
-		interest_add(obj, w->dirs, -1);
-		spin_unlock(&obj->poll_lock);
-	}
-}
-
-static void waiters_rearm(struct poll_state *s)
-{
-	for (nfds_t i = 0; i < s->nfds; i++) {
-		struct uapi_dmabuf *obj = s->objs[i];
-
-		if (!obj)
-			continue;
-		spin_lock(&obj->poll_lock);
-		s->waiters[i].woken = false;
-		spin_unlock(&obj->poll_lock);
-	}
-}
-
-/* Native poll of the other entries without waiting; their revents are
- * copied into the caller's array.  Return: how many are ready, or -1. */
-static int poll_native_now(struct poll_state *s)
-{
-	static const struct timespec zero = { 0, 0 };
-	int n = 0;
-
-	if (!s->any_native)
+	if (!want)
 		return 0;
-	if (ppoll(s->nat, s->nfds, &zero, NULL) < 0)
-		return -1;
-	for (nfds_t i = 0; i < s->nfds; i++) {
-		if (s->objs[i])
-			continue;
-		s->fds[i].revents = s->nat[i].revents;
-		n += s->nat[i].revents != 0;
-	}
-	return n;
+	return dirs_to_revents(uapi_dmabuf_poll_update(obj, want) & want);
 }
 
-static int do_ppoll(struct poll_state *s, const struct timespec *tmo, const sigset_t *sigmask)
+void uapi_dmabuf_poll_wait(struct uapi_file *file, struct uapi_poll_waiter *waiter)
 {
-	ktime_t deadline = -1;
-	int r, n;
+	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
 
-	if (tmo) {
-		if (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000) {
-			errno = EINVAL;
-			return -1;
-		}
-		deadline = ktime_get() + ts_to_ns(tmo);
-		if (deadline < 0)
-			deadline = INT64_MAX;
-	}
-	for (;;) {
-		struct timespec rem, *remp = NULL;
-		ktime_t now;
-
-		n = eval_dmabufs(s);
-		now = ktime_get();
-		if (n || (deadline >= 0 && now >= deadline)) {
-			r = poll_native_now(s);
-			return r < 0 ? -1 : r + n;
-		}
-		if (s->efd < 0) {
-			/* First wait: register and look again, so that nothing
-			 * becoming ready in between is missed. */
-			s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-			if (s->efd < 0)
-				return -1;
-			waiters_register(s);
-			continue;
-		}
-		if (deadline >= 0) {
-			ktime_t left = deadline - now;
-
-			rem.tv_sec = left / 1000000000;
-			rem.tv_nsec = left % 1000000000;
-			remp = &rem;
-		}
-		s->nat[s->nfds].fd = s->efd;
-		s->nat[s->nfds].events = POLLIN;
-		s->nat[s->nfds].revents = 0;
-		r = ppoll(s->nat, s->nfds + 1, remp, sigmask);
-		if (r < 0)
-			return -1;
-		if (s->nat[s->nfds].revents) {
-			u64 v;
-
-			if (read(s->efd, &v, sizeof(v)) < 0) {
-				/* EAGAIN: somebody else's wake was already read */
-			}
-			waiters_rearm(s);
-			r--;
-		}
-		if (r > 0) {
-			/* Native entries are ready: report them with the buffers' state. */
-			n = eval_dmabufs(s);
-			r = poll_native_now(s);
-			return r < 0 ? -1 : r + n;
-		}
-	}
+	spin_lock(&obj->poll_lock);
+	list_add_tail(&waiter->node, &obj->waiters);
+	interest_add(obj, poll_dirs(waiter->events), 1);
+	spin_unlock(&obj->poll_lock);
 }
 
-int dmasync_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
-		  const sigset_t *sigmask)
+void uapi_dmabuf_poll_unwait(struct uapi_file *file, struct uapi_poll_waiter *waiter)
 {
-	struct poll_state s = { .fds = fds, .nfds = nfds, .efd = -1 };
-	bool any_dmabuf = false;
-	int r, e;
+	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
 
-	if (!nfds || nfds > (nfds_t)INT32_MAX)
-		return ppoll(fds, nfds, tmo, sigmask);
-	s.nat = malloc((nfds + 1) * sizeof(*s.nat));
-	s.objs = calloc(nfds, sizeof(*s.objs));
-	if (!s.nat || !s.objs) {
-		free(s.nat);
-		free(s.objs);
-		return ppoll(fds, nfds, tmo, sigmask);
-	}
-	/* The caller's array may be bad: the kernel would say EFAULT. */
-	if (copy_from_user(s.nat, fds, nfds * sizeof(*fds))) {
-		free(s.nat);
-		free(s.objs);
-		errno = EFAULT;
-		return -1;
-	}
-	for (nfds_t i = 0; i < nfds; i++) {
-		s.objs[i] = s.nat[i].fd >= 0 ? uapi_dmabuf_lookup(s.nat[i].fd) : NULL;
-		any_dmabuf |= s.objs[i] != NULL;
-	}
-	if (!any_dmabuf) {
-		free(s.nat);
-		free(s.objs);
-		return ppoll(fds, nfds, tmo, sigmask);
-	}
-	uapi_tracked_maybe_reap();
-	s.waiters = calloc(nfds, sizeof(*s.waiters));
-	if (!s.waiters) {
-		r = -1;
-		errno = ENOMEM;
-		goto out;
-	}
-	for (nfds_t i = 0; i < nfds; i++) {
-		s.nat[i].revents = 0;
-		if (s.objs[i])
-			s.nat[i].fd = -1;	/* ignored by the kernel */
-		else
-			s.any_native = true;
-		fds[i].revents = 0;
-	}
-	r = do_ppoll(&s, tmo, sigmask);
-out:
-	e = errno;
-	if (s.efd >= 0) {
-		waiters_unregister(&s);
-		close(s.efd);
-	}
-	for (nfds_t i = 0; i < nfds; i++)
-		if (s.objs[i])
-			uapi_dmabuf_put(s.objs[i]);
-	free(s.objs);
-	free(s.nat);
-	free(s.waiters);
-	errno = e;
-	return r;
-}
-
-int dmasync_poll(struct pollfd *fds, nfds_t nfds, int timeout)
-{
-	struct timespec ts, *tsp = NULL;
-
-	if (timeout >= 0) {
-		ts.tv_sec = timeout / 1000;
-		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
-		tsp = &ts;
-	}
-	return dmasync_ppoll(fds, nfds, tsp, NULL);
+	spin_lock(&obj->poll_lock);
+	list_del(&waiter->node);
+	interest_add(obj, poll_dirs(waiter->events), -1);
+	spin_unlock(&obj->poll_lock);
 }

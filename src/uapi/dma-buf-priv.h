@@ -83,9 +83,6 @@ static inline struct uapi_dmabuf *to_uapi_dmabuf(struct dma_buf *buf)
 /* The registry ops of dma-bufs. */
 extern const struct uapi_file_ops uapi_dmabuf_ops;
 
-/* The dma-buf behind @fd with a reference, or NULL. */
-struct uapi_dmabuf *uapi_dmabuf_lookup(int fd);
-
 static inline void uapi_dmabuf_get(struct uapi_dmabuf *obj)
 {
 	uapi_file_get(&obj->t.file);
@@ -107,6 +104,13 @@ struct dma_buf *uapi_dmabuf_export_fd(const struct dma_buf_export_info *exp_info
 				      enum tracked_kind kind, int fd, int accmode);
 
 /* ---- poll (dma-buf-poll.c) ------------------------------------------------------- */
+
+/* The ops behind dmasync_poll()/dmasync_ppoll() and dmasync_epoll_ctl(). */
+short uapi_dmabuf_poll(struct uapi_file *file, short events);
+void uapi_dmabuf_poll_wait(struct uapi_file *file, struct uapi_poll_waiter *waiter);
+void uapi_dmabuf_poll_unwait(struct uapi_file *file, struct uapi_poll_waiter *waiter);
+int uapi_dmabuf_epoll_ctl(struct uapi_file *file, int epfd, int op, int fd,
+			  struct epoll_event *event);
 
 void uapi_dmabuf_poll_init(struct uapi_dmabuf *obj);
 

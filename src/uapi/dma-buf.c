@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dma-buf objects: export, fds, references, CPU access, names, the dma-buf
- * ioctls (SYNC, SET_NAME, EXPORT_SYNC_FILE, IMPORT_SYNC_FILE) and the
- * dmasync_mmap()/dmasync_lseek() wrappers.
+ * ioctls (SYNC, SET_NAME, EXPORT_SYNC_FILE, IMPORT_SYNC_FILE), mmap and
+ * lseek.  Readiness (poll, epoll) is in dma-buf-poll.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,7 +65,8 @@ static void dma_buf_file_release(struct uapi_file *file)
 	free(obj);
 }
 
-struct uapi_dmabuf *uapi_dmabuf_lookup(int fd)
+/* The dma-buf behind @fd with a reference, or NULL. */
+static struct uapi_dmabuf *dmabuf_lookup(int fd)
 {
 	struct uapi_file *file = uapi_file_lookup_type(fd, &uapi_dmabuf_ops);
 
@@ -195,7 +196,7 @@ struct dma_buf *dma_buf_get(int fd)
 
 	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
 		return ERR_PTR(-EBADF);
-	obj = uapi_dmabuf_lookup(fd);
+	obj = dmabuf_lookup(fd);
 	return obj ? &obj->buf : ERR_PTR(-EINVAL);
 }
 
@@ -428,34 +429,6 @@ static long dma_buf_ioctl(struct uapi_file *file, int fd, unsigned long request,
 	}
 }
 
-static short dma_buf_file_poll(struct uapi_file *file, short events)
-{
-	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
-	unsigned int want = 0, ready;
-	short revents = 0;
-
-	if (events & POLLIN)
-		want |= DMABUF_IN;
-	if (events & POLLOUT)
-		want |= DMABUF_OUT;
-	if (!want)
-		return 0;
-	ready = uapi_dmabuf_poll_update(obj, want) & want;
-	if (ready & DMABUF_IN)
-		revents |= POLLIN;
-	if (ready & DMABUF_OUT)
-		revents |= POLLOUT;
-	return revents;
-}
-
-const struct uapi_file_ops uapi_dmabuf_ops = {
-	.name = "dmabuf",
-	.ioctl = dma_buf_ioctl,
-	.poll = dma_buf_file_poll,
-	.match = uapi_tracked_match,
-	.release = dma_buf_file_release,
-};
-
 /* ---- mmap and lseek ---------------------------------------------------------------- */
 
 /* Map the pieces covering [@off, @off + @len) of a udmabuf at @dst. */
@@ -517,70 +490,62 @@ static void *mmap_pieces(struct uapi_dmabuf *obj, void *addr, size_t len, int pr
 	return dst;
 }
 
-void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+/* The mmap op: the checks of mmap(2), then the dma-buf's, in Linux's order. */
+static void *dma_buf_mmap(struct uapi_file *file, void *addr, size_t length, int prot, int flags,
+			  int fd, off_t offset)
 {
-	struct uapi_dmabuf *obj;
-	size_t pages = 0, pgoff = 0;
-	int type = flags & MAP_TYPE, err = 0;
+	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
+	size_t pages, pgoff;
+	int type = flags & MAP_TYPE;
 	void *p;
 
-	if (flags & MAP_ANONYMOUS)
-		return mmap(addr, length, prot, flags, fd, offset);
-	obj = uapi_dmabuf_lookup(fd);
-	if (!obj)
-		return mmap(addr, length, prot, flags, fd, offset);
-
-	/* The checks of mmap(2), then the dma-buf's, in Linux's order. */
 	if ((offset & (off_t)(PAGE - 1)) || !length)
-		err = EINVAL;
-	else if (length > SIZE_MAX - PAGE)
-		err = ENOMEM;
-	else if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
-		err = EINVAL;
-	else if (obj->accmode == O_WRONLY || obj->accmode == O_ACCMODE ||
-		 (type != MAP_PRIVATE && (prot & PROT_WRITE) && obj->accmode == O_RDONLY))
-		err = EACCES;
-	if (!err) {
-		pages = (length + PAGE - 1) / PAGE;
-		pgoff = (size_t)offset / PAGE;
-		if (offset < 0 || pgoff + pages > obj->buf.size / PAGE)
-			err = EINVAL;
-		else if (obj->shared_only && type == MAP_PRIVATE)
-			err = EINVAL;
-	}
-	if (err) {
-		uapi_dmabuf_put(obj);
-		errno = err;
-		return MAP_FAILED;
-	}
+		return ERR_PTR(-EINVAL);
+	if (length > SIZE_MAX - PAGE)
+		return ERR_PTR(-ENOMEM);
+	if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
+		return ERR_PTR(-EINVAL);
+	if (obj->accmode == O_WRONLY || obj->accmode == O_ACCMODE ||
+	    (type != MAP_PRIVATE && (prot & PROT_WRITE) && obj->accmode == O_RDONLY))
+		return ERR_PTR(-EACCES);
+	pages = (length + PAGE - 1) / PAGE;
+	pgoff = (size_t)offset / PAGE;
+	if (offset < 0 || pgoff + pages > obj->buf.size / PAGE)
+		return ERR_PTR(-EINVAL);
+	if (obj->shared_only && type == MAP_PRIVATE)
+		return ERR_PTR(-EINVAL);
 	if (obj->t.kind == TRACKED_MEMFD)
 		p = mmap(addr, length, prot, flags, fd, offset);
 	else
 		p = mmap_pieces(obj, addr, pages * PAGE, prot, flags, pgoff * PAGE);
-	err = errno;
-	uapi_dmabuf_put(obj);
-	errno = err;
-	return p;
+	return p == MAP_FAILED ? ERR_PTR(-errno) : p;
 }
 
-off_t dmasync_lseek(int fd, off_t offset, int whence)
+/* The lseek op: only the size can be discovered (SEEK_END or SEEK_SET,
+ * offset 0). */
+static off_t dma_buf_lseek(struct uapi_file *file, off_t offset, int whence)
 {
-	struct uapi_dmabuf *obj = uapi_dmabuf_lookup(fd);
-	off_t base;
+	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
 
-	if (!obj)
-		return lseek(fd, offset, whence);
-	/* Only the size can be discovered: SEEK_END or SEEK_SET, offset 0. */
+	if (offset)
+		return -EINVAL;
 	if (whence == SEEK_END)
-		base = (off_t)obj->buf.size;
-	else if (whence == SEEK_SET)
-		base = 0;
-	else
-		base = -1;
-	uapi_dmabuf_put(obj);
-	if (base < 0 || offset) {
-		errno = EINVAL;
-		return -1;
-	}
-	return base;
+		return (off_t)obj->buf.size;
+	if (whence == SEEK_SET)
+		return 0;
+	return -EINVAL;
 }
+
+const struct uapi_file_ops uapi_dmabuf_ops = {
+	.name = "dmabuf",
+	.ioctl = dma_buf_ioctl,
+	.poll = uapi_dmabuf_poll,
+	.poll_wait = uapi_dmabuf_poll_wait,
+	.poll_unwait = uapi_dmabuf_poll_unwait,
+	.epoll_ctl = uapi_dmabuf_epoll_ctl,
+	.mmap = dma_buf_mmap,
+	.lseek = dma_buf_lseek,
+	.match = uapi_tracked_match,
+	.flush = uapi_tracked_flush,
+	.release = dma_buf_file_release,
+};

@@ -138,6 +138,7 @@ static const struct uapi_file_ops heap_dev_ops = {
 	.name = "dma_heap-system",
 	.ioctl = heap_ioctl,
 	.match = uapi_tracked_match,
+	.flush = uapi_tracked_flush,
 	.release = heap_dev_release,
 };
 

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The registry of dmasync's file descriptors, its monitor thread and the
- * dmasync_open()/dmasync_ioctl() entry points. */
+/* The registry of dmasync's file descriptors and its monitor thread. */
 
 /*
  * DOC: fd numbers dmasync closes, and why each one is its own
@@ -22,8 +21,8 @@
  *   closed by us only before the program has seen it: on an error path of
  *   the request that made it, and since sync_file_publish() only if the
  *   number was never copied to the program (the kernel's put_unused_fd()).
- * - dmasync_close()/uapi_file_close_fd() close the number the program
- *   passed in: the program's request, as close(2).
+ * - dmasync_close() closes the number the program passed in: the
+ *   program's request, as close(2).
  * - Fork children close their copies of the parent's internal fds
  *   (registry table, mirrors): copies of numbers that were ours in the
  *   parent at fork() (the registry lock is held across it); the /proc fd
@@ -38,20 +37,17 @@
  * so closed objects never hold more fds than live ones.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/kcmp.h>
 
-#include <dmasync/dmasync-uapi.h>
 #include <dmasync/kref.h>
 #include "debug.h"
 #include "file.h"
@@ -507,6 +503,11 @@ void uapi_file_closed(struct uapi_file *file)
 	struct pollfd p = { .fd = file->watch_fd, .events = POLLRDHUP };
 	int refs;
 
+	if (file->ops->flush) {
+		file->ops->flush(file);
+		uapi_file_put(file);
+		return;
+	}
 	/*
 	 * watch_fd is ours for as long as @file lives (the caller's reference
 	 * keeps it), so polling it by number is safe.  No hang-up: another
@@ -530,19 +531,6 @@ void uapi_file_closed(struct uapi_file *file)
 	}
 	__atomic_and_fetch(&file->refs, ~FILE_CLOSER_WAITS, __ATOMIC_ACQ_REL);
 	uapi_file_put(file);
-}
-
-int uapi_file_close_fd(int fd)
-{
-	struct uapi_file *file = uapi_file_lookup(fd);
-	int r, e;
-
-	r = close(fd);
-	e = errno;
-	if (file)
-		uapi_file_closed(file);
-	errno = e;
-	return r;
 }
 
 static bool same_ofd(int a, int b)
@@ -596,56 +584,14 @@ void uapi_device_register(struct uapi_device *dev)
 	pthread_mutex_unlock(&registry_lock);
 }
 
-static int set_errno(long r)
-{
-	if (r == -ERESTARTSYS)
-		r = -EINTR;
-	errno = (int)-r;
-	return -1;
-}
-
-int dmasync_open(const char *path, int flags, ...)
+struct uapi_device *uapi_device_find(const char *path)
 {
 	struct uapi_device *dev;
-	mode_t mode = 0;
 
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_list ap;
-
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
-	if (path) {
-		pthread_mutex_lock(&registry_lock);
-		for (dev = devices; dev; dev = dev->next)
-			if (!strcmp(dev->path, path))
-				break;
-		pthread_mutex_unlock(&registry_lock);
-		if (dev) {
-			int fd = dev->open(path, flags);
-
-			return fd < 0 ? set_errno(fd) : fd;
-		}
-	}
-	return open(path, flags, mode);
-}
-
-int dmasync_ioctl(int fd, unsigned long request, ...)
-{
-	struct uapi_file *file;
-	va_list ap;
-	void *arg;
-	long r;
-
-	va_start(ap, request);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-
-	file = uapi_file_lookup(fd);
-	if (!file)
-		return ioctl(fd, request, arg);
-	r = file->ops->ioctl ? file->ops->ioctl(file, fd, request, arg) : -ENOTTY;
-	uapi_file_put(file);
-	return r < 0 ? set_errno(r) : (int)r;
+	pthread_mutex_lock(&registry_lock);
+	for (dev = devices; dev; dev = dev->next)
+		if (!strcmp(dev->path, path))
+			break;
+	pthread_mutex_unlock(&registry_lock);
+	return dev;
 }

@@ -25,22 +25,55 @@
 #define DMASYNC_PRIV_FILE_H
 
 #include <stdbool.h>
-#include <sys/types.h>
 #include <poll.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <dmasync/list.h>
 #include <dmasync/types.h>
 
 struct uapi_file;
+struct uapi_poll_waiter;
+struct epoll_event;
 
+/*
+ * What dmasync does with an object's fd.  The entry points (entry.c) look
+ * the fd up and call these; an op left NULL means "as libc does" (the
+ * call goes to the system with the fd), except .ioctl (ENOTTY).  Ops
+ * return a negative errno on failure.
+ */
 struct uapi_file_ops {
 	const char *name;
 	/* Handle @request on @fd (the caller's fd for @file).  Return >= 0 or
 	 * a negative errno.  Unknown requests must return -ENOTTY. */
 	long (*ioctl)(struct uapi_file *file, int fd, unsigned long request, void *arg);
-	/* Optional: readiness for poll wrappers (a subset of @events); may arm
-	 * a wake-up of @wake (see uapi_file_wake()) when not ready. */
+	/*
+	 * Optional: readiness as the kernel's f_op->poll reports it (a subset
+	 * of @events); may arm what it needs to notice a change (fence
+	 * callbacks).  The poll wrappers use it for objects that also have
+	 * .poll_wait: their fd cannot show readiness.  Objects without
+	 * .poll_wait (sync files, timelines) poll natively; their .poll says
+	 * what the native poll shows.
+	 */
 	short (*poll)(struct uapi_file *file, short events);
+	/* Optional, with .poll: wake @waiter (uapi_poll_waiter_wake()) when
+	 * readiness it waits for may have appeared, until .poll_unwait. */
+	void (*poll_wait)(struct uapi_file *file, struct uapi_poll_waiter *waiter);
+	void (*poll_unwait)(struct uapi_file *file, struct uapi_poll_waiter *waiter);
+	/* Optional: epoll_ctl(@epfd, @op, @fd, @event) for the object's fd
+	 * @fd; @event is the caller's (unchecked) pointer. */
+	int (*epoll_ctl)(struct uapi_file *file, int epfd, int op, int fd,
+			 struct epoll_event *event);
+	/* Optional: mmap(2) of @fd.  Return: the address or ERR_PTR(-errno). */
+	void *(*mmap)(struct uapi_file *file, void *addr, size_t length, int prot, int flags,
+		      int fd, off_t offset);
+	/* Optional: lseek(2).  Return: the offset or a negative errno. */
+	off_t (*lseek)(struct uapi_file *file, off_t offset, int whence);
 	/* Optional: every copy of the user's fd was closed. */
 	void (*hangup)(struct uapi_file *file);
+	/* Optional, as the kernel's f_op->flush: dmasync_close() just closed
+	 * one of the object's fds.  Objects with a watch fd need none: the
+	 * registry sees whether that was the last copy. */
+	void (*flush)(struct uapi_file *file);
 	/* Optional: confirm that @fd, whose (device, inode) matched, really
 	 * is @file (e.g. a socket cookie check).  Called with the registry
 	 * lock held: must not call into the registry. */
@@ -48,6 +81,28 @@ struct uapi_file_ops {
 	/* Free the object (last reference gone). */
 	void (*release)(struct uapi_file *file);
 };
+
+/*
+ * A thread blocked in dmasync_ppoll() on an object with .poll_wait: the
+ * object wakes it through its eventfd.
+ */
+struct uapi_poll_waiter {
+	struct list_head node;	/* for the object's list of waiters */
+	int efd;		/* the poller's eventfd */
+	short events;		/* what it waits for */
+	bool woken;		/* atomic: @efd written since the poller last looked */
+};
+
+/* Wake @waiter, once until the poller rearms it.  Any thread, any lock. */
+static inline void uapi_poll_waiter_wake(struct uapi_poll_waiter *waiter)
+{
+	static const u64 one = 1;
+
+	if (!__atomic_exchange_n(&waiter->woken, true, __ATOMIC_ACQ_REL) &&
+	    write(waiter->efd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow at one write per wake. */
+	}
+}
 
 struct uapi_file {
 	const struct uapi_file_ops *ops;
@@ -83,20 +138,14 @@ void uapi_file_get(struct uapi_file *file);
 void uapi_file_put(struct uapi_file *file);
 
 /*
- * uapi_file_closed - the caller just closed one of its fds of @file.
- * If that was the last copy anywhere (the watch fd reports the hang-up),
- * uninstall @file and release it before returning, as the kernel's last
- * fput() does; a request on it in flight in another thread is waited for.
- * Consumes the caller's reference (from uapi_file_lookup()).
+ * uapi_file_closed - dmasync_close() just closed one of the caller's fds of
+ * @file.  If that was the last copy anywhere, uninstall @file and release
+ * it before returning, as the kernel's last fput() does; a request on it
+ * in flight in another thread is waited for.  Objects with a watch fd are
+ * checked here; the others by their .flush op.  Consumes the caller's
+ * reference (from uapi_file_lookup()).
  */
 void uapi_file_closed(struct uapi_file *file);
-
-/*
- * uapi_file_close_fd - close(@fd) (consumed, even on error) and, if it
- * was the last copy of a watched object's fd, release the object before
- * returning (uapi_file_closed()).  Return: as close(2).
- */
-int uapi_file_close_fd(int fd);
 
 /* Remove @file from the registry (idempotent); drops the registry's reference. */
 void uapi_file_uninstall(struct uapi_file *file);
@@ -160,6 +209,8 @@ struct uapi_device {
 	struct uapi_device *next;
 };
 void uapi_device_register(struct uapi_device *dev);
+/* The device emulated at @path, or NULL.  Devices are never unregistered. */
+struct uapi_device *uapi_device_find(const char *path);
 
 /* Set FD_CLOEXEC-style helpers */
 int uapi_fd_cloexec_dup(int fd);

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include <dmasync/dma-fence-unwrap.h>
+#include <dmasync/dmasync-uapi.h>
 #include <dmasync/sync_file.h>
 #include "debug.h"
 #include "file.h"
@@ -238,7 +239,7 @@ long sync_file_publish(struct sync_file *sf, void *uarg, void *data, size_t size
 	*fd_field = fd;
 	if (copy_to_user(uarg, data, size)) {
 		/* Never reported: take it back, as the kernel's put_unused_fd(). */
-		uapi_file_close_fd(fd);
+		dmasync_close(fd);
 		return -EFAULT;
 	}
 	return 0;

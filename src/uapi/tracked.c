@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <dmasync/dmasync-uapi.h>
+#include "debug.h"
 #include "rcu.h"
 #include "tracked.h"
 
@@ -150,6 +150,8 @@ static void tracked_init_once(void)
 void uapi_tracked_init(struct uapi_tracked *t, const struct uapi_file_ops *ops,
 		       enum tracked_kind kind)
 {
+	DMASYNC_ASSERT(ops->match == uapi_tracked_match && ops->flush == uapi_tracked_flush,
+		       "a tracked object's ops must use the tracked match and flush");
 	uapi_file_init(&t->file, ops);
 	t->kind = kind;
 	t->cookie = 0;
@@ -560,28 +562,16 @@ void uapi_tracked_maybe_reap(void)
 	pthread_mutex_unlock(&reap_mutex);
 }
 
-int dmasync_close(int fd)
+/*
+ * The flush op of tracked objects: dmasync_close() closed one of @file's
+ * fds.  If no fd of the process refers to the object any more (in two
+ * passes over the fd table, as a reap pass), it is released now.
+ */
+void uapi_tracked_flush(struct uapi_file *file)
 {
-	struct uapi_file *file = uapi_file_lookup(fd);
-	struct uapi_tracked *t;
-	struct ino_key k;
-	int r, e;
+	struct uapi_tracked *t = container_of(file, struct uapi_tracked, file);
+	struct ino_key k = { t->file.dev, t->file.ino };
 
-	if (!file)
-		return close(fd);
-	if (file->ops->match != uapi_tracked_match) {
-		uapi_file_put(file);
-		return uapi_file_close_fd(fd);
-	}
-	t = container_of(file, struct uapi_tracked, file);
-	r = close(fd);
-	e = errno;
-	k.dev = t->file.dev;
-	k.ino = t->file.ino;
-	/* Linux closes the fd even when close() reports an error. */
 	if (scan_fds(NULL, &k) == 0 && scan_fds(NULL, &k) == 0)
 		tracked_kill(t);
-	uapi_file_put(file);
-	errno = e;
-	return r;
 }

@@ -58,7 +58,8 @@ struct uapi_tracked {
 };
 
 /*
- * Initialise @t with @ops (whose .match must be uapi_tracked_match).
+ * Initialise @t with @ops (whose .match and .flush must be
+ * uapi_tracked_match and uapi_tracked_flush).
  */
 void uapi_tracked_init(struct uapi_tracked *t, const struct uapi_file_ops *ops,
 		       enum tracked_kind kind);
@@ -70,8 +71,9 @@ void uapi_tracked_init(struct uapi_tracked *t, const struct uapi_file_ops *ops,
  */
 int uapi_tracked_install(struct uapi_tracked *t, int fd);
 
-/* The registry's match op for tracked objects. */
+/* The registry's match and flush ops of tracked objects. */
 bool uapi_tracked_match(struct uapi_file *file, int fd);
+void uapi_tracked_flush(struct uapi_file *file);
 
 /* Run a reap pass now.  Return: the number of objects released. */
 int uapi_tracked_reap(void);

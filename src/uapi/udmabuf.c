@@ -265,6 +265,7 @@ static const struct uapi_file_ops udmabuf_dev_ops = {
 	.name = "udmabuf-device",
 	.ioctl = udmabuf_dev_ioctl,
 	.match = uapi_tracked_match,
+	.flush = uapi_tracked_flush,
 	.release = udmabuf_dev_release,
 };
 

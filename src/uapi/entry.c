@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The UAPI entry points: dmasync_open(), dmasync_ioctl(), dmasync_poll(),
+ * dmasync_ppoll(), dmasync_epoll_ctl(), dmasync_mmap(), dmasync_lseek() and
+ * dmasync_close(), each in the shape of a preload wrapper (umockdev's
+ * libumockdev-preload.c): look the fd (or path) up; if dmasync owns it,
+ * dispatch through the object's ops (file.h); otherwise call libc with the
+ * arguments unchanged.  Ops return a negative errno; errno is set here.
+ *
+ * Blocking polls.  Sync files and timelines are sockets whose own state
+ * is their readiness: they poll natively.  Objects with a .poll_wait op
+ * (dma-bufs) cannot be handed to the kernel's poll (a memfd always
+ * reports ready, a socket its own unrelated state), so dmasync_ppoll()
+ * asks their .poll op and polls the other fds natively together with one
+ * eventfd made for the call, which the objects write to when their
+ * readiness may have changed.  The cost over ppoll(2) is one fstat() per
+ * entry (to recognise dmasync's fds) and one copy of the array.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dmasync/dma-buf.h>
+#include <dmasync/dmasync-uapi.h>
+#include "file.h"
+#include "tracked.h"
+#include "uaccess.h"
+
+static int set_errno(long r)
+{
+	if (r == -ERESTARTSYS)
+		r = -EINTR;
+	errno = (int)-r;
+	return -1;
+}
+
+int dmasync_open(const char *path, int flags, ...)
+{
+	struct uapi_device *dev;
+	mode_t mode = 0;
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	dev = path ? uapi_device_find(path) : NULL;
+	if (dev) {
+		int fd = dev->open(path, flags);
+
+		return fd < 0 ? set_errno(fd) : fd;
+	}
+	return open(path, flags, mode);
+}
+
+int dmasync_ioctl(int fd, unsigned long request, ...)
+{
+	struct uapi_file *file;
+	va_list ap;
+	void *arg;
+	long r;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+
+	file = uapi_file_lookup(fd);
+	if (!file)
+		return ioctl(fd, request, arg);
+	r = file->ops->ioctl ? file->ops->ioctl(file, fd, request, arg) : -ENOTTY;
+	uapi_file_put(file);
+	return r < 0 ? set_errno(r) : (int)r;
+}
+
+int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+	struct uapi_file *file = uapi_file_lookup(fd);
+	int r;
+
+	if (!file || !file->ops->epoll_ctl) {
+		uapi_file_put(file);
+		return epoll_ctl(epfd, op, fd, event);
+	}
+	r = file->ops->epoll_ctl(file, epfd, op, fd, event);
+	uapi_file_put(file);
+	return r < 0 ? set_errno(r) : r;
+}
+
+void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+{
+	struct uapi_file *file;
+	void *p;
+
+	if (flags & MAP_ANONYMOUS)
+		return mmap(addr, length, prot, flags, fd, offset);
+	file = uapi_file_lookup(fd);
+	if (!file || !file->ops->mmap) {
+		uapi_file_put(file);
+		return mmap(addr, length, prot, flags, fd, offset);
+	}
+	p = file->ops->mmap(file, addr, length, prot, flags, fd, offset);
+	uapi_file_put(file);
+	if (IS_ERR(p)) {
+		set_errno(PTR_ERR(p));
+		return MAP_FAILED;
+	}
+	return p;
+}
+
+off_t dmasync_lseek(int fd, off_t offset, int whence)
+{
+	struct uapi_file *file = uapi_file_lookup(fd);
+	off_t r;
+
+	if (!file || !file->ops->lseek) {
+		uapi_file_put(file);
+		return lseek(fd, offset, whence);
+	}
+	r = file->ops->lseek(file, offset, whence);
+	uapi_file_put(file);
+	return r < 0 ? set_errno(r) : r;
+}
+
+int dmasync_close(int fd)
+{
+	struct uapi_file *file = uapi_file_lookup(fd);
+	int r, e;
+
+	/* Linux closes the fd even when close() reports an error. */
+	r = close(fd);
+	e = errno;
+	if (file)
+		uapi_file_closed(file);
+	errno = e;
+	return r;
+}
+
+/* ---- poll ------------------------------------------------------------------------- */
+
+static ktime_t ts_to_ns(const struct timespec *ts)
+{
+	if (ts->tv_sec > INT64_MAX / 1000000000 - 1)
+		return INT64_MAX;
+	return (ktime_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+struct poll_state {
+	struct pollfd *fds;
+	nfds_t nfds;
+	struct pollfd *nat;		/* nfds + 1 entries: the eventfd last */
+	struct uapi_file **files;	/* per entry: an object polled by its ops, or NULL */
+	struct uapi_poll_waiter *waiters; /* per entry */
+	bool any_native;
+	int efd;
+};
+
+/* Readiness of every emulated entry now (arming what is not ready). */
+static int eval_emulated(struct poll_state *s)
+{
+	int n = 0;
+
+	for (nfds_t i = 0; i < s->nfds; i++) {
+		struct uapi_file *file = s->files[i];
+
+		if (!file)
+			continue;
+		s->fds[i].revents = file->ops->poll(file, s->fds[i].events);
+		n += s->fds[i].revents != 0;
+	}
+	return n;
+}
+
+static void waiters_register(struct poll_state *s)
+{
+	for (nfds_t i = 0; i < s->nfds; i++) {
+		struct uapi_file *file = s->files[i];
+		struct uapi_poll_waiter *w = &s->waiters[i];
+
+		if (!file)
+			continue;
+		w->efd = s->efd;
+		w->events = s->fds[i].events;
+		w->woken = false;
+		file->ops->poll_wait(file, w);
+	}
+}
+
+static void waiters_unregister(struct poll_state *s)
+{
+	for (nfds_t i = 0; i < s->nfds; i++) {
+		struct uapi_file *file = s->files[i];
+
+		if (file)
+			file->ops->poll_unwait(file, &s->waiters[i]);
+	}
+}
+
+/* After reading the eventfd: wakes write it again.  A wake that came in
+ * between is not lost: every entry is evaluated again next. */
+static void waiters_rearm(struct poll_state *s)
+{
+	for (nfds_t i = 0; i < s->nfds; i++)
+		if (s->files[i])
+			__atomic_store_n(&s->waiters[i].woken, false, __ATOMIC_RELEASE);
+}
+
+/* Native poll of the other entries without waiting; their revents are
+ * copied into the caller's array.  Return: how many are ready, or -1. */
+static int poll_native_now(struct poll_state *s)
+{
+	static const struct timespec zero = { 0, 0 };
+	int n = 0;
+
+	if (!s->any_native)
+		return 0;
+	if (ppoll(s->nat, s->nfds, &zero, NULL) < 0)
+		return -1;
+	for (nfds_t i = 0; i < s->nfds; i++) {
+		if (s->files[i])
+			continue;
+		s->fds[i].revents = s->nat[i].revents;
+		n += s->nat[i].revents != 0;
+	}
+	return n;
+}
+
+static int do_ppoll(struct poll_state *s, const struct timespec *tmo, const sigset_t *sigmask)
+{
+	ktime_t deadline = -1;
+	int r, n;
+
+	if (tmo) {
+		if (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000) {
+			errno = EINVAL;
+			return -1;
+		}
+		deadline = ktime_get() + ts_to_ns(tmo);
+		if (deadline < 0)
+			deadline = INT64_MAX;
+	}
+	for (;;) {
+		struct timespec rem, *remp = NULL;
+		ktime_t now;
+
+		n = eval_emulated(s);
+		now = ktime_get();
+		if (n || (deadline >= 0 && now >= deadline)) {
+			r = poll_native_now(s);
+			return r < 0 ? -1 : r + n;
+		}
+		if (s->efd < 0) {
+			/* First wait: register and look again, so that nothing
+			 * becoming ready in between is missed. */
+			s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (s->efd < 0)
+				return -1;
+			waiters_register(s);
+			continue;
+		}
+		if (deadline >= 0) {
+			ktime_t left = deadline - now;
+
+			rem.tv_sec = left / 1000000000;
+			rem.tv_nsec = left % 1000000000;
+			remp = &rem;
+		}
+		s->nat[s->nfds].fd = s->efd;
+		s->nat[s->nfds].events = POLLIN;
+		s->nat[s->nfds].revents = 0;
+		r = ppoll(s->nat, s->nfds + 1, remp, sigmask);
+		if (r < 0)
+			return -1;
+		if (s->nat[s->nfds].revents) {
+			u64 v;
+
+			if (read(s->efd, &v, sizeof(v)) < 0) {
+				/* EAGAIN: somebody else's wake was already read */
+			}
+			waiters_rearm(s);
+			r--;
+		}
+		if (r > 0) {
+			/* Native entries are ready: report them with the emulated ones' state. */
+			n = eval_emulated(s);
+			r = poll_native_now(s);
+			return r < 0 ? -1 : r + n;
+		}
+	}
+}
+
+int dmasync_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
+		  const sigset_t *sigmask)
+{
+	struct poll_state s = { .fds = fds, .nfds = nfds, .efd = -1 };
+	bool any_emulated = false;
+	int r, e;
+
+	if (!nfds || nfds > (nfds_t)INT32_MAX)
+		return ppoll(fds, nfds, tmo, sigmask);
+	s.nat = malloc((nfds + 1) * sizeof(*s.nat));
+	s.files = calloc(nfds, sizeof(*s.files));
+	if (!s.nat || !s.files) {
+		free(s.nat);
+		free(s.files);
+		return ppoll(fds, nfds, tmo, sigmask);
+	}
+	/* The caller's array may be bad: the kernel would say EFAULT. */
+	if (copy_from_user(s.nat, fds, nfds * sizeof(*fds))) {
+		free(s.nat);
+		free(s.files);
+		errno = EFAULT;
+		return -1;
+	}
+	for (nfds_t i = 0; i < nfds; i++) {
+		struct uapi_file *file = s.nat[i].fd >= 0 ? uapi_file_lookup(s.nat[i].fd) : NULL;
+
+		/* Objects whose fd shows their readiness are polled natively. */
+		if (file && !file->ops->poll_wait) {
+			uapi_file_put(file);
+			file = NULL;
+		}
+		s.files[i] = file;
+		any_emulated |= file != NULL;
+	}
+	if (!any_emulated) {
+		free(s.nat);
+		free(s.files);
+		return ppoll(fds, nfds, tmo, sigmask);
+	}
+	uapi_tracked_maybe_reap();
+	s.waiters = calloc(nfds, sizeof(*s.waiters));
+	if (!s.waiters) {
+		r = -1;
+		errno = ENOMEM;
+		goto out;
+	}
+	for (nfds_t i = 0; i < nfds; i++) {
+		s.nat[i].revents = 0;
+		if (s.files[i])
+			s.nat[i].fd = -1;	/* ignored by the kernel */
+		else
+			s.any_native = true;
+		fds[i].revents = 0;
+	}
+	r = do_ppoll(&s, tmo, sigmask);
+out:
+	e = errno;
+	if (s.efd >= 0) {
+		waiters_unregister(&s);
+		close(s.efd);
+	}
+	for (nfds_t i = 0; i < nfds; i++)
+		uapi_file_put(s.files[i]);
+	free(s.files);
+	free(s.nat);
+	free(s.waiters);
+	errno = e;
+	return r;
+}
+
+int dmasync_poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	struct timespec ts, *tsp = NULL;
+
+	if (timeout >= 0) {
+		ts.tv_sec = timeout / 1000;
+		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
+		tsp = &ts;
+	}
+	return dmasync_ppoll(fds, nfds, tsp, NULL);
+}
