@@ -302,7 +302,6 @@ static void driver_attach(struct buffer *b, struct dma_fence *f, enum dma_resv_u
 		die("dma_resv_reserve_fences failed");
 	dma_resv_add_fence(resv, f, usage);
 	dma_resv_unlock(resv);
-	dmasync_dma_buf_resv_changed(b->dmabuf);
 }
 
 static struct dma_fence *driver_implicit_deps(struct buffer *b)

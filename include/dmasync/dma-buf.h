@@ -129,8 +129,8 @@ struct dma_buf_ops {
  * @priv: the exporter's private data; constant
  * @resv: the reservation object: the buffer's own, or the one given in
  *	&dma_buf_export_info.resv; constant.  Lock it with dma_resv_lock() to
- *	add fences; after adding fences from in-process code, call
- *	dmasync_dma_buf_resv_changed() so that epoll sets see the change.
+ *	add fences; dma_resv_unlock() brings the buffer's epoll registrations
+ *	up to date.
  *
  * Allocated by dma_buf_export() only; the rest of the object is private.
  */
@@ -286,22 +286,6 @@ DMASYNC_EXPORT int dma_buf_end_cpu_access(struct dma_buf *dmabuf,
  * characters, or -ENOMEM.
  */
 DMASYNC_EXPORT int dma_buf_set_name(struct dma_buf *dmabuf, const char *name);
-
-/**
- * dmasync_dma_buf_resv_changed - tell the epoll emulation that fences were
- * added to @dmabuf->resv by in-process code.
- * @dmabuf: the buffer; the caller holds a reference
- *
- * A dmasync extension with no kernel counterpart.  Readiness reported by
- * dmasync_poll(), DMA_BUF_IOCTL_SYNC and EXPORT_SYNC_FILE always reflects
- * the reservation object as it is; but epoll sets (dmasync_epoll_ctl())
- * are kept up to date by the library, which notices fences that signal and
- * fences added with DMA_BUF_IOCTL_IMPORT_SYNC_FILE, but not fences that
- * in-process code adds with dma_resv_add_fence().  Call this after such an
- * addition (after dma_resv_unlock()).  Must not be called with
- * @dmabuf->resv locked or from a fence callback.
- */
-DMASYNC_EXPORT void dmasync_dma_buf_resv_changed(struct dma_buf *dmabuf);
 
 #ifdef __cplusplus
 }

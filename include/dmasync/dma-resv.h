@@ -25,6 +25,8 @@
 
 #include <stdio.h>
 #include <dmasync/dma-fence.h>
+#include <dmasync/list.h>
+#include <dmasync/spinlock.h>
 #include <dmasync/ww_mutex.h>
 
 #ifdef __cplusplus
@@ -61,11 +63,20 @@ struct dma_resv_list;
  * @fences: RCU-published fence list; private
  * @reserved: slots promised by dma_resv_reserve_fences() since the lock
  *	was taken; private (debug contract check)
+ * @changed: fences were added or replaced since the lock was taken; private
+ * @hooks_lock: protects @hooks; private
+ * @hooks: the library's listeners, told at dma_resv_unlock() that fences
+ *	changed (a dma-buf's keeps its epoll registrations current); private
+ * @num_hooks: entries on @hooks; private
  */
 struct dma_resv {
 	struct ww_mutex lock;
 	struct dma_resv_list *fences;
 	unsigned int reserved;
+	bool changed;
+	spinlock_t hooks_lock;
+	struct list_head hooks;
+	unsigned int num_hooks;
 };
 
 /**
@@ -112,7 +123,14 @@ DMASYNC_EXPORT int dma_resv_lock_slow_interruptible(struct dma_resv *obj,
 						    struct ww_acquire_ctx *ctx);
 /** dma_resv_trylock - lock @obj if free. Return: true if locked. */
 DMASYNC_EXPORT bool dma_resv_trylock(struct dma_resv *obj);
-/** dma_resv_unlock - unlock @obj; unused reserved slots are forgotten. */
+/**
+ * dma_resv_unlock - unlock @obj; unused reserved slots are forgotten.
+ *
+ * If fences were added or replaced while @obj was locked, the library's
+ * users of @obj (the epoll registrations of a dma-buf whose reservation
+ * object it is) are brought up to date before this returns, as long as
+ * the caller holds no spinlock_t (then as soon as it drops the last one).
+ */
 DMASYNC_EXPORT void dma_resv_unlock(struct dma_resv *obj);
 /** dma_resv_is_locked - whether anyone holds @obj's lock. */
 DMASYNC_EXPORT bool dma_resv_is_locked(struct dma_resv *obj);

@@ -16,6 +16,7 @@
 #include <dmasync/dma-fence-array.h>
 #include <dmasync/dma-fence-unwrap.h>
 #include "debug.h"
+#include "dma-resv-priv.h"
 #include "rcu.h"
 
 #define USAGE_MASK 0x3ul
@@ -191,6 +192,10 @@ void dma_resv_init(struct dma_resv *obj)
 	ww_mutex_init(&obj->lock, &reservation_ww_class);
 	obj->fences = NULL;
 	obj->reserved = 0;
+	obj->changed = false;
+	spin_lock_init(&obj->hooks_lock);
+	INIT_LIST_HEAD(&obj->hooks);
+	obj->num_hooks = 0;
 }
 
 void dma_resv_fini(struct dma_resv *obj)
@@ -198,6 +203,7 @@ void dma_resv_fini(struct dma_resv *obj)
 	struct dma_resv_list *list = resv_list(obj);
 
 	DMASYNC_ASSERT(!ww_mutex_is_locked(&obj->lock), "dma_resv_fini on a locked object");
+	DMASYNC_ASSERT(list_empty(&obj->hooks), "dma_resv_fini with change hooks");
 	if (list) {
 		for (unsigned int i = 0; i < list->num_fences; i++) {
 			struct dma_fence *fence;
@@ -236,11 +242,45 @@ bool dma_resv_trylock(struct dma_resv *obj)
 	return ww_mutex_trylock(&obj->lock, NULL) == 1;
 }
 
+/* Fences changed: tell the hooks (dma-resv-priv.h). */
+static void hooks_call(struct dma_resv *obj)
+{
+	struct core_resv_hook *hook;
+
+	if (!__atomic_load_n(&obj->num_hooks, __ATOMIC_ACQUIRE))
+		return;
+	spin_lock(&obj->hooks_lock);
+	list_for_each_entry(hook, &obj->hooks, link)
+		hook->changed(hook, obj);
+	spin_unlock(&obj->hooks_lock);
+}
+
 void dma_resv_unlock(struct dma_resv *obj)
 {
+	bool changed = obj->changed;
+
 	/* Reservations last until unlock: forget the unused ones. */
 	obj->reserved = 0;
+	obj->changed = false;
 	ww_mutex_unlock(&obj->lock);
+	if (changed)
+		hooks_call(obj);
+}
+
+void core_resv_hook_add(struct dma_resv *obj, struct core_resv_hook *hook)
+{
+	spin_lock(&obj->hooks_lock);
+	list_add_tail(&hook->link, &obj->hooks);
+	__atomic_store_n(&obj->num_hooks, obj->num_hooks + 1, __ATOMIC_RELEASE);
+	spin_unlock(&obj->hooks_lock);
+}
+
+void core_resv_hook_del(struct dma_resv *obj, struct core_resv_hook *hook)
+{
+	spin_lock(&obj->hooks_lock);
+	list_del(&hook->link);
+	__atomic_store_n(&obj->num_hooks, obj->num_hooks - 1, __ATOMIC_RELEASE);
+	spin_unlock(&obj->hooks_lock);
 }
 
 bool dma_resv_is_locked(struct dma_resv *obj)
@@ -329,6 +369,7 @@ static void add_one(struct dma_resv *obj, struct dma_fence *fence, enum dma_resv
 	unsigned int count = list_count(list);
 
 	dma_fence_get(fence);
+	obj->changed = true;
 	if (list) {
 		/* An entry of the same context, not weaker, not later: replace. */
 		for (s32 i = index_head(list, fence->context); i != NO_ENTRY; i = list->next[i]) {
@@ -398,6 +439,7 @@ void dma_resv_replace_fences(struct dma_resv *obj, u64 context, struct dma_fence
 			continue;
 		entry_set(list, i, dma_fence_get(replacement), usage);
 		dma_fence_put(old);
+		obj->changed = true;
 	}
 	if (list)
 		index_rebuild(list);
@@ -669,6 +711,7 @@ int dma_resv_copy_fences(struct dma_resv *dst, struct dma_resv *src)
 	old = resv_list(dst);
 	__atomic_store_n(&dst->fences, list, __ATOMIC_RELEASE);
 	dst->reserved = 0;
+	dst->changed = true;
 	if (old) {
 		for (unsigned int i = 0; i < old->num_fences; i++) {
 			struct dma_fence *fence;

@@ -30,8 +30,9 @@
  * byte waits in its receive queue (written from the peer end P, drained
  * from M), and writable iff its minimal send buffer is not full (filled
  * from M, drained from P).  Mirrors are updated when fences signal and
- * when fences are imported; in-process code that adds fences itself calls
- * dmasync_dma_buf_resv_changed().  A mirror is released by EPOLL_CTL_DEL,
+ * when fences are added (the reservation object's change hook, at
+ * dma_resv_unlock(): by IMPORT_SYNC_FILE or by in-process code alike).  A
+ * mirror is released by EPOLL_CTL_DEL,
  * when the buffer dies (its last fd is closed: the kernel drops a closed
  * file from epoll sets too), or by a reap pass once its epoll set is gone.
  */
@@ -245,6 +246,23 @@ static void poll_work(struct irq_work *work)
 		}
 	}
 	uapi_dmabuf_put(obj);	/* the queued work's */
+}
+
+void uapi_dmabuf_poll_resv_changed(struct core_resv_hook *hook, struct dma_resv *resv)
+{
+	struct uapi_dmabuf *obj = container_of(hook, struct uapi_dmabuf, resv_hook);
+
+	/*
+	 * The update takes the buffer's poll_lock and may drop references:
+	 * not here, inside the hooks' lock, but in the buffer's work, which
+	 * runs once this thread holds no spinlock.  A buffer whose release
+	 * has begun (it waits for the hooks' lock to remove this hook) is
+	 * left alone.
+	 */
+	if (!uapi_file_get_unless_zero(&obj->t.file))
+		return;
+	if (!irq_work_queue(&obj->work))
+		uapi_dmabuf_put(obj);	/* queued already, with a reference of its own */
 }
 
 void uapi_dmabuf_poll_init(struct uapi_dmabuf *obj)

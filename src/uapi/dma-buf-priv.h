@@ -18,6 +18,7 @@
 #include <dmasync/dma-fence.h>
 #include <dmasync/list.h>
 #include <dmasync/spinlock.h>
+#include "dma-resv-priv.h"
 #include "file.h"
 #include "irq_work.h"
 #include "tracked.h"
@@ -52,6 +53,7 @@ struct uapi_dmabuf {
 	struct dma_buf buf;
 	struct dma_resv own_resv;
 	bool own_resv_used;
+	struct core_resv_hook resv_hook;	/* on buf.resv: fences changed */
 
 	/* The fd: kept by the object until dma_buf_fd() hands it out. */
 	int fd;
@@ -120,6 +122,10 @@ void uapi_dmabuf_poll_init(struct uapi_dmabuf *obj);
  * pollers.  Return: the ready directions (DMABUF_IN/OUT).  No lock held.
  */
 unsigned int uapi_dmabuf_poll_update(struct uapi_dmabuf *obj, unsigned int arm);
+
+/* The reservation object's change hook: fences were added or replaced.
+ * Runs under the hooks' spinlock (dma-resv-priv.h). */
+void uapi_dmabuf_poll_resv_changed(struct core_resv_hook *hook, struct dma_resv *resv);
 
 /* The buffer's fds are all closed: drop callbacks, mirrors and waiters. */
 void uapi_dmabuf_poll_died(struct uapi_dmabuf *obj);

@@ -50,6 +50,7 @@ static void dma_buf_file_release(struct uapi_file *file)
 {
 	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
 
+	core_resv_hook_del(obj->buf.resv, &obj->resv_hook);
 	uapi_dmabuf_poll_fini(obj);
 	obj->buf.ops->release(&obj->buf);
 	if (obj->own_resv_used)
@@ -131,6 +132,9 @@ struct dma_buf *uapi_dmabuf_export_fd(const struct dma_buf_export_info *info,
 		obj->buf.resv = &obj->own_resv;
 	}
 	uapi_dmabuf_poll_init(obj);
+	/* Last: from here on the hook may queue the poll work. */
+	obj->resv_hook.changed = uapi_dmabuf_poll_resv_changed;
+	core_resv_hook_add(obj->buf.resv, &obj->resv_hook);
 	return &obj->buf;
 }
 
@@ -266,13 +270,6 @@ int dma_buf_set_name(struct dma_buf *dmabuf, const char *name)
 	return 0;
 }
 
-void dmasync_dma_buf_resv_changed(struct dma_buf *dmabuf)
-{
-	if (WARN_ON(IS_ERR_OR_NULL(dmabuf)))
-		return;
-	uapi_dmabuf_poll_update(to_uapi_dmabuf(dmabuf), 0);
-}
-
 /* ---- ioctls ----------------------------------------------------------------------- */
 
 /*
@@ -403,8 +400,6 @@ static long ioctl_import_sync_file(struct uapi_dmabuf *obj, void *arg)
 		dma_resv_unlock(resv);
 	}
 	dma_fence_put(fence);
-	if (!r)
-		uapi_dmabuf_poll_update(obj, 0);
 	return r;
 }
 

@@ -93,6 +93,18 @@ void uapi_file_get(struct uapi_file *file)
 	__atomic_fetch_add(&file->refs, 1, __ATOMIC_RELAXED);
 }
 
+bool uapi_file_get_unless_zero(struct uapi_file *file)
+{
+	int old = __atomic_load_n(&file->refs, __ATOMIC_RELAXED);
+
+	do {
+		if (!(old & ~FILE_CLOSER_WAITS))
+			return false;
+	} while (!__atomic_compare_exchange_n(&file->refs, &old, old + 1, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
 void uapi_file_put(struct uapi_file *file)
 {
 	int old;

@@ -135,6 +135,10 @@ struct uapi_file *uapi_file_lookup(int fd);
 struct uapi_file *uapi_file_lookup_type(int fd, const struct uapi_file_ops *ops);
 
 void uapi_file_get(struct uapi_file *file);
+/* A reference, unless the last one is gone already (release has begun):
+ * for callers that reach @file through something that is not a reference
+ * (the kernel's kref_get_unless_zero()).  Return: whether one was taken. */
+bool uapi_file_get_unless_zero(struct uapi_file *file);
 void uapi_file_put(struct uapi_file *file);
 
 /*

@@ -49,7 +49,7 @@ static struct lazy_fence *lazy_create(void)
 	return lf;
 }
 
-static void add_fence(int fd, struct dma_fence *fence, enum dma_resv_usage usage, bool notify)
+static void add_fence(int fd, struct dma_fence *fence, enum dma_resv_usage usage)
 {
 	struct dma_buf *buf = dma_buf_get(fd);
 
@@ -60,8 +60,6 @@ static void add_fence(int fd, struct dma_fence *fence, enum dma_resv_usage usage
 		abort();
 	dma_resv_add_fence(buf->resv, fence, usage);
 	dma_resv_unlock(buf->resv);
-	if (notify)
-		dmasync_dma_buf_resv_changed(buf);
 	dma_buf_put(buf);
 }
 
@@ -121,9 +119,9 @@ TEST(poll_ignores_bookkeep_and_sees_kernel)
 	struct dma_fence *bk = sync_pt_create(tl, 1), *kf = sync_pt_create(tl, 2);
 	int b = new_heapbuf(PAGE);
 
-	add_fence(b, bk, DMA_RESV_USAGE_BOOKKEEP, true);
+	add_fence(b, bk, DMA_RESV_USAGE_BOOKKEEP);
 	CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
-	add_fence(b, kf, DMA_RESV_USAGE_KERNEL, true);
+	add_fence(b, kf, DMA_RESV_USAGE_KERNEL);
 	CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), 0);
 	sync_timeline_signal(tl, 2);
 	CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
@@ -139,7 +137,7 @@ TEST(poll_enables_signaling)
 	struct lazy_fence *lf = lazy_create();
 	int b = new_udmabuf(PAGE);
 
-	add_fence(b, &lf->base, DMA_RESV_USAGE_WRITE, false);
+	add_fence(b, &lf->base, DMA_RESV_USAGE_WRITE);
 	CHECK(!lf->enabled);
 	CHECK_EQ(revents(b, POLLOUT, 0), 0);
 	CHECK(lf->enabled);
@@ -436,7 +434,7 @@ TEST(epoll_follows_imports_and_signals)
 	sync_timeline_destroy(tl);
 }
 
-/* Fences added by in-process code reach epoll through resv_changed(). */
+/* Fences added by in-process code reach epoll when the resv is unlocked. */
 TEST(epoll_in_process_fences)
 {
 	struct sync_timeline *tl = sync_timeline_create("t");
@@ -446,7 +444,7 @@ TEST(epoll_in_process_fences)
 
 	REQUIRE(dmasync_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
 	CHECK_EQ(epoll_wait(ep, out, 2, 0), 1);
-	add_fence(b, f, DMA_RESV_USAGE_READ, true);
+	add_fence(b, f, DMA_RESV_USAGE_READ);
 	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
 	sync_timeline_signal(tl, 1);
 	CHECK_EQ(epoll_wait(ep, out, 2, 0), 1);

@@ -110,7 +110,6 @@ static void add_fence(int fd, struct dma_fence *fence, enum dma_resv_usage usage
 		abort();
 	dma_resv_add_fence(buf->resv, fence, usage);
 	dma_resv_unlock(buf->resv);
-	dmasync_dma_buf_resv_changed(buf);
 	dma_buf_put(buf);
 }
 
