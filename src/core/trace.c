@@ -29,6 +29,7 @@
 
 #include <dmasync/dma-fence.h>
 #include "debug.h"
+#include "fork.h"
 #include "trace.h"
 
 #define REC_NAME_LEN 88
@@ -1133,17 +1134,17 @@ int dmasync_trace_flush(void)
 }
 
 /* A forked child neither records nor writes its parent's session. */
-static void atfork_prepare(void)
+static void fork_prepare(void)
 {
 	pthread_mutex_lock(&trace_lock);
 }
 
-static void atfork_parent(void)
+static void fork_parent(void)
 {
 	pthread_mutex_unlock(&trace_lock);
 }
 
-static void atfork_child(void)
+static void fork_child(void)
 {
 	__atomic_store_n(&core_trace_on, 0, __ATOMIC_RELAXED);
 	free(session_path);
@@ -1151,12 +1152,18 @@ static void atfork_child(void)
 	pthread_mutex_unlock(&trace_lock);
 }
 
+static const struct core_fork_handler trace_fork = {
+	.prepare = fork_prepare,
+	.parent = fork_parent,
+	.child = fork_child,
+};
+
 __attribute__((constructor)) static void trace_env_init(void)
 {
 	const char *path = getenv("DMASYNC_TRACE");
 	int ret;
 
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	core_fork_register(CORE_FORK_TRACE, &trace_fork);
 	if (!path || !*path)
 		return;
 	ret = dmasync_trace_start(path);

@@ -51,6 +51,7 @@
 #include <dmasync/kref.h>
 #include "debug.h"
 #include "file.h"
+#include "fork.h"
 #include "futex.h"
 #include "irq_work.h"
 #include "rcu.h"
@@ -70,7 +71,6 @@ static unsigned int installed_count;
 static int epfd = -1;
 static bool monitor_running;
 static struct uapi_device *devices;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static unsigned int hash(dev_t dev, ino_t ino)
 {
@@ -144,17 +144,17 @@ void uapi_file_put(struct uapi_file *file)
 
 /* ---- fork: the child gets copies of our internal fds but no monitor ---------- */
 
-static void atfork_prepare(void)
+static void fork_prepare(void)
 {
 	pthread_mutex_lock(&registry_lock);
 }
 
-static void atfork_parent(void)
+static void fork_parent(void)
 {
 	pthread_mutex_unlock(&registry_lock);
 }
 
-static void atfork_child(void)
+static void fork_child(void)
 {
 	/*
 	 * The child shares the parent's sockets, so a sync file inherited
@@ -180,21 +180,23 @@ static void atfork_child(void)
 	pthread_mutex_init(&registry_lock, NULL);
 }
 
-static void atfork_init(void)
-{
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-}
+static const struct core_fork_handler registry_fork = {
+	.prepare = fork_prepare,
+	.parent = fork_parent,
+	.child = fork_child,
+};
 
 /*
  * The monitor's epoll fd is made when the library loads, so that a program
  * that counts its fds before and after using dmasync sees no difference.
  */
-__attribute__((constructor)) static void monitor_epoll_init(void)
+__attribute__((constructor)) static void registry_init(void)
 {
 	pthread_mutex_lock(&registry_lock);
 	if (epfd < 0)
 		epfd = epoll_create1(EPOLL_CLOEXEC);
 	pthread_mutex_unlock(&registry_lock);
+	core_fork_register(CORE_FORK_REGISTRY, &registry_fork);
 }
 
 static unsigned int id_hash(u64 id)
@@ -415,7 +417,6 @@ int uapi_file_install(struct uapi_file *file, int user_fd, int watch_fd, int ofd
 	unsigned int h;
 	int r;
 
-	pthread_once(&atfork_once, atfork_init);
 	if (fstat(user_fd, &st))
 		return -errno;
 	file->dev = st.st_dev;
@@ -463,7 +464,6 @@ int uapi_fd_watch_arm(struct uapi_fd_watch *watch)
 	};
 	int r;
 
-	pthread_once(&atfork_once, atfork_init);
 	pthread_mutex_lock(&registry_lock);
 	r = monitor_start_locked();
 	if (!r && epoll_ctl(epfd, EPOLL_CTL_ADD, watch->fd, &ev))

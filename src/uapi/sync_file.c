@@ -46,6 +46,7 @@
 #include <dmasync/sync_file.h>
 #include "debug.h"
 #include "file.h"
+#include "fork.h"
 #include "rcu.h"
 #include "sw_sync_uapi.h"
 #include "sync_file-priv.h"
@@ -71,16 +72,17 @@ static const struct uapi_file_ops sync_file_ops;
  * an older generation must not touch its fd number.
  */
 static unsigned long fork_gen;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static void fork_child(void)
 {
 	__atomic_fetch_add(&fork_gen, 1, __ATOMIC_RELAXED);
 }
 
-static void fork_init(void)
+static const struct core_fork_handler sync_file_fork = { .child = fork_child };
+
+__attribute__((constructor)) static void sync_file_init(void)
 {
-	pthread_atfork(NULL, NULL, fork_child);
+	core_fork_register(CORE_FORK_SYNC_FILE, &sync_file_fork);
 }
 
 /* Zeros written from A to fill its send buffer (never modified). */
@@ -94,7 +96,6 @@ struct sync_file *sync_file_alloc(void)
 	int sv[2], zero = 0, err;
 	ssize_t r;
 
-	pthread_once(&fork_once, fork_init);
 	uapi_files_maybe_drain();
 	sf = calloc(1, sizeof(*sf));
 	if (!sf) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "debug.h"
+#include "fork.h"
 #include "rcu.h"
 #include "tracked.h"
 
@@ -124,7 +125,7 @@ static void fork_parent(void)
  * (a dma-buf closes our copies of its epoll mirror fds; the parent's stay
  * registered).
  */
-static void fork_child(void)
+static void tracked_fork_child(void)
 {
 	struct uapi_tracked *t;
 
@@ -144,7 +145,6 @@ static void fork_child(void)
 static void tracked_init_once(void)
 {
 	uapi_reaper_register(&tracked_reaper);
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 void uapi_tracked_init(struct uapi_tracked *t, const struct uapi_file_ops *ops,
@@ -319,13 +319,25 @@ static void scan_dir_fork_child(void)
 	}
 }
 
-__attribute__((constructor)) static void scan_dir_init(void)
+static void fork_child(void)
+{
+	tracked_fork_child();
+	scan_dir_fork_child();
+}
+
+static const struct core_fork_handler tracked_fork = {
+	.prepare = fork_prepare,
+	.parent = fork_parent,
+	.child = fork_child,
+};
+
+__attribute__((constructor)) static void tracked_init(void)
 {
 	pthread_mutex_lock(&scan_lock);
 	if (scan_dfd < 0)
 		scan_dir_open_locked();
 	pthread_mutex_unlock(&scan_lock);
-	pthread_atfork(NULL, NULL, scan_dir_fork_child);
+	core_fork_register(CORE_FORK_TRACKED, &tracked_fork);
 }
 
 /* scan_lock held: a usable directory fd, rewound, or a negative errno. */

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fork.h"
 #include "uaccess.h"
 
 enum uaccess_mode {
@@ -31,6 +32,13 @@ static pid_t self_pid;
 static void forget_pid(void)
 {
 	__atomic_store_n(&self_pid, 0, __ATOMIC_RELAXED);
+}
+
+static const struct core_fork_handler uaccess_fork = { .child = forget_pid };
+
+__attribute__((constructor)) static void uaccess_init(void)
+{
+	core_fork_register(CORE_FORK_UACCESS, &uaccess_fork);
 }
 
 static pid_t my_pid(void)
@@ -113,18 +121,12 @@ static void choose_mode(void)
 				 __ATOMIC_RELAXED);
 }
 
-static void init_mode(void)
-{
-	pthread_atfork(NULL, NULL, forget_pid);
-	choose_mode();
-}
-
 static int get_mode(void)
 {
 	int m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
 
 	if (m < 0) {
-		pthread_once(&mode_once, init_mode);
+		pthread_once(&mode_once, choose_mode);
 		m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
 	}
 	return m;
@@ -293,7 +295,7 @@ static int copy(void *to, const void *from, size_t n, bool to_user)
 void uapi_uaccess_set_mode(int m);
 void uapi_uaccess_set_mode(int m)
 {
-	pthread_once(&mode_once, init_mode);
+	pthread_once(&mode_once, choose_mode);
 	if (m < 0)
 		choose_mode();
 	else

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: the library across fork() (fork.c).  One pthread_atfork()
+ * registration for the whole library; every module that keeps state a
+ * child must not inherit as it is registers a handler for its stage, and
+ * the order in which they run is the order of this enum, written here
+ * once (as the kernel's cpuhotplug.h orders its states).
+ *
+ * Before fork() the prepare handlers run in stage order: each takes the
+ * locks guarding what its child handler resets, so the child finds that
+ * state consistent.  (None of these locks is ever held while another is
+ * taken, so no order of them can deadlock.)  After fork() the parent and
+ * child handlers run in the reverse order: the fd layer forgets its
+ * objects before the core resets below it.  A child is single-threaded
+ * and holds copies of the locks taken in prepare: its handler must
+ * re-initialise (or unlock) them and take no other lock.
+ */
+#ifndef DMASYNC_PRIV_FORK_H
+#define DMASYNC_PRIV_FORK_H
+
+enum core_fork_stage {
+	/* core/trace.c: trace_lock; the child neither records nor writes
+	 * its parent's trace session. */
+	CORE_FORK_TRACE,
+	/* uapi/uaccess.c: the child forgets the cached pid. */
+	CORE_FORK_UACCESS,
+	/* uapi/file.c: registry_lock; the child forgets the parent's objects
+	 * (closing its copies of their internal fds) and its monitor. */
+	CORE_FORK_REGISTRY,
+	/* uapi/tracked.c: tracked_lock; the child forgets tracked objects
+	 * (dma-bufs close their copies of epoll mirror fds), the background
+	 * pass, and gets a /proc/self/fd directory fd of its own. */
+	CORE_FORK_TRACKED,
+	/* uapi/sync_file.c: a new fork generation, so that fence callbacks
+	 * inherited from the parent leave the parent's watch sockets alone. */
+	CORE_FORK_SYNC_FILE,
+	CORE_FORK_STAGES
+};
+
+/* Each handler may be NULL. */
+struct core_fork_handler {
+	void (*prepare)(void);
+	void (*parent)(void);
+	void (*child)(void);
+};
+
+/* Install @handler (static storage) for @stage; from a constructor. */
+void core_fork_register(enum core_fork_stage stage, const struct core_fork_handler *handler);
+
+#endif
