@@ -22,6 +22,7 @@
 
 #include <dmasync/dmasync-uapi.h>
 #include "debug.h"
+#include "device.h"
 #include "dma-buf-priv.h"
 #include "uaccess.h"
 
@@ -129,36 +130,17 @@ static long heap_ioctl(struct uapi_file *file, int fd, unsigned long request, vo
 	return r;
 }
 
-static void heap_dev_release(struct uapi_file *file)
-{
-	free(container_of(file, struct uapi_tracked, file));
-}
-
 static const struct uapi_file_ops heap_dev_ops = {
 	.name = "dma_heap-system",
 	.ioctl = heap_ioctl,
 	.match = uapi_tracked_match,
 	.flush = uapi_tracked_flush,
-	.release = heap_dev_release,
+	.release = uapi_device_file_release,
 };
-
-static int heap_open(const char *path, int flags)
-{
-	struct uapi_tracked *t = calloc(1, sizeof(*t));
-	int fd;
-
-	if (!t)
-		return -ENOMEM;
-	uapi_tracked_init(t, &heap_dev_ops, TRACKED_SOCKET);
-	fd = uapi_tracked_open_socket(t, flags);
-	if (fd < 0)
-		free(t);
-	return fd;
-}
 
 static struct uapi_device heap_device = {
 	.path = "/dev/dma_heap/system",
-	.open = heap_open,
+	.ops = &heap_dev_ops,
 };
 
 __attribute__((constructor)) static void heap_register(void)

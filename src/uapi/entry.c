@@ -31,6 +31,7 @@
 
 #include <dmasync/dma-buf.h>
 #include <dmasync/dmasync-uapi.h>
+#include "device.h"
 #include "file.h"
 #include "tracked.h"
 #include "uaccess.h"
@@ -57,7 +58,7 @@ int dmasync_open(const char *path, int flags, ...)
 	}
 	dev = path ? uapi_device_find(path) : NULL;
 	if (dev) {
-		int fd = dev->open(path, flags);
+		int fd = uapi_device_open(dev, flags);
 
 		return fd < 0 ? set_errno(fd) : fd;
 	}

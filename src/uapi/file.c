@@ -70,7 +70,6 @@ static u64 next_id = 2; /* even: monitor events with the low bit set are fd watc
 static unsigned int installed_count;
 static int epfd = -1;
 static bool monitor_running;
-static struct uapi_device *devices;
 
 static unsigned int hash(dev_t dev, ino_t ino)
 {
@@ -359,6 +358,11 @@ int uapi_files_drain(void)
 	return total;
 }
 
+bool uapi_files_reclaim_fds(int err)
+{
+	return (err == EMFILE || err == ENFILE) && uapi_files_drain();
+}
+
 /*
  * Backpressure: closed-but-unreleased objects stay installed until their
  * hang-up is handled, so installed_count bounds them.  When it has doubled
@@ -584,26 +588,4 @@ struct uapi_file *uapi_file_lookup(int fd)
 struct uapi_file *uapi_file_lookup_type(int fd, const struct uapi_file_ops *ops)
 {
 	return lookup(fd, ops);
-}
-
-/* ---- devices and entry points ------------------------------------------------------ */
-
-void uapi_device_register(struct uapi_device *dev)
-{
-	pthread_mutex_lock(&registry_lock);
-	dev->next = devices;
-	devices = dev;
-	pthread_mutex_unlock(&registry_lock);
-}
-
-struct uapi_device *uapi_device_find(const char *path)
-{
-	struct uapi_device *dev;
-
-	pthread_mutex_lock(&registry_lock);
-	for (dev = devices; dev; dev = dev->next)
-		if (!strcmp(dev->path, path))
-			break;
-	pthread_mutex_unlock(&registry_lock);
-	return dev;
 }

@@ -168,6 +168,14 @@ int uapi_files_reap(void);
 int uapi_files_drain(void);
 
 /*
+ * uapi_files_reclaim_fds - a call that makes fds failed with errno @err:
+ * whether to try it once more, because it was EMFILE or ENFILE and closed
+ * objects whose hang-up was pending (each holding an internal fd) were
+ * just released (uapi_files_drain()).
+ */
+bool uapi_files_reclaim_fds(int err);
+
+/*
  * Backpressure: drain when the installed objects doubled since the last
  * drain, so that objects the program closed but the monitor has not yet
  * released (each still holding an internal fd) stay bounded by the live
@@ -205,16 +213,6 @@ struct uapi_fd_watch {
 
 /* Arm @watch.  Return: 0, or a negative errno (nothing armed). */
 int uapi_fd_watch_arm(struct uapi_fd_watch *watch);
-
-/* Emulated device nodes: @open returns a new fd or a negative errno. */
-struct uapi_device {
-	const char *path;
-	int (*open)(const char *path, int flags);
-	struct uapi_device *next;
-};
-void uapi_device_register(struct uapi_device *dev);
-/* The device emulated at @path, or NULL.  Devices are never unregistered. */
-struct uapi_device *uapi_device_find(const char *path);
 
 /* Set FD_CLOEXEC-style helpers */
 int uapi_fd_cloexec_dup(int fd);

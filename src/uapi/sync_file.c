@@ -103,7 +103,7 @@ struct sync_file *sync_file_alloc(void)
 		return NULL;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) &&
-	    ((errno != EMFILE && errno != ENFILE) || !uapi_files_drain() ||
+	    (!uapi_files_reclaim_fds(errno) ||
 	     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv)))
 		goto fail;
 	/*

@@ -223,22 +223,6 @@ int uapi_tracked_install(struct uapi_tracked *t, int fd)
 	return 0;
 }
 
-int uapi_tracked_open_socket(struct uapi_tracked *t, int flags)
-{
-	int fd = socket(AF_UNIX, SOCK_DGRAM | ((flags & O_CLOEXEC) ? SOCK_CLOEXEC : 0), 0);
-	int r;
-
-	if (fd < 0)
-		return -errno;
-	r = uapi_tracked_install(t, fd);
-	if (r) {
-		close(fd);
-		return r;
-	}
-	uapi_file_put(&t->file);
-	return fd;
-}
-
 /* ---- reap passes ------------------------------------------------------------------ */
 
 struct ino_key {

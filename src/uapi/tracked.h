@@ -84,12 +84,4 @@ void uapi_tracked_maybe_reap(void);
 /* Number of tracked objects (tests). */
 unsigned int uapi_tracked_count(void);
 
-/*
- * Give @t (initialised with kind TRACKED_SOCKET) a new AF_UNIX socket as
- * its fd (FD_CLOEXEC if @flags has O_CLOEXEC) and install it.  On success
- * the registry holds @t and the caller's reference is dropped.
- * Return: the fd, or a negative errno (@t is still the caller's).
- */
-int uapi_tracked_open_socket(struct uapi_tracked *t, int flags);
-
 #endif

@@ -26,6 +26,7 @@
 #include <linux/udmabuf.h>
 
 #include "debug.h"
+#include "device.h"
 #include "dma-buf-priv.h"
 #include "uaccess.h"
 
@@ -256,36 +257,17 @@ static long udmabuf_dev_ioctl(struct uapi_file *file, int fd, unsigned long requ
 	}
 }
 
-static void udmabuf_dev_release(struct uapi_file *file)
-{
-	free(container_of(file, struct uapi_tracked, file));
-}
-
 static const struct uapi_file_ops udmabuf_dev_ops = {
 	.name = "udmabuf-device",
 	.ioctl = udmabuf_dev_ioctl,
 	.match = uapi_tracked_match,
 	.flush = uapi_tracked_flush,
-	.release = udmabuf_dev_release,
+	.release = uapi_device_file_release,
 };
-
-static int udmabuf_open(const char *path, int flags)
-{
-	struct uapi_tracked *t = calloc(1, sizeof(*t));
-	int fd;
-
-	if (!t)
-		return -ENOMEM;
-	uapi_tracked_init(t, &udmabuf_dev_ops, TRACKED_SOCKET);
-	fd = uapi_tracked_open_socket(t, flags);
-	if (fd < 0)
-		free(t);
-	return fd;
-}
 
 static struct uapi_device udmabuf_device = {
 	.path = "/dev/udmabuf",
-	.open = udmabuf_open,
+	.ops = &udmabuf_dev_ops,
 };
 
 __attribute__((constructor)) static void udmabuf_register(void)

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/* Emulated device nodes: see device.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "device.h"
+
+static pthread_mutex_t devices_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct uapi_device *devices;
+
+void uapi_device_register(struct uapi_device *dev)
+{
+	pthread_mutex_lock(&devices_lock);
+	dev->next = devices;
+	devices = dev;
+	pthread_mutex_unlock(&devices_lock);
+}
+
+struct uapi_device *uapi_device_find(const char *path)
+{
+	struct uapi_device *dev;
+
+	pthread_mutex_lock(&devices_lock);
+	for (dev = devices; dev; dev = dev->next)
+		if (!strcmp(dev->path, path))
+			break;
+	pthread_mutex_unlock(&devices_lock);
+	return dev;
+}
+
+/* The sockets of a new open file: @sv[1] is the registry's end, or -1. */
+static int make_sockets(bool has_state, int sv[2])
+{
+	if (has_state)
+		return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	sv[1] = -1;
+	sv[0] = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	return sv[0] < 0 ? -1 : 0;
+}
+
+/* The fd of a new open file in @sv[0] (and the registry's end of a node
+ * with state in @sv[1], else -1), with @flags' O_CLOEXEC and O_NONBLOCK. */
+static int make_fds(bool has_state, int flags, int sv[2])
+{
+	if (make_sockets(has_state, sv) &&
+	    (!uapi_files_reclaim_fds(errno) || make_sockets(has_state, sv)))
+		return -errno;
+	if ((!(flags & O_CLOEXEC) && fcntl(sv[0], F_SETFD, 0)) ||
+	    ((flags & O_NONBLOCK) && fcntl(sv[0], F_SETFL, O_NONBLOCK)) ||
+	    (has_state && shutdown(sv[1], SHUT_WR))) {
+		int r = -errno;
+
+		close(sv[0]);
+		if (sv[1] >= 0)
+			close(sv[1]);
+		return r;
+	}
+	return 0;
+}
+
+int uapi_device_open(const struct uapi_device *dev, int flags)
+{
+	struct uapi_device_file *df;
+	int sv[2], r;
+
+	r = make_fds(dev->has_state, flags, sv);
+	if (r)
+		return r;
+	df = calloc(1, sizeof(*df));
+	if (!df) {
+		r = -ENOMEM;
+		goto err_close_fds;
+	}
+	df->dev = dev;
+	if (dev->open) {
+		r = dev->open(df);
+		if (r)
+			goto err_free;
+	}
+	if (dev->has_state) {
+		uapi_file_init(&df->t.file, dev->ops);
+		r = uapi_file_install(&df->t.file, sv[0], sv[1], -1);
+	} else {
+		uapi_tracked_init(&df->t, dev->ops, TRACKED_SOCKET);
+		r = uapi_tracked_install(&df->t, sv[0]);
+	}
+	if (r)
+		goto err_release;
+	/* The registry holds its own reference now. */
+	uapi_file_put(&df->t.file);
+	return sv[0];
+
+err_release:
+	if (dev->release)
+		dev->release(df);
+err_free:
+	free(df);
+err_close_fds:
+	close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	return r;
+}
+
+void uapi_device_file_release(struct uapi_file *file)
+{
+	struct uapi_device_file *df = to_device_file(file);
+
+	if (df->dev->release)
+		df->dev->release(df);
+	free(df);
+}
