@@ -115,7 +115,7 @@ static void mirror_free(struct dmabuf_mirror *m)
 	free(m);
 }
 
-/* poll_lock held.  Atomic so that uapi_dmabuf_poll_update() may peek unlocked. */
+/* poll_lock held.  Atomic so that poll_update() may peek unlocked. */
 static void interest_add(struct uapi_dmabuf *obj, unsigned int dirs, int delta)
 {
 	for (int d = 0; d < 2; d++)
@@ -191,7 +191,12 @@ static void apply_locked(struct uapi_dmabuf *obj, unsigned int ready)
 			uapi_poll_waiter_wake(w);
 }
 
-unsigned int uapi_dmabuf_poll_update(struct uapi_dmabuf *obj, unsigned int arm)
+/*
+ * Re-evaluate the buffer's readiness: arm callbacks where somebody waits
+ * (or, with @arm, for the directions in @arm), update epoll mirrors, wake
+ * pollers.  Return: the ready directions (DMABUF_IN/OUT).  No lock held.
+ */
+static unsigned int poll_update(struct uapi_dmabuf *obj, unsigned int arm)
 {
 	unsigned int ready = 0;
 
@@ -238,7 +243,7 @@ static void poll_work(struct irq_work *work)
 		}
 	}
 	spin_unlock(&obj->poll_lock);
-	uapi_dmabuf_poll_update(obj, 0);
+	poll_update(obj, 0);
 	for (int d = 0; d < 2; d++) {
 		if (done[d]) {
 			dma_fence_put(done[d]);
@@ -472,7 +477,7 @@ static int mirror_add(struct uapi_dmabuf *obj, int epfd, int fd, const struct ep
 	list_add_tail(&m->node, &obj->mirrors);
 	interest_add(obj, m->dirs, 1);
 	spin_unlock(&obj->poll_lock);
-	uapi_dmabuf_poll_update(obj, 0);
+	poll_update(obj, 0);
 
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, m->m, &mev)) {
 		e = errno;
@@ -515,7 +520,7 @@ static int mirror_mod(struct uapi_dmabuf *obj, int epfd, int fd, const struct ep
 	spin_unlock(&obj->poll_lock);
 	if (!m)
 		return not_registered(epfd, fd);
-	uapi_dmabuf_poll_update(obj, 0);
+	poll_update(obj, 0);
 	/* Only a DEL from another thread could free M meanwhile; that is the
 	 * caller's race, as with the kernel's epoll_ctl. */
 	return epoll_ctl(epfd, EPOLL_CTL_MOD, mfd, &mev);
@@ -575,7 +580,7 @@ short uapi_dmabuf_poll(struct uapi_file *file, short events)
 
 	if (!want)
 		return 0;
-	return dirs_to_revents(uapi_dmabuf_poll_update(obj, want) & want);
+	return dirs_to_revents(poll_update(obj, want) & want);
 }
 
 void uapi_dmabuf_poll_wait(struct uapi_file *file, struct uapi_poll_waiter *waiter)

@@ -82,9 +82,6 @@ static inline struct uapi_dmabuf *to_uapi_dmabuf(struct dma_buf *buf)
 	return container_of(buf, struct uapi_dmabuf, buf);
 }
 
-/* The registry ops of dma-bufs. */
-extern const struct uapi_file_ops uapi_dmabuf_ops;
-
 static inline void uapi_dmabuf_get(struct uapi_dmabuf *obj)
 {
 	uapi_file_get(&obj->t.file);
@@ -115,13 +112,6 @@ int uapi_dmabuf_epoll_ctl(struct uapi_file *file, int epfd, int op, int fd,
 			  struct epoll_event *event);
 
 void uapi_dmabuf_poll_init(struct uapi_dmabuf *obj);
-
-/*
- * Re-evaluate the buffer's readiness: arm callbacks where somebody waits
- * (or, with @arm, for the directions in @arm), update epoll mirrors, wake
- * pollers.  Return: the ready directions (DMABUF_IN/OUT).  No lock held.
- */
-unsigned int uapi_dmabuf_poll_update(struct uapi_dmabuf *obj, unsigned int arm);
 
 /* The reservation object's change hook: fences were added or replaced.
  * Runs under the hooks' spinlock (dma-resv-priv.h). */

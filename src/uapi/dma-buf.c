@@ -24,6 +24,8 @@
 
 #define PAGE DMABUF_PAGE_SIZE
 
+static const struct uapi_file_ops dmabuf_ops;
+
 /* ---- dma-buf objects --------------------------------------------------------------- */
 
 static size_t page_round(size_t size)
@@ -69,7 +71,7 @@ static void dma_buf_file_release(struct uapi_file *file)
 /* The dma-buf behind @fd with a reference, or NULL. */
 static struct uapi_dmabuf *dmabuf_lookup(int fd)
 {
-	struct uapi_file *file = uapi_file_lookup_type(fd, &uapi_dmabuf_ops);
+	struct uapi_file *file = uapi_file_lookup_type(fd, &dmabuf_ops);
 
 	return file ? container_of(file, struct uapi_dmabuf, t.file) : NULL;
 }
@@ -91,7 +93,7 @@ struct dma_buf *uapi_dmabuf_export_fd(const struct dma_buf_export_info *info,
 
 	if (!obj)
 		return ERR_PTR(-ENOMEM);
-	uapi_tracked_init(&obj->t, &uapi_dmabuf_ops, kind);
+	uapi_tracked_init(&obj->t, &dmabuf_ops, kind);
 	obj->t.died = dmabuf_died;
 	obj->t.survived = dmabuf_survived;
 	obj->t.fork_child = dmabuf_fork_child;
@@ -531,7 +533,7 @@ static off_t dma_buf_lseek(struct uapi_file *file, off_t offset, int whence)
 	return -EINVAL;
 }
 
-const struct uapi_file_ops uapi_dmabuf_ops = {
+static const struct uapi_file_ops dmabuf_ops = {
 	.name = "dmabuf",
 	.ioctl = dma_buf_ioctl,
 	.poll = uapi_dmabuf_poll,

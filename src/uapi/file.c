@@ -251,8 +251,6 @@ static int handle_events(struct epoll_event *ev, int n)
 		file = get_by_id(ev[i].data.u64);
 		if (!file)
 			continue; /* uninstalled meanwhile */
-		if (file->ops->hangup)
-			file->ops->hangup(file);
 		/* EPOLLONESHOT: the registration is disabled already, and
 		 * goes with the watch fd's close; no EPOLL_CTL_DEL needed. */
 		file_uninstall(file, true);

@@ -68,8 +68,6 @@ struct uapi_file_ops {
 		      int fd, off_t offset);
 	/* Optional: lseek(2).  Return: the offset or a negative errno. */
 	off_t (*lseek)(struct uapi_file *file, off_t offset, int whence);
-	/* Optional: every copy of the user's fd was closed. */
-	void (*hangup)(struct uapi_file *file);
 	/* Optional, as the kernel's f_op->flush: dmasync_close() just closed
 	 * one of the object's fds.  Objects with a watch fd need none: the
 	 * registry sees whether that was the last copy. */
@@ -213,8 +211,5 @@ struct uapi_fd_watch {
 
 /* Arm @watch.  Return: 0, or a negative errno (nothing armed). */
 int uapi_fd_watch_arm(struct uapi_fd_watch *watch);
-
-/* Set FD_CLOEXEC-style helpers */
-int uapi_fd_cloexec_dup(int fd);
 
 #endif
