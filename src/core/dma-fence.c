@@ -12,7 +12,7 @@
 #include "futex.h"
 #include "irq_work.h"
 #include "rcu.h"
-#include "trace.h"
+#include "trace-priv.h"
 
 static u64 context_counter = 1;
 

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <dmasync/types.h>
+#include "ktime.h"
 
 /*
  * Sleep while *@addr == @val, until woken or until CLOCK_MONOTONIC reaches
@@ -21,8 +22,7 @@ static inline int futex_wait_until(uint32_t *addr, uint32_t val, ktime_t deadlin
 	struct timespec ts, *tsp = NULL;
 
 	if (deadline >= 0) {
-		ts.tv_sec = deadline / 1000000000;
-		ts.tv_nsec = deadline % 1000000000;
+		ts = ktime_to_timespec(deadline);
 		tsp = &ts;
 	}
 	if (syscall(SYS_futex, addr, FUTEX_WAIT_BITSET_PRIVATE, val, tsp, NULL,

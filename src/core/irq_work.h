@@ -34,8 +34,9 @@ static inline void init_irq_work(struct irq_work *work, void (*func)(struct irq_
 /* Queue @work unless it is already queued. Return: true if queued now. */
 bool irq_work_queue(struct irq_work *work);
 
-/* Run queued work if this thread holds no spinlock (called by spin_unlock). */
-void irq_work_run(void);
+/* spin_unlock() dropped the thread's last spinlock: run the deferred
+ * futex wake-ups, then the queued work. */
+void irq_work_unlocked(void);
 
 /*
  * Wake the futex at @addr once this thread holds no spinlock (at once if it
@@ -46,8 +47,5 @@ void irq_work_run(void);
  * tolerate spurious wake-ups.
  */
 void core_futex_wake_deferred(uint32_t *addr);
-
-/* Whether the calling thread holds any spinlock_t. */
-bool core_spinlocks_held(void);
 
 #endif

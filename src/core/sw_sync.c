@@ -38,6 +38,7 @@
 
 #include <dmasync/sw_sync.h>
 #include "debug.h"
+#include "ktime.h"
 #include "rcu.h"
 
 /* Kernel: SW_SYNC_HAS_DEADLINE_BIT is the first free fence flag. */
@@ -713,8 +714,8 @@ static void describe_point(struct dma_fence *fence, FILE *f)
 
 	fprintf(f, "  fence %s", status_str(dma_fence_get_status_locked(fence)));
 	if (test_bit(DMA_FENCE_FLAG_TIMESTAMP_BIT, &fence->flags))
-		fprintf(f, "@%lld.%09lld", (long long)(fence->timestamp / 1000000000),
-			(long long)(fence->timestamp % 1000000000));
+		fprintf(f, "@%lld.%09lld", (long long)(fence->timestamp / NSEC_PER_SEC),
+			(long long)(fence->timestamp % NSEC_PER_SEC));
 	fence->ops->fence_value_str(fence, value, sizeof(value));
 	fprintf(f, ": %s", value);
 	fence->ops->timeline_value_str(fence, value, sizeof(value));

@@ -30,7 +30,7 @@
 #include <dmasync/dma-fence.h>
 #include "debug.h"
 #include "fork.h"
-#include "trace.h"
+#include "trace-priv.h"
 
 #define REC_NAME_LEN 88
 #define CHUNK_RECS 511

@@ -33,6 +33,7 @@
 #include <dmasync/dmasync-uapi.h>
 #include "device.h"
 #include "file.h"
+#include "ktime.h"
 #include "tracked.h"
 #include "uaccess.h"
 
@@ -149,13 +150,6 @@ int dmasync_close(int fd)
 
 /* ---- poll ------------------------------------------------------------------------- */
 
-static ktime_t ts_to_ns(const struct timespec *ts)
-{
-	if (ts->tv_sec > INT64_MAX / 1000000000 - 1)
-		return INT64_MAX;
-	return (ktime_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
-}
-
 struct poll_state {
 	struct pollfd *fds;
 	nfds_t nfds;
@@ -242,11 +236,11 @@ static int do_ppoll(struct poll_state *s, const struct timespec *tmo, const sigs
 	int r, n;
 
 	if (tmo) {
-		if (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000) {
+		if (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= NSEC_PER_SEC) {
 			errno = EINVAL;
 			return -1;
 		}
-		deadline = ktime_get() + ts_to_ns(tmo);
+		deadline = ktime_get() + timespec_to_ktime(tmo);
 		if (deadline < 0)
 			deadline = INT64_MAX;
 	}
@@ -270,10 +264,7 @@ static int do_ppoll(struct poll_state *s, const struct timespec *tmo, const sigs
 			continue;
 		}
 		if (deadline >= 0) {
-			ktime_t left = deadline - now;
-
-			rem.tv_sec = left / 1000000000;
-			rem.tv_nsec = left % 1000000000;
+			rem = ktime_to_timespec(deadline - now);
 			remp = &rem;
 		}
 		s->nat[s->nfds].fd = s->efd;
@@ -375,8 +366,7 @@ int dmasync_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 	struct timespec ts, *tsp = NULL;
 
 	if (timeout >= 0) {
-		ts.tv_sec = timeout / 1000;
-		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
+		ts = ktime_to_timespec(timeout * NSEC_PER_MSEC);
 		tsp = &ts;
 	}
 	return dmasync_ppoll(fds, nfds, tsp, NULL);

@@ -53,8 +53,9 @@
 #include "file.h"
 #include "fork.h"
 #include "futex.h"
-#include "irq_work.h"
+#include "ktime.h"
 #include "rcu.h"
+#include "spinlock-priv.h"
 
 #define HASH_BITS 10
 /* In uapi_file.refs: a closer sleeps until the count drops to 1. */
@@ -290,7 +291,7 @@ static void *monitor_main(void *arg)
 		hangups = handle_events(ev, n);
 		core_rcu_flush();
 		if (hangups && n < 32) {
-			struct timespec ts = { 0, MONITOR_BATCH_NS };
+			struct timespec ts = ktime_to_timespec(MONITOR_BATCH_NS);
 
 			nanosleep(&ts, NULL);
 		}

@@ -16,10 +16,9 @@
 
 #include "debug.h"
 #include "fork.h"
+#include "ktime.h"
 #include "rcu.h"
 #include "tracked.h"
-
-#define NSEC_PER_SEC 1000000000ll
 
 /* ---- tracked objects ------------------------------------------------------------- */
 
@@ -46,7 +45,7 @@ static int reaper_run(void)
  * many fds the process has).  That bounds how long a closed dma-buf keeps
  * its fences, epoll registrations and memory.
  */
-#define REAP_PERIOD (200 * 1000000ll)
+#define REAP_PERIOD (200 * NSEC_PER_MSEC)
 static bool bg_running;		/* under tracked_lock */
 static ktime_t bg_period = REAP_PERIOD;
 
@@ -60,7 +59,7 @@ static void *bg_main(void *arg)
 	core_rcu_thread_free_in_worker();
 	for (;;) {
 		ktime_t period = __atomic_load_n(&bg_period, __ATOMIC_RELAXED);
-		struct timespec ts = { period / 1000000000, period % 1000000000 };
+		struct timespec ts = ktime_to_timespec(period);
 
 		while (nanosleep(&ts, &ts) && errno == EINTR)
 			;

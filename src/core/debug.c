@@ -1,20 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Clock, warnings and fatal-bug reporting shared by every object. */
+/* Warnings and fatal-bug reporting shared by every object (debug.h). */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <dmasync/types.h>
 #include <dmasync/kref.h>
 #include "debug.h"
-
-ktime_t ktime_get(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (ktime_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static unsigned long warn_count;
 
