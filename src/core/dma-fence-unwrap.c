@@ -162,7 +162,7 @@ struct dma_fence *__dma_fence_unwrap_merge(unsigned int num_fences, struct dma_f
 
 				if (!bigger) {
 					dma_fence_put(cur->chain);
-					goto fail;
+					goto err_put_vec;
 				}
 				vec = bigger;
 				cap *= 2;
@@ -179,7 +179,7 @@ struct dma_fence *__dma_fence_unwrap_merge(unsigned int num_fences, struct dma_f
 
 		array = dma_fence_array_create((int)n, vec, dma_fence_context_alloc(1), 1, false);
 		if (!array)
-			goto fail;
+			goto err_put_vec;
 		return &array->base; /* owns @vec and its references now */
 	}
 
@@ -187,7 +187,7 @@ struct dma_fence *__dma_fence_unwrap_merge(unsigned int num_fences, struct dma_f
 	free(vec);
 	return leaf;
 
-fail:
+err_put_vec:
 	while (n)
 		dma_fence_put(vec[--n]);
 	free(vec);

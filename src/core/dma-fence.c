@@ -429,7 +429,7 @@ signed long dma_fence_wait_any_timeout(struct dma_fence **fences, u32 count, boo
 			/* Already signaled: that is our answer. */
 			if (idx)
 				*idx = i;
-			goto cleanup;
+			goto out_remove_callbacks;
 		}
 		armed = i + 1;
 	}
@@ -451,7 +451,7 @@ signed long dma_fence_wait_any_timeout(struct dma_fence **fences, u32 count, boo
 		__atomic_store_n(&word, 0, __ATOMIC_RELAXED);
 	}
 
-cleanup:
+out_remove_callbacks:
 	/* Removing takes each fence lock: no callback can touch @word after. */
 	for (i = 0; i < armed; i++)
 		dma_fence_remove_callback(fences[i], &cbs[i].base);

@@ -565,13 +565,13 @@ static int snapshot(struct dma_resv *obj, enum dma_resv_usage usage, unsigned in
 			cap = cursor.num_fences + extra;
 			grown = realloc(arr, (cap ? cap : 1) * sizeof(*arr));
 			if (!grown)
-				goto nomem;
+				goto err_put_snapshot;
 			arr = grown;
 			if (usages) {
 				enum dma_resv_usage *ug = realloc(use, (cap ? cap : 1) * sizeof(*use));
 
 				if (!ug)
-					goto nomem;
+					goto err_put_snapshot;
 				use = ug;
 			}
 		}
@@ -600,7 +600,7 @@ static int snapshot(struct dma_resv *obj, enum dma_resv_usage usage, unsigned in
 		*usages = use;
 	return 0;
 
-nomem:
+err_put_snapshot:
 	dma_resv_iter_end(&cursor);
 	put_all(arr, count);
 	free(arr);

@@ -182,16 +182,16 @@ int dma_buf_fd(struct dma_buf *dmabuf, int flags)
 	fd = obj->fd;
 	if (!(flags & O_CLOEXEC) && fcntl(fd, F_SETFD, 0)) {
 		r = -errno;
-		goto fail;
+		goto err_ungive;
 	}
 	r = uapi_tracked_install(&obj->t, fd);
 	if (r)
-		goto fail;
+		goto err_ungive;
 	obj->fd = -1;
 	/* The caller's reference is the fd's now, which the registry holds. */
 	uapi_dmabuf_put(obj);
 	return fd;
-fail:
+err_ungive:
 	__atomic_store_n(&obj->fd_given, false, __ATOMIC_RELEASE);
 	return r;
 }
@@ -352,8 +352,8 @@ static long ioctl_export_sync_file(struct uapi_dmabuf *obj, void *arg)
 	if (!(data.flags & DMA_BUF_SYNC_RW))
 		return -EINVAL;
 	sf = sync_file_alloc();
-	if (!sf)
-		return -errno;
+	if (IS_ERR(sf))
+		return PTR_ERR(sf);
 	/* READ exports the writers (usage WRITE), WRITE/RW everybody (READ). */
 	r = dma_resv_get_singleton(obj->buf.resv, dma_resv_usage_rw(data.flags & DMA_BUF_SYNC_WRITE),
 				   &fence);

@@ -37,24 +37,24 @@ static long sw_sync_ioctl_create_fence(struct sync_timeline *tl, void *arg)
 
 	/* The fd first, as the kernel: EMFILE beats EFAULT. */
 	sf = sync_file_alloc();
-	if (!sf)
-		return -errno;
+	if (IS_ERR(sf))
+		return PTR_ERR(sf);
 	if (copy_from_user(&data, arg, sizeof(data))) {
 		ret = -EFAULT;
-		goto fail;
+		goto err_discard;
 	}
 	/* data.name is ignored, as by the kernel. */
 	pt = sync_pt_create(tl, data.value);
 	if (!pt) {
 		ret = -ENOMEM;
-		goto fail;
+		goto err_discard;
 	}
 	sync_file_set_fence(sf, pt);
 	dma_fence_put(pt);
 
 	return sync_file_publish(sf, arg, &data, sizeof(data), &data.fence);
 
-fail:
+err_discard:
 	sync_file_discard(sf);
 	return ret;
 }

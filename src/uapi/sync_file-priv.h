@@ -15,11 +15,12 @@
 
 #include <stddef.h>
 #include <linux/types.h>
+#include <dmasync/dma-buf.h>
 #include <dmasync/sync_file.h>
 
 /*
  * sync_file_alloc - a sync file with its fd but no fence.
- * Return: the sync file, or NULL with errno ENOMEM, EMFILE or ENFILE.
+ * Return: the sync file, or ERR_PTR(-ENOMEM, -EMFILE or -ENFILE).
  */
 struct sync_file *sync_file_alloc(void);
 

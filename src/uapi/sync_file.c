@@ -98,25 +98,29 @@ struct sync_file *sync_file_alloc(void)
 
 	uapi_files_maybe_drain();
 	sf = calloc(1, sizeof(*sf));
-	if (!sf) {
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (!sf)
+		return ERR_PTR(-ENOMEM);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) &&
 	    (!uapi_files_reclaim_fds(errno) ||
-	     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv)))
-		goto fail;
+	     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))) {
+		err = -errno;
+		goto err_free;
+	}
 	/*
 	 * The kernel clamps the size to its minimum (a few KiB); one send of
 	 * more than that stops short at the limit, leaving A unwritable.
 	 */
-	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &zero, sizeof(zero)))
-		goto fail_close;
+	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &zero, sizeof(zero))) {
+		err = -errno;
+		goto err_close_pair;
+	}
 	do
 		r = send(sv[0], fill_bytes, sizeof(fill_bytes), MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (r == (ssize_t)sizeof(fill_bytes));
-	if (r < 0 && errno != EAGAIN)
-		goto fail_close;
+	if (r < 0 && errno != EAGAIN) {
+		err = -errno;
+		goto err_close_pair;
+	}
 
 	uapi_file_init(&sf->file, &sync_file_ops);
 	sf->fd = sv[0];
@@ -124,16 +128,12 @@ struct sync_file *sync_file_alloc(void)
 	sf->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
 	return sf;
 
-fail_close:
-	err = errno;
+err_close_pair:
 	close(sv[0]);
 	close(sv[1]);
-	errno = err;
-fail:
-	err = errno;
+err_free:
 	free(sf);
-	errno = err;
-	return NULL;
+	return ERR_PTR(err);
 }
 
 /* Fence callback, fence lock held: make A readable. */
@@ -187,8 +187,11 @@ struct sync_file *sync_file_create(struct dma_fence *fence)
 		return NULL;
 	}
 	sf = sync_file_alloc();
-	if (sf)
-		sync_file_set_fence(sf, fence);
+	if (IS_ERR(sf)) {
+		errno = (int)-PTR_ERR(sf);
+		return NULL;
+	}
+	sync_file_set_fence(sf, fence);
 	return sf;
 }
 
@@ -478,26 +481,26 @@ static long sync_file_ioctl_merge(struct sync_file *sf, void *arg)
 
 	/* As the kernel: the fd first, so EMFILE beats every other error. */
 	out = sync_file_alloc();
-	if (!out)
-		return -errno;
+	if (IS_ERR(out))
+		return PTR_ERR(out);
 	if (copy_from_user(&data, arg, sizeof(data))) {
 		ret = -EFAULT;
-		goto fail;
+		goto err_discard;
 	}
 	if (data.flags || data.pad) {
 		ret = -EINVAL;
-		goto fail;
+		goto err_discard;
 	}
 	fence2 = sync_file_get_fence(data.fd2);
 	if (!fence2) {
 		ret = -ENOENT;
-		goto fail;
+		goto err_discard;
 	}
 	merged = dma_fence_unwrap_merge(sf->fence, fence2);
 	dma_fence_put(fence2);
 	if (!merged) {
 		ret = -ENOMEM;
-		goto fail;
+		goto err_discard;
 	}
 	sync_file_set_fence(out, merged);
 	dma_fence_put(merged);
@@ -506,7 +509,7 @@ static long sync_file_ioctl_merge(struct sync_file *sf, void *arg)
 
 	return sync_file_publish(out, arg, &data, sizeof(data), &data.fence);
 
-fail:
+err_discard:
 	sync_file_discard(out);
 	return ret;
 }

@@ -144,7 +144,7 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 	ub = calloc(1, sizeof(*ub));
 	if (!pieces || !ub) {
 		r = -ENOMEM;
-		goto err;
+		goto err_unmap;
 	}
 	for (u32 i = 0; i < head->count; i++) {
 		struct stat st;
@@ -152,17 +152,17 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 
 		r = check_memfd((int)list[i].memfd, &st);
 		if (r)
-			goto err;
+			goto err_unmap;
 		if (!list[i].size)
 			continue;
 		if (list[i].offset > (u64)st.st_size || list[i].size > (u64)st.st_size - list[i].offset) {
 			r = -EINVAL;	/* a page beyond the end of the memfd */
-			goto err;
+			goto err_unmap;
 		}
 		pieces[n].addr = map_item((int)list[i].memfd, list[i].offset, list[i].size, &e);
 		if (pieces[n].addr == MAP_FAILED) {
 			r = e == EBADF ? -EBADFD : -ENOMEM;
-			goto err;
+			goto err_unmap;
 		}
 		pieces[n].len = list[i].size;
 		n++;
@@ -172,7 +172,7 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0) {
 		r = -errno;
-		goto err;
+		goto err_unmap;
 	}
 	info.exp_name = "udmabuf";
 	info.ops = &udmabuf_ops;
@@ -183,7 +183,7 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 	if (IS_ERR(buf)) {
 		close(sock);
 		r = PTR_ERR(buf);
-		goto err;
+		goto err_unmap;
 	}
 	obj = to_uapi_dmabuf(buf);
 	obj->shared_only = true;
@@ -195,7 +195,7 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 		dma_buf_put(buf);
 	return fd;
 
-err:
+err_unmap:
 	for (unsigned int i = 0; i < n; i++)
 		munmap(pieces[i].addr, pieces[i].len);
 	free(pieces);
