@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/sync_file.h>
 
 #include <dmasync/dmasync-uapi.h>
 #include <dmasync/sync_file.h>

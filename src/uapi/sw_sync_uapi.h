@@ -1,20 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private: the ioctl ABI of the kernel's sw_sync debugfs file and of
- * SYNC_IOC_SET_DEADLINE.
+ * Private: the ioctl ABI of the kernel's sw_sync debugfs file.
  *
  * The sw_sync requests are defined inside the kernel's driver, not in a
  * uapi header (libsync and IGT carry their own copies), so dmasync defines
  * them here with the kernel's layouts and request codes.
- * SYNC_IOC_SET_DEADLINE and SW_SYNC_GET_DEADLINE appeared in Linux 6.4;
- * older <linux/sync_file.h> (Debian 12 ships 6.1) lacks the former.
+ * SW_SYNC_GET_DEADLINE appeared in Linux 6.4.
  */
 #ifndef DMASYNC_PRIV_SW_SYNC_UAPI_H
 #define DMASYNC_PRIV_SW_SYNC_UAPI_H
 
 #include <linux/ioctl.h>
 #include <linux/types.h>
-#include <linux/sync_file.h>
 
 /* Path of the emulated device. */
 #define SW_SYNC_DEVICE_PATH "/sys/kernel/debug/sync/sw_sync"
@@ -47,18 +44,5 @@ struct sw_sync_get_deadline {
 #define SW_SYNC_IOC_CREATE_FENCE _IOWR(SW_SYNC_IOC_MAGIC, 0, struct sw_sync_create_fence_data)
 #define SW_SYNC_IOC_INC _IOW(SW_SYNC_IOC_MAGIC, 1, __u32)
 #define SW_SYNC_GET_DEADLINE _IOWR(SW_SYNC_IOC_MAGIC, 2, struct sw_sync_get_deadline)
-
-#ifndef SYNC_IOC_SET_DEADLINE
-/**
- * struct sync_set_deadline - argument of SYNC_IOC_SET_DEADLINE (Linux 6.4+).
- * @deadline_ns: absolute CLOCK_MONOTONIC time
- * @pad: must be 0
- */
-struct sync_set_deadline {
-	__u64 deadline_ns;
-	__u64 pad;
-};
-#define SYNC_IOC_SET_DEADLINE _IOW(SYNC_IOC_MAGIC, 5, struct sync_set_deadline)
-#endif
 
 #endif

@@ -48,7 +48,7 @@
 #include "file.h"
 #include "fork.h"
 #include "rcu.h"
-#include "sw_sync_uapi.h"
+#include "sync_file_uapi.h"
 #include "sync_file-priv.h"
 #include "uaccess.h"
 

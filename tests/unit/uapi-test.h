@@ -15,6 +15,7 @@
 
 #include <dmasync/dmasync-uapi.h>
 #include "sw_sync_uapi.h"
+#include "sync_file_uapi.h"
 
 #define PAGE 4096u
 
