@@ -174,6 +174,17 @@ static void index_rebuild(struct dma_resv_list *list)
 		index_link(list, i, entry_context(list, i));
 }
 
+/* Drop the references of @list's published entries. */
+static void list_put_fences(struct dma_resv_list *list)
+{
+	for (unsigned int i = 0; i < list->num_fences; i++) {
+		struct dma_fence *fence;
+
+		entry_get(list, i, &fence, NULL);
+		dma_fence_put(fence);
+	}
+}
+
 static void list_free_rcu(struct core_rcu_head *head)
 {
 	free(container_of((void *)head, struct dma_resv_list, rcu));
@@ -205,12 +216,7 @@ void dma_resv_fini(struct dma_resv *obj)
 	DMASYNC_ASSERT(!ww_mutex_is_locked(&obj->lock), "dma_resv_fini on a locked object");
 	DMASYNC_ASSERT(list_empty(&obj->hooks), "dma_resv_fini with change hooks");
 	if (list) {
-		for (unsigned int i = 0; i < list->num_fences; i++) {
-			struct dma_fence *fence;
-
-			entry_get(list, i, &fence, NULL);
-			dma_fence_put(fence);
-		}
+		list_put_fences(list);
 		free(list);
 	}
 	obj->fences = NULL;
@@ -713,12 +719,7 @@ int dma_resv_copy_fences(struct dma_resv *dst, struct dma_resv *src)
 	dst->reserved = 0;
 	dst->changed = true;
 	if (old) {
-		for (unsigned int i = 0; i < old->num_fences; i++) {
-			struct dma_fence *fence;
-
-			entry_get(old, i, &fence, NULL);
-			dma_fence_put(fence);
-		}
+		list_put_fences(old);
 		list_free_deferred(old);
 	}
 	return 0;

@@ -337,6 +337,12 @@ static long ioctl_set_name(struct uapi_dmabuf *obj, void *arg)
 	return 0;
 }
 
+/* EXPORT/IMPORT_SYNC_FILE: READ, WRITE or both, nothing else. */
+static bool sync_file_flags_valid(__u32 flags)
+{
+	return (flags & DMA_BUF_SYNC_RW) && !(flags & ~DMA_BUF_SYNC_RW);
+}
+
 /* Linux's order: arguments, then the fd (EMFILE), then the fence. */
 static long ioctl_export_sync_file(struct uapi_dmabuf *obj, void *arg)
 {
@@ -347,9 +353,7 @@ static long ioctl_export_sync_file(struct uapi_dmabuf *obj, void *arg)
 
 	if (copy_from_user(&data, arg, sizeof(data)))
 		return -EFAULT;
-	if (data.flags & ~DMA_BUF_SYNC_RW)
-		return -EINVAL;
-	if (!(data.flags & DMA_BUF_SYNC_RW))
+	if (!sync_file_flags_valid(data.flags))
 		return -EINVAL;
 	sf = sync_file_alloc();
 	if (IS_ERR(sf))
@@ -380,9 +384,7 @@ static long ioctl_import_sync_file(struct uapi_dmabuf *obj, void *arg)
 
 	if (copy_from_user(&data, arg, sizeof(data)))
 		return -EFAULT;
-	if (data.flags & ~DMA_BUF_SYNC_RW)
-		return -EINVAL;
-	if (!(data.flags & DMA_BUF_SYNC_RW))
+	if (!sync_file_flags_valid(data.flags))
 		return -EINVAL;
 	fence = sync_file_get_fence(data.fd);
 	if (!fence)

@@ -299,12 +299,28 @@ static void *monitor_main(void *arg)
 	return NULL;
 }
 
-/* registry_lock held */
-static int monitor_start_locked(void)
+int uapi_thread_start(void *(*fn)(void *), void *arg)
 {
 	pthread_attr_t attr;
 	pthread_t th;
 	sigset_t all, old;
+	int r;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* The thread must not take the program's signals. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&th, &attr, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return -r;
+}
+
+/* registry_lock held */
+static int monitor_start_locked(void)
+{
 	int r;
 
 	if (epfd < 0) {
@@ -314,17 +330,9 @@ static int monitor_start_locked(void)
 	}
 	if (monitor_running)
 		return 0;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
-	/* The monitor must not take the program's signals. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&th, &attr, monitor_main, (void *)(long)epfd);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	r = uapi_thread_start(monitor_main, (void *)(long)epfd);
 	if (r)
-		return -r;
+		return r;
 	monitor_running = true;
 	return 0;
 }

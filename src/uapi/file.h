@@ -193,6 +193,11 @@ struct uapi_reaper {
 };
 void uapi_reaper_register(struct uapi_reaper *reaper);
 
+/* Start a detached library thread running @fn(@arg): a small stack, and
+ * every signal blocked (the program's signals are the program's).
+ * Return: 0 or a negative errno. */
+int uapi_thread_start(void *(*fn)(void *), void *arg);
+
 /* Number of installed objects (for tests). */
 unsigned int uapi_files_count(void);
 

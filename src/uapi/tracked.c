@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -82,21 +81,8 @@ static void *bg_main(void *arg)
 /* tracked_lock held. */
 static void bg_start_locked(void)
 {
-	pthread_attr_t attr;
-	sigset_t all, old;
-	pthread_t th;
-
-	if (bg_running)
-		return;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
-	/* The thread must not take the program's signals. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	bg_running = !pthread_create(&th, &attr, bg_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	if (!bg_running)
+		bg_running = !uapi_thread_start(bg_main, NULL);
 }
 
 static struct uapi_reaper tracked_reaper = { .reap = reaper_run };
