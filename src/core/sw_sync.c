@@ -71,7 +71,7 @@ struct sync_pt {
 	ktime_t deadline;		/* valid with SW_SYNC_HAS_DEADLINE_BIT */
 };
 
-/* Internal hooks for src/sw_sync-test.c (not part of the public API). */
+/* Internal hooks for tests/unit/sw_sync-test.c (not part of the public API). */
 long core_sw_sync_live_points(void);
 long core_sw_sync_live_timelines(void);
 int core_sw_sync_validate(struct sync_timeline *tl);

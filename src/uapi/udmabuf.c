@@ -4,7 +4,7 @@
  * UDMABUF_CREATE_LIST), with Linux 6.1's checks, limits and errno.
  *
  * The device fd and the buffers are AF_UNIX sockets recognised by the fd
- * registry (dma-buf-priv.h).  A udmabuf's memory is the memfds' own pages:
+ * registry (tracked.h).  A udmabuf's memory is the memfds' own pages:
  * at creation every item of the list is mapped PROT_NONE, MAP_SHARED from
  * its memfd (that mapping keeps the pages, as the kernel's page references
  * do), and dmasync_mmap() maps the buffer by duplicating those mappings
