@@ -18,6 +18,7 @@ static _Thread_local bool work_running;
 #define MAX_DEFERRED_WAKES 16
 static _Thread_local uint32_t *wakes[MAX_DEFERRED_WAKES];
 static _Thread_local unsigned int nr_wakes;
+_Thread_local bool core_irq_work_pending;
 
 static void run_deferred_wakes(void)
 {
@@ -32,6 +33,7 @@ void core_futex_wake_deferred(uint32_t *addr)
 		return;
 	}
 	wakes[nr_wakes++] = addr;
+	core_irq_work_pending = true;
 }
 
 static void irq_work_run(void);
@@ -48,6 +50,8 @@ bool irq_work_queue(struct irq_work *work)
 	work_tail = work;
 	if (!core_spinlocks_held())
 		irq_work_run();
+	else
+		core_irq_work_pending = true;
 	return true;
 }
 
@@ -70,6 +74,7 @@ static void irq_work_run(void)
 
 void irq_work_unlocked(void)
 {
+	core_irq_work_pending = false;
 	if (nr_wakes)
 		run_deferred_wakes();
 	if (work_head)

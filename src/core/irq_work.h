@@ -34,6 +34,14 @@ static inline void init_irq_work(struct irq_work *work, void (*func)(struct irq_
 /* Queue @work unless it is already queued. Return: true if queued now. */
 bool irq_work_queue(struct irq_work *work);
 
+/*
+ * Whether the calling thread has work or wake-ups deferred until it holds
+ * no spinlock: spin_unlock() tests it (in the same thread-local block as
+ * its own lock count) before it calls irq_work_unlocked().
+ */
+extern __attribute__((visibility("hidden"), tls_model("local-dynamic"))) _Thread_local bool
+	core_irq_work_pending;
+
 /* spin_unlock() dropped the thread's last spinlock: run the deferred
  * futex wake-ups, then the queued work. */
 void irq_work_unlocked(void);

@@ -51,7 +51,7 @@ void spin_unlock(spinlock_t *lock)
 		       "spin_unlock of a lock this thread does not hold");
 	__atomic_store_n(&lock->owner, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&lock->mutex);
-	if (--locks_held == 0)
+	if (--locks_held == 0 && core_irq_work_pending)
 		irq_work_unlocked();
 }
 
