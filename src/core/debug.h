@@ -45,6 +45,18 @@ unsigned long core_warn_count(void);
 #define DMASYNC_DEBUG_CHECKS 0
 #endif
 
+/* Whether this is a ThreadSanitizer build (1 or 0). */
+#if defined(__SANITIZE_THREAD__)
+#define DMASYNC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DMASYNC_TSAN 1
+#endif
+#endif
+#ifndef DMASYNC_TSAN
+#define DMASYNC_TSAN 0
+#endif
+
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 

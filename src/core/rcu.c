@@ -7,17 +7,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "debug.h"
 #include "rcu.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define DMASYNC_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define DMASYNC_TSAN 1
-#endif
-#endif
-
-#ifdef DMASYNC_TSAN
+#if DMASYNC_TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
 static char grace_period_sync;

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "debug.h"	/* core_warn_count(), DMASYNC_TSAN */
+
 struct dmasync_test {
 	const char *name;
 	void (*fn)(void);
@@ -29,7 +31,6 @@ bool dmasync_test_failed(void);
 void dmasync_test_expect_warnings(void);
 /* Report the running case as skipped, with @reason (a string literal). */
 void dmasync_test_skip(const char *reason);
-unsigned long core_warn_count(void);
 
 /* Run @fn in a child; true if it died by a signal and its stderr contains
  * @msg (NULL: any message). */
@@ -81,17 +82,5 @@ double dmasync_stress_scale(void);
 	} while (0)
 
 #define EXPECT_WARNINGS() dmasync_test_expect_warnings()
-
-/* Whether this is a ThreadSanitizer build. */
-#if defined(__SANITIZE_THREAD__)
-#define DMASYNC_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define DMASYNC_TSAN 1
-#endif
-#endif
-#ifndef DMASYNC_TSAN
-#define DMASYNC_TSAN 0
-#endif
 
 #endif
