@@ -10,6 +10,8 @@
 
 #include "device.h"
 
+_Thread_local const char *uapi_opener_comm;
+
 static pthread_mutex_t devices_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct uapi_device *devices;
 
@@ -33,31 +35,24 @@ struct uapi_device *uapi_device_find(const char *path)
 	return dev;
 }
 
-/* The sockets of a new open file: @sv[1] is the registry's end, or -1. */
-static int make_sockets(bool has_state, int sv[2])
+static int make_pair(int sv[2])
 {
-	if (has_state)
-		return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
-	sv[1] = -1;
-	sv[0] = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	return sv[0] < 0 ? -1 : 0;
+	return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
 }
 
-/* The fd of a new open file in @sv[0] (and the registry's end of a node
- * with state in @sv[1], else -1), with @flags' O_CLOEXEC and O_NONBLOCK. */
-static int make_fds(bool has_state, int flags, int sv[2])
+/* The fd of a new open file in @sv[0] and the registry's end in @sv[1],
+ * with @flags' O_CLOEXEC and O_NONBLOCK. */
+static int make_fds(int flags, int sv[2])
 {
-	if (make_sockets(has_state, sv) &&
-	    (!uapi_files_reclaim_fds(errno) || make_sockets(has_state, sv)))
+	if (make_pair(sv) && (!uapi_files_reclaim_fds(errno) || make_pair(sv)))
 		return -errno;
 	if ((!(flags & O_CLOEXEC) && fcntl(sv[0], F_SETFD, 0)) ||
 	    ((flags & O_NONBLOCK) && fcntl(sv[0], F_SETFL, O_NONBLOCK)) ||
-	    (has_state && shutdown(sv[1], SHUT_WR))) {
+	    shutdown(sv[1], SHUT_WR)) {
 		int r = -errno;
 
 		close(sv[0]);
-		if (sv[1] >= 0)
-			close(sv[1]);
+		close(sv[1]);
 		return r;
 	}
 	return 0;
@@ -68,7 +63,7 @@ int uapi_device_open(const struct uapi_device *dev, int flags)
 	struct uapi_device_file *df;
 	int sv[2], r;
 
-	r = make_fds(dev->has_state, flags, sv);
+	r = make_fds(flags, sv);
 	if (r)
 		return r;
 	df = calloc(1, sizeof(*df));
@@ -82,17 +77,12 @@ int uapi_device_open(const struct uapi_device *dev, int flags)
 		if (r)
 			goto err_free;
 	}
-	if (dev->has_state) {
-		uapi_file_init(&df->t.file, dev->ops);
-		r = uapi_file_install(&df->t.file, sv[0], sv[1], -1);
-	} else {
-		uapi_tracked_init(&df->t, dev->ops, TRACKED_SOCKET);
-		r = uapi_tracked_install(&df->t, sv[0]);
-	}
+	uapi_file_init(&df->file, dev->ops);
+	r = uapi_file_install(&df->file, sv[0], sv[1], -1);
 	if (r)
 		goto err_release;
 	/* The registry holds its own reference now. */
-	uapi_file_put(&df->t.file);
+	uapi_file_put(&df->file);
 	return sv[0];
 
 err_release:
@@ -102,8 +92,7 @@ err_free:
 	free(df);
 err_close_fds:
 	close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
+	close(sv[1]);
 	return r;
 }
 

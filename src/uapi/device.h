@@ -6,35 +6,26 @@
  * open() of a character device makes a struct file: an object, registered
  * with the fd registry, behind a new fd.
  *
- * Its fd is an AF_UNIX socket, made first (so EMFILE comes before any other
- * error, as in the kernel), with O_CLOEXEC and O_NONBLOCK as asked.  How
- * the object learns that its last fd is closed depends on what closing it
- * does:
- *  - stateless nodes (udmabuf, the system heap): closing has no effect a
- *    program can see, so the fd is a socket the library keeps nothing of,
- *    a tracked object (tracked.h) that a reap pass releases;
- *  - nodes with state (the sw_sync file: closing it signals the timeline's
- *    pending points): one end of a socketpair whose other end, shut down
- *    for writing, the registry watches (file.h), so the object is
- *    released at the last close.  The fd polls readable and writable, as
- *    a kernel file without a poll method does.
+ * Its fd is one end of an AF_UNIX socketpair, made first (so EMFILE comes
+ * before any other error, as in the kernel), with O_CLOEXEC and O_NONBLOCK
+ * as asked.  The other end, shut down for writing, is the registry's
+ * (file.h): it reports the hang-up when the last copy of the fd is closed
+ * in any process, and the open file is released then (the sw_sync file's
+ * timeline signals its pending points).  The fd polls readable and
+ * writable, as a kernel file without a poll method does.
  */
 #ifndef DMASYNC_PRIV_DEVICE_H
 #define DMASYNC_PRIV_DEVICE_H
 
 #include <stdbool.h>
 #include "file.h"
-#include "tracked.h"
 
 struct uapi_device_file;
 
 struct uapi_device {
 	const char *path;
-	/* The ops of its open files: .release must be uapi_device_file_release,
-	 * and a stateless node's .match/.flush the tracked ones. */
+	/* The ops of its open files: .release must be uapi_device_file_release. */
 	const struct uapi_file_ops *ops;
-	/* Closing an open file has effects: watched, released at the last close. */
-	bool has_state;
 	/* Optional: set up a new open file's state in @df->priv, after its fd
 	 * exists.  Return: 0 or a negative errno. */
 	int (*open)(struct uapi_device_file *df);
@@ -45,16 +36,22 @@ struct uapi_device {
 
 /* An open file of a device node. */
 struct uapi_device_file {
-	struct uapi_tracked t;	/* first: t.file is the registry object; the
-				 * rest of t serves stateless nodes only */
+	struct uapi_file file;	/* first: the registry object */
 	const struct uapi_device *dev;
 	void *priv;		/* the node's per-open state, or NULL */
 };
 
 static inline struct uapi_device_file *to_device_file(struct uapi_file *file)
 {
-	return container_of(file, struct uapi_device_file, t.file);
+	return container_of(file, struct uapi_device_file, file);
 }
+
+/*
+ * The name of the thread an open is for, when the broker opens on a
+ * client's behalf (a sw_sync timeline is named after its opener's comm);
+ * NULL: the calling thread's own.
+ */
+extern _Thread_local const char *uapi_opener_comm;
 
 /* Emulate @dev (static storage) from now on; from a constructor. */
 void uapi_device_register(struct uapi_device *dev);

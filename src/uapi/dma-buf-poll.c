@@ -363,6 +363,64 @@ static int in_epoll_set(int m, int epfd)
 	return 0;
 }
 
+/* ---- the shared mirror (for other processes) ------------------------------------ */
+
+/*
+ * One mirror per buffer, registered nowhere, whose M end the broker hands
+ * to any process that polls the buffer (docs/design.md, "Readiness").
+ * Kept until the buffer dies; epfd -1 marks it.
+ */
+int uapi_dmabuf_poll_shared_mirror(struct uapi_dmabuf *obj)
+{
+	struct dmabuf_mirror *m, *it;
+	int sv[2], zero = 0, fd = -2;
+
+	spin_lock(&obj->poll_lock);
+	list_for_each_entry(it, &obj->mirrors, node) {
+		if (it->epfd == -1) {
+			fd = fcntl(it->m, F_DUPFD_CLOEXEC, 0);
+			break;
+		}
+	}
+	spin_unlock(&obj->poll_lock);
+	if (fd != -2)
+		return fd < 0 ? -errno : fd;
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv)) {
+		free(m);
+		return -errno;
+	}
+	/* The kernel clamps it to its minimum: a few KiB fill it. */
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &zero, sizeof(zero));
+	m->m = sv[0];
+	m->p = sv[1];
+	m->epfd = -1;
+	m->user_fd = -1;
+	m->dirs = DMABUF_IN | DMABUF_OUT;
+	m->in_shown = false;	/* nothing to read yet */
+	m->out_shown = true;	/* the send buffer is empty */
+	spin_lock(&obj->poll_lock);
+	list_for_each_entry(it, &obj->mirrors, node) {
+		if (it->epfd == -1) {
+			/* Another thread made one meanwhile: use that. */
+			fd = fcntl(it->m, F_DUPFD_CLOEXEC, 0);
+			spin_unlock(&obj->poll_lock);
+			mirror_free(m);
+			return fd < 0 ? -errno : fd;
+		}
+	}
+	list_add_tail(&m->node, &obj->mirrors);
+	interest_add(obj, m->dirs, 1);
+	fd = fcntl(m->m, F_DUPFD_CLOEXEC, 0);
+	spin_unlock(&obj->poll_lock);
+	/* Show the current state before anyone polls the copy. */
+	poll_update(obj, 0);
+	return fd < 0 ? -errno : fd;
+}
+
 /* poll_lock held.  The mirror of (@epfd, @fd), or NULL. */
 static struct dmabuf_mirror *find_mirror_locked(struct uapi_dmabuf *obj, int epfd, int fd)
 {
@@ -371,7 +429,7 @@ static struct dmabuf_mirror *find_mirror_locked(struct uapi_dmabuf *obj, int epf
 	list_for_each_entry(m, &obj->mirrors, node) {
 		int in;
 
-		if (m->user_fd != fd)
+		if (m->user_fd != fd || m->epfd < 0)
 			continue;
 		in = in_epoll_set(m->m, epfd);
 		if (in > 0 || (in < 0 && m->epfd == epfd))
@@ -387,7 +445,7 @@ void uapi_dmabuf_poll_reap_orphans(struct uapi_dmabuf *obj)
 
 	spin_lock(&obj->poll_lock);
 	list_for_each_entry_safe(m, tmp, &obj->mirrors, node) {
-		if (in_epoll_set(m->m, m->epfd) == 0) {
+		if (m->epfd >= 0 && in_epoll_set(m->m, m->epfd) == 0) {
 			interest_add(obj, m->dirs, -1);
 			list_del(&m->node);
 			list_add(&m->node, &dead);
@@ -551,7 +609,6 @@ int uapi_dmabuf_epoll_ctl(struct uapi_file *file, int epfd, int op, int fd,
 	struct epoll_event ev;
 	int r;
 
-	uapi_tracked_maybe_reap();
 	if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) &&
 	    copy_from_user(&ev, event, sizeof(ev)))
 		return -EFAULT;

@@ -35,6 +35,8 @@ int uapi_fd_reopen(int fd, int accmode);
 struct uapi_dmabuf_piece {
 	char *addr;
 	size_t len;
+	int memfd;	/* our fd of the memfd it maps */
+	u64 offset;	/* in @memfd */
 };
 
 /* Per direction poll callback, as the kernel's cb_in/cb_out. */
@@ -61,9 +63,9 @@ struct uapi_dmabuf {
 	int accmode;			/* O_RDONLY, O_WRONLY or O_RDWR */
 	bool shared_only;		/* MAP_PRIVATE refused (udmabuf) */
 
-	/* TRACKED_MEMFD: the pin.  TRACKED_SOCKET: the memory, in buffer
-	 * order; each piece is a mapping of its own, unmapped at release. */
-	void *pin;
+	/* TRACKED_SOCKET: the memory, in buffer order; each piece is a
+	 * mapping of its own, unmapped at release, and names the memfd it
+	 * maps (for mappings made in other processes). */
 	struct uapi_dmabuf_piece *pieces;
 	unsigned int npieces;
 
@@ -94,8 +96,9 @@ static inline void uapi_dmabuf_put(struct uapi_dmabuf *obj)
 
 /*
  * Export a buffer whose fd the caller made: @fd (an O_RDWR memfd for
- * TRACKED_MEMFD, pinned here and reopened with @accmode if that differs;
- * a socket for TRACKED_SOCKET, whose caller then sets obj->pieces) becomes
+ * TRACKED_MEMFD, reopened with @accmode if that differs; for
+ * TRACKED_SOCKET the end uapi_tracked_socketpair() made, whose caller
+ * then sets obj->pieces) becomes
  * the object's on success.  Return: the buffer (one reference), or
  * ERR_PTR() (@fd stays the caller's then).
  */
@@ -123,7 +126,13 @@ void uapi_dmabuf_poll_died(struct uapi_dmabuf *obj);
 /* Before the object is freed (nothing may be armed any more). */
 void uapi_dmabuf_poll_fini(struct uapi_dmabuf *obj);
 
-/* Reap pass helper: release @obj's mirrors whose epoll set is gone. */
+/* A new fd of @obj's shared readiness mirror (readable: POLLIN ready,
+ * writable: POLLOUT ready), made on first use and kept until the buffer
+ * dies: what the broker hands to other processes that poll the buffer.
+ * Return: the fd or a negative errno. */
+int uapi_dmabuf_poll_shared_mirror(struct uapi_dmabuf *obj);
+
+/* Release @obj's mirrors whose epoll set is gone. */
 void uapi_dmabuf_poll_reap_orphans(struct uapi_dmabuf *obj);
 
 /* In a fork child (single-threaded, no locks taken): forget @obj's mirrors

@@ -33,9 +33,10 @@ static size_t page_round(size_t size)
 	return (size + PAGE - 1) & ~(PAGE - 1);
 }
 
-static void dmabuf_died(struct uapi_tracked *t)
+/* Every fd (and, for a memfd, every mapping) is gone, in every process. */
+static void dmabuf_hangup(struct uapi_file *file)
 {
-	uapi_dmabuf_poll_died(container_of(t, struct uapi_dmabuf, t));
+	uapi_dmabuf_poll_died(container_of(file, struct uapi_dmabuf, t.file));
 }
 
 static void dmabuf_survived(struct uapi_tracked *t)
@@ -54,14 +55,16 @@ static void dma_buf_file_release(struct uapi_file *file)
 
 	core_resv_hook_del(obj->buf.resv, &obj->resv_hook);
 	uapi_dmabuf_poll_fini(obj);
+	uapi_tracked_fini(&obj->t);
 	obj->buf.ops->release(&obj->buf);
 	if (obj->own_resv_used)
 		dma_resv_fini(&obj->own_resv);
 	free((char *)obj->buf.name);
-	if (obj->pin)
-		munmap(obj->pin, PAGE);
-	for (unsigned int i = 0; i < obj->npieces; i++)
+	for (unsigned int i = 0; i < obj->npieces; i++) {
 		munmap(obj->pieces[i].addr, obj->pieces[i].len);
+		if (obj->pieces[i].memfd >= 0)
+			close(obj->pieces[i].memfd);
+	}
 	free(obj->pieces);
 	if (obj->fd >= 0)
 		close(obj->fd);
@@ -94,7 +97,6 @@ struct dma_buf *uapi_dmabuf_export_fd(const struct dma_buf_export_info *info,
 	if (!obj)
 		return ERR_PTR(-ENOMEM);
 	uapi_tracked_init(&obj->t, &dmabuf_ops, kind);
-	obj->t.died = dmabuf_died;
 	obj->t.survived = dmabuf_survived;
 	obj->t.fork_child = dmabuf_fork_child;
 	obj->buf.size = page_round(info->size);
@@ -105,19 +107,10 @@ struct dma_buf *uapi_dmabuf_export_fd(const struct dma_buf_export_info *info,
 	obj->accmode = accmode;
 	obj->fd = -1;
 	if (kind == TRACKED_MEMFD) {
-		/* @fd is O_RDWR here; the pin needs read access. */
-		obj->pin = mmap(NULL, PAGE, PROT_NONE, MAP_SHARED, fd, 0);
-		if (obj->pin == MAP_FAILED) {
-			int e = errno;
-
-			free(obj);
-			return ERR_PTR(-e);
-		}
 		if (accmode != O_RDWR) {
 			int nfd = uapi_fd_reopen(fd, accmode);
 
 			if (nfd < 0) {
-				munmap(obj->pin, PAGE);
 				free(obj);
 				return ERR_PTR(nfd);
 			}
@@ -411,7 +404,6 @@ static long dma_buf_ioctl(struct uapi_file *file, int fd, unsigned long request,
 {
 	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
 
-	uapi_tracked_maybe_reap();
 	/* The kernel takes the request as an unsigned int. */
 	switch ((unsigned int)request) {
 	case DMA_BUF_IOCTL_SYNC:
@@ -544,7 +536,7 @@ static const struct uapi_file_ops dmabuf_ops = {
 	.epoll_ctl = uapi_dmabuf_epoll_ctl,
 	.mmap = dma_buf_mmap,
 	.lseek = dma_buf_lseek,
+	.hangup = dmabuf_hangup,
 	.match = uapi_tracked_match,
-	.flush = uapi_tracked_flush,
 	.release = dma_buf_file_release,
 };

@@ -89,7 +89,6 @@ static long heap_ioctl(struct uapi_file *file, int fd, unsigned long request, vo
 	char *kdata;
 	long r;
 
-	uapi_tracked_maybe_reap();
 	if (_IOC_NR(ucmd) >= 1)
 		return -EINVAL;
 	out_size = _IOC_SIZE(ucmd);
@@ -133,8 +132,6 @@ static long heap_ioctl(struct uapi_file *file, int fd, unsigned long request, vo
 static const struct uapi_file_ops heap_dev_ops = {
 	.name = "dma_heap-system",
 	.ioctl = heap_ioctl,
-	.match = uapi_tracked_match,
-	.flush = uapi_tracked_flush,
 	.release = uapi_device_file_release,
 };
 

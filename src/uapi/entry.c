@@ -330,7 +330,6 @@ int dmasync_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
 		free(s.files);
 		return ppoll(fds, nfds, tmo, sigmask);
 	}
-	uapi_tracked_maybe_reap();
 	s.waiters = calloc(nfds, sizeof(*s.waiters));
 	if (!s.waiters) {
 		r = -1;

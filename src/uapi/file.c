@@ -42,7 +42,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -57,7 +59,8 @@
 #include "rcu.h"
 #include "spinlock-priv.h"
 
-#define HASH_BITS 10
+/* Buckets for 10^5 live objects (a broker's load) at a few per chain. */
+#define HASH_BITS 15
 /* In uapi_file.refs: a closer sleeps until the count drops to 1. */
 #define FILE_CLOSER_WAITS (1 << 30)
 #define HASH_SIZE (1u << HASH_BITS)
@@ -71,6 +74,20 @@ static u64 next_id = 2; /* even: monitor events with the low bit set are fd watc
 static unsigned int installed_count;
 static int epfd = -1;
 static bool monitor_running;
+/*
+ * Objects whose fd is a memfd (dma-bufs) cannot be watched for hang-up:
+ * an inotify watch on the inode reports IN_IGNORED when its last fd and
+ * last mapping are gone, in every process.  One inotify fd, in the
+ * monitor's epoll set under INOTIFY_ID; watch descriptors map to objects
+ * through by_wd.  ino_lock: one reader of the queue at a time, events
+ * handled before it is released (uapi_file_closed() relies on that).
+ */
+#define INOTIFY_ID ((u64)-2)
+static int ino_fd = -1;
+static pthread_mutex_t ino_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct uapi_file *by_wd[HASH_SIZE];
+
+void (*uapi_file_release_hook)(struct uapi_file *file);
 
 static unsigned int hash(dev_t dev, ino_t ino)
 {
@@ -86,6 +103,7 @@ void uapi_file_init(struct uapi_file *file, const struct uapi_file_ops *ops)
 	file->refs = 1;
 	file->ofd_fd = -1;
 	file->watch_fd = -1;
+	file->wd = -1;
 }
 
 void uapi_file_get(struct uapi_file *file)
@@ -133,7 +151,11 @@ void uapi_file_put(struct uapi_file *file)
 		 * could already belong to someone else.
 		 */
 		int watch_fd = file->watch_fd, ofd_fd = file->ofd_fd;
+		void (*hook)(struct uapi_file *) =
+			__atomic_load_n(&uapi_file_release_hook, __ATOMIC_ACQUIRE);
 
+		if (file->owner && hook)
+			hook(file);
 		file->ops->release(file);
 		if (watch_fd >= 0)
 			close(watch_fd);
@@ -171,11 +193,16 @@ static void fork_child(void)
 		}
 		table[i] = NULL;
 		by_id[i] = NULL;
+		by_wd[i] = NULL;
 	}
 	installed_count = 0;
 	if (epfd >= 0)
 		close(epfd);
 	epfd = -1;
+	if (ino_fd >= 0)
+		close(ino_fd);
+	ino_fd = -1;
+	pthread_mutex_init(&ino_lock, NULL);
 	monitor_running = false;
 	pthread_mutex_init(&registry_lock, NULL);
 }
@@ -187,7 +214,7 @@ static const struct core_fork_handler registry_fork = {
 };
 
 /*
- * The monitor's epoll fd is made when the library loads, so that a program
+ * The monitor's epoll and inotify fds are made when the library loads, so that a program
  * that counts its fds before and after using dmasync sees no difference.
  */
 __attribute__((constructor)) static void registry_init(void)
@@ -195,6 +222,15 @@ __attribute__((constructor)) static void registry_init(void)
 	pthread_mutex_lock(&registry_lock);
 	if (epfd < 0)
 		epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd >= 0 && ino_fd < 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = INOTIFY_ID };
+
+		ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (ino_fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, ino_fd, &ev)) {
+			close(ino_fd);
+			ino_fd = -1;
+		}
+	}
 	pthread_mutex_unlock(&registry_lock);
 	core_fork_register(CORE_FORK_REGISTRY, &registry_fork);
 }
@@ -222,6 +258,7 @@ static struct uapi_file *get_by_id(u64 id)
 /* ---- monitor ---------------------------------------------------------------------- */
 
 static void file_uninstall(struct uapi_file *file, bool fired);
+static int handle_inotify(void);
 
 /* Readiness watches are told apart from objects by the low pointer bit. */
 #define FD_WATCH_TAG 1ul
@@ -236,6 +273,68 @@ static void fire_fd_watch(struct uapi_fd_watch *watch)
 	watch->func(watch);
 }
 
+static unsigned int wd_hash(int wd)
+{
+	return (unsigned int)(((u64)(unsigned int)wd * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
+}
+
+/* The installed object watched by @wd, with a reference, or NULL. */
+static struct uapi_file *get_by_wd(int wd)
+{
+	struct uapi_file *f;
+
+	pthread_mutex_lock(&registry_lock);
+	for (f = by_wd[wd_hash(wd)]; f; f = f->wd_next)
+		if (f->wd == wd)
+			break;
+	if (f)
+		uapi_file_get(f);
+	pthread_mutex_unlock(&registry_lock);
+	return f;
+}
+
+/* An object's last fd (and mapping) is gone everywhere: release it. */
+static void hung_up(struct uapi_file *file, bool fired)
+{
+	if (file->ops->hangup)
+		file->ops->hangup(file);
+	file_uninstall(file, fired);
+}
+
+/* Read the inotify queue: every IN_IGNORED is an inode gone for good.
+ * Return: the number of objects released. */
+static int handle_inotify(void)
+{
+	_Alignas(struct inotify_event) char buf[2048];
+	int released = 0, fd;
+	ssize_t n;
+
+	pthread_mutex_lock(&registry_lock);
+	fd = ino_fd;
+	pthread_mutex_unlock(&registry_lock);
+	if (fd < 0)
+		return 0;
+	pthread_mutex_lock(&ino_lock);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			struct inotify_event *e = (void *)(buf + off);
+			struct uapi_file *file;
+
+			off += (ssize_t)(sizeof(*e) + e->len);
+			if (!(e->mask & IN_IGNORED))
+				continue;
+			file = get_by_wd(e->wd);
+			if (!file)
+				continue;
+			hung_up(file, true);
+			uapi_file_put(file);
+			released++;
+		}
+	}
+	pthread_mutex_unlock(&ino_lock);
+	return released;
+}
+
 /* Return: the number of hang-ups (closed objects) among the events. */
 static int handle_events(struct epoll_event *ev, int n)
 {
@@ -244,6 +343,10 @@ static int handle_events(struct epoll_event *ev, int n)
 	for (int i = 0; i < n; i++) {
 		struct uapi_file *file;
 
+		if (ev[i].data.u64 == INOTIFY_ID) {
+			hangups += handle_inotify();
+			continue;
+		}
 		if (ev[i].data.u64 & FD_WATCH_TAG) {
 			fire_fd_watch((void *)(uintptr_t)(ev[i].data.u64 & ~(u64)FD_WATCH_TAG));
 			continue;
@@ -254,7 +357,7 @@ static int handle_events(struct epoll_event *ev, int n)
 			continue; /* uninstalled meanwhile */
 		/* EPOLLONESHOT: the registration is disabled already, and
 		 * goes with the watch fd's close; no EPOLL_CTL_DEL needed. */
-		file_uninstall(file, true);
+		hung_up(file, true);
 		uapi_file_put(file);
 	}
 	return hangups;
@@ -308,7 +411,7 @@ int uapi_thread_start(void *(*fn)(void *), void *arg)
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
 	/* The thread must not take the program's signals. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -462,9 +565,103 @@ int uapi_file_install(struct uapi_file *file, int user_fd, int watch_fd, int ofd
 		file->id_next = by_id[id_hash(file->id)];
 		by_id[id_hash(file->id)] = file;
 	}
-	installed_count++;
+	__atomic_store_n(&installed_count, installed_count + 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&registry_lock);
 	return 0;
+}
+
+int uapi_file_install_inode(struct uapi_file *file, int user_fd)
+{
+	char path[40];
+	struct stat st;
+	int r, wd;
+
+	if (fstat(user_fd, &st))
+		return -errno;
+	pthread_mutex_lock(&registry_lock);
+	r = monitor_start_locked();
+	if (!r && ino_fd < 0)
+		r = -EMFILE;	/* the library's inotify fd could not be made */
+	if (r) {
+		pthread_mutex_unlock(&registry_lock);
+		return r;
+	}
+	/*
+	 * Through /proc: a memfd has no name of its own.  The watch holds no
+	 * reference that would keep the inode alive.  Any mask will do:
+	 * IN_IGNORED comes when the inode goes, whatever was asked for.
+	 */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", user_fd);
+	wd = inotify_add_watch(ino_fd, path, IN_DELETE_SELF);
+	if (wd < 0) {
+		r = errno == ENOSPC ? -ENOMEM : -errno;
+		pthread_mutex_unlock(&registry_lock);
+		return r;
+	}
+	file->dev = st.st_dev;
+	file->ino = st.st_ino;
+	file->wd = wd;
+	uapi_file_get(file);
+	file->installed = true;
+	file->hash_next = table[hash(file->dev, file->ino)];
+	table[hash(file->dev, file->ino)] = file;
+	file->wd_next = by_wd[wd_hash(wd)];
+	by_wd[wd_hash(wd)] = file;
+	__atomic_store_n(&installed_count, installed_count + 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&registry_lock);
+	return 0;
+}
+
+struct uapi_file *uapi_file_lookup_key(dev_t dev, ino_t ino)
+{
+	struct uapi_file *f;
+
+	pthread_mutex_lock(&registry_lock);
+	for (f = table[hash(dev, ino)]; f; f = f->hash_next)
+		if (f->dev == dev && f->ino == ino)
+			break;
+	if (f)
+		uapi_file_get(f);
+	pthread_mutex_unlock(&registry_lock);
+	return f;
+}
+
+void uapi_file_for_each(const struct uapi_file_ops *ops,
+			void (*fn)(struct uapi_file *file, void *arg), void *arg)
+{
+	struct uapi_file **snap = NULL;
+	unsigned int n = 0, cap;
+
+	pthread_mutex_lock(&registry_lock);
+	cap = installed_count;
+	if (cap)
+		snap = malloc(cap * sizeof(*snap));
+	for (unsigned int i = 0; snap && i < HASH_SIZE; i++) {
+		for (struct uapi_file *f = table[i]; f && n < cap; f = f->hash_next) {
+			if (ops && f->ops != ops)
+				continue;
+			uapi_file_get(f);
+			snap[n++] = f;
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+	for (unsigned int i = 0; i < n; i++) {
+		fn(snap[i], arg);
+		uapi_file_put(snap[i]);
+	}
+	free(snap);
+}
+
+int uapi_files_drain_inodes(void)
+{
+	if (core_spinlocks_held())
+		return 0;
+	return handle_inotify();
+}
+
+bool uapi_files_any(void)
+{
+	return __atomic_load_n(&installed_count, __ATOMIC_RELAXED) != 0;
 }
 
 int uapi_fd_watch_arm(struct uapi_fd_watch *watch)
@@ -510,8 +707,19 @@ static void file_uninstall(struct uapi_file *file, bool fired)
 				}
 			}
 		}
+		if (file->wd >= 0) {
+			for (p = &by_wd[wd_hash(file->wd)]; *p; p = &(*p)->wd_next) {
+				if (*p == file) {
+					*p = file->wd_next;
+					break;
+				}
+			}
+			if (!fired && ino_fd >= 0)
+				inotify_rm_watch(ino_fd, file->wd);
+			file->wd = -1;
+		}
 		file->installed = false;
-		installed_count--;
+		__atomic_store_n(&installed_count, installed_count - 1, __ATOMIC_RELAXED);
 		was = true;
 		if (file->watch_fd >= 0 && epfd >= 0 && !fired)
 			epoll_ctl(epfd, EPOLL_CTL_DEL, file->watch_fd, NULL);
@@ -526,21 +734,31 @@ void uapi_file_closed(struct uapi_file *file)
 	struct pollfd p = { .fd = file->watch_fd, .events = POLLRDHUP };
 	int refs;
 
-	if (file->ops->flush) {
-		file->ops->flush(file);
-		uapi_file_put(file);
-		return;
+	if (file->watch_fd >= 0) {
+		/*
+		 * watch_fd is ours for as long as @file lives (the caller's
+		 * reference keeps it), so polling it by number is safe.  No
+		 * hang-up: another copy of the user's fd is open somewhere.
+		 */
+		if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLRDHUP | POLLHUP))) {
+			uapi_file_put(file);
+			return;
+		}
+		hung_up(file, false);
+	} else {
+		bool gone;
+
+		/* A memfd: its last close queued IN_IGNORED before returning,
+		 * and whoever read it has handled it once ino_lock is free. */
+		handle_inotify();
+		pthread_mutex_lock(&registry_lock);
+		gone = !file->installed;
+		pthread_mutex_unlock(&registry_lock);
+		if (!gone) {
+			uapi_file_put(file);
+			return;
+		}
 	}
-	/*
-	 * watch_fd is ours for as long as @file lives (the caller's reference
-	 * keeps it), so polling it by number is safe.  No hang-up: another
-	 * copy of the user's fd is still open somewhere.
-	 */
-	if (file->watch_fd < 0 || poll(&p, 1, 0) != 1 || !(p.revents & (POLLRDHUP | POLLHUP))) {
-		uapi_file_put(file);
-		return;
-	}
-	file_uninstall(file, false);
 	/*
 	 * Other references are transient: the monitor handling the same
 	 * hang-up, or another thread's request on the fd still in flight

@@ -13,9 +13,12 @@
  *
  * Lifetime: an object may name an internal "watch" fd that reports
  * EPOLLRDHUP once every copy of the user's fd is closed (the other end of
- * a socketpair).  A monitor thread waits for that and unregisters the
- * object, so its resources go away with the last fd, with no dmasync call.
- * uapi_files_reap() does the same synchronously.
+ * a socketpair), or, for a memfd, be watched through inotify, which
+ * reports IN_IGNORED once its last fd and mapping are gone.  Either way
+ * the kernel counts the copies in every process.  A monitor thread waits
+ * for those events and unregisters the object, so its resources go away
+ * with the last fd, with no dmasync call.  uapi_files_reap() does the
+ * same synchronously.
  *
  * Locking: the registry has its own mutex, never held while calling into
  * an object.  Objects are reference counted; the registry holds one
@@ -68,10 +71,10 @@ struct uapi_file_ops {
 		      int fd, off_t offset);
 	/* Optional: lseek(2).  Return: the offset or a negative errno. */
 	off_t (*lseek)(struct uapi_file *file, off_t offset, int whence);
-	/* Optional, as the kernel's f_op->flush: dmasync_close() just closed
-	 * one of the object's fds.  Objects with a watch fd need none: the
-	 * registry sees whether that was the last copy. */
-	void (*flush)(struct uapi_file *file);
+	/* Optional: every copy of the object's fd is gone, in every process
+	 * (and for a memfd every mapping): called once, before the registry
+	 * drops its reference.  No lock held. */
+	void (*hangup)(struct uapi_file *file);
 	/* Optional: confirm that @fd, whose (device, inode) matched, really
 	 * is @file (e.g. a socket cookie check).  Called with the registry
 	 * lock held: must not call into the registry. */
@@ -111,8 +114,11 @@ struct uapi_file {
 	int ofd_fd;	/* -1, or our fd on the same open file description */
 	int watch_fd;	/* -1, or our end that hangs up with the user's fd */
 	u64 id;		/* names the object in monitor events (never reused) */
+	int wd;		/* -1, or the inotify watch on the fd's inode */
+	void *owner;	/* the broker's client that made it, or NULL */
 	struct uapi_file *hash_next;
 	struct uapi_file *id_next;
+	struct uapi_file *wd_next;
 };
 
 void uapi_file_init(struct uapi_file *file, const struct uapi_file_ops *ops);
@@ -125,6 +131,34 @@ void uapi_file_init(struct uapi_file *file, const struct uapi_file_ops *ops);
  * internal fds stay the caller's then).
  */
 int uapi_file_install(struct uapi_file *file, int user_fd, int watch_fd, int ofd_fd);
+
+/*
+ * Register @file as the object behind @user_fd, a memfd (or any file
+ * whose inode is its own): an inotify watch reports when its last fd and
+ * mapping are gone in every process, and the object is released then
+ * (.hangup first).  The registry takes a reference.  Return: 0 or a
+ * negative errno (-ENOMEM when the user's inotify watches run out).
+ */
+int uapi_file_install_inode(struct uapi_file *file, int user_fd);
+
+/* The installed object with this (device, inode), with a reference, or NULL. */
+struct uapi_file *uapi_file_lookup_key(dev_t dev, ino_t ino);
+
+/* Call @fn for every installed object with @ops (all if NULL), holding a
+ * reference and no lock. */
+void uapi_file_for_each(const struct uapi_file_ops *ops,
+			void (*fn)(struct uapi_file *file, void *arg), void *arg);
+
+/* Release now the objects whose inodes went (pending inotify events).
+ * Nothing when the caller holds a spinlock.  Return: how many. */
+int uapi_files_drain_inodes(void);
+
+/* Whether any object is installed (no lock: a hint for fast paths). */
+bool uapi_files_any(void);
+
+/* Called (from any thread, no lock held) before an object that has an
+ * owner is released: the broker's per-client object accounting. */
+extern void (*uapi_file_release_hook)(struct uapi_file *file);
 
 /* The object behind @fd, with a reference, or NULL (not ours, or bad fd). */
 struct uapi_file *uapi_file_lookup(int fd);
@@ -144,8 +178,8 @@ void uapi_file_put(struct uapi_file *file);
  * @file.  If that was the last copy anywhere, uninstall @file and release
  * it before returning, as the kernel's last fput() does; a request on it
  * in flight in another thread is waited for.  Objects with a watch fd are
- * checked here; the others by their .flush op.  Consumes the caller's
- * reference (from uapi_file_lookup()).
+ * checked by polling it, memfds by their inotify watch.  Consumes the
+ * caller's reference (from uapi_file_lookup()).
  */
 void uapi_file_closed(struct uapi_file *file);
 

@@ -125,7 +125,10 @@ static int sw_sync_open(struct uapi_device_file *df)
 {
 	char comm[17] = "";
 
-	prctl(PR_GET_NAME, comm);
+	if (uapi_opener_comm)
+		snprintf(comm, sizeof(comm), "%s", uapi_opener_comm);
+	else
+		prctl(PR_GET_NAME, comm);
 	df->priv = sync_timeline_create(comm);
 	return df->priv ? 0 : -ENOMEM;
 }
@@ -139,7 +142,6 @@ static void sw_sync_release(struct uapi_device_file *df)
 static struct uapi_device sw_sync_device = {
 	.path = SW_SYNC_DEVICE_PATH,
 	.ops = &sw_sync_file_ops,
-	.has_state = true,
 	.open = sw_sync_open,
 	.release = sw_sync_release,
 };

@@ -1,27 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private: the fds dmasync hands out that cannot be watched for hang-ups
- * (dma-bufs, /dev/udmabuf, /dev/dma_heap/system), implemented in tracked.c.
+ * Private: dma-buf fds (tracked.c), the objects whose fd is not a sync
+ * file's kind of socket.
  *
- * Tracked objects.  A dma-buf fd is a memfd (fresh memory: heap buffers,
- * dma_buf_export()) or an AF_UNIX socket (udmabufs, device nodes).  The
- * library keeps no fd of its own on them, so the process's fd table shows
- * exactly what the program opened.  The registry (file.c) recognises them
- * by (device, inode); a socket is confirmed by its SO_COOKIE (unique for
- * the life of the system, so a dead object can never be mistaken for a new
- * socket that reuses its inode number), and a memfd's inode is kept from
- * being reused by a one-page PROT_NONE mapping ("pin") held until release.
- *
- * Whether any fd still refers to an object is found out by a reap pass
- * that lists /proc/self/fd and fstat()s each entry: an object whose inode
- * no fd has (in two passes in a row, so that an fd moved by dup2() during
- * a pass is not missed) is dead; it is taken out of the registry, which
- * drops the fd's reference.  Passes run in a background thread every
- * 200 ms while tracked objects exist (or every 100 x the last pass's
- * duration, if that is longer), when the number of tracked objects doubled
- * since the last one, when a dmasync call finds the last pass over a
- * second old, from uapi_files_reap(), and for one object from
- * dmasync_close().
+ * A dma-buf fd is a memfd (fresh memory: heap buffers, dma_buf_export()),
+ * so that mmap() and fstat() work on it natively, or one end of an
+ * AF_UNIX socketpair (udmabufs, whose memory is pieces of other memfds).
+ * The registry (file.c) recognises both by (device, inode); a socket is
+ * confirmed by its SO_COOKIE.  The kernel tells when the last copy is
+ * gone, in every process: a memfd through an inotify watch on its inode
+ * (IN_IGNORED comes once its last fd and last mapping are gone); a socket
+ * through the other end of its pair, which the registry watches for the
+ * hang-up.  Nothing polls for dead objects.
  *
  * Locking: tracked_lock (a pthread mutex, inside tracked.c) protects the
  * list of tracked objects; it is a leaf lock.
@@ -34,54 +24,55 @@
 #include "file.h"
 
 enum tracked_kind {
-	TRACKED_SOCKET,	/* confirmed by SO_COOKIE */
-	TRACKED_MEMFD,	/* inode pinned by a mapping */
+	TRACKED_SOCKET,	/* one end of a socketpair, confirmed by SO_COOKIE */
+	TRACKED_MEMFD,	/* a memfd, watched through inotify */
 };
 
 struct uapi_tracked {
 	struct uapi_file file;	/* first: the registry object */
 	enum tracked_kind kind;
 	u64 cookie;			/* TRACKED_SOCKET */
+	int peer;			/* TRACKED_SOCKET: our end until installed */
 	bool listed;			/* on the tracked list (under tracked_lock) */
 	struct list_head node;		/* the tracked list */
-	/* Optional: called once, with no lock held, when a reap pass or
-	 * dmasync_close() finds that no fd refers to the object any more;
-	 * before the registry drops its reference. */
-	void (*died)(struct uapi_tracked *t);
-	/* Optional: a reap pass found that fds still refer to the object
-	 * (a chance to release what outlived its users: epoll mirrors whose
-	 * epoll set is gone).  No lock held. */
+	/* Optional: an explicit reap (uapi_files_reap()) found the object
+	 * alive: a chance to release what outlived its users (epoll mirrors
+	 * whose epoll set is gone).  No lock held. */
 	void (*survived)(struct uapi_tracked *t);
 	/* Optional: in a fork child (single-threaded, no lock taken), when
 	 * the child forgets the object: drop process-local state. */
 	void (*fork_child)(struct uapi_tracked *t);
 };
 
-/*
- * Initialise @t with @ops (whose .match and .flush must be
- * uapi_tracked_match and uapi_tracked_flush).
- */
+/* Initialise @t with @ops (whose .match must be uapi_tracked_match). */
 void uapi_tracked_init(struct uapi_tracked *t, const struct uapi_file_ops *ops,
 		       enum tracked_kind kind);
 
 /*
- * Register @t as the object behind @fd (a socket or a pinned memfd of
- * @t's kind) and add it to the tracked list.  The registry takes its own
- * reference.  May run a reap pass first.  Return: 0 or a negative errno.
+ * uapi_tracked_socketpair - the fd of a new TRACKED_SOCKET object @t: one
+ * end of a socketpair (FD_CLOEXEC if @flags has O_CLOEXEC); the other is
+ * kept in @t for uapi_tracked_install().  Return: the fd or -errno.
+ */
+int uapi_tracked_socketpair(struct uapi_tracked *t, int flags);
+
+/*
+ * Register @t as the object behind @fd (a memfd, or for TRACKED_SOCKET the
+ * end uapi_tracked_socketpair() returned) and add it to the tracked list.
+ * The registry takes its own reference.  Return: 0 or a negative errno.
  */
 int uapi_tracked_install(struct uapi_tracked *t, int fd);
 
-/* The registry's match and flush ops of tracked objects. */
-bool uapi_tracked_match(struct uapi_file *file, int fd);
-void uapi_tracked_flush(struct uapi_file *file);
+/* In the object's release: undo what init, socketpair and install did. */
+void uapi_tracked_fini(struct uapi_tracked *t);
 
-/* Run a reap pass now.  Return: the number of objects released. */
+/* The registry's match op of tracked objects. */
+bool uapi_tracked_match(struct uapi_file *file, int fd);
+
+/* Release now what is gone (pending inotify events), and give live objects
+ * their .survived call.  Return: the number of objects released. */
 int uapi_tracked_reap(void);
 
-/* Run a reap pass if the last one is more than a second old. */
-void uapi_tracked_maybe_reap(void);
-
-/* Number of tracked objects (tests). */
+/* Number of tracked objects installed (tests). */
 unsigned int uapi_tracked_count(void);
 
 #endif

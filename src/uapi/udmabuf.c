@@ -128,7 +128,7 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 	unsigned int n = 0;
 	u64 pagecount = 0;
 	long r;
-	int sock, fd;
+	int sock, fd, sv[2];
 
 	for (u32 i = 0; i < head->count; i++) {
 		if ((list[i].offset & (PAGE - 1)) || (list[i].size & (PAGE - 1)))
@@ -165,15 +165,30 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 			goto err_unmap;
 		}
 		pieces[n].len = list[i].size;
+		pieces[n].offset = list[i].offset;
+		/* For mappings in other processes (the broker hands it out). */
+		pieces[n].memfd = fcntl((int)list[i].memfd, F_DUPFD_CLOEXEC, 0);
+		if (pieces[n].memfd < 0) {
+			r = -errno;
+			munmap(pieces[n].addr, pieces[n].len);
+			goto err_unmap;
+		}
 		n++;
 	}
 
 	/* The fd comes last, after every argument check, as in Linux. */
-	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sock < 0) {
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) &&
+	    (!uapi_files_reclaim_fds(errno) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))) {
 		r = -errno;
 		goto err_unmap;
 	}
+	if (shutdown(sv[1], SHUT_WR)) {
+		r = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		goto err_unmap;
+	}
+	sock = sv[0];
 	info.exp_name = "udmabuf";
 	info.ops = &udmabuf_ops;
 	info.size = pagecount * PAGE;
@@ -181,11 +196,13 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 	info.priv = ub;
 	buf = uapi_dmabuf_export_fd(&info, TRACKED_SOCKET, sock, O_RDWR);
 	if (IS_ERR(buf)) {
-		close(sock);
+		close(sv[0]);
+		close(sv[1]);
 		r = PTR_ERR(buf);
 		goto err_unmap;
 	}
 	obj = to_uapi_dmabuf(buf);
+	obj->t.peer = sv[1];	/* the registry watches it once installed */
 	obj->shared_only = true;
 	/* The item mappings are the memory; they are unmapped at release. */
 	obj->pieces = pieces;
@@ -196,8 +213,10 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 	return fd;
 
 err_unmap:
-	for (unsigned int i = 0; i < n; i++)
+	for (unsigned int i = 0; i < n; i++) {
 		munmap(pieces[i].addr, pieces[i].len);
+		close(pieces[i].memfd);
+	}
 	free(pieces);
 	free(ub);
 	return r;
@@ -246,7 +265,6 @@ static long ioctl_create_list(void *arg)
 
 static long udmabuf_dev_ioctl(struct uapi_file *file, int fd, unsigned long request, void *arg)
 {
-	uapi_tracked_maybe_reap();
 	switch ((unsigned int)request) {
 	case UDMABUF_CREATE:
 		return ioctl_create(arg);
@@ -260,8 +278,6 @@ static long udmabuf_dev_ioctl(struct uapi_file *file, int fd, unsigned long requ
 static const struct uapi_file_ops udmabuf_dev_ops = {
 	.name = "udmabuf-device",
 	.ioctl = udmabuf_dev_ioctl,
-	.match = uapi_tracked_match,
-	.flush = uapi_tracked_flush,
 	.release = uapi_device_file_release,
 };
 

@@ -82,7 +82,7 @@ static inline int new_udmabuf(size_t size)
 	int b = try_udmabuf(dev, mfd, 0, size, UDMABUF_FLAGS_CLOEXEC);
 
 	close(mfd);
-	close(dev);
+	dmasync_close(dev);	/* released now: tests count objects */
 	return b;
 }
 
@@ -91,7 +91,7 @@ static inline int new_heapbuf(size_t size)
 	int heap = open_heap();
 	int b = try_heap(heap, size, O_RDWR | O_CLOEXEC, 0);
 
-	close(heap);
+	dmasync_close(heap);
 	return b;
 }
 
