@@ -19,6 +19,9 @@
 #define DMASYNC_PRIV_FORK_H
 
 enum core_fork_stage {
+	/* client/client.c: conn_lock; the child keeps its parent's
+	 * connection number only, and connects on its own first request. */
+	CORE_FORK_CLIENT,
 	/* core/trace.c: trace_lock; the child neither records nor writes
 	 * its parent's trace session. */
 	CORE_FORK_TRACE,

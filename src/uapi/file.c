@@ -37,6 +37,7 @@
  * so closed objects never hold more fds than live ones.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -176,6 +177,24 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&registry_lock);
 }
 
+/* Fork child: put @fresh (a new instance, or -1) at the number *@fd held. */
+static void child_renew(int *fd, int fresh)
+{
+	if (*fd < 0) {
+		if (fresh >= 0)
+			close(fresh);
+		return;
+	}
+	if (fresh >= 0 && dup3(fresh, *fd, O_CLOEXEC) == *fd) {
+		close(fresh);
+		return;
+	}
+	if (fresh >= 0)
+		close(fresh);
+	close(*fd);
+	*fd = -1;
+}
+
 static void fork_child(void)
 {
 	/*
@@ -196,12 +215,18 @@ static void fork_child(void)
 		by_wd[i] = NULL;
 	}
 	installed_count = 0;
-	if (epfd >= 0)
-		close(epfd);
-	epfd = -1;
-	if (ino_fd >= 0)
-		close(ino_fd);
-	ino_fd = -1;
+	/*
+	 * The epoll and inotify instances are shared with the parent: the
+	 * child gets fresh ones at the same numbers (ours: the lock was held
+	 * across fork), so that its fd table looks like its parent's.
+	 */
+	child_renew(&epfd, epoll_create1(EPOLL_CLOEXEC));
+	child_renew(&ino_fd, inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+	if (epfd >= 0 && ino_fd >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = INOTIFY_ID };
+
+		epoll_ctl(epfd, EPOLL_CTL_ADD, ino_fd, &ev);
+	}
 	pthread_mutex_init(&ino_lock, NULL);
 	monitor_running = false;
 	pthread_mutex_init(&registry_lock, NULL);
@@ -580,8 +605,19 @@ int uapi_file_install_inode(struct uapi_file *file, int user_fd)
 		return -errno;
 	pthread_mutex_lock(&registry_lock);
 	r = monitor_start_locked();
-	if (!r && ino_fd < 0)
-		r = -EMFILE;	/* the library's inotify fd could not be made */
+	if (!r && ino_fd < 0) {
+		/* Made at load time; again in a fork child that needs one. */
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = INOTIFY_ID };
+
+		ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (ino_fd < 0) {
+			r = -errno;
+		} else if (epoll_ctl(epfd, EPOLL_CTL_ADD, ino_fd, &ev)) {
+			r = -errno;
+			close(ino_fd);
+			ino_fd = -1;
+		}
+	}
 	if (r) {
 		pthread_mutex_unlock(&registry_lock);
 		return r;

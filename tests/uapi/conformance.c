@@ -143,6 +143,7 @@ static struct {
 } t_maps[64];
 static int t_nmaps;
 
+static pid_t t_main_pid;
 #define FD_SCAN 1024
 static unsigned char fd_before[FD_SCAN], fd_after[FD_SCAN];
 #define FD_NAMED 32 /* fds whose identity is kept for diagnostics */
@@ -186,10 +187,15 @@ static const char *errname(int e)
 
 #define CHECK(c) check_(!!(c), __LINE__, "CHECK(%s)", #c)
 #define CHECKF(c, ...) check_(!!(c), __LINE__, __VA_ARGS__)
+/* In a test's forked child, a failed REQUIRE ends the child (status 99):
+ * the jump would run the parent's harness in it. */
 #define REQUIRE(c)                                                         \
 	do {                                                               \
-		if (!check_(!!(c), __LINE__, "REQUIRE(%s)", #c))          \
+		if (!check_(!!(c), __LINE__, "REQUIRE(%s)", #c)) {        \
+			if (getpid() != t_main_pid)                        \
+				_exit(99);                                 \
 			longjmp(t_jmp, 1);                                 \
+		}                                                          \
 	} while (0)
 #define CHECK_EQ(a, b)                                                     \
 	do {                                                               \
@@ -2993,6 +2999,205 @@ static int send_fd(int sock, int fd)
 }
 
 /* A child forked before the fence exists receives it over SCM_RIGHTS. */
+/* fd census of a child before it exits: exactly the fds it was born with
+ * plus those it says it keeps.  Return: 0 if so, else 1. */
+static int child_census(const unsigned char *born, int keep1, int keep2)
+{
+	unsigned char now[FD_SCAN];
+
+	fd_snapshot(now);
+	for (int fd = 0; fd < FD_SCAN; fd++) {
+		bool want = born[fd] || fd == keep1 || fd == keep2;
+
+		if ((bool)now[fd] != want) {
+			char name[64];
+
+			fd_name(fd, name, sizeof(name));
+			fprintf(stderr, "# child %d: fd %d %s (%s)\n", (int)getpid(), fd,
+				now[fd] ? "left open" : "lost", name);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Three processes, one timeline and one dma-buf: A imports a fence of the
+ * timeline into the buffer, B sees it (EXPORT, poll) and waits, C
+ * advances the timeline; B wakes.  Each checks its own fds at the end.
+ */
+static void t_xproc_three_processes(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	int aw, ar = new_pipe(&aw), bw, br = new_pipe(&bw);
+	unsigned char born[FD_SCAN];
+	pid_t a, bp, c;
+	char x;
+
+	fflush(stdout);
+	fd_snapshot(born);
+	a = fork();
+	REQUIRE(a >= 0);
+	if (a == 0) {
+		int f = create_fence(tl, 1);
+		int code = 0;
+
+		if (try_import(b, f, DMA_BUF_SYNC_WRITE))
+			code |= 4;
+		xclose(f);
+		code |= child_census(born, -1, -1) << 3;
+		if (write(aw, "a", 1) != 1)
+			code |= 16;
+		_exit(code);
+	}
+	CHECK_EQ(read(ar, &x, 1), 1);
+	CHECK_EQ(wait_child(a), 0);
+	bp = fork();
+	REQUIRE(bp >= 0);
+	if (bp == 0) {
+		int e = export_fence(b, DMA_BUF_SYNC_READ);
+		int code = 0;
+
+		/* the writer A imported is pending: not readable, here too */
+		if (revents(e, POLLIN, 0) != 0 || sf_status(e) != 0)
+			code |= 2;
+		if (revents(b, POLLIN | POLLOUT, 0) != 0)
+			code |= 4;
+		if (write(bw, "b", 1) != 1)
+			code |= 8;
+		/* C advances the timeline: both wake */
+		if (revents(b, POLLIN, BLOCK_MS) != POLLIN)
+			code |= 16;
+		if (revents(e, POLLIN, BLOCK_MS) != POLLIN || sf_status(e) != 1)
+			code |= 32;
+		xclose(e);
+		code |= child_census(born, -1, -1) << 6;
+		_exit(code);
+	}
+	CHECK_EQ(read(br, &x, 1), 1);
+	c = fork();
+	REQUIRE(c >= 0);
+	if (c == 0) {
+		__u32 one = 1;
+		int code = U_ioctl(tl, SW_SYNC_IOC_INC, &one) ? 2 : 0;
+
+		code |= child_census(born, -1, -1) << 2;
+		_exit(code);
+	}
+	CHECK_EQ(wait_child(c), 0);
+	CHECK_EQ(wait_child(bp), 0);
+	/* and the parent sees what they did */
+	CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
+}
+
+/*
+ * A chain of fork children, each holding the timeline, handing down and
+ * closing its copy: the points signal -ENOENT only when the last copy, the
+ * deepest child's, is closed.
+ */
+static void t_xproc_fork_chain_lifetime(void)
+{
+	int tl = open_timeline(), f = create_fence(tl, 1);
+	int gw, gr = new_pipe(&gw);
+	pid_t head;
+	char x;
+
+	fflush(stdout);
+	head = fork();
+	REQUIRE(head >= 0);
+	if (head == 0) {
+		/* 4 levels: each forks the next, closes its copy, waits for it */
+		for (int depth = 0; depth < 4; depth++) {
+			pid_t next = fork();
+
+			if (next < 0)
+				_exit(2);
+			if (next > 0) {
+				U_close(tl);
+				_exit(wait_child(next));
+			}
+		}
+		/* the deepest: hold the last copy until told */
+		if (read(gr, &x, 1) != 1)
+			_exit(4);
+		U_close(tl);
+		_exit(0);
+	}
+	/* the parent's copy goes first: the chain still holds one */
+	xclose(tl);
+	sleep_ms(DELAY_MS);
+	CHECK_EQ(revents(f, POLLIN, 0), 0);
+	CHECK_EQ(sf_status(f), 0);
+	CHECK_EQ(write(gw, "g", 1), 1);
+	CHECK_EQ(wait_child(head), 0);
+	CHECK_EQ(revents(f, POLLIN, BLOCK_MS), POLLIN);
+	CHECK_EQ(sf_status(f), -ENOENT);
+}
+
+/*
+ * A holder killed with SIGKILL at any instant, in the middle of requests
+ * on shared objects, leaves every other process working: requests on the
+ * same objects answer, nothing waits forever, and its fds are released.
+ */
+static void t_xproc_sigkill_mid_request(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	int64_t t0 = now_ns();
+	unsigned v = 0;
+
+	for (int round = 0; round < 40 && ms_since(t0) < 8000; round++) {
+		int rw, rr = new_pipe(&rw), f, e;
+		pid_t pid;
+		char x;
+
+		fflush(stdout);
+		pid = fork();
+		REQUIRE(pid >= 0);
+		if (pid == 0) {
+			if (write(rw, "r", 1) != 1)
+				_exit(2);
+			for (unsigned i = 0;; i++) {
+				int g = create_fence(tl, v + 1 + (i % 3)), m;
+				struct sync_file_info info;
+
+				m = try_merge(g, g, "k", 0, 0);
+				try_import(b, g, (i & 1) ? DMA_BUF_SYNC_READ : DMA_BUF_SYNC_WRITE);
+				memset(&info, 0, sizeof(info));
+				U_ioctl(g, SYNC_IOC_FILE_INFO, &info);
+				e = try_export(b, DMA_BUF_SYNC_RW);
+				if (e >= 0)
+					xclose(e);
+				if (m >= 0)
+					xclose(m);
+				xclose(g);
+			}
+		}
+		CHECK_EQ(read(rr, &x, 1), 1);
+		sleep_ms((unsigned)(round % 7));
+		kill(pid, SIGKILL);
+		CHECK_EQ(wait_child(pid), 128 + SIGKILL);
+		/* everything still answers, here */
+		f = create_fence(tl, v + 5);
+		REQUIRE(f >= 0);
+		CHECK_EQ(sf_count(f), 1);
+		CHECK_EQ(try_import(b, f, DMA_BUF_SYNC_WRITE), 0);
+		e = export_fence(b, DMA_BUF_SYNC_RW);
+		CHECK(e >= 0);
+		CHECK_EQ(revents(b, POLLIN, 0), 0);
+		/* release every point the child made: the buffer goes idle */
+		inc(tl, 5);
+		v += 5;
+		CHECK_EQ(revents(b, POLLIN | POLLOUT, BLOCK_MS), POLLIN | POLLOUT);
+		CHECK_EQ(revents(e, POLLIN, BLOCK_MS), POLLIN);
+		xclose(e);
+		xclose(f);
+		xclose(rr);
+		xclose(rw);
+		if (t_failed)
+			break;
+	}
+}
+
 static void t_xproc_scm_rights(void)
 {
 	int sv[2], tl, f;
@@ -3167,6 +3372,9 @@ static const struct test tests[] = {
 	/* cross-process */
 	T(xproc_fork_inherit, SW, F_XPROC, "xproc: inherited sync_file polls readable once the parent signals"),
 	T(xproc_dmabuf_inherit, DB | SW, F_XPROC, "xproc: inherited dma-buf polls readable once the parent signals"),
+	T(xproc_three_processes, DB | SW, F_XPROC, "xproc: import in A, export and poll in B, INC in C"),
+	T(xproc_fork_chain_lifetime, SW, F_XPROC, "xproc: a timeline held down a fork chain lives until the last copy"),
+	T(xproc_sigkill_mid_request, DB | SW, F_XPROC, "xproc: a holder SIGKILLed mid-request leaves the others working"),
 	T(xproc_scm_rights, SW, F_XPROC, "xproc: sync_file sent over SCM_RIGHTS"),
 	T(xproc_pidfd_getfd, SW, F_XPROC, "xproc: sync_file taken with pidfd_getfd"),
 };
@@ -3301,6 +3509,7 @@ int main(int argc, char **argv)
 	int nfilters = argc - 1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	t_main_pid = getpid();
 	while (nfilters > 0 && filters[0][0] == '-') {
 		if (strcmp(filters[0], "-l") == 0) {
 			for (int i = 0; i < ntests; i++)
@@ -3360,8 +3569,6 @@ int main(int argc, char **argv)
 		n++;
 		why = missing(t->need);
 #ifdef UAPI_ON_DMASYNC
-		if (!why && (t->flags & F_XPROC) && !getenv("UAPI_XPROC"))
-			why = "cross-process (set UAPI_XPROC=1 to run)";
 		if (!why && (t->flags & F_KERNEL) && !getenv("UAPI_KERNEL_ONLY"))
 			why = "observes the kernel through /proc or libc read/write";
 #endif

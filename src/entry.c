@@ -3,9 +3,11 @@
  * The UAPI entry points: dmasync_open(), dmasync_ioctl(), dmasync_poll(),
  * dmasync_ppoll(), dmasync_epoll_ctl(), dmasync_mmap(), dmasync_lseek() and
  * dmasync_close(), each in the shape of a preload wrapper (umockdev's
- * libumockdev-preload.c): look the fd (or path) up; if dmasync owns it,
- * dispatch through the object's ops (file.h); otherwise call libc with the
- * arguments unchanged.  Ops return a negative errno; errno is set here.
+ * libumockdev-preload.c): look the fd (or path) up; if an object of this
+ * process owns it, dispatch through the object's ops (uapi/file.h); if the
+ * broker owns it, forward the call (client/remote.c); otherwise call libc
+ * with the arguments unchanged.  Ops return a negative errno; errno is set
+ * here.  This file sits above both: it is the only one that sees them all.
  *
  * Blocking polls.  Sync files and timelines are sockets whose own state
  * is their readiness: they poll natively.  Objects with a .poll_wait op
@@ -31,8 +33,10 @@
 
 #include <dmasync/dma-buf.h>
 #include <dmasync/dmasync-uapi.h>
+#include "client.h"
 #include "device.h"
 #include "file.h"
+#include "remote.h"
 #include "ktime.h"
 #include "tracked.h"
 #include "uaccess.h"
@@ -57,6 +61,13 @@ int dmasync_open(const char *path, int flags, ...)
 		mode = (mode_t)va_arg(ap, int);
 		va_end(ap);
 	}
+	if (client_enabled()) {
+		bool handled;
+		int fd = client_entry_open(path, flags, &handled);
+
+		if (handled)
+			return fd;
+	}
 	dev = path ? uapi_device_find(path) : NULL;
 	if (dev) {
 		int fd = uapi_device_open(dev, flags);
@@ -77,7 +88,14 @@ int dmasync_ioctl(int fd, unsigned long request, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 
-	file = uapi_file_lookup(fd);
+	file = uapi_files_any() ? uapi_file_lookup(fd) : NULL;
+	if (!file && client_enabled()) {
+		bool handled;
+
+		r = client_entry_ioctl(fd, request, arg, &handled);
+		if (handled)
+			return (int)r;
+	}
 	if (!file)
 		return ioctl(fd, request, arg);
 	r = file->ops->ioctl ? file->ops->ioctl(file, fd, request, arg) : -ENOTTY;
@@ -87,9 +105,16 @@ int dmasync_ioctl(int fd, unsigned long request, ...)
 
 int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
-	struct uapi_file *file = uapi_file_lookup(fd);
+	struct uapi_file *file = uapi_files_any() ? uapi_file_lookup(fd) : NULL;
 	int r;
 
+	if (!file && client_enabled()) {
+		bool handled;
+
+		r = client_entry_epoll_ctl(epfd, op, fd, event, &handled);
+		if (handled)
+			return r;
+	}
 	if (!file || !file->ops->epoll_ctl) {
 		uapi_file_put(file);
 		return epoll_ctl(epfd, op, fd, event);
@@ -106,7 +131,14 @@ void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t
 
 	if (flags & MAP_ANONYMOUS)
 		return mmap(addr, length, prot, flags, fd, offset);
-	file = uapi_file_lookup(fd);
+	file = uapi_files_any() ? uapi_file_lookup(fd) : NULL;
+	if (!file && client_enabled()) {
+		bool handled;
+
+		p = client_entry_mmap(addr, length, prot, flags, fd, offset, &handled);
+		if (handled)
+			return p;
+	}
 	if (!file || !file->ops->mmap) {
 		uapi_file_put(file);
 		return mmap(addr, length, prot, flags, fd, offset);
@@ -122,9 +154,16 @@ void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t
 
 off_t dmasync_lseek(int fd, off_t offset, int whence)
 {
-	struct uapi_file *file = uapi_file_lookup(fd);
+	struct uapi_file *file = uapi_files_any() ? uapi_file_lookup(fd) : NULL;
 	off_t r;
 
+	if (!file && client_enabled()) {
+		bool handled;
+
+		r = client_entry_lseek(fd, offset, whence, &handled);
+		if (handled)
+			return r;
+	}
 	if (!file || !file->ops->lseek) {
 		uapi_file_put(file);
 		return lseek(fd, offset, whence);
@@ -136,9 +175,16 @@ off_t dmasync_lseek(int fd, off_t offset, int whence)
 
 int dmasync_close(int fd)
 {
-	struct uapi_file *file = uapi_file_lookup(fd);
+	struct uapi_file *file = uapi_files_any() ? uapi_file_lookup(fd) : NULL;
 	int r, e;
 
+	if (!file && client_enabled()) {
+		bool handled;
+
+		r = client_entry_close(fd, &handled);
+		if (handled)
+			return r;
+	}
 	/* Linux closes the fd even when close() reports an error. */
 	r = close(fd);
 	e = errno;
@@ -298,6 +344,14 @@ int dmasync_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
 	bool any_emulated = false;
 	int r, e;
 
+	/* The broker's buffers poll through their mirrors, natively. */
+	if (client_enabled() && !uapi_files_any()) {
+		bool handled;
+
+		r = client_entry_ppoll(fds, nfds, tmo, sigmask, &handled);
+		if (handled)
+			return r;
+	}
 	if (!nfds || nfds > (nfds_t)INT32_MAX)
 		return ppoll(fds, nfds, tmo, sigmask);
 	s.nat = malloc((nfds + 1) * sizeof(*s.nat));

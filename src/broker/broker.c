@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dmasyncd's request loop: accept same-uid clients, execute their requests
+ * against the engine with the fds they carried, reply.  One thread; the
+ * engine's own monitor thread releases objects whose last fd was closed.
+ * The loop never waits for a client: replies are sent without blocking,
+ * and a client that does not read its replies is disconnected.
+ * See docs/design.md.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/sync_file.h>
+
+#include "broker.h"
+#include "engine.h"
+#include "ipc.h"
+#include "schema.h"
+
+#define PAGE 4096u
+
+/*
+ * What a client owns: the objects it made that are still alive.  Outlives
+ * the client while they live (released from the engine's threads).
+ */
+struct broker_owner {
+	unsigned long refs;	/* the client's, plus one per object */
+	unsigned long objects;
+};
+
+struct broker_client {
+	int fd;
+	pid_t pid;
+	uint64_t requests;
+	struct broker_owner *owner;
+	struct broker_client *next;
+};
+
+static unsigned long max_objects = 65536;
+
+static void owner_put(struct broker_owner *o)
+{
+	if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(o);
+}
+
+/* The engine released an object @o owned (any thread). */
+static void owner_released(void *owner)
+{
+	struct broker_owner *o = owner;
+
+	__atomic_sub_fetch(&o->objects, 1, __ATOMIC_RELAXED);
+	owner_put(o);
+}
+
+static struct broker_client *clients;
+static unsigned int n_clients;
+static uint64_t n_requests;
+static uint64_t instance_id;
+static char rx[IPC_MAX_PAYLOAD];
+static char tx[IPC_MAX_PAYLOAD];
+
+/*
+ * The replica of a caller's argument region: RW pages followed by one
+ * PROT_NONE guard page, so that a region whose caller-side copy stopped
+ * at a fault can be laid out to fault at the same offset for the engine.
+ */
+#define SCRATCH_PAGES 16
+static char *scratch;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- ioctls ------------------------------------------------------------------------- */
+
+static uint32_t rd32(const void *p, size_t off)
+{
+	uint32_t v;
+
+	memcpy(&v, (const char *)p + off, 4);
+	return v;
+}
+
+static void wr32(void *p, size_t off, uint32_t v)
+{
+	memcpy((char *)p + off, &v, 4);
+}
+
+/* Append a struct ipc_newfd for each fd of @out to @buf at *@len. */
+static void describe_fds(struct broker_client *c, struct ipc_msg *out, char *buf, size_t *len)
+{
+	for (unsigned int i = 0; i < out->nfds; i++) {
+		struct engine_obj_info info = { 0 };
+		struct {
+			uint32_t kind, flags;
+			uint64_t dev, ino, size;
+		} nf;
+		int fl = fcntl(out->fds[i], F_GETFD);
+
+		engine_identify(out->fds[i], &info);
+		/* Counted against its maker until it is released. */
+		if (c && engine_claim(out->fds[i], c->owner, owner_released)) {
+			__atomic_add_fetch(&c->owner->refs, 1, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&c->owner->objects, 1, __ATOMIC_RELAXED);
+		}
+		nf.kind = info.kind;
+		/* FD_CLOEXEC as the request gave it (they travel without it). */
+		nf.flags = fl >= 0 && !(fl & FD_CLOEXEC) ? IPC_NEWFD_INHERIT : 0;
+		nf.dev = (uint64_t)info.dev;
+		nf.ino = (uint64_t)info.ino;
+		nf.size = info.size;
+		if (*len + sizeof(nf) <= IPC_MAX_PAYLOAD) {
+			memcpy(buf + *len, &nf, sizeof(nf));
+			*len += sizeof(nf);
+		}
+	}
+}
+
+static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *out)
+{
+	struct ipc_ioctl io, *ro = (void *)tx;
+	const struct schema_layout *lay;
+	char *region, *array = NULL;
+	uint32_t in_fields[SCHEMA_UDMABUF_LIST_LIMIT + 1];
+	unsigned int n_fields = 0, next_fd = 1;
+	size_t array_bytes = 0, region_len, len;
+	long ret;
+
+	if (in->hdr.len < sizeof(io) || in->nfds < 1) {
+		out->hdr.ret = -EPROTO;
+		return;
+	}
+	memcpy(&io, in->payload, sizeof(io));
+	if (io.in_len > in->hdr.len - sizeof(io) ||
+	    io.in_len > (SCRATCH_PAGES - 1) * PAGE || io.out_len > 16384) {
+		out->hdr.ret = -EPROTO;
+		return;
+	}
+	lay = schema_lookup((enum ipc_kind)io.kind, io.request);
+	region_len = io.in_len > io.out_len ? io.in_len : io.out_len;
+	if (lay->region == REGION_STRING && region_len < lay->max)
+		region_len = lay->max;
+	/* Lay the region out so that a fault falls where it fell for the caller. */
+	if (io.in_fault)
+		region = scratch + SCRATCH_PAGES * PAGE - io.in_len;
+	else
+		region = scratch;
+	/* What the handler may touch beyond the caller's bytes reads as 0. */
+	memcpy(region, (char *)in->payload + sizeof(io), io.in_len);
+	if (region_len > io.in_len && !io.in_fault)
+		memset(region + io.in_len, 0, region_len - io.in_len);
+
+	/* Input fd fields: the fds that came, or -1 for one that was not open. */
+	if (lay->region == REGION_UDMABUF_LIST) {
+		uint32_t count = io.in_len >= SCHEMA_UDMABUF_HEAD ? rd32(region, 4) : 0;
+
+		if (count <= SCHEMA_UDMABUF_LIST_LIMIT &&
+		    io.in_len >= SCHEMA_UDMABUF_HEAD + count * SCHEMA_UDMABUF_ITEM && !io.in_fault)
+			for (uint32_t i = 0; i < count; i++)
+				in_fields[n_fields++] = SCHEMA_UDMABUF_HEAD + i * SCHEMA_UDMABUF_ITEM;
+	} else {
+		for (unsigned int i = 0; i < lay->n_in_fds; i++)
+			if (lay->in_fd[i] + 4u <= io.in_len)
+				in_fields[n_fields++] = lay->in_fd[i];
+	}
+	for (unsigned int i = 0; i < n_fields; i++) {
+		bool sent = i < 32 ? (io.in_fd_mask >> i) & 1 : (int)rd32(region, in_fields[i]) >= 0;
+
+		wr32(region, in_fields[i], sent && next_fd < in->nfds ? (uint32_t)in->fds[next_fd++]
+								     : (uint32_t)-1);
+	}
+
+	/* FILE_INFO's array: ours, as large as what the handler may write. */
+	if (lay->array_elem && io.in_len >= lay->array_ptr + 8u) {
+		uint32_t want = rd32(region, lay->array_count);
+		long have = engine_sync_file_count(in->fds[0]);
+		uint64_t p;
+
+		if (have >= 0 && want) {
+			array_bytes = (size_t)(want < (uint64_t)have ? want : (uint64_t)have) *
+				      lay->array_elem;
+			array = calloc(1, array_bytes ? array_bytes : 1);
+			if (!array) {
+				out->hdr.ret = -ENOMEM;
+				return;
+			}
+			p = (uint64_t)(uintptr_t)array;
+			memcpy(region + lay->array_ptr, &p, sizeof(p));
+		}
+	}
+
+	ret = engine_ioctl(in->fds[0], io.request, region);
+
+	memset(ro, 0, sizeof(*ro));
+	len = sizeof(*ro);
+	if (ret >= 0) {
+		ro->out_len = io.out_len;
+		memcpy(tx + len, region, io.out_len);
+		len += io.out_len;
+		if (array) {
+			uint32_t n = lay->array_count + 4u <= io.out_len ? rd32(region, lay->array_count) : 0;
+			size_t bytes = (size_t)n * lay->array_elem;
+
+			if (bytes > array_bytes)
+				bytes = array_bytes;
+			memcpy(tx + len, array, bytes);
+			ro->array_len = (uint32_t)bytes;
+			len += bytes;
+		}
+		if (lay->ret_fd) {
+			out->fds[out->nfds++] = (int)ret;
+			ro->out_fd_mask |= IPC_FD_RET;
+		}
+		for (unsigned int i = 0; i < lay->n_out_fds; i++) {
+			if (lay->out_fd[i] + 4u <= io.out_len) {
+				out->fds[out->nfds++] = (int)rd32(region, lay->out_fd[i]);
+				ro->out_fd_mask |= 1u << i;
+			}
+		}
+	}
+	free(array);
+	describe_fds(c, out, tx, &len);
+	out->hdr.ret = ret;
+	out->hdr.len = (uint32_t)len;
+}
+
+/* ---- requests ----------------------------------------------------------------------- */
+
+static const char *device_path(uint64_t dev)
+{
+	switch (dev) {
+	case IPC_DEV_SW_SYNC:
+		return "/sys/kernel/debug/sync/sw_sync";
+	case IPC_DEV_UDMABUF:
+		return "/dev/udmabuf";
+	case IPC_DEV_HEAP_SYSTEM:
+		return "/dev/dma_heap/system";
+	default:
+		return NULL;
+	}
+}
+
+/* Handle @in from @c; fill @out.  Return: false if no reply is due. */
+static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *out)
+{
+	size_t len = 0;
+
+	out->hdr.op = in->hdr.op;
+	out->hdr.seq = in->hdr.seq;
+	out->hdr.ret = 0;
+	out->hdr.len = 0;
+	out->payload = tx;
+	out->nfds = 0;
+	c->requests++;
+	n_requests++;
+
+	/* One client cannot fill the broker: requests that make objects fail
+	 * once it owns max_objects live ones. */
+	if ((in->hdr.op == IPC_OPEN || in->hdr.op == IPC_IOCTL || in->hdr.op == IPC_PROXY_CREATE) &&
+	    __atomic_load_n(&c->owner->objects, __ATOMIC_RELAXED) >= max_objects) {
+		out->hdr.ret = -ENOMEM;
+		return true;
+	}
+	switch (in->hdr.op) {
+	case IPC_HELLO:
+		out->hdr.ret = IPC_VERSION;
+		out->hdr.arg1 = instance_id;
+		if (in->hdr.arg0 != IPC_VERSION)
+			out->hdr.ret = -EPROTO;
+		c->pid = (pid_t)in->hdr.arg1;
+		break;
+	case IPC_OPEN: {
+		const char *path = device_path(in->hdr.arg0);
+		char comm[17] = "";
+		int fd;
+
+		memcpy(comm, in->payload, in->hdr.len < 16 ? in->hdr.len : 16);
+		fd = path ? engine_open(path, (int)in->hdr.arg1, comm[0] ? comm : NULL) : -ENODEV;
+
+		out->hdr.ret = fd < 0 ? fd : 0;
+		if (fd >= 0) {
+			out->fds[out->nfds++] = fd;
+			describe_fds(c, out, tx, &len);
+			out->hdr.len = (uint32_t)len;
+		}
+		break;
+	}
+	case IPC_IOCTL:
+		do_ioctl(c, in, out);
+		break;
+	case IPC_IDENTIFY: {
+		struct engine_obj_info info = { 0 };
+
+		out->hdr.ret = in->nfds == 1 ? (int64_t)engine_identify(in->fds[0], &info) : -EPROTO;
+		out->hdr.arg0 = info.size;
+		break;
+	}
+	case IPC_CLOSED:
+		engine_closed((dev_t)in->hdr.arg0, (ino_t)in->hdr.arg1);
+		break;
+	case IPC_MIRROR: {
+		int m = in->nfds == 1 ? engine_mirror(in->fds[0]) : -EPROTO;
+
+		out->hdr.ret = m < 0 ? m : 0;
+		if (m >= 0)
+			out->fds[out->nfds++] = m;
+		break;
+	}
+	case IPC_MAP: {
+		struct ipc_map_piece *pc = (void *)tx;
+		int n = in->nfds == 1 ? engine_map(in->fds[0], pc, out->fds, IPC_MAX_FDS) : -EPROTO;
+
+		out->hdr.ret = n < 0 ? n : 0;
+		if (n > 0) {
+			out->nfds = (unsigned int)n;
+			out->hdr.len = (uint32_t)(n * sizeof(*pc));
+		}
+		break;
+	}
+	case IPC_SYNC: {
+		int wait_fd = -1, r = in->nfds == 1 ? engine_sync(in->fds[0], in->hdr.arg0, &wait_fd) : -EPROTO;
+
+		out->hdr.ret = r < 0 ? r : wait_fd >= 0;
+		if (wait_fd >= 0)
+			out->fds[out->nfds++] = wait_fd;
+		break;
+	}
+	case IPC_PROXY_CREATE: {
+		uint64_t id = 0;
+		int fd = engine_proxy_create(c, &id);
+
+		out->hdr.ret = fd < 0 ? fd : 0;
+		out->hdr.arg0 = id;
+		if (fd >= 0) {
+			out->fds[out->nfds++] = fd;
+			describe_fds(c, out, tx, &len);
+			out->hdr.len = (uint32_t)len;
+		}
+		break;
+	}
+	case IPC_PROXY_SIGNAL:
+		engine_proxy_signal(c, in->hdr.arg0, (int)(int64_t)in->hdr.arg1, (int64_t)in->hdr.arg2);
+		return false;
+	case IPC_STATS: {
+		struct ipc_stats st = { .pid = (uint64_t)getpid(), .clients = n_clients,
+					.objects = engine_object_count(), .requests = n_requests };
+		struct timespec ts;
+
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		st.cpu_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		memcpy(tx, &st, sizeof(st));
+		out->hdr.len = sizeof(st);
+		break;
+	}
+	default:
+		out->hdr.ret = -EOPNOTSUPP;
+		break;
+	}
+	return true;
+}
+
+/* ---- clients ------------------------------------------------------------------------ */
+
+static int epfd = -1;
+
+static void client_drop(struct broker_client *c)
+{
+	struct broker_client **p;
+
+	for (p = &clients; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	}
+	n_clients--;
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	engine_proxy_owner_gone(c);
+	owner_put(c->owner);
+	free(c);
+}
+
+/* Serve every message waiting on @c.  Return: false if @c is gone. */
+static bool client_serve(struct broker_client *c)
+{
+	struct ipc_msg in = { .payload = rx }, out;
+
+	for (;;) {
+		int r = ipc_recv(c->fd, &in, MSG_DONTWAIT);
+		bool reply;
+
+		if (r == -EAGAIN)
+			return true;
+		if (r) {
+			client_drop(c);
+			return false;
+		}
+		reply = handle(c, &in, &out);
+		ipc_msg_close_fds(&in);
+		if (reply) {
+			r = ipc_send(c->fd, &out, MSG_DONTWAIT);
+			/* Our copies of what we handed over. */
+			ipc_msg_close_fds(&out);
+			if (r) {
+				/* Not reading its replies, or gone. */
+				client_drop(c);
+				return false;
+			}
+		}
+	}
+}
+
+static void client_accept(int lfd)
+{
+	for (;;) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		struct broker_client *c;
+		struct epoll_event ev;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0)
+			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid != geteuid()) {
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->owner = calloc(1, sizeof(*c->owner));
+		if (!c->owner) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->owner->refs = 1;
+		c->fd = fd;
+		c->pid = cred.pid;
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)) {
+			close(fd);
+			free(c->owner);
+			free(c);
+			continue;
+		}
+		c->next = clients;
+		clients = c;
+		n_clients++;
+	}
+}
+
+/* ---- setup -------------------------------------------------------------------------- */
+
+static int listen_on(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Whether a broker accepts connections on @path. */
+static bool serving(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, e = errno;
+	bool ok;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	errno = e;
+	return ok;
+}
+
+int broker_run(const struct broker_options *opt)
+{
+	char lock_path[PATH_MAX];
+	struct rlimit rl;
+	uint64_t idle_since;
+	int lock_fd, lfd;
+	struct epoll_event ev;
+
+	if (snprintf(lock_path, sizeof(lock_path), "%s.lock", opt->socket) >= (int)sizeof(lock_path))
+		return -ENAMETOOLONG;
+	/* One broker per socket: whoever holds the lock serves it. */
+	lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd < 0)
+		return -errno;
+	/*
+	 * Another broker holds it: if it serves the socket, leave at once
+	 * (our starter connects to it); if it is leaving (it unlinked the
+	 * socket first), wait for it to let go.
+	 */
+	for (int i = 0; flock(lock_fd, LOCK_EX | LOCK_NB); i++) {
+		struct timespec ts = { 0, 10000000 };
+
+		if (errno == EWOULDBLOCK && serving(opt->socket)) {
+			close(lock_fd);
+			return -EADDRINUSE;
+		}
+		if (errno != EWOULDBLOCK || i == 500) {
+			int e = errno;
+
+			close(lock_fd);
+			return e == EWOULDBLOCK ? -EADDRINUSE : -e;
+		}
+		nanosleep(&ts, NULL);
+	}
+	/* Every object costs us an fd: take all the kernel lets us. */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	scratch = mmap(NULL, (SCRATCH_PAGES + 1) * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (scratch == MAP_FAILED || mprotect(scratch + SCRATCH_PAGES * PAGE, PAGE, PROT_NONE))
+		return -ENOMEM;
+	instance_id = now_ns() ^ ((uint64_t)getpid() << 40);
+	lfd = listen_on(opt->socket);
+	if (lfd < 0)
+		return lfd;
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0)
+		return -errno;
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
+	if (opt->max_objects)
+		max_objects = opt->max_objects;
+	if (opt->ready)
+		opt->ready(opt->ready_arg);
+
+	idle_since = now_ns();
+	for (;;) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(epfd, evs, 64, 200);
+
+		for (int i = 0; i < n; i++) {
+			if (!evs[i].data.ptr)
+				client_accept(lfd);
+			else
+				client_serve(evs[i].data.ptr);
+		}
+		if (n_clients || engine_object_count()) {
+			idle_since = now_ns();
+		} else if (opt->idle_exit_ms >= 0 &&
+			   now_ns() - idle_since >= (uint64_t)opt->idle_exit_ms * 1000000ull) {
+			break;
+		}
+	}
+	/*
+	 * Leave: unlink first, so that new clients start a new broker (which
+	 * waits for our lock); a client that connected meanwhile has its
+	 * connection reset when the listening socket closes, and retries.
+	 */
+	unlink(opt->socket);
+	close(lfd);
+	close(lock_fd);
+	return 0;
+}

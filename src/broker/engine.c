@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The UAPI engine as the broker drives it (engine.h): thin calls into the
+ * registry and the objects, with negative errnos, plus the proxy fences
+ * that stand in for fences of client processes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/dma-buf.h>
+
+#include <dmasync/dma-fence.h>
+#include <dmasync/dma-fence-unwrap.h>
+#include <dmasync/dma-resv.h>
+#include <dmasync/sync_file.h>
+#include "device.h"
+#include "dma-buf-priv.h"
+#include "engine.h"
+#include "file.h"
+#include "sync_file-priv.h"
+
+int engine_open(const char *path, int flags, const char *comm)
+{
+	struct uapi_device *dev = uapi_device_find(path);
+	int fd;
+
+	if (!dev)
+		return -ENOENT;
+	uapi_opener_comm = comm;
+	fd = uapi_device_open(dev, flags);
+	uapi_opener_comm = NULL;
+	return fd;
+}
+
+long engine_ioctl(int fd, unsigned long request, void *arg)
+{
+	struct uapi_file *file = uapi_file_lookup(fd);
+	long r;
+
+	if (!file)
+		return -ENOTTY;
+	r = file->ops->ioctl ? file->ops->ioctl(file, fd, request, arg) : -ENOTTY;
+	uapi_file_put(file);
+	return r;
+}
+
+static enum ipc_kind kind_of(const struct uapi_file *file)
+{
+	const char *n = file->ops->name;
+
+	if (!strcmp(n, "sync_file"))
+		return IPC_KIND_SYNC_FILE;
+	if (!strcmp(n, "sw_sync"))
+		return IPC_KIND_TIMELINE;
+	if (!strcmp(n, "dmabuf"))
+		return IPC_KIND_DMA_BUF;
+	if (!strcmp(n, "udmabuf-device"))
+		return IPC_KIND_UDMABUF_DEV;
+	if (!strcmp(n, "dma_heap-system"))
+		return IPC_KIND_HEAP_DEV;
+	return IPC_KIND_NONE;
+}
+
+enum ipc_kind engine_identify(int fd, struct engine_obj_info *info)
+{
+	struct uapi_file *file = uapi_file_lookup(fd);
+	enum ipc_kind kind;
+
+	memset(info, 0, sizeof(*info));
+	if (!file)
+		return IPC_KIND_NONE;
+	kind = kind_of(file);
+	info->kind = kind;
+	info->dev = file->dev;
+	info->ino = file->ino;
+	if (kind == IPC_KIND_DMA_BUF)
+		info->size = container_of(file, struct uapi_dmabuf, t.file)->buf.size;
+	uapi_file_put(file);
+	return kind;
+}
+
+void engine_closed(dev_t dev, ino_t ino)
+{
+	struct uapi_file *file = uapi_file_lookup_key(dev, ino);
+
+	if (file)
+		uapi_file_closed(file);
+}
+
+/* The dma-buf behind @fd, with a reference, or NULL. */
+static struct uapi_dmabuf *dmabuf_lookup(int fd)
+{
+	struct uapi_file *file = uapi_file_lookup(fd);
+
+	if (file && kind_of(file) == IPC_KIND_DMA_BUF)
+		return container_of(file, struct uapi_dmabuf, t.file);
+	uapi_file_put(file);
+	return NULL;
+}
+
+int engine_mirror(int fd)
+{
+	struct uapi_dmabuf *obj = dmabuf_lookup(fd);
+	int m;
+
+	if (!obj)
+		return -EINVAL;
+	m = uapi_dmabuf_poll_shared_mirror(obj);
+	uapi_dmabuf_put(obj);
+	return m;
+}
+
+int engine_map(int fd, struct ipc_map_piece *pieces, int *fds, unsigned int max)
+{
+	struct uapi_dmabuf *obj = dmabuf_lookup(fd);
+	unsigned int n = 0;
+	int r = 0;
+
+	if (!obj)
+		return -EINVAL;
+	if (!obj->npieces) {
+		uapi_dmabuf_put(obj);
+		return -ENODEV;
+	}
+	for (; n < obj->npieces && n < max; n++) {
+		fds[n] = fcntl(obj->pieces[n].memfd, F_DUPFD_CLOEXEC, 0);
+		if (fds[n] < 0) {
+			r = -errno;
+			break;
+		}
+		pieces[n].offset = obj->pieces[n].offset;
+		pieces[n].len = obj->pieces[n].len;
+	}
+	uapi_dmabuf_put(obj);
+	if (r) {
+		while (n)
+			close(fds[--n]);
+		return r;
+	}
+	return (int)n;
+}
+
+int engine_sync(int fd, uint64_t flags, int *wait_fd)
+{
+	struct uapi_dmabuf *obj = dmabuf_lookup(fd);
+	enum dma_data_direction dir;
+	struct dma_fence *fence = NULL;
+	bool write;
+	int r = 0;
+
+	*wait_fd = -1;
+	if (!obj)
+		return -ENOTTY;
+	/* The checks and order of DMA_BUF_IOCTL_SYNC (dma-buf.c). */
+	if (flags & ~(uint64_t)DMA_BUF_SYNC_VALID_FLAGS_MASK) {
+		r = -EINVAL;
+		goto out;
+	}
+	switch (flags & DMA_BUF_SYNC_RW) {
+	case DMA_BUF_SYNC_READ:
+		dir = DMA_FROM_DEVICE;
+		break;
+	case DMA_BUF_SYNC_WRITE:
+		dir = DMA_TO_DEVICE;
+		break;
+	case DMA_BUF_SYNC_RW:
+		dir = DMA_BIDIRECTIONAL;
+		break;
+	default:
+		r = -EINVAL;
+		goto out;
+	}
+	if (flags & DMA_BUF_SYNC_END) {
+		r = dma_buf_end_cpu_access(&obj->buf, dir);
+		goto out;
+	}
+	/* START: the exporter first; the wait is the caller's. */
+	if (obj->buf.ops->begin_cpu_access)
+		r = obj->buf.ops->begin_cpu_access(&obj->buf, dir);
+	if (r)
+		goto out;
+	write = dir != DMA_FROM_DEVICE;
+	r = dma_resv_get_singleton(obj->buf.resv, dma_resv_usage_rw(write), &fence);
+	if (r || !fence)
+		goto out;
+	if (!dma_fence_is_signaled(fence)) {
+		r = sync_file_create_fd(fence);
+		if (r >= 0) {
+			*wait_fd = r;
+			r = 0;
+		}
+	}
+	dma_fence_put(fence);
+out:
+	uapi_dmabuf_put(obj);
+	return r;
+}
+
+/* ---- proxy fences ---------------------------------------------------------------------- */
+
+/*
+ * A fence that a client process signals (sync_file_create() of one of its
+ * in-process fences).  Kept in a table by id until signaled; a client that
+ * goes away has its proxies signaled with -EPIPE.
+ */
+struct proxy_fence {
+	struct dma_fence base;
+	spinlock_t lock;
+	void *owner;
+	uint64_t id;
+	struct proxy_fence *next;
+};
+
+static pthread_mutex_t proxy_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct proxy_fence *proxies;
+static uint64_t next_proxy_id = 1;
+
+static const char *proxy_driver_name(struct dma_fence *fence)
+{
+	return "dmasync-proxy";
+}
+
+static const char *proxy_timeline_name(struct dma_fence *fence)
+{
+	return "client";
+}
+
+static const struct dma_fence_ops proxy_ops = {
+	.get_driver_name = proxy_driver_name,
+	.get_timeline_name = proxy_timeline_name,
+};
+
+int engine_proxy_create(void *owner, uint64_t *id)
+{
+	struct proxy_fence *pf = calloc(1, sizeof(*pf));
+	int fd;
+
+	if (!pf)
+		return -ENOMEM;
+	spin_lock_init(&pf->lock);
+	dma_fence_init(&pf->base, &proxy_ops, &pf->lock, dma_fence_context_alloc(1), 1);
+	pf->owner = owner;
+	fd = sync_file_create_fd(&pf->base);
+	if (fd < 0) {
+		dma_fence_put(&pf->base);
+		return fd;
+	}
+	pthread_mutex_lock(&proxy_lock);
+	pf->id = next_proxy_id++;
+	pf->next = proxies;
+	proxies = pf;
+	pthread_mutex_unlock(&proxy_lock);
+	*id = pf->id;
+	return fd;
+}
+
+/* Take the proxy (@owner's, with @id; any id if @id is 0) off the table. */
+static struct proxy_fence *proxy_take(void *owner, uint64_t id)
+{
+	struct proxy_fence **p, *pf = NULL;
+
+	pthread_mutex_lock(&proxy_lock);
+	for (p = &proxies; *p; p = &(*p)->next) {
+		if ((*p)->owner == owner && (!id || (*p)->id == id)) {
+			pf = *p;
+			*p = pf->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&proxy_lock);
+	return pf;
+}
+
+static void proxy_finish(struct proxy_fence *pf, int error, int64_t timestamp_ns)
+{
+	if (error < 0 && error >= -4095)
+		dma_fence_set_error(&pf->base, error);
+	if (timestamp_ns > 0)
+		dma_fence_signal_timestamp(&pf->base, ns_to_ktime(timestamp_ns));
+	else
+		dma_fence_signal(&pf->base);
+	dma_fence_put(&pf->base);
+}
+
+void engine_proxy_signal(void *owner, uint64_t id, int error, int64_t timestamp_ns)
+{
+	struct proxy_fence *pf = id ? proxy_take(owner, id) : NULL;
+
+	if (pf)
+		proxy_finish(pf, error, timestamp_ns);
+}
+
+void engine_proxy_owner_gone(void *owner)
+{
+	struct proxy_fence *pf;
+
+	while ((pf = proxy_take(owner, 0)))
+		proxy_finish(pf, -EPIPE, 0);
+}
+
+unsigned int engine_object_count(void)
+{
+	return uapi_files_count();
+}
+
+long engine_sync_file_count(int fd)
+{
+	struct dma_fence *fence = sync_file_get_fence(fd);
+	struct dma_fence_unwrap it;
+	struct dma_fence *f;
+	long n = 0;
+
+	if (!fence)
+		return -EINVAL;
+	dma_fence_unwrap_for_each(f, &it, fence)
+		n++;
+	dma_fence_put(fence);
+	return n;
+}
+
+static void (*owner_released)(void *owner);
+
+static void release_hook(struct uapi_file *file)
+{
+	owner_released(file->owner);
+}
+
+bool engine_claim(int fd, void *owner, void (*released)(void *owner))
+{
+	struct uapi_file *file = uapi_file_lookup(fd);
+	void *none = NULL;
+	bool claimed;
+
+	if (!file)
+		return false;
+	owner_released = released;
+	__atomic_store_n(&uapi_file_release_hook, release_hook, __ATOMIC_RELEASE);
+	claimed = __atomic_compare_exchange_n(&file->owner, &none, owner, false, __ATOMIC_ACQ_REL,
+					      __ATOMIC_RELAXED);
+	uapi_file_put(file);
+	return claimed;
+}

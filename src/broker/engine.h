@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: the UAPI engine as the broker drives it.  Each call is what the
+ * kernel does for one request on an fd of this process, with results as
+ * negative errnos instead of errno (see docs/design.md, "Pieces").  All are
+ * thread-safe.  Fds passed in are borrowed; fds returned are the caller's.
+ */
+#ifndef DMASYNC_UAPI_ENGINE_H
+#define DMASYNC_UAPI_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ipc.h"
+
+struct engine_obj_info {
+	enum ipc_kind kind;
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;		/* dma-bufs */
+};
+
+/* open(2) of an emulated device path by a thread named @comm (NULL: this
+ * one): a new fd or a negative errno. */
+int engine_open(const char *path, int flags, const char *comm);
+
+/* ioctl(2) on @fd: the result or a negative errno. */
+long engine_ioctl(int fd, unsigned long request, void *arg);
+
+/* What @fd is.  Return: its kind (IPC_KIND_NONE if not an object). */
+enum ipc_kind engine_identify(int fd, struct engine_obj_info *info);
+
+/*
+ * A copy of the fd of the object with (@dev, @ino) was closed somewhere:
+ * if no copy is left, release the object now (a timeline's points signal
+ * before this returns).
+ */
+void engine_closed(dev_t dev, ino_t ino);
+
+/* The readiness mirror of the dma-buf @fd (a new fd), or a negative errno. */
+int engine_mirror(int fd);
+
+/*
+ * The pieces of the udmabuf @fd: up to @max (offset, length) pairs and a
+ * new fd of each piece's memfd.  Return: the number of pieces, or a
+ * negative errno (-ENODEV: not a udmabuf).
+ */
+int engine_map(int fd, struct ipc_map_piece *pieces, int *fds, unsigned int max);
+
+/*
+ * DMA_BUF_IOCTL_SYNC without the wait: checks, begin/end CPU access, and
+ * for START a sync file (*@wait_fd) of the fences to wait for, or -1.
+ * Return: 0 or a negative errno.
+ */
+int engine_sync(int fd, uint64_t flags, int *wait_fd);
+
+/* A sync file whose fence engine_proxy_signal(*@id) signals. */
+int engine_proxy_create(void *owner, uint64_t *id);
+void engine_proxy_signal(void *owner, uint64_t id, int error, int64_t timestamp_ns);
+/* @owner is gone: signal its unsignaled proxies with -EPIPE. */
+void engine_proxy_owner_gone(void *owner);
+
+/*
+ * Make @owner the owner of the object behind @fd if it has none, and set
+ * the hook that hears of owned objects' release.  Return: true if @owner
+ * became its owner now.
+ */
+bool engine_claim(int fd, void *owner, void (*released)(void *owner));
+
+/* Live fd-backed objects. */
+unsigned int engine_object_count(void);
+
+/* Fences that FILE_INFO of the sync file @fd reports (its unwrapped leaves);
+ * a negative errno if @fd is not a sync file. */
+long engine_sync_file_count(int fd);
+
+#endif

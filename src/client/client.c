@@ -1,0 +1,973 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client side of the broker: the connection, starting the broker on
+ * demand, the table of known objects, and one function per request.
+ * See client.h and docs/design.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/dma-buf.h>
+#include <linux/sync_file.h>
+
+#include "client.h"
+#include "fork.h"
+#include "schema.h"
+#include "uaccess.h"
+
+#ifndef DMASYNC_LIBEXECDIR
+#define DMASYNC_LIBEXECDIR "/usr/local/libexec"
+#endif
+
+#define PAGE 4096u
+
+/* ---- mode ------------------------------------------------------------------------- */
+
+static int mode = -1;	/* -1 not decided, 0 process, 1 broker */
+
+static void decide_mode(void)
+{
+	const char *m = getenv("DMASYNC_MODE");
+
+	__atomic_store_n(&mode, (m && !strcmp(m, "process")) ? 0 : 1, __ATOMIC_RELAXED);
+}
+
+bool client_enabled(void)
+{
+	int m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
+
+	if (m < 0) {
+		decide_mode();
+		m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
+	}
+	return m == 1;
+}
+
+void client_disable(void)
+{
+	__atomic_store_n(&mode, 0, __ATOMIC_RELAXED);
+}
+
+/* ---- the connection ------------------------------------------------------------------ */
+
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static int conn_fd = -1;		/* under conn_lock */
+static ino_t conn_ino;			/* its inode, to recognise it after fork */
+static int inherited_fd = -1;		/* fork child: the parent's connection's number */
+static uint64_t conn_seq;		/* under conn_lock */
+static uint64_t broker_id;		/* the connected broker's instance id (0: none yet) */
+static char rx_buf[IPC_MAX_PAYLOAD];	/* replies, under conn_lock */
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&conn_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&conn_lock);
+}
+
+/* The child shares the parent's connection socket: replies would go to
+ * whichever reads first.  The number was ours at fork (the lock is held
+ * across it): close the child's copy and reconnect on first use. */
+static void fork_child(void)
+{
+	/*
+	 * Keep the number, not the connection: the child's own connection
+	 * takes the inherited one's place when it first talks to the broker
+	 * (connect_locked()), so a process's fd table does not grow by one
+	 * because its parent used dmasync.
+	 */
+	inherited_fd = conn_fd;
+	conn_fd = -1;
+	pthread_mutex_init(&conn_lock, NULL);
+}
+
+static const struct core_fork_handler client_fork = {
+	.prepare = fork_prepare,
+	.parent = fork_parent,
+	.child = fork_child,
+};
+
+__attribute__((constructor)) static void client_init(void)
+{
+	core_fork_register(CORE_FORK_CLIENT, &client_fork);
+}
+
+static int try_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* The broker program: DMASYNC_DAEMON, else the installed one. */
+static const char *daemon_path(void)
+{
+	const char *p = getenv("DMASYNC_DAEMON");
+
+	return p && *p ? p : DMASYNC_LIBEXECDIR "/dmasyncd";
+}
+
+/*
+ * Start a broker for @path and wait until it listens (or failed).  It
+ * detaches itself (new session, not our child once started), and gets our
+ * environment without the preload library.  posix_spawn(), not fork():
+ * the caller holds locks that atfork handlers take.  Return: 0 or -errno.
+ */
+static int spawn_broker(const char *path)
+{
+	extern char **environ;
+	const char *prog = daemon_path();
+	char *argv[] = { (char *)prog, "--socket", (char *)path, NULL };
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	size_t n = 0, k = 0;
+	char **envp;
+	pid_t pid;
+	int status, r;
+
+	if (access(prog, X_OK))
+		return -errno;
+	while (environ[n])
+		n++;
+	envp = calloc(n + 1, sizeof(*envp));
+	if (!envp)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11))
+			envp[k++] = environ[i];
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	r = posix_spawn(&pid, prog, NULL, &attr, argv, envp);
+	posix_spawnattr_destroy(&attr);
+	free(envp);
+	if (r)
+		return -r;
+	/* It exits once the broker it forked listens. */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+static void sleep_ns(long ns)
+{
+	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static int hello(int fd);
+static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_t owner);
+
+/*
+ * conn_lock held.  In a fork child, move the new connection @fd to the
+ * number the parent's connection had, if that number still holds it (the
+ * program may have closed it and reused the number).  Return: the fd.
+ */
+static int adopt_number(int fd)
+{
+	struct stat st;
+	int old = inherited_fd;
+
+	inherited_fd = -1;
+	if (old >= 0 && !fstat(old, &st) && S_ISSOCK(st.st_mode) && st.st_ino == conn_ino &&
+	    dup3(fd, old, O_CLOEXEC) == old) {
+		close(fd);
+		fd = old;
+	}
+	if (!fstat(fd, &st))
+		conn_ino = st.st_ino;
+	return fd;
+}
+
+/*
+ * conn_lock held: a connected socket, or a negative errno.  Nobody
+ * listening: start a broker, and again every ~0.5 s while nobody answers
+ * (a broker that was leaving resets connections it had not accepted), for
+ * up to ~5 s.
+ */
+static int connect_locked(void)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	long wait_ns = 1000000, since_spawn = -1;
+	int fd = -ECONNREFUSED, r;
+
+	if (conn_fd >= 0)
+		return conn_fd;
+	r = ipc_default_socket(path, sizeof(path));
+	if (r)
+		return r;
+	for (long waited = 0; waited < 5000000000l; waited += wait_ns) {
+		fd = try_connect(path);
+		if (fd >= 0) {
+			r = hello(fd);
+			if (!r) {
+				conn_fd = adopt_number(fd);
+				return conn_fd;
+			}
+			close(fd);
+			if (r != -ECONNREFUSED)
+				return r;
+			fd = r;
+		} else if (fd != -ENOENT && fd != -ECONNREFUSED) {
+			return fd;
+		}
+		if (since_spawn < 0 || since_spawn >= 500000000) {
+			r = spawn_broker(path);
+			if (r)
+				return r == -ENOENT ? -ECONNREFUSED : r;
+			since_spawn = 0;
+		}
+		sleep_ns(wait_ns);
+		since_spawn += wait_ns;
+		if (wait_ns < 50000000)
+			wait_ns *= 2;
+	}
+	return fd;
+}
+
+/*
+ * One round trip: send @req (its fds borrowed), receive the reply into
+ * @rep (payload: rx_buf; its fds the caller's).  conn_lock held.  A broken
+ * connection is dropped: the next call reconnects (to a new broker, if
+ * this one died).  Return: 0 or a negative errno of the transport.
+ */
+static int roundtrip_locked(struct ipc_msg *req, struct ipc_msg *rep)
+{
+	return roundtrip_to_locked(req, rep, 0);
+}
+
+/* The same, for a request on an object of broker instance @owner (0: any):
+ * -ENOLINK if that broker is gone, even if a new one answers now. */
+static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_t owner)
+{
+	int fd = connect_locked(), r;
+
+	if (fd < 0)
+		return fd;
+	if (owner && owner != broker_id)
+		return -ENOLINK;
+	req->hdr.seq = ++conn_seq;
+	r = ipc_send(fd, req, 0);
+	if (r == -EBADF)
+		return r;	/* an attached fd: the caller decides */
+	if (!r) {
+		rep->payload = rx_buf;
+		r = ipc_recv(fd, rep, 0);
+		if (!r && rep->hdr.seq != req->hdr.seq) {
+			ipc_msg_close_fds(rep);
+			r = -EPROTO;
+		}
+	}
+	if (r && r != -EMFILE) {
+		close(conn_fd);
+		conn_fd = -1;
+		return r == -ECONNRESET || r == -EPIPE || r == -EPROTO ? -ENOLINK : r;
+	}
+	return r;
+}
+
+static int hello(int fd)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_HELLO, .arg0 = IPC_VERSION, .arg1 = (uint64_t)getpid() } };
+	struct ipc_msg rep = { .payload = rx_buf };
+	int r = ipc_send(fd, &req, 0);
+
+	if (!r)
+		r = ipc_recv(fd, &rep, 0);
+	if (r)
+		return r == -ECONNRESET || r == -EPIPE ? -ECONNREFUSED : r;
+	ipc_msg_close_fds(&rep);
+	if (rep.hdr.ret != IPC_VERSION)
+		return -EPROTO;
+	__atomic_store_n(&broker_id, rep.hdr.arg1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* ---- known objects ---------------------------------------------------------------------- */
+
+/*
+ * A direct-mapped cache of (dev, ino) -> what the broker said, positive or
+ * negative.  Entries carry the broker's instance id: an object of a broker
+ * that died answers -ENOLINK.  Collisions simply evict (the next lookup of
+ * the evicted inode asks the broker again).
+ */
+#define KNOWN_BITS 12
+struct known {
+	dev_t dev;
+	ino_t ino;
+	uint64_t broker;
+	uint64_t size;
+	int kind;	/* enum ipc_kind; -1: empty */
+};
+static pthread_mutex_t known_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct known known[1u << KNOWN_BITS];
+static bool known_ready;
+
+static unsigned int known_slot(dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)dev * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)ino * 0xC2B2AE3D27D4EB4Full);
+
+	return (unsigned int)(h >> (64 - KNOWN_BITS));
+}
+
+/* known_lock held */
+static void known_init_locked(void)
+{
+	if (known_ready)
+		return;
+	for (unsigned int i = 0; i < (1u << KNOWN_BITS); i++)
+		known[i].kind = -1;
+	known_ready = true;
+}
+
+static void known_put(dev_t dev, ino_t ino, int kind, uint64_t size, uint64_t broker)
+{
+	struct known *k;
+
+	pthread_mutex_lock(&known_lock);
+	known_init_locked();
+	k = &known[known_slot(dev, ino)];
+	k->dev = dev;
+	k->ino = ino;
+	k->kind = kind;
+	k->size = size;
+	k->broker = broker;
+	pthread_mutex_unlock(&known_lock);
+}
+
+/* Return: the kind, or -1 if unknown. */
+static int known_get(dev_t dev, ino_t ino, struct client_obj *obj)
+{
+	struct known *k;
+	int kind = -1;
+
+	pthread_mutex_lock(&known_lock);
+	known_init_locked();
+	k = &known[known_slot(dev, ino)];
+	if (k->kind >= 0 && k->dev == dev && k->ino == ino) {
+		kind = k->kind;
+		obj->size = k->size;
+		obj->broker = k->broker;
+		obj->dead = kind != IPC_KIND_NONE && k->broker != __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&known_lock);
+	return kind;
+}
+
+void client_forget(const struct client_obj *obj)
+{
+	struct known *k;
+
+	pthread_mutex_lock(&known_lock);
+	known_init_locked();
+	k = &known[known_slot(obj->dev, obj->ino)];
+	if (k->dev == obj->dev && k->ino == obj->ino)
+		k->kind = -1;
+	pthread_mutex_unlock(&known_lock);
+}
+
+static void learn_newfds(const struct ipc_msg *rep, size_t off)
+{
+	const struct ipc_newfd *nf = (const void *)((const char *)rep->payload + off);
+	uint64_t broker = __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
+
+	if (off + rep->nfds * sizeof(*nf) > rep->hdr.len)
+		return;
+	for (unsigned int i = 0; i < rep->nfds; i++) {
+		known_put((dev_t)nf[i].dev, (ino_t)nf[i].ino, (int)nf[i].kind, nf[i].size, broker);
+		/* fds arrive FD_CLOEXEC; the request may have asked otherwise. */
+		if (nf[i].flags & IPC_NEWFD_INHERIT)
+			fcntl(rep->fds[i], F_SETFD, 0);
+	}
+}
+
+int client_find(int fd, struct client_obj *obj)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_IDENTIFY } }, rep;
+	struct stat st;
+	int kind, r;
+
+	if (fd < 0)
+		return -EBADF;
+	if (fstat(fd, &st))
+		return -errno;
+	/* Only sockets and memfds can be ours. */
+	if (!S_ISSOCK(st.st_mode) && !S_ISREG(st.st_mode))
+		return 0;
+	memset(obj, 0, sizeof(*obj));
+	obj->dev = st.st_dev;
+	obj->ino = st.st_ino;
+	kind = known_get(st.st_dev, st.st_ino, obj);
+	if (kind >= 0) {
+		obj->kind = (enum ipc_kind)kind;
+		return kind != IPC_KIND_NONE;
+	}
+	if (S_ISREG(st.st_mode) && st.st_nlink) {
+		/* A file with a name: never a memfd of ours. */
+		known_put(st.st_dev, st.st_ino, IPC_KIND_NONE, 0, 0);
+		return 0;
+	}
+	req.fds[0] = fd;
+	req.nfds = 1;
+	pthread_mutex_lock(&conn_lock);
+	r = roundtrip_locked(&req, &rep);
+	if (!r) {
+		ipc_msg_close_fds(&rep);
+		kind = (int)rep.hdr.ret;
+		obj->size = rep.hdr.arg0;
+	}
+	pthread_mutex_unlock(&conn_lock);
+	if (r == -EBADF)
+		return r;
+	if (r)
+		return 0;	/* no broker: nothing is ours */
+	if (kind < 0 || kind >= IPC_KIND_MAX)
+		kind = IPC_KIND_NONE;
+	obj->broker = __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
+	known_put(st.st_dev, st.st_ino, kind, obj->size, obj->broker);
+	obj->kind = (enum ipc_kind)kind;
+	return kind != IPC_KIND_NONE;
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+int client_open(enum ipc_device dev, int flags)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_OPEN, .arg0 = dev, .arg1 = (uint64_t)(unsigned int)flags } };
+	struct ipc_msg rep;
+	char comm[16] = "";
+	int r;
+
+	/* A timeline is named after the thread that opened it. */
+	prctl(PR_GET_NAME, comm);
+	req.payload = comm;
+	req.hdr.len = sizeof(comm);
+
+	pthread_mutex_lock(&conn_lock);
+	r = roundtrip_locked(&req, &rep);
+	if (!r) {
+		r = (int)rep.hdr.ret;
+		if (r >= 0) {
+			if (rep.nfds != 1) {
+				ipc_msg_close_fds(&rep);
+				r = -EPROTO;
+			} else {
+				learn_newfds(&rep, 0);
+				r = rep.fds[0];
+			}
+		} else {
+			ipc_msg_close_fds(&rep);
+		}
+	}
+	pthread_mutex_unlock(&conn_lock);
+	return r;
+}
+
+/*
+ * Copy up to @n bytes of the caller's memory at @uptr into @to, stopping at
+ * the first page that cannot be read.  Return: the bytes copied.
+ */
+static size_t copy_in_partial(void *to, const void *uptr, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		uintptr_t a = (uintptr_t)uptr + done;
+		size_t chunk = PAGE - (a & (PAGE - 1));
+
+		if (chunk > n - done)
+			chunk = n - done;
+		if (copy_from_user((char *)to + done, (const void *)a, chunk))
+			break;
+		done += chunk;
+	}
+	return done;
+}
+
+/* A string: byte by byte up to the NUL, @max bytes or a fault. */
+static size_t copy_in_string(char *to, const void *uptr, size_t max, bool *fault)
+{
+	size_t i;
+
+	*fault = false;
+	for (i = 0; i < max; i++) {
+		if (copy_from_user(&to[i], user_ptr_add(uptr, i), 1)) {
+			*fault = true;
+			break;
+		}
+		if (!to[i])
+			return i + 1;
+	}
+	return i;
+}
+
+static uint32_t get_u32(const void *p, size_t off)
+{
+	uint32_t v;
+
+	memcpy(&v, (const char *)p + off, sizeof(v));
+	return v;
+}
+
+static void set_u32(void *p, size_t off, uint32_t v)
+{
+	memcpy((char *)p + off, &v, sizeof(v));
+}
+
+static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned long request,
+				void *arg);
+
+/* Close fds handed to us in reply to a request that then failed here. */
+static void undo_newfds(int *fds, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/*
+ * FILE_INFO of a sync file whose broker is gone: it polls readable (its
+ * peer vanished), and must not read as signaled: one fence, status
+ * -ENOLINK.  The kernel's checks on the argument still apply.
+ */
+static long file_info_broker_gone(void *arg)
+{
+	struct sync_file_info info;
+	struct sync_fence_info fi;
+
+	if (copy_from_user(&info, arg, sizeof(info)))
+		return -EFAULT;
+	if (info.flags || info.pad)
+		return -EINVAL;
+	memset(&fi, 0, sizeof(fi));
+	snprintf(fi.obj_name, sizeof(fi.obj_name), "dmasyncd");
+	snprintf(fi.driver_name, sizeof(fi.driver_name), "dmasync-broker-gone");
+	fi.status = -ENOLINK;
+	if (info.num_fences && copy_to_user((void *)(uintptr_t)info.sync_fence_info, &fi, sizeof(fi)))
+		return -EFAULT;
+	info.num_fences = 1;
+	info.status = -ENOLINK;
+	snprintf(info.name, sizeof(info.name), "dmasync-broker-gone");
+	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long ioctl_broker_gone(const struct client_obj *obj, unsigned long request, void *arg)
+{
+	if (obj->kind == IPC_KIND_SYNC_FILE && request == SYNC_IOC_FILE_INFO)
+		return file_info_broker_gone(arg);
+	return -ENOLINK;
+}
+
+long client_ioctl(int fd, const struct client_obj *obj, unsigned long request, void *arg)
+{
+	long r = client_ioctl_remote(fd, obj, request, arg);
+
+	return r == -ENOLINK ? ioctl_broker_gone(obj, request, arg) : r;
+}
+
+static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned long request,
+				void *arg)
+{
+	const struct schema_layout *lay = schema_lookup(obj->kind, (uint32_t)request);
+	static _Thread_local char in[sizeof(struct ipc_ioctl) + SCHEMA_UDMABUF_HEAD +
+				      SCHEMA_UDMABUF_LIST_LIMIT * SCHEMA_UDMABUF_ITEM + 16384];
+	struct ipc_ioctl *io = (void *)in;
+	char *region = in + sizeof(*io);
+	struct ipc_msg req = { .hdr = { .op = IPC_IOCTL }, .payload = in }, rep;
+	uint32_t in_len = 0, out_len = schema_ioc_out((uint32_t)request);
+	int fd_field[SCHEMA_UDMABUF_LIST_LIMIT + 1];
+	unsigned int n_fd_fields = 0;
+	uint64_t user_array = 0;
+	int newfds[IPC_MAX_FDS];
+	unsigned int n_new = 0;
+	long ret;
+	int r;
+
+	if (obj->dead)
+		return -ENOLINK;
+	memset(io, 0, sizeof(*io));
+	io->request = (uint32_t)request;
+	io->kind = obj->kind;
+	io->out_len = out_len;
+
+	/* The region the handler reads, as far as it is readable. */
+	switch (lay->region) {
+	case REGION_STRING: {
+		bool fault;
+
+		in_len = (uint32_t)copy_in_string(region, arg, lay->max, &fault);
+		io->in_fault = fault;
+		break;
+	}
+	case REGION_UDMABUF_LIST: {
+		uint32_t want = SCHEMA_UDMABUF_HEAD, count;
+
+		in_len = (uint32_t)copy_in_partial(region, arg, want);
+		if (in_len < want) {
+			io->in_fault = 1;
+			break;
+		}
+		count = get_u32(region, 4);
+		if (count && count <= SCHEMA_UDMABUF_LIST_LIMIT) {
+			want += count * SCHEMA_UDMABUF_ITEM;
+			in_len += (uint32_t)copy_in_partial(region + in_len, user_ptr_add(arg, in_len),
+							    want - in_len);
+			io->in_fault = in_len < want;
+			if (!io->in_fault)
+				for (uint32_t i = 0; i < count; i++)
+					fd_field[n_fd_fields++] = (int)(SCHEMA_UDMABUF_HEAD +
+									i * SCHEMA_UDMABUF_ITEM);
+		}
+		break;
+	}
+	default: {
+		uint32_t want = schema_ioc_in((uint32_t)request);
+
+		in_len = (uint32_t)copy_in_partial(region, arg, want);
+		io->in_fault = in_len < want;
+		for (unsigned int i = 0; i < lay->n_in_fds; i++)
+			if (lay->in_fd[i] + 4u <= in_len)
+				fd_field[n_fd_fields++] = lay->in_fd[i];
+		if (lay->array_elem && in_len >= lay->array_ptr + 8u)
+			memcpy(&user_array, region + lay->array_ptr, sizeof(user_array));
+		break;
+	}
+	}
+	io->in_len = in_len;
+	req.hdr.len = (uint32_t)sizeof(*io) + in_len;
+
+	/* fds: the target, then every input fd field holding an open fd. */
+	req.fds[0] = fd;
+	req.nfds = 1;
+	for (unsigned int i = 0; i < n_fd_fields && i < 32; i++) {
+		int v = (int)get_u32(region, (size_t)fd_field[i]);
+
+		if (v >= 0 && req.nfds < IPC_MAX_FDS) {
+			req.fds[req.nfds++] = v;
+			io->in_fd_mask |= 1u << i;
+		}
+	}
+	/* udmabuf lists past 32 items: their fds follow in order, no mask. */
+	for (unsigned int i = 32; i < n_fd_fields; i++) {
+		int v = (int)get_u32(region, (size_t)fd_field[i]);
+
+		if (v >= 0 && req.nfds < IPC_MAX_FDS)
+			req.fds[req.nfds++] = v;
+	}
+
+	pthread_mutex_lock(&conn_lock);
+	r = roundtrip_to_locked(&req, &rep, obj->broker);
+	if (r == -EBADF) {
+		/* A field named an fd that is not open: send it as none. */
+		unsigned int k = 1;
+
+		if (fcntl(fd, F_GETFD) < 0) {
+			pthread_mutex_unlock(&conn_lock);
+			return -EBADF;
+		}
+		for (unsigned int i = 1; i < req.nfds; i++)
+			if (fcntl(req.fds[i], F_GETFD) >= 0)
+				req.fds[k++] = req.fds[i];
+			else if (i - 1 < 32)
+				io->in_fd_mask &= ~(1u << (i - 1));
+		req.nfds = k;
+		r = roundtrip_to_locked(&req, &rep, obj->broker);
+	}
+	if (r) {
+		pthread_mutex_unlock(&conn_lock);
+		return r == -EBADF ? -EBADF : r;
+	}
+	ret = rep.hdr.ret;
+	if (rep.hdr.len < sizeof(*io)) {
+		/* Refused before it ran (e.g. the object limit): no payload. */
+		ipc_msg_close_fds(&rep);
+		pthread_mutex_unlock(&conn_lock);
+		return ret < 0 ? ret : -EPROTO;
+	}
+	{
+		const struct ipc_ioctl *ro = rep.payload;
+		const char *rregion = (const char *)rep.payload + sizeof(*ro);
+		size_t newfd_off = sizeof(*ro) + ro->out_len + ro->array_len;
+		char out[16384];
+		unsigned int f = 0;
+
+		if (newfd_off > rep.hdr.len || ro->out_len > sizeof(out)) {
+			ipc_msg_close_fds(&rep);
+			pthread_mutex_unlock(&conn_lock);
+			return -EPROTO;
+		}
+		learn_newfds(&rep, newfd_off);
+		memcpy(newfds, rep.fds, rep.nfds * sizeof(int));
+		n_new = rep.nfds;
+		memcpy(out, rregion, ro->out_len);
+		/* Rewrite the broker's fd numbers to ours, in field order. */
+		if (ro->out_fd_mask & IPC_FD_RET) {
+			if (f < n_new)
+				ret = newfds[f++];
+		}
+		for (unsigned int i = 0; i < lay->n_out_fds; i++)
+			if ((ro->out_fd_mask & (1u << i)) && f < n_new &&
+			    lay->out_fd[i] + 4u <= ro->out_len)
+				set_u32(out, lay->out_fd[i], (uint32_t)newfds[f++]);
+		/* The pointer field goes back as the caller wrote it. */
+		if (lay->array_elem && ro->out_len >= lay->array_ptr + 8u)
+			memcpy(out + lay->array_ptr, &user_array, sizeof(user_array));
+
+		/* Write back in the kernel's order: the array, then the struct
+		 * (still under the lock: the array is in the shared rx_buf). */
+		if ((ro->array_len &&
+		     copy_to_user((void *)(uintptr_t)user_array, rregion + ro->out_len, ro->array_len)) ||
+		    (ro->out_len && copy_to_user(arg, out, ro->out_len))) {
+			pthread_mutex_unlock(&conn_lock);
+			/* Never reported: take the new fds back (put_unused_fd()). */
+			undo_newfds(newfds, n_new);
+			return -EFAULT;
+		}
+	}
+	pthread_mutex_unlock(&conn_lock);
+	if (ret < 0 && ret != -EMFILE && lay->fd_first) {
+		/* Would the kernel have failed to reserve the fd first? */
+		int probe = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+		if (probe < 0 && errno == EMFILE)
+			return -EMFILE;
+		if (probe >= 0)
+			close(probe);
+	}
+	return ret;
+}
+
+/* A request with no payload and at most one fd; the reply's fds are
+ * returned in @fds (up to @max, the rest closed).  Return: the reply's ret,
+ * or a negative errno. */
+static long simple_call(uint32_t op, int fd, uint64_t a0, uint64_t a1, uint64_t a2,
+			int *fds, unsigned int max, unsigned int *nfds, uint64_t *rarg)
+{
+	struct ipc_msg req = { .hdr = { .op = op, .arg0 = a0, .arg1 = a1, .arg2 = a2 } }, rep;
+	long ret;
+	int r;
+
+	if (fd >= 0) {
+		req.fds[0] = fd;
+		req.nfds = 1;
+	}
+	pthread_mutex_lock(&conn_lock);
+	r = roundtrip_locked(&req, &rep);
+	if (r) {
+		pthread_mutex_unlock(&conn_lock);
+		return r;
+	}
+	ret = rep.hdr.ret;
+	if (rarg)
+		*rarg = rep.hdr.arg0;
+	if (nfds)
+		*nfds = 0;
+	learn_newfds(&rep, 0);
+	for (unsigned int i = 0; i < rep.nfds; i++) {
+		if (fds && i < max) {
+			fds[i] = rep.fds[i];
+			(*nfds)++;
+		} else {
+			close(rep.fds[i]);
+		}
+	}
+	pthread_mutex_unlock(&conn_lock);
+	return ret;
+}
+
+void client_closed(const struct client_obj *obj)
+{
+	if (obj->dead)
+		return;
+	simple_call(IPC_CLOSED, -1, (uint64_t)obj->dev, (uint64_t)obj->ino, 0, NULL, 0, NULL, NULL);
+}
+
+int client_mirror(int fd)
+{
+	unsigned int n;
+	int m;
+	long r = simple_call(IPC_MIRROR, fd, 0, 0, 0, &m, 1, &n, NULL);
+
+	if (r < 0)
+		return (int)r;
+	return n == 1 ? m : -EPROTO;
+}
+
+long client_sync(int fd, void *arg)
+{
+	struct dma_buf_sync sync;
+	unsigned int n;
+	int wait_fd;
+	long r;
+
+	if (copy_from_user(&sync, arg, sizeof(sync)))
+		return -EFAULT;
+	r = simple_call(IPC_SYNC, fd, sync.flags, 0, 0, &wait_fd, 1, &n, NULL);
+	if (r <= 0 || n != 1)
+		return r < 0 ? r : 0;
+	/*
+	 * Wait for the conflicting fences here, interruptibly as the kernel:
+	 * a blocking recv() on the sync file (end of file once signaled) is
+	 * restarted after a handler with SA_RESTART and fails with EINTR
+	 * otherwise, as the kernel's wait is.  The fd is ours alone.
+	 */
+	fcntl(wait_fd, F_SETFL, 0);
+	for (;;) {
+		char c;
+		ssize_t got = recv(wait_fd, &c, 1, 0);
+
+		if (got >= 0)
+			break;
+		if (errno == EINTR) {
+			close(wait_fd);
+			return -EINTR;
+		}
+		if (errno != EAGAIN) {
+			r = -errno;
+			close(wait_fd);
+			return r;
+		}
+	}
+	close(wait_fd);
+	return 0;
+}
+
+void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, size_t off, int *err)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_MAP } }, rep;
+	char *base, *p;
+	size_t pos = 0;
+	int r;
+
+	req.fds[0] = fd;
+	req.nfds = 1;
+	pthread_mutex_lock(&conn_lock);
+	r = roundtrip_locked(&req, &rep);
+	if (!r && rep.hdr.ret < 0)
+		r = (int)rep.hdr.ret;
+	if (r) {
+		if (!r)
+			ipc_msg_close_fds(&rep);
+		pthread_mutex_unlock(&conn_lock);
+		*err = -r;
+		return MAP_FAILED;
+	}
+	/* One reservation, then each piece of the window mapped over it. */
+	base = mmap(addr, len, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)), -1, 0);
+	if (base == MAP_FAILED) {
+		*err = errno;
+		ipc_msg_close_fds(&rep);
+		pthread_mutex_unlock(&conn_lock);
+		return MAP_FAILED;
+	}
+	{
+		const struct ipc_map_piece *pc = rep.payload;
+		unsigned int n = rep.hdr.len / sizeof(*pc);
+
+		for (unsigned int i = 0; i < n && i < rep.nfds; i++) {
+			size_t a = pos, b = pos + pc[i].len;
+
+			pos = b;
+			if (b <= off || a >= off + len)
+				continue;
+			{
+				size_t from = a > off ? a : off, to = b < off + len ? b : off + len;
+
+				p = mmap(base + (from - off), to - from, prot,
+					 MAP_FIXED | (flags & MAP_TYPE) |
+						 (flags & ~(MAP_TYPE | MAP_FIXED | MAP_FIXED_NOREPLACE)),
+					 rep.fds[i], (off_t)(pc[i].offset + (from - a)));
+				if (p == MAP_FAILED) {
+					*err = errno;
+					munmap(base, len);
+					ipc_msg_close_fds(&rep);
+					pthread_mutex_unlock(&conn_lock);
+					return MAP_FAILED;
+				}
+			}
+		}
+	}
+	ipc_msg_close_fds(&rep);
+	pthread_mutex_unlock(&conn_lock);
+	return base;
+}
+
+int client_proxy_create(uint64_t *id)
+{
+	unsigned int n;
+	int fd;
+	long r = simple_call(IPC_PROXY_CREATE, -1, 0, 0, 0, &fd, 1, &n, id);
+
+	if (r < 0)
+		return (int)r;
+	return n == 1 ? fd : -EPROTO;
+}
+
+void client_proxy_signal(uint64_t id, int error, int64_t timestamp_ns)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_PROXY_SIGNAL, .arg0 = id,
+					.arg1 = (uint64_t)(int64_t)error,
+					.arg2 = (uint64_t)timestamp_ns } };
+	int fd;
+
+	/* No reply: the signal must not wait for the broker. */
+	pthread_mutex_lock(&conn_lock);
+	fd = connect_locked();
+	if (fd >= 0)
+		ipc_send(fd, &req, MSG_DONTWAIT);
+	pthread_mutex_unlock(&conn_lock);
+}
+
+int client_stats(struct ipc_stats *st)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_STATS } }, rep;
+	int r;
+
+	pthread_mutex_lock(&conn_lock);
+	r = roundtrip_locked(&req, &rep);
+	if (!r) {
+		ipc_msg_close_fds(&rep);
+		if (rep.hdr.len >= sizeof(*st))
+			memcpy(st, rep.payload, sizeof(*st));
+		else
+			r = -EPROTO;
+	}
+	pthread_mutex_unlock(&conn_lock);
+	return r;
+}

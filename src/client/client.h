@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: the client side of the broker (docs/design.md).  The entry
+ * points (dmasync_open(), dmasync_ioctl(), ...) ask client_find() whether
+ * an fd is an object of the broker's and forward requests on it with the
+ * client_*() calls below.  Every call is thread-safe and fork-safe (a fork
+ * child reconnects on its first request); none keeps a lock of another
+ * process.  Errors are negative errnos; -ENOLINK means the broker that
+ * owned the object is gone.
+ */
+#ifndef DMASYNC_CLIENT_H
+#define DMASYNC_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "ipc.h"
+
+/* What the client knows of one broker object, found by its (dev, ino). */
+struct client_obj {
+	enum ipc_kind kind;
+	bool dead;		/* its broker is gone */
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;		/* dma-bufs */
+	uint64_t broker;	/* the instance that owns it */
+};
+
+/* Whether the library forwards to a broker (default) or runs the engine
+ * in this process (DMASYNC_MODE=process, and inside the broker). */
+bool client_enabled(void);
+
+/* The broker itself calls this first: its entry points are the engine. */
+void client_disable(void);
+
+/*
+ * client_find - whether @fd is a broker object; fills @obj.  One fstat();
+ * an inode the client has not seen is asked about once (a round trip).
+ * Return: 1 (an object), 0 (not ours: use libc), or a negative errno
+ * (-EBADF: not an open fd).
+ */
+int client_find(int fd, struct client_obj *obj);
+
+/* Forget @fd's object (the caller closed its last known copy). */
+void client_forget(const struct client_obj *obj);
+
+/* IPC_OPEN: a new fd of an emulated device, or a negative errno. */
+int client_open(enum ipc_device dev, int flags);
+
+/* IPC_IOCTL: the ioctl's result or a negative errno.  @arg is the
+ * caller's untrusted pointer. */
+long client_ioctl(int fd, const struct client_obj *obj, unsigned long request, void *arg);
+
+/* IPC_CLOSED: after close() of a copy of @obj's fd; returns when the
+ * broker has released the object if that was the last copy. */
+void client_closed(const struct client_obj *obj);
+
+/* IPC_MIRROR: a new fd (ours to keep) whose readiness mirrors the buffer's
+ * (readable: POLLIN ready; writable: POLLOUT ready). */
+int client_mirror(int fd);
+
+/* IPC_MAP: map @len bytes of a udmabuf at page offset @pgoff. */
+void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, size_t off,
+			int *err);
+
+/* IPC_SYNC: DMA_BUF_IOCTL_SYNC with its wait done here (interruptibly). */
+long client_sync(int fd, void *arg);
+
+/* IPC_PROXY_*: a sync file whose fence this process signals. */
+int client_proxy_create(uint64_t *id);
+void client_proxy_signal(uint64_t id, int error, int64_t timestamp_ns);
+
+/* IPC_STATS of the broker (tests, tools).  Return: 0 or a negative errno. */
+int client_stats(struct ipc_stats *st);
+
+#endif

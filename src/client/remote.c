@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The libc-shaped entry points for objects of the broker: what
+ * dmasync_open(), dmasync_ioctl(), dmasync_ppoll(), dmasync_epoll_ctl(),
+ * dmasync_mmap(), dmasync_lseek() and dmasync_close() do when the fd (or
+ * path) is the broker's.  Each sets *@handled to say whether it was, and
+ * then returns the call's result with errno set as the system call would.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/dma-buf.h>
+
+#include "client.h"
+#include "remote.h"
+#include "uaccess.h"
+
+#define PAGE 4096u
+
+static int fail(long r)
+{
+	errno = (int)-r;
+	return -1;
+}
+
+static enum ipc_device device_of(const char *path)
+{
+	if (!path)
+		return 0;
+	if (!strcmp(path, "/sys/kernel/debug/sync/sw_sync"))
+		return IPC_DEV_SW_SYNC;
+	if (!strcmp(path, "/dev/udmabuf"))
+		return IPC_DEV_UDMABUF;
+	if (!strcmp(path, "/dev/dma_heap/system"))
+		return IPC_DEV_HEAP_SYSTEM;
+	return 0;
+}
+
+int client_entry_open(const char *path, int flags, bool *handled)
+{
+	enum ipc_device dev = device_of(path);
+	int fd;
+
+	*handled = dev != 0;
+	if (!dev)
+		return -1;
+	fd = client_open(dev, flags);
+	return fd < 0 ? fail(fd) : fd;
+}
+
+long client_entry_ioctl(int fd, unsigned long request, void *arg, bool *handled)
+{
+	struct client_obj obj;
+	int r = client_find(fd, &obj);
+	long ret;
+
+	*handled = r != 0;
+	if (r <= 0)
+		return r < 0 ? fail(r) : -1;
+	if (obj.kind == IPC_KIND_DMA_BUF && (unsigned int)request == DMA_BUF_IOCTL_SYNC)
+		ret = client_sync(fd, arg);
+	else
+		ret = client_ioctl(fd, &obj, request, arg);
+	return ret < 0 ? fail(ret) : ret;
+}
+
+/* ---- readiness mirrors --------------------------------------------------------------- */
+
+/*
+ * Registrations of buffers in epoll sets: the dup of the mirror that
+ * stands in the set for (epfd, fd).
+ */
+struct epoll_reg {
+	int epfd, fd;
+	dev_t dev;
+	ino_t ino;
+	int dup;
+	struct epoll_reg *next;
+};
+
+static pthread_mutex_t mirror_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct epoll_reg *regs;
+
+/* The program closed an fd of @obj: drop what this process keeps for it. */
+static void mirrors_forget(int fd, const struct client_obj *obj)
+{
+	struct epoll_reg **q, *r;
+
+	pthread_mutex_lock(&mirror_lock);
+	/* The kernel drops a closed file's registrations with its last fd;
+	 * ours stand for this fd number. */
+	for (q = &regs; (r = *q);) {
+		if (r->fd == fd && r->dev == obj->dev && r->ino == obj->ino) {
+			*q = r->next;
+			close(r->dup);
+			free(r);
+		} else {
+			q = &r->next;
+		}
+	}
+	pthread_mutex_unlock(&mirror_lock);
+}
+
+int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
+		       const sigset_t *sigmask, bool *handled)
+{
+	struct pollfd *nat;
+	bool any = false;
+	int r, e;
+
+	*handled = false;
+	if (!nfds || nfds > 4096)
+		return 0;
+	nat = malloc(nfds * sizeof(*nat));
+	if (!nat)
+		return 0;
+	if (copy_from_user(nat, fds, nfds * sizeof(*fds))) {
+		free(nat);
+		return 0;	/* the native call reports EFAULT */
+	}
+	for (nfds_t i = 0; i < nfds; i++) {
+		struct client_obj obj;
+
+		if (nat[i].fd < 0 || client_find(nat[i].fd, &obj) != 1 || obj.kind != IPC_KIND_DMA_BUF)
+			continue;
+		/* A mirror for this call only: no fd of ours outlives it. */
+		r = client_mirror(nat[i].fd);
+		if (r < 0)
+			continue;	/* broker gone: the fd polls as what it is */
+		nat[i].fd = r;
+		nat[i].events &= POLLIN | POLLOUT;
+		any = true;
+	}
+	if (!any) {
+		free(nat);
+		return 0;
+	}
+	*handled = true;
+	r = ppoll(nat, nfds, tmo, sigmask);
+	e = errno;
+	if (r >= 0) {
+		r = 0;
+		for (nfds_t i = 0; i < nfds; i++) {
+			struct pollfd p;
+
+			memcpy(&p, &fds[i], sizeof(p));
+			if (nat[i].fd != p.fd) {
+				/* A buffer: its readiness, or an error if the broker went. */
+				p.revents = nat[i].revents & (POLLHUP | POLLERR) ? POLLERR
+					    : nat[i].revents & p.events & (POLLIN | POLLOUT);
+			} else {
+				p.revents = nat[i].revents;
+			}
+			r += p.revents != 0;
+			if (copy_to_user(&fds[i].revents, &p.revents, sizeof(p.revents))) {
+				r = -1;
+				e = EFAULT;
+				break;
+			}
+		}
+	}
+	for (nfds_t i = 0; i < nfds; i++) {
+		int orig;
+
+		if (!copy_from_user(&orig, &fds[i].fd, sizeof(orig)) && nat[i].fd != orig)
+			close(nat[i].fd);
+	}
+	free(nat);
+	errno = e;
+	return r;
+}
+
+int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, bool *handled)
+{
+	struct client_obj obj;
+	struct epoll_reg *reg, **p;
+	struct epoll_event ev;
+	int r = client_find(fd, &obj), m;
+
+	*handled = r == 1 && obj.kind == IPC_KIND_DMA_BUF;
+	if (!*handled)
+		return -1;
+	if (op != EPOLL_CTL_DEL && copy_from_user(&ev, event, sizeof(ev)))
+		return fail(-EFAULT);
+	if (epfd == fd)
+		return fail(-EINVAL);
+	pthread_mutex_lock(&mirror_lock);
+	for (p = &regs; (reg = *p); p = &reg->next)
+		if (reg->epfd == epfd && reg->fd == fd && reg->dev == obj.dev && reg->ino == obj.ino)
+			break;
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		if (reg) {
+			pthread_mutex_unlock(&mirror_lock);
+			return fail(-EEXIST);
+		}
+		pthread_mutex_unlock(&mirror_lock);
+		m = client_mirror(fd);
+		if (m < 0)
+			return fail(m);
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, m, &ev)) {
+			int e = errno;
+
+			close(m);
+			return fail(-e);
+		}
+		reg = calloc(1, sizeof(*reg));
+		if (!reg) {
+			epoll_ctl(epfd, EPOLL_CTL_DEL, m, NULL);
+			close(m);
+			return fail(-ENOMEM);
+		}
+		reg->epfd = epfd;
+		reg->fd = fd;
+		reg->dev = obj.dev;
+		reg->ino = obj.ino;
+		reg->dup = m;
+		pthread_mutex_lock(&mirror_lock);
+		reg->next = regs;
+		regs = reg;
+		pthread_mutex_unlock(&mirror_lock);
+		return 0;
+	case EPOLL_CTL_MOD:
+		if (!reg) {
+			pthread_mutex_unlock(&mirror_lock);
+			return fail(fcntl(epfd, F_GETFD) < 0 ? -EBADF : -ENOENT);
+		}
+		r = epoll_ctl(epfd, EPOLL_CTL_MOD, reg->dup, &ev);
+		pthread_mutex_unlock(&mirror_lock);
+		return r;
+	case EPOLL_CTL_DEL:
+		if (!reg) {
+			pthread_mutex_unlock(&mirror_lock);
+			return fail(fcntl(epfd, F_GETFD) < 0 ? -EBADF : -ENOENT);
+		}
+		*p = reg->next;
+		pthread_mutex_unlock(&mirror_lock);
+		r = epoll_ctl(epfd, EPOLL_CTL_DEL, reg->dup, NULL);
+		close(reg->dup);
+		free(reg);
+		return r;
+	default:
+		pthread_mutex_unlock(&mirror_lock);
+		return fail(-EINVAL);
+	}
+}
+
+void *client_entry_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset,
+			bool *handled)
+{
+	struct client_obj obj;
+	int type = flags & MAP_TYPE, err = 0, fl;
+	size_t pages, pgoff;
+	struct stat st;
+	void *p;
+
+	*handled = false;
+	if ((flags & MAP_ANONYMOUS) || client_find(fd, &obj) != 1 || obj.kind != IPC_KIND_DMA_BUF)
+		return MAP_FAILED;
+	*handled = true;
+	if (obj.dead) {
+		errno = ENOLINK;
+		return MAP_FAILED;
+	}
+	fl = fcntl(fd, F_GETFL);
+	/* The checks of mmap(2), then the dma-buf's, in Linux's order. */
+	if ((offset & (off_t)(PAGE - 1)) || !length)
+		err = EINVAL;
+	else if (length > SIZE_MAX - PAGE)
+		err = ENOMEM;
+	else if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
+		err = EINVAL;
+	else if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY ||
+		 (type != MAP_PRIVATE && (prot & PROT_WRITE) && (fl & O_ACCMODE) == O_RDONLY))
+		err = fl < 0 ? EBADF : EACCES;
+	pages = (length + PAGE - 1) / PAGE;
+	pgoff = (size_t)offset / PAGE;
+	if (!err && (offset < 0 || pgoff + pages > obj.size / PAGE))
+		err = EINVAL;
+	if (!err && fstat(fd, &st))
+		err = errno;
+	if (!err && S_ISSOCK(st.st_mode) && type == MAP_PRIVATE)
+		err = EINVAL;	/* udmabufs refuse private mappings */
+	if (err) {
+		errno = err;
+		return MAP_FAILED;
+	}
+	if (S_ISREG(st.st_mode))
+		return mmap(addr, length, prot, flags, fd, offset);
+	p = client_map_pieces(fd, addr, pages * PAGE, prot, flags, pgoff * PAGE, &err);
+	if (p == MAP_FAILED)
+		errno = err;
+	return p;
+}
+
+off_t client_entry_lseek(int fd, off_t offset, int whence, bool *handled)
+{
+	struct client_obj obj;
+	int r = client_find(fd, &obj);
+
+	*handled = r == 1 && obj.kind == IPC_KIND_DMA_BUF;
+	if (!*handled)
+		return -1;
+	/* Only the size can be discovered: SEEK_END or SEEK_SET, offset 0. */
+	if (offset || (whence != SEEK_END && whence != SEEK_SET))
+		return fail(-EINVAL);
+	return whence == SEEK_END ? (off_t)obj.size : 0;
+}
+
+int client_entry_close(int fd, bool *handled)
+{
+	struct client_obj obj;
+	int r = client_find(fd, &obj), e;
+
+	*handled = r == 1;
+	if (r != 1)
+		return -1;
+	if (obj.kind == IPC_KIND_DMA_BUF)
+		mirrors_forget(fd, &obj);
+	r = close(fd);
+	e = errno;
+	/* A timeline's last close signals its points: before we return. */
+	if (obj.kind == IPC_KIND_TIMELINE)
+		client_closed(&obj);
+	errno = e;
+	return r;
+}

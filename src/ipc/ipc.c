@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* The message transport of the client/broker protocol: see ipc.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "ipc.h"
+
+int ipc_send(int sock, struct ipc_msg *msg, int flags)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * IPC_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov[2] = {
+		{ &msg->hdr, sizeof(msg->hdr) },
+		{ msg->payload, msg->hdr.len },
+	};
+	struct msghdr mh = {
+		.msg_iov = iov,
+		.msg_iovlen = msg->hdr.len ? 2 : 1,
+	};
+	ssize_t r;
+
+	msg->hdr.nfds = msg->nfds;
+	if (msg->nfds) {
+		struct cmsghdr *c;
+
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * msg->nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * msg->nfds);
+		memcpy(CMSG_DATA(c), msg->fds, sizeof(int) * msg->nfds);
+	}
+	do
+		r = sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == (ssize_t)(sizeof(msg->hdr) + msg->hdr.len) ? 0 : -EPROTO;
+}
+
+void ipc_msg_close_fds(struct ipc_msg *msg)
+{
+	for (unsigned int i = 0; i < msg->nfds; i++)
+		close(msg->fds[i]);
+	msg->nfds = 0;
+}
+
+int ipc_recv(int sock, struct ipc_msg *msg, int flags)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * IPC_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov[2] = {
+		{ &msg->hdr, sizeof(msg->hdr) },
+		{ msg->payload, IPC_MAX_PAYLOAD },
+	};
+	struct msghdr mh = {
+		.msg_iov = iov,
+		.msg_iovlen = 2,
+		.msg_control = ctl.buf,
+		.msg_controllen = sizeof(ctl.buf),
+	};
+	struct cmsghdr *c;
+	ssize_t r;
+
+	msg->nfds = 0;
+	do
+		r = recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			unsigned int n = (unsigned int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+			if (msg->nfds + n > IPC_MAX_FDS)
+				n = IPC_MAX_FDS - msg->nfds;
+			memcpy(&msg->fds[msg->nfds], CMSG_DATA(c), n * sizeof(int));
+			msg->nfds += n;
+		}
+	}
+	if (r == 0)
+		return -ECONNRESET;
+	if ((size_t)r < sizeof(msg->hdr) || (size_t)r != sizeof(msg->hdr) + msg->hdr.len ||
+	    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || msg->hdr.nfds != msg->nfds) {
+		ipc_msg_close_fds(msg);
+		return (mh.msg_flags & MSG_CTRUNC) ? -EMFILE : -EPROTO;
+	}
+	return 0;
+}
+
+/* The directory of the broker's socket: created 0700, refused if it is not
+ * ours alone.  Return: 0 or a negative errno. */
+static int check_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st))
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+		return -EPERM;
+	return 0;
+}
+
+int ipc_default_socket(char *buf, size_t len)
+{
+	const char *env = getenv("DMASYNC_SOCKET");
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int r;
+
+	if (env && *env) {
+		if (strlen(env) >= len)
+			return -ENAMETOOLONG;
+		strcpy(buf, env);
+		return 0;
+	}
+	if (rt && *rt && rt[0] == '/')
+		r = snprintf(dir, sizeof(dir), "%s/dmasync", rt);
+	else
+		r = snprintf(dir, sizeof(dir), "/tmp/dmasync-%u", (unsigned int)geteuid());
+	if (r < 0 || (size_t)r >= sizeof(dir))
+		return -ENAMETOOLONG;
+	r = check_dir(dir);
+	if (r)
+		return r;
+	r = snprintf(buf, len, "%s/broker", dir);
+	return r < 0 || (size_t)r >= len ? -ENAMETOOLONG : 0;
+}
+

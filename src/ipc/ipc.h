@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: the protocol between libdmasync (the client) and dmasyncd (the
+ * broker), and the transport both sides use.  See docs/design.md, "Protocol".
+ *
+ * One SOCK_SEQPACKET connection per process.  A message is a struct
+ * ipc_hdr, then @len payload bytes, with @nfds file descriptors attached
+ * (SCM_RIGHTS).  Requests and replies have the same shape; a reply carries
+ * the request's @seq and its result in @ret (>= 0, or a negative errno).
+ */
+#ifndef DMASYNC_IPC_H
+#define DMASYNC_IPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define IPC_VERSION 1
+/* The kernel's limit on fds in one SCM_RIGHTS message. */
+#define IPC_MAX_FDS 253
+/* Payload bytes: the largest argument (a udmabuf list of 1024 items, a
+ * FILE_INFO array) fits. */
+#define IPC_MAX_PAYLOAD (1u << 20)
+
+enum ipc_op {
+	IPC_HELLO = 1,	/* arg0: IPC_VERSION, arg1: client pid -> ret: version */
+	IPC_OPEN,	/* arg0: enum ipc_device, arg1: open flags -> fd */
+	IPC_IOCTL,	/* struct ipc_ioctl + region; fds: target, inputs -> see ipc_ioctl */
+	IPC_IDENTIFY,	/* fd -> enum ipc_kind (IPC_KIND_NONE: not an object of ours) */
+	IPC_CLOSED,	/* arg0: dev, arg1: ino: a copy was closed; release now if last */
+	IPC_MIRROR,	/* fd: a dma-buf -> its readiness mirror */
+	IPC_MAP,	/* fd: a udmabuf -> struct ipc_map_piece[] + one fd per piece */
+	IPC_SYNC,	/* fd: a dma-buf; payload: struct dma_buf_sync -> 0, or 1 + a sync file to wait on */
+	IPC_PROXY_CREATE, /* arg0: flags -> sync file fd; arg1 of the reply: proxy id */
+	IPC_PROXY_SIGNAL, /* arg0: proxy id, arg1: error (<= 0), arg2: timestamp; no reply */
+	IPC_STATS,	/* -> struct ipc_stats (tests, tools) */
+	IPC_OP_MAX,
+};
+
+/* The kinds of objects behind dmasync fds (IPC_IDENTIFY). */
+enum ipc_kind {
+	IPC_KIND_NONE = 0,
+	IPC_KIND_SYNC_FILE,
+	IPC_KIND_TIMELINE,
+	IPC_KIND_DMA_BUF,
+	IPC_KIND_UDMABUF_DEV,
+	IPC_KIND_HEAP_DEV,
+	IPC_KIND_MAX,
+};
+
+/* Emulated device nodes (IPC_OPEN). */
+enum ipc_device {
+	IPC_DEV_SW_SYNC = 1,
+	IPC_DEV_UDMABUF,
+	IPC_DEV_HEAP_SYSTEM,
+};
+
+struct ipc_hdr {
+	uint32_t op;
+	uint32_t len;		/* payload bytes after the header */
+	uint64_t seq;
+	int64_t ret;
+	uint64_t arg0, arg1, arg2;
+	uint32_t nfds;		/* fds attached (checked against what arrived) */
+	uint32_t flags;
+};
+
+/*
+ * IPC_IOCTL request payload: this, then @in_len bytes of the caller's
+ * argument region (for most requests the _IOC_SIZE bytes at the argument
+ * pointer; see schema.c).  If @in_fault, the caller's region became
+ * unreadable at byte @in_len; the broker lays the bytes out so that the
+ * same offset faults for the engine.  fds: [0] the target, then one per
+ * input fd field that held an open fd (bit i of @in_fd_mask: field i).
+ *
+ * Reply payload: this, with @out_len bytes of the argument region and
+ * @array_len bytes of the FILE_INFO array after it; fds: one per output fd
+ * field that was filled (bit i of @out_fd_mask), in field order; the
+ * reply's ret is the ioctl's result (for UDMABUF_CREATE*, with the new fd
+ * attached first and bit 31 of @out_fd_mask set).
+ */
+struct ipc_ioctl {
+	uint32_t request;
+	uint32_t kind;		/* enum ipc_kind of the target, as the client knows it */
+	uint32_t in_len;
+	uint32_t in_fault;
+	uint32_t out_len;
+	uint32_t array_len;
+	uint32_t in_fd_mask;
+	uint32_t out_fd_mask;
+};
+
+#define IPC_FD_RET (1u << 31)
+
+/*
+ * Replies that hand over new fds describe each, in order, after the
+ * request-specific payload: what it is, so that the client need not ask.
+ */
+struct ipc_newfd {
+	uint32_t kind;		/* enum ipc_kind */
+	uint32_t flags;		/* IPC_NEWFD_* */
+	uint64_t dev, ino, size;
+};
+#define IPC_NEWFD_INHERIT 1u	/* the fd must not be FD_CLOEXEC */
+
+/* IPC_MAP reply: one per piece, in buffer order, each with its fd. */
+struct ipc_map_piece {
+	uint64_t offset;	/* in the source memfd */
+	uint64_t len;
+};
+
+struct ipc_stats {
+	uint64_t pid;		/* the broker's */
+	uint64_t clients;
+	uint64_t objects;	/* live fd-backed objects */
+	uint64_t requests;
+	uint64_t cpu_ns;	/* the broker's CPU time so far (user + system) */
+};
+
+/* A message being built or received. */
+struct ipc_msg {
+	struct ipc_hdr hdr;
+	void *payload;		/* IPC_MAX_PAYLOAD bytes for receiving */
+	int fds[IPC_MAX_FDS];
+	unsigned int nfds;
+};
+
+/*
+ * ipc_send - send @msg (header, hdr.len payload bytes, nfds fds) on @sock.
+ * The fds are borrowed.  @flags: MSG_DONTWAIT or 0.
+ * Return: 0 or a negative errno (-EBADF if an attached fd is not open).
+ */
+int ipc_send(int sock, struct ipc_msg *msg, int flags);
+
+/*
+ * ipc_recv - receive one message into @msg (payload must point to
+ * IPC_MAX_PAYLOAD bytes).  Received fds are FD_CLOEXEC and the caller's.
+ * Return: 0, -ECONNRESET at end of file, or a negative errno; -EPROTO
+ * (received fds closed) for a malformed message.
+ */
+int ipc_recv(int sock, struct ipc_msg *msg, int flags);
+
+/*
+ * ipc_default_socket - the broker's socket path: $DMASYNC_SOCKET, else
+ * $XDG_RUNTIME_DIR/dmasync/broker, else /tmp/dmasync-$UID/broker; the
+ * directory of the last two is created 0700 and refused (-EPERM) if it is
+ * not a directory of ours that only we can enter.
+ * Return: 0 or a negative errno.
+ */
+int ipc_default_socket(char *buf, size_t len);
+
+/* Close every fd of @msg and forget them. */
+void ipc_msg_close_fds(struct ipc_msg *msg);
+
+#endif

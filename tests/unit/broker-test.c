@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of the broker as programs meet it: started on demand (once, by
+ * racing clients), leaving when idle, its death under load (clients get
+ * errors, never hangs), per-client object limits, the protocol version
+ * check, and a 2-process x 4-thread stress.  Work that needs a broker of
+ * its own runs in forked children with their own DMASYNC_SOCKET.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-heap.h>
+#include <linux/sync_file.h>
+
+#include <dmasync/dmasync-uapi.h>
+#include "client.h"
+#include "ipc.h"
+#include "test-harness.h"
+#include "uapi-test.h"
+
+static int inc(int tl, u32 n)
+{
+	return dmasync_ioctl(tl, SW_SYNC_IOC_INC, &n);
+}
+
+static int status(int fd)
+{
+	struct sync_file_info info;
+
+	memset(&info, 0, sizeof(info));
+	if (dmasync_ioctl(fd, SYNC_IOC_FILE_INFO, &info))
+		return -1000;
+	return info.status;
+}
+
+static short revents(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	return dmasync_poll(&p, 1, timeout_ms) < 0 ? -1 : p.revents;
+}
+
+static char sock_dir[64];
+static int sock_seq;
+
+/* A fresh socket path for one test's broker. */
+static void fresh_socket(char *buf, size_t len)
+{
+	if (!sock_dir[0]) {
+		snprintf(sock_dir, sizeof(sock_dir), "/tmp/dmasync-broker-test-%d", (int)getpid());
+		mkdir(sock_dir, 0700);
+	}
+	snprintf(buf, len, "%s/b%d", sock_dir, ++sock_seq);
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return !lstat(path, &st);
+}
+
+/* ---- starting and leaving ---------------------------------------------------------------- */
+
+/* The first request starts the broker; it leaves once nobody uses it. */
+TEST(started_on_demand_and_leaves_when_idle)
+{
+	char path[128];
+	pid_t pid;
+
+	fresh_socket(path, sizeof(path));
+	CHECK(!exists(path));
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		struct ipc_stats st;
+		int tl, code = 0;
+
+		setenv("DMASYNC_SOCKET", path, 1);
+		tl = open_tl();
+		if (client_stats(&st) || st.objects < 1)
+			code = 2;
+		close(tl);
+		_exit(code);
+	}
+	CHECK_EQ(wait_status(pid), 0);
+	CHECK(exists(path));
+	/* no client, no object: gone within its 2 s grace and a bit */
+	CHECK(WAIT_UNTIL(!exists(path), 5000));
+}
+
+/* Clients racing to start it start one. */
+TEST(racing_clients_start_one_broker)
+{
+	char path[128];
+	int p[2];
+	pid_t kids[6];
+	uint64_t first = 0;
+	bool same = true;
+
+	fresh_socket(path, sizeof(path));
+	REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+	fflush(stdout);
+	for (int i = 0; i < 6; i++) {
+		kids[i] = fork();
+		REQUIRE(kids[i] >= 0);
+		if (kids[i] == 0) {
+			struct ipc_stats st;
+			int tl;
+
+			setenv("DMASYNC_SOCKET", path, 1);
+			tl = dmasync_open(SW_SYNC_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+			if (tl < 0 || client_stats(&st))
+				_exit(2);
+			if (write(p[1], &st.pid, sizeof(st.pid)) != sizeof(st.pid))
+				_exit(3);
+			/* stay connected until all have asked */
+			sleep_ms(300);
+			_exit(0);
+		}
+	}
+	close(p[1]);
+	for (int i = 0; i < 6; i++) {
+		uint64_t pid;
+
+		CHECK_EQ(read(p[0], &pid, sizeof(pid)), (long)sizeof(pid));
+		if (!first)
+			first = pid;
+		same &= pid == first;
+	}
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ(wait_status(kids[i]), 0);
+	close(p[0]);
+	CHECK(same);
+}
+
+/* ---- the broker's death ----------------------------------------------------------------- */
+
+/*
+ * The broker killed while clients work: sync files they hold turn readable
+ * but report an error (never success), requests on the dead objects fail
+ * with ENOLINK, nothing hangs, and new objects work (a new broker).
+ */
+TEST(broker_killed_under_load)
+{
+	char path[128];
+	int go[2], done[2];
+	pid_t workers[2], checker;
+	struct ipc_stats st;
+
+	fresh_socket(path, sizeof(path));
+	REQUIRE(pipe2(go, O_CLOEXEC) == 0);
+	REQUIRE(pipe2(done, O_CLOEXEC) == 0);
+	fflush(stdout);
+	for (int w = 0; w < 2; w++) {
+		workers[w] = fork();
+		REQUIRE(workers[w] >= 0);
+		if (workers[w] == 0) {
+			int tl;
+
+			setenv("DMASYNC_SOCKET", path, 1);
+			tl = open_tl();
+			/* hammer until killed with the broker, then exit on error */
+			for (unsigned v = 1;; v++) {
+				int f = create_fence(tl, v);
+
+				if (f < 0)
+					_exit(errno == ENOLINK || errno == ECONNREFUSED ? 0 : 2);
+				close(f);
+			}
+		}
+	}
+	checker = fork();
+	REQUIRE(checker >= 0);
+	if (checker == 0) {
+		struct sync_file_info info;
+		struct sync_fence_info fi;
+		int tl, f, code = 0;
+		char c;
+
+		setenv("DMASYNC_SOCKET", path, 1);
+		tl = open_tl();
+		f = create_fence(tl, 7);
+		if (client_stats(&st) || write(go[1], &st.pid, sizeof(st.pid)) != sizeof(st.pid))
+			_exit(2);
+		/* the broker dies: f turns readable, with an error status */
+		if (read(done[0], &c, 1) != 1)
+			_exit(3);
+		if (revents(f, POLLIN, 5000) & POLLIN) {
+			memset(&info, 0, sizeof(info));
+			info.num_fences = 1;
+			info.sync_fence_info = (u64)(uintptr_t)&fi;
+			if (dmasync_ioctl(f, SYNC_IOC_FILE_INFO, &info) || info.status >= 0 ||
+			    fi.status >= 0)
+				code |= 4;
+		} else {
+			code |= 8;
+		}
+		/* requests on the dead timeline fail; a new one works */
+		if (create_fence(tl, 9) >= 0 || errno != ENOLINK)
+			code |= 16;
+		close(tl);
+		tl = open_tl();
+		f = create_fence(tl, 1);
+		if (f < 0 || status(f) != 0)
+			code |= 32;
+		_exit(code);
+	}
+	CHECK_EQ(read(go[0], &st.pid, sizeof(st.pid)), (long)sizeof(st.pid));
+	sleep_ms(100);
+	CHECK_EQ(kill((pid_t)st.pid, SIGKILL), 0);
+	CHECK_EQ(write(done[1], "d", 1), 1);
+	for (int w = 0; w < 2; w++)
+		CHECK_EQ(wait_status(workers[w]), 0);
+	CHECK_EQ(wait_status(checker), 0);
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+}
+
+/* ---- limits and protocol ----------------------------------------------------------------- */
+
+TEST(per_client_object_limit)
+{
+	char path[128];
+	pid_t pid;
+
+	fresh_socket(path, sizeof(path));
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		int fds[64], tl, n = 0, code = 0, f;
+
+		setenv("DMASYNC_SOCKET", path, 1);
+		setenv("DMASYNC_MAX_OBJECTS", "40", 1);
+		tl = open_tl();
+		for (; n < 64; n++) {
+			fds[n] = create_fence(tl, (u32)n + 1);
+			if (fds[n] < 0)
+				break;
+		}
+		/* the timeline counts too: 39 fences, then ENOMEM */
+		if (n != 39 || errno != ENOMEM) {
+			fprintf(stderr, "# %d fences, then %s\n", n, strerror(errno));
+			code |= 2;
+		}
+		/* what it released no longer counts */
+		dmasync_close(fds[0]);
+		sleep_ms(50);
+		f = create_fence(tl, 100);
+		if (f < 0)
+			code |= 4;
+		_exit(code);
+	}
+	CHECK_EQ(wait_status(pid), 0);
+}
+
+/* A client of another protocol version is refused with EPROTO. */
+TEST(protocol_version_checked)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ipc_msg req = { .hdr = { .op = IPC_HELLO, .arg0 = IPC_VERSION + 1000 } }, rep;
+	static char buf[IPC_MAX_PAYLOAD];
+	struct ipc_stats st;
+	int fd;
+
+	/* the test's own broker: make sure it runs, then talk to it raw */
+	REQUIRE(client_stats(&st) == 0);
+	REQUIRE(ipc_default_socket(sa.sun_path, sizeof(sa.sun_path)) == 0);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	REQUIRE(fd >= 0);
+	REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK_EQ(ipc_send(fd, &req, 0), 0);
+	rep.payload = buf;
+	CHECK_EQ(ipc_recv(fd, &rep, 0), 0);
+	CHECK_EQ(rep.hdr.ret, -EPROTO);
+	close(fd);
+}
+
+/* ---- stress ------------------------------------------------------------------------------ */
+
+struct xstress {
+	int tl, b, iters, errors;
+};
+
+static void *xstress_thread(void *arg)
+{
+	struct xstress *x = arg;
+
+	for (int i = 0; i < x->iters; i++) {
+		int f = create_fence(x->tl, (u32)(i % 5) + 1);
+		struct dma_buf_import_sync_file im = { .flags = (i & 1) ? DMA_BUF_SYNC_READ
+									 : DMA_BUF_SYNC_WRITE };
+		struct dma_buf_export_sync_file ex = { .flags = DMA_BUF_SYNC_RW, .fd = -1 };
+		struct pollfd p = { .fd = x->b, .events = POLLIN };
+
+		if (f < 0) {
+			__atomic_fetch_add(&x->errors, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		im.fd = f;
+		if (dmasync_ioctl(x->b, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &im) ||
+		    dmasync_ioctl(x->b, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) ||
+		    dmasync_poll(&p, 1, 0) < 0)
+			__atomic_fetch_add(&x->errors, 1, __ATOMIC_RELAXED);
+		if (ex.fd >= 0)
+			dmasync_close(ex.fd);
+		dmasync_close(f);
+	}
+	return NULL;
+}
+
+/* 2 processes x 4 threads on one timeline and one buffer; a third thread
+ * advances the timeline so that everything signals. */
+TEST(stress_two_processes_four_threads)
+{
+	struct dma_heap_allocation_data a = { .len = PAGE, .fd_flags = O_RDWR | O_CLOEXEC };
+	int heap = dmasync_open("/dev/dma_heap/system", O_RDWR | O_CLOEXEC);
+	int tl = open_tl(), iters = (int)STRESS(400);
+	pid_t pid;
+
+	REQUIRE(heap >= 0);
+	REQUIRE(dmasync_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a) == 0);
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	{
+		struct xstress x = { .tl = tl, .b = (int)a.fd, .iters = iters };
+		pthread_t th[4];
+
+		for (int i = 0; i < 4; i++)
+			pthread_create(&th[i], NULL, xstress_thread, &x);
+		for (int i = 0; i < 4; i++)
+			pthread_join(th[i], NULL);
+		if (pid == 0)
+			_exit(x.errors ? 2 : 0);
+		CHECK_EQ(x.errors, 0);
+	}
+	CHECK_EQ(wait_status(pid), 0);
+	/* everything imported signals: the buffer goes idle */
+	CHECK_EQ(inc(tl, 10), 0);
+	{
+		struct pollfd p = { .fd = (int)a.fd, .events = POLLIN | POLLOUT };
+
+		CHECK_EQ(dmasync_poll(&p, 1, 5000), 1);
+		CHECK_EQ(p.revents, POLLIN | POLLOUT);
+	}
+	dmasync_close((int)a.fd);
+	dmasync_close(heap);
+	dmasync_close(tl);
+}
+
+/* The harness counts fds around each case: connect before it starts. */
+__attribute__((constructor)) static void connect_first(void)
+{
+	struct ipc_stats st;
+
+	client_stats(&st);
+}
