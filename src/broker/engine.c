@@ -325,7 +325,8 @@ static void (*owner_released)(void *owner);
 
 static void release_hook(struct uapi_file *file)
 {
-	owner_released(file->owner);
+	__atomic_load_n(&owner_released, __ATOMIC_ACQUIRE)(
+		__atomic_load_n(&file->owner, __ATOMIC_ACQUIRE));
 }
 
 bool engine_claim(int fd, void *owner, void (*released)(void *owner))
@@ -336,7 +337,7 @@ bool engine_claim(int fd, void *owner, void (*released)(void *owner))
 
 	if (!file)
 		return false;
-	owner_released = released;
+	__atomic_store_n(&owner_released, released, __ATOMIC_RELEASE);
 	__atomic_store_n(&uapi_file_release_hook, release_hook, __ATOMIC_RELEASE);
 	claimed = __atomic_compare_exchange_n(&file->owner, &none, owner, false, __ATOMIC_ACQ_REL,
 					      __ATOMIC_RELAXED);

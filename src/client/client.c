@@ -95,7 +95,9 @@ static void fork_child(void)
 	 */
 	inherited_fd = conn_fd;
 	conn_fd = -1;
-	pthread_mutex_init(&conn_lock, NULL);
+	/* Taken by this very thread in fork_prepare(): unlock, as the
+	 * parent does (re-initialising it would hide it from TSan). */
+	pthread_mutex_unlock(&conn_lock);
 }
 
 static const struct core_fork_handler client_fork = {

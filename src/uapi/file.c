@@ -155,7 +155,7 @@ void uapi_file_put(struct uapi_file *file)
 		void (*hook)(struct uapi_file *) =
 			__atomic_load_n(&uapi_file_release_hook, __ATOMIC_ACQUIRE);
 
-		if (file->owner && hook)
+		if (__atomic_load_n(&file->owner, __ATOMIC_ACQUIRE) && hook)
 			hook(file);
 		file->ops->release(file);
 		if (watch_fd >= 0)
@@ -167,14 +167,17 @@ void uapi_file_put(struct uapi_file *file)
 
 /* ---- fork: the child gets copies of our internal fds but no monitor ---------- */
 
+/* ino_lock is taken before registry_lock (handle_inotify()). */
 static void fork_prepare(void)
 {
+	pthread_mutex_lock(&ino_lock);
 	pthread_mutex_lock(&registry_lock);
 }
 
 static void fork_parent(void)
 {
 	pthread_mutex_unlock(&registry_lock);
+	pthread_mutex_unlock(&ino_lock);
 }
 
 /* Fork child: put @fresh (a new instance, or -1) at the number *@fd held. */
@@ -227,9 +230,10 @@ static void fork_child(void)
 
 		epoll_ctl(epfd, EPOLL_CTL_ADD, ino_fd, &ev);
 	}
-	pthread_mutex_init(&ino_lock, NULL);
 	monitor_running = false;
-	pthread_mutex_init(&registry_lock, NULL);
+	/* Taken by this very thread in fork_prepare(). */
+	pthread_mutex_unlock(&registry_lock);
+	pthread_mutex_unlock(&ino_lock);
 }
 
 static const struct core_fork_handler registry_fork = {

@@ -46,7 +46,8 @@ static void tracked_fork_child(void)
 	}
 	INIT_LIST_HEAD(&tracked_list);
 	__atomic_store_n(&tracked_count, 0, __ATOMIC_RELAXED);
-	pthread_mutex_init(&tracked_lock, NULL);
+	/* Taken by this very thread in fork_prepare(). */
+	pthread_mutex_unlock(&tracked_lock);
 }
 
 static const struct core_fork_handler tracked_fork = {
