@@ -155,24 +155,9 @@ int engine_sync(int fd, uint64_t flags, int *wait_fd)
 	if (!obj)
 		return -ENOTTY;
 	/* The checks and order of DMA_BUF_IOCTL_SYNC (dma-buf.c). */
-	if (flags & ~(uint64_t)DMA_BUF_SYNC_VALID_FLAGS_MASK) {
-		r = -EINVAL;
+	r = uapi_dmabuf_sync_decode(flags, &dir);
+	if (r)
 		goto out;
-	}
-	switch (flags & DMA_BUF_SYNC_RW) {
-	case DMA_BUF_SYNC_READ:
-		dir = DMA_FROM_DEVICE;
-		break;
-	case DMA_BUF_SYNC_WRITE:
-		dir = DMA_TO_DEVICE;
-		break;
-	case DMA_BUF_SYNC_RW:
-		dir = DMA_BIDIRECTIONAL;
-		break;
-	default:
-		r = -EINVAL;
-		goto out;
-	}
 	if (flags & DMA_BUF_SYNC_END) {
 		r = dma_buf_end_cpu_access(&obj->buf, dir);
 		goto out;

@@ -105,6 +105,9 @@ static inline void uapi_dmabuf_put(struct uapi_dmabuf *obj)
 struct dma_buf *uapi_dmabuf_export_fd(const struct dma_buf_export_info *exp_info,
 				      enum tracked_kind kind, int fd, int accmode);
 
+/* DMA_BUF_IOCTL_SYNC's flags: the direction, or -EINVAL as the kernel. */
+int uapi_dmabuf_sync_decode(u64 flags, enum dma_data_direction *dir);
+
 /* ---- poll (dma-buf-poll.c) ------------------------------------------------------- */
 
 /* The ops behind dmasync_poll()/dmasync_ppoll() and dmasync_epoll_ctl(). */

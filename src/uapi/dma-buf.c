@@ -293,28 +293,36 @@ static char *strndup_user(const char *ustr, size_t max)
 	return ERR_PTR(-EINVAL);
 }
 
+int uapi_dmabuf_sync_decode(u64 flags, enum dma_data_direction *dir)
+{
+	if (flags & ~(__u64)DMA_BUF_SYNC_VALID_FLAGS_MASK)
+		return -EINVAL;
+	switch (flags & DMA_BUF_SYNC_RW) {
+	case DMA_BUF_SYNC_READ:
+		*dir = DMA_FROM_DEVICE;
+		return 0;
+	case DMA_BUF_SYNC_WRITE:
+		*dir = DMA_TO_DEVICE;
+		return 0;
+	case DMA_BUF_SYNC_RW:
+		*dir = DMA_BIDIRECTIONAL;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
 static long ioctl_sync(struct uapi_dmabuf *obj, void *arg)
 {
 	struct dma_buf_sync sync;
 	enum dma_data_direction dir;
+	int r;
 
 	if (copy_from_user(&sync, arg, sizeof(sync)))
 		return -EFAULT;
-	if (sync.flags & ~(__u64)DMA_BUF_SYNC_VALID_FLAGS_MASK)
-		return -EINVAL;
-	switch (sync.flags & DMA_BUF_SYNC_RW) {
-	case DMA_BUF_SYNC_READ:
-		dir = DMA_FROM_DEVICE;
-		break;
-	case DMA_BUF_SYNC_WRITE:
-		dir = DMA_TO_DEVICE;
-		break;
-	case DMA_BUF_SYNC_RW:
-		dir = DMA_BIDIRECTIONAL;
-		break;
-	default:
-		return -EINVAL;
-	}
+	r = uapi_dmabuf_sync_decode(sync.flags, &dir);
+	if (r)
+		return r;
 	if (sync.flags & DMA_BUF_SYNC_END)
 		return dma_buf_end_cpu_access(&obj->buf, dir);
 	return dma_buf_begin_cpu_access(&obj->buf, dir);
