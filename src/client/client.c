@@ -4,7 +4,9 @@
  * demand, the table of known objects, and one function per request.
  * See client.h and docs/design.md.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -132,12 +134,31 @@ static int try_connect(const char *path)
 	return fd;
 }
 
-/* The broker program: DMASYNC_DAEMON, else the installed one. */
+/*
+ * The broker program: $DMASYNC_DAEMON; else the installed one; else the
+ * one of the build tree this library comes from (src/broker/dmasyncd
+ * beside src/libdmasync.so), so that a program run from a build finds it.
+ */
 static const char *daemon_path(void)
 {
+	static char beside[PATH_MAX];
 	const char *p = getenv("DMASYNC_DAEMON");
+	Dl_info info;
 
-	return p && *p ? p : DMASYNC_LIBEXECDIR "/dmasyncd";
+	if (p && *p)
+		return p;
+	if (!access(DMASYNC_LIBEXECDIR "/dmasyncd", X_OK))
+		return DMASYNC_LIBEXECDIR "/dmasyncd";
+	if (dladdr((void *)daemon_path, &info) && info.dli_fname) {
+		const char *slash = strrchr(info.dli_fname, '/');
+		int n = slash ? (int)(slash - info.dli_fname) : 0;
+
+		if (slash && snprintf(beside, sizeof(beside), "%.*s/broker/dmasyncd", n,
+				      info.dli_fname) < (int)sizeof(beside) &&
+		    !access(beside, X_OK))
+			return beside;
+	}
+	return DMASYNC_LIBEXECDIR "/dmasyncd";
 }
 
 /*
