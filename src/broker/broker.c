@@ -274,7 +274,7 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 
 	/* One client cannot fill the broker: requests that make objects fail
 	 * once it owns max_objects live ones. */
-	if ((in->hdr.op == IPC_OPEN || in->hdr.op == IPC_IOCTL || in->hdr.op == IPC_PROXY_CREATE) &&
+	if ((in->hdr.op == IPC_OPEN || in->hdr.op == IPC_IOCTL) &&
 	    __atomic_load_n(&c->owner->objects, __ATOMIC_RELAXED) >= max_objects) {
 		out->hdr.ret = -ENOMEM;
 		return true;
@@ -343,22 +343,6 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 			out->fds[out->nfds++] = wait_fd;
 		break;
 	}
-	case IPC_PROXY_CREATE: {
-		uint64_t id = 0;
-		int fd = engine_proxy_create(c, &id);
-
-		out->hdr.ret = fd < 0 ? fd : 0;
-		out->hdr.arg0 = id;
-		if (fd >= 0) {
-			out->fds[out->nfds++] = fd;
-			describe_fds(c, out, tx, &len);
-			out->hdr.len = (uint32_t)len;
-		}
-		break;
-	}
-	case IPC_PROXY_SIGNAL:
-		engine_proxy_signal(c, in->hdr.arg0, (int)(int64_t)in->hdr.arg1, (int64_t)in->hdr.arg2);
-		return false;
 	case IPC_STATS: {
 		struct ipc_stats st = { .pid = (uint64_t)getpid(), .clients = n_clients,
 					.objects = engine_object_count(), .requests = n_requests };
@@ -394,7 +378,6 @@ static void client_drop(struct broker_client *c)
 	n_clients--;
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	engine_proxy_owner_gone(c);
 	owner_put(c->owner);
 	free(c);
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The UAPI engine as the broker drives it (engine.h): thin calls into the
- * registry and the objects, with negative errnos, plus the proxy fences
- * that stand in for fences of client processes.
+ * registry and the objects, with negative errnos, plus the per-client
+ * ownership the broker counts objects by.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -182,108 +182,6 @@ int engine_sync(int fd, uint64_t flags, int *wait_fd)
 out:
 	uapi_dmabuf_put(obj);
 	return r;
-}
-
-/* ---- proxy fences ---------------------------------------------------------------------- */
-
-/*
- * A fence that a client process signals (sync_file_create() of one of its
- * in-process fences).  Kept in a table by id until signaled; a client that
- * goes away has its proxies signaled with -EPIPE.
- */
-struct proxy_fence {
-	struct dma_fence base;
-	spinlock_t lock;
-	void *owner;
-	uint64_t id;
-	struct proxy_fence *next;
-};
-
-static pthread_mutex_t proxy_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct proxy_fence *proxies;
-static uint64_t next_proxy_id = 1;
-
-static const char *proxy_driver_name(struct dma_fence *fence)
-{
-	return "dmasync-proxy";
-}
-
-static const char *proxy_timeline_name(struct dma_fence *fence)
-{
-	return "client";
-}
-
-static const struct dma_fence_ops proxy_ops = {
-	.get_driver_name = proxy_driver_name,
-	.get_timeline_name = proxy_timeline_name,
-};
-
-int engine_proxy_create(void *owner, uint64_t *id)
-{
-	struct proxy_fence *pf = calloc(1, sizeof(*pf));
-	int fd;
-
-	if (!pf)
-		return -ENOMEM;
-	spin_lock_init(&pf->lock);
-	dma_fence_init(&pf->base, &proxy_ops, &pf->lock, dma_fence_context_alloc(1), 1);
-	pf->owner = owner;
-	fd = sync_file_create_fd(&pf->base);
-	if (fd < 0) {
-		dma_fence_put(&pf->base);
-		return fd;
-	}
-	pthread_mutex_lock(&proxy_lock);
-	pf->id = next_proxy_id++;
-	pf->next = proxies;
-	proxies = pf;
-	pthread_mutex_unlock(&proxy_lock);
-	*id = pf->id;
-	return fd;
-}
-
-/* Take the proxy (@owner's, with @id; any id if @id is 0) off the table. */
-static struct proxy_fence *proxy_take(void *owner, uint64_t id)
-{
-	struct proxy_fence **p, *pf = NULL;
-
-	pthread_mutex_lock(&proxy_lock);
-	for (p = &proxies; *p; p = &(*p)->next) {
-		if ((*p)->owner == owner && (!id || (*p)->id == id)) {
-			pf = *p;
-			*p = pf->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&proxy_lock);
-	return pf;
-}
-
-static void proxy_finish(struct proxy_fence *pf, int error, int64_t timestamp_ns)
-{
-	if (error < 0 && error >= -4095)
-		dma_fence_set_error(&pf->base, error);
-	if (timestamp_ns > 0)
-		dma_fence_signal_timestamp(&pf->base, ns_to_ktime(timestamp_ns));
-	else
-		dma_fence_signal(&pf->base);
-	dma_fence_put(&pf->base);
-}
-
-void engine_proxy_signal(void *owner, uint64_t id, int error, int64_t timestamp_ns)
-{
-	struct proxy_fence *pf = id ? proxy_take(owner, id) : NULL;
-
-	if (pf)
-		proxy_finish(pf, error, timestamp_ns);
-}
-
-void engine_proxy_owner_gone(void *owner)
-{
-	struct proxy_fence *pf;
-
-	while ((pf = proxy_take(owner, 0)))
-		proxy_finish(pf, -EPIPE, 0);
 }
 
 unsigned int engine_object_count(void)

@@ -55,12 +55,6 @@ int engine_map(int fd, struct ipc_map_piece *pieces, int *fds, unsigned int max)
  */
 int engine_sync(int fd, uint64_t flags, int *wait_fd);
 
-/* A sync file whose fence engine_proxy_signal(*@id) signals. */
-int engine_proxy_create(void *owner, uint64_t *id);
-void engine_proxy_signal(void *owner, uint64_t id, int error, int64_t timestamp_ns);
-/* @owner is gone: signal its unsignaled proxies with -EPIPE. */
-void engine_proxy_owner_gone(void *owner);
-
 /*
  * Make @owner the owner of the object behind @fd if it has none, and set
  * the hook that hears of owned objects' release.  Return: true if @owner

@@ -413,18 +413,6 @@ static int known_get(dev_t dev, ino_t ino, struct client_obj *obj)
 	return kind;
 }
 
-void client_forget(const struct client_obj *obj)
-{
-	struct known *k;
-
-	pthread_mutex_lock(&known_lock);
-	known_init_locked();
-	k = &known[known_slot(obj->dev, obj->ino)];
-	if (k->dev == obj->dev && k->ino == obj->ino)
-		k->kind = -1;
-	pthread_mutex_unlock(&known_lock);
-}
-
 static void learn_newfds(const struct ipc_msg *rep, size_t off)
 {
 	const struct ipc_newfd *nf = (const void *)((const char *)rep->payload + off);
@@ -949,32 +937,6 @@ void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, siz
 	ipc_msg_close_fds(&rep);
 	pthread_mutex_unlock(&conn_lock);
 	return base;
-}
-
-int client_proxy_create(uint64_t *id)
-{
-	unsigned int n;
-	int fd;
-	long r = simple_call(IPC_PROXY_CREATE, -1, 0, 0, 0, &fd, 1, &n, id);
-
-	if (r < 0)
-		return (int)r;
-	return n == 1 ? fd : -EPROTO;
-}
-
-void client_proxy_signal(uint64_t id, int error, int64_t timestamp_ns)
-{
-	struct ipc_msg req = { .hdr = { .op = IPC_PROXY_SIGNAL, .arg0 = id,
-					.arg1 = (uint64_t)(int64_t)error,
-					.arg2 = (uint64_t)timestamp_ns } };
-	int fd;
-
-	/* No reply: the signal must not wait for the broker. */
-	pthread_mutex_lock(&conn_lock);
-	fd = connect_locked();
-	if (fd >= 0)
-		ipc_send(fd, &req, MSG_DONTWAIT);
-	pthread_mutex_unlock(&conn_lock);
 }
 
 int client_stats(struct ipc_stats *st)

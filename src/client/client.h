@@ -43,9 +43,6 @@ void client_disable(void);
  */
 int client_find(int fd, struct client_obj *obj);
 
-/* Forget @fd's object (the caller closed its last known copy). */
-void client_forget(const struct client_obj *obj);
-
 /* IPC_OPEN: a new fd of an emulated device, or a negative errno. */
 int client_open(enum ipc_device dev, int flags);
 
@@ -67,10 +64,6 @@ void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, siz
 
 /* IPC_SYNC: DMA_BUF_IOCTL_SYNC with its wait done here (interruptibly). */
 long client_sync(int fd, void *arg);
-
-/* IPC_PROXY_*: a sync file whose fence this process signals. */
-int client_proxy_create(uint64_t *id);
-void client_proxy_signal(uint64_t id, int error, int64_t timestamp_ns);
 
 /* IPC_STATS of the broker (tests, tools).  Return: 0 or a negative errno. */
 int client_stats(struct ipc_stats *st);

@@ -32,8 +32,6 @@ enum ipc_op {
 	IPC_MIRROR,	/* fd: a dma-buf -> its readiness mirror */
 	IPC_MAP,	/* fd: a udmabuf -> struct ipc_map_piece[] + one fd per piece */
 	IPC_SYNC,	/* fd: a dma-buf; payload: struct dma_buf_sync -> 0, or 1 + a sync file to wait on */
-	IPC_PROXY_CREATE, /* arg0: flags -> sync file fd; arg1 of the reply: proxy id */
-	IPC_PROXY_SIGNAL, /* arg0: proxy id, arg1: error (<= 0), arg2: timestamp; no reply */
 	IPC_STATS,	/* -> struct ipc_stats (tests, tools) */
 	IPC_OP_MAX,
 };
