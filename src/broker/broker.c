@@ -459,40 +459,42 @@ static void client_accept(int lfd)
 
 static int listen_on(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	struct sockaddr_un sa;
+	int fd, dirfd, r = ipc_sockaddr(path, &sa, &dirfd);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
+	if (r)
+		return r;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
-		int e = errno;
-
-		close(fd);
-		return -e;
+	if (fd < 0) {
+		r = -errno;
+	} else {
+		unlink(path);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
+			r = -errno;
+			close(fd);
+		}
 	}
-	return fd;
+	if (dirfd >= 0)
+		close(dirfd);
+	return r ? r : fd;
 }
 
 /* Whether a broker accepts connections on @path. */
 static bool serving(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, e = errno;
-	bool ok;
+	struct sockaddr_un sa;
+	int fd, dirfd, e = errno;
+	bool ok = false;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (ipc_sockaddr(path, &sa, &dirfd))
 		return false;
-	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
+	if (fd >= 0) {
+		ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+	}
+	if (dirfd >= 0)
+		close(dirfd);
 	errno = e;
 	return ok;
 }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct broker_options bo = { .idle_exit_ms = 2000, .ready = signal_ready };
-	char path[108];
+	char path[PATH_MAX];
 	bool foreground = false;
 	int c, r;
 

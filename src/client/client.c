@@ -115,21 +115,22 @@ __attribute__((constructor)) static void client_init(void)
 
 static int try_connect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa;
+	int fd, dirfd, r = ipc_sockaddr(path, &sa, &dirfd);
 
+	if (r)
+		return r;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		close(fd);
-		return -ENAMETOOLONG;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		int e = errno;
-
-		close(fd);
-		return -e;
+		r = -errno;
+	else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		r = -errno;
+	if (dirfd >= 0)
+		close(dirfd);
+	if (r) {
+		if (fd >= 0)
+			close(fd);
+		return r;
 	}
 	return fd;
 }
@@ -246,7 +247,7 @@ static int adopt_number(int fd)
  */
 static int connect_locked(void)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char path[PATH_MAX];
 	long wait_ns = 1000000, since_spawn = -1;
 	int fd = -ECONNREFUSED, r;
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The message transport of the client/broker protocol: see ipc.h. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -115,11 +117,41 @@ static int check_dir(const char *dir)
 	return 0;
 }
 
+int ipc_sockaddr(const char *path, struct sockaddr_un *sa, int *dirfd)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	int n;
+
+	*dirfd = -1;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) < sizeof(sa->sun_path)) {
+		strcpy(sa->sun_path, path);
+		return 0;
+	}
+	/* Too long for sun_path (a deep build tree): through the directory. */
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd < 0)
+		return -errno;
+	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", *dirfd, slash + 1);
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path)) {
+		close(*dirfd);
+		*dirfd = -1;
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
 int ipc_default_socket(char *buf, size_t len)
 {
 	const char *env = getenv("DMASYNC_SOCKET");
 	const char *rt = getenv("XDG_RUNTIME_DIR");
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char dir[PATH_MAX];
 	int r;
 
 	if (env && *env) {

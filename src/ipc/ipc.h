@@ -148,6 +148,15 @@ int ipc_recv(int sock, struct ipc_msg *msg, int flags);
  */
 int ipc_default_socket(char *buf, size_t len);
 
+/*
+ * ipc_sockaddr - the address of the socket at @path.  A path too long for
+ * sun_path is reached through an O_PATH fd of its directory, returned in
+ * *@dirfd for the caller to close after bind()/connect() (-1 if none).
+ * Return: 0 or a negative errno.
+ */
+struct sockaddr_un;
+int ipc_sockaddr(const char *path, struct sockaddr_un *sa, int *dirfd);
+
 /* Close every fd of @msg and forget them. */
 void ipc_msg_close_fds(struct ipc_msg *msg);
 

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -109,6 +110,37 @@ TEST(started_on_demand_and_leaves_when_idle)
 	CHECK(exists(path));
 	/* no client, no object: gone within its 2 s grace and a bit */
 	CHECK(WAIT_UNTIL(!exists(path), 5000));
+}
+
+/* A socket path longer than sun_path (a deep build tree) works too. */
+TEST(long_socket_path)
+{
+	char dir[200], path[256];
+	pid_t pid;
+	int n;
+
+	fresh_socket(dir, sizeof(dir));
+	n = snprintf(path, sizeof(path), "%s", dir);
+	/* directories until the socket's path exceeds 108 bytes */
+	REQUIRE(mkdir(path, 0700) == 0);
+	while (n < 120) {
+		n += snprintf(path + n, sizeof(path) - (size_t)n, "/a-rather-long-directory-name");
+		REQUIRE(mkdir(path, 0700) == 0);
+	}
+	snprintf(path + n, sizeof(path) - (size_t)n, "/broker");
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		int tl, f;
+
+		setenv("DMASYNC_SOCKET", path, 1);
+		tl = open_tl();
+		f = create_fence(tl, 1);
+		_exit(f >= 0 && inc(tl, 1) == 0 && status(f) == 1 ? 0 : 2);
+	}
+	CHECK_EQ(wait_status(pid), 0);
+	CHECK(exists(path));
 }
 
 /* Clients racing to start it start one. */
@@ -282,7 +314,9 @@ TEST(per_client_object_limit)
 /* A client of another protocol version is refused with EPROTO. */
 TEST(protocol_version_checked)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
+	char path[PATH_MAX];
+	int dirfd;
 	struct ipc_msg req = { .hdr = { .op = IPC_HELLO, .arg0 = IPC_VERSION + 1000 } }, rep;
 	static char buf[IPC_MAX_PAYLOAD];
 	struct ipc_stats st;
@@ -290,10 +324,13 @@ TEST(protocol_version_checked)
 
 	/* the test's own broker: make sure it runs, then talk to it raw */
 	REQUIRE(client_stats(&st) == 0);
-	REQUIRE(ipc_default_socket(sa.sun_path, sizeof(sa.sun_path)) == 0);
+	REQUIRE(ipc_default_socket(path, sizeof(path)) == 0);
+	REQUIRE(ipc_sockaddr(path, &sa, &dirfd) == 0);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	REQUIRE(fd >= 0);
 	REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	if (dirfd >= 0)
+		close(dirfd);
 	CHECK_EQ(ipc_send(fd, &req, 0), 0);
 	rep.payload = buf;
 	CHECK_EQ(ipc_recv(fd, &rep, 0), 0);
