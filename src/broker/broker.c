@@ -354,6 +354,16 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		out->hdr.len = sizeof(st);
 		break;
 	}
+	case IPC_FDINFO: {
+		struct ipc_fdinfo fi;
+
+		out->hdr.ret = in->nfds == 1 ? engine_fdinfo(in->fds[0], &fi) : -EPROTO;
+		if (!out->hdr.ret) {
+			memcpy(tx, &fi, sizeof(fi));
+			out->hdr.len = sizeof(fi);
+		}
+		break;
+	}
 	default:
 		out->hdr.ret = -EOPNOTSUPP;
 		break;

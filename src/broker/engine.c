@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -182,6 +183,25 @@ int engine_sync(int fd, uint64_t flags, int *wait_fd)
 out:
 	uapi_dmabuf_put(obj);
 	return r;
+}
+
+int engine_fdinfo(int fd, struct ipc_fdinfo *info)
+{
+	struct uapi_dmabuf *obj = dmabuf_lookup(fd);
+
+	memset(info, 0, sizeof(*info));
+	if (!obj)
+		return -EINVAL;
+	info->size = obj->buf.size;
+	snprintf(info->exp_name, sizeof(info->exp_name), "%s", obj->buf.exp_name);
+	spin_lock(&obj->buf.name_lock);
+	if (obj->buf.name) {
+		snprintf(info->name, sizeof(info->name), "%s", obj->buf.name);
+		info->has_name = 1;
+	}
+	spin_unlock(&obj->buf.name_lock);
+	uapi_dmabuf_put(obj);
+	return 0;
 }
 
 unsigned int engine_object_count(void)

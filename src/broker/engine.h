@@ -62,6 +62,9 @@ int engine_sync(int fd, uint64_t flags, int *wait_fd);
  */
 bool engine_claim(int fd, void *owner, void (*released)(void *owner));
 
+/* What /proc shows of the dma-buf @fd.  Return: 0 or a negative errno. */
+int engine_fdinfo(int fd, struct ipc_fdinfo *info);
+
 /* Live fd-backed objects. */
 unsigned int engine_object_count(void);
 

@@ -216,6 +216,7 @@ static void sleep_ns(long ns)
 }
 
 static int hello(int fd);
+static int connect_spawning_locked(bool may_spawn);
 static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_t owner);
 
 /*
@@ -247,6 +248,16 @@ static int adopt_number(int fd)
  */
 static int connect_locked(void)
 {
+	return connect_spawning_locked(true);
+}
+
+/*
+ * conn_lock held.  Without @may_spawn, a broker that does not run is not
+ * started: asking whether an fd is one of its objects must not start one
+ * (if none runs, none of its objects exist).
+ */
+static int connect_spawning_locked(bool may_spawn)
+{
 	char path[PATH_MAX];
 	long wait_ns = 1000000, since_spawn = -1;
 	int fd = -ECONNREFUSED, r;
@@ -271,6 +282,8 @@ static int connect_locked(void)
 		} else if (fd != -ENOENT && fd != -ECONNREFUSED) {
 			return fd;
 		}
+		if (!may_spawn)
+			return fd;
 		if (since_spawn < 0 || since_spawn >= 500000000) {
 			r = spawn_broker(path);
 			if (r)
@@ -414,6 +427,147 @@ static int known_get(dev_t dev, ino_t ino, struct client_obj *obj)
 	return kind;
 }
 
+/* ---- fd numbers, when every close is seen (the preload) ---------------------------- */
+
+/*
+ * Under the preload, which wraps every libc call that closes an fd or puts
+ * another file at a number (close, close_range, dup2, dup3, fclose...),
+ * what an fd number refers to can only change through those wrappers, so
+ * what was found out about a number stays true until they say otherwise:
+ * a table by fd number answers client_find() with no system call (a
+ * program's calls on its own fds then cost one table lookup).  Without the
+ * preload the program may close fds behind our back, and the table is not
+ * used.  Fds closed by raw system calls or inside libc (not through its
+ * exported functions) are outside this; docs/kernel-compat.md.
+ */
+#define FDT_CHUNK 1024u
+#define FDT_CHUNKS 1024u	/* fd numbers below 2^20 (the kernel's nr_open default) */
+enum { FD_UNKNOWN, FD_NONE, FD_OURS };
+struct fd_slot {
+	uint8_t state;		/* atomic: FD_* */
+	uint8_t kind;
+	dev_t dev;
+	ino_t ino;
+	uint64_t size, broker;
+};
+static bool fdt_trusted;
+static pthread_mutex_t fdt_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fd_slot *fdt[FDT_CHUNKS];
+
+void client_trust_fd_numbers(void)
+{
+	__atomic_store_n(&fdt_trusted, true, __ATOMIC_RELEASE);
+}
+
+/* The slot of @fd, allocated if @make (fdt_lock held then), or NULL. */
+static struct fd_slot *fdt_slot(int fd, bool make)
+{
+	struct fd_slot *chunk;
+	unsigned int c = (unsigned int)fd / FDT_CHUNK;
+
+	if (fd < 0 || c >= FDT_CHUNKS)
+		return NULL;
+	chunk = __atomic_load_n(&fdt[c], __ATOMIC_ACQUIRE);
+	if (!chunk && make) {
+		chunk = calloc(FDT_CHUNK, sizeof(*chunk));
+		if (!chunk)
+			return NULL;
+		__atomic_store_n(&fdt[c], chunk, __ATOMIC_RELEASE);
+	}
+	return chunk ? &chunk[(unsigned int)fd % FDT_CHUNK] : NULL;
+}
+
+static void fdt_record(int fd, int state, const struct client_obj *obj)
+{
+	struct fd_slot *s;
+
+	if (!__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&fdt_lock);
+	s = fdt_slot(fd, true);
+	if (s) {
+		if (obj) {
+			s->kind = (uint8_t)obj->kind;
+			s->dev = obj->dev;
+			s->ino = obj->ino;
+			s->size = obj->size;
+			s->broker = obj->broker;
+		}
+		__atomic_store_n(&s->state, (uint8_t)state, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&fdt_lock);
+}
+
+void client_fds_closed(unsigned int lo, unsigned int hi)
+{
+	if (!__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&fdt_lock);
+	for (unsigned int c = lo / FDT_CHUNK; c < FDT_CHUNKS && c <= hi / FDT_CHUNK; c++) {
+		struct fd_slot *chunk = fdt[c];
+		unsigned int a = c * FDT_CHUNK, b = a + FDT_CHUNK - 1;
+
+		if (!chunk)
+			continue;
+		for (unsigned int fd = a > lo ? a : lo; fd <= b && fd <= hi; fd++)
+			__atomic_store_n(&chunk[fd % FDT_CHUNK].state, FD_UNKNOWN, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&fdt_lock);
+}
+
+void client_fd_copied(int from, int to)
+{
+	struct fd_slot *s, *d;
+
+	if (!__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE) || to < 0)
+		return;
+	pthread_mutex_lock(&fdt_lock);
+	s = fdt_slot(from, false);
+	d = fdt_slot(to, s && s->state != FD_UNKNOWN);
+	if (d) {
+		if (s && s->state != FD_UNKNOWN) {
+			d->kind = s->kind;
+			d->dev = s->dev;
+			d->ino = s->ino;
+			d->size = s->size;
+			d->broker = s->broker;
+			__atomic_store_n(&d->state, s->state, __ATOMIC_RELEASE);
+		} else {
+			__atomic_store_n(&d->state, FD_UNKNOWN, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&fdt_lock);
+}
+
+/* What the table says of @fd: -1 (nothing), 0 (not ours), 1 (@obj filled). */
+static int fdt_lookup(int fd, struct client_obj *obj)
+{
+	struct fd_slot *s;
+	int state;
+
+	if (!__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE))
+		return -1;
+	s = fdt_slot(fd, false);
+	state = s ? __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) : FD_UNKNOWN;
+	if (state == FD_NONE)
+		return 0;
+	if (state != FD_OURS)
+		return -1;
+	pthread_mutex_lock(&fdt_lock);
+	state = s->state;
+	memset(obj, 0, sizeof(*obj));
+	obj->kind = (enum ipc_kind)s->kind;
+	obj->dev = s->dev;
+	obj->ino = s->ino;
+	obj->size = s->size;
+	obj->broker = s->broker;
+	pthread_mutex_unlock(&fdt_lock);
+	if (state != FD_OURS)
+		return -1;
+	obj->dead = obj->broker != __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
+	return 1;
+}
+
 static void learn_newfds(const struct ipc_msg *rep, size_t off)
 {
 	const struct ipc_newfd *nf = (const void *)((const char *)rep->payload + off);
@@ -422,14 +576,34 @@ static void learn_newfds(const struct ipc_msg *rep, size_t off)
 	if (off + rep->nfds * sizeof(*nf) > rep->hdr.len)
 		return;
 	for (unsigned int i = 0; i < rep->nfds; i++) {
+		struct client_obj obj = {
+			.kind = (enum ipc_kind)nf[i].kind, .dev = (dev_t)nf[i].dev,
+			.ino = (ino_t)nf[i].ino, .size = nf[i].size, .broker = broker,
+		};
+
 		known_put((dev_t)nf[i].dev, (ino_t)nf[i].ino, (int)nf[i].kind, nf[i].size, broker);
+		fdt_record(rep->fds[i], nf[i].kind ? FD_OURS : FD_NONE, &obj);
 		/* fds arrive FD_CLOEXEC; the request may have asked otherwise. */
 		if (nf[i].flags & IPC_NEWFD_INHERIT)
 			fcntl(rep->fds[i], F_SETFD, 0);
 	}
 }
 
+static int client_find_slow(int fd, struct client_obj *obj);
+
 int client_find(int fd, struct client_obj *obj)
+{
+	int r = fdt_lookup(fd, obj);
+
+	if (r >= 0)
+		return r;
+	r = client_find_slow(fd, obj);
+	if (r >= 0)
+		fdt_record(fd, r ? FD_OURS : FD_NONE, r ? obj : NULL);
+	return r;
+}
+
+static int client_find_slow(int fd, struct client_obj *obj)
 {
 	struct ipc_msg req = { .hdr = { .op = IPC_IDENTIFY } }, rep;
 	struct stat st;
@@ -458,7 +632,9 @@ int client_find(int fd, struct client_obj *obj)
 	req.fds[0] = fd;
 	req.nfds = 1;
 	pthread_mutex_lock(&conn_lock);
-	r = roundtrip_locked(&req, &rep);
+	r = connect_spawning_locked(false);
+	if (r >= 0)
+		r = roundtrip_locked(&req, &rep);
 	if (!r) {
 		ipc_msg_close_fds(&rep);
 		kind = (int)rep.hdr.ret;
@@ -467,8 +643,13 @@ int client_find(int fd, struct client_obj *obj)
 	pthread_mutex_unlock(&conn_lock);
 	if (r == -EBADF)
 		return r;
+	if (r == -ENOENT || r == -ECONNREFUSED) {
+		/* No broker runs, so no object of one exists: not ours, ever. */
+		known_put(st.st_dev, st.st_ino, IPC_KIND_NONE, 0, 0);
+		return 0;
+	}
 	if (r)
-		return 0;	/* no broker: nothing is ours */
+		return 0;
 	if (kind < 0 || kind >= IPC_KIND_MAX)
 		kind = IPC_KIND_NONE;
 	obj->broker = __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
@@ -952,6 +1133,27 @@ int client_stats(struct ipc_stats *st)
 		if (rep.hdr.len >= sizeof(*st))
 			memcpy(st, rep.payload, sizeof(*st));
 		else
+			r = -EPROTO;
+	}
+	pthread_mutex_unlock(&conn_lock);
+	return r;
+}
+
+int client_fdinfo(int fd, struct ipc_fdinfo *info)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_FDINFO } }, rep;
+	int r;
+
+	req.fds[0] = fd;
+	req.nfds = 1;
+	pthread_mutex_lock(&conn_lock);
+	r = roundtrip_locked(&req, &rep);
+	if (!r) {
+		ipc_msg_close_fds(&rep);
+		r = (int)rep.hdr.ret;
+		if (!r && rep.hdr.len >= sizeof(*info))
+			memcpy(info, rep.payload, sizeof(*info));
+		else if (!r)
 			r = -EPROTO;
 	}
 	pthread_mutex_unlock(&conn_lock);

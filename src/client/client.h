@@ -43,6 +43,17 @@ void client_disable(void);
  */
 int client_find(int fd, struct client_obj *obj);
 
+/*
+ * Under the preload, which sees every close: remember what each fd number
+ * is, so that client_find() answers without a system call (client.c, "fd
+ * numbers").  The preload then reports what closes and copies fds.
+ */
+void client_trust_fd_numbers(void);
+/* Fds @lo..@hi (inclusive) were closed, or put elsewhere. */
+void client_fds_closed(unsigned int lo, unsigned int hi);
+/* @to now refers to what @from does (dup, dup2, dup3, F_DUPFD). */
+void client_fd_copied(int from, int to);
+
 /* IPC_OPEN: a new fd of an emulated device, or a negative errno. */
 int client_open(enum ipc_device dev, int flags);
 
@@ -64,6 +75,9 @@ void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, siz
 
 /* IPC_SYNC: DMA_BUF_IOCTL_SYNC with its wait done here (interruptibly). */
 long client_sync(int fd, void *arg);
+
+/* IPC_FDINFO: what /proc shows of the dma-buf @fd.  Return: 0 or -errno. */
+int client_fdinfo(int fd, struct ipc_fdinfo *info);
 
 /* IPC_STATS of the broker (tests, tools).  Return: 0 or a negative errno. */
 int client_stats(struct ipc_stats *st);

@@ -33,6 +33,7 @@ enum ipc_op {
 	IPC_MAP,	/* fd: a udmabuf -> struct ipc_map_piece[] + one fd per piece */
 	IPC_SYNC,	/* fd: a dma-buf; payload: struct dma_buf_sync -> 0, or 1 + a sync file to wait on */
 	IPC_STATS,	/* -> struct ipc_stats (tests, tools) */
+	IPC_FDINFO,	/* fd: a dma-buf -> struct ipc_fdinfo */
 	IPC_OP_MAX,
 };
 
@@ -101,6 +102,14 @@ struct ipc_newfd {
 	uint64_t dev, ino, size;
 };
 #define IPC_NEWFD_INHERIT 1u	/* the fd must not be FD_CLOEXEC */
+
+/* IPC_FDINFO reply: what the kernel shows of a dma-buf in /proc. */
+struct ipc_fdinfo {
+	uint64_t size;
+	char exp_name[32];
+	char name[32];		/* DMA_BUF_NAME_LEN */
+	uint32_t has_name;
+};
 
 /* IPC_MAP reply: one per piece, in buffer order, each with its fd. */
 struct ipc_map_piece {

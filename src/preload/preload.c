@@ -1,0 +1,999 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libdmasync-preload.so: libc's functions, as an unmodified program calls
+ * them, for dmasync's devices and fds (`dmasync run`, or LD_PRELOAD).
+ *
+ * Each wrapper looks at its path or fd: if it is one of dmasync's, the
+ * call goes to the dmasync entry point that the library's own programs
+ * call (dmasync_open(), dmasync_ioctl()...; src/entry.c), or is answered
+ * here as the kernel would (/proc links and fdinfo, read/write errors, the
+ * devices' stat); otherwise it goes to libc unchanged (real.h).  A call on
+ * an fd that is not dmasync's costs one lookup in the table of fd numbers
+ * (client.c, "fd numbers"), which the close/dup wrappers keep exact.
+ *
+ * errno: a wrapper that succeeds leaves errno as the program left it;
+ * one that fails sets it as the system call would.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/select.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <dmasync/dmasync-uapi.h>
+#include "client.h"
+#include "ipc.h"
+#include "real.h"
+#include "uaccess.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* ---- the emulated paths ----------------------------------------------------------- */
+
+enum dev_path { DP_NONE, DP_UDMABUF, DP_HEAP, DP_HEAP_DIR, DP_SW_SYNC };
+
+static enum dev_path dev_path(const char *path)
+{
+	if (!path || path[0] != '/')
+		return DP_NONE;
+	if (!strcmp(path, "/dev/udmabuf"))
+		return DP_UDMABUF;
+	if (!strcmp(path, "/dev/dma_heap/system"))
+		return DP_HEAP;
+	if (!strcmp(path, "/dev/dma_heap") || !strcmp(path, "/dev/dma_heap/"))
+		return DP_HEAP_DIR;
+	if (!strcmp(path, "/sys/kernel/debug/sync/sw_sync"))
+		return DP_SW_SYNC;
+	return DP_NONE;
+}
+
+/* A path relative to @dirfd that names an emulated node (absolute only). */
+static enum dev_path dev_path_at(int dirfd, const char *path)
+{
+	(void)dirfd;	/* only absolute paths name the devices */
+	return dev_path(path);
+}
+
+/* The stat of an emulated node, as Linux shows it. */
+static void dev_stat(enum dev_path p, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_nlink = 1;
+	st->st_blksize = 4096;
+	switch (p) {
+	case DP_UDMABUF:
+		st->st_mode = S_IFCHR | 0666;	/* misc device 10:125 where udmabuf lives */
+		st->st_rdev = makedev(10, 125);
+		st->st_ino = 0x75646d61;
+		break;
+	case DP_HEAP:
+		st->st_mode = S_IFCHR | 0666;
+		st->st_rdev = makedev(251, 0);
+		st->st_ino = 0x68656170;
+		break;
+	case DP_HEAP_DIR:
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		st->st_ino = 0x68656164;
+		break;
+	case DP_SW_SYNC:
+		st->st_mode = S_IFREG | 0644;	/* a debugfs file */
+		st->st_ino = 0x73777379;
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * A real directory that stands for /dev/dma_heap, listing "system", for
+ * opendir() and open(O_DIRECTORY): under the broker's runtime directory.
+ * Return: its path, or NULL.
+ */
+static const char *heap_dir(void)
+{
+	static char path[PATH_MAX];
+	static int made;
+	char sock[PATH_MAX - 32], *slash;
+	int fd;
+
+	if (__atomic_load_n(&made, __ATOMIC_ACQUIRE))
+		return path;
+	if (ipc_default_socket(sock, sizeof(sock)))
+		return NULL;
+	slash = strrchr(sock, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	snprintf(path, sizeof(path), "%s/dev-dma_heap", sock);
+	mkdir(path, 0755);
+	{
+		char file[PATH_MAX + 8];
+
+		snprintf(file, sizeof(file), "%s/system", path);
+		fd = dmasync_real_open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	}
+	if (fd < 0)
+		return NULL;
+	dmasync_real_close(fd);
+	__atomic_store_n(&made, 1, __ATOMIC_RELEASE);
+	return path;
+}
+
+/* ---- what an fd is ------------------------------------------------------------------ */
+
+/* Whether @fd is the broker's (@obj filled).  One table lookup when known. */
+static bool ours(int fd, struct client_obj *obj)
+{
+	return client_enabled() && client_find(fd, obj) == 1;
+}
+
+/* "/proc/self/fd/N", "/proc/thread-self/fd/N" or "/proc/PID/fd/N" for us:
+ * N, else -1.  @what is "fd" or "fdinfo". */
+static int proc_fd_number(const char *path, const char *what)
+{
+	char self[32];
+	const char *rest = NULL;
+	size_t n;
+	long fd;
+	char *end;
+
+	if (strncmp(path, "/proc/", 6))
+		return -1;
+	path += 6;
+	snprintf(self, sizeof(self), "%d/", (int)getpid());
+	if (!strncmp(path, "self/", 5))
+		rest = path + 5;
+	else if (!strncmp(path, "thread-self/", 12))
+		rest = path + 12;
+	else if (!strncmp(path, self, strlen(self)))
+		rest = path + strlen(self);
+	if (!rest)
+		return -1;
+	n = strlen(what);
+	if (strncmp(rest, what, n) || rest[n] != '/')
+		return -1;
+	fd = strtol(rest + n + 1, &end, 10);
+	if (*end || end == rest + n + 1 || fd < 0 || fd > INT_MAX)
+		return -1;
+	return (int)fd;
+}
+
+/* What /proc/self/fd/N reads for one of ours, as Linux shows it. */
+static int fd_link_text(int fd, const struct client_obj *obj, char *buf, size_t len)
+{
+	struct ipc_fdinfo fi;
+
+	switch (obj->kind) {
+	case IPC_KIND_SYNC_FILE:
+		return snprintf(buf, len, "anon_inode:sync_file");
+	case IPC_KIND_TIMELINE:
+		return snprintf(buf, len, "/sys/kernel/debug/sync/sw_sync");
+	case IPC_KIND_UDMABUF_DEV:
+		return snprintf(buf, len, "/dev/udmabuf");
+	case IPC_KIND_HEAP_DEV:
+		return snprintf(buf, len, "/dev/dma_heap/system");
+	case IPC_KIND_DMA_BUF:
+		if (client_fdinfo(fd, &fi))
+			return snprintf(buf, len, "/dmabuf:");
+		return snprintf(buf, len, "/dmabuf:%s", fi.name);
+	default:
+		return -1;
+	}
+}
+
+/*
+ * Mappings of socket-backed dma-bufs (udmabufs): their pages are the source
+ * memfds', so /proc/self/maps cannot tell them; the mmap wrapper records
+ * them for fdinfo's count (an entry goes once its range is unmapped).
+ */
+struct map_record {
+	unsigned long start;
+	ino_t ino;
+	struct map_record *next;
+};
+static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct map_record *map_records;
+
+static void map_record_add(void *addr, ino_t ino)
+{
+	struct map_record *m = malloc(sizeof(*m));
+
+	if (!m)
+		return;
+	m->start = (unsigned long)addr;
+	m->ino = ino;
+	pthread_mutex_lock(&maps_lock);
+	m->next = map_records;
+	map_records = m;
+	pthread_mutex_unlock(&maps_lock);
+}
+
+/* Whether a mapping of this process starts at @start. */
+static bool mapped_at(unsigned long start)
+{
+	char line[512];
+	FILE *maps = dmasync_real_fopen("/proc/self/maps", "re");
+	bool found = false;
+
+	if (!maps)
+		return false;
+	while (!found && fgets(line, sizeof(line), maps))
+		found = strtoul(line, NULL, 16) == start;
+	dmasync_real_fclose(maps);
+	return found;
+}
+
+/* Recorded mappings of @ino still in place (forgetting the others). */
+static long recorded_maps(ino_t ino)
+{
+	struct map_record **p, *m;
+	long n = 0;
+
+	pthread_mutex_lock(&maps_lock);
+	for (p = &map_records; (m = *p);) {
+		if (m->ino == ino && !mapped_at(m->start)) {
+			*p = m->next;
+			free(m);
+			continue;
+		}
+		n += m->ino == ino;
+		p = &m->next;
+	}
+	pthread_mutex_unlock(&maps_lock);
+	return n;
+}
+
+/* References to @obj's file in this process: its fds and its mappings. */
+static long file_count(const struct client_obj *obj)
+{
+	char path[300], line[512];
+	long count = 0;
+	DIR *d = dmasync_real_opendir("/proc/self/fd");
+	struct dirent *e;
+	FILE *maps;
+
+	if (d) {
+		while ((e = readdir(d))) {
+			struct stat st;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+			if (!dmasync_real_stat(path, &st) && st.st_dev == obj->dev &&
+			    st.st_ino == obj->ino && atoi(e->d_name) != dirfd(d))
+				count++;
+		}
+		dmasync_real_closedir(d);
+	}
+	maps = dmasync_real_fopen("/proc/self/maps", "re");
+	if (maps) {
+		while (fgets(line, sizeof(line), maps)) {
+			unsigned long ino;
+
+			if (sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1 && ino &&
+			    ino == (unsigned long)obj->ino)
+				count++;
+		}
+		dmasync_real_fclose(maps);
+	}
+	return count + recorded_maps(obj->ino);
+}
+
+/* A memfd holding /proc/self/fdinfo/@fd's text for one of ours. */
+static int fdinfo_open(int fd, const struct client_obj *obj, int flags)
+{
+	char text[512];
+	struct ipc_fdinfo fi;
+	int fl = dmasync_real_fcntl(fd, F_GETFL), fdfl = dmasync_real_fcntl(fd, F_GETFD);
+	int n, m;
+
+	if (fl < 0)
+		return -1;
+	if (obj->kind == IPC_KIND_SYNC_FILE)
+		fl = (fl & ~(O_ACCMODE | O_NONBLOCK)) | O_RDONLY;
+	n = snprintf(text, sizeof(text), "pos:\t0\nflags:\t0%o\nmnt_id:\t15\nino:\t%lu\n",
+		     (unsigned int)(fl | ((fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0)),
+		     (unsigned long)obj->ino);
+	if (obj->kind == IPC_KIND_DMA_BUF && !client_fdinfo(fd, &fi)) {
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+			      "size:\t%llu\ncount:\t%ld\nexp_name:\t%s\n",
+			      (unsigned long long)fi.size, file_count(obj), fi.exp_name);
+		if (fi.has_name)
+			n += snprintf(text + n, sizeof(text) - (size_t)n, "name:\t%s\n", fi.name);
+	}
+	m = memfd_create("fdinfo", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+	if (m < 0)
+		return -1;
+	if (dmasync_real_write(m, text, (size_t)n) != n || dmasync_real_lseek(m, 0, SEEK_SET)) {
+		int e = errno;
+
+		dmasync_real_close(m);
+		errno = e;
+		return -1;
+	}
+	return m;
+}
+
+/* ---- open --------------------------------------------------------------------------- */
+
+static int do_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+	enum dev_path p = dev_path_at(dirfd, path);
+	struct client_obj obj;
+	int saved = errno, fd;
+
+	switch (p) {
+	case DP_UDMABUF:
+	case DP_HEAP:
+	case DP_SW_SYNC:
+		fd = dmasync_open(path, flags);
+		if (fd >= 0)
+			errno = saved;
+		return fd;
+	case DP_HEAP_DIR: {
+		const char *dir = heap_dir();
+
+		if (dir)
+			return dmasync_real_openat(AT_FDCWD, dir, flags, mode);
+		break;
+	}
+	default:
+		break;
+	}
+	if (path && (fd = proc_fd_number(path, "fdinfo")) >= 0 && ours(fd, &obj)) {
+		fd = fdinfo_open(fd, &obj, flags);
+		if (fd >= 0)
+			errno = saved;
+		return fd;
+	}
+	return dmasync_real_openat(dirfd, path, flags, mode);
+}
+
+static mode_t open_mode(int flags, va_list ap)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+}
+
+EXPORT int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	return do_openat(AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	return do_openat(AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	return do_openat(dirfd, path, flags, mode);
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	return do_openat(dirfd, path, flags, mode);
+}
+
+/* The fortified entry points (-D_FORTIFY_SOURCE): no mode argument. */
+EXPORT int __open_2(const char *path, int flags);
+EXPORT int __open_2(const char *path, int flags)
+{
+	return do_openat(AT_FDCWD, path, flags, 0);
+}
+
+EXPORT int __open64_2(const char *path, int flags);
+EXPORT int __open64_2(const char *path, int flags)
+{
+	return do_openat(AT_FDCWD, path, flags, 0);
+}
+
+EXPORT int __openat_2(int dirfd, const char *path, int flags);
+EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	return do_openat(dirfd, path, flags, 0);
+}
+
+EXPORT int __openat64_2(int dirfd, const char *path, int flags);
+EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+	return do_openat(dirfd, path, flags, 0);
+}
+
+EXPORT int creat(const char *path, mode_t mode)
+{
+	return do_openat(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+}
+
+EXPORT int creat64(const char *path, mode_t mode)
+{
+	return creat(path, mode);
+}
+
+EXPORT FILE *fopen(const char *path, const char *mode)
+{
+	struct client_obj obj;
+	int fd;
+
+	if (dev_path(path) == DP_NONE &&
+	    !(path && (fd = proc_fd_number(path, "fdinfo")) >= 0 && ours(fd, &obj)))
+		return dmasync_real_fopen(path, mode);
+	/* An emulated node or an fdinfo of ours: open it here, then stdio. */
+	fd = do_openat(AT_FDCWD, path, (mode[0] == 'r' && !strchr(mode, '+')) ? O_RDONLY : O_RDWR,
+		       0);
+	if (fd < 0)
+		return NULL;
+	return fdopen(fd, mode);
+}
+
+EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+	return fopen(path, mode);
+}
+
+EXPORT int fclose(FILE *f)
+{
+	int fd = f ? fileno(f) : -1;
+	int r = dmasync_real_fclose(f);
+
+	if (fd >= 0)
+		client_fds_closed((unsigned int)fd, (unsigned int)fd);
+	return r;
+}
+
+EXPORT DIR *opendir(const char *path)
+{
+	if (dev_path(path) == DP_HEAP_DIR) {
+		const char *dir = heap_dir();
+
+		if (dir)
+			return dmasync_real_opendir(dir);
+	}
+	return dmasync_real_opendir(path);
+}
+
+EXPORT int closedir(DIR *d)
+{
+	int fd = dirfd(d);
+	int r = dmasync_real_closedir(d);
+
+	if (fd >= 0)
+		client_fds_closed((unsigned int)fd, (unsigned int)fd);
+	return r;
+}
+
+/* ---- stat and access ---------------------------------------------------------------- */
+
+EXPORT int stat(const char *path, struct stat *st)
+{
+	enum dev_path p = dev_path(path);
+
+	if (p == DP_NONE)
+		return dmasync_real_stat(path, st);
+	dev_stat(p, st);
+	return 0;
+}
+
+/* LP64: struct stat64 is struct stat under another name. */
+EXPORT int stat64(const char *path, struct stat64 *st)
+{
+	return stat(path, (struct stat *)st);
+}
+
+EXPORT int lstat(const char *path, struct stat *st)
+{
+	enum dev_path p = dev_path(path);
+
+	if (p == DP_NONE)
+		return dmasync_real_lstat(path, st);
+	dev_stat(p, st);
+	return 0;
+}
+
+EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+	return lstat(path, (struct stat *)st);
+}
+
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	enum dev_path p = dev_path_at(dirfd, path);
+
+	if (p == DP_NONE)
+		return dmasync_real_fstatat(dirfd, path, st, flags);
+	dev_stat(p, st);
+	return 0;
+}
+
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return fstatat(dirfd, path, (struct stat *)st, flags);
+}
+
+EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
+{
+	enum dev_path p = dev_path_at(dirfd, path);
+	struct stat st;
+
+	if (p == DP_NONE)
+		return dmasync_real_statx(dirfd, path, flags, mask, stx);
+	dev_stat(p, &st);
+	memset(stx, 0, sizeof(*stx));
+	stx->stx_mask = STATX_BASIC_STATS;
+	stx->stx_mode = (__u16)st.st_mode;
+	stx->stx_nlink = (__u32)st.st_nlink;
+	stx->stx_ino = st.st_ino;
+	stx->stx_blksize = (__u32)st.st_blksize;
+	stx->stx_rdev_major = major(st.st_rdev);
+	stx->stx_rdev_minor = minor(st.st_rdev);
+	return 0;
+}
+
+EXPORT int access(const char *path, int mode)
+{
+	return dev_path(path) == DP_NONE ? dmasync_real_access(path, mode) : 0;
+}
+
+EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
+{
+	return dev_path_at(dirfd, path) == DP_NONE ? dmasync_real_faccessat(dirfd, path, mode, flags)
+						   : 0;
+}
+
+EXPORT int euidaccess(const char *path, int mode)
+{
+	return dev_path(path) == DP_NONE ? dmasync_real_faccessat(AT_FDCWD, path, mode, AT_EACCESS)
+					 : 0;
+}
+
+EXPORT int eaccess(const char *path, int mode)
+{
+	return euidaccess(path, mode);
+}
+
+/* ---- readlink: /proc/self/fd/N ---------------------------------------------------- */
+
+static ssize_t fd_readlink(const char *path, char *buf, size_t len, bool *handled)
+{
+	struct client_obj obj;
+	char text[80];
+	int fd = path ? proc_fd_number(path, "fd") : -1, n;
+
+	*handled = false;
+	if (fd < 0 || !ours(fd, &obj))
+		return -1;
+	n = fd_link_text(fd, &obj, text, sizeof(text));
+	if (n < 0)
+		return -1;
+	*handled = true;
+	if ((size_t)n > len)
+		n = (int)len;	/* readlink truncates silently */
+	memcpy(buf, text, (size_t)n);
+	return n;
+}
+
+EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
+{
+	bool handled;
+	ssize_t r = fd_readlink(path, buf, len, &handled);
+
+	return handled ? r : dmasync_real_readlink(path, buf, len);
+}
+
+EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t len)
+{
+	bool handled = false;
+	ssize_t r = path[0] == '/' ? fd_readlink(path, buf, len, &handled) : -1;
+
+	return handled ? r : dmasync_real_readlinkat(dirfd, path, buf, len);
+}
+
+/* ---- fds: ioctl, close, dup ----------------------------------------------------------- */
+
+EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+	int saved = errno, r;
+	va_list ap;
+	void *arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	r = dmasync_ioctl(fd, request, arg);
+	if (r >= 0)
+		errno = saved;
+	return r;
+}
+
+EXPORT int close(int fd)
+{
+	struct client_obj obj;
+	int saved = errno, r;
+
+	if (ours(fd, &obj))
+		r = dmasync_close(fd);
+	else
+		r = dmasync_real_close(fd);
+	/* The number may be reused for anything now. */
+	if (fd >= 0)
+		client_fds_closed((unsigned int)fd, (unsigned int)fd);
+	if (!r)
+		errno = saved;
+	return r;
+}
+
+EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
+{
+	int r = dmasync_real_close_range(lo, hi, flags);
+
+	/* CLOSE_RANGE_CLOEXEC only marks them. */
+	if (!r && !(flags & CLOSE_RANGE_CLOEXEC))
+		client_fds_closed(lo, hi);
+	return r;
+}
+
+EXPORT int dup(int fd)
+{
+	int r = dmasync_real_dup(fd);
+
+	if (r >= 0)
+		client_fd_copied(fd, r);
+	return r;
+}
+
+EXPORT int dup2(int fd, int fd2)
+{
+	int r = dmasync_real_dup2(fd, fd2);
+
+	if (r >= 0)
+		client_fd_copied(fd, r);
+	return r;
+}
+
+EXPORT int dup3(int fd, int fd2, int flags)
+{
+	int r = dmasync_real_dup3(fd, fd2, flags);
+
+	if (r >= 0)
+		client_fd_copied(fd, r);
+	return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	struct client_obj obj;
+	va_list ap;
+	void *arg;
+	int r;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	r = dmasync_real_fcntl(fd, cmd, arg);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		client_fd_copied(fd, r);
+	/* A sync file is an anon inode opened O_RDONLY in Linux. */
+	if (r >= 0 && cmd == F_GETFL && ours(fd, &obj) && obj.kind == IPC_KIND_SYNC_FILE)
+		r = (r & ~(O_ACCMODE | O_NONBLOCK)) | O_RDONLY;
+	return r;
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl(fd, cmd, arg);
+}
+
+/* ---- read, write, lseek, mmap ---------------------------------------------------------- */
+
+/* None of the kernel's files behind dmasync's fds has read or write. */
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	struct client_obj obj;
+
+	if (ours(fd, &obj)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return dmasync_real_read(fd, buf, n);
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	struct client_obj obj;
+
+	if (ours(fd, &obj)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return dmasync_real_write(fd, buf, n);
+}
+
+EXPORT off_t lseek(int fd, off_t off, int whence)
+{
+	int saved = errno;
+	off_t r = dmasync_lseek(fd, off, whence);
+
+	if (r >= 0)
+		errno = saved;
+	return r;
+}
+
+EXPORT off_t lseek64(int fd, off_t off, int whence)
+{
+	return lseek(fd, off, whence);
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	int saved = errno;
+	void *p = dmasync_mmap(addr, len, prot, flags, fd, off);
+	struct client_obj obj;
+	struct stat st;
+
+	if (p == MAP_FAILED)
+		return p;
+	errno = saved;
+	if (!(flags & MAP_ANONYMOUS) && ours(fd, &obj) && obj.kind == IPC_KIND_DMA_BUF &&
+	    !fstat(fd, &st) && S_ISSOCK(st.st_mode))
+		map_record_add(p, obj.ino);
+	errno = saved;
+	return p;
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return mmap(addr, len, prot, flags, fd, off);
+}
+
+/* ---- readiness ---------------------------------------------------------------------------- */
+
+/*
+ * What a poll array holds of ours: POLL_DMABUF if an entry is a dma-buf of
+ * the broker's (its fd cannot show its readiness: the whole call goes to
+ * dmasync_ppoll()), POLL_SYNC_FILE if an entry is a sync file (native
+ * poll, but its revents trimmed to the kernel's), else 0.  A table lookup
+ * per entry for fds already seen.
+ */
+#define POLL_DMABUF 1
+#define POLL_SYNC_FILE 2
+
+static int poll_kinds(const struct pollfd *fds, nfds_t n)
+{
+	struct pollfd copy[64];
+	int kinds = 0;
+
+	/* The kernel answers EFAULT for a bad array: read it as it would
+	 * (no system call for an array on the caller's stack). */
+	if (!n || n > 64 || copy_from_user(copy, fds, n * sizeof(*fds)))
+		return 0;
+	for (nfds_t i = 0; i < n; i++) {
+		struct client_obj obj;
+
+		if (copy[i].fd < 0 || !ours(copy[i].fd, &obj))
+			continue;
+		if (obj.kind == IPC_KIND_DMA_BUF)
+			kinds |= POLL_DMABUF;
+		else if (obj.kind == IPC_KIND_SYNC_FILE)
+			kinds |= POLL_SYNC_FILE;
+	}
+	return kinds;
+}
+
+/* A sync file shows POLLIN once signaled and nothing else (its socket
+ * adds POLLRDNORM and POLLRDHUP); POLLHUP stays: its broker is gone. */
+static int trim_sync_files(struct pollfd *fds, nfds_t n)
+{
+	int ready = 0;
+
+	for (nfds_t i = 0; i < n; i++) {
+		struct client_obj obj;
+
+		if (fds[i].revents && ours(fds[i].fd, &obj) && obj.kind == IPC_KIND_SYNC_FILE)
+			fds[i].revents &= POLLIN | POLLHUP | POLLERR | POLLNVAL;
+		ready += fds[i].revents != 0;
+	}
+	return ready;
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	int saved = errno, kinds = client_enabled() ? poll_kinds(fds, n) : 0, r;
+
+	if (!(kinds & POLL_DMABUF) && (n <= 64 || !client_enabled()))
+		r = dmasync_real_poll(fds, n, timeout);
+	else
+		r = dmasync_poll(fds, n, timeout);
+	if (r > 0 && (kinds & POLL_SYNC_FILE))
+		r = trim_sync_files(fds, n);
+	if (r >= 0)
+		errno = saved;
+	return r;
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t len);
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t len)
+{
+	(void)len;
+	return poll(fds, n, timeout);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask)
+{
+	int saved = errno, kinds = client_enabled() ? poll_kinds(fds, n) : 0, r;
+
+	if (!(kinds & POLL_DMABUF) && (n <= 64 || !client_enabled()))
+		r = dmasync_real_ppoll(fds, n, tmo, mask);
+	else
+		r = dmasync_ppoll(fds, n, tmo, mask);
+	if (r > 0 && (kinds & POLL_SYNC_FILE))
+		r = trim_sync_files(fds, n);
+	if (r >= 0)
+		errno = saved;
+	return r;
+}
+
+EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
+		       const sigset_t *mask, size_t len);
+EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
+		       const sigset_t *mask, size_t len)
+{
+	(void)len;
+	return ppoll(fds, n, tmo, mask);
+}
+
+/*
+ * select() of a dma-buf: its readiness goes through poll; the fd sets are
+ * translated both ways.  Only when a set holds one (else libc's select).
+ */
+static int select_via_poll(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
+			   const sigset_t *mask, bool *handled)
+{
+	struct pollfd p[FD_SETSIZE];
+	nfds_t np = 0;
+	int ready = 0, rc;
+	bool any = false;
+
+	*handled = false;
+	if (!client_enabled() || n <= 0 || n > FD_SETSIZE)
+		return 0;
+	for (int fd = 0; fd < n; fd++) {
+		short ev = (short)((r && FD_ISSET(fd, r) ? POLLIN : 0) |
+				   (w && FD_ISSET(fd, w) ? POLLOUT : 0) |
+				   (e && FD_ISSET(fd, e) ? POLLPRI : 0));
+		struct client_obj obj;
+
+		if (!ev)
+			continue;
+		any |= ours(fd, &obj) && obj.kind == IPC_KIND_DMA_BUF;
+		p[np].fd = fd;
+		p[np].events = ev;
+		p[np].revents = 0;
+		np++;
+	}
+	if (!any)
+		return 0;
+	*handled = true;
+	rc = dmasync_ppoll(p, np, tmo, mask);
+	if (rc < 0)
+		return rc;
+	if (r)
+		FD_ZERO(r);
+	if (w)
+		FD_ZERO(w);
+	if (e)
+		FD_ZERO(e);
+	for (nfds_t i = 0; i < np; i++) {
+		if (p[i].revents & POLLNVAL) {
+			errno = EBADF;
+			return -1;
+		}
+		if (r && (p[i].revents & (POLLIN | POLLHUP | POLLERR)) && (p[i].events & POLLIN)) {
+			FD_SET(p[i].fd, r);
+			ready++;
+		}
+		if (w && (p[i].revents & (POLLOUT | POLLERR)) && (p[i].events & POLLOUT)) {
+			FD_SET(p[i].fd, w);
+			ready++;
+		}
+		if (e && (p[i].revents & POLLPRI)) {
+			FD_SET(p[i].fd, e);
+			ready++;
+		}
+	}
+	return ready;
+}
+
+EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	struct timespec ts, *tsp = NULL;
+	int saved = errno, rc;
+	bool handled;
+
+	if (tv) {
+		ts.tv_sec = tv->tv_sec;
+		ts.tv_nsec = tv->tv_usec * 1000;
+		tsp = &ts;
+	}
+	rc = select_via_poll(n, r, w, e, tsp, NULL, &handled);
+	if (!handled)
+		return dmasync_real_select(n, r, w, e, tv);
+	if (rc >= 0)
+		errno = saved;
+	return rc;
+}
+
+EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
+		   const sigset_t *mask)
+{
+	int saved = errno, rc;
+	bool handled;
+
+	rc = select_via_poll(n, r, w, e, tmo, mask, &handled);
+	if (!handled)
+		return dmasync_real_pselect(n, r, w, e, tmo, mask);
+	if (rc >= 0)
+		errno = saved;
+	return rc;
+}
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	int saved = errno, r = dmasync_epoll_ctl(epfd, op, fd, ev);
+
+	if (!r)
+		errno = saved;
+	return r;
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+/* Every close goes through the wrappers now: the table of fd numbers can
+ * be trusted. */
+__attribute__((constructor)) static void preload_init(void)
+{
+	client_trust_fd_numbers();
+}

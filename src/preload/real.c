@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* libc's own functions for the preload library: see real.h. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "real.h"
+
+/*
+ * The next definition of @name after this library, looked up once.  The
+ * pointer is published with release/acquire: any thread that sees it sees
+ * a usable function; a race only looks it up twice.
+ */
+#define REAL(name)                                                              \
+	typedef __typeof__(&name) name##_fn;                                    \
+	static name##_fn real_##name;                                           \
+	static name##_fn get_##name(void)                                       \
+	{                                                                       \
+		name##_fn f = __atomic_load_n(&real_##name, __ATOMIC_ACQUIRE);  \
+		if (!f) {                                                       \
+			f = (name##_fn)dlsym(RTLD_NEXT, #name);                 \
+			__atomic_store_n(&real_##name, f, __ATOMIC_RELEASE);    \
+		}                                                               \
+		return f;                                                       \
+	}
+
+/* Whether open flags carry a mode argument. */
+static int wants_mode(int flags)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+REAL(open)
+int dmasync_real_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (wants_mode(flags)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	return get_open()(path, flags, mode);
+}
+
+REAL(openat)
+int dmasync_real_openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (wants_mode(flags)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	return get_openat()(dirfd, path, flags, mode);
+}
+
+REAL(fcntl)
+int dmasync_real_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	/* int and pointer arguments travel alike in the calling convention */
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return get_fcntl()(fd, cmd, arg);
+}
+
+REAL(ioctl)
+int dmasync_real_ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return get_ioctl()(fd, request, arg);
+}
+
+#define PASS(ret, name, params, args)                                           \
+	REAL(name)                                                              \
+	ret dmasync_real_##name params                                          \
+	{                                                                       \
+		return get_##name() args;                                       \
+	}
+
+PASS(int, close, (int fd), (fd))
+PASS(int, close_range, (unsigned int lo, unsigned int hi, int flags), (lo, hi, flags))
+PASS(int, dup, (int fd), (fd))
+PASS(int, dup2, (int fd, int fd2), (fd, fd2))
+PASS(int, dup3, (int fd, int fd2, int flags), (fd, fd2, flags))
+PASS(int, poll, (struct pollfd *fds, nfds_t n, int timeout), (fds, n, timeout))
+PASS(int, ppoll, (struct pollfd *fds, nfds_t n, const struct timespec *tmo,
+		  const sigset_t *mask), (fds, n, tmo, mask))
+PASS(int, select, (int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tmo),
+     (n, r, w, e, tmo))
+PASS(int, pselect, (int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
+		    const sigset_t *mask), (n, r, w, e, tmo, mask))
+PASS(int, epoll_ctl, (int epfd, int op, int fd, struct epoll_event *ev), (epfd, op, fd, ev))
+PASS(void *, mmap, (void *addr, size_t len, int prot, int flags, int fd, off_t off),
+     (addr, len, prot, flags, fd, off))
+PASS(off_t, lseek, (int fd, off_t off, int whence), (fd, off, whence))
+PASS(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n))
+PASS(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n))
+PASS(ssize_t, readlink, (const char *path, char *buf, size_t n), (path, buf, n))
+PASS(ssize_t, readlinkat, (int dirfd, const char *path, char *buf, size_t n),
+     (dirfd, path, buf, n))
+PASS(int, stat, (const char *path, struct stat *st), (path, st))
+PASS(int, lstat, (const char *path, struct stat *st), (path, st))
+PASS(int, fstatat, (int dirfd, const char *path, struct stat *st, int flags),
+     (dirfd, path, st, flags))
+PASS(int, statx, (int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx),
+     (dirfd, path, flags, mask, stx))
+PASS(int, access, (const char *path, int mode), (path, mode))
+PASS(int, faccessat, (int dirfd, const char *path, int mode, int flags),
+     (dirfd, path, mode, flags))
+PASS(DIR *, opendir, (const char *path), (path))
+PASS(int, closedir, (DIR *dir), (dir))
+PASS(FILE *, fopen, (const char *path, const char *mode), (path, mode))
+PASS(int, fclose, (FILE *f), (f))
+
+/* The 64-bit-offset names: the same functions on LP64 (real.syms renames
+ * each name on its own). */
+int dmasync_real_open64(const char *path, int flags, mode_t mode);
+int dmasync_real_open64(const char *path, int flags, mode_t mode)
+{
+	return dmasync_real_open(path, flags, mode);
+}
+
+int dmasync_real_openat64(int dirfd, const char *path, int flags, mode_t mode);
+int dmasync_real_openat64(int dirfd, const char *path, int flags, mode_t mode)
+{
+	return dmasync_real_openat(dirfd, path, flags, mode);
+}
+
+int dmasync_real_fcntl64(int fd, int cmd, void *arg);
+int dmasync_real_fcntl64(int fd, int cmd, void *arg)
+{
+	return dmasync_real_fcntl(fd, cmd, arg);
+}
+
+void *dmasync_real_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+void *dmasync_real_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return dmasync_real_mmap(addr, len, prot, flags, fd, off);
+}
+
+off_t dmasync_real_lseek64(int fd, off_t off, int whence);
+off_t dmasync_real_lseek64(int fd, off_t off, int whence)
+{
+	return dmasync_real_lseek(fd, off, whence);
+}
+
+int dmasync_real_stat64(const char *path, struct stat *st);
+int dmasync_real_stat64(const char *path, struct stat *st)
+{
+	return dmasync_real_stat(path, st);
+}
+
+int dmasync_real_lstat64(const char *path, struct stat *st);
+int dmasync_real_lstat64(const char *path, struct stat *st)
+{
+	return dmasync_real_lstat(path, st);
+}
+
+int dmasync_real_fstatat64(int dirfd, const char *path, struct stat *st, int flags);
+int dmasync_real_fstatat64(int dirfd, const char *path, struct stat *st, int flags)
+{
+	return dmasync_real_fstatat(dirfd, path, st, flags);
+}
+
+FILE *dmasync_real_fopen64(const char *path, const char *mode);
+FILE *dmasync_real_fopen64(const char *path, const char *mode)
+{
+	return dmasync_real_fopen(path, mode);
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: libc's own functions, for the preload library (real.c).
+ *
+ * libdmasync-preload.so defines open(), close(), ioctl()... so that a
+ * program's calls reach dmasync.  The library's own calls to those names
+ * must reach libc instead, or every internal close() would come back into
+ * the wrapper.  The build renames them in the library's objects
+ * (objcopy --redefine-syms=real.syms: close -> dmasync_real_close) and
+ * real.c resolves each dmasync_real_NAME to the next definition of NAME
+ * after this library (dlsym(RTLD_NEXT)), lazily and once; the wrappers in
+ * preload.c call them too.  Every function here has libc's signature and
+ * errno behaviour.
+ */
+#ifndef DMASYNC_PRELOAD_REAL_H
+#define DMASYNC_PRELOAD_REAL_H
+
+#include <dirent.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+int dmasync_real_open(const char *path, int flags, ...);
+int dmasync_real_openat(int dirfd, const char *path, int flags, ...);
+int dmasync_real_close(int fd);
+int dmasync_real_close_range(unsigned int lo, unsigned int hi, int flags);
+int dmasync_real_dup(int fd);
+int dmasync_real_dup2(int fd, int fd2);
+int dmasync_real_dup3(int fd, int fd2, int flags);
+int dmasync_real_fcntl(int fd, int cmd, ...);
+int dmasync_real_ioctl(int fd, unsigned long request, ...);
+int dmasync_real_poll(struct pollfd *fds, nfds_t n, int timeout);
+int dmasync_real_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
+		       const sigset_t *mask);
+int dmasync_real_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tmo);
+int dmasync_real_pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
+			 const sigset_t *mask);
+int dmasync_real_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+void *dmasync_real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+off_t dmasync_real_lseek(int fd, off_t off, int whence);
+ssize_t dmasync_real_read(int fd, void *buf, size_t n);
+ssize_t dmasync_real_write(int fd, const void *buf, size_t n);
+ssize_t dmasync_real_readlink(const char *path, char *buf, size_t n);
+ssize_t dmasync_real_readlinkat(int dirfd, const char *path, char *buf, size_t n);
+int dmasync_real_stat(const char *path, struct stat *st);
+int dmasync_real_lstat(const char *path, struct stat *st);
+int dmasync_real_fstatat(int dirfd, const char *path, struct stat *st, int flags);
+int dmasync_real_statx(int dirfd, const char *path, int flags, unsigned int mask,
+		       struct statx *stx);
+int dmasync_real_access(const char *path, int mode);
+int dmasync_real_faccessat(int dirfd, const char *path, int mode, int flags);
+DIR *dmasync_real_opendir(const char *path);
+int dmasync_real_closedir(DIR *dir);
+FILE *dmasync_real_fopen(const char *path, const char *mode);
+int dmasync_real_fclose(FILE *f);
+
+#endif

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+# `dmasync run` refuses what LD_PRELOAD cannot reach, saying why (TAP).
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+dmasync, static = sys.argv[1], sys.argv[2]
+n = failed = 0
+
+
+def check(cond, what):
+    global n, failed
+    n += 1
+    print(("ok" if cond else "not ok"), n, "-", what, flush=True)
+    failed += not cond
+
+
+def run(*args):
+    return subprocess.run([dmasync, "run", "--", *args], capture_output=True, text=True)
+
+
+r = run(static)
+check(r.returncode == 126 and "statically linked" in r.stderr,
+      f"a static binary: 126 and a reason ({r.returncode}: {r.stderr.strip()})")
+with tempfile.TemporaryDirectory() as d:
+    suid = os.path.join(d, "true-suid")
+    shutil.copy(shutil.which("true"), suid)
+    os.chmod(suid, 0o4755)
+    r = run(suid)
+    check(r.returncode == 126 and "set-user-ID" in r.stderr,
+          f"a set-user-ID binary: 126 and a reason ({r.returncode}: {r.stderr.strip()})")
+r = run("no-such-program-dmasync")
+check(r.returncode == 127 and "not found" in r.stderr, "a missing program: 127")
+r = run("sh", "-c", 'case ":$LD_PRELOAD:" in *libdmasync-preload*) exit 7;; esac; exit 1')
+check(r.returncode == 7, "the program and its children get the preload library")
+r = run("sh", "-c", "exit 3")
+check(r.returncode == 3, "the program's exit status is dmasync run's")
+print(f"1..{n}")
+sys.exit(1 if failed else 0)

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dmasync: the command line.  `dmasync run [--] CMD [ARGS...]` runs an
+ * unmodified program, and the programs it starts, with dmasync's devices
+ * and fds (the preload library, as fakeroot or umockdev-run do).
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef DMASYNC_LIBDIR
+#define DMASYNC_LIBDIR "/usr/local/lib"
+#endif
+#ifndef DMASYNC_LIBEXECDIR
+#define DMASYNC_LIBEXECDIR "/usr/local/libexec"
+#endif
+
+static const char usage[] =
+	"Usage: dmasync COMMAND [OPTION]...\n"
+	"\n"
+	"  dmasync run [--] PROGRAM [ARGS...]\n"
+	"      Run PROGRAM, unmodified, and every program it starts, with the Linux\n"
+	"      dma-buf UAPI of dmasync: /dev/udmabuf, /dev/dma_heap/system and\n"
+	"      /sys/kernel/debug/sync/sw_sync exist, and their fds (sync files,\n"
+	"      timelines, dma-bufs) behave as the kernel's, in every process that\n"
+	"      holds them.  Works through LD_PRELOAD: statically linked and\n"
+	"      set-user-ID programs are refused with a reason (exit status 126), as\n"
+	"      are programs that make raw system calls or clear their environment\n"
+	"      (not detectable).  Exit status: PROGRAM's, 126 if it cannot run under\n"
+	"      dmasync, 127 if it is not found.\n"
+	"\n"
+	"  dmasync --help\n"
+	"\n"
+	"Environment: DMASYNC_PRELOAD (the preload library to use), DMASYNC_DAEMON,\n"
+	"DMASYNC_SOCKET, DMASYNC_MAX_OBJECTS (see dmasyncd --help), DMASYNC_TRACE.\n";
+
+/* @path made of the directory of this program and @rel, if it exists. */
+static bool beside_self(const char *rel, char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return false;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	return snprintf(out, len, "%s/%s", self, rel) < (int)len && !access(out, R_OK);
+}
+
+/* The preload library: $DMASYNC_PRELOAD, installed, or this build's. */
+static const char *preload_path(void)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("DMASYNC_PRELOAD");
+
+	if (env && *env)
+		return env;
+	if (beside_self("../src/preload/libdmasync-preload.so", path, sizeof(path)))
+		return path;
+	snprintf(path, sizeof(path), "%s/libdmasync-preload.so", DMASYNC_LIBDIR);
+	return path;
+}
+
+/* The broker for the programs: $DMASYNC_DAEMON, this build's, or installed. */
+static void set_daemon(void)
+{
+	char path[PATH_MAX];
+
+	if (getenv("DMASYNC_DAEMON"))
+		return;
+	if (beside_self("../src/broker/dmasyncd", path, sizeof(path)) ||
+	    (snprintf(path, sizeof(path), "%s/dmasyncd", DMASYNC_LIBEXECDIR) > 0 &&
+	     !access(path, X_OK)))
+		setenv("DMASYNC_DAEMON", path, 1);
+}
+
+/* PROGRAM found as execvp() would find it, into @out. */
+static bool find_program(const char *prog, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(prog, '/'))
+		return snprintf(out, len, "%s", prog) < (int)len && !access(out, X_OK);
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+
+		if (snprintf(out, len, "%.*s%s%s", (int)n, path, n ? "/" : "", prog) < (int)len &&
+		    !access(out, X_OK)) {
+			struct stat st;
+
+			if (!stat(out, &st) && S_ISREG(st.st_mode))
+				return true;
+		}
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return false;
+}
+
+/*
+ * Why @file cannot run under the preload, or NULL: statically linked (an
+ * ELF without an interpreter), or set-user-ID/set-group-ID (the dynamic
+ * linker ignores LD_PRELOAD for it).  Scripts run their interpreter.
+ */
+static const char *refusal(const char *file)
+{
+	Elf64_Ehdr eh;
+	struct stat st;
+	bool interp = false;
+	int fd;
+
+	if (stat(file, &st))
+		return NULL;
+	if (st.st_mode & (S_ISUID | S_ISGID))
+		return "it is set-user-ID or set-group-ID: the dynamic linker ignores LD_PRELOAD for it";
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (read(fd, &eh, sizeof(eh)) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64) {
+		close(fd);
+		return NULL;	/* a script, or not ELF64: let the kernel decide */
+	}
+	for (int i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) !=
+		    sizeof(ph))
+			break;
+		if (ph.p_type == PT_INTERP)
+			interp = true;
+	}
+	close(fd);
+	return interp ? NULL : "it is statically linked: LD_PRELOAD cannot reach it";
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	const char *preload = preload_path(), *old, *why;
+	char file[PATH_MAX];
+	char *env;
+	int i = 1;
+
+	if (i < argc && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++;
+	if (i >= argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (!find_program(argv[i], file, sizeof(file))) {
+		fprintf(stderr, "dmasync run: %s: command not found\n", argv[i]);
+		return 127;
+	}
+	why = refusal(file);
+	if (why) {
+		fprintf(stderr, "dmasync run: %s cannot run under dmasync: %s\n", argv[i], why);
+		return 126;
+	}
+	if (access(preload, R_OK)) {
+		fprintf(stderr, "dmasync run: no preload library at %s (set DMASYNC_PRELOAD)\n",
+			preload);
+		return 126;
+	}
+	set_daemon();
+	/* First, so that its wrappers see the program's calls; keep others'. */
+	old = getenv("LD_PRELOAD");
+	if (old && *old) {
+		env = malloc(strlen(preload) + strlen(old) + 2);
+		if (!env)
+			return 126;
+		sprintf(env, "%s:%s", preload, old);
+	} else {
+		env = strdup(preload);
+	}
+	if (!env || setenv("LD_PRELOAD", env, 1))
+		return 126;
+	free(env);
+	execv(file, argv + i);
+	fprintf(stderr, "dmasync run: %s: %s\n", argv[i], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	fprintf(stderr, "dmasync: unknown command '%s' (try dmasync --help)\n", argv[1]);
+	return 2;
+}
