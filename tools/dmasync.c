@@ -33,8 +33,10 @@ static const char usage[] =
 	"      holds them.  Works through LD_PRELOAD: statically linked and\n"
 	"      set-user-ID programs are refused with a reason (exit status 126), as\n"
 	"      are programs that make raw system calls or clear their environment\n"
-	"      (not detectable).  Exit status: PROGRAM's, 126 if it cannot run under\n"
-	"      dmasync, 127 if it is not found.\n"
+	"      (not detectable).  Programs built with a sanitizer run (ASan's\n"
+	"      link-order check is turned off in ASAN_OPTIONS).  Exit status:\n"
+	"      PROGRAM's, 126 if it cannot run under dmasync, 127 if it is not\n"
+	"      found.\n"
 	"\n"
 	"  dmasync --help\n"
 	"\n"
@@ -148,11 +150,31 @@ static const char *refusal(const char *file)
 	return interp ? NULL : "it is statically linked: LD_PRELOAD cannot reach it";
 }
 
+/* Put @value first in the ':'-separated list in environment variable @name. */
+static int env_prepend(const char *name, const char *value)
+{
+	const char *old = getenv(name);
+	char *env;
+	int r;
+
+	if (old && *old) {
+		env = malloc(strlen(value) + strlen(old) + 2);
+		if (env)
+			sprintf(env, "%s:%s", value, old);
+	} else {
+		env = strdup(value);
+	}
+	if (!env)
+		return -1;
+	r = setenv(name, env, 1);
+	free(env);
+	return r;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	const char *preload = preload_path(), *old, *why;
 	char file[PATH_MAX];
-	char *env;
 	int i = 1;
 
 	if (i < argc && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
@@ -181,18 +203,19 @@ static int cmd_run(int argc, char **argv)
 	}
 	set_daemon();
 	/* First, so that its wrappers see the program's calls; keep others'. */
-	old = getenv("LD_PRELOAD");
-	if (old && *old) {
-		env = malloc(strlen(preload) + strlen(old) + 2);
-		if (!env)
-			return 126;
-		sprintf(env, "%s:%s", preload, old);
-	} else {
-		env = strdup(preload);
-	}
-	if (!env || setenv("LD_PRELOAD", env, 1))
+	if (env_prepend("LD_PRELOAD", preload))
 		return 126;
-	free(env);
+	/*
+	 * A program built with gcc's AddressSanitizer loads its runtime as a
+	 * library and refuses to start unless that comes first; ours only wraps
+	 * system-call names, which the runtime still sees (after us), so the
+	 * check is turned off, for every program run (a script's children too),
+	 * unless the user chose.
+	 */
+	old = getenv("ASAN_OPTIONS");
+	if ((!old || !strstr(old, "verify_asan_link_order")) &&
+	    env_prepend("ASAN_OPTIONS", "verify_asan_link_order=0"))
+		return 126;
 	execv(file, argv + i);
 	fprintf(stderr, "dmasync run: %s: %s\n", argv[i], strerror(errno));
 	return errno == ENOENT ? 127 : 126;

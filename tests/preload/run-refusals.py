@@ -7,6 +7,9 @@ import sys
 import tempfile
 
 dmasync, static = sys.argv[1], sys.argv[2]
+# A sanitizer build's preload library cannot load into a program built
+# without that sanitizer (sh): those cases are skipped there.
+sanitized = "--sanitized" in sys.argv[3:]
 n = failed = 0
 
 
@@ -33,9 +36,15 @@ with tempfile.TemporaryDirectory() as d:
           f"a set-user-ID binary: 126 and a reason ({r.returncode}: {r.stderr.strip()})")
 r = run("no-such-program-dmasync")
 check(r.returncode == 127 and "not found" in r.stderr, "a missing program: 127")
-r = run("sh", "-c", 'case ":$LD_PRELOAD:" in *libdmasync-preload*) exit 7;; esac; exit 1')
-check(r.returncode == 7, "the program and its children get the preload library")
-r = run("sh", "-c", "exit 3")
-check(r.returncode == 3, "the program's exit status is dmasync run's")
+if sanitized:
+    for what in ("the program and its children get the preload library",
+                 "the program's exit status is dmasync run's"):
+        n += 1
+        print(f"ok {n} - {what} # SKIP sanitizer build: sh cannot load its preload library")
+else:
+    r = run("sh", "-c", 'case ":$LD_PRELOAD:" in *libdmasync-preload*) exit 7;; esac; exit 1')
+    check(r.returncode == 7, "the program and its children get the preload library")
+    r = run("sh", "-c", "exit 3")
+    check(r.returncode == 3, "the program's exit status is dmasync run's")
 print(f"1..{n}")
 sys.exit(1 if failed else 0)
