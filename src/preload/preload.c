@@ -567,6 +567,71 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
 	return 0;
 }
 
+/*
+ * The stat entry points of binaries built against glibc before 2.33 (and
+ * of fakeroot's stat()): the same answers.  An emulated node is described
+ * as struct stat, whatever @ver asks, as it is the only layout x86-64 has.
+ */
+EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	enum dev_path p = dev_path(path);
+
+	if (p == DP_NONE)
+		return dmasync_real___xstat(ver, path, st);
+	dev_stat(p, st);
+	return 0;
+}
+
+EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	enum dev_path p = dev_path(path);
+
+	if (p == DP_NONE)
+		return dmasync_real___xstat64(ver, path, st);
+	dev_stat(p, (struct stat *)st);
+	return 0;
+}
+
+EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	enum dev_path p = dev_path(path);
+
+	if (p == DP_NONE)
+		return dmasync_real___lxstat(ver, path, st);
+	dev_stat(p, st);
+	return 0;
+}
+
+EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	enum dev_path p = dev_path(path);
+
+	if (p == DP_NONE)
+		return dmasync_real___lxstat64(ver, path, st);
+	dev_stat(p, (struct stat *)st);
+	return 0;
+}
+
+EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	enum dev_path p = dev_path_at(dirfd, path);
+
+	if (p == DP_NONE)
+		return dmasync_real___fxstatat(ver, dirfd, path, st, flags);
+	dev_stat(p, st);
+	return 0;
+}
+
+EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	enum dev_path p = dev_path_at(dirfd, path);
+
+	if (p == DP_NONE)
+		return dmasync_real___fxstatat64(ver, dirfd, path, st, flags);
+	dev_stat(p, (struct stat *)st);
+	return 0;
+}
+
 EXPORT int access(const char *path, int mode)
 {
 	return dev_path(path) == DP_NONE ? dmasync_real_access(path, mode) : 0;

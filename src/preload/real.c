@@ -123,6 +123,14 @@ PASS(int, fstatat, (int dirfd, const char *path, struct stat *st, int flags),
      (dirfd, path, st, flags))
 PASS(int, statx, (int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx),
      (dirfd, path, flags, mask, stx))
+PASS(int, __xstat, (int ver, const char *path, struct stat *st), (ver, path, st))
+PASS(int, __xstat64, (int ver, const char *path, struct stat64 *st), (ver, path, st))
+PASS(int, __lxstat, (int ver, const char *path, struct stat *st), (ver, path, st))
+PASS(int, __lxstat64, (int ver, const char *path, struct stat64 *st), (ver, path, st))
+PASS(int, __fxstatat, (int ver, int dirfd, const char *path, struct stat *st, int flags),
+     (ver, dirfd, path, st, flags))
+PASS(int, __fxstatat64, (int ver, int dirfd, const char *path, struct stat64 *st, int flags),
+     (ver, dirfd, path, st, flags))
 PASS(int, access, (const char *path, int mode), (path, mode))
 PASS(int, faccessat, (int dirfd, const char *path, int mode, int flags),
      (dirfd, path, mode, flags))

@@ -51,6 +51,25 @@ int dmasync_real_lstat(const char *path, struct stat *st);
 int dmasync_real_fstatat(int dirfd, const char *path, struct stat *st, int flags);
 int dmasync_real_statx(int dirfd, const char *path, int flags, unsigned int mask,
 		       struct statx *stx);
+/*
+ * glibc before 2.33 had programs call these for stat(), lstat() and
+ * fstatat(); it still exports them (as compatibility versions) for the
+ * binaries built then, and fakeroot's stat() calls them.  Its headers no
+ * longer declare them.  @ver is 1 (_STAT_VER_LINUX) on x86-64.
+ */
+int __xstat(int ver, const char *path, struct stat *st);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+int dmasync_real___xstat(int ver, const char *path, struct stat *st);
+int dmasync_real___xstat64(int ver, const char *path, struct stat64 *st);
+int dmasync_real___lxstat(int ver, const char *path, struct stat *st);
+int dmasync_real___lxstat64(int ver, const char *path, struct stat64 *st);
+int dmasync_real___fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int dmasync_real___fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
+			      int flags);
 int dmasync_real_access(const char *path, int mode);
 int dmasync_real_faccessat(int dirfd, const char *path, int mode, int flags);
 DIR *dmasync_real_opendir(const char *path);
