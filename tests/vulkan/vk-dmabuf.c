@@ -30,17 +30,29 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/dma-buf.h>
 #include <linux/sync_file.h>
 #include <vulkan/vulkan.h>
 
+/* The sw_sync UAPI (drivers/dma-buf/sw_sync.c; no installed header). */
+struct sw_sync_create_fence_data {
+	uint32_t value;
+	char name[32];
+	int32_t fence;
+};
+#define SW_SYNC_IOC_CREATE_FENCE _IOWR('W', 0, struct sw_sync_create_fence_data)
+#define SW_SYNC_IOC_INC _IOW('W', 1, uint32_t)
+#define SW_SYNC_PATH "/sys/kernel/debug/sync/sw_sync"
+
 #define BUF_SIZE (64u * 1024u)
 #define IMG_DIM 64u
 #define PATTERN1 0xc0ffee42u
 #define PATTERN2 0x5a5aa5a5u
 #define PATTERN3 0x13572468u
+#define PATTERN4 0x2468ace0u
 #define FENCE_TIMEOUT_NS (10ull * 1000 * 1000 * 1000)
 
 static unsigned ntests, nfailed;
@@ -656,6 +668,108 @@ out:
 	buf_destroy(c, &hb);
 }
 
+/*
+ * Explicit sync into the driver: a submit waits on a semaphore holding a
+ * pending sw_sync fence, and runs only once another process advances the
+ * timeline.
+ */
+static void test_pending_sync_file(struct ctx *c)
+{
+	const char *what = "a submit waiting on a pending sw_sync fence";
+	struct sw_sync_create_fence_data cf = { .value = 1, .name = "vk-dmabuf" };
+	VkSemaphore s = VK_NULL_HANDLE;
+	VkFence vf = VK_NULL_HANDLE;
+	VkCommandBuffer cb = VK_NULL_HANDLE;
+	struct buf hb = { 0 };
+	VkResult r = VK_ERROR_UNKNOWN;
+	int tl, ifd = -1;
+
+	tl = open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
+	if (tl < 0 || ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &cf)) {
+		test(false, "%s: sw_sync fence (%s)", what, strerror(errno));
+		skip("no fence", "%s runs after INC in another process", what);
+		if (tl >= 0)
+			close(tl);
+		return;
+	}
+	VkSemaphoreCreateInfo sci = { .sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO };
+	r = vkCreateSemaphore(c->dev, &sci, NULL, &s);
+	ifd = fcntl(cf.fence, F_DUPFD_CLOEXEC, 0);
+	if (r == VK_SUCCESS && ifd >= 0) {
+		VkImportSemaphoreFdInfoKHR isi = {
+			.sType = VK_STRUCTURE_TYPE_IMPORT_SEMAPHORE_FD_INFO_KHR,
+			.semaphore = s,
+			.flags = VK_SEMAPHORE_IMPORT_TEMPORARY_BIT,
+			.handleType = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT,
+			.fd = ifd,
+		};
+		r = c->ImportSemaphoreFdKHR(c->dev, &isi);
+		if (r != VK_SUCCESS)
+			close(ifd);
+	}
+	if (r == VK_SUCCESS)
+		r = buf_create(c, &hb, BUF_SIZE, 0, false, -1, true);
+	if (r == VK_SUCCESS) {
+		VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
+		r = vkCreateFence(c->dev, &fci, NULL, &vf);
+	}
+	if (r == VK_SUCCESS) {
+		memset(hb.map, 0, BUF_SIZE);
+		cb = cmd_begin(c);
+		if (!cb)
+			r = VK_ERROR_UNKNOWN;
+	}
+	if (r == VK_SUCCESS) {
+		vkCmdFillBuffer(cb, hb.buf, 0, VK_WHOLE_SIZE, PATTERN4);
+		r = vkEndCommandBuffer(cb);
+	}
+	if (r == VK_SUCCESS) {
+		VkPipelineStageFlags stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+		VkSubmitInfo si = {
+			.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+			.waitSemaphoreCount = 1,
+			.pWaitSemaphores = &s,
+			.pWaitDstStageMask = &stage,
+			.commandBufferCount = 1,
+			.pCommandBuffers = &cb,
+		};
+		r = vkQueueSubmit(c->queue, 1, &si, vf);
+	}
+	/* 200 ms: the queue must still be waiting, nothing written */
+	VkResult early = r == VK_SUCCESS ? vkWaitForFences(c->dev, 1, &vf, VK_TRUE, 200000000ull) : r;
+	size_t written = early == VK_TIMEOUT ? BUF_SIZE / 4 - check_words(hb.map, BUF_SIZE / 4, 0) : 0;
+	test(early == VK_TIMEOUT && written == 0,
+	     "%s does not run while the fence is pending (%s, %zu words written)", what,
+	     vkres(early), written);
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		uint32_t one = 1;
+
+		_exit(ioctl(tl, SW_SYNC_IOC_INC, &one) ? 1 : 0);
+	}
+	int st = -1;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	r = early == VK_TIMEOUT ? vkWaitForFences(c->dev, 1, &vf, VK_TRUE, FENCE_TIMEOUT_NS) : early;
+	size_t good = r == VK_SUCCESS ? check_words(hb.map, BUF_SIZE / 4, PATTERN4) : 0;
+	test(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && r == VK_SUCCESS &&
+		     good == BUF_SIZE / 4,
+	     "%s runs after SW_SYNC_IOC_INC in another process (%s, %zu/%u words)", what, vkres(r),
+	     good, BUF_SIZE / 4);
+
+	vkQueueWaitIdle(c->queue);
+	if (cb)
+		vkFreeCommandBuffers(c->dev, c->pool, 1, &cb);
+	if (vf)
+		vkDestroyFence(c->dev, vf, NULL);
+	if (s)
+		vkDestroySemaphore(c->dev, s, NULL);
+	buf_destroy(c, &hb);
+	close(cf.fence);
+	close(tl);
+}
+
 int main(int argc, char **argv)
 {
 	struct ctx c = { 0 };
@@ -845,10 +959,13 @@ int main(int argc, char **argv)
 		test_image(&c);
 	else
 		skip("no DMA_BUF export for images", "VkImage dma-buf export and mmap");
-	if (sem)
+	if (sem) {
 		test_semaphores(&c);
-	else
+		test_pending_sync_file(&c);
+	} else {
 		skip("no SYNC_FD semaphores", "SYNC_FD export, SYNC_IOC_FILE_INFO, poll and import");
+		skip("no SYNC_FD semaphores", "a submit waiting on a pending sw_sync fence");
+	}
 
 	vkDeviceWaitIdle(c.dev);
 	if (c.pool)
