@@ -45,12 +45,28 @@ static int ready_pipe = -1;
 
 static void signal_ready(void *arg)
 {
+	int null;
+
 	(void)arg;
-	if (ready_pipe >= 0) {
-		(void)!write(ready_pipe, "", 1);
-		close(ready_pipe);
-		ready_pipe = -1;
+	if (ready_pipe < 0)
+		return;
+	/*
+	 * Detached and serving: let go of the starter's stdin, stdout and
+	 * stderr (a pipe that `prog | less` or $(prog) reads to its end would
+	 * otherwise stay open until the broker leaves).  Errors before this
+	 * point went to the starter's stderr.
+	 */
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		for (int fd = 0; fd < 3; fd++)
+			if (fd != null)
+				dup2(null, fd);
+		if (null > 2)
+			close(null);
 	}
+	(void)!write(ready_pipe, "", 1);
+	close(ready_pipe);
+	ready_pipe = -1;
 }
 
 int main(int argc, char **argv)

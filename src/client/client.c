@@ -64,6 +64,35 @@ void client_disable(void)
 	__atomic_store_n(&mode, 0, __ATOMIC_RELAXED);
 }
 
+/* ---- locks and signal handlers --------------------------------------------------------- */
+
+/*
+ * How many of this layer's locks the calling thread holds or is waiting
+ * for.  Counted before a lock is taken and after it is released, so that a
+ * signal handler running on this thread sees it non-zero for as long as
+ * the lock could be held: client_busy().
+ */
+static _Thread_local unsigned int lock_depth __attribute__((tls_model("initial-exec")));
+
+void client_lock(pthread_mutex_t *m)
+{
+	lock_depth++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	pthread_mutex_lock(m);
+}
+
+void client_unlock(pthread_mutex_t *m)
+{
+	pthread_mutex_unlock(m);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	lock_depth--;
+}
+
+bool client_busy(void)
+{
+	return __atomic_load_n(&lock_depth, __ATOMIC_RELAXED) != 0;
+}
+
 /* ---- the connection ------------------------------------------------------------------ */
 
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -76,12 +105,12 @@ static char rx_buf[IPC_MAX_PAYLOAD];	/* replies, under conn_lock */
 
 static void fork_prepare(void)
 {
-	pthread_mutex_lock(&conn_lock);
+	client_lock(&conn_lock);
 }
 
 static void fork_parent(void)
 {
-	pthread_mutex_unlock(&conn_lock);
+	client_unlock(&conn_lock);
 }
 
 /* The child shares the parent's connection socket: replies would go to
@@ -99,7 +128,7 @@ static void fork_child(void)
 	conn_fd = -1;
 	/* Taken by this very thread in fork_prepare(): unlock, as the
 	 * parent does (re-initialising it would hide it from TSan). */
-	pthread_mutex_unlock(&conn_lock);
+	client_unlock(&conn_lock);
 }
 
 static const struct core_fork_handler client_fork = {
@@ -397,7 +426,7 @@ static void known_put(dev_t dev, ino_t ino, int kind, uint64_t size, uint64_t br
 {
 	struct known *k;
 
-	pthread_mutex_lock(&known_lock);
+	client_lock(&known_lock);
 	known_init_locked();
 	k = &known[known_slot(dev, ino)];
 	k->dev = dev;
@@ -405,7 +434,7 @@ static void known_put(dev_t dev, ino_t ino, int kind, uint64_t size, uint64_t br
 	k->kind = kind;
 	k->size = size;
 	k->broker = broker;
-	pthread_mutex_unlock(&known_lock);
+	client_unlock(&known_lock);
 }
 
 /* Return: the kind, or -1 if unknown. */
@@ -414,7 +443,7 @@ static int known_get(dev_t dev, ino_t ino, struct client_obj *obj)
 	struct known *k;
 	int kind = -1;
 
-	pthread_mutex_lock(&known_lock);
+	client_lock(&known_lock);
 	known_init_locked();
 	k = &known[known_slot(dev, ino)];
 	if (k->kind >= 0 && k->dev == dev && k->ino == ino) {
@@ -423,7 +452,7 @@ static int known_get(dev_t dev, ino_t ino, struct client_obj *obj)
 		obj->broker = k->broker;
 		obj->dead = kind != IPC_KIND_NONE && k->broker != __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
 	}
-	pthread_mutex_unlock(&known_lock);
+	client_unlock(&known_lock);
 	return kind;
 }
 
@@ -442,7 +471,9 @@ static int known_get(dev_t dev, ino_t ino, struct client_obj *obj)
  */
 #define FDT_CHUNK 1024u
 #define FDT_CHUNKS 1024u	/* fd numbers below 2^20 (the kernel's nr_open default) */
-enum { FD_UNKNOWN, FD_NONE, FD_OURS };
+/* FD_CLOSING: being closed (or replaced); looked up like FD_UNKNOWN, and
+ * what is found out then is not recorded. */
+enum { FD_UNKNOWN, FD_NONE, FD_OURS, FD_CLOSING };
 struct fd_slot {
 	uint8_t state;		/* atomic: FD_* */
 	uint8_t kind;
@@ -459,84 +490,120 @@ void client_trust_fd_numbers(void)
 	__atomic_store_n(&fdt_trusted, true, __ATOMIC_RELEASE);
 }
 
-/* The slot of @fd, allocated if @make (fdt_lock held then), or NULL. */
+/*
+ * The slot of @fd, its chunk allocated if @make, or NULL.  Chunks are
+ * mmap()ed and published with a compare-and-swap, never freed: a lookup,
+ * and the state-only updates below, take no lock and allocate nothing that
+ * a signal handler could not (the preload's close() and read() run there).
+ */
 static struct fd_slot *fdt_slot(int fd, bool make)
 {
-	struct fd_slot *chunk;
+	struct fd_slot *chunk, *fresh;
 	unsigned int c = (unsigned int)fd / FDT_CHUNK;
 
 	if (fd < 0 || c >= FDT_CHUNKS)
 		return NULL;
 	chunk = __atomic_load_n(&fdt[c], __ATOMIC_ACQUIRE);
 	if (!chunk && make) {
-		chunk = calloc(FDT_CHUNK, sizeof(*chunk));
-		if (!chunk)
+		fresh = mmap(NULL, FDT_CHUNK * sizeof(*chunk), PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (fresh == MAP_FAILED)
 			return NULL;
-		__atomic_store_n(&fdt[c], chunk, __ATOMIC_RELEASE);
+		if (__atomic_compare_exchange_n(&fdt[c], &chunk, fresh, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			chunk = fresh;
+		else
+			munmap(fresh, FDT_CHUNK * sizeof(*chunk));	/* another thread's won */
 	}
 	return chunk ? &chunk[(unsigned int)fd % FDT_CHUNK] : NULL;
 }
 
-static void fdt_record(int fd, int state, const struct client_obj *obj)
+static int fdt_lookup(int fd, struct client_obj *obj);
+
+/*
+ * @fd is @state (FD_NONE, or FD_OURS with @obj).  @learned: the number was
+ * just handed to us (a reply's fds), so this is true whatever the slot
+ * said; otherwise it was found out by looking, and is recorded only if
+ * nothing changed the slot meanwhile (it is still FD_UNKNOWN: not closing,
+ * not closed and reused).  An object's identity is written under fdt_lock,
+ * which fdt_lookup() takes to read it; FD_NONE is one store.
+ */
+static void fdt_record(int fd, int state, const struct client_obj *obj, bool learned)
 {
 	struct fd_slot *s;
+	uint8_t expect = FD_UNKNOWN;
 
 	if (!__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE))
 		return;
-	pthread_mutex_lock(&fdt_lock);
 	s = fdt_slot(fd, true);
-	if (s) {
-		if (obj) {
-			s->kind = (uint8_t)obj->kind;
-			s->dev = obj->dev;
-			s->ino = obj->ino;
-			s->size = obj->size;
-			s->broker = obj->broker;
-		}
-		__atomic_store_n(&s->state, (uint8_t)state, __ATOMIC_RELEASE);
+	if (!s)
+		return;
+	if (state != FD_OURS || !obj) {
+		if (learned)
+			__atomic_store_n(&s->state, FD_NONE, __ATOMIC_RELEASE);
+		else
+			__atomic_compare_exchange_n(&s->state, &expect, FD_NONE, false,
+						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		return;
 	}
-	pthread_mutex_unlock(&fdt_lock);
+	client_lock(&fdt_lock);
+	if (learned || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == FD_UNKNOWN) {
+		s->kind = (uint8_t)obj->kind;
+		s->dev = obj->dev;
+		s->ino = obj->ino;
+		s->size = obj->size;
+		s->broker = obj->broker;
+		__atomic_store_n(&s->state, FD_OURS, __ATOMIC_RELEASE);
+	}
+	client_unlock(&fdt_lock);
 }
 
-void client_fds_closed(unsigned int lo, unsigned int hi)
+/* Fds @lo..@hi become @state: FD_UNKNOWN or FD_CLOSING.  No lock. */
+static void fdt_mark(unsigned int lo, unsigned int hi, uint8_t state)
 {
 	if (!__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE))
 		return;
-	pthread_mutex_lock(&fdt_lock);
 	for (unsigned int c = lo / FDT_CHUNK; c < FDT_CHUNKS && c <= hi / FDT_CHUNK; c++) {
-		struct fd_slot *chunk = fdt[c];
+		struct fd_slot *chunk = __atomic_load_n(&fdt[c], __ATOMIC_ACQUIRE);
 		unsigned int a = c * FDT_CHUNK, b = a + FDT_CHUNK - 1;
 
 		if (!chunk)
 			continue;
 		for (unsigned int fd = a > lo ? a : lo; fd <= b && fd <= hi; fd++)
-			__atomic_store_n(&chunk[fd % FDT_CHUNK].state, FD_UNKNOWN, __ATOMIC_RELEASE);
+			__atomic_store_n(&chunk[fd % FDT_CHUNK].state, state, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&fdt_lock);
+}
+
+void client_fds_closing(unsigned int lo, unsigned int hi)
+{
+	fdt_mark(lo, hi, FD_CLOSING);
+}
+
+void client_fds_closed(unsigned int lo, unsigned int hi)
+{
+	fdt_mark(lo, hi, FD_UNKNOWN);
 }
 
 void client_fd_copied(int from, int to)
 {
-	struct fd_slot *s, *d;
+	struct fd_slot *s;
+	struct client_obj obj;
+	int state;
 
 	if (!__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE) || to < 0)
 		return;
-	pthread_mutex_lock(&fdt_lock);
 	s = fdt_slot(from, false);
-	d = fdt_slot(to, s && s->state != FD_UNKNOWN);
-	if (d) {
-		if (s && s->state != FD_UNKNOWN) {
-			d->kind = s->kind;
-			d->dev = s->dev;
-			d->ino = s->ino;
-			d->size = s->size;
-			d->broker = s->broker;
-			__atomic_store_n(&d->state, s->state, __ATOMIC_RELEASE);
-		} else {
-			__atomic_store_n(&d->state, FD_UNKNOWN, __ATOMIC_RELEASE);
-		}
-	}
-	pthread_mutex_unlock(&fdt_lock);
+	state = s ? __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) : FD_UNKNOWN;
+	/* In a signal handler that interrupted our own locked code, @to is
+	 * left to be identified at its next use. */
+	if (state == FD_OURS && (client_busy() || fdt_lookup(from, &obj) != 1))
+		state = FD_UNKNOWN;
+	if (state == FD_OURS)
+		fdt_record(to, FD_OURS, &obj, true);
+	else if (state == FD_NONE)
+		fdt_record(to, FD_NONE, NULL, true);
+	else
+		client_fds_closed((unsigned int)to, (unsigned int)to);
 }
 
 /* What the table says of @fd: -1 (nothing), 0 (not ours), 1 (@obj filled). */
@@ -553,7 +620,7 @@ static int fdt_lookup(int fd, struct client_obj *obj)
 		return 0;
 	if (state != FD_OURS)
 		return -1;
-	pthread_mutex_lock(&fdt_lock);
+	client_lock(&fdt_lock);
 	state = s->state;
 	memset(obj, 0, sizeof(*obj));
 	obj->kind = (enum ipc_kind)s->kind;
@@ -561,7 +628,7 @@ static int fdt_lookup(int fd, struct client_obj *obj)
 	obj->ino = s->ino;
 	obj->size = s->size;
 	obj->broker = s->broker;
-	pthread_mutex_unlock(&fdt_lock);
+	client_unlock(&fdt_lock);
 	if (state != FD_OURS)
 		return -1;
 	obj->dead = obj->broker != __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
@@ -582,7 +649,7 @@ static void learn_newfds(const struct ipc_msg *rep, size_t off)
 		};
 
 		known_put((dev_t)nf[i].dev, (ino_t)nf[i].ino, (int)nf[i].kind, nf[i].size, broker);
-		fdt_record(rep->fds[i], nf[i].kind ? FD_OURS : FD_NONE, &obj);
+		fdt_record(rep->fds[i], nf[i].kind ? FD_OURS : FD_NONE, &obj, true);
 		/* fds arrive FD_CLOEXEC; the request may have asked otherwise. */
 		if (nf[i].flags & IPC_NEWFD_INHERIT)
 			fcntl(rep->fds[i], F_SETFD, 0);
@@ -599,7 +666,7 @@ int client_find(int fd, struct client_obj *obj)
 		return r;
 	r = client_find_slow(fd, obj);
 	if (r >= 0)
-		fdt_record(fd, r ? FD_OURS : FD_NONE, r ? obj : NULL);
+		fdt_record(fd, r ? FD_OURS : FD_NONE, r ? obj : NULL, false);
 	return r;
 }
 
@@ -631,7 +698,7 @@ static int client_find_slow(int fd, struct client_obj *obj)
 	}
 	req.fds[0] = fd;
 	req.nfds = 1;
-	pthread_mutex_lock(&conn_lock);
+	client_lock(&conn_lock);
 	r = connect_spawning_locked(false);
 	if (r >= 0)
 		r = roundtrip_locked(&req, &rep);
@@ -640,7 +707,7 @@ static int client_find_slow(int fd, struct client_obj *obj)
 		kind = (int)rep.hdr.ret;
 		obj->size = rep.hdr.arg0;
 	}
-	pthread_mutex_unlock(&conn_lock);
+	client_unlock(&conn_lock);
 	if (r == -EBADF)
 		return r;
 	if (r == -ENOENT || r == -ECONNREFUSED) {
@@ -672,7 +739,7 @@ int client_open(enum ipc_device dev, int flags)
 	req.payload = comm;
 	req.hdr.len = sizeof(comm);
 
-	pthread_mutex_lock(&conn_lock);
+	client_lock(&conn_lock);
 	r = roundtrip_locked(&req, &rep);
 	if (!r) {
 		r = (int)rep.hdr.ret;
@@ -688,7 +755,7 @@ int client_open(enum ipc_device dev, int flags)
 			ipc_msg_close_fds(&rep);
 		}
 	}
-	pthread_mutex_unlock(&conn_lock);
+	client_unlock(&conn_lock);
 	return r;
 }
 
@@ -883,14 +950,14 @@ static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned l
 			req.fds[req.nfds++] = v;
 	}
 
-	pthread_mutex_lock(&conn_lock);
+	client_lock(&conn_lock);
 	r = roundtrip_to_locked(&req, &rep, obj->broker);
 	if (r == -EBADF) {
 		/* A field named an fd that is not open: send it as none. */
 		unsigned int k = 1;
 
 		if (fcntl(fd, F_GETFD) < 0) {
-			pthread_mutex_unlock(&conn_lock);
+			client_unlock(&conn_lock);
 			return -EBADF;
 		}
 		for (unsigned int i = 1; i < req.nfds; i++)
@@ -902,14 +969,14 @@ static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned l
 		r = roundtrip_to_locked(&req, &rep, obj->broker);
 	}
 	if (r) {
-		pthread_mutex_unlock(&conn_lock);
+		client_unlock(&conn_lock);
 		return r == -EBADF ? -EBADF : r;
 	}
 	ret = rep.hdr.ret;
 	if (rep.hdr.len < sizeof(*io)) {
 		/* Refused before it ran (e.g. the object limit): no payload. */
 		ipc_msg_close_fds(&rep);
-		pthread_mutex_unlock(&conn_lock);
+		client_unlock(&conn_lock);
 		return ret < 0 ? ret : -EPROTO;
 	}
 	{
@@ -921,7 +988,7 @@ static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned l
 
 		if (newfd_off > rep.hdr.len || ro->out_len > sizeof(out)) {
 			ipc_msg_close_fds(&rep);
-			pthread_mutex_unlock(&conn_lock);
+			client_unlock(&conn_lock);
 			return -EPROTO;
 		}
 		learn_newfds(&rep, newfd_off);
@@ -946,13 +1013,13 @@ static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned l
 		if ((ro->array_len &&
 		     copy_to_user((void *)(uintptr_t)user_array, rregion + ro->out_len, ro->array_len)) ||
 		    (ro->out_len && copy_to_user(arg, out, ro->out_len))) {
-			pthread_mutex_unlock(&conn_lock);
+			client_unlock(&conn_lock);
 			/* Never reported: take the new fds back (put_unused_fd()). */
 			undo_newfds(newfds, n_new);
 			return -EFAULT;
 		}
 	}
-	pthread_mutex_unlock(&conn_lock);
+	client_unlock(&conn_lock);
 	if (ret < 0 && ret != -EMFILE && lay->fd_first) {
 		/* Would the kernel have failed to reserve the fd first? */
 		int probe = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -979,10 +1046,10 @@ static long simple_call(uint32_t op, int fd, uint64_t a0, uint64_t a1, uint64_t 
 		req.fds[0] = fd;
 		req.nfds = 1;
 	}
-	pthread_mutex_lock(&conn_lock);
+	client_lock(&conn_lock);
 	r = roundtrip_locked(&req, &rep);
 	if (r) {
-		pthread_mutex_unlock(&conn_lock);
+		client_unlock(&conn_lock);
 		return r;
 	}
 	ret = rep.hdr.ret;
@@ -999,7 +1066,7 @@ static long simple_call(uint32_t op, int fd, uint64_t a0, uint64_t a1, uint64_t 
 			close(rep.fds[i]);
 		}
 	}
-	pthread_mutex_unlock(&conn_lock);
+	client_unlock(&conn_lock);
 	return ret;
 }
 
@@ -1069,14 +1136,14 @@ void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, siz
 
 	req.fds[0] = fd;
 	req.nfds = 1;
-	pthread_mutex_lock(&conn_lock);
+	client_lock(&conn_lock);
 	r = roundtrip_locked(&req, &rep);
 	if (!r && rep.hdr.ret < 0)
 		r = (int)rep.hdr.ret;
 	if (r) {
 		if (!r)
 			ipc_msg_close_fds(&rep);
-		pthread_mutex_unlock(&conn_lock);
+		client_unlock(&conn_lock);
 		*err = -r;
 		return MAP_FAILED;
 	}
@@ -1086,7 +1153,7 @@ void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, siz
 	if (base == MAP_FAILED) {
 		*err = errno;
 		ipc_msg_close_fds(&rep);
-		pthread_mutex_unlock(&conn_lock);
+		client_unlock(&conn_lock);
 		return MAP_FAILED;
 	}
 	{
@@ -1110,14 +1177,14 @@ void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, siz
 					*err = errno;
 					munmap(base, len);
 					ipc_msg_close_fds(&rep);
-					pthread_mutex_unlock(&conn_lock);
+					client_unlock(&conn_lock);
 					return MAP_FAILED;
 				}
 			}
 		}
 	}
 	ipc_msg_close_fds(&rep);
-	pthread_mutex_unlock(&conn_lock);
+	client_unlock(&conn_lock);
 	return base;
 }
 
@@ -1126,7 +1193,7 @@ int client_stats(struct ipc_stats *st)
 	struct ipc_msg req = { .hdr = { .op = IPC_STATS } }, rep;
 	int r;
 
-	pthread_mutex_lock(&conn_lock);
+	client_lock(&conn_lock);
 	r = roundtrip_locked(&req, &rep);
 	if (!r) {
 		ipc_msg_close_fds(&rep);
@@ -1135,7 +1202,7 @@ int client_stats(struct ipc_stats *st)
 		else
 			r = -EPROTO;
 	}
-	pthread_mutex_unlock(&conn_lock);
+	client_unlock(&conn_lock);
 	return r;
 }
 
@@ -1146,7 +1213,7 @@ int client_fdinfo(int fd, struct ipc_fdinfo *info)
 
 	req.fds[0] = fd;
 	req.nfds = 1;
-	pthread_mutex_lock(&conn_lock);
+	client_lock(&conn_lock);
 	r = roundtrip_locked(&req, &rep);
 	if (!r) {
 		ipc_msg_close_fds(&rep);
@@ -1156,6 +1223,6 @@ int client_fdinfo(int fd, struct ipc_fdinfo *info)
 		else if (!r)
 			r = -EPROTO;
 	}
-	pthread_mutex_unlock(&conn_lock);
+	client_unlock(&conn_lock);
 	return r;
 }

@@ -11,6 +11,7 @@
 #ifndef DMASYNC_CLIENT_H
 #define DMASYNC_CLIENT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -36,6 +37,17 @@ bool client_enabled(void);
 void client_disable(void);
 
 /*
+ * The client's locks, taken with these so that client_busy() knows: true
+ * while the calling thread holds (or waits for) one.  A call that reaches
+ * the preload's wrappers then comes from a signal handler that interrupted
+ * this thread inside dmasync; the wrappers pass it to libc rather than wait
+ * for a lock the interrupted code holds.
+ */
+void client_lock(pthread_mutex_t *m);
+void client_unlock(pthread_mutex_t *m);
+bool client_busy(void);
+
+/*
  * client_find - whether @fd is a broker object; fills @obj.  One fstat();
  * an inode the client has not seen is asked about once (a round trip).
  * Return: 1 (an object), 0 (not ours: use libc), or a negative errno
@@ -49,7 +61,10 @@ int client_find(int fd, struct client_obj *obj);
  * numbers").  The preload then reports what closes and copies fds.
  */
 void client_trust_fd_numbers(void);
-/* Fds @lo..@hi (inclusive) were closed, or put elsewhere. */
+/* Fds @lo..@hi (inclusive) are about to be closed or replaced (a number
+ * may come back as something else at once), and then were.  No lock: a
+ * signal handler may call them. */
+void client_fds_closing(unsigned int lo, unsigned int hi);
 void client_fds_closed(unsigned int lo, unsigned int hi);
 /* @to now refers to what @from does (dup, dup2, dup3, F_DUPFD). */
 void client_fd_copied(int from, int to);

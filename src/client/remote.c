@@ -93,7 +93,7 @@ static void mirrors_forget(int fd, const struct client_obj *obj)
 {
 	struct epoll_reg **q, *r;
 
-	pthread_mutex_lock(&mirror_lock);
+	client_lock(&mirror_lock);
 	/* The kernel drops a closed file's registrations with its last fd;
 	 * ours stand for this fd number. */
 	for (q = &regs; (r = *q);) {
@@ -105,7 +105,7 @@ static void mirrors_forget(int fd, const struct client_obj *obj)
 			q = &r->next;
 		}
 	}
-	pthread_mutex_unlock(&mirror_lock);
+	client_unlock(&mirror_lock);
 }
 
 int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
@@ -191,17 +191,17 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 		return fail(-EFAULT);
 	if (epfd == fd)
 		return fail(-EINVAL);
-	pthread_mutex_lock(&mirror_lock);
+	client_lock(&mirror_lock);
 	for (p = &regs; (reg = *p); p = &reg->next)
 		if (reg->epfd == epfd && reg->fd == fd && reg->dev == obj.dev && reg->ino == obj.ino)
 			break;
 	switch (op) {
 	case EPOLL_CTL_ADD:
 		if (reg) {
-			pthread_mutex_unlock(&mirror_lock);
+			client_unlock(&mirror_lock);
 			return fail(-EEXIST);
 		}
-		pthread_mutex_unlock(&mirror_lock);
+		client_unlock(&mirror_lock);
 		m = client_mirror(fd);
 		if (m < 0)
 			return fail(m);
@@ -222,32 +222,32 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 		reg->dev = obj.dev;
 		reg->ino = obj.ino;
 		reg->dup = m;
-		pthread_mutex_lock(&mirror_lock);
+		client_lock(&mirror_lock);
 		reg->next = regs;
 		regs = reg;
-		pthread_mutex_unlock(&mirror_lock);
+		client_unlock(&mirror_lock);
 		return 0;
 	case EPOLL_CTL_MOD:
 		if (!reg) {
-			pthread_mutex_unlock(&mirror_lock);
+			client_unlock(&mirror_lock);
 			return fail(fcntl(epfd, F_GETFD) < 0 ? -EBADF : -ENOENT);
 		}
 		r = epoll_ctl(epfd, EPOLL_CTL_MOD, reg->dup, &ev);
-		pthread_mutex_unlock(&mirror_lock);
+		client_unlock(&mirror_lock);
 		return r;
 	case EPOLL_CTL_DEL:
 		if (!reg) {
-			pthread_mutex_unlock(&mirror_lock);
+			client_unlock(&mirror_lock);
 			return fail(fcntl(epfd, F_GETFD) < 0 ? -EBADF : -ENOENT);
 		}
 		*p = reg->next;
-		pthread_mutex_unlock(&mirror_lock);
+		client_unlock(&mirror_lock);
 		r = epoll_ctl(epfd, EPOLL_CTL_DEL, reg->dup, NULL);
 		close(reg->dup);
 		free(reg);
 		return r;
 	default:
-		pthread_mutex_unlock(&mirror_lock);
+		client_unlock(&mirror_lock);
 		return fail(-EINVAL);
 	}
 }

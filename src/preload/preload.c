@@ -136,10 +136,15 @@ static const char *heap_dir(void)
 
 /* ---- what an fd is ------------------------------------------------------------------ */
 
-/* Whether @fd is the broker's (@obj filled).  One table lookup when known. */
+/*
+ * Whether @fd is one of dmasync's, filled in @obj.  Not in a signal handler
+ * that interrupted this thread inside dmasync (client_busy()): the call
+ * goes to libc as it is, rather than wait for a lock the interrupted code
+ * holds.
+ */
 static bool ours(int fd, struct client_obj *obj)
 {
-	return client_enabled() && client_find(fd, obj) == 1;
+	return client_enabled() && !client_busy() && client_find(fd, obj) == 1;
 }
 
 /* "/proc/self/fd/N", "/proc/thread-self/fd/N" or "/proc/PID/fd/N" for us:
@@ -471,9 +476,11 @@ EXPORT FILE *fopen64(const char *path, const char *mode)
 
 EXPORT int fclose(FILE *f)
 {
-	int fd = f ? fileno(f) : -1;
-	int r = dmasync_real_fclose(f);
+	int fd = f ? fileno(f) : -1, r;
 
+	if (fd >= 0)
+		client_fds_closing((unsigned int)fd, (unsigned int)fd);
+	r = dmasync_real_fclose(f);
 	if (fd >= 0)
 		client_fds_closed((unsigned int)fd, (unsigned int)fd);
 	return r;
@@ -492,9 +499,11 @@ EXPORT DIR *opendir(const char *path)
 
 EXPORT int closedir(DIR *d)
 {
-	int fd = dirfd(d);
-	int r = dmasync_real_closedir(d);
+	int fd = dirfd(d), r;
 
+	if (fd >= 0)
+		client_fds_closing((unsigned int)fd, (unsigned int)fd);
+	r = dmasync_real_closedir(d);
 	if (fd >= 0)
 		client_fds_closed((unsigned int)fd, (unsigned int)fd);
 	return r;
@@ -712,12 +721,13 @@ EXPORT int close(int fd)
 {
 	struct client_obj obj;
 	int saved = errno, r;
+	bool mine = ours(fd, &obj);
 
-	if (ours(fd, &obj))
-		r = dmasync_close(fd);
-	else
-		r = dmasync_real_close(fd);
-	/* The number may be reused for anything now. */
+	/* Once closed, the number may come back at once (to another thread,
+	 * or a signal handler) as something else: closing, then closed. */
+	if (fd >= 0)
+		client_fds_closing((unsigned int)fd, (unsigned int)fd);
+	r = mine ? dmasync_close(fd) : dmasync_real_close(fd);
 	if (fd >= 0)
 		client_fds_closed((unsigned int)fd, (unsigned int)fd);
 	if (!r)
@@ -727,10 +737,14 @@ EXPORT int close(int fd)
 
 EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
 {
-	int r = dmasync_real_close_range(lo, hi, flags);
-
 	/* CLOSE_RANGE_CLOEXEC only marks them. */
-	if (!r && !(flags & CLOSE_RANGE_CLOEXEC))
+	bool closes = !(flags & CLOSE_RANGE_CLOEXEC) && lo <= hi;
+	int r;
+
+	if (closes)
+		client_fds_closing(lo, hi);
+	r = dmasync_real_close_range(lo, hi, flags);
+	if (closes)
 		client_fds_closed(lo, hi);
 	return r;
 }
@@ -744,22 +758,29 @@ EXPORT int dup(int fd)
 	return r;
 }
 
-EXPORT int dup2(int fd, int fd2)
+/* dup2() and dup3(): what was at @fd2 is replaced. */
+static int dup_over(int fd, int fd2, int flags, bool three)
 {
-	int r = dmasync_real_dup2(fd, fd2);
+	int r;
 
+	if (fd2 >= 0 && fd2 != fd)
+		client_fds_closing((unsigned int)fd2, (unsigned int)fd2);
+	r = three ? dmasync_real_dup3(fd, fd2, flags) : dmasync_real_dup2(fd, fd2);
 	if (r >= 0)
 		client_fd_copied(fd, r);
+	else if (fd2 >= 0 && fd2 != fd)
+		client_fds_closed((unsigned int)fd2, (unsigned int)fd2);
 	return r;
+}
+
+EXPORT int dup2(int fd, int fd2)
+{
+	return dup_over(fd, fd2, 0, false);
 }
 
 EXPORT int dup3(int fd, int fd2, int flags)
 {
-	int r = dmasync_real_dup3(fd, fd2, flags);
-
-	if (r >= 0)
-		client_fd_copied(fd, r);
-	return r;
+	return dup_over(fd, fd2, flags, true);
 }
 
 EXPORT int fcntl(int fd, int cmd, ...)

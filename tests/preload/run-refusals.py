@@ -2,6 +2,7 @@
 # `dmasync run` refuses what LD_PRELOAD cannot reach, saying why (TAP).
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,8 @@ r = run("no-such-program-dmasync")
 check(r.returncode == 127 and "not found" in r.stderr, "a missing program: 127")
 if sanitized:
     for what in ("the program and its children get the preload library",
-                 "the program's exit status is dmasync run's"):
+                 "the program's exit status is dmasync run's",
+                 "the output ends with the program, not with the broker it started"):
         n += 1
         print(f"ok {n} - {what} # SKIP sanitizer build: sh cannot load its preload library")
 else:
@@ -46,5 +48,19 @@ else:
     check(r.returncode == 7, "the program and its children get the preload library")
     r = run("sh", "-c", "exit 3")
     check(r.returncode == 3, "the program's exit status is dmasync run's")
+    # A broker the program starts keeps none of its stdio: reading the
+    # program's output to its end ends when the program does, while the
+    # broker lingers (it leaves 2 s after its last client).
+    with tempfile.TemporaryDirectory() as d:
+        sock = os.path.join(d, "broker")
+        env = dict(os.environ, DMASYNC_SOCKET=sock)
+        r = subprocess.run([dmasync, "run", "--", "sh", "-c", "exec 3</dev/udmabuf && echo opened"],
+                           capture_output=True, text=True, env=env)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        lingering = s.connect_ex(sock) == 0
+        s.close()
+        check(r.returncode == 0 and r.stdout == "opened\n" and lingering,
+              "the output ends with the program, not with the broker it started "
+              f"({r.returncode}, {r.stdout!r}, broker still there: {lingering})")
 print(f"1..{n}")
 sys.exit(1 if failed else 0)
