@@ -85,10 +85,7 @@ enum ipc_kind engine_identify(int fd, struct engine_obj_info *info)
 
 void engine_closed(dev_t dev, ino_t ino)
 {
-	struct uapi_file *file = uapi_file_lookup_key(dev, ino);
-
-	if (file)
-		uapi_file_closed(file);
+	uapi_file_closed_key(dev, ino);
 }
 
 /* The dma-buf behind @fd, with a reference, or NULL. */

@@ -37,6 +37,7 @@
  * so closed objects never hold more fds than live ones.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -330,6 +331,24 @@ static void hung_up(struct uapi_file *file, bool fired)
 	file_uninstall(file, fired);
 }
 
+/*
+ * Releases by the monitor thread, counted so that a closer that no longer
+ * finds the object (the monitor uninstalled it first) can wait for its
+ * release to end: uapi_file_closed_key().  The monitor is one thread, so
+ * its releases end in the order they begin.
+ */
+static uint32_t monitor_begun, monitor_ended, monitor_waiters;
+
+static void monitor_release(struct uapi_file *file)
+{
+	__atomic_add_fetch(&monitor_begun, 1, __ATOMIC_SEQ_CST);
+	hung_up(file, true);
+	uapi_file_put(file);
+	__atomic_add_fetch(&monitor_ended, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&monitor_waiters, __ATOMIC_SEQ_CST))
+		futex_wake(&monitor_ended, INT_MAX);
+}
+
 /* Read the inotify queue: every IN_IGNORED is an inode gone for good.
  * Return: the number of objects released. */
 static int handle_inotify(void)
@@ -355,8 +374,7 @@ static int handle_inotify(void)
 			file = get_by_wd(e->wd);
 			if (!file)
 				continue;
-			hung_up(file, true);
-			uapi_file_put(file);
+			monitor_release(file);
 			released++;
 		}
 	}
@@ -386,8 +404,7 @@ static int handle_events(struct epoll_event *ev, int n)
 			continue; /* uninstalled meanwhile */
 		/* EPOLLONESHOT: the registration is disabled already, and
 		 * goes with the watch fd's close; no EPOLL_CTL_DEL needed. */
-		hung_up(file, true);
-		uapi_file_put(file);
+		monitor_release(file);
 	}
 	return hangups;
 }
@@ -812,6 +829,23 @@ void uapi_file_closed(struct uapi_file *file)
 	}
 	__atomic_and_fetch(&file->refs, ~FILE_CLOSER_WAITS, __ATOMIC_ACQ_REL);
 	uapi_file_put(file);
+}
+
+void uapi_file_closed_key(dev_t dev, ino_t ino)
+{
+	struct uapi_file *file = uapi_file_lookup_key(dev, ino);
+	uint32_t target, ended;
+
+	if (file) {
+		uapi_file_closed(file);
+		return;
+	}
+	/* Read after the lookup: a release that made it fail has begun. */
+	target = __atomic_load_n(&monitor_begun, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&monitor_waiters, 1, __ATOMIC_SEQ_CST);
+	while ((int32_t)(target - (ended = __atomic_load_n(&monitor_ended, __ATOMIC_SEQ_CST))) > 0)
+		futex_wait_until(&monitor_ended, ended, -1);
+	__atomic_sub_fetch(&monitor_waiters, 1, __ATOMIC_SEQ_CST);
 }
 
 static bool same_ofd(int a, int b)

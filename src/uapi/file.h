@@ -183,6 +183,16 @@ void uapi_file_put(struct uapi_file *file);
  */
 void uapi_file_closed(struct uapi_file *file);
 
+/*
+ * uapi_file_closed_key - uapi_file_closed() for the object known as
+ * @dev/@ino to another process, which just closed an fd of it.  If no
+ * installed object has that key, the monitor thread may be releasing it
+ * right now (it saw the hang-up first): wait until every release the
+ * monitor had begun has ended, so that the release has run when this
+ * returns either way.
+ */
+void uapi_file_closed_key(dev_t dev, ino_t ino);
+
 /* Remove @file from the registry (idempotent); drops the registry's reference. */
 void uapi_file_uninstall(struct uapi_file *file);
 
