@@ -469,21 +469,21 @@ static int known_get(dev_t dev, ino_t ino, struct client_obj *obj)
  * used.  Fds closed by raw system calls or inside libc (not through its
  * exported functions) are outside this; docs/kernel-compat.md.
  */
-#define FDT_CHUNK 1024u
-#define FDT_CHUNKS 1024u	/* fd numbers below 2^20 (the kernel's nr_open default) */
+#define FDT_CHUNK CLIENT_FDT_CHUNK
+#define FDT_CHUNKS CLIENT_FDT_CHUNKS
 /* FD_CLOSING: being closed (or replaced); looked up like FD_UNKNOWN, and
  * what is found out then is not recorded. */
-enum { FD_UNKNOWN, FD_NONE, FD_OURS, FD_CLOSING };
-struct fd_slot {
-	uint8_t state;		/* atomic: FD_* */
-	uint8_t kind;
-	dev_t dev;
-	ino_t ino;
-	uint64_t size, broker;
+enum {
+	FD_UNKNOWN = CLIENT_FD_UNKNOWN,
+	FD_NONE = CLIENT_FD_NONE,
+	FD_OURS,
+	FD_CLOSING,
 };
+#define fd_slot client_fd_slot
 static bool fdt_trusted;
 static pthread_mutex_t fdt_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fd_slot *fdt[FDT_CHUNKS];
+struct client_fd_slot *client_fdt[CLIENT_FDT_CHUNKS];
+#define fdt client_fdt
 
 void client_trust_fd_numbers(void)
 {
@@ -572,6 +572,11 @@ static void fdt_mark(unsigned int lo, unsigned int hi, uint8_t state)
 		for (unsigned int fd = a > lo ? a : lo; fd <= b && fd <= hi; fd++)
 			__atomic_store_n(&chunk[fd % FDT_CHUNK].state, state, __ATOMIC_RELEASE);
 	}
+}
+
+void client_fd_made(int fd)
+{
+	fdt_record(fd, FD_NONE, NULL, true);
 }
 
 void client_fds_closing(unsigned int lo, unsigned int hi)

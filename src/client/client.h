@@ -68,6 +68,41 @@ void client_fds_closing(unsigned int lo, unsigned int hi);
 void client_fds_closed(unsigned int lo, unsigned int hi);
 /* @to now refers to what @from does (dup, dup2, dup3, F_DUPFD). */
 void client_fd_copied(int from, int to);
+/* @fd was just made by a call that never makes one of ours (pipe(),
+ * socket(), open() of an ordinary path...). */
+void client_fd_made(int fd);
+
+/*
+ * The table itself, for the preload's fast path: a wrapper called on an fd
+ * the table knows is not dmasync's goes straight to libc after one load of
+ * its chunk and one of its state (client_fd_none()).  Chunks of
+ * CLIENT_FDT_CHUNK slots, allocated on first use and never freed.
+ */
+#define CLIENT_FDT_CHUNK 1024u
+#define CLIENT_FDT_CHUNKS 1024u	/* fd numbers below 2^20 (the kernel's nr_open default) */
+#define CLIENT_FD_UNKNOWN 0
+#define CLIENT_FD_NONE 1
+struct client_fd_slot {
+	uint8_t state;		/* atomic: CLIENT_FD_* and client.c's own states */
+	uint8_t kind;
+	dev_t dev;
+	ino_t ino;
+	uint64_t size, broker;
+};
+extern struct client_fd_slot *client_fdt[CLIENT_FDT_CHUNKS];
+
+/* Whether the table knows @fd is not dmasync's.  No lock, no system call. */
+static inline bool client_fd_none(int fd)
+{
+	unsigned int u = (unsigned int)fd, c = u / CLIENT_FDT_CHUNK;
+	struct client_fd_slot *chunk;
+
+	if (c >= CLIENT_FDT_CHUNKS)
+		return false;
+	chunk = __atomic_load_n(&client_fdt[c], __ATOMIC_ACQUIRE);
+	return chunk && __atomic_load_n(&chunk[u % CLIENT_FDT_CHUNK].state, __ATOMIC_ACQUIRE) ==
+				CLIENT_FD_NONE;
+}
 
 /* IPC_OPEN: a new fd of an emulated device, or a negative errno. */
 int client_open(enum ipc_device dev, int flags);

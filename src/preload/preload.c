@@ -38,6 +38,7 @@
 #include "client.h"
 #include "ipc.h"
 #include "real.h"
+#include "file.h"
 #include "uaccess.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -336,6 +337,18 @@ static int fdinfo_open(int fd, const struct client_obj *obj, int flags)
 
 /* ---- open --------------------------------------------------------------------------- */
 
+/*
+ * Whether opening @path can only give an fd that is not dmasync's: an
+ * absolute path outside /proc and the /dev links into it (a heap dma-buf
+ * is a memfd, which /proc/PID/fd/N opens again).  A symbolic link of one's
+ * own into /proc is not followed here: its fd is looked up at first use.
+ */
+static bool ordinary_path(const char *path)
+{
+	return path[0] == '/' && strncmp(path, "/proc/", 6) && strncmp(path, "/dev/fd/", 8) &&
+	       strncmp(path, "/dev/std", 8);
+}
+
 static int do_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
 	enum dev_path p = dev_path_at(dirfd, path);
@@ -366,7 +379,10 @@ static int do_openat(int dirfd, const char *path, int flags, mode_t mode)
 			errno = saved;
 		return fd;
 	}
-	return dmasync_real_openat(dirfd, path, flags, mode);
+	fd = dmasync_real_openat(dirfd, path, flags, mode);
+	if (fd >= 0 && ordinary_path(path))
+		client_fd_made(fd);
+	return fd;
 }
 
 static mode_t open_mode(int flags, va_list ap)
@@ -700,17 +716,95 @@ EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t len)
 	return handled ? r : dmasync_real_readlinkat(dirfd, path, buf, len);
 }
 
+/* ---- fds the program makes: never dmasync's ------------------------------------------ */
+
+static int made(int r, int fd)
+{
+	if (r >= 0)
+		client_fd_made(fd);
+	return r;
+}
+
+static int made_pair(int r, const int fds[2])
+{
+	if (!r) {
+		client_fd_made(fds[0]);
+		client_fd_made(fds[1]);
+	}
+	return r;
+}
+
+EXPORT int pipe(int fds[2])
+{
+	return made_pair(dmasync_real_pipe(fds), fds);
+}
+
+EXPORT int pipe2(int fds[2], int flags)
+{
+	return made_pair(dmasync_real_pipe2(fds, flags), fds);
+}
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+	int fd = dmasync_real_socket(domain, type, protocol);
+
+	return made(fd, fd);
+}
+
+EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
+{
+	return made_pair(dmasync_real_socketpair(domain, type, protocol, sv), sv);
+}
+
+EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *len)
+{
+	int r = dmasync_real_accept(fd, addr.__sockaddr__, len);
+
+	return made(r, r);
+}
+
+EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *len, int flags)
+{
+	int r = dmasync_real_accept4(fd, addr.__sockaddr__, len, flags);
+
+	return made(r, r);
+}
+
+EXPORT int eventfd(unsigned int initval, int flags)
+{
+	int fd = dmasync_real_eventfd(initval, flags);
+
+	return made(fd, fd);
+}
+
+EXPORT int epoll_create(int size)
+{
+	int fd = dmasync_real_epoll_create(size);
+
+	return made(fd, fd);
+}
+
+EXPORT int epoll_create1(int flags)
+{
+	int fd = dmasync_real_epoll_create1(flags);
+
+	return made(fd, fd);
+}
+
 /* ---- fds: ioctl, close, dup ----------------------------------------------------------- */
 
 EXPORT int ioctl(int fd, unsigned long request, ...)
 {
-	int saved = errno, r;
+	int saved, r;
 	va_list ap;
 	void *arg;
 
 	va_start(ap, request);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	if (client_fd_none(fd) && !uapi_files_any())
+		return dmasync_real_ioctl_ptr(fd, request, arg);
+	saved = errno;
 	r = dmasync_ioctl(fd, request, arg);
 	if (r >= 0)
 		errno = saved;
@@ -721,7 +815,7 @@ EXPORT int close(int fd)
 {
 	struct client_obj obj;
 	int saved = errno, r;
-	bool mine = ours(fd, &obj);
+	bool mine = !(client_fd_none(fd) && !uapi_files_any()) && ours(fd, &obj);
 
 	/* Once closed, the number may come back at once (to another thread,
 	 * or a signal handler) as something else: closing, then closed. */
@@ -753,8 +847,12 @@ EXPORT int dup(int fd)
 {
 	int r = dmasync_real_dup(fd);
 
-	if (r >= 0)
-		client_fd_copied(fd, r);
+	if (r >= 0) {
+		if (client_fd_none(fd))
+			client_fd_made(r);
+		else
+			client_fd_copied(fd, r);
+	}
 	return r;
 }
 
@@ -783,23 +881,31 @@ EXPORT int dup3(int fd, int fd2, int flags)
 	return dup_over(fd, fd2, flags, true);
 }
 
-EXPORT int fcntl(int fd, int cmd, ...)
+static int do_fcntl(int fd, int cmd, void *arg)
 {
 	struct client_obj obj;
+	int r = dmasync_real_fcntl_ptr(fd, cmd, arg);
+
+	if (r < 0)
+		return r;
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		client_fd_copied(fd, r);
+	/* A sync file is an anon inode opened O_RDONLY in Linux. */
+	else if (cmd == F_GETFL && !client_fd_none(fd) && ours(fd, &obj) &&
+		 obj.kind == IPC_KIND_SYNC_FILE)
+		r = (r & ~(O_ACCMODE | O_NONBLOCK)) | O_RDONLY;
+	return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
 	va_list ap;
 	void *arg;
-	int r;
 
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	r = dmasync_real_fcntl(fd, cmd, arg);
-	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
-		client_fd_copied(fd, r);
-	/* A sync file is an anon inode opened O_RDONLY in Linux. */
-	if (r >= 0 && cmd == F_GETFL && ours(fd, &obj) && obj.kind == IPC_KIND_SYNC_FILE)
-		r = (r & ~(O_ACCMODE | O_NONBLOCK)) | O_RDONLY;
-	return r;
+	return do_fcntl(fd, cmd, arg);
 }
 
 EXPORT int fcntl64(int fd, int cmd, ...)
@@ -810,7 +916,7 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	return fcntl(fd, cmd, arg);
+	return do_fcntl(fd, cmd, arg);
 }
 
 /* ---- read, write, lseek, mmap ---------------------------------------------------------- */
@@ -820,7 +926,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	struct client_obj obj;
 
-	if (ours(fd, &obj)) {
+	if (!client_fd_none(fd) && ours(fd, &obj)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -831,48 +937,66 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	struct client_obj obj;
 
-	if (ours(fd, &obj)) {
+	if (!client_fd_none(fd) && ours(fd, &obj)) {
 		errno = EINVAL;
 		return -1;
 	}
 	return dmasync_real_write(fd, buf, n);
 }
 
-EXPORT off_t lseek(int fd, off_t off, int whence)
+static off_t do_lseek(int fd, off_t off, int whence)
 {
-	int saved = errno;
-	off_t r = dmasync_lseek(fd, off, whence);
+	int saved;
+	off_t r;
 
+	if (client_fd_none(fd) && !uapi_files_any())
+		return dmasync_real_lseek(fd, off, whence);
+	saved = errno;
+	r = dmasync_lseek(fd, off, whence);
 	if (r >= 0)
 		errno = saved;
 	return r;
 }
 
-EXPORT off_t lseek64(int fd, off_t off, int whence)
+EXPORT off_t lseek(int fd, off_t off, int whence)
 {
-	return lseek(fd, off, whence);
+	return do_lseek(fd, off, whence);
 }
 
-EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+EXPORT off_t lseek64(int fd, off_t off, int whence)
 {
-	int saved = errno;
-	void *p = dmasync_mmap(addr, len, prot, flags, fd, off);
+	return do_lseek(fd, off, whence);
+}
+
+static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	int saved;
+	void *p;
 	struct client_obj obj;
 	struct stat st;
 
+	if ((flags & MAP_ANONYMOUS) || (client_fd_none(fd) && !uapi_files_any()))
+		return dmasync_real_mmap(addr, len, prot, flags, fd, off);
+	saved = errno;
+	p = dmasync_mmap(addr, len, prot, flags, fd, off);
 	if (p == MAP_FAILED)
 		return p;
 	errno = saved;
-	if (!(flags & MAP_ANONYMOUS) && ours(fd, &obj) && obj.kind == IPC_KIND_DMA_BUF &&
-	    !fstat(fd, &st) && S_ISSOCK(st.st_mode))
+	if (ours(fd, &obj) && obj.kind == IPC_KIND_DMA_BUF && !fstat(fd, &st) &&
+	    S_ISSOCK(st.st_mode))
 		map_record_add(p, obj.ino);
 	errno = saved;
 	return p;
 }
 
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return do_mmap(addr, len, prot, flags, fd, off);
+}
+
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	return mmap(addr, len, prot, flags, fd, off);
+	return do_mmap(addr, len, prot, flags, fd, off);
 }
 
 /* ---- readiness ---------------------------------------------------------------------------- */
@@ -899,7 +1023,7 @@ static int poll_kinds(const struct pollfd *fds, nfds_t n)
 	for (nfds_t i = 0; i < n; i++) {
 		struct client_obj obj;
 
-		if (copy[i].fd < 0 || !ours(copy[i].fd, &obj))
+		if (copy[i].fd < 0 || client_fd_none(copy[i].fd) || !ours(copy[i].fd, &obj))
 			continue;
 		if (obj.kind == IPC_KIND_DMA_BUF)
 			kinds |= POLL_DMABUF;
@@ -918,7 +1042,8 @@ static int trim_sync_files(struct pollfd *fds, nfds_t n)
 	for (nfds_t i = 0; i < n; i++) {
 		struct client_obj obj;
 
-		if (fds[i].revents && ours(fds[i].fd, &obj) && obj.kind == IPC_KIND_SYNC_FILE)
+		if (fds[i].revents && !client_fd_none(fds[i].fd) && ours(fds[i].fd, &obj) &&
+		    obj.kind == IPC_KIND_SYNC_FILE)
 			fds[i].revents &= POLLIN | POLLHUP | POLLERR | POLLNVAL;
 		ready += fds[i].revents != 0;
 	}

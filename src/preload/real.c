@@ -97,6 +97,27 @@ int dmasync_real_ioctl(int fd, unsigned long request, ...)
 	}
 
 PASS(int, close, (int fd), (fd))
+int dmasync_real_ioctl_ptr(int fd, unsigned long request, void *arg)
+{
+	return get_ioctl()(fd, request, arg);
+}
+
+int dmasync_real_fcntl_ptr(int fd, int cmd, void *arg)
+{
+	return get_fcntl()(fd, cmd, arg);
+}
+
+PASS(int, pipe, (int fds[2]), (fds))
+PASS(int, pipe2, (int fds[2], int flags), (fds, flags))
+PASS(int, socket, (int domain, int type, int protocol), (domain, type, protocol))
+PASS(int, socketpair, (int domain, int type, int protocol, int sv[2]),
+     (domain, type, protocol, sv))
+PASS(int, accept, (int fd, struct sockaddr *addr, socklen_t *len), (fd, addr, len))
+PASS(int, accept4, (int fd, struct sockaddr *addr, socklen_t *len, int flags),
+     (fd, addr, len, flags))
+PASS(int, eventfd, (unsigned int initval, int flags), (initval, flags))
+PASS(int, epoll_create, (int size), (size))
+PASS(int, epoll_create1, (int flags), (flags))
 PASS(int, close_range, (unsigned int lo, unsigned int hi, int flags), (lo, hi, flags))
 PASS(int, dup, (int fd), (fd))
 PASS(int, dup2, (int fd, int fd2), (fd, fd2))

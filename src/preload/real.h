@@ -20,7 +20,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -33,6 +35,19 @@ int dmasync_real_dup2(int fd, int fd2);
 int dmasync_real_dup3(int fd, int fd2, int flags);
 int dmasync_real_fcntl(int fd, int cmd, ...);
 int dmasync_real_ioctl(int fd, unsigned long request, ...);
+/* The same two, without a second variadic call on the way. */
+int dmasync_real_ioctl_ptr(int fd, unsigned long request, void *arg);
+int dmasync_real_fcntl_ptr(int fd, int cmd, void *arg);
+/* Calls that make fds, never ones of dmasync's. */
+int dmasync_real_pipe(int fds[2]);
+int dmasync_real_pipe2(int fds[2], int flags);
+int dmasync_real_socket(int domain, int type, int protocol);
+int dmasync_real_socketpair(int domain, int type, int protocol, int sv[2]);
+int dmasync_real_accept(int fd, struct sockaddr *addr, socklen_t *len);
+int dmasync_real_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int dmasync_real_eventfd(unsigned int initval, int flags);
+int dmasync_real_epoll_create(int size);
+int dmasync_real_epoll_create1(int flags);
 int dmasync_real_poll(struct pollfd *fds, nfds_t n, int timeout);
 int dmasync_real_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
 		       const sigset_t *mask);

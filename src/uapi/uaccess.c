@@ -233,8 +233,10 @@ static int vm_copy(void *to, const void *from, size_t n, bool to_user)
  * on another stack (sigaltstack, coroutines, sanitizers' fake frames)
  * simply does not qualify and takes the probe.
  */
-static _Thread_local uintptr_t stack_lo, stack_hi;
-static _Thread_local int stack_known; /* 0 not yet, 1 known, -1 unavailable */
+/* initial-exec: no __tls_get_addr() call on the fast path of every copy */
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+static _Thread_local uintptr_t stack_lo TLS_IE, stack_hi TLS_IE;
+static _Thread_local int stack_known TLS_IE; /* 0 not yet, 1 known, -1 unavailable */
 
 static bool on_live_stack(uintptr_t a, size_t n)
 {
