@@ -96,7 +96,8 @@ bool client_busy(void)
 /* ---- the connection ------------------------------------------------------------------ */
 
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
-static int conn_fd = -1;		/* under conn_lock */
+static int conn_fd = -1;		/* written under conn_lock (atomically: client_fd_is_own()) */
+static int fd_floor;			/* client_set_fd_floor() */
 static ino_t conn_ino;			/* its inode, to recognise it after fork */
 static int inherited_fd = -1;		/* fork child: the parent's connection's number */
 static uint64_t conn_seq;		/* under conn_lock */
@@ -125,7 +126,7 @@ static void fork_child(void)
 	 * because its parent used dmasync.
 	 */
 	inherited_fd = conn_fd;
-	conn_fd = -1;
+	__atomic_store_n(&conn_fd, -1, __ATOMIC_RELAXED);
 	/* Taken by this very thread in fork_prepare(): unlock, as the
 	 * parent does (re-initialising it would hide it from TSan). */
 	client_unlock(&conn_lock);
@@ -253,6 +254,35 @@ static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_
  * number the parent's connection had, if that number still holds it (the
  * program may have closed it and reused the number).  Return: the fd.
  */
+void client_set_fd_floor(int min)
+{
+	__atomic_store_n(&fd_floor, min, __ATOMIC_RELAXED);
+}
+
+int client_own_fd(void)
+{
+	return __atomic_load_n(&conn_fd, __ATOMIC_RELAXED);
+}
+
+bool client_fd_is_own(int fd)
+{
+	return fd >= 0 && fd == __atomic_load_n(&conn_fd, __ATOMIC_RELAXED);
+}
+
+/* @fd moved to a number at or above the floor, if one is set. */
+static int above_floor(int fd)
+{
+	int min = __atomic_load_n(&fd_floor, __ATOMIC_RELAXED), high;
+
+	if (min <= 0 || fd >= min)
+		return fd;
+	high = fcntl(fd, F_DUPFD_CLOEXEC, min);
+	if (high < 0)
+		return fd;	/* no room up there: stay */
+	close(fd);
+	return high;
+}
+
 static int adopt_number(int fd)
 {
 	struct stat st;
@@ -263,6 +293,8 @@ static int adopt_number(int fd)
 	    dup3(fd, old, O_CLOEXEC) == old) {
 		close(fd);
 		fd = old;
+	} else {
+		fd = above_floor(fd);
 	}
 	if (!fstat(fd, &st))
 		conn_ino = st.st_ino;
@@ -301,7 +333,7 @@ static int connect_spawning_locked(bool may_spawn)
 		if (fd >= 0) {
 			r = hello(fd);
 			if (!r) {
-				conn_fd = adopt_number(fd);
+				__atomic_store_n(&conn_fd, adopt_number(fd), __ATOMIC_RELAXED);
 				return conn_fd;
 			}
 			close(fd);
@@ -362,7 +394,7 @@ static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_
 	}
 	if (r && r != -EMFILE) {
 		close(conn_fd);
-		conn_fd = -1;
+		__atomic_store_n(&conn_fd, -1, __ATOMIC_RELAXED);
 		return r == -ECONNRESET || r == -EPIPE || r == -EPROTO ? -ENOLINK : r;
 	}
 	return r;

@@ -68,6 +68,17 @@ void client_fds_closing(unsigned int lo, unsigned int hi);
 void client_fds_closed(unsigned int lo, unsigned int hi);
 /* @to now refers to what @from does (dup, dup2, dup3, F_DUPFD). */
 void client_fd_copied(int from, int to);
+/*
+ * The connection to the broker is the client's own fd.  With a floor set
+ * (the preload: a program's fd numbers are its own), it is kept at or
+ * above @min; client_fd_is_own() says whether @fd is it, for the wrappers
+ * of close and dup2, which leave it alone.
+ */
+void client_set_fd_floor(int min);
+bool client_fd_is_own(int fd);
+/* The connection's number, or -1. */
+int client_own_fd(void);
+
 /* @fd was just made by a call that never makes one of ours (pipe(),
  * socket(), open() of an ordinary path...). */
 void client_fd_made(int fd);

@@ -28,6 +28,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -811,11 +812,28 @@ EXPORT int ioctl(int fd, unsigned long request, ...)
 	return r;
 }
 
+/*
+ * The library's own fds (the broker connection; the monitor's epoll and
+ * inotify fds, when made): kept high (preload_init()), and not the
+ * program's to close or replace.  Closing one answers EBADF, as a number
+ * the program never opened does; dup2()/dup3() onto one EBUSY.
+ */
+static bool lib_fd(int fd)
+{
+	return client_fd_is_own(fd) || uapi_fd_is_own(fd);
+}
+
 EXPORT int close(int fd)
 {
 	struct client_obj obj;
 	int saved = errno, r;
-	bool mine = !(client_fd_none(fd) && !uapi_files_any()) && ours(fd, &obj);
+	bool mine;
+
+	if (lib_fd(fd)) {
+		errno = EBADF;
+		return -1;
+	}
+	mine = !(client_fd_none(fd) && !uapi_files_any()) && ours(fd, &obj);
 
 	/* Once closed, the number may come back at once (to another thread,
 	 * or a signal handler) as something else: closing, then closed. */
@@ -829,6 +847,37 @@ EXPORT int close(int fd)
 	return r;
 }
 
+/* close_range() of @lo..@hi around the library's own fds. */
+static int close_range_around(unsigned int lo, unsigned int hi, int flags)
+{
+	int own[3], n = 0, r = 0;
+	unsigned int from = lo;
+
+	own[n] = client_own_fd();
+	n += own[n] >= 0;
+	n += uapi_own_fds(own + n);
+	/* in order (three at most) */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && own[j] < own[j - 1]; j--) {
+			int t = own[j];
+
+			own[j] = own[j - 1];
+			own[j - 1] = t;
+		}
+	for (int i = 0; i < n && !r; i++) {
+		unsigned int fd = (unsigned int)own[i];
+
+		if (fd < from || fd > hi)
+			continue;
+		if (fd > from)
+			r = dmasync_real_close_range(from, fd - 1, flags);
+		from = fd + 1;
+		if (fd == hi)
+			return r;
+	}
+	return r ? r : dmasync_real_close_range(from, hi, flags);
+}
+
 EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
 {
 	/* CLOSE_RANGE_CLOEXEC only marks them. */
@@ -837,10 +886,20 @@ EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
 
 	if (closes)
 		client_fds_closing(lo, hi);
-	r = dmasync_real_close_range(lo, hi, flags);
+	r = lo <= hi ? close_range_around(lo, hi, flags) : dmasync_real_close_range(lo, hi, flags);
 	if (closes)
 		client_fds_closed(lo, hi);
 	return r;
+}
+
+/* glibc's closefrom() closes with a system call of its own: here, around
+ * the library's fds. */
+EXPORT void closefrom(int lo)
+{
+	if (lo < 0)
+		lo = 0;
+	if (close_range((unsigned int)lo, ~0u, 0))
+		dmasync_real_closefrom(lo);	/* no close_range(): libc's own way */
 }
 
 EXPORT int dup(int fd)
@@ -861,6 +920,10 @@ static int dup_over(int fd, int fd2, int flags, bool three)
 {
 	int r;
 
+	if (lib_fd(fd2) && fd2 != fd) {
+		errno = EBUSY;
+		return -1;
+	}
 	if (fd2 >= 0 && fd2 != fd)
 		client_fds_closing((unsigned int)fd2, (unsigned int)fd2);
 	r = three ? dmasync_real_dup3(fd, fd2, flags) : dmasync_real_dup2(fd, fd2);
@@ -1206,5 +1269,24 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
  * be trusted. */
 __attribute__((constructor)) static void preload_init(void)
 {
+	struct rlimit rl;
+	int floor = 0;
+
 	client_trust_fd_numbers();
+	/*
+	 * The library's own fds go high, so that the program's numbering is
+	 * what it would be without dmasync (its first open() gets 3, a shell's
+	 * `exec 3<file` takes 3): at 1024 and up if the limit allows (a small
+	 * fd table), else in the top 64 of a limit of at least 128.
+	 */
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		if (rl.rlim_cur >= 1024 + 64)
+			floor = 1024;
+		else if (rl.rlim_cur >= 128)
+			floor = (int)rl.rlim_cur - 64;
+	}
+	if (floor) {
+		client_set_fd_floor(floor);
+		uapi_files_set_fd_floor(floor);
+	}
 }

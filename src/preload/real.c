@@ -119,6 +119,12 @@ PASS(int, eventfd, (unsigned int initval, int flags), (initval, flags))
 PASS(int, epoll_create, (int size), (size))
 PASS(int, epoll_create1, (int flags), (flags))
 PASS(int, close_range, (unsigned int lo, unsigned int hi, int flags), (lo, hi, flags))
+REAL(closefrom)
+void dmasync_real_closefrom(int lo)
+{
+	get_closefrom()(lo);
+}
+
 PASS(int, dup, (int fd), (fd))
 PASS(int, dup2, (int fd, int fd2), (fd, fd2))
 PASS(int, dup3, (int fd, int fd2, int flags), (fd, fd2, flags))

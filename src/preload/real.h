@@ -30,6 +30,7 @@ int dmasync_real_open(const char *path, int flags, ...);
 int dmasync_real_openat(int dirfd, const char *path, int flags, ...);
 int dmasync_real_close(int fd);
 int dmasync_real_close_range(unsigned int lo, unsigned int hi, int flags);
+void dmasync_real_closefrom(int lo);
 int dmasync_real_dup(int fd);
 int dmasync_real_dup2(int fd, int fd2);
 int dmasync_real_dup3(int fd, int fd2, int flags);

@@ -182,6 +182,64 @@ static void fork_parent(void)
 }
 
 /* Fork child: put @fresh (a new instance, or -1) at the number *@fd held. */
+/*
+ * The registry's own fds (the monitor's epoll fd, the inotify fd) are kept
+ * at or above fd_floor once uapi_files_set_fd_floor() set one: the
+ * preload keeps the program's low numbers for the program.
+ */
+static int fd_floor;
+
+/* Store @fd (made by us, or -1) in @slot, moved above the floor first.
+ * registry_lock held. */
+static void set_own(int *slot, int fd)
+{
+	int min = fd_floor, high;
+
+	if (fd >= 0 && min > 0 && fd < min) {
+		high = fcntl(fd, F_DUPFD_CLOEXEC, min);
+		if (high >= 0) {
+			close(fd);
+			fd = high;
+		}
+	}
+	__atomic_store_n(slot, fd, __ATOMIC_RELAXED);
+}
+
+void uapi_files_set_fd_floor(int min)
+{
+	pthread_mutex_lock(&registry_lock);
+	fd_floor = min;
+	/* Idle (nothing installed, no monitor): let go of them for now; the
+	 * first object makes them again, above the floor. */
+	if (!monitor_running && !installed_count) {
+		if (ino_fd >= 0)
+			close(ino_fd);
+		if (epfd >= 0)
+			close(epfd);
+		set_own(&ino_fd, -1);
+		set_own(&epfd, -1);
+	}
+	pthread_mutex_unlock(&registry_lock);
+}
+
+int uapi_own_fds(int fds[2])
+{
+	int n = 0, e = __atomic_load_n(&epfd, __ATOMIC_RELAXED),
+	    i = __atomic_load_n(&ino_fd, __ATOMIC_RELAXED);
+
+	if (e >= 0)
+		fds[n++] = e;
+	if (i >= 0)
+		fds[n++] = i;
+	return n;
+}
+
+bool uapi_fd_is_own(int fd)
+{
+	return fd >= 0 && (fd == __atomic_load_n(&epfd, __ATOMIC_RELAXED) ||
+			   fd == __atomic_load_n(&ino_fd, __ATOMIC_RELAXED));
+}
+
 static void child_renew(int *fd, int fresh)
 {
 	if (*fd < 0) {
@@ -196,7 +254,7 @@ static void child_renew(int *fd, int fresh)
 	if (fresh >= 0)
 		close(fresh);
 	close(*fd);
-	*fd = -1;
+	__atomic_store_n(fd, -1, __ATOMIC_RELAXED);
 }
 
 static void fork_child(void)
@@ -251,14 +309,14 @@ __attribute__((constructor)) static void registry_init(void)
 {
 	pthread_mutex_lock(&registry_lock);
 	if (epfd < 0)
-		epfd = epoll_create1(EPOLL_CLOEXEC);
+		set_own(&epfd, epoll_create1(EPOLL_CLOEXEC));
 	if (epfd >= 0 && ino_fd < 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = INOTIFY_ID };
 
-		ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		set_own(&ino_fd, inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
 		if (ino_fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, ino_fd, &ev)) {
 			close(ino_fd);
-			ino_fd = -1;
+			set_own(&ino_fd, -1);
 		}
 	}
 	pthread_mutex_unlock(&registry_lock);
@@ -473,7 +531,7 @@ static int monitor_start_locked(void)
 	int r;
 
 	if (epfd < 0) {
-		epfd = epoll_create1(EPOLL_CLOEXEC);
+		set_own(&epfd, epoll_create1(EPOLL_CLOEXEC));
 		if (epfd < 0)
 			return -errno;
 	}
@@ -630,13 +688,13 @@ int uapi_file_install_inode(struct uapi_file *file, int user_fd)
 		/* Made at load time; again in a fork child that needs one. */
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = INOTIFY_ID };
 
-		ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		set_own(&ino_fd, inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
 		if (ino_fd < 0) {
 			r = -errno;
 		} else if (epoll_ctl(epfd, EPOLL_CTL_ADD, ino_fd, &ev)) {
 			r = -errno;
 			close(ino_fd);
-			ino_fd = -1;
+			set_own(&ino_fd, -1);
 		}
 	}
 	if (r) {

@@ -193,6 +193,18 @@ void uapi_file_closed(struct uapi_file *file);
  */
 void uapi_file_closed_key(dev_t dev, ino_t ino);
 
+/*
+ * uapi_files_set_fd_floor - keep the registry's own fds (the monitor's
+ * epoll and inotify fds) at numbers >= @min from now on; if the registry
+ * is idle they are closed, to be made again (above @min) by the first
+ * object.  For the preload, which leaves a program's numbering to it.
+ * uapi_fd_is_own() says whether @fd is one of them.
+ */
+void uapi_files_set_fd_floor(int min);
+bool uapi_fd_is_own(int fd);
+/* Those fds into @fds.  Return: how many (0-2). */
+int uapi_own_fds(int fds[2]);
+
 /* Remove @file from the registry (idempotent); drops the registry's reference. */
 void uapi_file_uninstall(struct uapi_file *file);
 
