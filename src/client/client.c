@@ -509,7 +509,7 @@ enum {
 	FD_UNKNOWN = CLIENT_FD_UNKNOWN,
 	FD_NONE = CLIENT_FD_NONE,
 	FD_OURS,
-	FD_CLOSING,
+	FD_CLOSING = CLIENT_FD_CLOSING_STATE,
 };
 #define fd_slot client_fd_slot
 static bool fdt_trusted;

@@ -102,17 +102,41 @@ struct client_fd_slot {
 };
 extern struct client_fd_slot *client_fdt[CLIENT_FDT_CHUNKS];
 
-/* Whether the table knows @fd is not dmasync's.  No lock, no system call. */
-static inline bool client_fd_none(int fd)
+/* @fd's slot, if its chunk exists (it may be in any state). */
+static inline struct client_fd_slot *client_fd_slot(int fd)
 {
 	unsigned int u = (unsigned int)fd, c = u / CLIENT_FDT_CHUNK;
 	struct client_fd_slot *chunk;
 
 	if (c >= CLIENT_FDT_CHUNKS)
-		return false;
+		return NULL;
 	chunk = __atomic_load_n(&client_fdt[c], __ATOMIC_ACQUIRE);
-	return chunk && __atomic_load_n(&chunk[u % CLIENT_FDT_CHUNK].state, __ATOMIC_ACQUIRE) ==
-				CLIENT_FD_NONE;
+	return chunk ? &chunk[u % CLIENT_FDT_CHUNK] : NULL;
+}
+
+/* Whether the table knows @fd is not dmasync's.  No lock, no system call. */
+static inline bool client_fd_none(int fd)
+{
+	struct client_fd_slot *s = client_fd_slot(fd);
+
+	return s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == CLIENT_FD_NONE;
+}
+
+/*
+ * client_fds_closing() and client_fds_closed() of one fd that the table
+ * knows is not dmasync's (client_fd_none() said so): a store each.
+ * Return: false if @fd has no slot (call the functions instead).
+ */
+#define CLIENT_FD_CLOSING_STATE 3
+static inline bool client_fd_none_mark(int fd, bool closing)
+{
+	struct client_fd_slot *s = client_fd_slot(fd);
+
+	if (!s)
+		return false;
+	__atomic_store_n(&s->state, closing ? CLIENT_FD_CLOSING_STATE : CLIENT_FD_UNKNOWN,
+			 __ATOMIC_RELEASE);
+	return true;
 }
 
 /* IPC_OPEN: a new fd of an emulated device, or a negative errno. */

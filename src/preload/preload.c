@@ -829,11 +829,18 @@ EXPORT int close(int fd)
 	int saved = errno, r;
 	bool mine;
 
+	if (client_fd_none(fd) && !uapi_files_any()) {
+		/* The fast path: an fd of the program's own making. */
+		client_fd_none_mark(fd, true);
+		r = dmasync_real_close(fd);
+		client_fd_none_mark(fd, false);
+		return r;	/* libc's close leaves errno alone on success */
+	}
 	if (lib_fd(fd)) {
 		errno = EBADF;
 		return -1;
 	}
-	mine = !(client_fd_none(fd) && !uapi_files_any()) && ours(fd, &obj);
+	mine = ours(fd, &obj);
 
 	/* Once closed, the number may come back at once (to another thread,
 	 * or a signal handler) as something else: closing, then closed. */
@@ -907,10 +914,14 @@ EXPORT int dup(int fd)
 	int r = dmasync_real_dup(fd);
 
 	if (r >= 0) {
-		if (client_fd_none(fd))
-			client_fd_made(r);
-		else
+		struct client_fd_slot *d;
+
+		if (!client_fd_none(fd))
 			client_fd_copied(fd, r);
+		else if ((d = client_fd_slot(r)))
+			__atomic_store_n(&d->state, CLIENT_FD_NONE, __ATOMIC_RELEASE);
+		else
+			client_fd_made(r);
 	}
 	return r;
 }
