@@ -314,21 +314,28 @@ off_t client_entry_lseek(int fd, off_t offset, int whence, bool *handled)
 	return whence == SEEK_END ? (off_t)obj.size : 0;
 }
 
+int client_close_obj(int fd, const struct client_obj *obj)
+{
+	int r, e;
+
+	if (obj->kind == IPC_KIND_DMA_BUF)
+		mirrors_forget(fd, obj);
+	r = close(fd);
+	e = errno;
+	/* A timeline's last close signals its points: before we return. */
+	if (obj->kind == IPC_KIND_TIMELINE)
+		client_closed(obj);
+	errno = e;
+	return r;
+}
+
 int client_entry_close(int fd, bool *handled)
 {
 	struct client_obj obj;
-	int r = client_find(fd, &obj), e;
+	int r = client_find(fd, &obj);
 
 	*handled = r == 1;
 	if (r != 1)
 		return -1;
-	if (obj.kind == IPC_KIND_DMA_BUF)
-		mirrors_forget(fd, &obj);
-	r = close(fd);
-	e = errno;
-	/* A timeline's last close signals its points: before we return. */
-	if (obj.kind == IPC_KIND_TIMELINE)
-		client_closed(&obj);
-	errno = e;
-	return r;
+	return client_close_obj(fd, &obj);
 }

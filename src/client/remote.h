@@ -23,5 +23,9 @@ void *client_entry_mmap(void *addr, size_t length, int prot, int flags, int fd, 
 			bool *handled);
 off_t client_entry_lseek(int fd, off_t offset, int whence, bool *handled);
 int client_entry_close(int fd, bool *handled);
+/* The same for an fd already found to be @obj (client_find()): what the
+ * process kept for it goes, the fd is closed, a timeline's last close
+ * waits for the broker's release.  Return: close()'s. */
+int client_close_obj(int fd, const struct client_obj *obj);
 
 #endif

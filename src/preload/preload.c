@@ -37,6 +37,7 @@
 
 #include <dmasync/dmasync-uapi.h>
 #include "client.h"
+#include "remote.h"
 #include "ipc.h"
 #include "real.h"
 #include "file.h"
@@ -846,7 +847,11 @@ EXPORT int close(int fd)
 	 * or a signal handler) as something else: closing, then closed. */
 	if (fd >= 0)
 		client_fds_closing((unsigned int)fd, (unsigned int)fd);
-	r = mine ? dmasync_close(fd) : dmasync_real_close(fd);
+	/* Ours and not in-process: no second lookup (the slot is closing). */
+	if (mine && !uapi_files_any())
+		r = client_close_obj(fd, &obj);
+	else
+		r = mine ? dmasync_close(fd) : dmasync_real_close(fd);
 	if (fd >= 0)
 		client_fds_closed((unsigned int)fd, (unsigned int)fd);
 	if (!r)
