@@ -2,7 +2,8 @@
 /*
  * dmasync: the command line.  `dmasync run [--] CMD [ARGS...]` runs an
  * unmodified program, and the programs it starts, with dmasync's devices
- * and fds (the preload library, as fakeroot or umockdev-run do).
+ * and fds (the preload library, as fakeroot or umockdev-run do); `dmasync
+ * ls` and `dmasync leaks` (dmasync-ls.c) show what lives in the broker.
  */
 #include <elf.h>
 #include <errno.h>
@@ -14,6 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "dmasync-tool.h"
 
 #ifndef DMASYNC_LIBDIR
 #define DMASYNC_LIBDIR "/usr/local/lib"
@@ -37,6 +40,14 @@ static const char usage[] =
 	"      link-order check is turned off in ASAN_OPTIONS).  Exit status:\n"
 	"      PROGRAM's, 126 if it cannot run under dmasync, 127 if it is not\n"
 	"      found.\n"
+	"\n"
+	"  dmasync ls [--json | --format=bufinfo | --format=sync-info] [--by-process]\n"
+	"      Every live buffer, sync file and timeline: what it is, who made it,\n"
+	"      which processes hold it, its fences (alias: info; see ls --help).\n"
+	"\n"
+	"  dmasync leaks [--json]\n"
+	"      Per process: the sync files, buffers and timelines it holds, and\n"
+	"      how that changed since the last look.\n"
 	"\n"
 	"  dmasync --help\n"
 	"\n"
@@ -229,6 +240,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ls") || !strcmp(argv[1], "info"))
+		return dmasync_cmd_ls(argc - 1, argv + 1, false);
+	if (!strcmp(argv[1], "leaks"))
+		return dmasync_cmd_ls(argc - 1, argv + 1, true);
 	fprintf(stderr, "dmasync: unknown command '%s' (try dmasync --help)\n", argv[1]);
 	return 2;
 }

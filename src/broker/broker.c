@@ -39,7 +39,38 @@
 struct broker_owner {
 	unsigned long refs;	/* the client's, plus one per object */
 	unsigned long objects;
+	pid_t pid;		/* the client's, from its HELLO (listings) */
+	char comm[16];
 };
+
+/* "\tPID\tCOMM" of an object's owner, for engine_list(). */
+static void describe_owner(void *owner, FILE *out)
+{
+	struct broker_owner *o = owner;
+
+	fprintf(out, "\t%d\t%s", (int)o->pid, o->comm[0] ? o->comm : "-");
+}
+
+/* The client's command name, as /proc shows it (same user: readable). */
+static void read_comm(pid_t pid, char *comm, size_t len)
+{
+	char path[40];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, comm, len - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	comm[n] = '\0';
+	for (ssize_t i = 0; i < n; i++)
+		if ((unsigned char)comm[i] < 0x20)
+			comm[i] = i == n - 1 ? '\0' : '?';
+}
 
 struct broker_client {
 	int fd;
@@ -286,6 +317,8 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		if (in->hdr.arg0 != IPC_VERSION)
 			out->hdr.ret = -EPROTO;
 		c->pid = (pid_t)in->hdr.arg1;
+		c->owner->pid = c->pid;
+		read_comm(c->pid, c->owner->comm, sizeof(c->owner->comm));
 		break;
 	case IPC_OPEN: {
 		const char *path = device_path(in->hdr.arg0);
@@ -361,6 +394,29 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		if (!out->hdr.ret) {
 			memcpy(tx, &fi, sizeof(fi));
 			out->hdr.len = sizeof(fi);
+		}
+		break;
+	}
+	case IPC_LIST: {
+		int m = memfd_create("dmasync-list", MFD_CLOEXEC), d = m >= 0 ? dup(m) : -1;
+		FILE *f = d >= 0 ? fdopen(d, "w") : NULL;
+
+		if (!f) {
+			out->hdr.ret = -errno;
+			if (d >= 0)
+				close(d);
+			if (m >= 0)
+				close(m);
+			break;
+		}
+		engine_list(f, describe_owner);
+		out->hdr.ret = fclose(f) ? -EIO : 0;
+		if (!out->hdr.ret && lseek(m, 0, SEEK_SET) == 0) {
+			out->fds[out->nfds++] = m;	/* closed once sent */
+		} else {
+			if (!out->hdr.ret)
+				out->hdr.ret = -EIO;
+			close(m);
 		}
 		break;
 	}

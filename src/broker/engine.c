@@ -244,3 +244,34 @@ bool engine_claim(int fd, void *owner, void (*released)(void *owner))
 	uapi_file_put(file);
 	return claimed;
 }
+
+/* ---- listing ------------------------------------------------------------------------ */
+
+struct list_ctx {
+	FILE *out;
+	void (*describe_owner)(void *owner, FILE *out);
+};
+
+static void list_one(struct uapi_file *file, void *arg)
+{
+	struct list_ctx *ctx = arg;
+	void *owner = __atomic_load_n(&file->owner, __ATOMIC_ACQUIRE);
+
+	if (!file->ops->show)
+		return;	/* the device nodes' fds */
+	fprintf(ctx->out, "%s\t%lu\t%lu", file->ops->name, (unsigned long)file->dev,
+		(unsigned long)file->ino);
+	if (owner)
+		ctx->describe_owner(owner, ctx->out);
+	else
+		fputs("\t0\t-", ctx->out);
+	file->ops->show(file, ctx->out);
+}
+
+void engine_list(FILE *out, void (*describe_owner)(void *owner, FILE *out))
+{
+	struct list_ctx ctx = { .out = out, .describe_owner = describe_owner };
+
+	uapi_file_for_each(NULL, list_one, &ctx);
+}
+

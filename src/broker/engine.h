@@ -9,6 +9,7 @@
 #define DMASYNC_UAPI_ENGINE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -67,6 +68,14 @@ int engine_fdinfo(int fd, struct ipc_fdinfo *info);
 
 /* Live fd-backed objects. */
 unsigned int engine_object_count(void);
+
+/*
+ * engine_list - every live object, in the listing format of src/uapi/file.h
+ * ("DOC: object listing"), to @out.  @describe_owner prints "\tPID\tCOMM"
+ * for an object's owner (engine_claim()).  Any thread; takes the objects'
+ * locks one at a time.
+ */
+void engine_list(FILE *out, void (*describe_owner)(void *owner, FILE *out));
 
 /* Fences that FILE_INFO of the sync file @fd reports (its unwrapped leaves);
  * a negative errno if @fd is not a sync file. */

@@ -249,11 +249,6 @@ static int hello(int fd);
 static int connect_spawning_locked(bool may_spawn);
 static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_t owner);
 
-/*
- * conn_lock held.  In a fork child, move the new connection @fd to the
- * number the parent's connection had, if that number still holds it (the
- * program may have closed it and reused the number).  Return: the fd.
- */
 void client_set_fd_floor(int min)
 {
 	__atomic_store_n(&fd_floor, min, __ATOMIC_RELAXED);
@@ -283,6 +278,11 @@ static int above_floor(int fd)
 	return high;
 }
 
+/*
+ * conn_lock held.  In a fork child, move the new connection @fd to the
+ * number the parent's connection had, if that number still holds it (the
+ * program may have closed it and reused the number).  Return: the fd.
+ */
 static int adopt_number(int fd)
 {
 	struct stat st;
@@ -1105,6 +1105,28 @@ static long simple_call(uint32_t op, int fd, uint64_t a0, uint64_t a1, uint64_t 
 	}
 	client_unlock(&conn_lock);
 	return ret;
+}
+
+int client_list(void)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_LIST } }, rep;
+	int r, fd = -1;
+
+	client_lock(&conn_lock);
+	r = connect_spawning_locked(false);	/* no broker: no objects */
+	if (r >= 0)
+		r = roundtrip_locked(&req, &rep);
+	if (!r) {
+		r = (int)rep.hdr.ret;
+		if (!r && rep.nfds == 1)
+			fd = rep.fds[0];
+		else
+			ipc_msg_close_fds(&rep);
+		if (!r && fd < 0)
+			r = -EPROTO;
+	}
+	client_unlock(&conn_lock);
+	return r < 0 ? r : fd;
 }
 
 void client_closed(const struct client_obj *obj)

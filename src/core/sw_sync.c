@@ -38,6 +38,7 @@
 
 #include <dmasync/sw_sync.h>
 #include "debug.h"
+#include "sw_sync-priv.h"
 #include "ktime.h"
 #include "rcu.h"
 
@@ -730,6 +731,17 @@ void sync_timeline_describe(struct sync_timeline *tl, FILE *f)
 	fprintf(f, "%s: %u\n", tl->name, tl->value);
 	list_for_each_entry(pt, &tl->pt_list, link)
 		describe_point(&pt->base, f);
+	spin_unlock(&tl->lock);
+}
+
+void core_sync_timeline_for_each_pending(struct sync_timeline *tl,
+					 void (*fn)(struct dma_fence *pt, void *arg), void *arg)
+{
+	struct sync_pt *pt;
+
+	spin_lock(&tl->lock);
+	list_for_each_entry(pt, &tl->pt_list, link)
+		fn(&pt->base, arg);
 	spin_unlock(&tl->lock);
 }
 

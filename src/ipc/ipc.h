@@ -34,6 +34,8 @@ enum ipc_op {
 	IPC_SYNC,	/* fd: a dma-buf; payload: struct dma_buf_sync -> 0, or 1 + a sync file to wait on */
 	IPC_STATS,	/* -> struct ipc_stats (tests, tools) */
 	IPC_FDINFO,	/* fd: a dma-buf -> struct ipc_fdinfo */
+	IPC_LIST,	/* -> fd: a memfd holding every live object, in the
+			 * listing format (src/uapi/file.h); tools */
 	IPC_OP_MAX,
 };
 

@@ -535,8 +535,32 @@ static off_t dma_buf_lseek(struct uapi_file *file, off_t offset, int whence)
 	return -EINVAL;
 }
 
+/* The listing (file.h, "DOC: object listing"): size, access, exporter,
+ * name, then the reservation object's fences with their usage. */
+static void dma_buf_show(struct uapi_file *file, FILE *out)
+{
+	static const char *const usage[] = { "kernel", "write", "read", "bookkeep" };
+	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
+	char name[DMA_BUF_NAME_LEN] = "", exp[UAPI_SHOW_STR_MAX], clean[UAPI_SHOW_STR_MAX];
+	struct dma_resv_iter cursor;
+	struct dma_fence *fence;
+
+	spin_lock(&obj->buf.name_lock);
+	if (obj->buf.name)
+		snprintf(name, sizeof(name), "%s", obj->buf.name);
+	spin_unlock(&obj->buf.name_lock);
+	fprintf(out, "\t%zu\t%d\t%s\t%s\n", obj->buf.size, obj->accmode,
+		uapi_show_str(obj->buf.exp_name, exp, sizeof(exp)),
+		uapi_show_str(name, clean, sizeof(clean)));
+	dma_resv_lock(obj->buf.resv, NULL);
+	dma_resv_for_each_fence(&cursor, obj->buf.resv, DMA_RESV_USAGE_BOOKKEEP, fence)
+		uapi_show_fence(out, usage[dma_resv_iter_usage(&cursor)], fence);
+	dma_resv_unlock(obj->buf.resv);
+}
+
 static const struct uapi_file_ops dmabuf_ops = {
 	.name = "dmabuf",
+	.show = dma_buf_show,
 	.ioctl = dma_buf_ioctl,
 	.poll = uapi_dmabuf_poll,
 	.poll_wait = uapi_dmabuf_poll_wait,

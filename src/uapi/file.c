@@ -52,6 +52,7 @@
 #include <unistd.h>
 #include <linux/kcmp.h>
 
+#include <dmasync/dma-fence.h>
 #include <dmasync/kref.h>
 #include "debug.h"
 #include "file.h"
@@ -904,6 +905,32 @@ void uapi_file_closed_key(dev_t dev, ino_t ino)
 	while ((int32_t)(target - (ended = __atomic_load_n(&monitor_ended, __ATOMIC_SEQ_CST))) > 0)
 		futex_wait_until(&monitor_ended, ended, -1);
 	__atomic_sub_fetch(&monitor_waiters, 1, __ATOMIC_SEQ_CST);
+}
+
+/* ---- listings ------------------------------------------------------------------------ */
+
+const char *uapi_show_str(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	for (; s && s[i] && i + 1 < len; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+void uapi_show_fence(FILE *out, const char *usage, struct dma_fence *fence)
+{
+	char drv[UAPI_SHOW_STR_MAX], tl[UAPI_SHOW_STR_MAX];
+	int status = dma_fence_get_status(fence);
+	long long ts = 0;
+
+	if (status && test_bit(DMA_FENCE_FLAG_TIMESTAMP_BIT, &fence->flags))
+		ts = (long long)fence->timestamp;
+	fprintf(out, "fence\t%s\t%s\t%s\t%llu\t%llu\t%d\t%lld\n", usage,
+		uapi_show_str(dma_fence_driver_name(fence), drv, sizeof(drv)),
+		uapi_show_str(dma_fence_timeline_name(fence), tl, sizeof(tl)),
+		(unsigned long long)fence->context, (unsigned long long)fence->seqno, status, ts);
 }
 
 static bool same_ofd(int a, int b)

@@ -28,6 +28,7 @@
 #define DMASYNC_PRIV_FILE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <poll.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -79,9 +80,47 @@ struct uapi_file_ops {
 	 * is @file (e.g. a socket cookie check).  Called with the registry
 	 * lock held: must not call into the registry. */
 	bool (*match)(struct uapi_file *file, int fd);
+	/*
+	 * Optional: describe the object for a listing ("DOC: object
+	 * listing"): the fields of its line after the common ones, then its
+	 * own lines.  No lock held.
+	 */
+	void (*show)(struct uapi_file *file, FILE *out);
 	/* Free the object (last reference gone). */
 	void (*release)(struct uapi_file *file);
 };
+
+/*
+ * DOC: object listing
+ *
+ * What `dmasync ls` reads from the broker (IPC_LIST): text, one record per
+ * line, fields separated by tabs; strings have tabs, newlines and other
+ * control characters replaced by '?'.  An object is one line
+ *
+ *	KIND DEV INO PID COMM FIELDS...
+ *
+ * (PID and COMM: the process whose request made it; 0 and "-" if none),
+ * followed by lines that belong to it.  KIND and FIELDS:
+ *
+ *	sync_file  NAME STATUS
+ *	sw_sync    NAME VALUE            then one "point" line per pending point
+ *	dmabuf     SIZE ACCMODE EXP_NAME NAME   then one "fence" line per fence
+ *	                                 of its reservation object
+ *	fence      USAGE DRIVER TIMELINE CONTEXT SEQNO STATUS TIMESTAMP_NS
+ *	           (a sync file's fences, unwrapped, have USAGE "-")
+ *	point      SEQNO STATUS
+ *
+ * STATUS is dma_fence_get_status()'s: 1 signaled, 0 pending, or -errno;
+ * TIMESTAMP_NS is 0 while pending.  ACCMODE is O_RDONLY, O_WRONLY or
+ * O_RDWR as a number; NAME is empty when unset.  Unknown kinds and extra
+ * fields must be skipped by readers (the format grows at the end).
+ */
+struct dma_fence;
+#define UAPI_SHOW_STR_MAX 64
+/* @s with tabs, newlines and control characters replaced: into @buf. */
+const char *uapi_show_str(const char *s, char *buf, size_t len);
+/* One "fence" line for @fence (no lock of it held). */
+void uapi_show_fence(FILE *out, const char *usage, struct dma_fence *fence);
 
 /*
  * A thread blocked in dmasync_ppoll() on an object with .poll_wait: the

@@ -17,6 +17,7 @@
 #include <dmasync/sw_sync.h>
 #include <dmasync/sync_file.h>
 #include "device.h"
+#include "sw_sync-priv.h"
 #include "file.h"
 #include "sw_sync_uapi.h"
 #include "sync_file-priv.h"
@@ -113,10 +114,28 @@ static short sw_sync_poll(struct uapi_file *file, short events)
 	return (short)(events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM));
 }
 
+static void show_point(struct dma_fence *pt, void *arg)
+{
+	fprintf(arg, "point\t%llu\t%d\n", (unsigned long long)pt->seqno,
+		dma_fence_get_status_locked(pt));
+}
+
+/* The listing (file.h, "DOC: object listing"): name, value, pending points. */
+static void sw_sync_show(struct uapi_file *file, FILE *out)
+{
+	struct sync_timeline *tl = file_timeline(file);
+	char clean[UAPI_SHOW_STR_MAX];
+
+	fprintf(out, "\t%s\t%u\n", uapi_show_str(sync_timeline_name(tl), clean, sizeof(clean)),
+		sync_timeline_value(tl));
+	core_sync_timeline_for_each_pending(tl, show_point, out);
+}
+
 static const struct uapi_file_ops sw_sync_file_ops = {
 	.name = "sw_sync",
 	.ioctl = sw_sync_ioctl,
 	.poll = sw_sync_poll,
+	.show = sw_sync_show,
 	.release = uapi_device_file_release,
 };
 

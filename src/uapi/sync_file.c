@@ -628,9 +628,25 @@ static short sync_file_poll(struct uapi_file *file, short events)
 	return dma_fence_is_signaled(sf->fence) ? (short)(events & POLLIN) : 0;
 }
 
+/* The listing (file.h, "DOC: object listing"): name, status, fences. */
+static void sync_file_show(struct uapi_file *file, FILE *out)
+{
+	struct sync_file *sf = container_of(file, struct sync_file, file);
+	char name[SYNC_NAME_LEN], clean[UAPI_SHOW_STR_MAX];
+	struct dma_fence_unwrap iter;
+	struct dma_fence *f;
+
+	sync_file_name(sf, name, sizeof(name));
+	fprintf(out, "\t%s\t%d\n", uapi_show_str(name, clean, sizeof(clean)),
+		dma_fence_get_status(sf->fence));
+	dma_fence_unwrap_for_each(f, &iter, sf->fence)
+		uapi_show_fence(out, "-", f);
+}
+
 static const struct uapi_file_ops sync_file_ops = {
 	.name = "sync_file",
 	.ioctl = sync_file_ioctl,
 	.poll = sync_file_poll,
+	.show = sync_file_show,
 	.release = sync_file_release,
 };
