@@ -18,13 +18,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dmasync-tool.h"
+#include "fault-spec.h"
 #include "ipc.h"
 
 enum kind { K_SYNC_FILE, K_TIMELINE, K_DMABUF, K_MAX };
@@ -57,63 +61,46 @@ struct object {
 	struct fence_rec *fences;	/* sync file: unwrapped; dmabuf: reservation */
 	int nfences;
 	unsigned long long *points;	/* sw_sync: pending seqnos */
+	long long *created;		/* sw_sync: when each was made (CLOCK_MONOTONIC ns) */
 	int npoints;
+	unsigned long long context;	/* sw_sync */
 	struct holder *holders;
 	int nholders;
+};
+
+/* A point the broker's watchdog reported, still pending. */
+struct stuck_rec {
+	unsigned long long context, seqno;
+	unsigned int limit_ms;
 };
 
 struct listing {
 	struct object *obj;
 	int n;
 	int broker_pid;
+	struct stuck_rec *stuck;
+	int nstuck;
 };
 
 /* ---- the broker --------------------------------------------------------------------- */
 
-static int broker_call(int sock, struct ipc_msg *req, struct ipc_msg *rep)
-{
-	int r = ipc_send(sock, req, 0);
-
-	return r ? r : ipc_recv(sock, rep, 0);
-}
-
 /* The listing's memfd and the broker's pid; -ENOENT/-ECONNREFUSED: none runs. */
 static int fetch(int *broker_pid)
 {
-	static char rx[IPC_MAX_PAYLOAD];
-	char path[PATH_MAX];
-	struct sockaddr_un sa;
-	struct ipc_msg req = { .hdr = { .op = IPC_HELLO, .arg0 = IPC_VERSION,
-					.arg1 = (uint64_t)getpid() } };
-	struct ipc_msg rep = { .payload = rx };
+	struct ipc_msg req = { .hdr = { .op = IPC_STATS } }, rep;
 	struct ipc_stats st;
-	int dirfd, sock, r, fd = -1;
+	int sock = tool_broker_connect(), r, fd = -1;
 
-	r = ipc_default_socket(path, sizeof(path));
-	if (!r)
-		r = ipc_sockaddr(path, &sa, &dirfd);
-	if (r)
-		return r;
-	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)))
-		r = -errno;
-	if (dirfd >= 0)
-		close(dirfd);
-	if (!r)
-		r = broker_call(sock, &req, &rep);
-	if (!r && rep.hdr.ret != IPC_VERSION)
-		r = -EPROTO;
-	if (!r) {
-		req = (struct ipc_msg){ .hdr = { .op = IPC_STATS } };
-		r = broker_call(sock, &req, &rep);
-		if (!r && rep.hdr.len >= sizeof(st)) {
-			memcpy(&st, rx, sizeof(st));
-			*broker_pid = (int)st.pid;
-		}
+	if (sock < 0)
+		return sock;
+	r = tool_broker_call(sock, &req, &rep);
+	if (!r && rep.hdr.len >= sizeof(st)) {
+		memcpy(&st, tool_broker_payload(), sizeof(st));
+		*broker_pid = (int)st.pid;
 	}
 	if (!r) {
 		req = (struct ipc_msg){ .hdr = { .op = IPC_LIST } };
-		r = broker_call(sock, &req, &rep);
+		r = tool_broker_call(sock, &req, &rep);
 		if (!r && rep.hdr.ret)
 			r = (int)rep.hdr.ret;
 		if (!r && rep.nfds == 1)
@@ -123,8 +110,7 @@ static int fetch(int *broker_pid)
 		if (!r && fd < 0)
 			r = -EPROTO;
 	}
-	if (sock >= 0)
-		close(sock);
+	close(sock);
 	return r ? r : fd;
 }
 
@@ -190,7 +176,20 @@ static void parse(FILE *in, struct listing *l)
 		}
 		if (!strcmp(f[0], "point") && n >= 3 && cur && cur->kind == K_TIMELINE) {
 			cur->points = grow(cur->points, cur->npoints, sizeof(*cur->points));
-			cur->points[cur->npoints++] = strtoull(f[1], NULL, 10);
+			cur->created = grow(cur->created, cur->npoints, sizeof(*cur->created));
+			cur->points[cur->npoints] = strtoull(f[1], NULL, 10);
+			cur->created[cur->npoints++] = n >= 4 ? strtoll(f[3], NULL, 10) : 0;
+			continue;
+		}
+		if (!strcmp(f[0], "stuck") && n >= 4) {
+			struct stuck_rec *st;
+
+			l->stuck = grow(l->stuck, l->nstuck, sizeof(*l->stuck));
+			st = &l->stuck[l->nstuck++];
+			st->context = strtoull(f[1], NULL, 10);
+			st->seqno = strtoull(f[2], NULL, 10);
+			st->limit_ms = (unsigned int)strtoul(f[3], NULL, 10);
+			cur = NULL;
 			continue;
 		}
 		cur = NULL;
@@ -214,6 +213,8 @@ static void parse(FILE *in, struct listing *l)
 		} else {
 			copy(cur->name, sizeof(cur->name), f[5]);
 			cur->num = strtoll(f[6], NULL, 10);
+			if (k == K_TIMELINE && n >= 8)
+				cur->context = strtoull(f[7], NULL, 10);
 		}
 	}
 }
@@ -489,7 +490,8 @@ static void print_json(struct listing *l)
 			} else if (o->kind == K_SYNC_FILE) {
 				printf(", \"status\": %lld", o->num);
 			} else {
-				printf(", \"value\": %lld, \"pending\": [", o->num);
+				printf(", \"context\": %llu, \"value\": %lld, \"pending\": [", o->context,
+				       o->num);
 				for (int j = 0; j < o->npoints; j++)
 					printf("%s%llu", j ? ", " : "", o->points[j]);
 				printf("]");
@@ -594,6 +596,117 @@ static void print_table(struct listing *l)
 	}
 }
 
+/* ---- stuck fences ----------------------------------------------------------------------- */
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* The watchdog's limit for this point if it reported it, else 0. */
+static unsigned int reported_limit(const struct listing *l, unsigned long long ctx,
+				   unsigned long long seqno)
+{
+	for (int i = 0; i < l->nstuck; i++)
+		if (l->stuck[i].context == ctx && l->stuck[i].seqno == seqno)
+			return l->stuck[i].limit_ms ? l->stuck[i].limit_ms : 1;
+	return 0;
+}
+
+/* The objects holding fence (@ctx, @seqno), for --stuck: "what waits on it". */
+static void print_waiters(const struct listing *l, unsigned long long ctx, unsigned long long seqno,
+			  bool json)
+{
+	int n = 0;
+
+	for (int i = 0; i < l->n; i++) {
+		const struct object *o = &l->obj[i];
+
+		for (int j = 0; j < o->nfences; j++) {
+			const struct fence_rec *f = &o->fences[j];
+
+			if (f->context != ctx || f->seqno != seqno)
+				continue;
+			if (json) {
+				printf("%s{\"kind\": \"%s\", \"inode\": %lu, \"usage\": ", n ? ", " : "",
+				       kind_word[o->kind], o->ino);
+				json_str(o->kind == K_DMABUF ? f->usage : "-");
+				printf(", \"created_by\": {\"pid\": %d, \"comm\": ", o->pid);
+				json_str(o->comm);
+				printf("}, ");
+				json_holders(o);
+				printf("}");
+			} else {
+				printf("      waited on by %s inode %lu%s%s, made by %d %s, held by ",
+				       kind_word[o->kind], o->ino, o->kind == K_DMABUF ? " as " : "",
+				       o->kind == K_DMABUF ? f->usage : "", o->pid, o->comm);
+				print_holders(o);
+				printf("\n");
+			}
+			n++;
+			break;
+		}
+	}
+	if (!n && !json)
+		printf("      waited on by nothing (no sync file or buffer holds it)\n");
+}
+
+/*
+ * `ls --stuck`: pending points older than @limit_s seconds, or with
+ * @limit_s < 0, those the broker's watchdog reported.
+ */
+static int print_stuck(struct listing *l, double limit_s, bool json)
+{
+	long long now = now_ns();
+	int n = 0;
+
+	qsort(l->obj, (size_t)l->n, sizeof(*l->obj), by_ino);
+	if (json)
+		printf("{\"broker_pid\": %d, \"stuck\": [", l->broker_pid);
+	for (int i = 0; i < l->n; i++) {
+		const struct object *o = &l->obj[i];
+
+		if (o->kind != K_TIMELINE)
+			continue;
+		for (int j = 0; j < o->npoints; j++) {
+			double age = o->created[j] ? (double)(now - o->created[j]) / 1e9 : 0;
+			unsigned int rep = reported_limit(l, o->context, o->points[j]);
+
+			if (limit_s >= 0 ? !o->created[j] || age < limit_s : !rep)
+				continue;
+			if (json) {
+				printf("%s\n  {\"timeline\": {\"inode\": %lu, \"name\": ", n ? "," : "",
+				       o->ino);
+				json_str(o->name);
+				printf(", \"context\": %llu, \"value\": %lld, \"created_by\": {\"pid\": %d, \"comm\": ",
+				       o->context, o->num, o->pid);
+				json_str(o->comm);
+				printf("}}, \"seqno\": %llu, \"pending_s\": %.3f, \"reported\": %s, \"waiters\": [",
+				       o->points[j], age, rep ? "true" : "false");
+				print_waiters(l, o->context, o->points[j], true);
+				printf("]}");
+			} else {
+				if (!n)
+					printf("Stuck fences:\n");
+				printf("  sw_sync \"%s\" context %llu seqno %llu: pending %.1f s%s (timeline inode %lu at %lld, made by %d %s)\n",
+				       o->name, o->context, o->points[j], age,
+				       rep ? ", reported by the watchdog" : "", o->ino, o->num, o->pid,
+				       o->comm);
+				print_waiters(l, o->context, o->points[j], false);
+			}
+			n++;
+		}
+	}
+	if (json)
+		printf("]}\n");
+	else if (!n)
+		printf("No stuck fences%s.\n", limit_s >= 0 ? "" : " (reported by the watchdog)");
+	return 0;
+}
+
 /* ---- per process (leaks) --------------------------------------------------------------- */
 
 struct proc_count {
@@ -630,45 +743,35 @@ static bool state_path(char *buf, size_t len)
 	return snprintf(buf, len, "%s/leaks.last", sock) < (int)len;
 }
 
-static int cmd_leaks(struct listing *l, bool json, bool remember)
+/* Per process: the objects it holds fds of, into *@pc (*@n entries). */
+static void count_processes(const struct listing *l, struct proc_count **pc, int *n)
 {
-	struct proc_count *pc = NULL;
-	char path[PATH_MAX], line[256];
-	int n = 0;
-	FILE *f;
-
+	*pc = NULL;
+	*n = 0;
 	for (int i = 0; i < l->n; i++) {
-		struct object *o = &l->obj[i];
+		const struct object *o = &l->obj[i];
 
 		for (int j = 0; j < o->nholders; j++) {
-			struct holder *h = &o->holders[j];
+			const struct holder *h = &o->holders[j];
 
-			count_of(&pc, &n, h->pid, h->comm)->n[o->kind] += h->nfds + h->more_fds;
+			count_of(pc, n, h->pid, h->comm)->n[o->kind] += h->nfds + h->more_fds;
 		}
 	}
-	/* The last look: "PID SYNC_FILES BUFFERS TIMELINES" per line. */
-	if (state_path(path, sizeof(path)) && (f = fopen(path, "re"))) {
-		while (fgets(line, sizeof(line), f)) {
-			int pid, b[K_MAX];
+}
 
-			if (sscanf(line, "%d %d %d %d", &pid, &b[K_SYNC_FILE], &b[K_DMABUF],
-				   &b[K_TIMELINE]) != 4)
-				continue;
-			for (int i = 0; i < n; i++) {
-				if (pc[i].pid != pid)
-					continue;
-				memcpy(pc[i].before, b, sizeof(b));
-				pc[i].seen_before = true;
-			}
-		}
-		fclose(f);
+/* The counts of @before (or the last look) as each process's "before". */
+static void set_before(struct proc_count *pc, int n, int pid, const int b[K_MAX])
+{
+	for (int i = 0; i < n; i++) {
+		if (pc[i].pid != pid)
+			continue;
+		memcpy(pc[i].before, b, sizeof(pc[i].before));
+		pc[i].seen_before = true;
 	}
-	if (remember && state_path(path, sizeof(path)) && (f = fopen(path, "we"))) {
-		for (int i = 0; i < n; i++)
-			fprintf(f, "%d %d %d %d\n", pc[i].pid, pc[i].n[K_SYNC_FILE], pc[i].n[K_DMABUF],
-				pc[i].n[K_TIMELINE]);
-		fclose(f);
-	}
+}
+
+static void print_counts(const struct proc_count *pc, int n, bool json)
+{
 	if (json) {
 		printf("{\"processes\": [");
 		for (int i = 0; i < n; i++) {
@@ -684,35 +787,103 @@ static int cmd_leaks(struct listing *l, bool json, bool remember)
 			printf("}");
 		}
 		printf("]}\n");
-	} else {
-		printf("%8s %-16s %12s %12s %12s\n", "PID", "COMMAND", "SYNC FILES", "BUFFERS",
-		       "TIMELINES");
-		for (int i = 0; i < n; i++) {
-			char cell[K_MAX][32];
-			static const int order[] = { K_SYNC_FILE, K_DMABUF, K_TIMELINE };
-
-			for (int k = 0; k < 3; k++) {
-				int kk = order[k], d = pc[i].n[kk] - pc[i].before[kk];
-
-				if (pc[i].seen_before && d)
-					snprintf(cell[k], sizeof(cell[k]), "%d (%+d)", pc[i].n[kk], d);
-				else
-					snprintf(cell[k], sizeof(cell[k]), "%d", pc[i].n[kk]);
-			}
-			printf("%8d %-16s %12s %12s %12s\n", pc[i].pid, pc[i].comm, cell[0], cell[1],
-			       cell[2]);
-		}
-		if (!n)
-			printf("(no process holds a dmasync object)\n");
+		return;
 	}
+	printf("%8s %-16s %12s %12s %12s\n", "PID", "COMMAND", "SYNC FILES", "BUFFERS",
+	       "TIMELINES");
+	for (int i = 0; i < n; i++) {
+		static const int order[] = { K_SYNC_FILE, K_DMABUF, K_TIMELINE };
+		char cell[K_MAX][32];
+
+		for (int k = 0; k < 3; k++) {
+			int kk = order[k], d = pc[i].n[kk] - pc[i].before[kk];
+
+			if (pc[i].seen_before && d)
+				snprintf(cell[k], sizeof(cell[k]), "%d (%+d)", pc[i].n[kk], d);
+			else
+				snprintf(cell[k], sizeof(cell[k]), "%d", pc[i].n[kk]);
+		}
+		printf("%8d %-16s %12s %12s %12s\n", pc[i].pid, pc[i].comm, cell[0], cell[1],
+		       cell[2]);
+	}
+	if (!n)
+		printf("(no process holds a dmasync object)\n");
+}
+
+static int cmd_leaks(struct listing *l, bool json, bool remember)
+{
+	struct proc_count *pc;
+	char path[PATH_MAX], line[256];
+	int n;
+	FILE *f;
+
+	count_processes(l, &pc, &n);
+	/* The last look: "PID SYNC_FILES BUFFERS TIMELINES" per line. */
+	if (state_path(path, sizeof(path)) && (f = fopen(path, "re"))) {
+		while (fgets(line, sizeof(line), f)) {
+			int pid, b[K_MAX];
+
+			if (sscanf(line, "%d %d %d %d", &pid, &b[K_SYNC_FILE], &b[K_DMABUF],
+				   &b[K_TIMELINE]) == 4)
+				set_before(pc, n, pid, b);
+		}
+		fclose(f);
+	}
+	if (remember && state_path(path, sizeof(path)) && (f = fopen(path, "we"))) {
+		for (int i = 0; i < n; i++)
+			fprintf(f, "%d %d %d %d\n", pc[i].pid, pc[i].n[K_SYNC_FILE], pc[i].n[K_DMABUF],
+				pc[i].n[K_TIMELINE]);
+		fclose(f);
+	}
+	print_counts(pc, n, json);
 	free(pc);
 	return 0;
 }
 
 /* ---- the commands ------------------------------------------------------------------ */
 
+/* Ask the broker and read /proc into @l.  Return: 0, or 1 with a message. */
+static int load(struct listing *l, const char *cmd)
+{
+	FILE *in;
+	int fd;
+
+	memset(l, 0, sizeof(*l));
+	fd = fetch(&l->broker_pid);
+	if (fd == -ENOENT || fd == -ECONNREFUSED)
+		return 0;	/* no broker: an empty listing */
+	if (fd < 0) {
+		fprintf(stderr, "dmasync %s: cannot ask the broker: %s\n", cmd, strerror(-fd));
+		return 1;
+	}
+	in = fdopen(fd, "r");
+	if (!in) {
+		perror("dmasync");
+		close(fd);
+		return 1;
+	}
+	parse(in, l);
+	fclose(in);
+	scan_holders(l);
+	return 0;
+}
+
+static void unload(struct listing *l)
+{
+	for (int i = 0; i < l->n; i++) {
+		free(l->obj[i].fences);
+		free(l->obj[i].points);
+		free(l->obj[i].created);
+		free(l->obj[i].holders);
+	}
+	free(l->obj);
+	free(l->stuck);
+	memset(l, 0, sizeof(*l));
+}
+
 static const char ls_usage[] =
 	"Usage: dmasync ls [--json | --format=bufinfo | --format=sync-info] [--by-process]\n"
+	"       dmasync ls --stuck[=SECONDS] [--json]\n"
 	"       dmasync leaks [--json]\n"
 	"\n"
 	"  ls      every live buffer, sync file and timeline of the broker: what\n"
@@ -722,6 +893,11 @@ static const char ls_usage[] =
 	"          print what Linux 6.1's /sys/kernel/debug/dma_buf/bufinfo and\n"
 	"          /sys/kernel/debug/sync/info would.  No root needed: it asks the\n"
 	"          broker and reads /proc of this user's processes.\n"
+	"  ls --stuck[=SECONDS]\n"
+	"          the fences pending longer than SECONDS, or without it, those\n"
+	"          the watchdog reported (dmasync run --watchdog, dmasyncd\n"
+	"          --watchdog): timeline, seqno, age, who made it, and what waits\n"
+	"          on it (the sync files and buffers holding it, and their holders).\n"
 	"  leaks   per process, the sync files, buffers and timelines it holds and\n"
 	"          how that changed since the last `dmasync leaks` (same as\n"
 	"          `ls --by-process`, which does not remember).\n"
@@ -734,14 +910,15 @@ int dmasync_cmd_ls(int argc, char **argv, bool leaks)
 		{ "json", no_argument, NULL, 'j' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "by-process", no_argument, NULL, 'p' },
+		{ "stuck", optional_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *format = NULL;
-	bool json = false, by_process = leaks;
-	struct listing l = { 0 };
-	FILE *in;
-	int c, fd;
+	bool json = false, by_process = leaks, stuck = false;
+	double limit_s = -1;
+	struct listing l;
+	int c, r;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "jhp", opts, NULL)) != -1) {
@@ -755,6 +932,18 @@ int dmasync_cmd_ls(int argc, char **argv, bool leaks)
 		case 'p':
 			by_process = true;
 			break;
+		case 's':
+			stuck = true;
+			if (optarg) {
+				char *end;
+
+				limit_s = strtod(optarg, &end);
+				if (*end || !(limit_s >= 0)) {
+					fprintf(stderr, "dmasync ls: --stuck=%s: seconds expected\n", optarg);
+					return 2;
+				}
+			}
+			break;
 		case 'h':
 			fputs(ls_usage, stdout);
 			return 0;
@@ -764,29 +953,16 @@ int dmasync_cmd_ls(int argc, char **argv, bool leaks)
 		}
 	}
 	if (optind < argc || (format && strcmp(format, "bufinfo") && strcmp(format, "sync-info")) ||
-	    (format && (json || by_process))) {
+	    (format && (json || by_process || stuck)) || (stuck && by_process)) {
 		fputs(ls_usage, stderr);
 		return 2;
 	}
-	fd = fetch(&l.broker_pid);
-	if (fd == -ENOENT || fd == -ECONNREFUSED) {
-		fd = -1;	/* no broker: an empty listing */
-	} else if (fd < 0) {
-		fprintf(stderr, "dmasync %s: cannot ask the broker: %s\n", leaks ? "leaks" : "ls",
-			strerror(-fd));
-		return 1;
-	}
-	if (fd >= 0) {
-		in = fdopen(fd, "r");
-		if (!in) {
-			perror("dmasync");
-			return 1;
-		}
-		parse(in, &l);
-		fclose(in);
-	}
-	scan_holders(&l);
-	if (by_process)
+	r = load(&l, leaks ? "leaks" : "ls");
+	if (r)
+		return r;
+	if (stuck)
+		print_stuck(&l, limit_s, json);
+	else if (by_process)
 		cmd_leaks(&l, json, leaks);
 	else if (format && !strcmp(format, "bufinfo"))
 		print_bufinfo(&l);
@@ -796,11 +972,184 @@ int dmasync_cmd_ls(int argc, char **argv, bool leaks)
 		print_json(&l);
 	else
 		print_table(&l);
-	for (int i = 0; i < l.n; i++) {
-		free(l.obj[i].fences);
-		free(l.obj[i].points);
-		free(l.obj[i].holders);
+	unload(&l);
+	return 0;
+}
+
+static const char watch_usage[] =
+	"Usage: dmasync watch [--interval SECONDS] [--count N]\n"
+	"Per process, the sync files, buffers and timelines it holds, refreshed\n"
+	"every SECONDS (default 1), with the change since the watch began, and\n"
+	"the fences pending longer than 5 s; q or Ctrl-C leaves.  Not on a\n"
+	"terminal, it prints one view after another.  --count: stop after N views.\n";
+
+/* Whether 'q' was typed on the terminal within @ms. */
+static bool quit_typed(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000l };
+	fd_set set;
+	char ch;
+
+	if (!isatty(0)) {
+		nanosleep(&ts, NULL);
+		return false;
 	}
-	free(l.obj);
+	FD_ZERO(&set);
+	FD_SET(0, &set);
+	if (select(1, &set, NULL, NULL, &(struct timeval){ ts.tv_sec, ts.tv_nsec / 1000 }) == 1 &&
+	    read(0, &ch, 1) == 1)
+		return ch == 'q' || ch == 'Q';
+	return false;
+}
+
+int dmasync_cmd_watch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct proc_count *base = NULL;
+	int nbase = 0, count = -1, c, r = 0;
+	bool tty = isatty(1);
+	double interval = 1.0;
+	struct termios old, raw;
+	bool raw_set = false;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "i:n:h", opts, NULL)) != -1) {
+		char *end;
+
+		switch (c) {
+		case 'i':
+			interval = strtod(optarg, &end);
+			if (*end || !(interval >= 0.05 && interval <= 3600)) {
+				fprintf(stderr, "dmasync watch: --interval %s: seconds expected\n", optarg);
+				return 2;
+			}
+			break;
+		case 'n':
+			count = atoi(optarg);
+			break;
+		case 'h':
+			fputs(watch_usage, stdout);
+			return 0;
+		default:
+			fputs(watch_usage, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fputs(watch_usage, stderr);
+		return 2;
+	}
+	if (isatty(0) && !tcgetattr(0, &old)) {
+		raw = old;
+		raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		raw_set = !tcsetattr(0, TCSANOW, &raw);
+	}
+	for (int view = 0; count < 0 || view < count; view++) {
+		struct listing l;
+		struct proc_count *pc;
+		time_t t = time(NULL);
+		char when[32];
+		int n;
+
+		r = load(&l, "watch");
+		if (r)
+			break;
+		count_processes(&l, &pc, &n);
+		if (!view) {
+			base = pc;
+			nbase = n;
+			count_processes(&l, &pc, &n);
+		}
+		for (int i = 0; i < nbase; i++)
+			set_before(pc, n, base[i].pid, base[i].n);
+		strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+		if (tty)
+			printf("\033[H\033[2J");
+		printf("dmasync watch  %s  broker %d  %d objects  (change since the watch began)\n\n",
+		       when, l.broker_pid, l.n);
+		print_counts(pc, n, false);
+		printf("\n");
+		print_stuck(&l, 5.0, false);
+		if (!tty)
+			printf("\n");
+		fflush(stdout);
+		free(pc);
+		unload(&l);
+		if ((count < 0 || view + 1 < count) && quit_typed((int)(interval * 1000)))
+			break;
+	}
+	if (raw_set)
+		tcsetattr(0, TCSANOW, &old);
+	free(base);
+	return r;
+}
+
+static const char fault_usage[] =
+	"Usage: dmasync fault stall CONTEXT\n"
+	"       dmasync fault release CONTEXT [ERRNO]\n"
+	"On the running broker, by hand: stall holds every SW_SYNC_IOC_INC of the\n"
+	"timeline whose fence context is CONTEXT (dmasync ls shows it), as a GPU\n"
+	"that hangs; release applies them, and the points they reach signal with\n"
+	"-ERRNO (EIO, ETIME, ECANCELED, ... or a number; default ETIME; 0 for\n"
+	"none), as after a GPU reset.  Faults chosen at random: dmasync run\n"
+	"--fault (dmasync run --help).\n";
+
+int dmasync_cmd_fault(int argc, char **argv)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_FAULT } }, rep;
+	unsigned long long context;
+	int sock, r, e = ETIME;
+	char *end;
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(fault_usage, stdout);
+		return 0;
+	}
+	if (argc < 3 || argc > 4 || (strcmp(argv[1], "stall") && strcmp(argv[1], "release")) ||
+	    (!strcmp(argv[1], "stall") && argc != 3)) {
+		fputs(fault_usage, stderr);
+		return 2;
+	}
+	errno = 0;
+	context = strtoull(argv[2], &end, 0);
+	if (errno || *end || end == argv[2]) {
+		fprintf(stderr, "dmasync fault: %s: not a fence context\n", argv[2]);
+		return 2;
+	}
+	if (argc == 4) {
+		e = strcmp(argv[3], "0") ? fault_errno_parse(argv[3]) : 0;
+		if (e < 0) {
+			fprintf(stderr, "dmasync fault: %s: not an errno\n", argv[3]);
+			return 2;
+		}
+	}
+	req.hdr.arg0 = strcmp(argv[1], "stall") ? IPC_FAULT_RELEASE : IPC_FAULT_STALL;
+	req.hdr.arg1 = context;
+	req.hdr.arg2 = (uint64_t)e;
+	sock = tool_broker_connect();
+	if (sock < 0) {
+		fprintf(stderr, "dmasync fault: no broker runs (%s)\n", strerror(-sock));
+		return 1;
+	}
+	r = tool_broker_call(sock, &req, &rep);
+	close(sock);
+	if (!r)
+		r = rep.hdr.ret < 0 ? (int)rep.hdr.ret : 0;
+	if (r == -ENOENT) {
+		fprintf(stderr, "dmasync fault: no %stimeline has context %llu\n",
+			req.hdr.arg0 == IPC_FAULT_RELEASE ? "stalled " : "", context);
+		return 1;
+	}
+	if (r) {
+		fprintf(stderr, "dmasync fault: %s\n", strerror(-r));
+		return 1;
+	}
+	if (req.hdr.arg0 == IPC_FAULT_RELEASE)
+		printf("released: %lld points signaled\n", (long long)rep.hdr.ret);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "dmasync-tool.h"
+#include "fault-spec.h"
 
 #ifndef DMASYNC_LIBDIR
 #define DMASYNC_LIBDIR "/usr/local/lib"
@@ -28,7 +29,7 @@
 static const char usage[] =
 	"Usage: dmasync COMMAND [OPTION]...\n"
 	"\n"
-	"  dmasync run [--] PROGRAM [ARGS...]\n"
+	"  dmasync run [--fault=SPEC] [--watchdog=SECONDS] [--log=FILE] [--] PROGRAM [ARGS...]\n"
 	"      Run PROGRAM, unmodified, and every program it starts, with the Linux\n"
 	"      dma-buf UAPI of dmasync: /dev/udmabuf, /dev/dma_heap/system and\n"
 	"      /sys/kernel/debug/sync/sw_sync exist, and their fds (sync files,\n"
@@ -40,19 +41,43 @@ static const char usage[] =
 	"      link-order check is turned off in ASAN_OPTIONS).  Exit status:\n"
 	"      PROGRAM's, 126 if it cannot run under dmasync, 127 if it is not\n"
 	"      found.\n"
+	"      --watchdog=SECONDS  report, once each, the fences of the timelines\n"
+	"          these programs make that stay pending longer than SECONDS: on\n"
+	"          stderr (or --log), with the timeline, seqno, maker and waiters.\n"
+	"      --fault=SPEC  inject faults into those timelines, seeded and\n"
+	"          reproducible, each one reported; SPEC is a comma-separated list:\n"
+	"            error=SHARE[:ERRNO]   SHARE (0.1 or 10%) of the points signal\n"
+	"                                  with -ERRNO (default EIO; ETIME, ECANCELED...)\n"
+	"            delay=MIN[-MAX]       each SW_SYNC_IOC_INC applies MIN..MAX ms late\n"
+	"            hang=SHARE:MS[:ERRNO] SHARE of the INCs stall the timeline for MS\n"
+	"                                  ms, then what they held signals with -ERRNO\n"
+	"                                  (default ETIME): a GPU hang and reset\n"
+	"            seed=N                the seed (default 1)\n"
+	"      --log=FILE  append those reports to FILE instead of stderr.\n"
 	"\n"
 	"  dmasync ls [--json | --format=bufinfo | --format=sync-info] [--by-process]\n"
 	"      Every live buffer, sync file and timeline: what it is, who made it,\n"
 	"      which processes hold it, its fences (alias: info; see ls --help).\n"
 	"\n"
+	"  dmasync ls --stuck[=SECONDS] [--json]\n"
+	"      The fences pending longer than SECONDS (default: those the watchdog\n"
+	"      reported), with what waits on them.\n"
+	"\n"
 	"  dmasync leaks [--json]\n"
 	"      Per process: the sync files, buffers and timelines it holds, and\n"
 	"      how that changed since the last look.\n"
 	"\n"
+	"  dmasync watch [--interval SECONDS] [--count N]\n"
+	"      The same, refreshed live, with the fences pending over 5 s.\n"
+	"\n"
+	"  dmasync fault stall CONTEXT | release CONTEXT [ERRNO]\n"
+	"      Stall a timeline by hand, then release it with an error.\n"
+	"\n"
 	"  dmasync --help\n"
 	"\n"
 	"Environment: DMASYNC_PRELOAD (the preload library to use), DMASYNC_DAEMON,\n"
-	"DMASYNC_SOCKET, DMASYNC_MAX_OBJECTS (see dmasyncd --help), DMASYNC_TRACE.\n";
+	"DMASYNC_SOCKET, DMASYNC_MAX_OBJECTS (see dmasyncd --help), DMASYNC_TRACE;\n"
+	"DMASYNC_FAULT, DMASYNC_WATCHDOG and DMASYNC_LOG are what run's options set.\n";
 
 /* @path made of the directory of this program and @rel, if it exists. */
 static bool beside_self(const char *rel, char *out, size_t len)
@@ -182,18 +207,73 @@ static int env_prepend(const char *name, const char *value)
 	return r;
 }
 
+/* One of run's options (--fault=, --watchdog=, --log=): into the
+ * environment the broker reads at the programs' HELLO.  Return: 0 or 2. */
+static int run_option(const char *arg)
+{
+	const char *v = strchr(arg, '=');
+	char why[160];
+
+	if (!v) {
+		fprintf(stderr, "dmasync run: %s: unknown option, or VALUE missing (--%s=VALUE)\n", arg,
+			"OPTION");
+		return 2;
+	}
+	v++;
+	if (!strncmp(arg, "--fault=", 8)) {
+		struct fault_spec spec;
+
+		if (fault_spec_parse(v, &spec, why, sizeof(why))) {
+			fprintf(stderr, "dmasync run: --fault: %s\n", why);
+			return 2;
+		}
+		return setenv("DMASYNC_FAULT", v, 1) ? 126 : 0;
+	}
+	if (!strncmp(arg, "--watchdog=", 11)) {
+		char *end;
+		double sec = strtod(v, &end);
+
+		if (*end || !(sec > 0 && sec <= 86400)) {
+			fprintf(stderr, "dmasync run: --watchdog=%s: seconds expected\n", v);
+			return 2;
+		}
+		return setenv("DMASYNC_WATCHDOG", v, 1) ? 126 : 0;
+	}
+	if (!strncmp(arg, "--log=", 6)) {
+		char abs[PATH_MAX];
+
+		/* Absolute: the programs may change directory before they ask. */
+		if (*v != '/' && getcwd(abs, sizeof(abs)) &&
+		    strlen(abs) + strlen(v) + 2 <= sizeof(abs)) {
+			strcat(abs, "/");
+			strcat(abs, v);
+			v = abs;
+		}
+		return setenv("DMASYNC_LOG", v, 1) ? 126 : 0;
+	}
+	fprintf(stderr, "dmasync run: unknown option %.*s\n", (int)(v - arg - 1), arg);
+	return 2;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	const char *preload = preload_path(), *old, *why;
 	char file[PATH_MAX];
-	int i = 1;
+	int i = 1, r;
 
-	if (i < argc && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
-		fputs(usage, stdout);
-		return 0;
+	for (; i < argc && !strncmp(argv[i], "-", 1); i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		}
+		r = run_option(argv[i]);
+		if (r)
+			return r;
 	}
-	if (i < argc && !strcmp(argv[i], "--"))
-		i++;
 	if (i >= argc) {
 		fputs(usage, stderr);
 		return 2;
@@ -244,6 +324,10 @@ int main(int argc, char **argv)
 		return dmasync_cmd_ls(argc - 1, argv + 1, false);
 	if (!strcmp(argv[1], "leaks"))
 		return dmasync_cmd_ls(argc - 1, argv + 1, true);
+	if (!strcmp(argv[1], "watch"))
+		return dmasync_cmd_watch(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "fault"))
+		return dmasync_cmd_fault(argc - 1, argv + 1);
 	fprintf(stderr, "dmasync: unknown command '%s' (try dmasync --help)\n", argv[1]);
 	return 2;
 }

@@ -26,7 +26,11 @@
 #include <linux/sync_file.h>
 
 #include "broker.h"
+#include "diag.h"
 #include "engine.h"
+#include "fault.h"
+#include "sw_sync_uapi.h"
+#include "watchdog.h"
 #include "ipc.h"
 #include "schema.h"
 
@@ -41,6 +45,7 @@ struct broker_owner {
 	unsigned long objects;
 	pid_t pid;		/* the client's, from its HELLO (listings) */
 	char comm[16];
+	struct diag *diag;	/* what it asked for at HELLO (atomic), or NULL */
 };
 
 /* "\tPID\tCOMM" of an object's owner, for engine_list(). */
@@ -84,8 +89,23 @@ static unsigned long max_objects = 65536;
 
 static void owner_put(struct broker_owner *o)
 {
-	if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		diag_put(o->diag);
 		free(o);
+	}
+}
+
+/* For the watchdog (main thread, the owner held by a live object). */
+static struct diag *owner_diag(void *owner)
+{
+	return __atomic_load_n(&((struct broker_owner *)owner)->diag, __ATOMIC_ACQUIRE);
+}
+
+static void owner_describe(void *owner, char *buf, size_t len)
+{
+	struct broker_owner *o = owner;
+
+	snprintf(buf, len, "pid %d (%s)", (int)o->pid, o->comm[0] ? o->comm : "-");
 }
 
 /* The engine released an object @o owned (any thread). */
@@ -111,6 +131,24 @@ static char tx[IPC_MAX_PAYLOAD];
  */
 #define SCRATCH_PAGES 16
 static char *scratch;
+
+/* Fault injection and the watchdog, with the broker's own --watchdog. */
+static void diagnostics_init(const struct broker_options *opt)
+{
+	struct watchdog_owner_ops ops = { .diag_of = owner_diag, .describe = owner_describe };
+	struct diag *fallback = NULL;
+
+	fault_init(owner_diag);
+	if (opt->watchdog_ms) {
+		char text[32];
+		int log = opt->log_fd >= 0 ? fcntl(opt->log_fd, F_DUPFD_CLOEXEC, 3) : -1;
+
+		snprintf(text, sizeof(text), "watchdog=%u\n", opt->watchdog_ms);
+		fallback = diag_create(text, strlen(text), log, getpid(), "dmasyncd");
+	}
+	watchdog_init(&ops, fallback);
+	diag_put(fallback);
+}
 
 static uint64_t now_ns(void)
 {
@@ -238,7 +276,12 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 		}
 	}
 
-	ret = engine_ioctl(in->fds[0], io.request, region);
+	/* A timeline whose maker asked for faults, or one stalled by hand. */
+	if (io.kind == IPC_KIND_TIMELINE && io.request == SW_SYNC_IOC_INC && !io.in_fault &&
+	    io.in_len >= 4 && fault_inc(in->fds[0], rd32(region, 0)))
+		ret = 0;
+	else
+		ret = engine_ioctl(in->fds[0], io.request, region);
 
 	memset(ro, 0, sizeof(*ro));
 	len = sizeof(*ro);
@@ -319,6 +362,14 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		c->pid = (pid_t)in->hdr.arg1;
 		c->owner->pid = c->pid;
 		read_comm(c->pid, c->owner->comm, sizeof(c->owner->comm));
+		if (in->hdr.len || in->nfds) {
+			/* Diagnostics it asks for, reported on the fd it sent. */
+			int log = in->nfds ? fcntl(in->fds[0], F_DUPFD_CLOEXEC, 3) : -1;
+			struct diag *d = diag_create(in->payload, in->hdr.len, log, c->pid,
+						     c->owner->comm);
+
+			diag_put(__atomic_exchange_n(&c->owner->diag, d, __ATOMIC_ACQ_REL));
+		}
 		break;
 	case IPC_OPEN: {
 		const char *path = device_path(in->hdr.arg0);
@@ -410,6 +461,7 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 			break;
 		}
 		engine_list(f, describe_owner);
+		watchdog_list(f);
 		out->hdr.ret = fclose(f) ? -EIO : 0;
 		if (!out->hdr.ret && lseek(m, 0, SEEK_SET) == 0) {
 			out->fds[out->nfds++] = m;	/* closed once sent */
@@ -420,6 +472,14 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		}
 		break;
 	}
+	case IPC_FAULT:
+		if (in->hdr.arg0 == IPC_FAULT_STALL)
+			out->hdr.ret = fault_stall(in->hdr.arg1);
+		else if (in->hdr.arg0 == IPC_FAULT_RELEASE)
+			out->hdr.ret = fault_release(in->hdr.arg1, (int)in->hdr.arg2);
+		else
+			out->hdr.ret = -EINVAL;
+		break;
 	default:
 		out->hdr.ret = -EOPNOTSUPP;
 		break;
@@ -620,13 +680,20 @@ int broker_run(const struct broker_options *opt)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
 	if (opt->max_objects)
 		max_objects = opt->max_objects;
+	diagnostics_init(opt);
 	if (opt->ready)
 		opt->ready(opt->ready_arg);
 
 	idle_since = now_ns();
 	for (;;) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(epfd, evs, 64, 200);
+		int t1 = fault_tick(), t2 = watchdog_tick(), timeout = 200, n;
+
+		if (t1 >= 0 && t1 < timeout)
+			timeout = t1;
+		if (t2 >= 0 && t2 < timeout)
+			timeout = t2;
+		n = epoll_wait(epfd, evs, 64, timeout);
 
 		for (int i = 0; i < n; i++) {
 			if (!evs[i].data.ptr)
@@ -648,6 +715,8 @@ int broker_run(const struct broker_options *opt)
 	 */
 	unlink(opt->socket);
 	close(lfd);
+	fault_fini();
+	watchdog_fini();
 	close(lock_fd);
 	return 0;
 }

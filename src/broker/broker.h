@@ -7,6 +7,8 @@ struct broker_options {
 	const char *socket;	/* path to listen on */
 	long idle_exit_ms;	/* leave after this long with no client and no object; <0: never */
 	unsigned long max_objects; /* live objects one client may own (0: 65536) */
+	unsigned int watchdog_ms; /* the watchdog for every timeline (0: only those asked for) */
+	int log_fd;		/* where that watchdog reports (-1: nowhere) */
 	void (*ready)(void *arg); /* called once listening */
 	void *ready_arg;
 };

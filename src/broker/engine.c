@@ -22,6 +22,8 @@
 #include "engine.h"
 #include "file.h"
 #include "sync_file-priv.h"
+#include "sw_sync_dev.h"
+#include <dmasync/sw_sync.h>
 
 int engine_open(const char *path, int flags, const char *comm)
 {
@@ -252,6 +254,11 @@ struct list_ctx {
 	void (*describe_owner)(void *owner, FILE *out);
 };
 
+static void list_fence(const char *usage, struct dma_fence *fence, void *out)
+{
+	uapi_show_fence(out, usage, fence);
+}
+
 static void list_one(struct uapi_file *file, void *arg)
 {
 	struct list_ctx *ctx = arg;
@@ -266,6 +273,8 @@ static void list_one(struct uapi_file *file, void *arg)
 	else
 		fputs("\t0\t-", ctx->out);
 	file->ops->show(file, ctx->out);
+	if (file->ops->for_each_fence)
+		file->ops->for_each_fence(file, list_fence, ctx->out);
 }
 
 void engine_list(FILE *out, void (*describe_owner)(void *owner, FILE *out))
@@ -275,3 +284,77 @@ void engine_list(FILE *out, void (*describe_owner)(void *owner, FILE *out))
 	uapi_file_for_each(NULL, list_one, &ctx);
 }
 
+/* ---- timelines, for fault injection and the watchdog --------------------------------- */
+
+struct sync_timeline *engine_timeline_get(int fd, void **owner)
+{
+	struct uapi_file *file = uapi_file_lookup(fd);
+	struct sync_timeline *tl;
+
+	if (!file)
+		return NULL;
+	tl = uapi_sw_sync_timeline(file);
+	if (owner)
+		*owner = __atomic_load_n(&file->owner, __ATOMIC_ACQUIRE);
+	uapi_file_put(file);
+	return tl;
+}
+
+struct timeline_walk {
+	void (*fn)(struct sync_timeline *tl, void *owner, void *arg);
+	void *arg;
+};
+
+static void timeline_one(struct uapi_file *file, void *arg)
+{
+	struct timeline_walk *w = arg;
+	struct sync_timeline *tl = uapi_sw_sync_timeline(file);
+
+	if (!tl)
+		return;
+	w->fn(tl, __atomic_load_n(&file->owner, __ATOMIC_ACQUIRE), w->arg);
+	sync_timeline_put(tl);
+}
+
+void engine_for_each_timeline(void (*fn)(struct sync_timeline *tl, void *owner, void *arg),
+			      void *arg)
+{
+	struct timeline_walk w = { .fn = fn, .arg = arg };
+
+	uapi_file_for_each(&uapi_sw_sync_file_ops, timeline_one, &w);
+}
+
+struct fence_walk {
+	void (*fn)(const struct engine_holder *h, const char *usage, struct dma_fence *fence,
+		   void *arg);
+	void *arg;
+	struct engine_holder h;
+};
+
+static void fence_one(const char *usage, struct dma_fence *fence, void *arg)
+{
+	struct fence_walk *w = arg;
+
+	w->fn(&w->h, usage, fence, w->arg);
+}
+
+static void holder_one(struct uapi_file *file, void *arg)
+{
+	struct fence_walk *w = arg;
+
+	if (!file->ops->for_each_fence)
+		return;
+	w->h.kind = file->ops->name;
+	w->h.ino = (unsigned long)file->ino;
+	w->h.owner = __atomic_load_n(&file->owner, __ATOMIC_ACQUIRE);
+	file->ops->for_each_fence(file, fence_one, w);
+}
+
+void engine_for_each_fence(void (*fn)(const struct engine_holder *h, const char *usage,
+				      struct dma_fence *fence, void *arg),
+			   void *arg)
+{
+	struct fence_walk w = { .fn = fn, .arg = arg };
+
+	uapi_file_for_each(NULL, holder_one, &w);
+}

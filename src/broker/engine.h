@@ -77,6 +77,37 @@ unsigned int engine_object_count(void);
  */
 void engine_list(FILE *out, void (*describe_owner)(void *owner, FILE *out));
 
+struct sync_timeline;
+struct dma_fence;
+
+/*
+ * engine_timeline_get - the sw_sync timeline behind @fd with a reference
+ * (sync_timeline_put()), and its owner (engine_claim()) into *@owner if
+ * @owner; NULL if @fd is not a timeline.  Any thread.
+ */
+struct sync_timeline *engine_timeline_get(int fd, void **owner);
+
+/* Call @fn for every live timeline with its owner (or NULL), holding a
+ * reference and no lock. */
+void engine_for_each_timeline(void (*fn)(struct sync_timeline *tl, void *owner, void *arg),
+			      void *arg);
+
+/* An object that holds fences (engine_for_each_fence()). */
+struct engine_holder {
+	const char *kind;	/* "sync_file", "dmabuf" */
+	unsigned long ino;
+	void *owner;		/* engine_claim()'s, or NULL */
+};
+
+/*
+ * engine_for_each_fence - call @fn for each fence of each sync file
+ * (unwrapped, usage "-") and dma-buf (its reservation's, with their usage)
+ * with that object's locks held: @fn must not block nor call the engine.
+ */
+void engine_for_each_fence(void (*fn)(const struct engine_holder *h, const char *usage,
+				      struct dma_fence *fence, void *arg),
+			   void *arg);
+
 /* Fences that FILE_INFO of the sync file @fd reports (its unwrapped leaves);
  * a negative errno if @fd is not a sync file. */
 long engine_sync_file_count(int fd);

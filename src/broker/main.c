@@ -36,6 +36,10 @@ static const char usage[] =
 	"  -m, --max-objects N live objects one client may own (default 65536,\n"
 	"                      or $DMASYNC_MAX_OBJECTS); beyond, requests that make\n"
 	"                      one fail with ENOMEM\n"
+	"  -w, --watchdog SECONDS  report every fence pending longer than SECONDS,\n"
+	"                      once, on stderr (or --log); without it, only the\n"
+	"                      timelines of programs run with --watchdog are watched\n"
+	"  -l, --log FILE      append watchdog reports to FILE\n"
 	"  -h, --help          this text\n"
 	"\n"
 	"Exit status: 0 when it left because idle, 1 on error, 2 for bad usage,\n"
@@ -77,15 +81,17 @@ int main(int argc, char **argv)
 		{ "persist", no_argument, NULL, 'p' },
 		{ "idle-exit", required_argument, NULL, 'i' },
 		{ "max-objects", required_argument, NULL, 'm' },
+		{ "watchdog", required_argument, NULL, 'w' },
+		{ "log", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct broker_options bo = { .idle_exit_ms = 2000, .ready = signal_ready };
+	struct broker_options bo = { .idle_exit_ms = 2000, .ready = signal_ready, .log_fd = 2 };
 	char path[PATH_MAX];
 	bool foreground = false;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "s:fpi:m:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:fpi:m:w:l:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			bo.socket = optarg;
@@ -101,6 +107,24 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			bo.max_objects = strtoul(optarg, NULL, 10);
+			break;
+		case 'w': {
+			char *end;
+			double sec = strtod(optarg, &end);
+
+			if (*end || !(sec > 0 && sec <= 86400)) {
+				fprintf(stderr, "dmasyncd: --watchdog %s: seconds expected\n", optarg);
+				return 2;
+			}
+			bo.watchdog_ms = (unsigned int)(sec * 1000 + 0.5);
+			break;
+		}
+		case 'l':
+			bo.log_fd = open(optarg, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+			if (bo.log_fd < 0) {
+				fprintf(stderr, "dmasyncd: %s: %s\n", optarg, strerror(errno));
+				return 1;
+			}
 			break;
 		case 'h':
 			fputs(usage, stdout);

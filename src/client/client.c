@@ -400,11 +400,57 @@ static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_
 	return r;
 }
 
+/*
+ * The diagnostics the process asks for (DMASYNC_FAULT, DMASYNC_WATCHDOG in
+ * seconds), as HELLO's text (ipc.h) into @buf, and the fd they are reported
+ * on: DMASYNC_LOG opened for appending (*@opened set), else stderr.
+ * Return: the text's length (0: nothing asked).
+ */
+static size_t diagnostics(char *buf, size_t len, int *log_fd, bool *opened)
+{
+	const char *fault = getenv("DMASYNC_FAULT"), *wd = getenv("DMASYNC_WATCHDOG");
+	const char *log = getenv("DMASYNC_LOG");
+	size_t n = 0;
+
+	*log_fd = -1;
+	*opened = false;
+	if (fault && *fault)
+		n += (size_t)snprintf(buf + n, len - n, "fault=%s\n", fault);
+	if (wd && *wd && n < len) {
+		double sec = strtod(wd, NULL);
+
+		if (sec > 0)
+			n += (size_t)snprintf(buf + n, len - n, "watchdog=%lu\n",
+					      (unsigned long)(sec * 1000 + 0.5));
+	}
+	if (n >= len)
+		return 0;
+	if (!n)
+		return 0;
+	if (log && *log) {
+		*log_fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		*opened = *log_fd >= 0;
+	}
+	if (*log_fd < 0 && fcntl(2, F_GETFD) >= 0)
+		*log_fd = 2;
+	return n;
+}
+
 static int hello(int fd)
 {
 	struct ipc_msg req = { .hdr = { .op = IPC_HELLO, .arg0 = IPC_VERSION, .arg1 = (uint64_t)getpid() } };
 	struct ipc_msg rep = { .payload = rx_buf };
-	int r = ipc_send(fd, &req, 0);
+	char text[512];
+	bool opened;
+	int log_fd, r;
+
+	req.hdr.len = (uint32_t)diagnostics(text, sizeof(text), &log_fd, &opened);
+	req.payload = text;
+	if (req.hdr.len && log_fd >= 0)
+		req.fds[req.nfds++] = log_fd;
+	r = ipc_send(fd, &req, 0);
+	if (opened)
+		close(log_fd);
 
 	if (!r)
 		r = ipc_recv(fd, &rep, 0);

@@ -14,4 +14,27 @@
 void core_sync_timeline_for_each_pending(struct sync_timeline *tl,
 					 void (*fn)(struct dma_fence *pt, void *arg), void *arg);
 
+/*
+ * struct core_sync_fault - errors to signal points with (fault injection).
+ * @error_of: called for each point about to signal, with the timeline's
+ *	lock held (it must not take it, nor touch other points): 0, or the
+ *	negative errno the point signals with.
+ * @arg: for @error_of.
+ */
+struct core_sync_fault {
+	int (*error_of)(struct dma_fence *pt, void *arg);
+	void *arg;
+};
+
+/*
+ * core_sync_timeline_signal_faulty - sync_timeline_signal(), with the
+ * points that reach their value signaled with the error @fault chooses
+ * (@fault may be NULL).  Same locking and return as sync_timeline_signal().
+ */
+int core_sync_timeline_signal_faulty(struct sync_timeline *tl, u32 inc,
+				     const struct core_sync_fault *fault);
+
+/* When the sw_sync point @fence was made (ktime_get()); 0 for other fences. */
+ktime_t core_sync_pt_created(struct dma_fence *fence);
+
 #endif

@@ -70,6 +70,7 @@ struct sync_pt {
 	struct list_head link;		/* in tl->pt_list while linked */
 	struct pt_node node;		/* in tl->root while linked */
 	ktime_t deadline;		/* valid with SW_SYNC_HAS_DEADLINE_BIT */
+	ktime_t created;		/* when made (listings, the watchdog) */
 };
 
 /* Internal hooks for tests/unit/sw_sync-test.c (not part of the public API). */
@@ -408,7 +409,7 @@ static void pt_unlink(struct sync_timeline *tl, struct sync_pt *pt)
  * Return: the number of points signaled.
  */
 static int signal_points_locked(struct sync_timeline *tl, u32 value, bool all, int error,
-				struct list_head *hold)
+				const struct core_sync_fault *fault, struct list_head *hold)
 {
 	int n = 0;
 
@@ -423,8 +424,12 @@ static int signal_points_locked(struct sync_timeline *tl, u32 value, bool all, i
 		if (dma_fence_get_rcu(&pt->base))
 			list_add_tail(&pt->link, hold);
 		if (!test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &pt->base.flags)) {
-			if (error)
-				dma_fence_set_error(&pt->base, error);
+			int e = error;
+
+			if (!e && fault)
+				e = fault->error_of(&pt->base, fault->arg);
+			if (e)
+				dma_fence_set_error(&pt->base, e);
 			dma_fence_signal_locked(&pt->base);
 			n++;
 		}
@@ -583,14 +588,14 @@ void sync_timeline_destroy(struct sync_timeline *tl)
 	if (WARN_ON(!tl))
 		return;
 	spin_lock(&tl->lock);
-	signal_points_locked(tl, tl->value, true, -ENOENT, &hold);
+	signal_points_locked(tl, tl->value, true, -ENOENT, NULL, &hold);
 	spin_unlock(&tl->lock);
 	put_held_points(&hold);
 	sync_timeline_put(tl);
 }
 
 /* Advance by @inc <= INT_MAX.  Return: points signaled. */
-static int timeline_advance(struct sync_timeline *tl, u32 inc)
+static int timeline_advance(struct sync_timeline *tl, u32 inc, const struct core_sync_fault *fault)
 {
 	LIST_HEAD(hold);
 	u32 value;
@@ -598,7 +603,7 @@ static int timeline_advance(struct sync_timeline *tl, u32 inc)
 
 	spin_lock(&tl->lock);
 	value = tl->value + inc;
-	n = signal_points_locked(tl, value, false, 0, &hold);
+	n = signal_points_locked(tl, value, false, 0, fault, &hold);
 	/* Published after the signals: see the comment at the top. */
 	__atomic_store_n(&tl->value, value, __ATOMIC_RELEASE);
 	spin_unlock(&tl->lock);
@@ -606,17 +611,23 @@ static int timeline_advance(struct sync_timeline *tl, u32 inc)
 	return n;
 }
 
-int sync_timeline_signal(struct sync_timeline *tl, u32 inc)
+int core_sync_timeline_signal_faulty(struct sync_timeline *tl, u32 inc,
+				     const struct core_sync_fault *fault)
 {
 	int n = 0;
 
 	if (WARN_ON(!tl))
 		return -EINVAL;
 	while (inc > (u32)INT_MAX) {
-		n += timeline_advance(tl, INT_MAX);
+		n += timeline_advance(tl, INT_MAX, fault);
 		inc -= INT_MAX;
 	}
-	return n + timeline_advance(tl, inc);
+	return n + timeline_advance(tl, inc, fault);
+}
+
+int sync_timeline_signal(struct sync_timeline *tl, u32 inc)
+{
+	return core_sync_timeline_signal_faulty(tl, inc, NULL);
 }
 
 u32 sync_timeline_value(struct sync_timeline *tl)
@@ -652,6 +663,7 @@ struct dma_fence *sync_pt_create(struct sync_timeline *tl, u32 value)
 	INIT_LIST_HEAD(&pt->link);
 	memset(&pt->node, 0, sizeof(pt->node));
 	pt->deadline = 0;
+	pt->created = ktime_get();
 	dma_fence_init(&pt->base, &sw_sync_fence_ops, &tl->lock, tl->context, value);
 
 	spin_lock(&tl->lock);
@@ -743,6 +755,11 @@ void core_sync_timeline_for_each_pending(struct sync_timeline *tl,
 	list_for_each_entry(pt, &tl->pt_list, link)
 		fn(&pt->base, arg);
 	spin_unlock(&tl->lock);
+}
+
+ktime_t core_sync_pt_created(struct dma_fence *fence)
+{
+	return dma_fence_is_sw_sync(fence) ? to_sync_pt(fence)->created : 0;
 }
 
 void sync_timeline_describe_all(FILE *f)

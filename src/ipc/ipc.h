@@ -36,8 +36,22 @@ enum ipc_op {
 	IPC_FDINFO,	/* fd: a dma-buf -> struct ipc_fdinfo */
 	IPC_LIST,	/* -> fd: a memfd holding every live object, in the
 			 * listing format (src/uapi/file.h); tools */
+	IPC_FAULT,	/* arg0: IPC_FAULT_STALL or _RELEASE, arg1: a timeline's
+			 * fence context, arg2: errno to release with -> 0 or
+			 * points released (tools: `dmasync fault`) */
 	IPC_OP_MAX,
 };
+
+enum ipc_fault_op {
+	IPC_FAULT_STALL = 1,
+	IPC_FAULT_RELEASE,
+};
+
+/*
+ * IPC_HELLO may carry the diagnostics the process asks for, as text lines
+ * "fault=SPEC" (src/ipc/fault-spec.h) and "watchdog=MS", with one fd
+ * attached: where the broker reports them.
+ */
 
 /* The kinds of objects behind dmasync fds (IPC_IDENTIFY). */
 enum ipc_kind {

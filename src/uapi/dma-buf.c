@@ -536,14 +536,11 @@ static off_t dma_buf_lseek(struct uapi_file *file, off_t offset, int whence)
 }
 
 /* The listing (file.h, "DOC: object listing"): size, access, exporter,
- * name, then the reservation object's fences with their usage. */
+ * name. */
 static void dma_buf_show(struct uapi_file *file, FILE *out)
 {
-	static const char *const usage[] = { "kernel", "write", "read", "bookkeep" };
 	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
 	char name[DMA_BUF_NAME_LEN] = "", exp[UAPI_SHOW_STR_MAX], clean[UAPI_SHOW_STR_MAX];
-	struct dma_resv_iter cursor;
-	struct dma_fence *fence;
 
 	spin_lock(&obj->buf.name_lock);
 	if (obj->buf.name)
@@ -552,15 +549,28 @@ static void dma_buf_show(struct uapi_file *file, FILE *out)
 	fprintf(out, "\t%zu\t%d\t%s\t%s\n", obj->buf.size, obj->accmode,
 		uapi_show_str(obj->buf.exp_name, exp, sizeof(exp)),
 		uapi_show_str(name, clean, sizeof(clean)));
+}
+
+/* The reservation object's fences with their usage, under its lock. */
+static void dma_buf_for_each_fence(struct uapi_file *file,
+				   void (*fn)(const char *usage, struct dma_fence *fence, void *arg),
+				   void *arg)
+{
+	static const char *const usage[] = { "kernel", "write", "read", "bookkeep" };
+	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
+	struct dma_resv_iter cursor;
+	struct dma_fence *fence;
+
 	dma_resv_lock(obj->buf.resv, NULL);
 	dma_resv_for_each_fence(&cursor, obj->buf.resv, DMA_RESV_USAGE_BOOKKEEP, fence)
-		uapi_show_fence(out, usage[dma_resv_iter_usage(&cursor)], fence);
+		fn(usage[dma_resv_iter_usage(&cursor)], fence, arg);
 	dma_resv_unlock(obj->buf.resv);
 }
 
 static const struct uapi_file_ops dmabuf_ops = {
 	.name = "dmabuf",
 	.show = dma_buf_show,
+	.for_each_fence = dma_buf_for_each_fence,
 	.ioctl = dma_buf_ioctl,
 	.poll = uapi_dmabuf_poll,
 	.poll_wait = uapi_dmabuf_poll_wait,

@@ -45,6 +45,8 @@ struct epoll_event;
  * call goes to the system with the fd), except .ioctl (ENOTTY).  Ops
  * return a negative errno on failure.
  */
+struct dma_fence;
+
 struct uapi_file_ops {
 	const char *name;
 	/* Handle @request on @fd (the caller's fd for @file).  Return >= 0 or
@@ -86,6 +88,16 @@ struct uapi_file_ops {
 	 * own lines.  No lock held.
 	 */
 	void (*show)(struct uapi_file *file, FILE *out);
+	/*
+	 * Optional: call @fn for each fence the object holds (a sync file's,
+	 * unwrapped, with @usage "-"; a dma-buf's reservation fences with
+	 * their usage: "kernel", "write", "read", "bookkeep"), with the
+	 * object's locks held: @fn must not take them nor block.  For
+	 * listings and the watchdog.  No lock held by the caller.
+	 */
+	void (*for_each_fence)(struct uapi_file *file,
+			       void (*fn)(const char *usage, struct dma_fence *fence, void *arg),
+			       void *arg);
 	/* Free the object (last reference gone). */
 	void (*release)(struct uapi_file *file);
 };
@@ -103,15 +115,21 @@ struct uapi_file_ops {
  * followed by lines that belong to it.  KIND and FIELDS:
  *
  *	sync_file  NAME STATUS
- *	sw_sync    NAME VALUE            then one "point" line per pending point
+ *	sw_sync    NAME VALUE CONTEXT    then one "point" line per pending point
  *	dmabuf     SIZE ACCMODE EXP_NAME NAME   then one "fence" line per fence
  *	                                 of its reservation object
  *	fence      USAGE DRIVER TIMELINE CONTEXT SEQNO STATUS TIMESTAMP_NS
  *	           (a sync file's fences, unwrapped, have USAGE "-")
- *	point      SEQNO STATUS
+ *	point      SEQNO STATUS CREATED_NS
  *
  * STATUS is dma_fence_get_status()'s: 1 signaled, 0 pending, or -errno;
- * TIMESTAMP_NS is 0 while pending.  ACCMODE is O_RDONLY, O_WRONLY or
+ * The broker adds, after the objects, one line per point the watchdog
+ * reported that is still pending (src/broker/watchdog.h):
+ *
+ *	stuck      CONTEXT SEQNO LIMIT_MS REPORTED_NS
+ *
+ * TIMESTAMP_NS is 0 while pending; CREATED_NS is when the point was made;
+ * both are CLOCK_MONOTONIC.  ACCMODE is O_RDONLY, O_WRONLY or
  * O_RDWR as a number; NAME is empty when unset.  Unknown kinds and extra
  * fields must be skipped by readers (the format grows at the end).
  */

@@ -18,6 +18,7 @@
 #include <dmasync/sync_file.h>
 #include "device.h"
 #include "sw_sync-priv.h"
+#include "sw_sync_dev.h"
 #include "file.h"
 #include "sw_sync_uapi.h"
 #include "sync_file-priv.h"
@@ -116,8 +117,8 @@ static short sw_sync_poll(struct uapi_file *file, short events)
 
 static void show_point(struct dma_fence *pt, void *arg)
 {
-	fprintf(arg, "point\t%llu\t%d\n", (unsigned long long)pt->seqno,
-		dma_fence_get_status_locked(pt));
+	fprintf(arg, "point\t%llu\t%d\t%lld\n", (unsigned long long)pt->seqno,
+		dma_fence_get_status_locked(pt), (long long)core_sync_pt_created(pt));
 }
 
 /* The listing (file.h, "DOC: object listing"): name, value, pending points. */
@@ -126,18 +127,25 @@ static void sw_sync_show(struct uapi_file *file, FILE *out)
 	struct sync_timeline *tl = file_timeline(file);
 	char clean[UAPI_SHOW_STR_MAX];
 
-	fprintf(out, "\t%s\t%u\n", uapi_show_str(sync_timeline_name(tl), clean, sizeof(clean)),
-		sync_timeline_value(tl));
+	fprintf(out, "\t%s\t%u\t%llu\n", uapi_show_str(sync_timeline_name(tl), clean, sizeof(clean)),
+		sync_timeline_value(tl), (unsigned long long)sync_timeline_context(tl));
 	core_sync_timeline_for_each_pending(tl, show_point, out);
 }
 
-static const struct uapi_file_ops sw_sync_file_ops = {
+const struct uapi_file_ops uapi_sw_sync_file_ops = {
 	.name = "sw_sync",
 	.ioctl = sw_sync_ioctl,
 	.poll = sw_sync_poll,
 	.show = sw_sync_show,
 	.release = uapi_device_file_release,
 };
+
+struct sync_timeline *uapi_sw_sync_timeline(struct uapi_file *file)
+{
+	if (file->ops != &uapi_sw_sync_file_ops)
+		return NULL;
+	return sync_timeline_get(file_timeline(file));
+}
 
 /* The timeline is named after the opening thread's comm, as the kernel's. */
 static int sw_sync_open(struct uapi_device_file *df)
@@ -160,7 +168,7 @@ static void sw_sync_release(struct uapi_device_file *df)
 
 static struct uapi_device sw_sync_device = {
 	.path = SW_SYNC_DEVICE_PATH,
-	.ops = &sw_sync_file_ops,
+	.ops = &uapi_sw_sync_file_ops,
 	.open = sw_sync_open,
 	.release = sw_sync_release,
 };

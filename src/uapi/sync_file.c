@@ -628,19 +628,28 @@ static short sync_file_poll(struct uapi_file *file, short events)
 	return dma_fence_is_signaled(sf->fence) ? (short)(events & POLLIN) : 0;
 }
 
-/* The listing (file.h, "DOC: object listing"): name, status, fences. */
+/* The listing (file.h, "DOC: object listing"): name, status. */
 static void sync_file_show(struct uapi_file *file, FILE *out)
 {
 	struct sync_file *sf = container_of(file, struct sync_file, file);
 	char name[SYNC_NAME_LEN], clean[UAPI_SHOW_STR_MAX];
-	struct dma_fence_unwrap iter;
-	struct dma_fence *f;
 
 	sync_file_name(sf, name, sizeof(name));
 	fprintf(out, "\t%s\t%d\n", uapi_show_str(name, clean, sizeof(clean)),
 		dma_fence_get_status(sf->fence));
+}
+
+/* Its fence, unwrapped (the fence never changes: no lock needed). */
+static void sync_file_for_each_fence(struct uapi_file *file,
+				     void (*fn)(const char *usage, struct dma_fence *fence, void *arg),
+				     void *arg)
+{
+	struct sync_file *sf = container_of(file, struct sync_file, file);
+	struct dma_fence_unwrap iter;
+	struct dma_fence *f;
+
 	dma_fence_unwrap_for_each(f, &iter, sf->fence)
-		uapi_show_fence(out, "-", f);
+		fn("-", f, arg);
 }
 
 static const struct uapi_file_ops sync_file_ops = {
@@ -648,5 +657,6 @@ static const struct uapi_file_ops sync_file_ops = {
 	.ioctl = sync_file_ioctl,
 	.poll = sync_file_poll,
 	.show = sync_file_show,
+	.for_each_fence = sync_file_for_each_fence,
 	.release = sync_file_release,
 };

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A client's diagnostics settings (diag.h): parsed from its HELLO, shared
+ * by reference between its owner record, the fault injector and the
+ * watchdog.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "diag.h"
+
+static unsigned long watchdogs, faulty;
+
+unsigned long diag_watchdogs(void)
+{
+	return __atomic_load_n(&watchdogs, __ATOMIC_RELAXED);
+}
+
+unsigned long diag_faulty(void)
+{
+	return __atomic_load_n(&faulty, __ATOMIC_RELAXED);
+}
+
+uint64_t diag_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct diag *diag_create(const char *text, size_t len, int log_fd, pid_t pid, const char *comm)
+{
+	char *copy = strndup(text ? text : "", len), *line, *save = NULL;
+	char bad[160] = "";
+	struct diag *d = calloc(1, sizeof(*d));
+
+	if (!copy || !d)
+		goto err_free;
+	d->refs = 1;
+	d->pid = pid;
+	snprintf(d->comm, sizeof(d->comm), "%s", comm ? comm : "");
+	d->log_fd = log_fd;
+	fault_spec_parse("", &d->fault, bad, sizeof(bad));
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "fault=", 6)) {
+			char why[128];
+
+			if (fault_spec_parse(line + 6, &d->fault, why, sizeof(why))) {
+				snprintf(bad, sizeof(bad), "%s", why);
+				fault_spec_parse("", &d->fault, why, sizeof(why));
+			}
+		} else if (!strncmp(line, "watchdog=", 9)) {
+			unsigned long ms = strtoul(line + 9, NULL, 10);
+
+			d->watchdog_ms = ms > 86400000ul ? 86400000u : (uint32_t)ms;
+		}
+	}
+	free(copy);
+	d->faulty = fault_spec_active(&d->fault);
+	if (bad[0])
+		diag_log(d, "fault: DMASYNC_FAULT ignored: %s", bad);
+	if (!d->faulty && !d->watchdog_ms) {
+		diag_put(d);
+		return NULL;
+	}
+	if (d->watchdog_ms)
+		__atomic_add_fetch(&watchdogs, 1, __ATOMIC_RELAXED);
+	if (d->faulty)
+		__atomic_add_fetch(&faulty, 1, __ATOMIC_RELAXED);
+	return d;
+
+err_free:
+	free(d);
+	free(copy);
+	if (log_fd >= 0)
+		close(log_fd);
+	return NULL;
+}
+
+struct diag *diag_get(struct diag *d)
+{
+	if (d)
+		__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
+	return d;
+}
+
+void diag_put(struct diag *d)
+{
+	if (!d || __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (d->watchdog_ms)
+		__atomic_sub_fetch(&watchdogs, 1, __ATOMIC_RELAXED);
+	if (d->faulty)
+		__atomic_sub_fetch(&faulty, 1, __ATOMIC_RELAXED);
+	if (d->log_fd >= 0)
+		close(d->log_fd);
+	free(d);
+}
+
+void diag_log(const struct diag *d, const char *fmt, ...)
+{
+	char line[1024];
+	uint64_t now = diag_now_ns();
+	va_list ap;
+	int n, m;
+
+	if (!d || d->log_fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "dmasync: [%llu.%06llu] ",
+		     (unsigned long long)(now / 1000000000ull),
+		     (unsigned long long)(now % 1000000000ull / 1000));
+	va_start(ap, fmt);
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	n += m < 0 ? 0 : m >= (int)sizeof(line) - n - 1 ? (int)sizeof(line) - n - 2 : m;
+	line[n++] = '\n';
+	(void)!write(d->log_fd, line, (size_t)n);
+}
