@@ -882,7 +882,8 @@ static void unload(struct listing *l)
 }
 
 static const char ls_usage[] =
-	"Usage: dmasync ls [--json | --format=bufinfo | --format=sync-info] [--by-process]\n"
+	"Usage: dmasync ls [--json | --format=bufinfo | --format=sync-info]\n"
+	"                  [--by-process]\n"
 	"       dmasync ls --stuck[=SECONDS] [--json]\n"
 	"       dmasync leaks [--json]\n"
 	"\n"

@@ -29,7 +29,8 @@
 static const char usage[] =
 	"Usage: dmasync COMMAND [OPTION]...\n"
 	"\n"
-	"  dmasync run [--fault=SPEC] [--watchdog=SECONDS] [--log=FILE] [--] PROGRAM [ARGS...]\n"
+	"  dmasync run [--fault=SPEC] [--watchdog=SECONDS] [--log=FILE]\n"
+	"              [--] PROGRAM [ARGS...]\n"
 	"      Run PROGRAM, unmodified, and every program it starts, with the Linux\n"
 	"      dma-buf UAPI of dmasync: /dev/udmabuf, /dev/dma_heap/system and\n"
 	"      /sys/kernel/debug/sync/sw_sync exist, and their fds (sync files,\n"
@@ -47,7 +48,7 @@ static const char usage[] =
 	"      --fault=SPEC  inject faults into those timelines, seeded and\n"
 	"          reproducible, each one reported; SPEC is a comma-separated list:\n"
 	"            error=SHARE[:ERRNO]   SHARE (0.1 or 10%) of the points signal\n"
-	"                                  with -ERRNO (default EIO; ETIME, ECANCELED...)\n"
+	"                                  with -ERRNO (default EIO; or ETIME, ...)\n"
 	"            delay=MIN[-MAX]       each SW_SYNC_IOC_INC applies MIN..MAX ms late\n"
 	"            hang=SHARE:MS[:ERRNO] SHARE of the INCs stall the timeline for MS\n"
 	"                                  ms, then what they held signals with -ERRNO\n"

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "diag.h"
@@ -34,6 +37,28 @@ uint64_t diag_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The broker must never block on a client's log: a pipe or terminal is
+ * reopened through /proc as our own open file, non-blocking (the client's
+ * file keeps its flags); a socket is written with MSG_DONTWAIT
+ * (diag_log()).  Lines that do not fit are dropped.  Consumes @fd.
+ */
+static int nonblocking_log(int fd)
+{
+	char path[40];
+	struct stat st;
+	int nb;
+
+	if (fd < 0 || fstat(fd, &st) || !(S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)))
+		return fd;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	nb = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (nb < 0)
+		return fd;	/* e.g. /dev/null-like devices we may not reopen: as is */
+	close(fd);
+	return nb;
+}
+
 struct diag *diag_create(const char *text, size_t len, int log_fd, pid_t pid, const char *comm)
 {
 	char *copy = strndup(text ? text : "", len), *line, *save = NULL;
@@ -45,7 +70,7 @@ struct diag *diag_create(const char *text, size_t len, int log_fd, pid_t pid, co
 	d->refs = 1;
 	d->pid = pid;
 	snprintf(d->comm, sizeof(d->comm), "%s", comm ? comm : "");
-	d->log_fd = log_fd;
+	d->log_fd = nonblocking_log(log_fd);
 	fault_spec_parse("", &d->fault, bad, sizeof(bad));
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (!strncmp(line, "fault=", 6)) {
@@ -120,5 +145,6 @@ void diag_log(const struct diag *d, const char *fmt, ...)
 	va_end(ap);
 	n += m < 0 ? 0 : m >= (int)sizeof(line) - n - 1 ? (int)sizeof(line) - n - 2 : m;
 	line[n++] = '\n';
-	(void)!write(d->log_fd, line, (size_t)n);
+	if (send(d->log_fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == ENOTSOCK)
+		(void)!write(d->log_fd, line, (size_t)n);
 }

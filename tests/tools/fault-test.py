@@ -181,6 +181,23 @@ mine = [s for s in json.loads(tool("ls", "--stuck", "--json").stdout)["stuck"]
         if s["timeline"]["created_by"]["pid"] == pid]
 check(not mine, "a stuck point gone (its timeline closed) is no longer listed")
 
+# 7b. Reports never block the broker: a program whose stderr is a pipe
+#     nobody reads, with more reports than the pipe holds, still finishes,
+#     and so does another program meanwhile.
+p = subprocess.Popen([TOOL, "run", "--fault=error=1", "--", sys.executable, "-c", PROGRAM,
+                      os.path.join(HERE, "..", "preload"), json.dumps({"points": 1500, "wait_ms": 0})],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+try:
+    rc = p.wait(timeout=60)
+except subprocess.TimeoutExpired:
+    p.kill()
+    rc = None
+check(rc == 0, "1500 error reports to a stderr pipe nobody reads: the program finishes (%s)" % rc)
+out, _ = run([], {"points": 2})
+check(out and out["final"] == [1, 1], "and the broker serves others")
+p.stdout.close()
+p.stderr.close()
+
 # 8. dmasync watch, not on a terminal: one view after another.
 r = tool("watch", "--count", "2", "--interval", "0.1")
 check(r.returncode == 0 and r.stdout.count("dmasync watch") == 2 and "SYNC FILES" in r.stdout,
