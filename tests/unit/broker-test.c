@@ -446,6 +446,124 @@ TEST(stress_last_close_is_synchronous)
 	CHECK_EQ(late, 0);
 }
 
+/* ---- diagnostics ------------------------------------------------------------------------- */
+
+struct inc_worker {
+	int tl;
+	int incs;
+};
+
+static void *inc_worker(void *arg)
+{
+	struct inc_worker *w = arg;
+
+	for (int i = 0; i < w->incs; i++)
+		inc(w->tl, 1);
+	return NULL;
+}
+
+/* Lines of @path that contain @what. */
+static int count_lines(const char *path, const char *what)
+{
+	char line[1024];
+	FILE *f = fopen(path, "re");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * Faults and the watchdog a process asks for in its environment, applied
+ * by the broker (its own, here, in the sanitizer builds too): every point
+ * fails with the errno asked for, late but in order; INCs from several
+ * threads race timelines closed with INCs still held; a point left pending
+ * is reported once; a process that asked for nothing is untouched.
+ */
+TEST(faults_and_watchdog)
+{
+	char path[128], log[160];
+	pid_t pid;
+
+	fresh_socket(path, sizeof(path));
+	snprintf(log, sizeof(log), "%s.log", path);
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		int tl, f[4], code = 0, rounds = (int)STRESS(40);
+
+		setenv("DMASYNC_SOCKET", path, 1);
+		setenv("DMASYNC_FAULT", "error=1:ECANCELED,delay=5-20,seed=3", 1);
+		setenv("DMASYNC_WATCHDOG", "0.2", 1);
+		setenv("DMASYNC_LOG", log, 1);
+		tl = open_tl();
+		for (int i = 0; i < 4; i++)
+			f[i] = create_fence(tl, (u32)i + 1);
+		for (int i = 0; i < 4; i++)
+			inc(tl, 1);
+		if (revents(f[0], POLLIN, 0) != 0)
+			code |= 2;	/* delayed: nothing yet */
+		for (int i = 0; i < 4; i++)
+			if (revents(f[i], POLLIN, 2000) != POLLIN || status(f[i]) != -ECANCELED)
+				code |= 4;
+		/* the watchdog: a point nobody signals */
+		close(f[0]);
+		f[0] = create_fence(tl, 100);
+		sleep_ms(600);
+		if (count_lines(log, "watchdog: fence") != 1 || count_lines(log, "seqno 100 ") != 1)
+			code |= 8;
+		/* held INCs racing the timeline's last close, from 4 threads */
+		for (int r = 0; r < rounds; r++) {
+			struct inc_worker w = { .tl = open_tl(), .incs = 8 };
+			pthread_t th[4];
+			int p = create_fence(w.tl, 16);
+
+			for (int t = 0; t < 4; t++)
+				pthread_create(&th[t], NULL, inc_worker, &w);
+			for (int t = 0; t < 4; t++)
+				pthread_join(th[t], NULL);
+			dmasync_close(w.tl);
+			/* closed: pending points end with -ENOENT, delivered ones fail */
+			if (revents(p, POLLIN, 2000) != POLLIN ||
+			    (status(p) != -ENOENT && status(p) != -ECANCELED))
+				code |= 16;
+			close(p);
+		}
+		for (int i = 0; i < 4; i++)
+			close(f[i]);
+		close(tl);
+		_exit(code);
+	}
+	CHECK_EQ(wait_status(pid), 0);
+	CHECK(count_lines(log, "signaled with -ECANCELED") >= 4);
+	CHECK(count_lines(log, "delayed") >= 4);
+
+	/* A process of the same broker that asked for nothing: untouched. */
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		int tl, f, code = 0;
+
+		setenv("DMASYNC_SOCKET", path, 1);
+		unsetenv("DMASYNC_FAULT");
+		unsetenv("DMASYNC_WATCHDOG");
+		tl = open_tl();
+		f = create_fence(tl, 1);
+		inc(tl, 1);
+		if (revents(f, POLLIN, 0) != POLLIN || status(f) != 1)
+			code = 2;
+		_exit(code);
+	}
+	CHECK_EQ(wait_status(pid), 0);
+	unlink(log);
+}
+
 /* The harness counts fds around each case: connect before it starts. */
 __attribute__((constructor)) static void connect_first(void)
 {
