@@ -110,9 +110,42 @@ static bool probes_work(void)
 	       !probe_readable(PROBE_STEP / 2) && !probe_writable(PROBE_STEP / 2);
 }
 
+static uintptr_t brk_start;	/* the heap's first byte (0: unknown) */
+
+/*
+ * Where the program break began: field 47 (start_brk) of /proc/self/stat.
+ * Read once, with plain system calls.
+ */
+static void find_brk_start(void)
+{
+	char buf[1024], *p;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC), field = 1;
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	/* The command (field 2) may hold spaces: count from its ')'. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return;
+	field = 2;
+	for (; *p && field < 47; p++)
+		if (*p == ' ')
+			field++;
+	if (field == 47)
+		brk_start = (uintptr_t)strtoull(p, NULL, 10);
+}
+
 static void choose_mode(void)
 {
 	const char *strict = getenv("DMASYNC_STRICT_UACCESS");
+
+	find_brk_start();
 
 	if (strict && *strict && *strict != '0')
 		__atomic_store_n(&mode, UACCESS_VM, __ATOMIC_RELAXED);
@@ -261,6 +294,24 @@ static bool on_live_stack(uintptr_t a, size_t n)
 	       a + n >= a && a + n <= stack_hi;
 }
 
+/*
+ * The program's main heap (glibc's main arena, where the main thread's
+ * small allocations live): everything between where the break began and
+ * where it is now is one mapped, writable region (sbrk(0) reads libc's
+ * cached break, no system call).  A program that unmaps or protects pages
+ * of its own heap by hand is not supported here (it would fault where the
+ * kernel answers EFAULT).
+ */
+static bool on_brk_heap(uintptr_t a, size_t n)
+{
+	uintptr_t end;
+
+	if (!brk_start || a < brk_start || a + n < a)
+		return false;
+	end = (uintptr_t)sbrk(0);
+	return end != (uintptr_t)-1 && a + n <= end;
+}
+
 static int copy(void *to, const void *from, size_t n, bool to_user)
 {
 	int saved = errno, ret;
@@ -269,7 +320,8 @@ static int copy(void *to, const void *from, size_t n, bool to_user)
 		return 0;
 	switch (get_mode()) {
 	case UACCESS_PROBE:
-		if (on_live_stack((uintptr_t)(to_user ? to : from), n)) {
+		if (on_live_stack((uintptr_t)(to_user ? to : from), n) ||
+		    on_brk_heap((uintptr_t)(to_user ? to : from), n)) {
 			raw_copy(to, from, n);
 			ret = 0;
 			break;

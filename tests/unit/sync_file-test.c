@@ -1245,6 +1245,21 @@ static void uaccess_cases(void)
 	CHECK_EQ(dmasync_ioctl(m, SYNC_IOC_FILE_INFO, &info), -1);
 	CHECK_EQ(errno, EFAULT);
 	munmap(two, PAGE);
+	/* The main heap (read without a probe): an argument there works... */
+	{
+		u32 *heap = malloc(sizeof(*heap));
+		uintptr_t end = ((uintptr_t)sbrk(0) + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+
+		REQUIRE(heap);
+		*heap = 0;
+		CHECK_EQ(dmasync_ioctl(tl, SW_SYNC_IOC_INC, heap), 0);
+		free(heap);
+		/* ... one straddling the end of the heap's last page faults. */
+		if (msync((void *)end, PAGE, MS_ASYNC) && errno == ENOMEM) {
+			CHECK_EQ(dmasync_ioctl(tl, SW_SYNC_IOC_INC, (void *)(end - 2)), -1);
+			CHECK_EQ(errno, EFAULT);
+		}
+	}
 	CLOSE_ALL(m, f, tl);
 }
 
