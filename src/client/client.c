@@ -278,6 +278,11 @@ static int above_floor(int fd)
 	return high;
 }
 
+int client_fd_above_floor(int fd)
+{
+	return above_floor(fd);
+}
+
 /*
  * conn_lock held.  In a fork child, move the new connection @fd to the
  * number the parent's connection had, if that number still holds it (the

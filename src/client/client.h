@@ -140,6 +140,22 @@ static inline bool client_fd_none_mark(int fd, bool closing)
 }
 
 /*
+ * client_fd_above_floor - @fd (the library's, made by it) moved to a number
+ * at or above the floor client_set_fd_floor() set, if any and if there is
+ * room; the old number is closed.  Return: the fd to use.
+ */
+int client_fd_above_floor(int fd);
+
+/*
+ * client_mirror_fds - the fds of the epoll registrations of dma-bufs (the
+ * mirrors registered in the program's epoll sets in their place): up to
+ * @max into @fds.  Return: how many.  client_fd_is_mirror(): whether @fd
+ * is one.  Both take the registrations' lock.
+ */
+int client_mirror_fds(int *fds, int max);
+bool client_fd_is_mirror(int fd);
+
+/*
  * IPC_LIST: a memfd (the caller's) holding every live object of the broker
  * in the listing format (src/uapi/file.h, "DOC: object listing").  Does
  * not start a broker: -ECONNREFUSED or -ENOENT when none runs.

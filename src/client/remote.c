@@ -108,6 +108,32 @@ static void mirrors_forget(int fd, const struct client_obj *obj)
 	client_unlock(&mirror_lock);
 }
 
+int client_mirror_fds(int *fds, int max)
+{
+	struct epoll_reg *reg;
+	int n = 0;
+
+	client_lock(&mirror_lock);
+	for (reg = regs; reg && n < max; reg = reg->next)
+		fds[n++] = reg->dup;
+	client_unlock(&mirror_lock);
+	return n;
+}
+
+bool client_fd_is_mirror(int fd)
+{
+	struct epoll_reg *reg;
+	bool found = false;
+
+	if (!__atomic_load_n(&regs, __ATOMIC_RELAXED))
+		return false;
+	client_lock(&mirror_lock);
+	for (reg = regs; reg && !found; reg = reg->next)
+		found = reg->dup == fd;
+	client_unlock(&mirror_lock);
+	return found;
+}
+
 int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
 		       const sigset_t *sigmask, bool *handled)
 {
@@ -205,6 +231,8 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 		m = client_mirror(fd);
 		if (m < 0)
 			return fail(m);
+		/* It stays: out of the program's numbers, as our other fds. */
+		m = client_fd_above_floor(m);
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, m, &ev)) {
 			int e = errno;
 

@@ -821,7 +821,7 @@ EXPORT int ioctl(int fd, unsigned long request, ...)
  */
 static bool lib_fd(int fd)
 {
-	return client_fd_is_own(fd) || uapi_fd_is_own(fd);
+	return client_fd_is_own(fd) || uapi_fd_is_own(fd) || client_fd_is_mirror(fd);
 }
 
 EXPORT int close(int fd)
@@ -859,16 +859,18 @@ EXPORT int close(int fd)
 	return r;
 }
 
-/* close_range() of @lo..@hi around the library's own fds. */
+/* close_range() of @lo..@hi around the library's own fds (and up to 253
+ * epoll mirrors: a program with more loses the registrations beyond). */
 static int close_range_around(unsigned int lo, unsigned int hi, int flags)
 {
-	int own[3], n = 0, r = 0;
+	int own[256], n = 0, r = 0;
 	unsigned int from = lo;
 
 	own[n] = client_own_fd();
 	n += own[n] >= 0;
 	n += uapi_own_fds(own + n);
-	/* in order (three at most) */
+	n += client_mirror_fds(own + n, 256 - n);
+	/* in order (insertion: few) */
 	for (int i = 1; i < n; i++)
 		for (int j = i; j > 0 && own[j] < own[j - 1]; j--) {
 			int t = own[j];

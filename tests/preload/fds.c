@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/dma-heap.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -100,6 +102,29 @@ int main(void)
 		check(b == 3 && round_trip() && fcntl(3, F_GETFD) >= 0, "dup2 onto 3 is the program's");
 		close(a);
 		close(3);
+	}
+	/* a dma-buf in an epoll set: what stands in for it there is ours too */
+	{
+		struct dma_heap_allocation_data a = { .len = 4096, .fd_flags = O_RDWR | O_CLOEXEC };
+		int heap = open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC);
+		int ep = epoll_create1(EPOLL_CLOEXEC), next, closed = 0;
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 42 }, got[2];
+
+		check(heap >= 0 && ep >= 0 && !ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a) &&
+		      !epoll_ctl(ep, EPOLL_CTL_ADD, (int)a.fd, &ev), "a heap dma-buf added to an epoll set");
+		next = lowest_free();
+		snprintf(what, sizeof(what), "the registration took no low number (next fd %d, after %d)",
+			 next, heap > ep ? (heap > (int)a.fd ? heap : (int)a.fd) : (ep > (int)a.fd ? ep : (int)a.fd));
+		check(next == (heap > ep ? heap : ep) + 1 || next == (int)a.fd + 1, what);
+		for (int fd = 3; fd < 2048; fd++)
+			if (fd != heap && fd != ep && fd != (int)a.fd && close(fd) == 0)
+				closed++;
+		check(closed == 0, "close() of every other number: all EBADF, the registration's included");
+		check(epoll_wait(ep, got, 2, 1000) == 1 && got[0].data.u64 == 42 &&
+		      (got[0].events & EPOLLIN), "the buffer still reports through the epoll set");
+		close((int)a.fd);
+		close(ep);
+		close(heap);
 	}
 	printf("1..%d\n", nr);
 	return failed;
