@@ -884,6 +884,13 @@ static void many_objects(void)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		die("getrlimit");
+	/* With CAP_SYS_RESOURCE (root), above the hard limit too. */
+	if (rl.rlim_max != RLIM_INFINITY && (long)rl.rlim_max < cfg.many + 1024) {
+		struct rlimit more = { (rlim_t)cfg.many + 1024, (rlim_t)cfg.many + 1024 };
+
+		if (!setrlimit(RLIMIT_NOFILE, &more))
+			rl = more;
+	}
 	rl.rlim_cur = rl.rlim_max;
 	setrlimit(RLIMIT_NOFILE, &rl);
 	getrlimit(RLIMIT_NOFILE, &rl);

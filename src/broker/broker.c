@@ -605,6 +605,35 @@ static int listen_on(const char *path)
 	return r ? r : fd;
 }
 
+/*
+ * RLIMIT_NOFILE as high as we may: the soft limit to the hard one, and with
+ * CAP_SYS_RESOURCE (a broker of root's) the hard one to fs.nr_open too.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	unsigned long nr_open = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (nr_open > rl.rlim_max) {
+		struct rlimit more = { nr_open, nr_open };
+
+		if (!setrlimit(RLIMIT_NOFILE, &more))
+			return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 /* Whether a broker accepts connections on @path. */
 static bool serving(const char *path)
 {
@@ -628,7 +657,6 @@ static bool serving(const char *path)
 int broker_run(const struct broker_options *opt)
 {
 	char lock_path[PATH_MAX];
-	struct rlimit rl;
 	uint64_t idle_since;
 	int lock_fd, lfd;
 	struct epoll_event ev;
@@ -660,10 +688,7 @@ int broker_run(const struct broker_options *opt)
 		nanosleep(&ts, NULL);
 	}
 	/* Every object costs us an fd: take all the kernel lets us. */
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	raise_nofile();
 	scratch = mmap(NULL, (SCRATCH_PAGES + 1) * PAGE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (scratch == MAP_FAILED || mprotect(scratch + SCRATCH_PAGES * PAGE, PAGE, PROT_NONE))
