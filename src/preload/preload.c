@@ -45,6 +45,15 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+/*
+ * The wrappers of the calls programs make most keep their fast path (an fd
+ * the table knows is not dmasync's) a leaf that jumps to libc, with the rest
+ * out of line (cold), so that it costs no stack frame.
+ */
+#define FAST(cond) __builtin_expect(!!(cond), 1)
+#define SLOW __attribute__((noinline, cold))
+
+
 /* ---- the emulated paths ----------------------------------------------------------- */
 
 enum dev_path { DP_NONE, DP_UDMABUF, DP_HEAP, DP_HEAP_DIR, DP_SW_SYNC };
@@ -795,22 +804,29 @@ EXPORT int epoll_create1(int flags)
 
 /* ---- fds: ioctl, close, dup ----------------------------------------------------------- */
 
-EXPORT int ioctl(int fd, unsigned long request, ...)
+static SLOW int ioctl_slow(int fd, unsigned long request, void *arg)
 {
 	int saved, r;
-	va_list ap;
-	void *arg;
 
-	va_start(ap, request);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	if (client_fd_none(fd) && !uapi_files_any())
-		return dmasync_real_ioctl_ptr(fd, request, arg);
 	saved = errno;
 	r = dmasync_ioctl(fd, request, arg);
 	if (r >= 0)
 		errno = saved;
 	return r;
+}
+
+/*
+ * ioctl(int, unsigned long, ...): every ioctl has one argument, and the
+ * Linux ABIs (x86-64, AArch64, ...) pass a variadic argument where a fixed
+ * one would be, so it is defined with a fixed third parameter (no va_list
+ * and register save area on the fast path).  Same for fcntl() below.
+ */
+EXPORT int preload_ioctl(int fd, unsigned long request, void *arg) __asm__("ioctl");
+int preload_ioctl(int fd, unsigned long request, void *arg)
+{
+	if (FAST(client_fd_none(fd) && !uapi_files_any()))
+		return dmasync_real_ioctl_ptr(fd, request, arg);
+	return ioctl_slow(fd, request, arg);
 }
 
 /*
@@ -962,7 +978,7 @@ EXPORT int dup3(int fd, int fd2, int flags)
 	return dup_over(fd, fd2, flags, true);
 }
 
-static int do_fcntl(int fd, int cmd, void *arg)
+static SLOW int fcntl_slow(int fd, int cmd, void *arg)
 {
 	struct client_obj obj;
 	int r = dmasync_real_fcntl_ptr(fd, cmd, arg);
@@ -978,65 +994,84 @@ static int do_fcntl(int fd, int cmd, void *arg)
 	return r;
 }
 
-EXPORT int fcntl(int fd, int cmd, ...)
+/* Only a dup or F_GETFL of one of ours need more than libc. */
+static inline int do_fcntl(int fd, int cmd, void *arg)
 {
-	va_list ap;
-	void *arg;
+	if (FAST(cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC &&
+		 (cmd != F_GETFL || client_fd_none(fd))))
+		return dmasync_real_fcntl_ptr(fd, cmd, arg);
+	return fcntl_slow(fd, cmd, arg);
+}
 
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
+/* With a fixed third parameter, as ioctl() above. */
+EXPORT int preload_fcntl(int fd, int cmd, void *arg) __asm__("fcntl");
+int preload_fcntl(int fd, int cmd, void *arg)
+{
 	return do_fcntl(fd, cmd, arg);
 }
 
-EXPORT int fcntl64(int fd, int cmd, ...)
+EXPORT int preload_fcntl64(int fd, int cmd, void *arg) __asm__("fcntl64");
+int preload_fcntl64(int fd, int cmd, void *arg)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
 	return do_fcntl(fd, cmd, arg);
 }
 
 /* ---- read, write, lseek, mmap ---------------------------------------------------------- */
 
 /* None of the kernel's files behind dmasync's fds has read or write. */
-EXPORT ssize_t read(int fd, void *buf, size_t n)
+static SLOW ssize_t read_slow(int fd, void *buf, size_t n)
 {
 	struct client_obj obj;
 
-	if (!client_fd_none(fd) && ours(fd, &obj)) {
+	if (ours(fd, &obj)) {
 		errno = EINVAL;
 		return -1;
 	}
 	return dmasync_real_read(fd, buf, n);
 }
 
-EXPORT ssize_t write(int fd, const void *buf, size_t n)
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	if (FAST(client_fd_none(fd)))
+		return dmasync_real_read(fd, buf, n);
+	return read_slow(fd, buf, n);
+}
+
+static SLOW ssize_t write_slow(int fd, const void *buf, size_t n)
 {
 	struct client_obj obj;
 
-	if (!client_fd_none(fd) && ours(fd, &obj)) {
+	if (ours(fd, &obj)) {
 		errno = EINVAL;
 		return -1;
 	}
 	return dmasync_real_write(fd, buf, n);
 }
 
-static off_t do_lseek(int fd, off_t off, int whence)
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (FAST(client_fd_none(fd)))
+		return dmasync_real_write(fd, buf, n);
+	return write_slow(fd, buf, n);
+}
+
+static SLOW off_t lseek_slow(int fd, off_t off, int whence)
 {
 	int saved;
 	off_t r;
 
-	if (client_fd_none(fd) && !uapi_files_any())
-		return dmasync_real_lseek(fd, off, whence);
 	saved = errno;
 	r = dmasync_lseek(fd, off, whence);
 	if (r >= 0)
 		errno = saved;
 	return r;
+}
+
+static inline off_t do_lseek(int fd, off_t off, int whence)
+{
+	if (FAST(client_fd_none(fd) && !uapi_files_any()))
+		return dmasync_real_lseek(fd, off, whence);
+	return lseek_slow(fd, off, whence);
 }
 
 EXPORT off_t lseek(int fd, off_t off, int whence)

@@ -74,7 +74,7 @@ static struct uapi_file *table[HASH_SIZE];
  * so that an event for an object uninstalled meanwhile finds nothing. */
 static struct uapi_file *by_id[HASH_SIZE];
 static u64 next_id = 2; /* even: monitor events with the low bit set are fd watches */
-static unsigned int installed_count;
+unsigned int uapi_installed_count;	/* file.h: uapi_files_any() */
 static int epfd = -1;
 static bool monitor_running;
 /*
@@ -212,7 +212,7 @@ void uapi_files_set_fd_floor(int min)
 	fd_floor = min;
 	/* Idle (nothing installed, no monitor): let go of them for now; the
 	 * first object makes them again, above the floor. */
-	if (!monitor_running && !installed_count) {
+	if (!monitor_running && !uapi_installed_count) {
 		if (ino_fd >= 0)
 			close(ino_fd);
 		if (epfd >= 0)
@@ -277,7 +277,7 @@ static void fork_child(void)
 		by_id[i] = NULL;
 		by_wd[i] = NULL;
 	}
-	installed_count = 0;
+	uapi_installed_count = 0;
 	/*
 	 * The epoll and inotify instances are shared with the parent: the
 	 * child gets fresh ones at the same numbers (ours: the lock was held
@@ -580,7 +580,7 @@ bool uapi_files_reclaim_fds(int err)
 
 /*
  * Backpressure: closed-but-unreleased objects stay installed until their
- * hang-up is handled, so installed_count bounds them.  When it has doubled
+ * hang-up is handled, so uapi_installed_count bounds them.  When it has doubled
  * since the last drain (and is at least DRAIN_MIN), the creating thread
  * handles pending hang-ups itself instead of waiting for the monitor.
  */
@@ -594,13 +594,13 @@ void uapi_files_maybe_drain(void)
 	if (core_spinlocks_held())
 		return;
 	pthread_mutex_lock(&registry_lock);
-	drain = installed_count >= drain_threshold;
+	drain = uapi_installed_count >= drain_threshold;
 	pthread_mutex_unlock(&registry_lock);
 	if (!drain)
 		return;
 	uapi_files_drain();
 	pthread_mutex_lock(&registry_lock);
-	drain_threshold = installed_count * 2 > DRAIN_MIN ? installed_count * 2 : DRAIN_MIN;
+	drain_threshold = uapi_installed_count * 2 > DRAIN_MIN ? uapi_installed_count * 2 : DRAIN_MIN;
 	pthread_mutex_unlock(&registry_lock);
 }
 
@@ -623,7 +623,7 @@ unsigned int uapi_files_count(void)
 	unsigned int n;
 
 	pthread_mutex_lock(&registry_lock);
-	n = installed_count;
+	n = uapi_installed_count;
 	pthread_mutex_unlock(&registry_lock);
 	return n;
 }
@@ -670,7 +670,7 @@ int uapi_file_install(struct uapi_file *file, int user_fd, int watch_fd, int ofd
 		file->id_next = by_id[id_hash(file->id)];
 		by_id[id_hash(file->id)] = file;
 	}
-	__atomic_store_n(&installed_count, installed_count + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&uapi_installed_count, uapi_installed_count + 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&registry_lock);
 	return 0;
 }
@@ -723,7 +723,7 @@ int uapi_file_install_inode(struct uapi_file *file, int user_fd)
 	table[hash(file->dev, file->ino)] = file;
 	file->wd_next = by_wd[wd_hash(wd)];
 	by_wd[wd_hash(wd)] = file;
-	__atomic_store_n(&installed_count, installed_count + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&uapi_installed_count, uapi_installed_count + 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&registry_lock);
 	return 0;
 }
@@ -749,7 +749,7 @@ void uapi_file_for_each(const struct uapi_file_ops *ops,
 	unsigned int n = 0, cap;
 
 	pthread_mutex_lock(&registry_lock);
-	cap = installed_count;
+	cap = uapi_installed_count;
 	if (cap)
 		snap = malloc(cap * sizeof(*snap));
 	for (unsigned int i = 0; snap && i < HASH_SIZE; i++) {
@@ -773,11 +773,6 @@ int uapi_files_drain_inodes(void)
 	if (core_spinlocks_held())
 		return 0;
 	return handle_inotify();
-}
-
-bool uapi_files_any(void)
-{
-	return __atomic_load_n(&installed_count, __ATOMIC_RELAXED) != 0;
 }
 
 int uapi_fd_watch_arm(struct uapi_fd_watch *watch)
@@ -835,7 +830,7 @@ static void file_uninstall(struct uapi_file *file, bool fired)
 			file->wd = -1;
 		}
 		file->installed = false;
-		__atomic_store_n(&installed_count, installed_count - 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&uapi_installed_count, uapi_installed_count - 1, __ATOMIC_RELAXED);
 		was = true;
 		if (file->watch_fd >= 0 && epfd >= 0 && !fired)
 			epoll_ctl(epfd, EPOLL_CTL_DEL, file->watch_fd, NULL);

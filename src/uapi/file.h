@@ -211,7 +211,11 @@ void uapi_file_for_each(const struct uapi_file_ops *ops,
 int uapi_files_drain_inodes(void);
 
 /* Whether any object is installed (no lock: a hint for fast paths). */
-bool uapi_files_any(void);
+extern unsigned int uapi_installed_count;
+static inline bool uapi_files_any(void)
+{
+	return __atomic_load_n(&uapi_installed_count, __ATOMIC_RELAXED) != 0;
+}
 
 /* Called (from any thread, no lock held) before an object that has an
  * owner is released: the broker's per-client object accounting. */
