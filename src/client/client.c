@@ -1158,28 +1158,6 @@ static long simple_call(uint32_t op, int fd, uint64_t a0, uint64_t a1, uint64_t 
 	return ret;
 }
 
-int client_list(void)
-{
-	struct ipc_msg req = { .hdr = { .op = IPC_LIST } }, rep;
-	int r, fd = -1;
-
-	client_lock(&conn_lock);
-	r = connect_spawning_locked(false);	/* no broker: no objects */
-	if (r >= 0)
-		r = roundtrip_locked(&req, &rep);
-	if (!r) {
-		r = (int)rep.hdr.ret;
-		if (!r && rep.nfds == 1)
-			fd = rep.fds[0];
-		else
-			ipc_msg_close_fds(&rep);
-		if (!r && fd < 0)
-			r = -EPROTO;
-	}
-	client_unlock(&conn_lock);
-	return r < 0 ? r : fd;
-}
-
 void client_closed(const struct client_obj *obj)
 {
 	if (obj->dead)

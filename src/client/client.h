@@ -155,13 +155,6 @@ int client_fd_above_floor(int fd);
 int client_mirror_fds(int *fds, int max);
 bool client_fd_is_mirror(int fd);
 
-/*
- * IPC_LIST: a memfd (the caller's) holding every live object of the broker
- * in the listing format (src/uapi/file.h, "DOC: object listing").  Does
- * not start a broker: -ECONNREFUSED or -ENOENT when none runs.
- */
-int client_list(void);
-
 /* IPC_OPEN: a new fd of an emulated device, or a negative errno. */
 int client_open(enum ipc_device dev, int flags);
 
