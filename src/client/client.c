@@ -29,6 +29,7 @@
 #include "client.h"
 #include "fork.h"
 #include "schema.h"
+#include "sync_file-priv.h"
 #include "uaccess.h"
 
 #ifndef DMASYNC_LIBEXECDIR
@@ -941,9 +942,56 @@ static long ioctl_broker_gone(const struct client_obj *obj, unsigned long reques
 	return -ENOLINK;
 }
 
+/*
+ * FILE_INFO of a signaled sync file from its signal record (sync_file-priv.h,
+ * "DOC: the signal record"): one recv(MSG_PEEK), no request.  The kernel's
+ * order of checks and copies.  Return: the ioctl's result, or -EAGAIN when
+ * the record cannot answer (pending, no record, or entries left out).
+ */
+static long file_info_from_record(int fd, void *arg)
+{
+	struct {
+		struct sync_file_record hdr;
+		struct sync_fence_info fi[SYNC_FILE_RECORD_MAX_FENCES];
+	} rec;
+	struct sync_file_info info;
+	ssize_t n;
+
+	n = recv(fd, &rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT);
+	if (n < (ssize_t)sizeof(rec.hdr) || rec.hdr.magic != SYNC_FILE_RECORD_MAGIC ||
+	    rec.hdr.len != (size_t)n)
+		return -EAGAIN;
+	if (copy_from_user(&info, arg, sizeof(info)))
+		return -EFAULT;
+	if (info.flags || info.pad)
+		return -EINVAL;
+	if (!info.num_fences) {
+		info.status = rec.hdr.status;
+	} else {
+		if (info.num_fences < rec.hdr.num_fences)
+			return -EINVAL;
+		if (!rec.hdr.complete)
+			return -EAGAIN;
+		if (copy_to_user((void *)(uintptr_t)info.sync_fence_info, rec.fi,
+				 rec.hdr.num_fences * sizeof(rec.fi[0])))
+			return -EFAULT;
+		info.status = rec.hdr.fences_status;
+	}
+	memcpy(info.name, rec.hdr.name, sizeof(info.name));
+	info.num_fences = rec.hdr.num_fences;
+	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
 long client_ioctl(int fd, const struct client_obj *obj, unsigned long request, void *arg)
 {
-	long r = client_ioctl_remote(fd, obj, request, arg);
+	long r;
+
+	if (obj->kind == IPC_KIND_SYNC_FILE && request == SYNC_IOC_FILE_INFO) {
+		r = file_info_from_record(fd, arg);
+		if (r != -EAGAIN)
+			return r;
+	}
+	r = client_ioctl_remote(fd, obj, request, arg);
 
 	return r == -ENOLINK ? ioctl_broker_gone(obj, request, arg) : r;
 }

@@ -18,6 +18,33 @@
 #include <dmasync/dma-buf.h>
 #include <dmasync/sync_file.h>
 
+/**
+ * DOC: the signal record
+ *
+ * A sync file's fd is one end (A) of a socket pair whose other end (B) the
+ * holder of the object keeps: A turns readable when B is shut down, the
+ * moment the fence signals.  Just before, B sends one record: everything
+ * FILE_INFO can report, which is final once the fence has signaled.  Any
+ * process holding A reads it with recv(MSG_PEEK) (never consumed) and
+ * answers FILE_INFO with that one system call, no request to the broker.
+ * A readable A without a record: the holder went away (the broker died).
+ *
+ * The record: this header, then @num_fences struct sync_fence_info if
+ * @complete (omitted when too many for one send).
+ */
+struct sync_file_record {
+	__u32 magic;		/* SYNC_FILE_RECORD_MAGIC */
+	__u32 len;		/* bytes, header included */
+	__s32 status;		/* FILE_INFO's status when it asks for no fences */
+	__s32 fences_status;	/* FILE_INFO's status with the fences */
+	__u32 num_fences;	/* unwrapped */
+	__u32 complete;		/* the entries follow */
+	char name[32];
+};
+#define SYNC_FILE_RECORD_MAGIC 0x53594e43u	/* "SYNC" */
+/* Entries beyond this many are left out (the ioctl answers then). */
+#define SYNC_FILE_RECORD_MAX_FENCES 32
+
 /*
  * sync_file_alloc - a sync file with its fd but no fence.
  * Return: the sync file, or ERR_PTR(-ENOMEM, -EMFILE or -ENFILE).

@@ -61,8 +61,17 @@ struct sync_file {
 	int fd;				/* A: the user's end */
 	int peer;			/* B: ours */
 	unsigned long fork_gen;		/* fork_gen at creation */
+	unsigned int signal_state;	/* atomic: SF_INSTALLED | SF_SIGNALED */
 	char user_name[SYNC_NAME_LEN];	/* MERGE's name, or "" */
 };
+
+/*
+ * A is made readable (with its record) once the fence has signaled and the
+ * sync file is installed, by whichever of the two comes second: before
+ * install, the name and the fd are not final (nor handed out).
+ */
+#define SF_INSTALLED 1u
+#define SF_SIGNALED 2u
 
 static const struct uapi_file_ops sync_file_ops;
 
@@ -136,13 +145,77 @@ err_free:
 	return ERR_PTR(err);
 }
 
-/* Fence callback, fence lock held: make A readable. */
+static void sync_file_name(struct sync_file *sf, char *buf, size_t len);
+static int fill_fence_info(struct dma_fence *fence, struct sync_fence_info *info, bool locked);
+
+/*
+ * The signal record ("DOC: the signal record" in sync_file-priv.h), sent on
+ * B.  Called from the fence's callback with its lock held, maybe under a
+ * leaf's lock too (a container signaled from its last member's callback):
+ * no fence lock may be taken, and none is needed, every leaf having
+ * signaled.
+ */
+/* A signaled fence's status, without its lock (only the bit and error). */
+static int status_signaled(struct dma_fence *fence)
+{
+	if (!test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &fence->flags))
+		return 0;
+	return fence->error ? fence->error : 1;
+}
+
+static void send_record(struct sync_file *sf, struct dma_fence *fence)
+{
+	/* ~2.6 KiB: callbacks run on any thread's stack, deep in a signal. */
+	struct {
+		struct sync_file_record hdr;
+		struct sync_fence_info fi[SYNC_FILE_RECORD_MAX_FENCES];
+	} rec;
+	struct dma_fence_unwrap it;
+	struct dma_fence *leaf;
+	unsigned int n = 0;
+
+	memset(&rec.hdr, 0, sizeof(rec.hdr));
+	rec.hdr.magic = SYNC_FILE_RECORD_MAGIC;
+	rec.hdr.status = status_signaled(fence);
+	rec.hdr.fences_status = 1;
+	rec.hdr.complete = 1;
+	dma_fence_unwrap_for_each(leaf, &it, fence) {
+		int status;
+
+		if (n >= SYNC_FILE_RECORD_MAX_FENCES) {
+			rec.hdr.complete = 0;	/* counted, left out */
+			n++;
+			continue;
+		}
+		memset(&rec.fi[n], 0, sizeof(rec.fi[n]));
+		status = fill_fence_info(leaf, &rec.fi[n], true);
+		if (rec.hdr.fences_status > 0)
+			rec.hdr.fences_status = status;
+		n++;
+	}
+	rec.hdr.num_fences = n;
+	sync_file_name(sf, rec.hdr.name, sizeof(rec.hdr.name));
+	rec.hdr.len = (__u32)(sizeof(rec.hdr) + (rec.hdr.complete ? n * sizeof(rec.fi[0]) : 0));
+	/* B's direction is empty and far larger than a record: all or nothing. */
+	send(sf->peer, &rec, rec.hdr.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* The record, then make A readable. */
+static void show_signaled(struct sync_file *sf)
+{
+	send_record(sf, sf->fence);
+	shutdown(sf->peer, SHUT_WR);
+}
+
+/* Fence callback, fence lock held (or none: signaled already at set_fence). */
 static void sync_file_signaled(struct dma_fence *fence, struct dma_fence_cb *cb)
 {
 	struct sync_file *sf = container_of(cb, struct sync_file, cb);
 
-	if (sf->fork_gen == __atomic_load_n(&fork_gen, __ATOMIC_RELAXED))
-		shutdown(sf->peer, SHUT_WR);
+	if (sf->fork_gen != __atomic_load_n(&fork_gen, __ATOMIC_RELAXED))
+		return;
+	if (__atomic_fetch_or(&sf->signal_state, SF_SIGNALED, __ATOMIC_ACQ_REL) & SF_INSTALLED)
+		show_signaled(sf);
 }
 
 void sync_file_set_fence(struct sync_file *sf, struct dma_fence *fence)
@@ -228,6 +301,8 @@ int sync_file_install(struct sync_file *sf)
 		sync_file_discard(sf);
 		return r;
 	}
+	if (__atomic_fetch_or(&sf->signal_state, SF_INSTALLED, __ATOMIC_ACQ_REL) & SF_SIGNALED)
+		show_signaled(sf);
 	/* The registry holds its own reference now. */
 	uapi_file_put(&sf->file);
 	return fd;
@@ -514,15 +589,19 @@ err_discard:
 	return ret;
 }
 
-/* One entry of FILE_INFO.  Return: the fence's status. */
-static int fill_fence_info(struct dma_fence *fence, struct sync_fence_info *info)
+/*
+ * One entry of FILE_INFO.  @locked: a fence lock is held (the signal
+ * record), so the status is read without taking @fence's.  Return: the
+ * fence's status.
+ */
+static int fill_fence_info(struct dma_fence *fence, struct sync_fence_info *info, bool locked)
 {
 	const char *timeline = dma_fence_timeline_name(fence);
 	const char *driver = dma_fence_driver_name(fence);
 
 	memcpy(info->obj_name, timeline, strnlen(timeline, sizeof(info->obj_name) - 1));
 	memcpy(info->driver_name, driver, strnlen(driver, sizeof(info->driver_name) - 1));
-	info->status = dma_fence_get_status(fence);
+	info->status = locked ? status_signaled(fence) : dma_fence_get_status(fence);
 	info->flags = 0;
 	/* dma_fence_timestamp() waits out a signaler between the two bits. */
 	info->timestamp_ns = test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &fence->flags) ?
@@ -574,7 +653,7 @@ static long sync_file_ioctl_file_info(struct sync_file *sf, void *arg)
 			dma_fence_put(it.chain);
 			break;
 		}
-		status = fill_fence_info(fence, &fi[n++]);
+		status = fill_fence_info(fence, &fi[n++], false);
 		if (info.status > 0)
 			info.status = status;
 	}

@@ -446,6 +446,141 @@ TEST(stress_last_close_is_synchronous)
 	CHECK_EQ(late, 0);
 }
 
+/* ---- FILE_INFO from the signal record ------------------------------------------------------ */
+
+static int merge_fds(int a, int b, const char *name)
+{
+	struct sync_merge_data m = { .fd2 = b };
+
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	return dmasync_ioctl(a, SYNC_IOC_MERGE, &m) ? -1 : (int)m.fence;
+}
+
+static uint64_t requests_now(void)
+{
+	struct ipc_stats st;
+
+	return client_stats(&st) ? 0 : st.requests;
+}
+
+/*
+ * FILE_INFO of a signaled sync file is answered from the record the broker
+ * left on its socket, with no request (the broker's count of requests
+ * says), and says what the broker would: name, status (also an error), the
+ * fences; a pending one, or entries left out of the record, still ask.
+ */
+TEST(file_info_from_the_signal_record)
+{
+	enum { N = 40 };
+	int tl = open_tl(), tl2 = open_tl(), a = create_fence(tl, 1), p = create_fence(tl, 2);
+	int e = create_fence(tl2, 5), many[N], tls[N], m, big;
+	struct sync_fence_info fi[N];
+	struct sync_file_info info;
+	uint64_t r0, r1, base;
+
+	REQUIRE(a >= 0 && p >= 0 && e >= 0);
+	m = merge_fds(a, e, "pair");
+	REQUIRE(m >= 0);
+	REQUIRE(inc(tl, 1) == 0);
+	dmasync_close(tl2);	/* e signals -ENOENT */
+	/* what two stats requests in a row cost */
+	r0 = requests_now();
+	r1 = requests_now();
+	base = r1 - r0;
+
+	r0 = requests_now();
+	memset(&info, 0, sizeof(info));
+	CHECK_EQ(dmasync_ioctl(a, SYNC_IOC_FILE_INFO, &info), 0);
+	CHECK_EQ(info.status, 1);
+	CHECK_EQ(info.num_fences, 1);
+	CHECK(strncmp(info.name, "sw_sync-", 8) == 0);
+	memset(&info, 0, sizeof(info));
+	info.num_fences = 2;
+	info.sync_fence_info = (uintptr_t)fi;
+	memset(fi, 0, sizeof(fi));
+	CHECK_EQ(dmasync_ioctl(a, SYNC_IOC_FILE_INFO, &info), 0);
+	CHECK_EQ(info.num_fences, 1);
+	CHECK_STR(fi[0].driver_name, "sw_sync");
+	CHECK_EQ(fi[0].status, 1);
+	CHECK(fi[0].timestamp_ns > 0);
+	/* an error, in the merge too */
+	memset(&info, 0, sizeof(info));
+	CHECK_EQ(dmasync_ioctl(e, SYNC_IOC_FILE_INFO, &info), 0);
+	CHECK_EQ(info.status, -ENOENT);
+	memset(&info, 0, sizeof(info));
+	info.num_fences = 2;
+	info.sync_fence_info = (uintptr_t)fi;
+	CHECK_EQ(dmasync_ioctl(m, SYNC_IOC_FILE_INFO, &info), 0);
+	CHECK_STR(info.name, "pair");
+	CHECK_EQ(info.num_fences, 2);
+	CHECK(info.status == -ENOENT);
+	CHECK(fi[0].status == -ENOENT || fi[1].status == -ENOENT);
+	/* the kernel's errors, from the record too */
+	memset(&info, 0, sizeof(info));
+	info.num_fences = 1;
+	info.sync_fence_info = (uintptr_t)fi;
+	CHECK_EQ(dmasync_ioctl(m, SYNC_IOC_FILE_INFO, &info), -1);
+	CHECK_EQ(errno, EINVAL);
+	memset(&info, 0, sizeof(info));
+	info.flags = 1;
+	CHECK_EQ(dmasync_ioctl(a, SYNC_IOC_FILE_INFO, &info), -1);
+	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(dmasync_ioctl(a, SYNC_IOC_FILE_INFO, NULL), -1);
+	CHECK_EQ(errno, EFAULT);
+	r1 = requests_now();
+	CHECK_EQ(r1 - r0, base);
+
+	/* pending: asks */
+	r0 = requests_now();
+	memset(&info, 0, sizeof(info));
+	CHECK_EQ(dmasync_ioctl(p, SYNC_IOC_FILE_INFO, &info), 0);
+	CHECK_EQ(info.status, 0);
+	CHECK_EQ(requests_now() - r0, base + 1);
+
+	/* more fences than a record holds: the count from it, the entries asked */
+	for (int i = 0; i < N; i++) {
+		tls[i] = open_tl();
+		many[i] = create_fence(tls[i], 1);
+		REQUIRE(many[i] >= 0);
+	}
+	big = many[0];
+	for (int i = 1; i < N; i++) {
+		int next = merge_fds(big, many[i], "big");
+
+		REQUIRE(next >= 0);
+		if (big != many[0])
+			close(big);
+		big = next;
+	}
+	for (int i = 0; i < N; i++)
+		inc(tls[i], 1);
+	r0 = requests_now();
+	memset(&info, 0, sizeof(info));
+	CHECK_EQ(dmasync_ioctl(big, SYNC_IOC_FILE_INFO, &info), 0);
+	CHECK_EQ(info.num_fences, N);
+	CHECK_EQ(info.status, 1);
+	CHECK_EQ(requests_now() - r0, base);
+	r0 = requests_now();
+	memset(&info, 0, sizeof(info));
+	info.num_fences = N;
+	info.sync_fence_info = (uintptr_t)fi;
+	CHECK_EQ(dmasync_ioctl(big, SYNC_IOC_FILE_INFO, &info), 0);
+	CHECK_EQ(info.num_fences, N);
+	CHECK_EQ(fi[N - 1].status, 1);
+	CHECK_EQ(requests_now() - r0, base + 1);
+
+	for (int i = 0; i < N; i++) {
+		close(many[i]);
+		dmasync_close(tls[i]);
+	}
+	close(big);
+	close(m);
+	close(e);
+	close(p);
+	close(a);
+	dmasync_close(tl);
+}
+
 /* ---- diagnostics ------------------------------------------------------------------------- */
 
 struct inc_worker {
