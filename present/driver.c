@@ -139,9 +139,15 @@ static void read_records(struct mode_result *r, const char *path)
 
 		switch (line[0]) {
 		case 'S':
-			if (sscanf(line + 1, "%d %u %lld %lld", &k, &u[0], &a[0], &a[1]) == 4 &&
-			    k >= 0 && k < SPAN_KIND_COUNT)
-				span_add(&r->log[span_actor[k]], k, u[0], a[0], a[1]);
+			if (sscanf(line + 1, "%d %u %lld %lld", &k, &u[0], &a[0], &a[1]) != 4 ||
+			    k < 0 || k >= SPAN_KIND_COUNT)
+				break;
+			span_add(&r->log[span_actor[k]], k, u[0], a[0], a[1]);
+			fs = fs_at(r, u[0]);
+			if (fs && k == SPAN_SUBMIT) {
+				fs->submit_t0 = a[0];
+				fs->submit_t1 = a[1];
+			}
 			break;
 		case 'C':
 			if (sscanf(line + 1, "%u %lld %lld %lld %lld %lld %lld %lld %u", &u[0], &a[0],

@@ -34,7 +34,7 @@ struct span_log {
 
 struct frame_stat {
 	int64_t t_present, present_ns, present_cpu_ns, attach_cpu_ns;
-	int64_t acq_buffer_ns, acq_t0, acq_t1;
+	int64_t acq_buffer_ns, acq_t0, acq_t1, submit_t0, submit_t1;
 	int64_t render_t0, render_t1, noop_cpu_ns, queue_overhead_ns, t_noop_end;
 	int64_t t_commit, t_ready, t_display;
 	uint32_t shown;
@@ -61,7 +61,7 @@ struct mode_result {
 	double fps, lat_p50_ms, lat_p99_ms;
 	double acq_block_ms, acq_fence_ms, own_render_ms;
 	double present_us, attach_us, present_wall_us, noop_queue_us, queue_overhead_us;
-	double ready_delay_us, queue_idle_pct;
+	double ready_delay_us, queue_idle_pct, submit_ms;
 	unsigned int torn, stale;
 	bool once_in_order;
 };
