@@ -338,6 +338,8 @@ static void usage(FILE *f)
 		"  --alloc A         simulated buffers: udmabuf (default) or heap\n"
 		"  --out-dir DIR     where the results go (default present-out)\n"
 		"  --no-trace        no trace files\n"
+		"  --json-stdout     also print the JSON results on stdout, on one line after\n"
+		"                    \"RESULTS-JSON: \" (for scripts/present-on-linux)\n"
 		"  --timeout-ms T    a process waiting longer than this fails (default 10000)\n");
 }
 
@@ -375,6 +377,7 @@ int main(int argc, char **argv)
 		{ "alloc", required_argument, NULL, 'a' },
 		{ "out-dir", required_argument, NULL, 'o' },
 		{ "no-trace", no_argument, NULL, 'n' },
+		{ "json-stdout", no_argument, NULL, 'j' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -387,7 +390,7 @@ int main(int argc, char **argv)
 	struct mode_result res[BACKEND_COUNT * MODE_COUNT];
 	char path[PATH_MAX];
 	int opt, nres = 0, failures;
-	bool first = true;
+	bool first = true, json_stdout = false;
 	FILE *f;
 
 	set_prog_name("dmasync-present");
@@ -437,6 +440,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			cfg.trace = false;
+			break;
+		case 'j':
+			json_stdout = true;
 			break;
 		case 't':
 			cfg.timeout_ms = atol(optarg);
@@ -507,6 +513,10 @@ int main(int argc, char **argv)
 	if (!f || write_json(f, &cfg, res, nres) < 0 || fclose(f))
 		die("writing %s failed", path);
 	printf("results:  %s\n", path);
+	if (json_stdout) {
+		printf("RESULTS-JSON: ");
+		write_json(stdout, &cfg, res, nres);
+	}
 	snprintf(path, sizeof(path), "%s/timeline.svg", cfg.out_dir);
 	f = fopen(path, "we");
 	if (!f || write_svg(f, &cfg, res, nres) < 0 || fclose(f))
