@@ -509,6 +509,11 @@ int main(int argc, char **argv)
 	if (c.ssync)
 		zwp_linux_surface_synchronization_v1_destroy(c.ssync);
 	wl_surface_destroy(c.surface);
+	if (c.esync)
+		zwp_linux_explicit_synchronization_v1_destroy(c.esync);
+	zwp_linux_dmabuf_v1_destroy(c.dmabuf);
+	wl_compositor_destroy(c.compositor);
+	wl_registry_destroy(reg);
 	wl_display_roundtrip(c.display);
 	wl_display_disconnect(c.display);
 	out_close();
