@@ -33,8 +33,8 @@
 #include "report.h"
 
 struct files {
-	char comp_rec[PATH_MAX], comp_trace[PATH_MAX];
-	char client_rec[PATH_MAX], client_trace[PATH_MAX];
+	char comp_rec[PATH_MAX], comp_trace[PATH_MAX], comp_log[PATH_MAX];
+	char client_rec[PATH_MAX], client_trace[PATH_MAX], client_log[PATH_MAX];
 };
 
 static char exe_dir[PATH_MAX];
@@ -65,14 +65,19 @@ static int listen_at(const char *path)
 	return fd;
 }
 
-static pid_t spawn(char *const argv[], int keep_fd, const char *wayland_display)
+/* Start @argv with its stderr in @log. */
+static pid_t spawn(char *const argv[], int keep_fd, const char *wayland_display, const char *log)
 {
 	pid_t pid = fork();
+	int fd;
 
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
 	if (pid)
 		return pid;
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		dup2(fd, STDERR_FILENO);
 	if (keep_fd >= 0) {
 		int flags = fcntl(keep_fd, F_GETFD);
 
@@ -267,7 +272,7 @@ static void run_one(const struct config *cfg, enum backend be, enum mode m, stru
 				 cfg->trace ? "--trace" : NULL, (char *)fl->comp_trace, NULL };
 
 		t0 = now_ns();
-		comp = spawn(argv, listen_fd, NULL);
+		comp = spawn(argv, listen_fd, NULL, fl->comp_log);
 	}
 	close(listen_fd);
 	{
@@ -278,7 +283,7 @@ static void run_one(const struct config *cfg, enum backend be, enum mode m, stru
 				 timeout, "--records", (char *)fl->client_rec, "--name", client_name,
 				 cfg->trace ? "--trace" : NULL, (char *)fl->client_trace, NULL };
 
-		client = spawn(argv, -1, sock);
+		client = spawn(argv, -1, sock, fl->client_log);
 	}
 	reap(comp, client, &ks, &cs,
 	     (long)(cfg->frames * cfg->refresh_ms * 4) + 2 * cfg->timeout_ms);
@@ -294,6 +299,20 @@ static void run_one(const struct config *cfg, enum backend be, enum mode m, stru
 	read_records(r, fl->client_rec);
 	read_records(r, fl->comp_rec);
 	compute_stats(cfg, r);
+}
+
+/* A failed process's last words. */
+static void show_log(const char *what, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[512];
+
+	if (!f)
+		return;
+	printf("    %s's stderr (%s):\n", what, path);
+	while (fgets(line, sizeof(line), f))
+		printf("      %s", line);
+	fclose(f);
 }
 
 /* Copy a process's trace events (one JSON object a line) into the merged trace. */
@@ -489,11 +508,17 @@ int main(int argc, char **argv)
 			snprintf(fl.client_rec, sizeof(fl.client_rec), "%s/%s-%s.client.rec", d, b, mn);
 			snprintf(fl.client_trace, sizeof(fl.client_trace), "%s/%s-%s.client.trace", d,
 				 b, mn);
+			snprintf(fl.comp_log, sizeof(fl.comp_log), "%s/%s-%s.compositor.log", d, b, mn);
+			snprintf(fl.client_log, sizeof(fl.client_log), "%s/%s-%s.client.log", d, b, mn);
 			printf("  %-9s %-17s ...", b, mn);
 			fflush(stdout);
 			run_one(&cfg, be, m, &res[nres], &fl, nres);
 			printf(" %u frames shown in %.2f s%s\n", res[nres].displayed, res[nres].wall_s,
 			       res[nres].client_ok && res[nres].compositor_ok ? "" : " (FAILED)");
+			if (!res[nres].client_ok)
+				show_log("client", fl.client_log);
+			if (!res[nres].compositor_ok)
+				show_log("compositor", fl.comp_log);
 			nres++;
 		}
 	}

@@ -216,7 +216,7 @@ void print_claims(FILE *f, const struct mode_result *res, int n, enum backend be
 			sf->attach_us,
 			vk ? "a real vkQueueSubmit waiting on the render\n   semaphore, its own "
 			     "semaphore exported and attached as the writer"
-			   : "an empty job on the sw_sync queue, attached as\n   the writer by its "
+			   : "an empty job on the sw_sync queue, attached\n   as the writer by its "
 			     "\"driver\"",
 			ds->attach_us);
 		if (vk)
