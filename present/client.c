@@ -364,7 +364,7 @@ static void usage(FILE *f)
 		   "  --size WxH       frame size (default 640x360)\n"
 		   "  --client-ms X    client CPU work per frame (default 1)\n"
 		   "  --gpu-ms X       simulated: render time per frame (default 3)\n"
-		   "  --vk-passes N    lavapipe: copies per frame (default 4)\n"
+		   "  --vk-passes N    lavapipe: copies per frame (default 16)\n"
 		   "  --hold-ms X      no-sync: the GPU stalls half-way this long (default 2 refreshes: 16)\n"
 		   "  --alloc A        simulated: udmabuf (default) or heap\n"
 		   "  --timeout-ms T   longest wait for anything (default 10000)\n"
@@ -400,7 +400,7 @@ int main(int argc, char **argv)
 	int opt, m;
 
 	c.gpu.cfg = (struct gpu_config){ .width = 640, .height = 360, .gpu_ms = 3,
-					 .vk_passes = 4, .hold_ms = 16, .alloc = "udmabuf" };
+					 .vk_passes = 16, .hold_ms = 16, .alloc = "udmabuf" };
 	set_prog_name("present-client");
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {

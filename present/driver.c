@@ -350,7 +350,7 @@ static void usage(FILE *f)
 		"  --refresh-ms X    the compositor's refresh interval (default 8)\n"
 		"  --client-ms X     client CPU work per frame (default 1)\n"
 		"  --gpu-ms X        simulated GPU: render time per frame (default 3)\n"
-		"  --vk-passes N     lavapipe: copies per frame (default 4)\n"
+		"  --vk-passes N     lavapipe: copies per frame (default 16)\n"
 		"  --hold-ms X       no-sync: simulated GPU stall half-way (default 2 refreshes)\n"
 		"  --size WxH        frame size (default 640x360)\n"
 		"  --implicit M      compositor's implicit wait: export (default) or poll\n"
@@ -403,7 +403,7 @@ int main(int argc, char **argv)
 	};
 	struct config cfg = {
 		.frames = 150, .refresh_ms = 8, .client_ms = 1, .gpu_ms = 3, .hold_ms = -1,
-		.width = 640, .height = 360, .vk_passes = 4, .out_dir = "present-out",
+		.width = 640, .height = 360, .vk_passes = 16, .out_dir = "present-out",
 		.implicit = "export", .alloc = "udmabuf", .timeout_ms = 10000, .trace = true,
 	};
 	struct mode_result res[BACKEND_COUNT * MODE_COUNT];

@@ -15,6 +15,7 @@
  * out an already-signaled fence, so the sync file carries no render time).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 struct vk_render {
 	uint32_t frame;
 	VkFence fence;
+	int dep_fd;		/* a copy of the dependency, to see when it is met; or -1 */
 	int64_t t_submit;
 };
 
@@ -367,10 +369,13 @@ static int export_sem(struct vk *v, VkSemaphore s, int *fd)
 	return vkerr(v->GetSemaphoreFdKHR(v->dev, &gi, fd));
 }
 
-/* One render done: its span on the GPU lane, from when the queue could start it. */
-static void render_done(struct vk *v, const struct vk_render *r, int64_t t1)
+/*
+ * One render done: its span on the GPU lane, from when the queue could
+ * start it (submitted, its dependency met, the previous render done).
+ */
+static void render_done(struct vk *v, const struct vk_render *r, int64_t t_ready, int64_t t1)
 {
-	int64_t t0 = r->t_submit > v->last_end ? r->t_submit : v->last_end;
+	int64_t t0 = t_ready > v->last_end ? t_ready : v->last_end;
 
 	if (t0 > t1)
 		t0 = t1;
@@ -399,6 +404,7 @@ static void *watch_main(void *arg)
 	out_thread_name(gettid_cached(), "lavapipe queue (watched)");
 	for (;;) {
 		struct vk_render r;
+		int64_t t_ready;
 		VkResult res;
 
 		pthread_mutex_lock(&v->lock);
@@ -410,11 +416,19 @@ static void *watch_main(void *arg)
 		}
 		r = v->pending[v->head];
 		pthread_mutex_unlock(&v->lock);
+		t_ready = r.t_submit;
+		if (r.dep_fd >= 0) {
+			if (wait_fd(r.dep_fd, 1 /* POLLIN */, -1, g->cfg.timeout_ms) == 0)
+				t_ready = now_ns();
+			if (t_ready > r.t_submit)
+				out_span(SPAN_DEP_WAIT, r.frame, r.t_submit, t_ready);
+			close(r.dep_fd);
+		}
 		res = vkWaitForFences(v->dev, 1, &r.fence, VK_TRUE,
 				      (uint64_t)g->cfg.timeout_ms * 1000000);
 		if (res != VK_SUCCESS)
 			die("lavapipe: render of frame %u did not finish (%d)", r.frame, res);
-		render_done(v, &r, now_ns());
+		render_done(v, &r, t_ready, now_ns());
 		vkDestroyFence(v->dev, r.fence, NULL);
 		pthread_mutex_lock(&v->lock);
 		v->head = (v->head + 1) % v->cap;
@@ -425,13 +439,14 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
-static int watch(struct vk *v, uint32_t frame, VkFence fence, int64_t t_submit)
+static int watch(struct vk *v, uint32_t frame, VkFence fence, int dep_fd, int64_t t_submit)
 {
 	pthread_mutex_lock(&v->lock);
 	while (v->npending == v->cap)
 		pthread_cond_wait(&v->cond, &v->lock);
 	v->pending[(v->head + v->npending) % v->cap] =
-		(struct vk_render){ .frame = frame, .fence = fence, .t_submit = t_submit };
+		(struct vk_render){ .frame = frame, .fence = fence, .dep_fd = dep_fd,
+				    .t_submit = t_submit };
 	v->npending++;
 	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
@@ -450,7 +465,7 @@ static int vk_render(struct gpu *g, unsigned int b, uint32_t frame, int dep_fd, 
 	VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
 	VkFence fence;
 	int64_t t_submit;
-	int fd, err;
+	int fd, err, dep_copy = -1;
 
 	err = vkerr(vkCreateFence(v->dev, &fci, NULL, &fence));
 	if (err) {
@@ -459,7 +474,10 @@ static int vk_render(struct gpu *g, unsigned int b, uint32_t frame, int dep_fd, 
 		return err;
 	}
 	if (dep_fd >= 0) {
-		VkImportSemaphoreFdInfoKHR ii = {
+		VkImportSemaphoreFdInfoKHR ii;
+
+		dep_copy = fcntl(dep_fd, F_DUPFD_CLOEXEC, 0);
+		ii = (VkImportSemaphoreFdInfoKHR){
 			.sType = VK_STRUCTURE_TYPE_IMPORT_SEMAPHORE_FD_INFO_KHR,
 			.semaphore = v->sem_dep[b],
 			.flags = VK_SEMAPHORE_IMPORT_TEMPORARY_BIT,
@@ -470,6 +488,8 @@ static int vk_render(struct gpu *g, unsigned int b, uint32_t frame, int dep_fd, 
 		err = vkerr(v->ImportSemaphoreFdKHR(v->dev, &ii));
 		if (err) {
 			close(dep_fd);
+			if (dep_copy >= 0)
+				close(dep_copy);
 			vkDestroyFence(v->dev, fence, NULL);
 			return err;
 		}
@@ -495,10 +515,12 @@ static int vk_render(struct gpu *g, unsigned int b, uint32_t frame, int dep_fd, 
 	t_submit = now_ns();
 	err = vkerr(vkQueueSubmit(v->queue, 1, &si, fence));
 	if (err) {
+		if (dep_copy >= 0)
+			close(dep_copy);
 		vkDestroyFence(v->dev, fence, NULL);
 		return err;
 	}
-	watch(v, frame, fence, t_submit);
+	watch(v, frame, fence, dep_copy, t_submit);
 	if (!out_fd && !implicit)
 		return 0;
 	err = export_sem(v, v->sem_done[b], &fd);
