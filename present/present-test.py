@@ -123,6 +123,24 @@ def check_run(tmp, backend):
         ok(False, "%s: the SVG timeline parses" % backend, e)
 
 
+def check_variants(tmp):
+    """The compositor polling the dma-buf (implicit sync without a sync file),
+    buffers from the dma-buf heap instead of udmabuf."""
+    out_dir = os.path.join(tmp, "variants")
+    p = driver(out_dir, "simulated", ["--modes", "sync-file,implicit-wait,no-sync",
+                                      "--implicit", "poll", "--alloc", "heap"])
+    try:
+        with open(os.path.join(out_dir, "results.json")) as f:
+            runs = json.load(f)["runs"]
+    except (OSError, ValueError):
+        runs = []
+    good = {r["mode"]: (r["torn"] + r["stale"] >= 1 if r["mode"] == "no-sync" else
+                        r["once_in_order"] and r["torn"] + r["stale"] == 0) for r in runs}
+    ok(p.returncode == 0 and len(good) == 3 and all(good.values()),
+       "compositor polling the dma-buf, dma-heap buffers: synced modes intact, no-sync caught",
+       p.stdout + p.stderr)
+
+
 def listening_socket(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
@@ -215,6 +233,7 @@ def main():
             skip("lavapipe: every mode in two processes", no_lavapipe)
         else:
             check_run(tmp, "lavapipe")
+        check_variants(tmp)
         kill_client(tmp)
         kill_compositor(tmp)
     print("1..%d" % len(results))
