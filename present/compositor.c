@@ -123,8 +123,6 @@ struct client_state {
 	struct surface *surf;
 };
 
-static struct comp *the_comp;
-
 static void client_destroyed(struct wl_listener *l, void *data);
 
 /* ---- the read fences: our sw_sync timeline ---- */
@@ -1004,7 +1002,6 @@ int main(int argc, char **argv)
 		die("cannot write %s or %s: %s", rec ? rec : "-", trace ? trace : "-",
 		    strerror(errno));
 	out_thread_name(getpid(), "compositor + display (event loop)");
-	the_comp = &c;
 	wl_list_init(&c.queue);
 	c.timeline = open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
 	if (c.timeline < 0)
