@@ -223,7 +223,7 @@ static void make_buffers(struct client *c)
 }
 
 /* The trace's arrow from this frame's fence to the compositor's wait. */
-static void trace_fence(struct client *c, unsigned int b, int explicit_fd, int64_t t)
+static void trace_fence(struct client *c, unsigned int b, uint32_t n, int explicit_fd, int64_t t)
 {
 	struct fence_id id;
 	int fd;
@@ -237,7 +237,7 @@ static void trace_fence(struct client *c, unsigned int b, int explicit_fd, int64
 		fence_identify(fd, &id);
 		close(fd);
 	}
-	out_flow(&id, true, t, "render fence attached");
+	out_flow(&id, getpid(), n, true, t, "render fence attached");
 }
 
 /**
@@ -349,7 +349,7 @@ static void present_frames(struct client *c)
 				(long long)acq_t0, (long long)acq_t1, b);
 		out_span(SPAN_PRESENT, n, t_present, t0);
 		if (m != MODE_NO_SYNC)
-			trace_fence(c, b, m == MODE_EXPLICIT ? rfd : -1, t_present);
+			trace_fence(c, b, n, m == MODE_EXPLICIT ? rfd : -1, t_present);
 		if (rfd >= 0)
 			close(rfd);
 	}

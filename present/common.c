@@ -412,20 +412,25 @@ void out_instant(const char *name, int64_t t, const char *args_fmt, ...)
 	funlockfile(out.trace);
 }
 
-void out_flow(const struct fence_id *id, bool start, int64_t t, const char *what)
+void out_flow(const struct fence_id *id, int client_pid, uint32_t frame, bool start, int64_t t,
+	      const char *what)
 {
+	uint64_t flow;
+
 	if (!out.trace || !id->flow)
 		return;
+	flow = (id->flow ^ ((uint64_t)(uint32_t)client_pid * 0x9e3779b97f4a7c15ull) ^
+		((uint64_t)frame * 0xc2b2ae3d27d4eb4full)) & 0x7fffffffffffffull;
 	flockfile(out.trace);
 	/* A short slice to bind the arrow to, then the arrow's end. */
 	fprintf(out.trace, "{\"ph\":\"X\",\"cat\":\"fence\",\"name\":\"%s\",\"pid\":%d,\"tid\":%d,"
 		"\"ts\":%.3f,\"dur\":1,\"args\":{\"fence\":", what, out.pid, gettid_cached(), t / 1e3);
 	json_str(out.trace, id->name);
-	fprintf(out.trace, ",\"context\":%llu,\"seqno\":%llu}}\n", (unsigned long long)id->context,
-		(unsigned long long)id->seqno);
+	fprintf(out.trace, ",\"context\":%llu,\"seqno\":%llu,\"frame\":%u}}\n",
+		(unsigned long long)id->context, (unsigned long long)id->seqno, frame);
 	fprintf(out.trace, "{\"ph\":\"%s\",\"cat\":\"fence\",\"name\":\"fence\",\"id\":%llu,"
 		"\"pid\":%d,\"tid\":%d,\"ts\":%.3f%s}\n", start ? "s" : "f",
-		(unsigned long long)id->flow, out.pid, gettid_cached(), t / 1e3,
+		(unsigned long long)flow, out.pid, gettid_cached(), t / 1e3,
 		start ? "" : ",\"bp\":\"e\"");
 	funlockfile(out.trace);
 }

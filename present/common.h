@@ -173,8 +173,14 @@ void out_span(enum span_kind kind, uint32_t frame, int64_t t0, int64_t t1);
 /* An instant on the calling thread's track. */
 void out_instant(const char *name, int64_t t, const char *args_fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* A fence's flow arrow: start (producer) or step/end (consumer). */
-void out_flow(const struct fence_id *id, bool start, int64_t t, const char *what);
+/*
+ * A fence's flow arrow: start (the producer) or end (the consumer).  The
+ * arrow's id is the fence's name with the client's pid and the frame
+ * number, which both ends know: a driver's stub fence (one for every
+ * frame) still gets one arrow per frame.
+ */
+void out_flow(const struct fence_id *id, int client_pid, uint32_t frame, bool start, int64_t t,
+	      const char *what);
 int gettid_cached(void);
 
 #endif

@@ -76,6 +76,7 @@ struct surface {
 	struct wl_resource *sync;	/* zwp_linux_surface_synchronization_v1 */
 	uint32_t commits;
 	struct client_state *cs;	/* NULL once the client is gone */
+	int client_pid;
 };
 
 /* A committed frame, from commit to scanout. */
@@ -120,6 +121,7 @@ struct client_state {
 	struct wl_listener destroy;
 	struct comp *comp;
 	unsigned int no;
+	int pid;
 	struct surface *surf;
 };
 
@@ -420,7 +422,7 @@ static int frame_writers_done(int fd, uint32_t mask, void *data)
 	c->last_progress = f->t_ready;
 	if (f->wait_fd >= 0) {
 		st = fence_status(f->wait_fd);
-		out_flow(&f->id, false, f->t_ready, "writers done");
+		out_flow(&f->id, f->surf->client_pid, f->no, false, f->t_ready, "writers done");
 		close(f->wait_fd);
 		f->wait_fd = -1;
 	}
@@ -696,6 +698,7 @@ static void compositor_create_surface(struct wl_client *client, struct wl_resour
 		cs->surf = s;
 		s->cs = cs;
 		s->client_no = cs->no;
+		s->client_pid = cs->pid;
 	}
 	s->res = wl_resource_create(client, &wl_surface_interface,
 				    wl_resource_get_version(res), id);
@@ -908,6 +911,7 @@ static void client_created(struct wl_listener *l, void *data)
 		die("out of memory");
 	cs->comp = c;
 	cs->no = c->clients_seen++;
+	wl_client_get_credentials(data, &cs->pid, NULL, NULL);
 	cs->destroy.notify = client_destroyed;
 	wl_client_add_destroy_listener(data, &cs->destroy);
 	c->last_progress = now_ns();

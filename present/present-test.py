@@ -111,11 +111,18 @@ def check_run(tmp, backend):
             ok(role in names.get(pid, "") and r["mode"] in names.get(pid, "") and
                any(e.get("pid") == pid and e.get("ph") == "X" for e in ev),
                "%s/%s: the %s's own events are in its group" % (backend, r["mode"], role))
-    starts = {e["id"]: e["pid"] for e in ev if e.get("ph") == "s"}
-    cross = [e for e in ev if e.get("ph") == "f" and e["id"] in starts and
-             starts[e["id"]] != e["pid"]]
-    ok(len(cross) >= FRAMES, "%s: fences followed across processes (%d arrows)"
-       % (backend, len(cross)))
+    # Each synced frame's fence: one arrow from its client to its compositor.
+    starts = {}
+    for e in ev:
+        if e.get("ph") == "s":
+            starts.setdefault(e["id"], set()).add(e["pid"])
+    for r in runs:
+        if r["mode"] == "no-sync":
+            continue
+        ids = {e["id"] for e in ev if e.get("ph") == "f" and e["pid"] == r["compositor_pid"]
+               and starts.get(e["id"]) == {r["client_pid"]}}
+        ok(len(ids) == FRAMES, "%s/%s: every frame's fence followed from the client to the "
+           "compositor (%d arrows)" % (backend, r["mode"], len(ids)))
     try:
         ET.parse(os.path.join(out_dir, "timeline.svg"))
         ok(True, "%s: the SVG timeline parses" % backend)
