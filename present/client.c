@@ -166,6 +166,7 @@ static void dispatch_wait(struct client *c, long timeout_ms)
 		die("compositor connection: %s", strerror(errno));
 }
 
+/* The buffer released longest ago, dispatching events until one is. */
 static unsigned int take_buffer(struct client *c)
 {
 	int best = -1;

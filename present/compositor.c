@@ -478,6 +478,17 @@ static void end_scanout(struct comp *c, int64_t t)
 	c->showing = false;
 }
 
+/**
+ * composite() - verify and composite a frame at a vblank, and show it.
+ * @c: compositor
+ * @f: the oldest ready frame (freed here)
+ * @vblank: the vblank's time
+ *
+ * Reads the frame through the mapping of its dma-buf, checks stamp and
+ * checksum against the frame number (its commit count), copies it to the
+ * scanout buffer, writes the frame's "D" record, sends the frame callback
+ * and signals the read fence (through frame_free()).
+ */
 static void composite(struct comp *c, struct frame *f, int64_t vblank)
 {
 	struct cbuffer *b = f->buf;
@@ -515,6 +526,18 @@ static void composite(struct comp *c, struct frame *f, int64_t vblank)
 	frame_free(c, f);
 }
 
+/**
+ * vblank() - the refresh timer fired: composite the next frame, FIFO.
+ * @fd: the timerfd
+ * @mask: event loop mask
+ * @data: the compositor
+ *
+ * Shows the oldest committed frame if its writers are done, else the
+ * previous frame again (a repeat).  Gives up when nothing progressed for
+ * the timeout, so a stuck client cannot hang the compositor for ever.
+ *
+ * Return: 0 (event loop convention).
+ */
 static int vblank(int fd, uint32_t mask, void *data)
 {
 	struct comp *c = data;
@@ -594,6 +617,14 @@ static void surface_set_region(struct wl_client *client, struct wl_resource *res
 {
 }
 
+/**
+ * surface_commit() - wl_surface.commit: the attached buffer is the next frame.
+ * @client: the client
+ * @res: the surface
+ *
+ * Queues the frame with its acquire fence (explicit sync) or, for
+ * implicit sync, the dma-buf's write fences, and starts waiting for them.
+ */
 static void surface_commit(struct wl_client *client, struct wl_resource *res)
 {
 	struct surface *s = wl_resource_get_user_data(res);

@@ -90,7 +90,14 @@ static pid_t spawn(char *const argv[], int keep_fd, const char *wayland_display,
 	_exit(127);
 }
 
-/* Wait for both processes; after @timeout_ms, SIGKILL what is left. */
+/**
+ * reap() - wait for the compositor and the client of one run.
+ * @comp: the compositor's pid
+ * @client: the client's pid
+ * @comp_status: its exit status (128 + signal if killed)
+ * @client_status: the client's
+ * @timeout_ms: after this, SIGKILL what is left
+ */
 static void reap(pid_t comp, pid_t client, int *comp_status, int *client_status, long timeout_ms)
 {
 	int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
@@ -128,7 +135,14 @@ static struct frame_stat *fs_at(struct mode_result *r, uint32_t n)
 	return n < r->frames ? &r->fs[n] : NULL;
 }
 
-/* Read one process's records into @r. */
+/**
+ * read_records() - read one process's records into a run's results.
+ * @r: the run
+ * @path: the records ("S" spans, "C" client frames, "G"/"N" GPU jobs,
+ *        "Q" queue totals, "D" displayed frames, "K" compositor totals)
+ *
+ * Frames are matched by number; only the compositor's first client counts.
+ */
 static void read_records(struct mode_result *r, const char *path)
 {
 	FILE *f = fopen(path, "re");
@@ -225,6 +239,15 @@ static void read_records(struct mode_result *r, const char *path)
 	fclose(f);
 }
 
+/**
+ * run_one() - one back-end and mode: a compositor and a client process.
+ * @cfg: the run's configuration
+ * @be: GPU back-end
+ * @m: mode
+ * @r: results, filled here
+ * @fl: the two processes' record, trace and log files
+ * @index: run number (names the Wayland socket)
+ */
 static void run_one(const struct config *cfg, enum backend be, enum mode m, struct mode_result *r,
 		    const struct files *fl, int index)
 {

@@ -162,6 +162,15 @@ static void run_render(struct gpu *g, struct sim *s, struct job *j)
 	out_span(SPAN_RENDER, j->frame, t0, s->render_t1);
 }
 
+/**
+ * queue_main() - the simulated GPU: runs jobs in submission order.
+ * @arg: the GPU
+ *
+ * Each job first waits for its dependency (a sync file), then runs and
+ * signals the next point of the timeline: job n's fence is point n.
+ *
+ * Return: NULL.
+ */
 static void *queue_main(void *arg)
 {
 	struct gpu *g = arg;
