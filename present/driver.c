@@ -369,7 +369,7 @@ static void usage(FILE *f)
 		"  --modes LIST      comma-separated: sync-file,dummy-submit,implicit-wait,no-sync,\n"
 		"                    explicit-protocol (default: all)\n"
 		"  --backends LIST   simulated,lavapipe (default: both)\n"
-		"  --frames N        frames per run (default 150)\n"
+		"  --frames N        frames per run (default 200)\n"
 		"  --refresh-ms X    the compositor's refresh interval (default 8)\n"
 		"  --client-ms X     client CPU work per frame (default 1)\n"
 		"  --gpu-ms X        simulated GPU: render time per frame (default 3)\n"
@@ -425,7 +425,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct config cfg = {
-		.frames = 150, .refresh_ms = 8, .client_ms = 1, .gpu_ms = 3, .hold_ms = -1,
+		.frames = 200, .refresh_ms = 8, .client_ms = 1, .gpu_ms = 3, .hold_ms = -1,
 		.width = 640, .height = 360, .vk_passes = 16, .out_dir = "present-out",
 		.implicit = "export", .alloc = "udmabuf", .timeout_ms = 10000, .trace = true,
 	};

@@ -185,6 +185,28 @@ static const struct mode_result *find(const struct mode_result *res, int n, enum
 	return NULL;
 }
 
+/* Claim 1: the dummy submit's cost (client + queue CPU) over the import's. */
+static double claim1_ratio(const struct mode_result *sf, const struct mode_result *ds)
+{
+	double extra_queue = ds->queue_overhead_us - sf->queue_overhead_us;
+	double dummy = ds->attach_us + (extra_queue > 0 ? extra_queue : 0);
+
+	return dummy / (sf->attach_us > 0 ? sf->attach_us : 1e-3);
+}
+
+static const char *claim1_verdict(double ratio)
+{
+	return ratio >= 2 ? "HELD (\"far more\": 2x or more)"
+	       : ratio > 1.1 ? "PARTLY HELD: more, but not \"far more\" (2x or more)"
+			     : "DID NOT HOLD";
+}
+
+/* Claim 2: blocked on its own render less than a quarter as long. */
+static bool claim2_held(const struct mode_result *sf, const struct mode_result *iw)
+{
+	return sf->own_render_ms < 0.25 * iw->own_render_ms && iw->own_render_ms > 0.05;
+}
+
 void print_claims(FILE *f, const struct mode_result *res, int n, enum backend be)
 {
 	const struct mode_result *sf = find(res, n, be, MODE_SYNC_FILE);
@@ -206,10 +228,8 @@ void print_claims(FILE *f, const struct mode_result *res, int n, enum backend be
 		 */
 		double extra_queue = ds->queue_overhead_us - sf->queue_overhead_us;
 		double dummy = ds->attach_us + (extra_queue > 0 ? extra_queue : 0);
-		double ratio = dummy / (sf->attach_us > 0 ? sf->attach_us : 1e-3);
-		const char *verdict = ratio >= 2 ? "HELD (\"far more\": 2x or more)"
-				    : ratio > 1.1 ? "PARTLY HELD: more, but not \"far more\" (2x or more)"
-						  : "DID NOT HOLD";
+		double ratio = claim1_ratio(sf, ds);
+		const char *verdict = claim1_verdict(ratio);
 
 		fprintf(f, "   Attaching the render fence with IMPORT_SYNC_FILE took %.1f us of client\n"
 			   "   CPU (median).  The dummy submit (%s)\n   took %.1f us of client CPU,",
@@ -241,7 +261,7 @@ void print_claims(FILE *f, const struct mode_result *res, int n, enum backend be
 	fprintf(f, "\n2. \"Exporting a sync file lets the client wait for the compositor alone instead\n"
 		   "   of over-synchronizing on its own rendering.\"\n");
 	if (sf && iw) {
-		bool held = sf->own_render_ms < 0.25 * iw->own_render_ms && iw->own_render_ms > 0.05;
+		bool held = claim2_held(sf, iw);
 
 		fprintf(f, "   With EXPORT_SYNC_FILE the client waited %.2f ms per frame on fences at\n"
 			   "   acquire, %.2f ms of it while its own render ran.  Waiting on the buffer\n"
@@ -369,7 +389,31 @@ int write_json(FILE *f, const struct config *cfg, const struct mode_result *res,
 		fprintf(f, "]}");
 		first = false;
 	}
-	fprintf(f, "]}\n");
+	fprintf(f, "],\"claims\":{");
+	first = true;
+	for (int be = 0; be < BACKEND_COUNT; be++) {
+		const struct mode_result *sf = find(res, n, be, MODE_SYNC_FILE);
+		const struct mode_result *ds = find(res, n, be, MODE_DUMMY_SUBMIT);
+		const struct mode_result *iw = find(res, n, be, MODE_IMPLICIT_WAIT);
+
+		if (!sf || (!ds && !iw))
+			continue;
+		fprintf(f, "%s\"%s\":{", first ? "" : ",", backend_names[be]);
+		if (ds) {
+			double ratio = claim1_ratio(sf, ds);
+			const char *v = ratio >= 2 ? "HELD" : ratio > 1.1 ? "PARTLY HELD" : "DID NOT HOLD";
+
+			fprintf(f, "\"import_vs_dummy_submit\":{\"ratio\":%.3g,\"verdict\":\"%s\"}%s",
+				ratio, v, iw ? "," : "");
+		}
+		if (iw)
+			fprintf(f, "\"export_vs_implicit_wait\":{\"own_render_ms\":[%.3g,%.3g],"
+				   "\"verdict\":\"%s\"}", sf->own_render_ms, iw->own_render_ms,
+				claim2_held(sf, iw) ? "HELD" : "DID NOT HOLD");
+		fprintf(f, "}");
+		first = false;
+	}
+	fprintf(f, "}}\n");
 	return ferror(f) ? -1 : 0;
 }
 
