@@ -232,15 +232,6 @@ enum verdict image_verify_copy(const void *src, unsigned int stride, void *dst,
 
 /* ---- fences ---- */
 
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	return h & 0x7fffffffffffffull;	/* exact as a JSON number */
-}
-
 int fence_identify(int sync_fd, struct fence_id *id)
 {
 	struct sync_file_info info;
@@ -252,7 +243,6 @@ int fence_identify(int sync_fd, struct fence_id *id)
 		return -errno;
 	memcpy(id->name, info.name, sizeof(id->name));
 	id->name[sizeof(id->name) - 1] = '\0';
-	id->flow = fnv1a(id->name);
 	/* "driver-timeline<context>-<seqno>": seqno after the last '-'. */
 	dash = strrchr(id->name, '-');
 	if (info.num_fences != 1 || !dash || dash == id->name)
@@ -417,10 +407,9 @@ void out_flow(const struct fence_id *id, int client_pid, uint32_t frame, bool st
 {
 	uint64_t flow;
 
-	if (!out.trace || !id->flow)
+	if (!out.trace)
 		return;
-	flow = (id->flow ^ ((uint64_t)(uint32_t)client_pid * 0x9e3779b97f4a7c15ull) ^
-		((uint64_t)frame * 0xc2b2ae3d27d4eb4full)) & 0x7fffffffffffffull;
+	flow = (((uint64_t)(uint32_t)client_pid << 32) | frame) & 0x7fffffffffffffull;
 	flockfile(out.trace);
 	/* A short slice to bind the arrow to, then the arrow's end. */
 	fprintf(out.trace, "{\"ph\":\"X\",\"cat\":\"fence\",\"name\":\"%s\",\"pid\":%d,\"tid\":%d,"

@@ -135,11 +135,10 @@ enum verdict image_verify_copy(const void *src, unsigned int stride, void *dst,
 /*
  * A fence's identity across processes: its sync file's name, which the
  * kernel (and dmasync) make "driver-timeline<context>-<seqno>" for one
- * fence, parsed; 0 if the file holds no single named fence.
+ * fence, parsed; context and seqno 0 if the file holds no single fence.
  */
 struct fence_id {
 	uint64_t context, seqno;
-	uint64_t flow;		/* hash of the name: the trace's flow id */
 	char name[32];
 };
 int fence_identify(int sync_fd, struct fence_id *id);
@@ -174,10 +173,13 @@ void out_span(enum span_kind kind, uint32_t frame, int64_t t0, int64_t t1);
 void out_instant(const char *name, int64_t t, const char *args_fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /*
- * A fence's flow arrow: start (the producer) or end (the consumer).  The
- * arrow's id is the fence's name with the client's pid and the frame
- * number, which both ends know: a driver's stub fence (one for every
- * frame) still gets one arrow per frame.
+ * A frame's fence as a flow arrow: start (the client attaching it) or end
+ * (the compositor's wait on it).  The arrow's id is the client's pid and
+ * the frame number, which both ends know; each end's slice carries the
+ * fence's context and seqno as that process sees them through
+ * SYNC_IOC_FILE_INFO.  (A name cannot be the id: a fence exported from a
+ * dma-buf after it signaled is the stub fence, and lavapipe's SYNC_FD
+ * exports are the stub fence every time.)
  */
 void out_flow(const struct fence_id *id, int client_pid, uint32_t frame, bool start, int64_t t,
 	      const char *what);

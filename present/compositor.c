@@ -425,6 +425,8 @@ static int frame_writers_done(int fd, uint32_t mask, void *data)
 		out_flow(&f->id, f->surf->client_pid, f->no, false, f->t_ready, "writers done");
 		close(f->wait_fd);
 		f->wait_fd = -1;
+	} else {
+		out_flow(&f->id, f->surf->client_pid, f->no, false, f->t_ready, "dma-buf readable");
 	}
 	out_span(SPAN_COMP_WAIT, f->no, f->t_commit, f->t_ready);
 	if (st != 1) {
