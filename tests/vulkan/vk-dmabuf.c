@@ -58,6 +58,7 @@ struct sw_sync_create_fence_data {
 static unsigned ntests, nfailed;
 static bool require_features;
 
+__attribute__((format(printf, 3, 0)))
 static void vtest(bool pass, const char *directive, const char *fmt, va_list ap)
 {
 	ntests++;
