@@ -376,14 +376,19 @@ static int roundtrip_locked(struct ipc_msg *req, struct ipc_msg *rep)
 	return roundtrip_to_locked(req, rep, 0);
 }
 
-/* The same, for a request on an object of broker instance @owner (0: any):
- * -ENOLINK if that broker is gone, even if a new one answers now. */
+/*
+ * The same, for a request on an object of broker instance @owner (0: any):
+ * -ENOLINK if that broker is gone, even if a new one answers now.  For
+ * such a request no broker is started: if none answers, @owner is gone
+ * too (starting one only to learn that took up to 5 s on a loaded machine,
+ * and then failed with the last connect()'s ENOENT).
+ */
 static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_t owner)
 {
-	int fd = connect_locked(), r;
+	int fd = owner ? connect_spawning_locked(false) : connect_locked(), r;
 
 	if (fd < 0)
-		return fd;
+		return owner && (fd == -ENOENT || fd == -ECONNREFUSED) ? -ENOLINK : fd;
 	if (owner && owner != broker_id)
 		return -ENOLINK;
 	req->hdr.seq = ++conn_seq;

@@ -218,8 +218,13 @@ TEST(broker_killed_under_load)
 			for (unsigned v = 1;; v++) {
 				int f = create_fence(tl, v);
 
-				if (f < 0)
-					_exit(errno == ENOLINK || errno == ECONNREFUSED ? 0 : 2);
+				if (f < 0) {
+					if (errno == ENOLINK || errno == ECONNREFUSED)
+						_exit(0);
+					fprintf(stderr, "# worker %d: CREATE_FENCE %u: %s\n", w, v,
+						strerror(errno));
+					_exit(2);
+				}
 				close(f);
 			}
 		}
