@@ -5,14 +5,18 @@
  * and trace files each process writes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/dma-buf.h>
 #include <linux/sync_file.h>
+#include <linux/udmabuf.h>
 
 #include "common.h"
 
@@ -303,6 +307,51 @@ int wait_fd(int fd, short events, int hup_fd, long timeout_ms)
 		if (r == 0 && left <= 0)
 			return -ETIMEDOUT;
 	}
+}
+
+/* ---- dma-bufs ---- */
+
+int dmabuf_attach_writer(int buf_fd, int sync_fd)
+{
+	struct dma_buf_import_sync_file im = { .flags = DMA_BUF_SYNC_WRITE, .fd = sync_fd };
+
+	return ioctl(buf_fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &im) < 0 ? -errno : 0;
+}
+
+/**
+ * udmabuf_alloc() - a dma-buf of @size bytes from /dev/udmabuf.
+ * @size: bytes, a multiple of the page size
+ *
+ * The memory is a memfd sealed against shrinking, which the dma-buf keeps
+ * alive: the caller owns only the returned fd.
+ *
+ * Return: the dma-buf's fd, or a negative errno.
+ */
+int udmabuf_alloc(size_t size)
+{
+	struct udmabuf_create c = { .flags = UDMABUF_FLAGS_CLOEXEC, .size = size };
+	int dev, memfd, fd, err;
+
+	dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -errno;
+	memfd = memfd_create("present-frame", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	if (memfd < 0) {
+		err = -errno;
+		goto close_dev;
+	}
+	if (ftruncate(memfd, (off_t)size) < 0 || fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
+		err = -errno;
+		goto close_memfd;
+	}
+	c.memfd = (__u32)memfd;
+	fd = ioctl(dev, UDMABUF_CREATE, &c);
+	err = fd < 0 ? -errno : fd;
+close_memfd:
+	close(memfd);
+close_dev:
+	close(dev);
+	return err;
 }
 
 /* ---- records and the trace ---- */

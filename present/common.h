@@ -153,6 +153,12 @@ int64_t fence_timestamp(int sync_fd);
  */
 int wait_fd(int fd, short events, int hup_fd, long timeout_ms);
 
+/* ---- dma-bufs ---- */
+
+/* Attach @sync_fd to dma-buf @buf_fd as a writer (DMA_BUF_IOCTL_IMPORT_SYNC_FILE). */
+int dmabuf_attach_writer(int buf_fd, int sync_fd);
+int udmabuf_alloc(size_t size);
+
 /* ---- records and the trace ---- */
 
 struct out {

@@ -20,7 +20,6 @@
 
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
-#include <linux/udmabuf.h>
 
 #include "gpu.h"
 
@@ -53,40 +52,6 @@ struct sim {
 	int64_t render_t0, render_t1;
 	int64_t overhead_ns;
 };
-
-int dmabuf_attach_writer(int buf_fd, int sync_fd)
-{
-	struct dma_buf_import_sync_file im = { .flags = DMA_BUF_SYNC_WRITE, .fd = sync_fd };
-
-	return ioctl(buf_fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &im) < 0 ? -errno : 0;
-}
-
-static int alloc_udmabuf(size_t size)
-{
-	struct udmabuf_create c = { .flags = UDMABUF_FLAGS_CLOEXEC, .size = size };
-	int dev, memfd, fd, err;
-
-	dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		return -errno;
-	memfd = memfd_create("present-frame", MFD_ALLOW_SEALING | MFD_CLOEXEC);
-	if (memfd < 0) {
-		err = -errno;
-		goto close_dev;
-	}
-	if (ftruncate(memfd, (off_t)size) < 0 || fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
-		err = -errno;
-		goto close_memfd;
-	}
-	c.memfd = (__u32)memfd;
-	fd = ioctl(dev, UDMABUF_CREATE, &c);
-	err = fd < 0 ? -errno : fd;
-close_memfd:
-	close(memfd);
-close_dev:
-	close(dev);
-	return err;
-}
 
 static int alloc_heap(size_t size)
 {
@@ -247,7 +212,7 @@ static int sim_init(struct gpu *g)
 	size = (size_t)g->cfg.width * 4 * (g->cfg.height + 1);
 	size = (size + 4095) & ~(size_t)4095;
 	for (int b = 0; b < NBUFFERS; b++) {
-		int fd = strcmp(g->cfg.alloc, "heap") ? alloc_udmabuf(size) : alloc_heap(size);
+		int fd = strcmp(g->cfg.alloc, "heap") ? udmabuf_alloc(size) : alloc_heap(size);
 
 		if (fd < 0)
 			return fd;

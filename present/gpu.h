@@ -62,7 +62,4 @@ struct gpu_ops {
 extern const struct gpu_ops gpu_sim_ops;
 extern const struct gpu_ops gpu_vk_ops;
 
-/* Attach @sync_fd to dma-buf @buf_fd as a writer (DMA_BUF_IOCTL_IMPORT_SYNC_FILE). */
-int dmabuf_attach_writer(int buf_fd, int sync_fd);
-
 #endif
