@@ -155,10 +155,11 @@ def listening_socket(path):
     return s
 
 
-def compositor(sock, tmp, clients):
+def compositor(sock, tmp, clients, timeout_ms=10000):
     return subprocess.Popen(
         under_dmasync([os.path.join(bindir, "present-compositor"), "--listen-fd",
                        str(sock.fileno()), "--clients", str(clients), "--refresh-ms", "8",
+                       "--timeout-ms", str(timeout_ms),
                        "--records", os.path.join(tmp, "kill.rec")]),
         pass_fds=[sock.fileno()], stderr=subprocess.PIPE, text=True)
 
@@ -213,6 +214,43 @@ def kill_client(tmp):
        "10 shown" % len(dropped), "\n".join(rec[-20:]))
 
 
+# Scenarios of present-misbehave (each exits 0 if the compositor answered as
+# the protocols say); each adds one client to the compositor's count.
+MISBEHAVE = []
+
+
+def misbehave(tmp):
+    """Clients at the protocols' edges, one after the other on one compositor,
+    then a well-behaved client: the compositor answers each as the protocols
+    say and survives them all."""
+    path = os.path.join(tmp, "wl-misbehave")
+    sock = listening_socket(path)
+    # A scenario that fails waits 10 s for an answer: no give-up meanwhile.
+    comp = compositor(sock, tmp, len(MISBEHAVE) + 1, timeout_ms=120000)
+    sock.close()
+    env = dict(os.environ, WAYLAND_DISPLAY=path)
+    # The misbehaving client leaves its protocol objects to the disconnect
+    # (some scenarios end in a protocol error): no leak report for it.
+    misbehave_env = dict(env, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + " detect_leaks=0")
+    for name in MISBEHAVE:
+        try:
+            p = subprocess.run(under_dmasync([os.path.join(bindir, "present-misbehave"), name]),
+                               env=misbehave_env, capture_output=True, text=True,
+                               timeout=60)
+            st, err = p.returncode, p.stderr
+        except subprocess.TimeoutExpired as e:
+            st, err = None, e.stderr
+        ok(st == 0, "misbehaving client '%s': the compositor answers as the protocol says "
+           "(exit %s)" % (name, st), err)
+    c = client(path, 10, ["--mode", "explicit-protocol"])
+    st2 = wait(c, 60)
+    ok(st2 == 0, "after the misbehaving clients the compositor serves a good one (exit %s)" % st2,
+       c.stderr.read() if c.stderr else "")
+    st = wait(comp, 30)
+    ok(st == 0, "the compositor survived every misbehaving client and exits 0 (exit %s)" % st,
+       comp.stderr.read())
+
+
 def kill_compositor(tmp):
     """SIGKILL the compositor while the client renders and waits on it."""
     path = os.path.join(tmp, "wl-kill-comp")
@@ -243,6 +281,7 @@ def main():
         check_variants(tmp)
         kill_client(tmp)
         kill_compositor(tmp)
+        misbehave(tmp)
     print("1..%d" % len(results))
     return 0 if all(results) else 1
 
