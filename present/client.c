@@ -67,6 +67,12 @@ struct client {
 	struct wl_buffer *wlbuf[NBUFFERS];
 	struct buf_ref ref[NBUFFERS];
 	bool free_[NBUFFERS];
+	/*
+	 * Release events still due for a buffer's last commit: wl_buffer.release,
+	 * and in explicit mode the release object's event too (the compositor
+	 * sends both); the buffer is free when the last arrives.
+	 */
+	unsigned int releases_due[NBUFFERS];
 	uint64_t released_at[NBUFFERS];	/* release order, to reuse the oldest */
 	uint64_t releases;
 	int release_fd[NBUFFERS];	/* explicit: the compositor's release fence */
@@ -77,6 +83,8 @@ static void buffer_release(void *data, struct wl_buffer *wb)
 {
 	struct buf_ref *r = data;
 
+	if (!r->c->releases_due[r->b] || --r->c->releases_due[r->b])
+		return;
 	r->c->free_[r->b] = true;
 	r->c->released_at[r->b] = ++r->c->releases;
 }
@@ -335,6 +343,7 @@ static void present_frames(struct client *c)
 			r = zwp_linux_surface_synchronization_v1_get_release(c->ssync);
 			zwp_linux_buffer_release_v1_add_listener(r, &release_listener, &c->ref[b]);
 		}
+		c->releases_due[b] = m == MODE_EXPLICIT ? 2 : 1;
 		wl_surface_attach(c->surface, c->wlbuf[b], 0, 0);
 		wl_surface_damage_buffer(c->surface, 0, 0, INT32_MAX, INT32_MAX);
 		if (n == c->frames - 1)

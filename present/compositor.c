@@ -379,7 +379,12 @@ static void frame_free(struct comp *c, struct frame *f)
 	free(f);
 }
 
-/* The buffer goes back to the client: the read fence now guards our read. */
+/*
+ * The buffer goes back to the client: the read fence now guards our read.
+ * wl_buffer.release is sent in either mode, as the explicit-sync protocol
+ * asks of servers; the release object, when the client asked for one,
+ * carries the fence.
+ */
 static void frame_release(struct comp *c, struct frame *f, int read_fd)
 {
 	if (f->release) {
@@ -391,9 +396,9 @@ static void frame_release(struct comp *c, struct frame *f, int read_fd)
 
 		if (ioctl(f->buf->fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &im) < 0)
 			die("DMA_BUF_IOCTL_IMPORT_SYNC_FILE(READ): %s", strerror(errno));
-		if (f->buf->res)
-			wl_buffer_send_release(f->buf->res);
 	}
+	if (f->buf->res)
+		wl_buffer_send_release(f->buf->res);
 }
 
 /**

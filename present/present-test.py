@@ -216,7 +216,9 @@ def kill_client(tmp):
 
 # Scenarios of present-misbehave (each exits 0 if the compositor answered as
 # the protocols say); each adds one client to the compositor's count.
-MISBEHAVE = []
+MISBEHAVE = [
+    "explicit-release",
+]
 
 
 def misbehave(tmp):
