@@ -75,7 +75,7 @@ struct surface {
 	struct wl_resource *release;	/* explicit sync: get_release */
 	struct wl_resource *sync;	/* zwp_linux_surface_synchronization_v1 */
 	uint32_t commits;
-	struct client_state *cs;	/* NULL once the client is gone */
+	struct wl_list link;		/* client_state.surfaces; empty once the client is gone */
 	int client_pid;
 };
 
@@ -122,7 +122,7 @@ struct client_state {
 	struct comp *comp;
 	unsigned int no;
 	int pid;
-	struct surface *surf;
+	struct wl_list surfaces;	/* surface.link: every surface of the client */
 };
 
 static void client_destroyed(struct wl_listener *l, void *data);
@@ -702,8 +702,7 @@ static void surface_destroyed(struct wl_resource *res)
 	struct surface *s = wl_resource_get_user_data(res);
 
 	surface_drop_frames(s->comp, s);
-	if (s->cs)
-		s->cs->surf = NULL;
+	wl_list_remove(&s->link);
 	if (s->pending)
 		cbuffer_put(s->pending);
 	if (s->pending_cb)
@@ -729,21 +728,21 @@ static void compositor_create_surface(struct wl_client *client, struct wl_resour
 	s->comp = c;
 	s->client = client;
 	s->acquire_fd = -1;
-	l = wl_client_get_destroy_listener(client, client_destroyed);
-	if (l) {
-		struct client_state *cs = wl_container_of(l, cs, destroy);
-
-		cs->surf = s;
-		s->cs = cs;
-		s->client_no = cs->no;
-		s->client_pid = cs->pid;
-	}
 	s->res = wl_resource_create(client, &wl_surface_interface,
 				    wl_resource_get_version(res), id);
 	if (!s->res) {
 		free(s);
 		wl_client_post_no_memory(client);
 		return;
+	}
+	wl_list_init(&s->link);
+	l = wl_client_get_destroy_listener(client, client_destroyed);
+	if (l) {
+		struct client_state *cs = wl_container_of(l, cs, destroy);
+
+		wl_list_insert(cs->surfaces.prev, &s->link);
+		s->client_no = cs->no;
+		s->client_pid = cs->pid;
 	}
 	wl_resource_set_implementation(s->res, &surface_impl, s, surface_destroyed);
 }
@@ -909,19 +908,24 @@ static void esync_bind(struct wl_client *client, void *data, uint32_t version, u
 
 /* ---- clients ---- */
 
+/**
+ * client_destroyed() - a client disconnected or was disconnected.
+ * @l: its client_state's destroy listener
+ * @data: the wl_client
+ *
+ * The destroy signal comes before libwayland destroys the client's
+ * resources, in an order of their ids that the client chose: every surface
+ * of the client drops its frames (and their pending waits) and its pending
+ * callback and release object now, while they are still valid, and leaves
+ * the client's list, which is freed with the client_state.
+ */
 static void client_destroyed(struct wl_listener *l, void *data)
 {
 	struct client_state *cs = wl_container_of(l, cs, destroy);
 	struct comp *c = cs->comp;
+	struct surface *s, *tmp;
 
-	/*
-	 * The destroy signal comes before libwayland destroys the client's
-	 * resources: drop its frames (and their pending waits) while their
-	 * callbacks and release objects are still valid.
-	 */
-	if (cs->surf) {
-		struct surface *s = cs->surf;
-
+	wl_list_for_each_safe(s, tmp, &cs->surfaces, link) {
 		surface_drop_frames(c, s);
 		if (s->pending_cb)
 			wl_resource_destroy(s->pending_cb);
@@ -929,7 +933,8 @@ static void client_destroyed(struct wl_listener *l, void *data)
 		if (s->release)
 			wl_resource_destroy(s->release);
 		s->release = NULL;
-		s->cs = NULL;
+		wl_list_remove(&s->link);
+		wl_list_init(&s->link);
 	}
 	c->clients_gone++;
 	fprintf(stderr, "present-compositor: client %u gone (%u of %u)\n", cs->no,
@@ -949,6 +954,7 @@ static void client_created(struct wl_listener *l, void *data)
 		die("out of memory");
 	cs->comp = c;
 	cs->no = c->clients_seen++;
+	wl_list_init(&cs->surfaces);
 	wl_client_get_credentials(data, &cs->pid, NULL, NULL);
 	cs->destroy.notify = client_destroyed;
 	wl_client_add_destroy_listener(data, &cs->destroy);

@@ -218,6 +218,7 @@ def kill_client(tmp):
 # the protocols say); each adds one client to the compositor's count.
 MISBEHAVE = [
     "explicit-release",
+    "two-surfaces",
 ]
 
 
