@@ -232,15 +232,69 @@ static void params_add(struct wl_client *client, struct wl_resource *res, int32_
 {
 	struct params *p = wl_resource_get_user_data(res);
 
-	if (plane != 0 || p->fd >= 0) {
+	if (p->used) {
+		close(fd);
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_ALREADY_USED,
+				       "params already used");
+		return;
+	}
+	if (plane != 0) {
 		close(fd);
 		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_PLANE_IDX,
 				       "one plane only");
 		return;
 	}
+	if (p->fd >= 0) {
+		close(fd);
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_PLANE_SET,
+				       "plane 0 already set");
+		return;
+	}
 	p->fd = fd;
 	p->offset = offset;
 	p->stride = stride;
+}
+
+/*
+ * Can @p make a @width x @height buffer of @format?  Posts the protocol's
+ * error on @res and returns false if not.  The plane must fit in the
+ * dma-buf (its size is what lseek(SEEK_END) says): a mapping beyond it
+ * would fault at the first read.  64-bit arithmetic: no overflow.
+ */
+static bool params_valid(struct wl_resource *res, struct params *p, int32_t width,
+			 int32_t height, uint32_t format)
+{
+	uint64_t need = (uint64_t)p->offset + (uint64_t)p->stride * (uint64_t)(uint32_t)height;
+	off_t size;
+
+	if (p->fd < 0) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INCOMPLETE,
+				       "no plane added");
+		return false;
+	}
+	if (format != PRESENT_FOURCC) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_FORMAT,
+				       "format 0x%08x: XRGB8888 only", format);
+		return false;
+	}
+	if (width < 16 || height < 2) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_DIMENSIONS,
+				       "%dx%d: at least 16x2", width, height);
+		return false;
+	}
+	if ((uint64_t)p->stride < (uint64_t)width * 4) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_OUT_OF_BOUNDS,
+				       "stride %u < width %d * 4", p->stride, width);
+		return false;
+	}
+	size = lseek(p->fd, 0, SEEK_END);
+	if (size < 0 || need > (uint64_t)size) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_OUT_OF_BOUNDS,
+				       "the plane needs %llu bytes, the dma-buf has %lld",
+				       (unsigned long long)need, (long long)size);
+		return false;
+	}
+	return true;
 }
 
 static struct cbuffer *params_make_buffer(struct wl_client *client, struct wl_resource *res,
@@ -249,29 +303,28 @@ static struct cbuffer *params_make_buffer(struct wl_client *client, struct wl_re
 {
 	struct params *p = wl_resource_get_user_data(res);
 	struct cbuffer *b;
-	size_t need;
 
-	if (p->used || p->fd < 0 || format != PRESENT_FOURCC || width < 16 || height < 2 ||
-	    p->stride < (uint32_t)width * 4) {
-		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_WL_BUFFER,
-				       "unsupported buffer");
+	if (p->used) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_ALREADY_USED,
+				       "params already used");
 		return NULL;
 	}
 	p->used = true;
+	if (!params_valid(res, p, width, height, format))
+		return NULL;
 	b = calloc(1, sizeof(*b));
 	if (!b) {
 		wl_client_post_no_memory(client);
 		return NULL;
 	}
-	need = (size_t)p->offset + (size_t)p->stride * (size_t)height;
 	b->fd = p->fd;
 	p->fd = -1;
 	b->offset = p->offset;
 	b->stride = p->stride;
 	b->width = (unsigned int)width;
 	b->height = (unsigned int)height - 1;	/* row 0 is the stamp */
-	b->map_size = need;
-	b->map = mmap(NULL, need, PROT_READ, MAP_SHARED, b->fd, 0);
+	b->map_size = (size_t)p->offset + (size_t)p->stride * (size_t)height;
+	b->map = mmap(NULL, b->map_size, PROT_READ, MAP_SHARED, b->fd, 0);
 	if (b->map == MAP_FAILED) {
 		b->map = NULL;
 		close(b->fd);

@@ -173,8 +173,8 @@ static struct wl_buffer *make_buffer(struct bad *b, size_t size, int32_t width, 
 	}
 	p = zwp_linux_dmabuf_v1_create_params(b->dmabuf);
 	zwp_linux_buffer_params_v1_add(p, fd, 0, 0, stride, 0, 0);
+	/* The params stay: an error the compositor posts on them must find them. */
 	wb = zwp_linux_buffer_params_v1_create_immed(p, width, height, PRESENT_FOURCC, 0);
-	zwp_linux_buffer_params_v1_destroy(p);
 	if (dmabuf_fd)
 		*dmabuf_fd = fd;
 	else

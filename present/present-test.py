@@ -219,6 +219,9 @@ def kill_client(tmp):
 MISBEHAVE = [
     "explicit-release",
     "two-surfaces",
+    "short-buffer",
+    "huge-width",
+    "params-reuse",
 ]
 
 
