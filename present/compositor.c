@@ -438,7 +438,7 @@ static void frame_free(struct comp *c, struct frame *f)
  * asks of servers; the release object, when the client asked for one,
  * carries the fence.
  */
-static void frame_release(struct comp *c, struct frame *f, int read_fd)
+static int frame_release(struct comp *c, struct frame *f, int read_fd)
 {
 	if (f->release) {
 		zwp_linux_buffer_release_v1_send_fenced_release(f->release, read_fd);
@@ -448,10 +448,43 @@ static void frame_release(struct comp *c, struct frame *f, int read_fd)
 		struct dma_buf_import_sync_file im = { .flags = DMA_BUF_SYNC_READ, .fd = read_fd };
 
 		if (ioctl(f->buf->fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &im) < 0)
-			die("DMA_BUF_IOCTL_IMPORT_SYNC_FILE(READ): %s", strerror(errno));
+			return -errno;
 	}
 	if (f->buf->res)
 		wl_buffer_send_release(f->buf->res);
+	return 0;
+}
+
+/*
+ * A frame that will not be shown gives its buffer back unread: the release
+ * object's immediate_release and wl_buffer.release.  Only while its client
+ * is connected (@client_alive).  Frees the frame.
+ */
+static void frame_drop(struct comp *c, struct frame *f, bool client_alive)
+{
+	if (client_alive && f->release) {
+		zwp_linux_buffer_release_v1_send_immediate_release(f->release);
+		wl_resource_destroy(f->release);
+		f->release = NULL;
+	}
+	if (client_alive && f->buf->res)
+		wl_buffer_send_release(f->buf->res);
+	frame_free(c, f);
+}
+
+/*
+ * A frame whose writers failed (@err: the fence's status, or a negative
+ * errno from an ioctl on the client's dma-buf or fence): logged and
+ * recorded ("F"), its buffer given back.  Frees the frame.
+ */
+static void frame_fail(struct comp *c, struct frame *f, const char *what, int err)
+{
+	fprintf(stderr, "present-compositor: client %u frame %u: %s (%d: %s); frame dropped\n",
+		f->surf->client_no, f->no, what, err, err < 0 ? strerror(-err) : "?");
+	if (out.rec)
+		fprintf(out.rec, "F %u %u %d\n", f->surf->client_no, f->no, err);
+	c->failed++;
+	frame_drop(c, f, true);
 }
 
 /**
@@ -472,7 +505,7 @@ static int frame_writers_done(int fd, uint32_t mask, void *data)
 	struct comp *c = f->surf->comp;
 	struct dma_buf_sync s = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
 	int64_t value;
-	int read_fd = -1, st = 1;
+	int read_fd = -1, st = 1, err;
 
 	wl_event_source_remove(f->src);
 	f->src = NULL;
@@ -488,28 +521,33 @@ static int frame_writers_done(int fd, uint32_t mask, void *data)
 	}
 	out_span(SPAN_COMP_WAIT, f->no, f->t_commit, f->t_ready);
 	if (st != 1) {
-		fprintf(stderr, "present-compositor: client %u frame %u: its writers' fence "
-			"ended with status %d (%s); frame dropped\n", f->surf->client_no, f->no,
-			st, st < 0 ? strerror(-st) : "?");
-		if (out.rec)
-			fprintf(out.rec, "F %u %u %d\n", f->surf->client_no, f->no, st);
-		c->failed++;
-		frame_free(c, f);
+		frame_fail(c, f, "its writers' fence ended with an error status", st);
 		return 0;
 	}
-	if (ioctl(f->buf->fd, DMA_BUF_IOCTL_SYNC, &s) < 0)
-		die("DMA_BUF_IOCTL_SYNC(START|READ): %s", strerror(errno));
+	if (ioctl(f->buf->fd, DMA_BUF_IOCTL_SYNC, &s) < 0) {
+		frame_fail(c, f, "DMA_BUF_IOCTL_SYNC(START|READ) failed", -errno);
+		return 0;
+	}
 	f->read_started = true;
 	value = read_point_create(c, &read_fd);
 	if (value < 0)
 		die("SW_SYNC_IOC_CREATE_FENCE: %s", strerror((int)-value));
 	f->read_point = (uint32_t)value;
-	frame_release(c, f, read_fd);
+	err = frame_release(c, f, read_fd);
 	close(read_fd);
+	if (err) {
+		frame_fail(c, f, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE(READ) failed", err);
+		return 0;
+	}
 	f->ready = true;
 	return 0;
 }
 
+/*
+ * Start waiting for a committed frame's writers in the event loop.  What
+ * fails here fails on the client's dma-buf or fence: the frame fails
+ * (and is freed), the compositor goes on.
+ */
 static void frame_wait(struct comp *c, struct frame *f)
 {
 	int fd;
@@ -517,8 +555,10 @@ static void frame_wait(struct comp *c, struct frame *f)
 	if (f->wait_fd < 0 && c->cfg.implicit == IMPLICIT_EXPORT) {
 		struct dma_buf_export_sync_file ex = { .flags = DMA_BUF_SYNC_READ, .fd = -1 };
 
-		if (ioctl(f->buf->fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) < 0)
-			die("DMA_BUF_IOCTL_EXPORT_SYNC_FILE(READ): %s", strerror(errno));
+		if (ioctl(f->buf->fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) < 0) {
+			frame_fail(c, f, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE(READ) failed", -errno);
+			return;
+		}
 		f->wait_fd = ex.fd;
 	}
 	if (f->wait_fd >= 0)
@@ -526,7 +566,7 @@ static void frame_wait(struct comp *c, struct frame *f)
 	fd = f->wait_fd >= 0 ? f->wait_fd : f->buf->fd;	/* poll the dma-buf: POLLIN */
 	f->src = wl_event_loop_add_fd(c->loop, fd, WL_EVENT_READABLE, frame_writers_done, f);
 	if (!f->src)
-		die("wl_event_loop_add_fd: %s", strerror(errno));
+		frame_fail(c, f, "cannot wait on its fence", -errno);
 }
 
 /* ---- the display: one composited frame per vblank ---- */
@@ -735,8 +775,11 @@ static const struct wl_surface_interface surface_impl = {
 	.damage_buffer = surface_damage,
 };
 
-/* Frames of a surface that goes away are dropped, waits and all. */
-static void surface_drop_frames(struct comp *c, struct surface *s)
+/*
+ * Frames of a surface that goes away are dropped, waits and all; their
+ * buffers go back to the client if it is still connected (@client_alive).
+ */
+static void surface_drop_frames(struct comp *c, struct surface *s, bool client_alive)
 {
 	struct frame *f, *tmp;
 
@@ -746,7 +789,7 @@ static void surface_drop_frames(struct comp *c, struct surface *s)
 		if (out.rec)
 			fprintf(out.rec, "X %u %u\n", s->client_no, f->no);
 		c->dropped++;
-		frame_free(c, f);
+		frame_drop(c, f, client_alive);
 	}
 }
 
@@ -754,7 +797,8 @@ static void surface_destroyed(struct wl_resource *res)
 {
 	struct surface *s = wl_resource_get_user_data(res);
 
-	surface_drop_frames(s->comp, s);
+	/* Not on a client's list: destroyed with its client, its frames dropped then. */
+	surface_drop_frames(s->comp, s, !wl_list_empty(&s->link));
 	wl_list_remove(&s->link);
 	if (s->pending)
 		cbuffer_put(s->pending);
@@ -979,7 +1023,7 @@ static void client_destroyed(struct wl_listener *l, void *data)
 	struct surface *s, *tmp;
 
 	wl_list_for_each_safe(s, tmp, &cs->surfaces, link) {
-		surface_drop_frames(c, s);
+		surface_drop_frames(c, s, false);
 		if (s->pending_cb)
 			wl_resource_destroy(s->pending_cb);
 		s->pending_cb = NULL;
@@ -1145,7 +1189,7 @@ int main(int argc, char **argv)
 		if (out.rec)
 			fprintf(out.rec, "X %u %u\n", f->surf->client_no, f->no);
 		c.dropped++;
-		frame_free(&c, f);
+		frame_drop(&c, f, true);
 	}
 	if (out.rec)
 		fprintf(out.rec, "K %u %u %u %u %u %u\n", c.displayed, c.repeats, c.missed,

@@ -222,6 +222,8 @@ MISBEHAVE = [
     "short-buffer",
     "huge-width",
     "params-reuse",
+    "failed-frame-explicit",
+    "failed-frame-implicit",
 ]
 
 
