@@ -24,11 +24,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -487,6 +489,93 @@ static void frame_fail(struct comp *c, struct frame *f, const char *what, int er
 	frame_drop(c, f, true);
 }
 
+static void frame_begin_read(struct comp *c, struct frame *f);
+
+/* The dma-buf polled readable: try again to take it for reading. */
+static int frame_dmabuf_readable(int fd, uint32_t mask, void *data)
+{
+	struct frame *f = data;
+
+	wl_event_source_remove(f->src);
+	f->src = NULL;
+	frame_begin_read(f->surf->comp, f);
+	return 0;
+}
+
+static void alarm_interrupts(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * DMA_BUF_IOCTL_SYNC(START|READ) on @fd, interrupted (-EINTR) by SIGALRM
+ * (alarm_interrupts(), installed without SA_RESTART) after @bound_us.
+ */
+static int dmabuf_sync_start_bounded(int fd, long bound_us)
+{
+	struct dma_buf_sync s = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
+	struct itimerval arm = { .it_value = { .tv_sec = bound_us / 1000000,
+					       .tv_usec = bound_us % 1000000 } };
+	struct itimerval off = { 0 };
+	int err = 0;
+
+	setitimer(ITIMER_REAL, &arm, NULL);
+	if (ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) < 0)
+		err = -errno;
+	setitimer(ITIMER_REAL, &off, NULL);
+	return err;
+}
+
+/**
+ * frame_begin_read() - take a frame's buffer for reading, never blocking.
+ * @c: compositor
+ * @f: a frame whose fence (or dma-buf) said its writers are done
+ *
+ * Begins the CPU read (DMA_BUF_IOCTL_SYNC START, the cache-coherency
+ * bracket that frame_free() ends), attaches the read fence and releases
+ * the buffer; the frame is then ready for a vblank.  The SYNC ioctl waits
+ * for the dma-buf's write fences, for ever if one never signals: a writer
+ * the client attached after our wait, or implicit fences next to an
+ * explicit acquire fence.  So it is issued only when the dma-buf polls
+ * readable, else the frame waits for that in the event loop; and the
+ * ioctl is bounded by a timer for a writer attached between the poll and
+ * the ioctl: interrupted, the frame waits in the event loop again.  A
+ * failure on the client's dma-buf fails the frame (freed).
+ */
+static void frame_begin_read(struct comp *c, struct frame *f)
+{
+	struct pollfd p = { .fd = f->buf->fd, .events = POLLIN };
+	int64_t value;
+	int read_fd = -1, err = -EINTR;
+
+	if (poll(&p, 1, 0) != 0)
+		err = dmabuf_sync_start_bounded(f->buf->fd, (long)(c->cfg.refresh_ms * 4000));
+	if (err == -EINTR) {
+		/* A writer is pending: wait for the dma-buf in the event loop. */
+		f->src = wl_event_loop_add_fd(c->loop, f->buf->fd, WL_EVENT_READABLE,
+					      frame_dmabuf_readable, f);
+		if (!f->src)
+			frame_fail(c, f, "cannot poll its dma-buf", -errno);
+		return;
+	}
+	if (err) {
+		frame_fail(c, f, "DMA_BUF_IOCTL_SYNC(START|READ) failed", err);
+		return;
+	}
+	f->read_started = true;
+	value = read_point_create(c, &read_fd);
+	if (value < 0)
+		die("SW_SYNC_IOC_CREATE_FENCE: %s", strerror((int)-value));
+	f->read_point = (uint32_t)value;
+	err = frame_release(c, f, read_fd);
+	close(read_fd);
+	if (err) {
+		frame_fail(c, f, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE(READ) failed", err);
+		return;
+	}
+	f->ready = true;
+}
+
 /**
  * frame_writers_done() - the buffer's writers are done (or failed).
  * @fd: the fd that polled ready
@@ -494,8 +583,8 @@ static void frame_fail(struct comp *c, struct frame *f, const char *what, int er
  * @data: the frame
  *
  * Checks the fence's status (a fence signaled with an error, e.g. from a
- * client that died mid-frame, fails the frame), begins the CPU read,
- * attaches the read fence and releases the buffer.
+ * client that died mid-frame, fails the frame), then takes the buffer for
+ * reading (frame_begin_read()).
  *
  * Return: 0 (event loop convention).
  */
@@ -503,9 +592,7 @@ static int frame_writers_done(int fd, uint32_t mask, void *data)
 {
 	struct frame *f = data;
 	struct comp *c = f->surf->comp;
-	struct dma_buf_sync s = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
-	int64_t value;
-	int read_fd = -1, st = 1, err;
+	int st = 1;
 
 	wl_event_source_remove(f->src);
 	f->src = NULL;
@@ -524,22 +611,7 @@ static int frame_writers_done(int fd, uint32_t mask, void *data)
 		frame_fail(c, f, "its writers' fence ended with an error status", st);
 		return 0;
 	}
-	if (ioctl(f->buf->fd, DMA_BUF_IOCTL_SYNC, &s) < 0) {
-		frame_fail(c, f, "DMA_BUF_IOCTL_SYNC(START|READ) failed", -errno);
-		return 0;
-	}
-	f->read_started = true;
-	value = read_point_create(c, &read_fd);
-	if (value < 0)
-		die("SW_SYNC_IOC_CREATE_FENCE: %s", strerror((int)-value));
-	f->read_point = (uint32_t)value;
-	err = frame_release(c, f, read_fd);
-	close(read_fd);
-	if (err) {
-		frame_fail(c, f, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE(READ) failed", err);
-		return 0;
-	}
-	f->ready = true;
+	frame_begin_read(c, f);
 	return 0;
 }
 
@@ -1143,6 +1215,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* No SA_RESTART: the alarm interrupts a DMA_BUF_IOCTL_SYNC that waits too long. */
+	if (sigaction(SIGALRM, &(struct sigaction){ .sa_handler = alarm_interrupts }, NULL) < 0)
+		die("sigaction: %s", strerror(errno));
 	if (out_open(rec, trace, name) < 0)
 		die("cannot write %s or %s: %s", rec ? rec : "-", trace ? trace : "-",
 		    strerror(errno));

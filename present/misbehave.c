@@ -422,6 +422,63 @@ static void sync_destroyed(struct bad *b)
 	wait_for(b, &s.fenced_release, &s.immediate_release, "release object's event");
 }
 
+static void sync_done(void *data, struct wl_callback *cb, uint32_t t)
+{
+	*(bool *)data = true;
+	wl_callback_destroy(cb);
+}
+
+static const struct wl_callback_listener sync_listener = { .done = sync_done };
+
+/*
+ * Explicit sync with a signaled acquire fence, but a write fence that never
+ * signals on the dma-buf (implicit sync, which the client should not mix
+ * in): the compositor must go on answering while the frame waits; when
+ * the write fence ends (with an error: its timeline goes), the buffer
+ * comes back.
+ */
+static void stuck_writer(struct bad *b)
+{
+	struct wl_surface *surf = wl_compositor_create_surface(b->compositor);
+	struct zwp_linux_surface_synchronization_v1 *ss =
+		zwp_linux_explicit_synchronization_v1_get_synchronization(b->esync, surf);
+	struct seen s = { 0 };
+	int buf_fd, stuck = make_fence(b, false), fence, err;
+	struct wl_buffer *wb = good_buffer(b, &s, &buf_fd);
+	bool answered = false;
+
+	err = dmabuf_attach_writer(buf_fd, stuck);
+	if (err)
+		fail("DMA_BUF_IOCTL_IMPORT_SYNC_FILE: %s", strerror(-err));
+	close(stuck);
+	{
+		/* The acquire fence, signaled: on a timeline of its own. */
+		struct bad other = { .timeline = open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC) };
+
+		if (other.timeline < 0)
+			fail("open %s: %s", SW_SYNC_PATH, strerror(errno));
+		fence = make_fence(&other, true);
+		close(other.timeline);
+	}
+	zwp_linux_surface_synchronization_v1_set_acquire_fence(ss, fence);
+	close(fence);
+	zwp_linux_buffer_release_v1_add_listener(zwp_linux_surface_synchronization_v1_get_release(ss),
+						 &release_listener, &s);
+	wl_surface_attach(surf, wb, 0, 0);
+	wl_surface_commit(surf);
+	/* A few refreshes for the compositor to take the commit and wait, then a round trip. */
+	wl_display_flush(b->display);
+	usleep(100 * 1000);
+	wl_callback_add_listener(wl_display_sync(b->display), &sync_listener, &answered);
+	wait_for(b, &answered, NULL, "answer to wl_display.sync while a frame's writer is stuck");
+	if (s.buffer_release)
+		fail("the buffer came back while its write fence was pending");
+	close(b->timeline);
+	b->timeline = -1;
+	wait_for(b, &s.buffer_release, NULL, "wl_buffer.release once the write fence ended");
+	close(buf_fd);
+}
+
 static const struct scenario {
 	const char *name;
 	void (*run)(struct bad *b);
@@ -436,6 +493,7 @@ static const struct scenario {
 	{ "no-buffer", no_buffer },
 	{ "invalid-fence", invalid_fence },
 	{ "sync-destroyed", sync_destroyed },
+	{ "stuck-writer", stuck_writer },
 };
 
 int main(int argc, char **argv)

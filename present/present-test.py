@@ -224,6 +224,7 @@ MISBEHAVE = [
     "params-reuse",
     "failed-frame-explicit",
     "failed-frame-implicit",
+    "stuck-writer",
 ]
 
 
