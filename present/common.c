@@ -98,6 +98,11 @@ void set_prog_name(const char *name)
 	prog_name = name;
 }
 
+/*
+ * Called from any thread (the GPU queue and watcher threads too): the
+ * record and trace streams are flushed, not closed, as other threads may
+ * be writing them; exit() closes them.
+ */
 void die(const char *fmt, ...)
 {
 	va_list ap;
@@ -108,7 +113,10 @@ void die(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	out_close();
+	if (out.rec)
+		fflush(out.rec);
+	if (out.trace)
+		fflush(out.trace);
 	exit(1);
 }
 
