@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,20 +300,26 @@ int wait_fd(int fd, short events, int hup_fd, long timeout_ms)
 {
 	struct pollfd p[2] = { { .fd = fd, .events = events }, { .fd = hup_fd, .events = 0 } };
 	int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
+	nfds_t n = hup_fd >= 0 ? 2 : 1;
 
 	for (;;) {
-		int64_t left = (end - now_ns()) / 1000000;
-		int r = poll(p, hup_fd >= 0 ? 2 : 1, left > 0 ? (int)left : 0);
+		int64_t left = (end - now_ns() + 999999) / 1000000;
+		int r = poll(p, n, left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left);
 
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
+		if (r < 0 && errno != EINTR)
 			return -errno;
-		if (p[0].revents & (events | POLLERR | POLLHUP | POLLNVAL))
-			return p[0].revents & POLLNVAL ? -EBADF : 0;
-		if (hup_fd >= 0 && (p[1].revents & (POLLHUP | POLLERR)))
-			return -ECONNRESET;
-		if (r == 0 && left <= 0)
+		if (r > 0) {
+			if (p[0].revents & POLLNVAL)
+				return -EBADF;
+			if (p[0].revents & (events | POLLERR | POLLHUP))
+				return 0;
+			if (n == 2 && (p[1].revents & POLLNVAL))
+				return -EBADF;
+			if (n == 2 && (p[1].revents & (POLLHUP | POLLERR)))
+				return -ECONNRESET;
+		}
+		/* Whatever poll said, the deadline holds. */
+		if (now_ns() >= end)
 			return -ETIMEDOUT;
 	}
 }

@@ -148,8 +148,9 @@ int fence_status(int sync_fd);
 int64_t fence_timestamp(int sync_fd);
 /*
  * Wait for @fd to poll @events; also watch @hup_fd (the Wayland
- * connection, -1 for none) for a hang-up.  Returns 0, -ETIMEDOUT,
- * -ECONNRESET (hang-up) or another negative errno.
+ * connection, -1 for none) for a hang-up.  Returns 0, -ETIMEDOUT (the
+ * deadline is checked at every wake-up), -ECONNRESET (hang-up), -EBADF
+ * (either fd not open) or another negative errno.
  */
 int wait_fd(int fd, short events, int hup_fd, long timeout_ms);
 

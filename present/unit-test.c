@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * present-unit-test: the helpers of common.c and report.c that the
+ * programs' runs do not reach on their own (edge cases), TAP.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static int tests, failed;
+
+static void ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void ok(bool cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %d - ", cond ? "ok" : "not ok", ++tests);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	failed += !cond;
+}
+
+static void hung(int sig)
+{
+	static const char msg[] = "not ok - a test hung (SIGALRM after 10 s)\n";
+
+	(void)sig;
+	if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+/* wait_fd(): its result and how long it took, in ms. */
+static int timed_wait(int fd, short events, int hup_fd, long timeout_ms, double *ms)
+{
+	int64_t t0 = now_ns();
+	int r = wait_fd(fd, events, hup_fd, timeout_ms);
+
+	*ms = (double)(now_ns() - t0) / 1e6;
+	return r;
+}
+
+static void test_wait_fd(void)
+{
+	int p[2], q[2], closed;
+	double ms;
+	int r;
+
+	if (pipe2(p, O_CLOEXEC) < 0 || pipe2(q, O_CLOEXEC) < 0)
+		abort();
+	closed = dup(p[0]);
+	close(closed);
+
+	r = timed_wait(p[0], POLLIN, q[0], 50, &ms);
+	ok(r == -ETIMEDOUT && ms >= 49, "wait_fd: nothing to read: -ETIMEDOUT after the timeout "
+	   "(%d after %.1f ms)", r, ms);
+	r = timed_wait(p[0], POLLIN, closed, 2000, &ms);
+	ok(r == -EBADF && ms < 1000, "wait_fd: the hang-up fd is not open: -EBADF at once "
+	   "(%d after %.1f ms)", r, ms);
+	r = timed_wait(closed, POLLIN, -1, 2000, &ms);
+	ok(r == -EBADF && ms < 1000, "wait_fd: the fd is not open: -EBADF at once (%d after %.1f ms)",
+	   r, ms);
+	close(q[1]);
+	r = timed_wait(p[0], POLLIN, q[0], 2000, &ms);
+	ok(r == -ECONNRESET && ms < 1000, "wait_fd: the hang-up fd hung up: -ECONNRESET "
+	   "(%d after %.1f ms)", r, ms);
+	if (write(p[1], "x", 1) != 1)
+		abort();
+	r = timed_wait(p[0], POLLIN, -1, 2000, &ms);
+	ok(r == 0 && ms < 1000, "wait_fd: readable: 0 (%d after %.1f ms)", r, ms);
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+}
+
+int main(void)
+{
+	signal(SIGALRM, hung);
+	alarm(10);
+	test_wait_fd();
+	printf("1..%d\n", tests);
+	return failed ? 1 : 0;
+}
