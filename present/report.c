@@ -467,6 +467,12 @@ static void svg_window(const struct mode_result *r, uint32_t *first, int64_t *t0
 		}
 	}
 	*first = f0;
+	if (lo > hi) {
+		/* No span in the window (a run whose client exited at once): empty. */
+		*t0 = 0;
+		*t1 = 1;
+		return;
+	}
 	*t0 = lo;
 	*t1 = hi > lo ? hi : lo + 1;
 }

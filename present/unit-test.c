@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "report.h"
 
 static int tests, failed;
 
@@ -83,11 +83,36 @@ static void test_wait_fd(void)
 	close(q[0]);
 }
 
+/* The SVG of a run without a single span (its client exited at once). */
+static void test_svg_empty_run(void)
+{
+	struct config cfg = { .frames = 20, .refresh_ms = 8, .width = 64, .height = 16 };
+	struct mode_result r = { .backend = BACKEND_SIM, .mode = MODE_SYNC_FILE, .ran = true,
+				 .frames = 20 };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int err;
+
+	r.fs = calloc(r.frames, sizeof(*r.fs));
+	r.display_order = calloc(r.frames, sizeof(*r.display_order));
+	if (!f || !r.fs || !r.display_order)
+		abort();
+	err = write_svg(f, &cfg, &r, 1);
+	fclose(f);
+	ok(!err && len > 0 && strstr(buf, "</svg>") && !strstr(buf, "nan") && !strstr(buf, "inf"),
+	   "write_svg: a run without spans draws an empty panel (%zu bytes)", len);
+	free(buf);
+	free(r.fs);
+	free(r.display_order);
+}
+
 int main(void)
 {
 	signal(SIGALRM, hung);
 	alarm(10);
 	test_wait_fd();
+	test_svg_empty_run();
 	printf("1..%d\n", tests);
 	return failed ? 1 : 0;
 }
