@@ -338,28 +338,6 @@ static void show_log(const char *what, const char *path)
 	fclose(f);
 }
 
-/* Copy a process's trace events (one JSON object a line) into the merged trace. */
-static void merge_trace(FILE *out_f, const char *path, bool *first)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-
-	if (!f)
-		return;
-	while ((n = getline(&line, &cap, f)) > 0) {
-		if (line[0] != '{')
-			continue;
-		if (line[n - 1] == '\n')
-			line[n - 1] = '\0';
-		fprintf(out_f, "%s%s", *first ? "" : ",\n", line);
-		*first = false;
-	}
-	free(line);
-	fclose(f);
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,

@@ -417,6 +417,39 @@ int write_json(FILE *f, const struct config *cfg, const struct mode_result *res,
 	return ferror(f) ? -1 : 0;
 }
 
+/* ---- the merged trace ---------------------------------------------------------------- */
+
+/**
+ * merge_trace() - copy a process's trace events into the merged trace.
+ * @out_f: the merged trace, inside its traceEvents array
+ * @path: the process's trace: one JSON object a line
+ * @first: true until an event has been written to @out_f (no comma before it)
+ *
+ * Only whole lines are copied, ones that open with '{' and end with "}\n":
+ * a process killed while writing (SIGKILL by the driver, a crash) leaves
+ * its last line cut at its stdio buffer's end, which would make the merged
+ * trace invalid JSON.  A missing file is skipped.
+ */
+void merge_trace(FILE *out_f, const char *path, bool *first)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (!f)
+		return;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (n < 3 || line[0] != '{' || line[n - 1] != '\n' || line[n - 2] != '}')
+			continue;
+		line[n - 1] = '\0';
+		fprintf(out_f, "%s%s", *first ? "" : ",\n", line);
+		*first = false;
+	}
+	free(line);
+	fclose(f);
+}
+
 /* ---- SVG timeline -------------------------------------------------------------------- */
 
 static const char *const palette[SVG_FRAMES] = {

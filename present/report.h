@@ -74,5 +74,6 @@ void print_claims(FILE *f, const struct mode_result *res, int n, enum backend be
 int check_results(FILE *f, const struct mode_result *res, int n);
 int write_json(FILE *f, const struct config *cfg, const struct mode_result *res, int n);
 int write_svg(FILE *f, const struct config *cfg, const struct mode_result *res, int n);
+void merge_trace(FILE *out_f, const char *path, bool *first);
 
 #endif

@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "report.h"
@@ -107,12 +109,108 @@ static void test_svg_empty_run(void)
 	free(r.display_order);
 }
 
+/*
+ * A process killed while writing its trace: a child writes spans until
+ * SIGKILL, with the trace's stdio buffer cut wherever the kill falls.  It
+ * says when some 64 KiB are out, so that the file is never empty.
+ */
+static void write_killed_trace(const char *path)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		abort();
+	pid = fork();
+	if (pid < 0)
+		abort();
+	if (!pid) {
+		bool said = false;
+
+		if (out_open(NULL, path, "killed \"process\"") < 0)
+			_exit(1);
+		for (uint32_t n = 0;; n++) {
+			out_span(SPAN_RENDER, n, n * 1000, n * 1000 + 500);
+			if (!said && ftell(out.trace) > 65536)
+				said = write(p[1], "w", 1) == 1;
+		}
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1)
+		abort();
+	close(p[0]);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* Is @s one JSON object (strings and nesting balanced, nothing after)? */
+static bool json_object(const char *s, size_t len)
+{
+	int depth = 0;
+	bool str = false;
+
+	if (!len || s[0] != '{')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (str) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				str = false;
+			continue;
+		}
+		if (s[i] == '"')
+			str = true;
+		else if (s[i] == '{' || s[i] == '[')
+			depth++;
+		else if ((s[i] == '}' || s[i] == ']') && --depth == 0)
+			return i == len - 1;
+	}
+	return false;
+}
+
+static void test_merge_killed_trace(void)
+{
+	char path[] = "/tmp/present-unit-XXXXXX", *buf = NULL, *line, *save = NULL;
+	size_t len = 0, lines = 0, bad = 0;
+	bool first = true, whole;
+	struct stat st;
+	FILE *f;
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		abort();
+	close(fd);
+	write_killed_trace(path);
+	stat(path, &st);
+	f = open_memstream(&buf, &len);
+	if (!f)
+		abort();
+	merge_trace(f, path, &first);
+	fclose(f);
+	unlink(path);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		size_t l = strlen(line);
+
+		if (l && line[l - 1] == ',')
+			l--;
+		lines++;
+		bad += !json_object(line, l);
+	}
+	whole = st.st_size > 0 && lines > 0 && !bad;
+	ok(whole, "merge_trace: a killed process's trace (%lld bytes) merges as whole JSON objects "
+	   "(%zu events, %zu not)", (long long)st.st_size, lines, bad);
+	free(buf);
+}
+
 int main(void)
 {
 	signal(SIGALRM, hung);
 	alarm(10);
 	test_wait_fd();
 	test_svg_empty_run();
+	test_merge_killed_trace();
 	printf("1..%d\n", tests);
 	return failed ? 1 : 0;
 }
