@@ -200,7 +200,7 @@ static void *queue_main(void *arg)
 static int sim_init(struct gpu *g)
 {
 	struct sim *s = calloc(1, sizeof(*s));
-	size_t size;
+	size_t size, page;
 	int err;
 
 	if (!s)
@@ -209,8 +209,9 @@ static int sim_init(struct gpu *g)
 	s->timeline = open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
 	if (s->timeline < 0)
 		return -errno;
+	page = (size_t)sysconf(_SC_PAGESIZE);
 	size = (size_t)g->cfg.width * 4 * (g->cfg.height + 1);
-	size = (size + 4095) & ~(size_t)4095;
+	size = (size + page - 1) / page * page;
 	for (int b = 0; b < NBUFFERS; b++) {
 		int fd = strcmp(g->cfg.alloc, "heap") ? udmabuf_alloc(size) : alloc_heap(size);
 
@@ -246,6 +247,21 @@ static void push(struct sim *s, struct job *j)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/**
+ * submit() - queue a job on the simulated GPU.
+ * @g: the GPU
+ * @type: render or no-op
+ * @b: the buffer it writes
+ * @frame: frame number (names the fence)
+ * @dep_fd: a sync file the job waits for first, or -1; consumed, on
+ *          success (the queue thread closes it) and on error alike
+ * @implicit: attach the job's fence to @b's dma-buf as a writer
+ * @out_fd: the job's fence as a sync file, the caller's to close; or NULL
+ *
+ * Called on the client's thread; takes the queue lock only to append.
+ *
+ * Return: 0, or a negative errno (nothing queued).
+ */
 static int submit(struct gpu *g, enum job_type type, unsigned int b, uint32_t frame, int dep_fd,
 		  bool implicit, int *out_fd)
 {
@@ -253,8 +269,10 @@ static int submit(struct gpu *g, enum job_type type, unsigned int b, uint32_t fr
 	struct job *j = calloc(1, sizeof(*j));
 	int fd = -1, err;
 
-	if (!j)
-		return -ENOMEM;
+	if (!j) {
+		err = -ENOMEM;
+		goto close_dep;
+	}
 	*j = (struct job){ .type = type, .b = b, .frame = frame, .dep_fd = dep_fd,
 			   .t_submit = now_ns() };
 	err = next_fence(s, type == JOB_RENDER ? "render" : "noop", frame, &fd);
@@ -276,6 +294,9 @@ close_fence:
 	close(fd);
 free_job:
 	free(j);
+close_dep:
+	if (dep_fd >= 0)
+		close(dep_fd);
 	return err;
 }
 
