@@ -149,24 +149,45 @@ static const struct wl_registry_listener registry_listener = {
  * @c: client
  * @timeout_ms: longest wait for the compositor
  *
- * The compositor hanging up or not answering is fatal: the client exits
- * with an error rather than wait for ever.
+ * Flushes the requests first; while the socket is full (EAGAIN) it waits
+ * for it to drain (POLLOUT) and flushes again, next to waiting for events:
+ * a request that stays in our buffer could be the one the compositor
+ * must see before it answers.  The compositor hanging up or not answering
+ * is fatal: the client exits with an error rather than wait for ever.
  */
 static void dispatch_wait(struct client *c, long timeout_ms)
 {
-	int r;
+	int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
 
 	while (wl_display_prepare_read(c->display) != 0)
 		if (wl_display_dispatch_pending(c->display) < 0)
 			die("compositor connection: %s", strerror(errno));
-	if (wl_display_flush(c->display) < 0 && errno != EAGAIN) {
-		wl_display_cancel_read(c->display);
-		die("compositor connection lost: %s", strerror(errno));
-	}
-	r = wait_fd(c->display_fd, POLLIN, -1, timeout_ms);
-	if (r < 0) {
-		wl_display_cancel_read(c->display);
-		die("waiting for the compositor: %s", strerror(-r));
+	for (;;) {
+		struct pollfd p = { .fd = c->display_fd, .events = POLLIN };
+		int64_t left = (end - now_ns() + 999999) / 1000000;
+		int r;
+
+		if (wl_display_flush(c->display) < 0) {
+			if (errno != EAGAIN) {
+				wl_display_cancel_read(c->display);
+				die("compositor connection lost: %s", strerror(errno));
+			}
+			p.events |= POLLOUT;
+		}
+		if (left <= 0) {
+			wl_display_cancel_read(c->display);
+			die("waiting for the compositor: %s", strerror(ETIMEDOUT));
+		}
+		r = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			wl_display_cancel_read(c->display);
+			die("waiting for the compositor: %s", strerror(errno));
+		}
+		if (p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))
+			break;
+		/* Only POLLOUT (or nothing yet): flush what is left, wait again. */
 	}
 	if (wl_display_read_events(c->display) < 0)
 		die("compositor connection lost: %s", strerror(errno));
