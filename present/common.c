@@ -473,7 +473,12 @@ void out_flow(const struct fence_id *id, int client_pid, uint32_t frame, bool st
 
 	if (!out.trace)
 		return;
-	flow = (((uint64_t)(uint32_t)client_pid << 32) | frame) & 0x7fffffffffffffull;
+	/*
+	 * Below 2^53, so exact as a double (chrome://tracing reads JSON
+	 * numbers as doubles): pids are below 2^22 (PID_MAX_LIMIT), frames
+	 * take 31 bits.
+	 */
+	flow = ((uint64_t)(uint32_t)client_pid << 31) | (frame & 0x7fffffffu);
 	flockfile(out.trace);
 	/* A short slice to bind the arrow to, then the arrow's end. */
 	fprintf(out.trace, "{\"ph\":\"X\",\"cat\":\"fence\",\"name\":\"%s\",\"pid\":%d,\"tid\":%d,"

@@ -204,6 +204,38 @@ static void test_merge_killed_trace(void)
 	free(buf);
 }
 
+/* The flow id out_flow() writes for (@pid, @frame). */
+static unsigned long long flow_id(int pid, uint32_t frame)
+{
+	struct fence_id id = { .name = "x" };
+	char *buf = NULL, *p;
+	size_t len = 0;
+	unsigned long long v = 0;
+
+	out.trace = open_memstream(&buf, &len);
+	if (!out.trace)
+		abort();
+	out_flow(&id, pid, frame, true, 0, "attach");
+	fclose(out.trace);
+	out.trace = NULL;
+	p = strstr(buf, "\"id\":");
+	if (p)
+		v = strtoull(p + 5, NULL, 10);
+	free(buf);
+	return v;
+}
+
+static void test_flow_ids(void)
+{
+	const int pid_max = 4194304;	/* PID_MAX_LIMIT: pids are below */
+	unsigned long long a = flow_id(pid_max - 1, 0x7fffffff), b = flow_id(pid_max - 1, 7),
+			   c = flow_id(pid_max - 2, 7), d = flow_id(pid_max - 1, 8);
+
+	ok(a < (1ull << 53) && b != c && b != d && c != d,
+	   "out_flow: flow ids exact as doubles (largest %llu < 2^53) and distinct per pid and frame",
+	   a);
+}
+
 int main(void)
 {
 	signal(SIGALRM, hung);
@@ -211,6 +243,7 @@ int main(void)
 	test_wait_fd();
 	test_svg_empty_run();
 	test_merge_killed_trace();
+	test_flow_ids();
 	printf("1..%d\n", tests);
 	return failed ? 1 : 0;
 }
