@@ -804,6 +804,13 @@ static void surface_commit(struct wl_client *client, struct wl_resource *res)
 	struct frame *f;
 
 	if (!s->pending_set || !s->pending) {
+		/* An acquire fence or a release object asks for a buffer. */
+		if (s->sync && (s->acquire_fd >= 0 || s->release)) {
+			wl_resource_post_error(s->sync,
+					       ZWP_LINUX_SURFACE_SYNCHRONIZATION_V1_ERROR_NO_BUFFER,
+					       "commit with an acquire fence or a release but no buffer");
+			return;
+		}
 		s->pending_set = false;
 		return;
 	}
@@ -967,12 +974,21 @@ static void ssync_destroy_req(struct wl_client *client, struct wl_resource *res)
 	wl_resource_destroy(res);
 }
 
+/*
+ * The acquire fence set since the last commit is discarded with the
+ * object; a release object already asked for is not affected (the
+ * protocol says both), and gets its event at the commit.
+ */
 static void ssync_destroyed(struct wl_resource *res)
 {
 	struct surface *s = wl_resource_get_user_data(res);
 
-	if (s)
-		s->sync = NULL;
+	if (!s)
+		return;
+	s->sync = NULL;
+	if (s->acquire_fd >= 0)
+		close(s->acquire_fd);
+	s->acquire_fd = -1;
 }
 
 static void ssync_set_acquire_fence(struct wl_client *client, struct wl_resource *res, int32_t fd)
@@ -990,6 +1006,12 @@ static void ssync_set_acquire_fence(struct wl_client *client, struct wl_resource
 		wl_resource_post_error(res,
 				       ZWP_LINUX_SURFACE_SYNCHRONIZATION_V1_ERROR_DUPLICATE_FENCE,
 				       "acquire fence already set");
+		return;
+	}
+	if (fence_status(fd) < 0) {
+		close(fd);
+		wl_resource_post_error(res, ZWP_LINUX_SURFACE_SYNCHRONIZATION_V1_ERROR_INVALID_FENCE,
+				       "the acquire fence is not a sync file");
 		return;
 	}
 	s->acquire_fd = fd;
@@ -1015,7 +1037,8 @@ static void ssync_get_release(struct wl_client *client, struct wl_resource *res,
 				       "release already requested");
 		return;
 	}
-	r = wl_resource_create(client, &zwp_linux_buffer_release_v1_interface, 1, id);
+	r = wl_resource_create(client, &zwp_linux_buffer_release_v1_interface,
+			       wl_resource_get_version(res), id);
 	if (!r) {
 		wl_client_post_no_memory(client);
 		return;

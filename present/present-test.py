@@ -225,6 +225,9 @@ MISBEHAVE = [
     "failed-frame-explicit",
     "failed-frame-implicit",
     "stuck-writer",
+    "no-buffer",
+    "invalid-fence",
+    "sync-destroyed",
 ]
 
 
