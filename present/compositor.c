@@ -826,6 +826,10 @@ static void surface_commit(struct wl_client *client, struct wl_resource *res)
 	s->pending = NULL;
 	s->pending_set = false;
 	f->no = s->commits++;
+	/* For tests: from now on the compositor holds one of the client's frames. */
+	if (!f->no)
+		fprintf(stderr, "present-compositor: client %u committed its first frame\n",
+			s->client_no);
 	f->cb = s->pending_cb;
 	s->pending_cb = NULL;
 	f->release = s->release;

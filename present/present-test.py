@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -155,6 +156,32 @@ def listening_socket(path):
     return s
 
 
+class Lines:
+    """A process's stderr, read as it comes by a thread (so the pipe never
+    fills): the lines so far, and a wait for a line."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream):
+        for line in stream:
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+
+    def wait_for(self, text, timeout):
+        with self.cond:
+            return self.cond.wait_for(lambda: any(text in l for l in self.lines), timeout)
+
+    def text(self):
+        self.thread.join(10)
+        with self.cond:
+            return "".join(self.lines)
+
+
 def compositor(sock, tmp, clients, timeout_ms=10000):
     return subprocess.Popen(
         under_dmasync([os.path.join(bindir, "present-compositor"), "--listen-fd",
@@ -186,22 +213,25 @@ def kill_client(tmp):
     path = os.path.join(tmp, "wl-kill-client")
     sock = listening_socket(path)
     comp = compositor(sock, tmp, 2)
+    comp_err = Lines(comp.stderr)
     sock.close()
-    # A slow GPU: the compositor is always waiting on a pending render fence.
+    # A slow GPU: once the client has committed, the compositor is always
+    # waiting on a pending render fence of its.
     c1 = client(path, 1000, ["--mode", "sync-file", "--gpu-ms", "40"])
-    time.sleep(1.0)
+    committed = comp_err.wait_for("client 0 committed", 120)
     alive_before = c1.poll() is None
     c1.send_signal(signal.SIGKILL)
     c1.wait()
-    time.sleep(0.5)
-    ok(alive_before and comp.poll() is None,
-       "client SIGKILLed mid-frame: the compositor keeps running")
+    gone = comp_err.wait_for("client 0 gone", 60)
+    ok(committed and alive_before and gone and comp.poll() is None,
+       "client SIGKILLed mid-frame: the compositor keeps running",
+       "committed %s, client alive %s, gone %s" % (committed, alive_before, gone))
     c2 = client(path, 10, ["--mode", "sync-file"])
     st2 = wait(c2, 60)
     ok(st2 == 0, "the compositor serves the next client (10 frames, exit %s)" % st2,
        c2.stderr.read() if c2.stderr else "")
     st = wait(comp, 30)
-    err = comp.stderr.read()
+    err = comp_err.text()
     ok(st == 0 and "client 0 gone" in err and "client 1 gone" in err,
        "the compositor dropped the killed client and exits 0 after the next (exit %s)" % st,
        err)
@@ -239,6 +269,7 @@ def misbehave(tmp):
     sock = listening_socket(path)
     # A scenario that fails waits 10 s for an answer: no give-up meanwhile.
     comp = compositor(sock, tmp, len(MISBEHAVE) + 1, timeout_ms=120000)
+    comp_err = Lines(comp.stderr)
     sock.close()
     env = dict(os.environ, WAYLAND_DISPLAY=path)
     # The misbehaving client leaves its protocol objects to the disconnect
@@ -260,7 +291,7 @@ def misbehave(tmp):
        c.stderr.read() if c.stderr else "")
     st = wait(comp, 30)
     ok(st == 0, "the compositor survived every misbehaving client and exits 0 (exit %s)" % st,
-       comp.stderr.read())
+       comp_err.text())
 
 
 def kill_compositor(tmp):
@@ -268,10 +299,11 @@ def kill_compositor(tmp):
     path = os.path.join(tmp, "wl-kill-comp")
     sock = listening_socket(path)
     comp = compositor(sock, tmp, 1)
+    comp_err = Lines(comp.stderr)
     sock.close()
     c = client(path, 1000, ["--mode", "sync-file"])
-    time.sleep(1.0)
-    alive = c.poll() is None
+    committed = comp_err.wait_for("client 0 committed", 120)
+    alive = committed and c.poll() is None
     comp.send_signal(signal.SIGKILL)
     comp.wait()
     t0 = time.monotonic()
