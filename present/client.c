@@ -503,6 +503,13 @@ int main(int argc, char **argv)
 		    strerror(errno));
 	out_thread_name(getpid(), "client (render loop)");
 
+	/*
+	 * The GPU first (a Vulkan instance and device take a while): the
+	 * compositor's no-progress clock runs from our connection.
+	 */
+	m = c.gpu.ops->init(&c.gpu);
+	if (m < 0)
+		die("%s back-end: %s", c.gpu.ops->name, strerror(-m));
 	c.display = wl_display_connect(NULL);
 	if (!c.display)
 		die("cannot connect to the compositor (WAYLAND_DISPLAY=%s): %s",
@@ -520,9 +527,6 @@ int main(int argc, char **argv)
 	if (c.mode == MODE_EXPLICIT)
 		c.ssync = zwp_linux_explicit_synchronization_v1_get_synchronization(c.esync,
 										    c.surface);
-	m = c.gpu.ops->init(&c.gpu);
-	if (m < 0)
-		die("%s back-end: %s", c.gpu.ops->name, strerror(-m));
 	make_buffers(&c);
 	if (wl_display_roundtrip(c.display) < 0)
 		die("compositor connection: %s", strerror(errno));
