@@ -167,6 +167,8 @@ static void read_records(struct mode_result *r, const char *path)
 				fs->submit_t0 = a[0];
 				fs->submit_t1 = a[1];
 			}
+			if (fs && k == SPAN_COMPOSITE && !fs->composite_t0)
+				fs->composite_t0 = a[0];
 			break;
 		case 'C':
 			if (sscanf(line + 1, "%u %lld %lld %lld %lld %lld %lld %lld %u", &u[0], &a[0],
