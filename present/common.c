@@ -175,21 +175,10 @@ uint64_t image_render_rows(void *base, unsigned int stride, unsigned int width,
 		for (unsigned int x = 0; x < width; x++) {
 			uint32_t v = image_shade(frame, x, y);
 
-			if (row)
-				row[x] = v;
+			row[x] = v;
 			sum += (uint64_t)v * weight(width, x, y);
 		}
 	}
-	return sum;
-}
-
-uint64_t image_checksum(unsigned int width, unsigned int height, uint32_t frame)
-{
-	uint64_t sum = 0;
-
-	for (unsigned int y = 0; y < height; y++)
-		for (unsigned int x = 0; x < width; x++)
-			sum += (uint64_t)image_shade(frame, x, y) * weight(width, x, y);
 	return sum;
 }
 
@@ -276,24 +265,6 @@ int fence_status(int sync_fd)
 	if (ioctl(sync_fd, SYNC_IOC_FILE_INFO, &info) < 0)
 		return -errno;
 	return info.status;
-}
-
-int64_t fence_timestamp(int sync_fd)
-{
-	struct sync_fence_info fi[4];
-	struct sync_file_info info;
-	int64_t t = 0;
-
-	memset(&info, 0, sizeof(info));
-	memset(fi, 0, sizeof(fi));
-	info.num_fences = 4;
-	info.sync_fence_info = (uint64_t)(uintptr_t)fi;
-	if (ioctl(sync_fd, SYNC_IOC_FILE_INFO, &info) < 0)
-		return 0;
-	for (unsigned int i = 0; i < info.num_fences && i < 4; i++)
-		if ((int64_t)fi[i].timestamp_ns > t)
-			t = (int64_t)fi[i].timestamp_ns;
-	return t;
 }
 
 int wait_fd(int fd, short events, int hup_fd, long timeout_ms)

@@ -59,7 +59,6 @@ struct cbuffer {
 	void *map;
 	size_t map_size;
 	unsigned int offset, stride, width, height;
-	unsigned int index;		/* order of creation, per client */
 };
 
 struct frame;
@@ -685,9 +684,8 @@ static void composite(struct comp *c, struct frame *f, int64_t vblank)
 	c->shown_since = t1;
 	c->displayed++;
 	if (out.rec)
-		fprintf(out.rec, "D %u %u %lld %lld %lld %d %u\n", f->surf->client_no, f->no,
-			(long long)f->t_commit, (long long)f->t_ready, (long long)t1, v,
-			b->index);
+		fprintf(out.rec, "D %u %u %lld %lld %lld %d\n", f->surf->client_no, f->no,
+			(long long)f->t_commit, (long long)f->t_ready, (long long)t1, v);
 	if (v != FRAME_OK)
 		out_instant(v == FRAME_TORN ? "TORN frame" : "STALE frame", t1, "\"frame\":%u", f->no);
 	if (f->cb) {

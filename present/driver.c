@@ -216,8 +216,8 @@ static void read_records(struct mode_result *r, const char *path)
 			}
 			break;
 		case 'D':
-			if (sscanf(line + 1, "%u %u %lld %lld %lld %d %u", &u[2], &u[0], &a[0], &a[1],
-				   &a[2], &v, &u[1]) != 7 || u[2] != 0)
+			if (sscanf(line + 1, "%u %u %lld %lld %lld %d", &u[2], &u[0], &a[0], &a[1],
+				   &a[2], &v) != 6 || u[2] != 0)
 				break;
 			fs = fs_at(r, u[0]);
 			if (!fs)
@@ -323,7 +323,7 @@ static void run_one(const struct config *cfg, enum backend be, enum mode m, stru
 	r->compositor_ok = ks == 0;
 	read_records(r, fl->client_rec);
 	read_records(r, fl->comp_rec);
-	compute_stats(cfg, r);
+	compute_stats(r);
 }
 
 /* A failed process's last words. */

@@ -32,7 +32,6 @@ struct job {
 	unsigned int b;
 	uint32_t frame;
 	int dep_fd;
-	int64_t t_submit;
 	struct job *next;
 };
 
@@ -273,8 +272,7 @@ static int submit(struct gpu *g, enum job_type type, unsigned int b, uint32_t fr
 		err = -ENOMEM;
 		goto close_dep;
 	}
-	*j = (struct job){ .type = type, .b = b, .frame = frame, .dep_fd = dep_fd,
-			   .t_submit = now_ns() };
+	*j = (struct job){ .type = type, .b = b, .frame = frame, .dep_fd = dep_fd };
 	err = next_fence(s, type == JOB_RENDER ? "render" : "noop", frame, &fd);
 	if (err)
 		goto free_job;

@@ -58,7 +58,7 @@ static int64_t overlap(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
 	return hi > lo ? hi - lo : 0;
 }
 
-void compute_stats(const struct config *cfg, struct mode_result *res)
+void compute_stats(struct mode_result *res)
 {
 	unsigned int n = res->frames;
 	int64_t *tmp = calloc(n ? n : 1, sizeof(*tmp));
@@ -164,7 +164,6 @@ void compute_stats(const struct config *cfg, struct mode_result *res)
 	if (res->queue_last > res->queue_first)
 		res->queue_idle_pct = 100.0 * (1.0 - (double)res->queue_busy_ns /
 						   (double)(res->queue_last - res->queue_first));
-	(void)cfg;
 	free(tmp);
 }
 

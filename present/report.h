@@ -75,7 +75,7 @@ struct mode_result {
 
 void span_add(struct span_log *log, enum span_kind kind, uint32_t frame, int64_t t0, int64_t t1);
 void mode_result_free(struct mode_result *res);
-void compute_stats(const struct config *cfg, struct mode_result *res);
+void compute_stats(struct mode_result *res);
 void print_table(FILE *f, const struct mode_result *res, int n, enum backend be);
 void print_claims(FILE *f, const struct mode_result *res, int n, enum backend be);
 int check_results(FILE *f, const struct mode_result *res, int n);
