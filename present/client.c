@@ -497,6 +497,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	c.gpu.cfg.timeout_ms = c.timeout_ms;
 	c.gpu.cfg.hold = c.mode == MODE_NO_SYNC;
+	c.gpu.cfg.dummy_submit = c.mode == MODE_DUMMY_SUBMIT;
 	c.gpu.ops = be == BACKEND_VK ? &gpu_vk_ops : &gpu_sim_ops;
 	if (out_open(rec, trace, name) < 0)
 		die("cannot write %s or %s: %s", rec ? rec : "-", trace ? trace : "-",

@@ -20,6 +20,7 @@ struct gpu_config {
 	double gpu_ms;			/* simulated: render cost per frame */
 	unsigned int vk_passes;		/* lavapipe: copies per frame */
 	bool hold;			/* no-sync: stall half-written */
+	bool dummy_submit;		/* every render is followed by a dummy submit */
 	double hold_ms;
 	const char *alloc;		/* simulated: "udmabuf" or "heap" */
 	long timeout_ms;
