@@ -40,6 +40,7 @@ struct sim {
 	uint32_t seqno;
 	void *map[NBUFFERS];
 	pthread_t thread;
+	bool running;			/* the queue thread was started */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct job *head, *tail;
@@ -196,6 +197,16 @@ static void *queue_main(void *arg)
 	return NULL;
 }
 
+static void sim_free(struct gpu *g);
+
+/**
+ * sim_init() - the simulated GPU: its timeline, buffers and queue thread.
+ * @g: the GPU; fills g->buf
+ *
+ * On error everything made so far is freed again (sim_free()).
+ *
+ * Return: 0 or a negative errno.
+ */
 static int sim_init(struct gpu *g)
 {
 	struct sim *s = calloc(1, sizeof(*s));
@@ -205,29 +216,46 @@ static int sim_init(struct gpu *g)
 	if (!s)
 		return -ENOMEM;
 	g->priv = s;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	for (int b = 0; b < NBUFFERS; b++)
+		g->buf[b].fd = -1;
 	s->timeline = open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
-	if (s->timeline < 0)
-		return -errno;
+	if (s->timeline < 0) {
+		err = -errno;
+		goto free_sim;
+	}
 	page = (size_t)sysconf(_SC_PAGESIZE);
 	size = (size_t)g->cfg.width * 4 * (g->cfg.height + 1);
 	size = (size + page - 1) / page * page;
 	for (int b = 0; b < NBUFFERS; b++) {
 		int fd = strcmp(g->cfg.alloc, "heap") ? udmabuf_alloc(size) : alloc_heap(size);
+		void *map;
 
-		if (fd < 0)
-			return fd;
+		if (fd < 0) {
+			err = fd;
+			goto free_sim;
+		}
 		g->buf[b] = (struct gpu_buffer){ .fd = fd, .offset = 0,
 						 .stride = g->cfg.width * 4, .size = size };
-		s->map[b] = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (s->map[b] == MAP_FAILED)
-			return -errno;
+		map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (map == MAP_FAILED) {
+			err = -errno;
+			goto free_sim;
+		}
+		s->map[b] = map;
 		/* Start as an older frame than any: a buffer never written is stale. */
-		memset(s->map[b], 0, size);
+		memset(map, 0, size);
 	}
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
-	err = pthread_create(&s->thread, NULL, queue_main, g);
-	return -err;
+	err = -pthread_create(&s->thread, NULL, queue_main, g);
+	if (err)
+		goto free_sim;
+	s->running = true;
+	return 0;
+
+free_sim:
+	sim_free(g);
+	return err;
 }
 
 static void sim_prepare(struct gpu *g, unsigned int b, uint32_t frame)
@@ -309,13 +337,34 @@ static int sim_dummy(struct gpu *g, unsigned int b, uint32_t frame)
 	return submit(g, JOB_NOOP, b, frame, -1, true, NULL);
 }
 
+/* What sim_init() made, however far it got; g->priv is NULL after. */
+static void sim_free(struct gpu *g)
+{
+	struct sim *s = g->priv;
+
+	for (int b = 0; b < NBUFFERS; b++) {
+		if (s->map[b])
+			munmap(s->map[b], g->buf[b].size);
+		if (g->buf[b].fd >= 0)
+			close(g->buf[b].fd);
+		g->buf[b].fd = -1;
+	}
+	if (s->timeline >= 0)
+		close(s->timeline);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	g->priv = NULL;
+}
+
+/* Drain and stop the queue thread, write the queue's "Q" record, free. */
 static void sim_finish(struct gpu *g)
 {
 	struct sim *s = g->priv;
 
 	if (!s)
 		return;
-	if (s->timeline >= 0 && s->thread) {
+	if (s->running) {
 		pthread_mutex_lock(&s->lock);
 		s->stop = true;
 		pthread_cond_signal(&s->cond);
@@ -325,16 +374,7 @@ static void sim_finish(struct gpu *g)
 	if (out.rec)
 		fprintf(out.rec, "Q %u %lld %lld %lld\n", s->jobs, (long long)s->busy_ns,
 			(long long)s->first, (long long)s->last);
-	for (int b = 0; b < NBUFFERS; b++) {
-		if (s->map[b] && s->map[b] != MAP_FAILED)
-			munmap(s->map[b], g->buf[b].size);
-		if (g->buf[b].fd > 0)
-			close(g->buf[b].fd);
-	}
-	if (s->timeline >= 0)
-		close(s->timeline);
-	free(s);
-	g->priv = NULL;
+	sim_free(g);
 }
 
 const struct gpu_ops gpu_sim_ops = {

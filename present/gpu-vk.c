@@ -307,6 +307,17 @@ static int record_render(struct gpu *g, struct vk *v, unsigned int b)
 
 static void *watch_main(void *arg);
 
+static void vk_free(struct gpu *g);
+
+/**
+ * vk_init() - the lavapipe device, buffers, command buffers, semaphores
+ * and the watcher thread.
+ * @g: the GPU; fills g->buf
+ *
+ * On error everything made so far is freed again (vk_free()).
+ *
+ * Return: 0 or a negative errno.
+ */
 static int vk_init(struct gpu *g)
 {
 	struct vk *v = calloc(1, sizeof(*v));
@@ -315,11 +326,13 @@ static int vk_init(struct gpu *g)
 	if (!v)
 		return -ENOMEM;
 	g->priv = v;
+	pthread_mutex_init(&v->lock, NULL);
+	pthread_cond_init(&v->cond, NULL);
 	for (int b = 0; b < NBUFFERS; b++)
 		g->buf[b].fd = -1;
 	err = make_device(v);
 	if (err)
-		return err;
+		goto free_vk;
 	for (unsigned int b = 0; b < NBUFFERS; b++) {
 		err = make_image(g, v, b);
 		if (!err)
@@ -335,16 +348,22 @@ static int vk_init(struct gpu *g)
 		if (!err)
 			err = make_semaphore(v, false, &v->sem_dep[b]);
 		if (err)
-			return err;
+			goto free_vk;
 	}
 	v->cap = 64;
 	v->pending = calloc(v->cap, sizeof(*v->pending));
-	if (!v->pending)
-		return -ENOMEM;
-	pthread_mutex_init(&v->lock, NULL);
-	pthread_cond_init(&v->cond, NULL);
+	if (!v->pending) {
+		err = -ENOMEM;
+		goto free_vk;
+	}
 	err = -pthread_create(&v->watcher, NULL, watch_main, g);
-	v->watching = !err;
+	if (err)
+		goto free_vk;
+	v->watching = true;
+	return 0;
+
+free_vk:
+	vk_free(g);
 	return err;
 }
 
@@ -574,24 +593,12 @@ static int vk_dummy(struct gpu *g, unsigned int b, uint32_t frame)
 	return err;
 }
 
-static void vk_finish(struct gpu *g)
+/* What vk_init() made, however far it got; g->priv is NULL after. */
+static void vk_free(struct gpu *g)
 {
 	struct vk *v = g->priv;
 
-	if (!v)
-		return;
-	if (v->watching) {
-		pthread_mutex_lock(&v->lock);
-		v->stop = true;
-		pthread_cond_broadcast(&v->cond);
-		pthread_mutex_unlock(&v->lock);
-		pthread_join(v->watcher, NULL);
-	}
 	if (v->dev) {
-		vkDeviceWaitIdle(v->dev);
-		if (out.rec)
-			fprintf(out.rec, "Q %u %lld %lld %lld\n", v->jobs, (long long)v->busy_ns,
-				(long long)v->first, (long long)v->last);
 		for (int b = 0; b < NBUFFERS; b++) {
 			VkSemaphore *s[] = { &v->sem_done[b], &v->sem_chain[b], &v->sem_noop[b],
 					     &v->sem_dep[b] };
@@ -609,18 +616,44 @@ static void vk_finish(struct gpu *g)
 				vkDestroyImage(v->dev, v->img[b], NULL);
 			if (v->mem[b])
 				vkFreeMemory(v->dev, v->mem[b], NULL);
-			if (g->buf[b].fd >= 0)
-				close(g->buf[b].fd);
 		}
 		if (v->pool)
 			vkDestroyCommandPool(v->dev, v->pool, NULL);
 		vkDestroyDevice(v->dev, NULL);
 	}
+	for (int b = 0; b < NBUFFERS; b++) {
+		if (g->buf[b].fd >= 0)
+			close(g->buf[b].fd);
+		g->buf[b].fd = -1;
+	}
 	if (v->inst)
 		vkDestroyInstance(v->inst, NULL);
+	pthread_cond_destroy(&v->cond);
+	pthread_mutex_destroy(&v->lock);
 	free(v->pending);
 	free(v);
 	g->priv = NULL;
+}
+
+/* Stop the watcher (every render waited for), write the "Q" record, free. */
+static void vk_finish(struct gpu *g)
+{
+	struct vk *v = g->priv;
+
+	if (!v)
+		return;
+	if (v->watching) {
+		pthread_mutex_lock(&v->lock);
+		v->stop = true;
+		pthread_cond_broadcast(&v->cond);
+		pthread_mutex_unlock(&v->lock);
+		pthread_join(v->watcher, NULL);
+		vkDeviceWaitIdle(v->dev);
+		if (out.rec)
+			fprintf(out.rec, "Q %u %lld %lld %lld\n", v->jobs, (long long)v->busy_ns,
+				(long long)v->first, (long long)v->last);
+	}
+	vk_free(g);
 }
 
 const struct gpu_ops gpu_vk_ops = {
