@@ -179,6 +179,14 @@ static void read_point_done(struct comp *c, uint32_t value)
 
 /* ---- buffers ---- */
 
+/**
+ * cbuffer_put() - drop a reference to a buffer.
+ * @b: the buffer
+ *
+ * References: the wl_buffer resource (until the client destroys it), a
+ * surface's pending attach, and each queued frame.  The last one unmaps
+ * the dma-buf and closes it.  Event-loop thread only (no lock).
+ */
 static void cbuffer_put(struct cbuffer *b)
 {
 	if (--b->refs)
@@ -412,6 +420,18 @@ static void dmabuf_bind(struct wl_client *client, void *data, uint32_t version, 
 
 /* ---- frames ---- */
 
+/**
+ * frame_free() - a frame leaves the queue, whatever its state.
+ * @c: compositor
+ * @f: the frame, freed
+ *
+ * Removes its wait from the event loop and closes its fence, ends the CPU
+ * read (DMA_BUF_IOCTL_SYNC END) if it began, signals its read fence (in
+ * timeline order: read_point_done()), destroys the frame callback and
+ * release object it still holds, unsent, and drops its buffer reference.
+ * Sends nothing to the client: callers send the callback or the release
+ * first (composite(), frame_drop()).
+ */
 static void frame_free(struct comp *c, struct frame *f)
 {
 	wl_list_remove(&f->link);
