@@ -67,6 +67,12 @@ struct client {
 	struct wl_buffer *wlbuf[NBUFFERS];
 	struct buf_ref ref[NBUFFERS];
 	bool free_[NBUFFERS];
+	/*
+	 * Release events still due for a buffer's last commit: wl_buffer.release,
+	 * and in explicit mode the release object's event too (the compositor
+	 * sends both); the buffer is free when the last arrives.
+	 */
+	unsigned int releases_due[NBUFFERS];
 	uint64_t released_at[NBUFFERS];	/* release order, to reuse the oldest */
 	uint64_t releases;
 	int release_fd[NBUFFERS];	/* explicit: the compositor's release fence */
@@ -77,6 +83,8 @@ static void buffer_release(void *data, struct wl_buffer *wb)
 {
 	struct buf_ref *r = data;
 
+	if (!r->c->releases_due[r->b] || --r->c->releases_due[r->b])
+		return;
 	r->c->free_[r->b] = true;
 	r->c->released_at[r->b] = ++r->c->releases;
 }
@@ -141,24 +149,45 @@ static const struct wl_registry_listener registry_listener = {
  * @c: client
  * @timeout_ms: longest wait for the compositor
  *
- * The compositor hanging up or not answering is fatal: the client exits
- * with an error rather than wait for ever.
+ * Flushes the requests first; while the socket is full (EAGAIN) it waits
+ * for it to drain (POLLOUT) and flushes again, next to waiting for events:
+ * a request that stays in our buffer could be the one the compositor
+ * must see before it answers.  The compositor hanging up or not answering
+ * is fatal: the client exits with an error rather than wait for ever.
  */
 static void dispatch_wait(struct client *c, long timeout_ms)
 {
-	int r;
+	int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
 
 	while (wl_display_prepare_read(c->display) != 0)
 		if (wl_display_dispatch_pending(c->display) < 0)
 			die("compositor connection: %s", strerror(errno));
-	if (wl_display_flush(c->display) < 0 && errno != EAGAIN) {
-		wl_display_cancel_read(c->display);
-		die("compositor connection lost: %s", strerror(errno));
-	}
-	r = wait_fd(c->display_fd, POLLIN, -1, timeout_ms);
-	if (r < 0) {
-		wl_display_cancel_read(c->display);
-		die("waiting for the compositor: %s", strerror(-r));
+	for (;;) {
+		struct pollfd p = { .fd = c->display_fd, .events = POLLIN };
+		int64_t left = (end - now_ns() + 999999) / 1000000;
+		int r;
+
+		if (wl_display_flush(c->display) < 0) {
+			if (errno != EAGAIN) {
+				wl_display_cancel_read(c->display);
+				die("compositor connection lost: %s", strerror(errno));
+			}
+			p.events |= POLLOUT;
+		}
+		if (left <= 0) {
+			wl_display_cancel_read(c->display);
+			die("waiting for the compositor: %s", strerror(ETIMEDOUT));
+		}
+		r = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			wl_display_cancel_read(c->display);
+			die("waiting for the compositor: %s", strerror(errno));
+		}
+		if (p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))
+			break;
+		/* Only POLLOUT (or nothing yet): flush what is left, wait again. */
 	}
 	if (wl_display_read_events(c->display) < 0)
 		die("compositor connection lost: %s", strerror(errno));
@@ -335,6 +364,7 @@ static void present_frames(struct client *c)
 			r = zwp_linux_surface_synchronization_v1_get_release(c->ssync);
 			zwp_linux_buffer_release_v1_add_listener(r, &release_listener, &c->ref[b]);
 		}
+		c->releases_due[b] = m == MODE_EXPLICIT ? 2 : 1;
 		wl_surface_attach(c->surface, c->wlbuf[b], 0, 0);
 		wl_surface_damage_buffer(c->surface, 0, 0, INT32_MAX, INT32_MAX);
 		if (n == c->frames - 1)
@@ -467,12 +497,20 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	c.gpu.cfg.timeout_ms = c.timeout_ms;
 	c.gpu.cfg.hold = c.mode == MODE_NO_SYNC;
+	c.gpu.cfg.dummy_submit = c.mode == MODE_DUMMY_SUBMIT;
 	c.gpu.ops = be == BACKEND_VK ? &gpu_vk_ops : &gpu_sim_ops;
 	if (out_open(rec, trace, name) < 0)
 		die("cannot write %s or %s: %s", rec ? rec : "-", trace ? trace : "-",
 		    strerror(errno));
 	out_thread_name(getpid(), "client (render loop)");
 
+	/*
+	 * The GPU first (a Vulkan instance and device take a while): the
+	 * compositor's no-progress clock runs from our connection.
+	 */
+	m = c.gpu.ops->init(&c.gpu);
+	if (m < 0)
+		die("%s back-end: %s", c.gpu.ops->name, strerror(-m));
 	c.display = wl_display_connect(NULL);
 	if (!c.display)
 		die("cannot connect to the compositor (WAYLAND_DISPLAY=%s): %s",
@@ -490,9 +528,6 @@ int main(int argc, char **argv)
 	if (c.mode == MODE_EXPLICIT)
 		c.ssync = zwp_linux_explicit_synchronization_v1_get_synchronization(c.esync,
 										    c.surface);
-	m = c.gpu.ops->init(&c.gpu);
-	if (m < 0)
-		die("%s back-end: %s", c.gpu.ops->name, strerror(-m));
 	make_buffers(&c);
 	if (wl_display_roundtrip(c.display) < 0)
 		die("compositor connection: %s", strerror(errno));

@@ -5,14 +5,19 @@
  * and trace files each process writes.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/dma-buf.h>
 #include <linux/sync_file.h>
+#include <linux/udmabuf.h>
 
 #include "common.h"
 
@@ -94,6 +99,11 @@ void set_prog_name(const char *name)
 	prog_name = name;
 }
 
+/*
+ * Called from any thread (the GPU queue and watcher threads too): the
+ * record and trace streams are flushed, not closed, as other threads may
+ * be writing them; exit() closes them.
+ */
 void die(const char *fmt, ...)
 {
 	va_list ap;
@@ -104,7 +114,10 @@ void die(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	out_close();
+	if (out.rec)
+		fflush(out.rec);
+	if (out.trace)
+		fflush(out.trace);
 	exit(1);
 }
 
@@ -162,21 +175,10 @@ uint64_t image_render_rows(void *base, unsigned int stride, unsigned int width,
 		for (unsigned int x = 0; x < width; x++) {
 			uint32_t v = image_shade(frame, x, y);
 
-			if (row)
-				row[x] = v;
+			row[x] = v;
 			sum += (uint64_t)v * weight(width, x, y);
 		}
 	}
-	return sum;
-}
-
-uint64_t image_checksum(unsigned int width, unsigned int height, uint32_t frame)
-{
-	uint64_t sum = 0;
-
-	for (unsigned int y = 0; y < height; y++)
-		for (unsigned int x = 0; x < width; x++)
-			sum += (uint64_t)image_shade(frame, x, y) * weight(width, x, y);
 	return sum;
 }
 
@@ -265,44 +267,77 @@ int fence_status(int sync_fd)
 	return info.status;
 }
 
-int64_t fence_timestamp(int sync_fd)
-{
-	struct sync_fence_info fi[4];
-	struct sync_file_info info;
-	int64_t t = 0;
-
-	memset(&info, 0, sizeof(info));
-	memset(fi, 0, sizeof(fi));
-	info.num_fences = 4;
-	info.sync_fence_info = (uint64_t)(uintptr_t)fi;
-	if (ioctl(sync_fd, SYNC_IOC_FILE_INFO, &info) < 0)
-		return 0;
-	for (unsigned int i = 0; i < info.num_fences && i < 4; i++)
-		if ((int64_t)fi[i].timestamp_ns > t)
-			t = (int64_t)fi[i].timestamp_ns;
-	return t;
-}
-
 int wait_fd(int fd, short events, int hup_fd, long timeout_ms)
 {
 	struct pollfd p[2] = { { .fd = fd, .events = events }, { .fd = hup_fd, .events = 0 } };
 	int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
+	nfds_t n = hup_fd >= 0 ? 2 : 1;
 
 	for (;;) {
-		int64_t left = (end - now_ns()) / 1000000;
-		int r = poll(p, hup_fd >= 0 ? 2 : 1, left > 0 ? (int)left : 0);
+		int64_t left = (end - now_ns() + 999999) / 1000000;
+		int r = poll(p, n, left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left);
 
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
+		if (r < 0 && errno != EINTR)
 			return -errno;
-		if (p[0].revents & (events | POLLERR | POLLHUP | POLLNVAL))
-			return p[0].revents & POLLNVAL ? -EBADF : 0;
-		if (hup_fd >= 0 && (p[1].revents & (POLLHUP | POLLERR)))
-			return -ECONNRESET;
-		if (r == 0 && left <= 0)
+		if (r > 0) {
+			if (p[0].revents & POLLNVAL)
+				return -EBADF;
+			if (p[0].revents & (events | POLLERR | POLLHUP))
+				return 0;
+			if (n == 2 && (p[1].revents & POLLNVAL))
+				return -EBADF;
+			if (n == 2 && (p[1].revents & (POLLHUP | POLLERR)))
+				return -ECONNRESET;
+		}
+		/* Whatever poll said, the deadline holds. */
+		if (now_ns() >= end)
 			return -ETIMEDOUT;
 	}
+}
+
+/* ---- dma-bufs ---- */
+
+int dmabuf_attach_writer(int buf_fd, int sync_fd)
+{
+	struct dma_buf_import_sync_file im = { .flags = DMA_BUF_SYNC_WRITE, .fd = sync_fd };
+
+	return ioctl(buf_fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &im) < 0 ? -errno : 0;
+}
+
+/**
+ * udmabuf_alloc() - a dma-buf of @size bytes from /dev/udmabuf.
+ * @size: bytes, a multiple of the page size
+ *
+ * The memory is a memfd sealed against shrinking, which the dma-buf keeps
+ * alive: the caller owns only the returned fd.
+ *
+ * Return: the dma-buf's fd, or a negative errno.
+ */
+int udmabuf_alloc(size_t size)
+{
+	struct udmabuf_create c = { .flags = UDMABUF_FLAGS_CLOEXEC, .size = size };
+	int dev, memfd, fd, err;
+
+	dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -errno;
+	memfd = memfd_create("present-frame", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	if (memfd < 0) {
+		err = -errno;
+		goto close_dev;
+	}
+	if (ftruncate(memfd, (off_t)size) < 0 || fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
+		err = -errno;
+		goto close_memfd;
+	}
+	c.memfd = (__u32)memfd;
+	fd = ioctl(dev, UDMABUF_CREATE, &c);
+	err = fd < 0 ? -errno : fd;
+close_memfd:
+	close(memfd);
+close_dev:
+	close(dev);
+	return err;
 }
 
 /* ---- records and the trace ---- */
@@ -409,7 +444,12 @@ void out_flow(const struct fence_id *id, int client_pid, uint32_t frame, bool st
 
 	if (!out.trace)
 		return;
-	flow = (((uint64_t)(uint32_t)client_pid << 32) | frame) & 0x7fffffffffffffull;
+	/*
+	 * Below 2^53, so exact as a double (chrome://tracing reads JSON
+	 * numbers as doubles): pids are below 2^22 (PID_MAX_LIMIT), frames
+	 * take 31 bits.
+	 */
+	flow = ((uint64_t)(uint32_t)client_pid << 31) | (frame & 0x7fffffffu);
 	flockfile(out.trace);
 	/* A short slice to bind the arrow to, then the arrow's end. */
 	fprintf(out.trace, "{\"ph\":\"X\",\"cat\":\"fence\",\"name\":\"%s\",\"pid\":%d,\"tid\":%d,"

@@ -77,7 +77,7 @@ extern const char *const span_names[SPAN_KIND_COUNT];
 extern const bool span_is_wait[SPAN_KIND_COUNT];
 extern const enum actor span_actor[SPAN_KIND_COUNT];
 
-enum verdict { FRAME_OK, FRAME_TORN, FRAME_STALE, FRAME_FAILED };
+enum verdict { FRAME_OK, FRAME_TORN, FRAME_STALE };
 
 /* ---- time ---- */
 
@@ -124,7 +124,6 @@ uint32_t image_shade(uint32_t frame, uint32_t x, uint32_t y);
 /* Rows [row0, row1) of frame @frame into @base (plane start); partial checksum. */
 uint64_t image_render_rows(void *base, unsigned int stride, unsigned int width,
 			   unsigned int row0, unsigned int row1, uint32_t frame);
-uint64_t image_checksum(unsigned int width, unsigned int height, uint32_t frame);
 void image_stamp(void *base, uint32_t frame, uint64_t checksum);
 /* Is @src frame @frame, whole?  Copies it to @dst (width*4 stride) on the way. */
 enum verdict image_verify_copy(const void *src, unsigned int stride, void *dst,
@@ -144,14 +143,19 @@ struct fence_id {
 int fence_identify(int sync_fd, struct fence_id *id);
 /* SYNC_IOC_FILE_INFO status: 1 signaled, 0 active, < 0 error. */
 int fence_status(int sync_fd);
-/* Signal timestamp (CLOCK_MONOTONIC ns) of a one-fence sync file; 0 if none. */
-int64_t fence_timestamp(int sync_fd);
 /*
  * Wait for @fd to poll @events; also watch @hup_fd (the Wayland
- * connection, -1 for none) for a hang-up.  Returns 0, -ETIMEDOUT,
- * -ECONNRESET (hang-up) or another negative errno.
+ * connection, -1 for none) for a hang-up.  Returns 0, -ETIMEDOUT (the
+ * deadline is checked at every wake-up), -ECONNRESET (hang-up), -EBADF
+ * (either fd not open) or another negative errno.
  */
 int wait_fd(int fd, short events, int hup_fd, long timeout_ms);
+
+/* ---- dma-bufs ---- */
+
+/* Attach @sync_fd to dma-buf @buf_fd as a writer (DMA_BUF_IOCTL_IMPORT_SYNC_FILE). */
+int dmabuf_attach_writer(int buf_fd, int sync_fd);
+int udmabuf_alloc(size_t size);
 
 /* ---- records and the trace ---- */
 

@@ -24,11 +24,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -57,7 +59,6 @@ struct cbuffer {
 	void *map;
 	size_t map_size;
 	unsigned int offset, stride, width, height;
-	unsigned int index;		/* order of creation, per client */
 };
 
 struct frame;
@@ -75,7 +76,7 @@ struct surface {
 	struct wl_resource *release;	/* explicit sync: get_release */
 	struct wl_resource *sync;	/* zwp_linux_surface_synchronization_v1 */
 	uint32_t commits;
-	struct client_state *cs;	/* NULL once the client is gone */
+	struct wl_list link;		/* client_state.surfaces; empty once the client is gone */
 	int client_pid;
 };
 
@@ -122,7 +123,7 @@ struct client_state {
 	struct comp *comp;
 	unsigned int no;
 	int pid;
-	struct surface *surf;
+	struct wl_list surfaces;	/* surface.link: every surface of the client */
 };
 
 static void client_destroyed(struct wl_listener *l, void *data);
@@ -178,6 +179,14 @@ static void read_point_done(struct comp *c, uint32_t value)
 
 /* ---- buffers ---- */
 
+/**
+ * cbuffer_put() - drop a reference to a buffer.
+ * @b: the buffer
+ *
+ * References: the wl_buffer resource (until the client destroys it), a
+ * surface's pending attach, and each queued frame.  The last one unmaps
+ * the dma-buf and closes it.  Event-loop thread only (no lock).
+ */
 static void cbuffer_put(struct cbuffer *b)
 {
 	if (--b->refs)
@@ -232,15 +241,69 @@ static void params_add(struct wl_client *client, struct wl_resource *res, int32_
 {
 	struct params *p = wl_resource_get_user_data(res);
 
-	if (plane != 0 || p->fd >= 0) {
+	if (p->used) {
+		close(fd);
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_ALREADY_USED,
+				       "params already used");
+		return;
+	}
+	if (plane != 0) {
 		close(fd);
 		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_PLANE_IDX,
 				       "one plane only");
 		return;
 	}
+	if (p->fd >= 0) {
+		close(fd);
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_PLANE_SET,
+				       "plane 0 already set");
+		return;
+	}
 	p->fd = fd;
 	p->offset = offset;
 	p->stride = stride;
+}
+
+/*
+ * Can @p make a @width x @height buffer of @format?  Posts the protocol's
+ * error on @res and returns false if not.  The plane must fit in the
+ * dma-buf (its size is what lseek(SEEK_END) says): a mapping beyond it
+ * would fault at the first read.  64-bit arithmetic: no overflow.
+ */
+static bool params_valid(struct wl_resource *res, struct params *p, int32_t width,
+			 int32_t height, uint32_t format)
+{
+	uint64_t need = (uint64_t)p->offset + (uint64_t)p->stride * (uint64_t)(uint32_t)height;
+	off_t size;
+
+	if (p->fd < 0) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INCOMPLETE,
+				       "no plane added");
+		return false;
+	}
+	if (format != PRESENT_FOURCC) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_FORMAT,
+				       "format 0x%08x: XRGB8888 only", format);
+		return false;
+	}
+	if (width < 16 || height < 2) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_DIMENSIONS,
+				       "%dx%d: at least 16x2", width, height);
+		return false;
+	}
+	if ((uint64_t)p->stride < (uint64_t)width * 4) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_OUT_OF_BOUNDS,
+				       "stride %u < width %d * 4", p->stride, width);
+		return false;
+	}
+	size = lseek(p->fd, 0, SEEK_END);
+	if (size < 0 || need > (uint64_t)size) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_OUT_OF_BOUNDS,
+				       "the plane needs %llu bytes, the dma-buf has %lld",
+				       (unsigned long long)need, (long long)size);
+		return false;
+	}
+	return true;
 }
 
 static struct cbuffer *params_make_buffer(struct wl_client *client, struct wl_resource *res,
@@ -249,29 +312,28 @@ static struct cbuffer *params_make_buffer(struct wl_client *client, struct wl_re
 {
 	struct params *p = wl_resource_get_user_data(res);
 	struct cbuffer *b;
-	size_t need;
 
-	if (p->used || p->fd < 0 || format != PRESENT_FOURCC || width < 16 || height < 2 ||
-	    p->stride < (uint32_t)width * 4) {
-		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_WL_BUFFER,
-				       "unsupported buffer");
+	if (p->used) {
+		wl_resource_post_error(res, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_ALREADY_USED,
+				       "params already used");
 		return NULL;
 	}
 	p->used = true;
+	if (!params_valid(res, p, width, height, format))
+		return NULL;
 	b = calloc(1, sizeof(*b));
 	if (!b) {
 		wl_client_post_no_memory(client);
 		return NULL;
 	}
-	need = (size_t)p->offset + (size_t)p->stride * (size_t)height;
 	b->fd = p->fd;
 	p->fd = -1;
 	b->offset = p->offset;
 	b->stride = p->stride;
 	b->width = (unsigned int)width;
 	b->height = (unsigned int)height - 1;	/* row 0 is the stamp */
-	b->map_size = need;
-	b->map = mmap(NULL, need, PROT_READ, MAP_SHARED, b->fd, 0);
+	b->map_size = (size_t)p->offset + (size_t)p->stride * (size_t)height;
+	b->map = mmap(NULL, b->map_size, PROT_READ, MAP_SHARED, b->fd, 0);
 	if (b->map == MAP_FAILED) {
 		b->map = NULL;
 		close(b->fd);
@@ -358,6 +420,18 @@ static void dmabuf_bind(struct wl_client *client, void *data, uint32_t version, 
 
 /* ---- frames ---- */
 
+/**
+ * frame_free() - a frame leaves the queue, whatever its state.
+ * @c: compositor
+ * @f: the frame, freed
+ *
+ * Removes its wait from the event loop and closes its fence, ends the CPU
+ * read (DMA_BUF_IOCTL_SYNC END) if it began, signals its read fence (in
+ * timeline order: read_point_done()), destroys the frame callback and
+ * release object it still holds, unsent, and drops its buffer reference.
+ * Sends nothing to the client: callers send the callback or the release
+ * first (composite(), frame_drop()).
+ */
 static void frame_free(struct comp *c, struct frame *f)
 {
 	wl_list_remove(&f->link);
@@ -379,8 +453,13 @@ static void frame_free(struct comp *c, struct frame *f)
 	free(f);
 }
 
-/* The buffer goes back to the client: the read fence now guards our read. */
-static void frame_release(struct comp *c, struct frame *f, int read_fd)
+/*
+ * The buffer goes back to the client: the read fence now guards our read.
+ * wl_buffer.release is sent in either mode, as the explicit-sync protocol
+ * asks of servers; the release object, when the client asked for one,
+ * carries the fence.
+ */
+static int frame_release(struct comp *c, struct frame *f, int read_fd)
 {
 	if (f->release) {
 		zwp_linux_buffer_release_v1_send_fenced_release(f->release, read_fd);
@@ -390,10 +469,130 @@ static void frame_release(struct comp *c, struct frame *f, int read_fd)
 		struct dma_buf_import_sync_file im = { .flags = DMA_BUF_SYNC_READ, .fd = read_fd };
 
 		if (ioctl(f->buf->fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &im) < 0)
-			die("DMA_BUF_IOCTL_IMPORT_SYNC_FILE(READ): %s", strerror(errno));
-		if (f->buf->res)
-			wl_buffer_send_release(f->buf->res);
+			return -errno;
 	}
+	if (f->buf->res)
+		wl_buffer_send_release(f->buf->res);
+	return 0;
+}
+
+/*
+ * A frame that will not be shown gives its buffer back unread: the release
+ * object's immediate_release and wl_buffer.release.  Only while its client
+ * is connected (@client_alive).  Frees the frame.
+ */
+static void frame_drop(struct comp *c, struct frame *f, bool client_alive)
+{
+	if (client_alive && f->release) {
+		zwp_linux_buffer_release_v1_send_immediate_release(f->release);
+		wl_resource_destroy(f->release);
+		f->release = NULL;
+	}
+	if (client_alive && f->buf->res)
+		wl_buffer_send_release(f->buf->res);
+	frame_free(c, f);
+}
+
+/*
+ * A frame whose writers failed (@err: the fence's status, or a negative
+ * errno from an ioctl on the client's dma-buf or fence): logged and
+ * recorded ("F"), its buffer given back.  Frees the frame.
+ */
+static void frame_fail(struct comp *c, struct frame *f, const char *what, int err)
+{
+	fprintf(stderr, "present-compositor: client %u frame %u: %s (%d: %s); frame dropped\n",
+		f->surf->client_no, f->no, what, err, err < 0 ? strerror(-err) : "?");
+	if (out.rec)
+		fprintf(out.rec, "F %u %u %d\n", f->surf->client_no, f->no, err);
+	c->failed++;
+	frame_drop(c, f, true);
+}
+
+static void frame_begin_read(struct comp *c, struct frame *f);
+
+/* The dma-buf polled readable: try again to take it for reading. */
+static int frame_dmabuf_readable(int fd, uint32_t mask, void *data)
+{
+	struct frame *f = data;
+
+	wl_event_source_remove(f->src);
+	f->src = NULL;
+	frame_begin_read(f->surf->comp, f);
+	return 0;
+}
+
+static void alarm_interrupts(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * DMA_BUF_IOCTL_SYNC(START|READ) on @fd, interrupted (-EINTR) by SIGALRM
+ * (alarm_interrupts(), installed without SA_RESTART) after @bound_us.
+ */
+static int dmabuf_sync_start_bounded(int fd, long bound_us)
+{
+	struct dma_buf_sync s = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
+	struct itimerval arm = { .it_value = { .tv_sec = bound_us / 1000000,
+					       .tv_usec = bound_us % 1000000 } };
+	struct itimerval off = { 0 };
+	int err = 0;
+
+	setitimer(ITIMER_REAL, &arm, NULL);
+	if (ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) < 0)
+		err = -errno;
+	setitimer(ITIMER_REAL, &off, NULL);
+	return err;
+}
+
+/**
+ * frame_begin_read() - take a frame's buffer for reading, never blocking.
+ * @c: compositor
+ * @f: a frame whose fence (or dma-buf) said its writers are done
+ *
+ * Begins the CPU read (DMA_BUF_IOCTL_SYNC START, the cache-coherency
+ * bracket that frame_free() ends), attaches the read fence and releases
+ * the buffer; the frame is then ready for a vblank.  The SYNC ioctl waits
+ * for the dma-buf's write fences, for ever if one never signals: a writer
+ * the client attached after our wait, or implicit fences next to an
+ * explicit acquire fence.  So it is issued only when the dma-buf polls
+ * readable, else the frame waits for that in the event loop; and the
+ * ioctl is bounded by a timer for a writer attached between the poll and
+ * the ioctl: interrupted, the frame waits in the event loop again.  A
+ * failure on the client's dma-buf fails the frame (freed).
+ */
+static void frame_begin_read(struct comp *c, struct frame *f)
+{
+	struct pollfd p = { .fd = f->buf->fd, .events = POLLIN };
+	int64_t value;
+	int read_fd = -1, err = -EINTR;
+
+	if (poll(&p, 1, 0) != 0)
+		err = dmabuf_sync_start_bounded(f->buf->fd, (long)(c->cfg.refresh_ms * 4000));
+	if (err == -EINTR) {
+		/* A writer is pending: wait for the dma-buf in the event loop. */
+		f->src = wl_event_loop_add_fd(c->loop, f->buf->fd, WL_EVENT_READABLE,
+					      frame_dmabuf_readable, f);
+		if (!f->src)
+			frame_fail(c, f, "cannot poll its dma-buf", -errno);
+		return;
+	}
+	if (err) {
+		frame_fail(c, f, "DMA_BUF_IOCTL_SYNC(START|READ) failed", err);
+		return;
+	}
+	f->read_started = true;
+	value = read_point_create(c, &read_fd);
+	if (value < 0)
+		die("SW_SYNC_IOC_CREATE_FENCE: %s", strerror((int)-value));
+	f->read_point = (uint32_t)value;
+	err = frame_release(c, f, read_fd);
+	close(read_fd);
+	if (err) {
+		frame_fail(c, f, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE(READ) failed", err);
+		return;
+	}
+	f->ready = true;
 }
 
 /**
@@ -403,8 +602,8 @@ static void frame_release(struct comp *c, struct frame *f, int read_fd)
  * @data: the frame
  *
  * Checks the fence's status (a fence signaled with an error, e.g. from a
- * client that died mid-frame, fails the frame), begins the CPU read,
- * attaches the read fence and releases the buffer.
+ * client that died mid-frame, fails the frame), then takes the buffer for
+ * reading (frame_begin_read()).
  *
  * Return: 0 (event loop convention).
  */
@@ -412,9 +611,7 @@ static int frame_writers_done(int fd, uint32_t mask, void *data)
 {
 	struct frame *f = data;
 	struct comp *c = f->surf->comp;
-	struct dma_buf_sync s = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
-	int64_t value;
-	int read_fd = -1, st = 1;
+	int st = 1;
 
 	wl_event_source_remove(f->src);
 	f->src = NULL;
@@ -430,28 +627,18 @@ static int frame_writers_done(int fd, uint32_t mask, void *data)
 	}
 	out_span(SPAN_COMP_WAIT, f->no, f->t_commit, f->t_ready);
 	if (st != 1) {
-		fprintf(stderr, "present-compositor: client %u frame %u: its writers' fence "
-			"ended with status %d (%s); frame dropped\n", f->surf->client_no, f->no,
-			st, st < 0 ? strerror(-st) : "?");
-		if (out.rec)
-			fprintf(out.rec, "F %u %u %d\n", f->surf->client_no, f->no, st);
-		c->failed++;
-		frame_free(c, f);
+		frame_fail(c, f, "its writers' fence ended with an error status", st);
 		return 0;
 	}
-	if (ioctl(f->buf->fd, DMA_BUF_IOCTL_SYNC, &s) < 0)
-		die("DMA_BUF_IOCTL_SYNC(START|READ): %s", strerror(errno));
-	f->read_started = true;
-	value = read_point_create(c, &read_fd);
-	if (value < 0)
-		die("SW_SYNC_IOC_CREATE_FENCE: %s", strerror((int)-value));
-	f->read_point = (uint32_t)value;
-	frame_release(c, f, read_fd);
-	close(read_fd);
-	f->ready = true;
+	frame_begin_read(c, f);
 	return 0;
 }
 
+/*
+ * Start waiting for a committed frame's writers in the event loop.  What
+ * fails here fails on the client's dma-buf or fence: the frame fails
+ * (and is freed), the compositor goes on.
+ */
 static void frame_wait(struct comp *c, struct frame *f)
 {
 	int fd;
@@ -459,8 +646,10 @@ static void frame_wait(struct comp *c, struct frame *f)
 	if (f->wait_fd < 0 && c->cfg.implicit == IMPLICIT_EXPORT) {
 		struct dma_buf_export_sync_file ex = { .flags = DMA_BUF_SYNC_READ, .fd = -1 };
 
-		if (ioctl(f->buf->fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) < 0)
-			die("DMA_BUF_IOCTL_EXPORT_SYNC_FILE(READ): %s", strerror(errno));
+		if (ioctl(f->buf->fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) < 0) {
+			frame_fail(c, f, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE(READ) failed", -errno);
+			return;
+		}
 		f->wait_fd = ex.fd;
 	}
 	if (f->wait_fd >= 0)
@@ -468,7 +657,7 @@ static void frame_wait(struct comp *c, struct frame *f)
 	fd = f->wait_fd >= 0 ? f->wait_fd : f->buf->fd;	/* poll the dma-buf: POLLIN */
 	f->src = wl_event_loop_add_fd(c->loop, fd, WL_EVENT_READABLE, frame_writers_done, f);
 	if (!f->src)
-		die("wl_event_loop_add_fd: %s", strerror(errno));
+		frame_fail(c, f, "cannot wait on its fence", -errno);
 }
 
 /* ---- the display: one composited frame per vblank ---- */
@@ -515,9 +704,8 @@ static void composite(struct comp *c, struct frame *f, int64_t vblank)
 	c->shown_since = t1;
 	c->displayed++;
 	if (out.rec)
-		fprintf(out.rec, "D %u %u %lld %lld %lld %d %u\n", f->surf->client_no, f->no,
-			(long long)f->t_commit, (long long)f->t_ready, (long long)t1, v,
-			b->index);
+		fprintf(out.rec, "D %u %u %lld %lld %lld %d\n", f->surf->client_no, f->no,
+			(long long)f->t_commit, (long long)f->t_ready, (long long)t1, v);
 	if (v != FRAME_OK)
 		out_instant(v == FRAME_TORN ? "TORN frame" : "STALE frame", t1, "\"frame\":%u", f->no);
 	if (f->cb) {
@@ -634,6 +822,13 @@ static void surface_commit(struct wl_client *client, struct wl_resource *res)
 	struct frame *f;
 
 	if (!s->pending_set || !s->pending) {
+		/* An acquire fence or a release object asks for a buffer. */
+		if (s->sync && (s->acquire_fd >= 0 || s->release)) {
+			wl_resource_post_error(s->sync,
+					       ZWP_LINUX_SURFACE_SYNCHRONIZATION_V1_ERROR_NO_BUFFER,
+					       "commit with an acquire fence or a release but no buffer");
+			return;
+		}
 		s->pending_set = false;
 		return;
 	}
@@ -649,6 +844,10 @@ static void surface_commit(struct wl_client *client, struct wl_resource *res)
 	s->pending = NULL;
 	s->pending_set = false;
 	f->no = s->commits++;
+	/* For tests: from now on the compositor holds one of the client's frames. */
+	if (!f->no)
+		fprintf(stderr, "present-compositor: client %u committed its first frame\n",
+			s->client_no);
 	f->cb = s->pending_cb;
 	s->pending_cb = NULL;
 	f->release = s->release;
@@ -677,8 +876,11 @@ static const struct wl_surface_interface surface_impl = {
 	.damage_buffer = surface_damage,
 };
 
-/* Frames of a surface that goes away are dropped, waits and all. */
-static void surface_drop_frames(struct comp *c, struct surface *s)
+/*
+ * Frames of a surface that goes away are dropped, waits and all; their
+ * buffers go back to the client if it is still connected (@client_alive).
+ */
+static void surface_drop_frames(struct comp *c, struct surface *s, bool client_alive)
 {
 	struct frame *f, *tmp;
 
@@ -688,7 +890,7 @@ static void surface_drop_frames(struct comp *c, struct surface *s)
 		if (out.rec)
 			fprintf(out.rec, "X %u %u\n", s->client_no, f->no);
 		c->dropped++;
-		frame_free(c, f);
+		frame_drop(c, f, client_alive);
 	}
 }
 
@@ -696,9 +898,9 @@ static void surface_destroyed(struct wl_resource *res)
 {
 	struct surface *s = wl_resource_get_user_data(res);
 
-	surface_drop_frames(s->comp, s);
-	if (s->cs)
-		s->cs->surf = NULL;
+	/* Not on a client's list: destroyed with its client, its frames dropped then. */
+	surface_drop_frames(s->comp, s, !wl_list_empty(&s->link));
+	wl_list_remove(&s->link);
 	if (s->pending)
 		cbuffer_put(s->pending);
 	if (s->pending_cb)
@@ -724,21 +926,21 @@ static void compositor_create_surface(struct wl_client *client, struct wl_resour
 	s->comp = c;
 	s->client = client;
 	s->acquire_fd = -1;
-	l = wl_client_get_destroy_listener(client, client_destroyed);
-	if (l) {
-		struct client_state *cs = wl_container_of(l, cs, destroy);
-
-		cs->surf = s;
-		s->cs = cs;
-		s->client_no = cs->no;
-		s->client_pid = cs->pid;
-	}
 	s->res = wl_resource_create(client, &wl_surface_interface,
 				    wl_resource_get_version(res), id);
 	if (!s->res) {
 		free(s);
 		wl_client_post_no_memory(client);
 		return;
+	}
+	wl_list_init(&s->link);
+	l = wl_client_get_destroy_listener(client, client_destroyed);
+	if (l) {
+		struct client_state *cs = wl_container_of(l, cs, destroy);
+
+		wl_list_insert(cs->surfaces.prev, &s->link);
+		s->client_no = cs->no;
+		s->client_pid = cs->pid;
 	}
 	wl_resource_set_implementation(s->res, &surface_impl, s, surface_destroyed);
 }
@@ -794,12 +996,21 @@ static void ssync_destroy_req(struct wl_client *client, struct wl_resource *res)
 	wl_resource_destroy(res);
 }
 
+/*
+ * The acquire fence set since the last commit is discarded with the
+ * object; a release object already asked for is not affected (the
+ * protocol says both), and gets its event at the commit.
+ */
 static void ssync_destroyed(struct wl_resource *res)
 {
 	struct surface *s = wl_resource_get_user_data(res);
 
-	if (s)
-		s->sync = NULL;
+	if (!s)
+		return;
+	s->sync = NULL;
+	if (s->acquire_fd >= 0)
+		close(s->acquire_fd);
+	s->acquire_fd = -1;
 }
 
 static void ssync_set_acquire_fence(struct wl_client *client, struct wl_resource *res, int32_t fd)
@@ -817,6 +1028,12 @@ static void ssync_set_acquire_fence(struct wl_client *client, struct wl_resource
 		wl_resource_post_error(res,
 				       ZWP_LINUX_SURFACE_SYNCHRONIZATION_V1_ERROR_DUPLICATE_FENCE,
 				       "acquire fence already set");
+		return;
+	}
+	if (fence_status(fd) < 0) {
+		close(fd);
+		wl_resource_post_error(res, ZWP_LINUX_SURFACE_SYNCHRONIZATION_V1_ERROR_INVALID_FENCE,
+				       "the acquire fence is not a sync file");
 		return;
 	}
 	s->acquire_fd = fd;
@@ -842,7 +1059,8 @@ static void ssync_get_release(struct wl_client *client, struct wl_resource *res,
 				       "release already requested");
 		return;
 	}
-	r = wl_resource_create(client, &zwp_linux_buffer_release_v1_interface, 1, id);
+	r = wl_resource_create(client, &zwp_linux_buffer_release_v1_interface,
+			       wl_resource_get_version(res), id);
 	if (!r) {
 		wl_client_post_no_memory(client);
 		return;
@@ -904,27 +1122,33 @@ static void esync_bind(struct wl_client *client, void *data, uint32_t version, u
 
 /* ---- clients ---- */
 
+/**
+ * client_destroyed() - a client disconnected or was disconnected.
+ * @l: its client_state's destroy listener
+ * @data: the wl_client
+ *
+ * The destroy signal comes before libwayland destroys the client's
+ * resources, in an order of their ids that the client chose: every surface
+ * of the client drops its frames (and their pending waits) and its pending
+ * callback and release object now, while they are still valid, and leaves
+ * the client's list, which is freed with the client_state.
+ */
 static void client_destroyed(struct wl_listener *l, void *data)
 {
 	struct client_state *cs = wl_container_of(l, cs, destroy);
 	struct comp *c = cs->comp;
+	struct surface *s, *tmp;
 
-	/*
-	 * The destroy signal comes before libwayland destroys the client's
-	 * resources: drop its frames (and their pending waits) while their
-	 * callbacks and release objects are still valid.
-	 */
-	if (cs->surf) {
-		struct surface *s = cs->surf;
-
-		surface_drop_frames(c, s);
+	wl_list_for_each_safe(s, tmp, &cs->surfaces, link) {
+		surface_drop_frames(c, s, false);
 		if (s->pending_cb)
 			wl_resource_destroy(s->pending_cb);
 		s->pending_cb = NULL;
 		if (s->release)
 			wl_resource_destroy(s->release);
 		s->release = NULL;
-		s->cs = NULL;
+		wl_list_remove(&s->link);
+		wl_list_init(&s->link);
 	}
 	c->clients_gone++;
 	fprintf(stderr, "present-compositor: client %u gone (%u of %u)\n", cs->no,
@@ -944,6 +1168,7 @@ static void client_created(struct wl_listener *l, void *data)
 		die("out of memory");
 	cs->comp = c;
 	cs->no = c->clients_seen++;
+	wl_list_init(&cs->surfaces);
 	wl_client_get_credentials(data, &cs->pid, NULL, NULL);
 	cs->destroy.notify = client_destroyed;
 	wl_client_add_destroy_listener(data, &cs->destroy);
@@ -1035,6 +1260,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* No SA_RESTART: the alarm interrupts a DMA_BUF_IOCTL_SYNC that waits too long. */
+	if (sigaction(SIGALRM, &(struct sigaction){ .sa_handler = alarm_interrupts }, NULL) < 0)
+		die("sigaction: %s", strerror(errno));
 	if (out_open(rec, trace, name) < 0)
 		die("cannot write %s or %s: %s", rec ? rec : "-", trace ? trace : "-",
 		    strerror(errno));
@@ -1081,7 +1309,7 @@ int main(int argc, char **argv)
 		if (out.rec)
 			fprintf(out.rec, "X %u %u\n", f->surf->client_no, f->no);
 		c.dropped++;
-		frame_free(&c, f);
+		frame_drop(&c, f, true);
 	}
 	if (out.rec)
 		fprintf(out.rec, "K %u %u %u %u %u %u\n", c.displayed, c.repeats, c.missed,

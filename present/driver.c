@@ -167,6 +167,8 @@ static void read_records(struct mode_result *r, const char *path)
 				fs->submit_t0 = a[0];
 				fs->submit_t1 = a[1];
 			}
+			if (fs && k == SPAN_COMPOSITE && !fs->composite_t0)
+				fs->composite_t0 = a[0];
 			break;
 		case 'C':
 			if (sscanf(line + 1, "%u %lld %lld %lld %lld %lld %lld %lld %u", &u[0], &a[0],
@@ -214,8 +216,8 @@ static void read_records(struct mode_result *r, const char *path)
 			}
 			break;
 		case 'D':
-			if (sscanf(line + 1, "%u %u %lld %lld %lld %d %u", &u[2], &u[0], &a[0], &a[1],
-				   &a[2], &v, &u[1]) != 7 || u[2] != 0)
+			if (sscanf(line + 1, "%u %u %lld %lld %lld %d", &u[2], &u[0], &a[0], &a[1],
+				   &a[2], &v) != 6 || u[2] != 0)
 				break;
 			fs = fs_at(r, u[0]);
 			if (!fs)
@@ -321,7 +323,7 @@ static void run_one(const struct config *cfg, enum backend be, enum mode m, stru
 	r->compositor_ok = ks == 0;
 	read_records(r, fl->client_rec);
 	read_records(r, fl->comp_rec);
-	compute_stats(cfg, r);
+	compute_stats(r);
 }
 
 /* A failed process's last words. */
@@ -335,28 +337,6 @@ static void show_log(const char *what, const char *path)
 	printf("    %s's stderr (%s):\n", what, path);
 	while (fgets(line, sizeof(line), f))
 		printf("      %s", line);
-	fclose(f);
-}
-
-/* Copy a process's trace events (one JSON object a line) into the merged trace. */
-static void merge_trace(FILE *out_f, const char *path, bool *first)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-
-	if (!f)
-		return;
-	while ((n = getline(&line, &cap, f)) > 0) {
-		if (line[0] != '{')
-			continue;
-		if (line[n - 1] == '\n')
-			line[n - 1] = '\0';
-		fprintf(out_f, "%s%s", *first ? "" : ",\n", line);
-		*first = false;
-	}
-	free(line);
 	fclose(f);
 }
 

@@ -20,7 +20,6 @@
 
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
-#include <linux/udmabuf.h>
 
 #include "gpu.h"
 
@@ -33,7 +32,6 @@ struct job {
 	unsigned int b;
 	uint32_t frame;
 	int dep_fd;
-	int64_t t_submit;
 	struct job *next;
 };
 
@@ -42,6 +40,7 @@ struct sim {
 	uint32_t seqno;
 	void *map[NBUFFERS];
 	pthread_t thread;
+	bool running;			/* the queue thread was started */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct job *head, *tail;
@@ -53,40 +52,6 @@ struct sim {
 	int64_t render_t0, render_t1;
 	int64_t overhead_ns;
 };
-
-int dmabuf_attach_writer(int buf_fd, int sync_fd)
-{
-	struct dma_buf_import_sync_file im = { .flags = DMA_BUF_SYNC_WRITE, .fd = sync_fd };
-
-	return ioctl(buf_fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &im) < 0 ? -errno : 0;
-}
-
-static int alloc_udmabuf(size_t size)
-{
-	struct udmabuf_create c = { .flags = UDMABUF_FLAGS_CLOEXEC, .size = size };
-	int dev, memfd, fd, err;
-
-	dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		return -errno;
-	memfd = memfd_create("present-frame", MFD_ALLOW_SEALING | MFD_CLOEXEC);
-	if (memfd < 0) {
-		err = -errno;
-		goto close_dev;
-	}
-	if (ftruncate(memfd, (off_t)size) < 0 || fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
-		err = -errno;
-		goto close_memfd;
-	}
-	c.memfd = (__u32)memfd;
-	fd = ioctl(dev, UDMABUF_CREATE, &c);
-	err = fd < 0 ? -errno : fd;
-close_memfd:
-	close(memfd);
-close_dev:
-	close(dev);
-	return err;
-}
 
 static int alloc_heap(size_t size)
 {
@@ -232,37 +197,65 @@ static void *queue_main(void *arg)
 	return NULL;
 }
 
+static void sim_free(struct gpu *g);
+
+/**
+ * sim_init() - the simulated GPU: its timeline, buffers and queue thread.
+ * @g: the GPU; fills g->buf
+ *
+ * On error everything made so far is freed again (sim_free()).
+ *
+ * Return: 0 or a negative errno.
+ */
 static int sim_init(struct gpu *g)
 {
 	struct sim *s = calloc(1, sizeof(*s));
-	size_t size;
+	size_t size, page;
 	int err;
 
 	if (!s)
 		return -ENOMEM;
 	g->priv = s;
-	s->timeline = open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
-	if (s->timeline < 0)
-		return -errno;
-	size = (size_t)g->cfg.width * 4 * (g->cfg.height + 1);
-	size = (size + 4095) & ~(size_t)4095;
-	for (int b = 0; b < NBUFFERS; b++) {
-		int fd = strcmp(g->cfg.alloc, "heap") ? alloc_udmabuf(size) : alloc_heap(size);
-
-		if (fd < 0)
-			return fd;
-		g->buf[b] = (struct gpu_buffer){ .fd = fd, .offset = 0,
-						 .stride = g->cfg.width * 4, .size = size };
-		s->map[b] = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (s->map[b] == MAP_FAILED)
-			return -errno;
-		/* Start as an older frame than any: a buffer never written is stale. */
-		memset(s->map[b], 0, size);
-	}
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
-	err = pthread_create(&s->thread, NULL, queue_main, g);
-	return -err;
+	for (int b = 0; b < NBUFFERS; b++)
+		g->buf[b].fd = -1;
+	s->timeline = open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
+	if (s->timeline < 0) {
+		err = -errno;
+		goto free_sim;
+	}
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	size = (size_t)g->cfg.width * 4 * (g->cfg.height + 1);
+	size = (size + page - 1) / page * page;
+	for (int b = 0; b < NBUFFERS; b++) {
+		int fd = strcmp(g->cfg.alloc, "heap") ? udmabuf_alloc(size) : alloc_heap(size);
+		void *map;
+
+		if (fd < 0) {
+			err = fd;
+			goto free_sim;
+		}
+		g->buf[b] = (struct gpu_buffer){ .fd = fd, .offset = 0,
+						 .stride = g->cfg.width * 4, .size = size };
+		map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (map == MAP_FAILED) {
+			err = -errno;
+			goto free_sim;
+		}
+		s->map[b] = map;
+		/* Start as an older frame than any: a buffer never written is stale. */
+		memset(map, 0, size);
+	}
+	err = -pthread_create(&s->thread, NULL, queue_main, g);
+	if (err)
+		goto free_sim;
+	s->running = true;
+	return 0;
+
+free_sim:
+	sim_free(g);
+	return err;
 }
 
 static void sim_prepare(struct gpu *g, unsigned int b, uint32_t frame)
@@ -281,6 +274,21 @@ static void push(struct sim *s, struct job *j)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/**
+ * submit() - queue a job on the simulated GPU.
+ * @g: the GPU
+ * @type: render or no-op
+ * @b: the buffer it writes
+ * @frame: frame number (names the fence)
+ * @dep_fd: a sync file the job waits for first, or -1; consumed, on
+ *          success (the queue thread closes it) and on error alike
+ * @implicit: attach the job's fence to @b's dma-buf as a writer
+ * @out_fd: the job's fence as a sync file, the caller's to close; or NULL
+ *
+ * Called on the client's thread; takes the queue lock only to append.
+ *
+ * Return: 0, or a negative errno (nothing queued).
+ */
 static int submit(struct gpu *g, enum job_type type, unsigned int b, uint32_t frame, int dep_fd,
 		  bool implicit, int *out_fd)
 {
@@ -288,10 +296,11 @@ static int submit(struct gpu *g, enum job_type type, unsigned int b, uint32_t fr
 	struct job *j = calloc(1, sizeof(*j));
 	int fd = -1, err;
 
-	if (!j)
-		return -ENOMEM;
-	*j = (struct job){ .type = type, .b = b, .frame = frame, .dep_fd = dep_fd,
-			   .t_submit = now_ns() };
+	if (!j) {
+		err = -ENOMEM;
+		goto close_dep;
+	}
+	*j = (struct job){ .type = type, .b = b, .frame = frame, .dep_fd = dep_fd };
 	err = next_fence(s, type == JOB_RENDER ? "render" : "noop", frame, &fd);
 	if (err)
 		goto free_job;
@@ -311,6 +320,9 @@ close_fence:
 	close(fd);
 free_job:
 	free(j);
+close_dep:
+	if (dep_fd >= 0)
+		close(dep_fd);
 	return err;
 }
 
@@ -325,13 +337,34 @@ static int sim_dummy(struct gpu *g, unsigned int b, uint32_t frame)
 	return submit(g, JOB_NOOP, b, frame, -1, true, NULL);
 }
 
+/* What sim_init() made, however far it got; g->priv is NULL after. */
+static void sim_free(struct gpu *g)
+{
+	struct sim *s = g->priv;
+
+	for (int b = 0; b < NBUFFERS; b++) {
+		if (s->map[b])
+			munmap(s->map[b], g->buf[b].size);
+		if (g->buf[b].fd >= 0)
+			close(g->buf[b].fd);
+		g->buf[b].fd = -1;
+	}
+	if (s->timeline >= 0)
+		close(s->timeline);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	g->priv = NULL;
+}
+
+/* Drain and stop the queue thread, write the queue's "Q" record, free. */
 static void sim_finish(struct gpu *g)
 {
 	struct sim *s = g->priv;
 
 	if (!s)
 		return;
-	if (s->timeline >= 0 && s->thread) {
+	if (s->running) {
 		pthread_mutex_lock(&s->lock);
 		s->stop = true;
 		pthread_cond_signal(&s->cond);
@@ -341,16 +374,7 @@ static void sim_finish(struct gpu *g)
 	if (out.rec)
 		fprintf(out.rec, "Q %u %lld %lld %lld\n", s->jobs, (long long)s->busy_ns,
 			(long long)s->first, (long long)s->last);
-	for (int b = 0; b < NBUFFERS; b++) {
-		if (s->map[b] && s->map[b] != MAP_FAILED)
-			munmap(s->map[b], g->buf[b].size);
-		if (g->buf[b].fd > 0)
-			close(g->buf[b].fd);
-	}
-	if (s->timeline >= 0)
-		close(s->timeline);
-	free(s);
-	g->priv = NULL;
+	sim_free(g);
 }
 
 const struct gpu_ops gpu_sim_ops = {

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,6 @@ struct vk {
 	VkSemaphore sem_chain[NBUFFERS];	/* for the dummy submit to wait on */
 	VkSemaphore sem_noop[NBUFFERS];	/* exported: the dummy submit's fence */
 	VkSemaphore sem_dep[NBUFFERS];	/* imported dependencies */
-	bool chained[NBUFFERS];
 	/* the watcher: renders submitted, waited for in order */
 	pthread_t watcher;
 	bool watching, stop;
@@ -307,6 +307,17 @@ static int record_render(struct gpu *g, struct vk *v, unsigned int b)
 
 static void *watch_main(void *arg);
 
+static void vk_free(struct gpu *g);
+
+/**
+ * vk_init() - the lavapipe device, buffers, command buffers, semaphores
+ * and the watcher thread.
+ * @g: the GPU; fills g->buf
+ *
+ * On error everything made so far is freed again (vk_free()).
+ *
+ * Return: 0 or a negative errno.
+ */
 static int vk_init(struct gpu *g)
 {
 	struct vk *v = calloc(1, sizeof(*v));
@@ -315,11 +326,13 @@ static int vk_init(struct gpu *g)
 	if (!v)
 		return -ENOMEM;
 	g->priv = v;
+	pthread_mutex_init(&v->lock, NULL);
+	pthread_cond_init(&v->cond, NULL);
 	for (int b = 0; b < NBUFFERS; b++)
 		g->buf[b].fd = -1;
 	err = make_device(v);
 	if (err)
-		return err;
+		goto free_vk;
 	for (unsigned int b = 0; b < NBUFFERS; b++) {
 		err = make_image(g, v, b);
 		if (!err)
@@ -335,16 +348,22 @@ static int vk_init(struct gpu *g)
 		if (!err)
 			err = make_semaphore(v, false, &v->sem_dep[b]);
 		if (err)
-			return err;
+			goto free_vk;
 	}
 	v->cap = 64;
 	v->pending = calloc(v->cap, sizeof(*v->pending));
-	if (!v->pending)
-		return -ENOMEM;
-	pthread_mutex_init(&v->lock, NULL);
-	pthread_cond_init(&v->cond, NULL);
+	if (!v->pending) {
+		err = -ENOMEM;
+		goto free_vk;
+	}
 	err = -pthread_create(&v->watcher, NULL, watch_main, g);
-	v->watching = !err;
+	if (err)
+		goto free_vk;
+	v->watching = true;
+	return 0;
+
+free_vk:
+	vk_free(g);
 	return err;
 }
 
@@ -418,7 +437,7 @@ static void *watch_main(void *arg)
 		pthread_mutex_unlock(&v->lock);
 		t_ready = r.t_submit;
 		if (r.dep_fd >= 0) {
-			if (wait_fd(r.dep_fd, 1 /* POLLIN */, -1, g->cfg.timeout_ms) == 0)
+			if (wait_fd(r.dep_fd, POLLIN, -1, g->cfg.timeout_ms) == 0)
 				t_ready = now_ns();
 			if (t_ready > r.t_submit)
 				out_span(SPAN_DEP_WAIT, r.frame, r.t_submit, t_ready);
@@ -439,7 +458,18 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
-static int watch(struct vk *v, uint32_t frame, VkFence fence, int dep_fd, int64_t t_submit)
+/**
+ * watch() - hand a submitted render to the watcher thread.
+ * @v: the back-end
+ * @frame: its frame
+ * @fence: its VkFence, the watcher's to wait on and destroy
+ * @dep_fd: a copy of its dependency's sync file, the watcher's to close; or -1
+ * @t_submit: when it was submitted
+ *
+ * Takes the lock; blocks under it (on the condition) while the watcher's
+ * ring is full, which bounds how far the client runs ahead of the renders.
+ */
+static void watch(struct vk *v, uint32_t frame, VkFence fence, int dep_fd, int64_t t_submit)
 {
 	pthread_mutex_lock(&v->lock);
 	while (v->npending == v->cap)
@@ -450,34 +480,45 @@ static int watch(struct vk *v, uint32_t frame, VkFence fence, int dep_fd, int64_
 	v->npending++;
 	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
-	return 0;
 }
 
+/**
+ * vk_render() - submit the render of @frame into buffer @b (gpu_ops.render).
+ * @g: the GPU
+ * @b: the buffer
+ * @frame: the frame (its pixels are in @b's upload buffer, from vk_prepare())
+ * @dep_fd: a sync file to wait for first, or -1; consumed, on success (the
+ *          semaphore's temporary payload) and on error alike
+ * @implicit: attach the render fence to @b's dma-buf as a writer
+ * @out_fd: the render fence as a sync file, the caller's; or NULL
+ *
+ * The submit signals one semaphore: @b's exportable sem_done when the
+ * render fence leaves as a sync file (@out_fd or @implicit), else
+ * sem_chain when a dummy submit follows (cfg.dummy_submit) and waits on
+ * it, else none.  The watcher thread times the render (watch()).
+ *
+ * Return: 0 or a negative errno.
+ */
 static int vk_render(struct gpu *g, unsigned int b, uint32_t frame, int dep_fd, bool implicit,
 		     int *out_fd)
 {
 	struct vk *v = g->priv;
-	VkSemaphore signal[2] = { v->sem_done[b], v->sem_chain[b] };
 	VkPipelineStageFlags stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+	VkSemaphore signal = out_fd || implicit ? v->sem_done[b]
+			     : g->cfg.dummy_submit ? v->sem_chain[b] : VK_NULL_HANDLE;
 	VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
-			    .pCommandBuffers = &v->cmd[b], .signalSemaphoreCount = 1,
-			    .pSignalSemaphores = signal };
+			    .pCommandBuffers = &v->cmd[b],
+			    .signalSemaphoreCount = signal ? 1 : 0, .pSignalSemaphores = &signal };
 	VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
 	VkFence fence;
 	int64_t t_submit;
 	int fd, err, dep_copy = -1;
 
 	err = vkerr(vkCreateFence(v->dev, &fci, NULL, &fence));
-	if (err) {
-		if (dep_fd >= 0)
-			close(dep_fd);
-		return err;
-	}
+	if (err)
+		goto close_dep;
 	if (dep_fd >= 0) {
-		VkImportSemaphoreFdInfoKHR ii;
-
-		dep_copy = fcntl(dep_fd, F_DUPFD_CLOEXEC, 0);
-		ii = (VkImportSemaphoreFdInfoKHR){
+		VkImportSemaphoreFdInfoKHR ii = {
 			.sType = VK_STRUCTURE_TYPE_IMPORT_SEMAPHORE_FD_INFO_KHR,
 			.semaphore = v->sem_dep[b],
 			.flags = VK_SEMAPHORE_IMPORT_TEMPORARY_BIT,
@@ -485,41 +526,20 @@ static int vk_render(struct gpu *g, unsigned int b, uint32_t frame, int dep_fd, 
 			.fd = dep_fd,
 		};
 
+		/* The watcher's copy, to see when the dependency is met. */
+		dep_copy = fcntl(dep_fd, F_DUPFD_CLOEXEC, 0);
 		err = vkerr(v->ImportSemaphoreFdKHR(v->dev, &ii));
-		if (err) {
-			close(dep_fd);
-			if (dep_copy >= 0)
-				close(dep_copy);
-			vkDestroyFence(v->dev, fence, NULL);
-			return err;
-		}
+		if (err)
+			goto destroy_fence;
+		dep_fd = -1;	/* the semaphore's payload now */
 		si.waitSemaphoreCount = 1;
 		si.pWaitSemaphores = &v->sem_dep[b];
 		si.pWaitDstStageMask = &stage;
 	}
-	/* The dummy submit will wait on the second semaphore. */
-	if (!out_fd && !implicit && !v->chained[b]) {
-		si.signalSemaphoreCount = 2;
-		v->chained[b] = true;
-	}
-	/* Only the modes that need the render fence as a sync file export it. */
-	if (out_fd || implicit) {
-		signal[0] = v->sem_done[b];
-		si.pSignalSemaphores = signal;
-	} else if (si.signalSemaphoreCount == 2) {
-		signal[0] = v->sem_chain[b];
-		si.signalSemaphoreCount = 1;
-	} else {
-		si.signalSemaphoreCount = 0;
-	}
 	t_submit = now_ns();
 	err = vkerr(vkQueueSubmit(v->queue, 1, &si, fence));
-	if (err) {
-		if (dep_copy >= 0)
-			close(dep_copy);
-		vkDestroyFence(v->dev, fence, NULL);
-		return err;
-	}
+	if (err)
+		goto destroy_fence;
 	watch(v, frame, fence, dep_copy, t_submit);
 	if (!out_fd && !implicit)
 		return 0;
@@ -528,18 +548,29 @@ static int vk_render(struct gpu *g, unsigned int b, uint32_t frame, int dep_fd, 
 		return err;
 	if (implicit) {
 		err = dmabuf_attach_writer(g->buf[b].fd, fd);
-		if (err) {
-			close(fd);
-			return err;
-		}
+		if (err)
+			goto close_fence_fd;
 	}
 	if (out_fd)
 		*out_fd = fd;
 	else
 		close(fd);
 	return 0;
+
+close_fence_fd:
+	close(fd);
+	return err;
+destroy_fence:
+	vkDestroyFence(v->dev, fence, NULL);
+	if (dep_copy >= 0)
+		close(dep_copy);
+close_dep:
+	if (dep_fd >= 0)
+		close(dep_fd);
+	return err;
 }
 
+/* The dummy submit (gpu_ops.dummy): waits on the render's sem_chain, signals sem_noop. */
 static int vk_dummy(struct gpu *g, unsigned int b, uint32_t frame)
 {
 	struct vk *v = g->priv;
@@ -549,9 +580,8 @@ static int vk_dummy(struct gpu *g, unsigned int b, uint32_t frame)
 			    .signalSemaphoreCount = 1, .pSignalSemaphores = &v->sem_noop[b] };
 	int fd, err;
 
-	if (!v->chained[b])
-		return -EINVAL;
-	v->chained[b] = false;
+	if (!g->cfg.dummy_submit)
+		return -EINVAL;	/* the render did not signal sem_chain */
 	err = vkerr(vkQueueSubmit(v->queue, 1, &si, VK_NULL_HANDLE));
 	if (err)
 		return err;
@@ -563,24 +593,12 @@ static int vk_dummy(struct gpu *g, unsigned int b, uint32_t frame)
 	return err;
 }
 
-static void vk_finish(struct gpu *g)
+/* What vk_init() made, however far it got; g->priv is NULL after. */
+static void vk_free(struct gpu *g)
 {
 	struct vk *v = g->priv;
 
-	if (!v)
-		return;
-	if (v->watching) {
-		pthread_mutex_lock(&v->lock);
-		v->stop = true;
-		pthread_cond_broadcast(&v->cond);
-		pthread_mutex_unlock(&v->lock);
-		pthread_join(v->watcher, NULL);
-	}
 	if (v->dev) {
-		vkDeviceWaitIdle(v->dev);
-		if (out.rec)
-			fprintf(out.rec, "Q %u %lld %lld %lld\n", v->jobs, (long long)v->busy_ns,
-				(long long)v->first, (long long)v->last);
 		for (int b = 0; b < NBUFFERS; b++) {
 			VkSemaphore *s[] = { &v->sem_done[b], &v->sem_chain[b], &v->sem_noop[b],
 					     &v->sem_dep[b] };
@@ -598,18 +616,44 @@ static void vk_finish(struct gpu *g)
 				vkDestroyImage(v->dev, v->img[b], NULL);
 			if (v->mem[b])
 				vkFreeMemory(v->dev, v->mem[b], NULL);
-			if (g->buf[b].fd >= 0)
-				close(g->buf[b].fd);
 		}
 		if (v->pool)
 			vkDestroyCommandPool(v->dev, v->pool, NULL);
 		vkDestroyDevice(v->dev, NULL);
 	}
+	for (int b = 0; b < NBUFFERS; b++) {
+		if (g->buf[b].fd >= 0)
+			close(g->buf[b].fd);
+		g->buf[b].fd = -1;
+	}
 	if (v->inst)
 		vkDestroyInstance(v->inst, NULL);
+	pthread_cond_destroy(&v->cond);
+	pthread_mutex_destroy(&v->lock);
 	free(v->pending);
 	free(v);
 	g->priv = NULL;
+}
+
+/* Stop the watcher (every render waited for), write the "Q" record, free. */
+static void vk_finish(struct gpu *g)
+{
+	struct vk *v = g->priv;
+
+	if (!v)
+		return;
+	if (v->watching) {
+		pthread_mutex_lock(&v->lock);
+		v->stop = true;
+		pthread_cond_broadcast(&v->cond);
+		pthread_mutex_unlock(&v->lock);
+		pthread_join(v->watcher, NULL);
+		vkDeviceWaitIdle(v->dev);
+		if (out.rec)
+			fprintf(out.rec, "Q %u %lld %lld %lld\n", v->jobs, (long long)v->busy_ns,
+				(long long)v->first, (long long)v->last);
+	}
+	vk_free(g);
 }
 
 const struct gpu_ops gpu_vk_ops = {

@@ -20,6 +20,7 @@ struct gpu_config {
 	double gpu_ms;			/* simulated: render cost per frame */
 	unsigned int vk_passes;		/* lavapipe: copies per frame */
 	bool hold;			/* no-sync: stall half-written */
+	bool dummy_submit;		/* every render is followed by a dummy submit */
 	double hold_ms;
 	const char *alloc;		/* simulated: "udmabuf" or "heap" */
 	long timeout_ms;
@@ -61,8 +62,5 @@ struct gpu_ops {
 
 extern const struct gpu_ops gpu_sim_ops;
 extern const struct gpu_ops gpu_vk_ops;
-
-/* Attach @sync_fd to dma-buf @buf_fd as a writer (DMA_BUF_IOCTL_IMPORT_SYNC_FILE). */
-int dmabuf_attach_writer(int buf_fd, int sync_fd);
 
 #endif

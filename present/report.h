@@ -37,6 +37,7 @@ struct frame_stat {
 	int64_t acq_buffer_ns, acq_t0, acq_t1, submit_t0, submit_t1;
 	int64_t render_t0, render_t1, noop_cpu_ns, queue_overhead_ns, t_noop_end;
 	int64_t t_commit, t_ready, t_display;
+	int64_t composite_t0;		/* the compositor began reading it (first display) */
 	uint32_t shown;
 	uint8_t verdict, buffer;
 	bool presented;
@@ -63,16 +64,23 @@ struct mode_result {
 	double present_us, attach_us, present_wall_us, noop_queue_us, queue_overhead_us;
 	double ready_delay_us, queue_idle_pct, submit_ms;
 	unsigned int torn, stale;
+	/*
+	 * Frames whose buffer held a later frame's finished render when the
+	 * compositor began reading it (no-sync): a tear forced, whatever the
+	 * timing; and how many of them were not caught.
+	 */
+	unsigned int overwritten, overwritten_missed;
 	bool once_in_order;
 };
 
 void span_add(struct span_log *log, enum span_kind kind, uint32_t frame, int64_t t0, int64_t t1);
 void mode_result_free(struct mode_result *res);
-void compute_stats(const struct config *cfg, struct mode_result *res);
+void compute_stats(struct mode_result *res);
 void print_table(FILE *f, const struct mode_result *res, int n, enum backend be);
 void print_claims(FILE *f, const struct mode_result *res, int n, enum backend be);
 int check_results(FILE *f, const struct mode_result *res, int n);
 int write_json(FILE *f, const struct config *cfg, const struct mode_result *res, int n);
 int write_svg(FILE *f, const struct config *cfg, const struct mode_result *res, int n);
+void merge_trace(FILE *out_f, const char *path, bool *first);
 
 #endif
