@@ -1229,21 +1229,62 @@ int client_mirror(int fd)
 	return n == 1 ? m : -EPROTO;
 }
 
+/*
+ * Whether a signal pending now (and not blocked in @mask) has a handler
+ * without SA_RESTART: one the kernel's interruptible wait would return
+ * EINTR for, had it been pending as the wait began.
+ */
+static bool pending_interrupts(const sigset_t *mask)
+{
+	sigset_t pend;
+
+	if (sigpending(&pend))
+		return false;
+	for (int s = 1; s < NSIG; s++) {
+		struct sigaction sa;
+
+		if (!sigismember(&pend, s) || sigismember(mask, s) || sigaction(s, NULL, &sa))
+			continue;
+		if (sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL && !(sa.sa_flags & SA_RESTART))
+			return true;
+	}
+	return false;
+}
+
 long client_sync(int fd, void *arg)
 {
 	struct dma_buf_sync sync;
+	sigset_t all, old;
 	unsigned int n;
+	bool interrupted;
 	int wait_fd;
 	long r;
 
 	if (copy_from_user(&sync, arg, sizeof(sync)))
 		return -EFAULT;
+	/*
+	 * The kernel's wait fails with EINTR for a signal that arrived before
+	 * it began, too.  A handler that ran during the request would leave
+	 * nothing for the wait below to notice (it would block, however long
+	 * the fences take): signals are held during the request and looked at
+	 * before the wait.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = simple_call(IPC_SYNC, fd, sync.flags, 0, 0, &wait_fd, 1, &n, NULL);
-	if (r <= 0 || n != 1)
+	if (r <= 0 || n != 1) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return r < 0 ? r : 0;
+	}
+	interrupted = pending_interrupts(&old);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);	/* the handlers run here */
+	if (interrupted) {
+		close(wait_fd);
+		return -EINTR;
+	}
 	/*
 	 * Wait for the conflicting fences here, interruptibly as the kernel:
-	 * a blocking recv() on the sync file (end of file once signaled) is
+	 * a blocking recv() on the sync file (readable once signaled) is
 	 * restarted after a handler with SA_RESTART and fails with EINTR
 	 * otherwise, as the kernel's wait is.  The fd is ours alone.
 	 */

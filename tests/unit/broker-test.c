@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -448,6 +449,120 @@ TEST(stress_last_close_is_synchronous)
 			close(pts[j]);
 	}
 	CHECK_EQ(late, 0);
+}
+
+/* ---- signals during a request ---------------------------------------------------------- */
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+struct sync_helper {
+	pid_t broker;
+	pthread_t waiter;
+	pid_t waiter_tid;
+	int tl;
+};
+
+/* Whether thread @tid is in system call @nr now (/proc/self/task/TID/syscall). */
+static bool in_syscall(pid_t tid, long nr)
+{
+	char path[64], buf[64] = "";
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (read(fd, buf, sizeof(buf) - 1) < 0)
+		buf[0] = '\0';
+	close(fd);
+	return strtol(buf, NULL, 10) == nr;
+}
+
+/* SIGALRM to the waiting thread once it waits for the (stopped) broker's
+ * reply; let the broker go on 200 ms later; signal the fence after 1.5 s. */
+static void *sync_helper(void *arg)
+{
+	struct sync_helper *h = arg;
+
+	WAIT_UNTIL(in_syscall(h->waiter_tid, SYS_recvmsg), 10000);
+	pthread_kill(h->waiter, SIGALRM);
+	sleep_ms(200);
+	kill(h->broker, SIGCONT);
+	sleep_ms(1200);
+	inc(h->tl, 1);
+	return NULL;
+}
+
+/*
+ * DMA_BUF_IOCTL_SYNC(START) waits interruptibly, as the kernel's: a signal
+ * that comes while the request is still with the broker (stopped here, so
+ * the alarm always falls there) is one pending as the wait begins.  With a
+ * handler without SA_RESTART: EINTR at once.  With SA_RESTART: the wait
+ * goes on until the fence signals.  (The handler used to run during the
+ * request, and the wait then blocked until the fence signaled.)
+ */
+static int sync_interrupted_during_request(bool restart)
+{
+	struct dma_heap_allocation_data a = { .len = PAGE, .fd_flags = O_RDWR | O_CLOEXEC };
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = restart ? SA_RESTART : 0 };
+	struct dma_buf_import_sync_file imp = { .flags = DMA_BUF_SYNC_WRITE };
+	struct dma_buf_sync sync = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
+	struct sync_helper h = { .waiter = pthread_self(), .waiter_tid = gettid() };
+	struct ipc_stats st;
+	pthread_t th;
+	int heap, r, e, code = 0;
+
+	heap = dmasync_open("/dev/dma_heap/system", O_RDWR | O_CLOEXEC);
+	h.tl = open_tl();
+	imp.fd = create_fence(h.tl, 1);
+	if (heap < 0 || dmasync_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a) ||
+	    dmasync_ioctl((int)a.fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp) || client_stats(&st))
+		return 2;
+	h.broker = (pid_t)st.pid;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	alarms = 0;
+	kill(h.broker, SIGSTOP);
+	pthread_create(&th, NULL, sync_helper, &h);
+	r = dmasync_ioctl((int)a.fd, DMA_BUF_IOCTL_SYNC, &sync);
+	e = errno;
+	if (alarms != 1)
+		code |= 4;
+	if (restart ? r != 0 : r != -1 || e != EINTR) {
+		fprintf(stderr, "# SYNC START%s: %d/%s, %d alarms\n",
+			restart ? " (SA_RESTART)" : "", r, strerror(e), (int)alarms);
+		code |= 8;
+	}
+	pthread_join(th, NULL);
+	close((int)a.fd);
+	close(imp.fd);
+	close(heap);
+	dmasync_close(h.tl);
+	return code;
+}
+
+TEST(sync_start_signal_during_request)
+{
+	for (int restart = 0; restart < 2; restart++) {
+		char path[128];
+		pid_t pid;
+
+		fresh_socket(path, sizeof(path));
+		fflush(stdout);
+		pid = fork();
+		REQUIRE(pid >= 0);
+		if (pid == 0) {
+			setenv("DMASYNC_SOCKET", path, 1);
+			_exit(sync_interrupted_during_request(restart));
+		}
+		CHECK_EQ(wait_status(pid), 0);
+	}
 }
 
 /* ---- FILE_INFO from the signal record ------------------------------------------------------ */
