@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -57,12 +58,34 @@ static short revents(int fd, short events, int timeout_ms)
 static char sock_dir[64];
 static int sock_seq;
 
-/* A fresh socket path for one test's broker. */
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* At exit of the test process (not its children): the directory goes. */
+static pid_t sock_dir_owner;
+
+static void remove_sock_dir(void)
+{
+	if (getpid() == sock_dir_owner)
+		nftw(sock_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh socket path for one test's broker, in a directory of this run's
+ * own (a reused pid must not meet an old run's directories). */
 static void fresh_socket(char *buf, size_t len)
 {
 	if (!sock_dir[0]) {
-		snprintf(sock_dir, sizeof(sock_dir), "/tmp/dmasync-broker-test-%d", (int)getpid());
-		mkdir(sock_dir, 0700);
+		snprintf(sock_dir, sizeof(sock_dir), "/tmp/dmasync-broker-test-XXXXXX");
+		if (!mkdtemp(sock_dir))
+			abort();
+		sock_dir_owner = getpid();
+		atexit(remove_sock_dir);
 	}
 	snprintf(buf, len, "%s/b%d", sock_dir, ++sock_seq);
 }
@@ -199,13 +222,14 @@ TEST(racing_clients_start_one_broker)
 TEST(broker_killed_under_load)
 {
 	char path[128];
-	int go[2], done[2];
+	int go[2], done[2], ready[2];
 	pid_t workers[2], checker;
 	struct ipc_stats st;
 
 	fresh_socket(path, sizeof(path));
 	REQUIRE(pipe2(go, O_CLOEXEC) == 0);
 	REQUIRE(pipe2(done, O_CLOEXEC) == 0);
+	REQUIRE(pipe2(ready, O_CLOEXEC) == 0);
 	fflush(stdout);
 	for (int w = 0; w < 2; w++) {
 		workers[w] = fork();
@@ -215,6 +239,10 @@ TEST(broker_killed_under_load)
 
 			setenv("DMASYNC_SOCKET", path, 1);
 			tl = open_tl();
+			/* its timeline is the broker's to be killed with, not a
+			 * new one's: say so before the kill */
+			if (write(ready[1], "r", 1) != 1)
+				_exit(5);
 			/* hammer until killed with the broker, then exit on error */
 			for (unsigned v = 1;; v++) {
 				int f = create_fence(tl, v);
@@ -267,6 +295,11 @@ TEST(broker_killed_under_load)
 		_exit(code);
 	}
 	CHECK_EQ(read(go[0], &st.pid, sizeof(st.pid)), (long)sizeof(st.pid));
+	for (int w = 0; w < 2; w++) {
+		char c;
+
+		CHECK_EQ(read(ready[0], &c, 1), 1);
+	}
 	sleep_ms(100);
 	CHECK_EQ(kill((pid_t)st.pid, SIGKILL), 0);
 	CHECK_EQ(write(done[1], "d", 1), 1);
@@ -277,6 +310,8 @@ TEST(broker_killed_under_load)
 	close(go[1]);
 	close(done[0]);
 	close(done[1]);
+	close(ready[0]);
+	close(ready[1]);
 }
 
 /* ---- limits and protocol ----------------------------------------------------------------- */
