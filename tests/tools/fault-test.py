@@ -7,6 +7,8 @@
 import json
 import os
 import subprocess
+import atexit
+import shutil
 import sys
 import tempfile
 import time
@@ -15,6 +17,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import xproc  # noqa: E402
 
 TOOL = sys.argv[1]
+# A broker of this run's own: its listings and counts are this run's only,
+# whatever else runs beside it (set before the first request).
+_sockdir = tempfile.mkdtemp(prefix="dmasync-tooltest-")
+os.environ["DMASYNC_SOCKET"] = os.path.join(_sockdir, "broker")
+atexit.register(shutil.rmtree, _sockdir, True)
 check = xproc.check
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -3,9 +3,11 @@
 # with known objects: exact counts, creators, holders, statuses, the
 # kernel's debugfs formats, a leak seen growing, and no broker at all.
 # Run under `dmasync run` (this script makes the objects); prints TAP.
+import atexit
 import fcntl
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -17,6 +19,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import xproc  # noqa: E402
 
 TOOL = sys.argv[1]
+# A broker of this run's own: its listings and counts are this run's only,
+# whatever else runs beside it (set before the first request).
+_sockdir = tempfile.mkdtemp(prefix="dmasync-tooltest-")
+os.environ["DMASYNC_SOCKET"] = os.path.join(_sockdir, "broker")
+atexit.register(shutil.rmtree, _sockdir, True)
 SET_NAME_B = (1 << 30) | (8 << 16) | (ord("b") << 8) | 1
 check = xproc.check
 me = os.getpid()
