@@ -4,11 +4,11 @@
 # observed as a program sees them through the Linux UAPI: FILE_INFO status
 # and poll.  Each scenario runs as its own `dmasync run` of a small Python
 # program (below), which prints what it saw as JSON.  Prints TAP.
+import atexit
 import json
 import os
-import subprocess
-import atexit
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
