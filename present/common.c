@@ -403,10 +403,13 @@ void out_thread_name(int tid, const char *name)
 {
 	if (!out.trace)
 		return;
+	/* One line of several writes: other threads may be tracing already. */
+	flockfile(out.trace);
 	fprintf(out.trace, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%d,"
 		"\"args\":{\"name\":", out.pid, tid);
 	json_str(out.trace, name);
 	fprintf(out.trace, "}}\n");
+	funlockfile(out.trace);
 }
 
 void out_span(enum span_kind kind, uint32_t frame, int64_t t0, int64_t t1)
