@@ -356,6 +356,12 @@ void uapi_uaccess_set_mode(int m)
 		__atomic_store_n(&mode, m, __ATOMIC_RELAXED);
 }
 
+bool uaccess_known_readable(const void *from, size_t n)
+{
+	return get_mode() == UACCESS_PROBE &&
+	       (on_live_stack((uintptr_t)from, n) || on_brk_heap((uintptr_t)from, n));
+}
+
 int copy_from_user(void *to, const void *from, size_t n)
 {
 	return copy(to, from, n, false);

@@ -35,6 +35,7 @@
 #ifndef DMASYNC_PRIV_UACCESS_H
 #define DMASYNC_PRIV_UACCESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,13 @@
  * read (then @to may hold a partial copy).  @n == 0 always succeeds.
  */
 int copy_from_user(void *to, const void *from, size_t n);
+
+/*
+ * uaccess_known_readable - whether @n bytes at @from are known mapped
+ * without asking the kernel (on the calling thread's live stack, or in the
+ * main heap): the caller may read them in place.  False says nothing.
+ */
+bool uaccess_known_readable(const void *from, size_t n);
 
 /*
  * copy_to_user - copy @n bytes from @from into the caller's memory at @to.
