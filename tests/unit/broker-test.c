@@ -90,6 +90,23 @@ static void fresh_socket(char *buf, size_t len)
 	snprintf(buf, len, "%s/b%d", sock_dir, ++sock_seq);
 }
 
+/*
+ * fork() a child that talks to a broker of its own (on a fresh socket,
+ * returned in @path): what it counts and lists is its own.  Return: as
+ * fork().
+ */
+static pid_t fork_own_broker(char *path, size_t len)
+{
+	pid_t pid;
+
+	fresh_socket(path, len);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		setenv("DMASYNC_SOCKET", path, 1);
+	return pid;
+}
+
 static int wait_status(pid_t pid)
 {
 	int st;
@@ -319,16 +336,12 @@ TEST(broker_killed_under_load)
 TEST(per_client_object_limit)
 {
 	char path[128];
-	pid_t pid;
+	pid_t pid = fork_own_broker(path, sizeof(path));
 
-	fresh_socket(path, sizeof(path));
-	fflush(stdout);
-	pid = fork();
 	REQUIRE(pid >= 0);
 	if (pid == 0) {
 		int fds[64], tl, n = 0, code = 0, f;
 
-		setenv("DMASYNC_SOCKET", path, 1);
 		setenv("DMASYNC_MAX_OBJECTS", "40", 1);
 		tl = open_tl();
 		for (; n < 64; n++) {
@@ -586,16 +599,11 @@ TEST(sync_start_signal_during_request)
 {
 	for (int restart = 0; restart < 2; restart++) {
 		char path[128];
-		pid_t pid;
+		pid_t pid = fork_own_broker(path, sizeof(path));
 
-		fresh_socket(path, sizeof(path));
-		fflush(stdout);
-		pid = fork();
 		REQUIRE(pid >= 0);
-		if (pid == 0) {
-			setenv("DMASYNC_SOCKET", path, 1);
+		if (pid == 0)
 			_exit(sync_interrupted_during_request(restart));
-		}
 		CHECK_EQ(wait_status(pid), 0);
 	}
 }
@@ -739,14 +747,10 @@ static void file_info_cases(void)
 TEST(file_info_from_the_signal_record)
 {
 	char path[128];
-	pid_t pid;
+	pid_t pid = fork_own_broker(path, sizeof(path));
 
-	fresh_socket(path, sizeof(path));
-	fflush(stdout);
-	pid = fork();
 	REQUIRE(pid >= 0);
 	if (pid == 0) {
-		setenv("DMASYNC_SOCKET", path, 1);
 		file_info_cases();
 		fflush(stdout);
 		_exit(dmasync_test_failed() ? 1 : 0);
