@@ -25,11 +25,14 @@
 #include <unistd.h>
 #include <linux/sync_file.h>
 
+#include <dmasync/sw_sync.h>
+
 #include "broker.h"
 #include "diag.h"
 #include "engine.h"
 #include "fault.h"
 #include "sw_sync_uapi.h"
+#include "tlpage.h"
 #include "watchdog.h"
 #include "ipc.h"
 #include "schema.h"
@@ -173,15 +176,29 @@ static void wr32(void *p, size_t off, uint32_t v)
 	memcpy((char *)p + off, &v, 4);
 }
 
+/* What a client learns of an object: @info as a struct ipc_newfd. */
+static void describe_one(const struct engine_obj_info *info, struct ipc_newfd *nf)
+{
+	memset(nf, 0, sizeof(*nf));
+	nf->kind = info->kind;
+	nf->dev = (uint64_t)info->dev;
+	nf->ino = (uint64_t)info->ino;
+	nf->size = info->size;
+	if (info->context && broker_tlpage_lookup(info->context, &nf->tl_slot, &nf->tl_gen)) {
+		nf->seqno = info->seqno;
+		memcpy(nf->name, info->name, sizeof(nf->name));
+	} else {
+		nf->tl_slot = 0;
+		nf->tl_gen = 0;
+	}
+}
+
 /* Append a struct ipc_newfd for each fd of @out to @buf at *@len. */
 static void describe_fds(struct broker_client *c, struct ipc_msg *out, char *buf, size_t *len)
 {
 	for (unsigned int i = 0; i < out->nfds; i++) {
 		struct engine_obj_info info = { 0 };
-		struct {
-			uint32_t kind, flags;
-			uint64_t dev, ino, size;
-		} nf;
+		struct ipc_newfd nf;
 		int fl = fcntl(out->fds[i], F_GETFD);
 
 		engine_identify(out->fds[i], &info);
@@ -190,17 +207,27 @@ static void describe_fds(struct broker_client *c, struct ipc_msg *out, char *buf
 			__atomic_add_fetch(&c->owner->refs, 1, __ATOMIC_RELAXED);
 			__atomic_add_fetch(&c->owner->objects, 1, __ATOMIC_RELAXED);
 		}
-		nf.kind = info.kind;
+		describe_one(&info, &nf);
 		/* FD_CLOEXEC as the request gave it (they travel without it). */
 		nf.flags = fl >= 0 && !(fl & FD_CLOEXEC) ? IPC_NEWFD_INHERIT : 0;
-		nf.dev = (uint64_t)info.dev;
-		nf.ino = (uint64_t)info.ino;
-		nf.size = info.size;
 		if (*len + sizeof(nf) <= IPC_MAX_PAYLOAD) {
 			memcpy(buf + *len, &nf, sizeof(nf));
 			*len += sizeof(nf);
 		}
 	}
+}
+
+/* SW_SYNC_IOC_INC of a timeline with a fast slot: through the page. */
+static bool page_inc(int fd, uint32_t inc)
+{
+	struct sync_timeline *tl = engine_timeline_get(fd, NULL);
+	bool done;
+
+	if (!tl)
+		return false;
+	done = broker_tlpage_inc(tl, inc);
+	sync_timeline_put(tl);
+	return done;
 }
 
 static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *out)
@@ -278,7 +305,8 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 
 	/* A timeline whose maker asked for faults, or one stalled by hand. */
 	if (io.kind == IPC_KIND_TIMELINE && io.request == SW_SYNC_IOC_INC && !io.in_fault &&
-	    io.in_len >= 4 && fault_inc(in->fds[0], rd32(region, 0)))
+	    io.in_len >= 4 && (fault_inc(in->fds[0], rd32(region, 0)) ||
+			       page_inc(in->fds[0], rd32(region, 0))))
 		ret = 0;
 	else
 		ret = engine_ioctl(in->fds[0], io.request, region);
@@ -359,6 +387,12 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		out->hdr.arg1 = instance_id;
 		if (in->hdr.arg0 != IPC_VERSION)
 			out->hdr.ret = -EPROTO;
+		if (out->hdr.ret == IPC_VERSION) {
+			int page = broker_tlpage_dup_fd();
+
+			if (page >= 0)
+				out->fds[out->nfds++] = page;
+		}
 		c->pid = (pid_t)in->hdr.arg1;
 		c->owner->pid = c->pid;
 		read_comm(c->pid, c->owner->comm, sizeof(c->owner->comm));
@@ -380,6 +414,16 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		fd = path ? engine_open(path, (int)in->hdr.arg1, comm[0] ? comm : NULL) : -ENODEV;
 
 		out->hdr.ret = fd < 0 ? fd : 0;
+		if (fd >= 0 && in->hdr.arg0 == IPC_DEV_SW_SYNC) {
+			struct sync_timeline *tl = engine_timeline_get(fd, NULL);
+			struct diag *d = __atomic_load_n(&c->owner->diag, __ATOMIC_ACQUIRE);
+
+			/* Faults apply to requests: a faulty maker's timeline has
+			 * no fast slot. */
+			if (tl)
+				broker_tlpage_attach(tl, !(d && d->faulty));
+			sync_timeline_put(tl);
+		}
 		if (fd >= 0) {
 			out->fds[out->nfds++] = fd;
 			describe_fds(c, out, tx, &len);
@@ -392,9 +436,23 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		break;
 	case IPC_IDENTIFY: {
 		struct engine_obj_info info = { 0 };
+		struct ipc_newfd nf;
 
 		out->hdr.ret = in->nfds == 1 ? (int64_t)engine_identify(in->fds[0], &info) : -EPROTO;
 		out->hdr.arg0 = info.size;
+		describe_one(&info, &nf);
+		memcpy(tx, &nf, sizeof(nf));
+		out->hdr.len = sizeof(nf);
+		break;
+	}
+	case IPC_SETTLE:
+		break;	/* the drain before every request did the work */
+	case IPC_DOORBELL: {
+		int fd = broker_tlpage_doorbell((uint32_t)in->hdr.arg0, (uint32_t)in->hdr.arg1);
+
+		out->hdr.ret = fd < 0 ? fd : 0;
+		if (fd >= 0)
+			out->fds[out->nfds++] = fd;
 		break;
 	}
 	case IPC_CLOSED:
@@ -523,6 +581,9 @@ static bool client_serve(struct broker_client *c)
 			client_drop(c);
 			return false;
 		}
+		/* INCs made in the timeline page before this request was
+		 * sent: applied before it is answered. */
+		broker_tlpage_drain();
 		reply = handle(c, &in, &out);
 		ipc_msg_close_fds(&in);
 		if (reply) {
@@ -694,6 +755,9 @@ int broker_run(const struct broker_options *opt)
 	if (scratch == MAP_FAILED || mprotect(scratch + SCRATCH_PAGES * PAGE, PAGE, PROT_NONE))
 		return -ENOMEM;
 	instance_id = now_ns() ^ ((uint64_t)getpid() << 40);
+	/* Without the page, every INC and read is a request, as before it. */
+	engine_on_timeline_release(broker_tlpage_release);
+	broker_tlpage_init();
 	lfd = listen_on(opt->socket);
 	if (lfd < 0)
 		return lfd;
@@ -719,6 +783,7 @@ int broker_run(const struct broker_options *opt)
 		if (t2 >= 0 && t2 < timeout)
 			timeout = t2;
 		n = epoll_wait(epfd, evs, 64, timeout);
+		broker_tlpage_drain();
 
 		for (int i = 0; i < n; i++) {
 			if (!evs[i].data.ptr)

@@ -81,6 +81,23 @@ enum ipc_kind engine_identify(int fd, struct engine_obj_info *info)
 	info->ino = file->ino;
 	if (kind == IPC_KIND_DMA_BUF)
 		info->size = container_of(file, struct uapi_dmabuf, t.file)->buf.size;
+	if (kind == IPC_KIND_TIMELINE) {
+		struct sync_timeline *tl = uapi_sw_sync_timeline(file);
+
+		if (tl) {
+			info->context = sync_timeline_context(tl);
+			sync_timeline_put(tl);
+		}
+	} else if (kind == IPC_KIND_SYNC_FILE) {
+		struct dma_fence *fence = sync_file_get_fence(fd);
+
+		if (fence && dma_fence_is_sw_sync(fence)) {
+			info->context = fence->context;
+			info->seqno = fence->seqno;
+			sync_file_get_name(fd, info->name, sizeof(info->name));
+		}
+		dma_fence_put(fence);
+	}
 	uapi_file_put(file);
 	return kind;
 }
@@ -224,9 +241,25 @@ long engine_sync_file_count(int fd)
 }
 
 static void (*owner_released)(void *owner);
+static void (*timeline_released)(struct sync_timeline *tl);
+
+void engine_on_timeline_release(void (*fn)(struct sync_timeline *tl))
+{
+	__atomic_store_n(&timeline_released, fn, __ATOMIC_RELEASE);
+}
 
 static void release_hook(struct uapi_file *file)
 {
+	void (*tl_fn)(struct sync_timeline *) = __atomic_load_n(&timeline_released, __ATOMIC_ACQUIRE);
+
+	if (tl_fn && file->ops == &uapi_sw_sync_file_ops) {
+		struct sync_timeline *tl = uapi_sw_sync_timeline(file);
+
+		if (tl) {
+			tl_fn(tl);
+			sync_timeline_put(tl);
+		}
+	}
 	__atomic_load_n(&owner_released, __ATOMIC_ACQUIRE)(
 		__atomic_load_n(&file->owner, __ATOMIC_ACQUIRE));
 }

@@ -15,11 +15,18 @@
 
 #include "ipc.h"
 
+struct sync_timeline;
+
 struct engine_obj_info {
 	enum ipc_kind kind;
 	dev_t dev;
 	ino_t ino;
 	uint64_t size;		/* dma-bufs */
+	/* A timeline, or a sync file of one sw_sync point: its fence context
+	 * (0: neither), the point's seqno, the sync file's FILE_INFO name. */
+	uint64_t context;
+	uint64_t seqno;
+	char name[32];
 };
 
 /* open(2) of an emulated device path by a thread named @comm (NULL: this
@@ -62,6 +69,13 @@ int engine_sync(int fd, uint64_t flags, int *wait_fd);
  * became its owner now.
  */
 bool engine_claim(int fd, void *owner, void (*released)(void *owner));
+
+/*
+ * engine_on_timeline_release - call @fn with the timeline of every claimed
+ * sw_sync file about to be released (before its pending points signal
+ * -ENOENT), from whatever thread releases it.  Set once, before any claim.
+ */
+void engine_on_timeline_release(void (*fn)(struct sync_timeline *tl));
 
 /* What /proc shows of the dma-buf @fd.  Return: 0 or a negative errno. */
 int engine_fdinfo(int fd, struct ipc_fdinfo *info);

@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "fault.h"
 #include "sw_sync-priv.h"
+#include "tlpage.h"
 
 enum { SALT_ERROR = 1, SALT_DELAY, SALT_HANG };
 
@@ -87,6 +88,9 @@ static struct fault_tl *track(struct sync_timeline *tl, struct diag *d)
 		sync_timeline_put(tl);
 		return NULL;
 	}
+	/* Its INCs are requests from now on (what clients added in the
+	 * timeline page is applied first, unfaulted). */
+	broker_tlpage_slow(tl);
 	ft->context = sync_timeline_context(tl);
 	ft->key = name_key(sync_timeline_name(tl));
 	ft->tl = tl;

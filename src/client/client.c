@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -30,7 +31,10 @@
 #include "fork.h"
 #include "schema.h"
 #include "sync_file-priv.h"
+#include "sw_sync_uapi.h"
+#include "tlpage.h"
 #include "uaccess.h"
+#include <sys/syscall.h>
 
 #ifndef DMASYNC_LIBEXECDIR
 #define DMASYNC_LIBEXECDIR "/usr/local/libexec"
@@ -260,9 +264,11 @@ int client_own_fd(void)
 	return __atomic_load_n(&conn_fd, __ATOMIC_RELAXED);
 }
 
+static bool fd_is_doorbell(int fd);
+
 bool client_fd_is_own(int fd)
 {
-	return fd >= 0 && fd == __atomic_load_n(&conn_fd, __ATOMIC_RELAXED);
+	return fd >= 0 && (fd == __atomic_load_n(&conn_fd, __ATOMIC_RELAXED) || fd_is_doorbell(fd));
 }
 
 /* @fd moved to a number at or above the floor, if one is set. */
@@ -282,6 +288,34 @@ static int above_floor(int fd)
 int client_fd_above_floor(int fd)
 {
 	return above_floor(fd);
+}
+
+/*
+ * @fd (the library's, kept for the life of the process) moved out of the
+ * program's numbering: above the floor if one is set (the preload), else
+ * where the preload would put it (1024 and up if the limit allows, else
+ * the top 64 of a limit of at least 128).
+ */
+static int kept_high(int fd)
+{
+	struct rlimit rl;
+	int min = 0, high;
+
+	if (__atomic_load_n(&fd_floor, __ATOMIC_RELAXED) > 0)
+		return above_floor(fd);
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		if (rl.rlim_cur >= 1024 + 64)
+			min = 1024;
+		else if (rl.rlim_cur >= 128)
+			min = (int)rl.rlim_cur - 64;
+	}
+	if (!min || fd >= min)
+		return fd;
+	high = fcntl(fd, F_DUPFD_CLOEXEC, min);
+	if (high < 0)
+		return fd;
+	close(fd);
+	return high;
 }
 
 /*
@@ -447,6 +481,208 @@ static size_t diagnostics(char *buf, size_t len, int *log_fd, bool *opened)
 	return n;
 }
 
+/* ---- the timeline page (src/ipc/tlpage.h) -------------------------------------------- */
+
+/*
+ * The page of broker instance @broker, mapped.  One per broker this
+ * process has talked to, never unmapped: a thread may be reading the old
+ * one while another connects to a new broker.  Published with one store.
+ */
+struct page_map {
+	void *base;
+	uint64_t broker;
+};
+static struct page_map *page_cur;
+
+/* A mapping the preload cannot see (its mmap() would ask what @fd is,
+ * and we hold the connection's lock). */
+static void *map_raw(size_t len, int prot, int flags, int fd)
+{
+	long p = syscall(SYS_mmap, NULL, len, prot, flags, fd, 0L);
+
+	return p < 0 && p > -4096 ? MAP_FAILED : (void *)p;
+}
+
+/* conn_lock held: the page @fd that broker @id sent with HELLO (consumed). */
+static void page_adopt(int fd, uint64_t id)
+{
+	struct page_map *cur = __atomic_load_n(&page_cur, __ATOMIC_ACQUIRE), *pm;
+	struct stat st;
+	void *p = MAP_FAILED;
+
+	if (!(cur && cur->broker == id) && !fstat(fd, &st) && st.st_size >= (off_t)TLPAGE_SIZE)
+		p = map_raw(TLPAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+	close(fd);
+	if (p == MAP_FAILED)
+		return;
+	pm = map_raw(sizeof(*pm), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	if (pm == MAP_FAILED || __atomic_load_n(&tlpage_hdr(p)->magic, __ATOMIC_ACQUIRE) != TLPAGE_MAGIC ||
+	    tlpage_hdr(p)->nslots != TLPAGE_SLOTS ||
+	    tlpage_hdr(p)->slot_size != sizeof(struct tlpage_slot)) {
+		munmap(p, TLPAGE_SIZE);
+		if (pm != MAP_FAILED)
+			munmap(pm, sizeof(*pm));
+		return;
+	}
+	pm->base = p;
+	pm->broker = id;
+	__atomic_store_n(&page_cur, pm, __ATOMIC_RELEASE);
+}
+
+/* The page that describes @obj's timeline, or NULL. */
+static void *page_of(const struct client_obj *obj)
+{
+	struct page_map *pm = __atomic_load_n(&page_cur, __ATOMIC_ACQUIRE);
+
+	if (!obj->tl_slot || obj->dead || !pm || pm->broker != obj->broker)
+		return NULL;
+	return pm->base;
+}
+
+int client_point_state(const struct client_obj *obj)
+{
+	void *page = page_of(obj);
+	uint32_t v;
+
+	if (!page || obj->kind != IPC_KIND_SYNC_FILE ||
+	    !tlpage_read(page, obj->tl_slot - 1, obj->tl_gen, &v))
+		return -1;
+	return tlpage_passed((uint32_t)obj->seqno, v);
+}
+
+void client_point_waiting(const struct client_obj *obj, bool waiting)
+{
+	void *page = page_of(obj);
+
+	if (page)
+		__atomic_add_fetch(&tlpage_slot(page, obj->tl_slot - 1)->waiters,
+				   waiting ? 1u : (uint32_t)-1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Doorbells: the eventfd of each slot this process waited or signaled on,
+ * kept (above the fd floor, FD_CLOEXEC) in a small table; the oldest is
+ * closed when it is full.  Entries are read without a lock by
+ * client_fd_is_own().
+ */
+#define DOORS 32
+struct door {
+	int fd;		/* -1: empty */
+	uint32_t slot1, gen;
+	uint64_t broker;
+};
+static struct door doors[DOORS] = { [0 ... DOORS - 1] = { .fd = -1 } };
+static unsigned int door_next;
+
+static bool fd_is_doorbell(int fd)
+{
+	for (unsigned int i = 0; i < DOORS; i++)
+		if (__atomic_load_n(&doors[i].fd, __ATOMIC_RELAXED) == fd)
+			return true;
+	return false;
+}
+
+int client_doorbell(const struct client_obj *obj)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_DOORBELL } }, rep;
+	struct door *d;
+	int fd = -1, r;
+
+	if (!page_of(obj))
+		return -ENOENT;
+	client_lock(&conn_lock);
+	for (unsigned int i = 0; i < DOORS; i++) {
+		d = &doors[i];
+		if (d->fd >= 0 && d->slot1 == obj->tl_slot && d->gen == obj->tl_gen &&
+		    d->broker == obj->broker) {
+			fd = d->fd;
+			break;
+		}
+	}
+	if (fd < 0) {
+		req.hdr.arg0 = obj->tl_slot;
+		req.hdr.arg1 = obj->tl_gen;
+		r = roundtrip_to_locked(&req, &rep, obj->broker);
+		if (!r && rep.hdr.ret == 0 && rep.nfds == 1) {
+			d = &doors[door_next++ % DOORS];
+			fd = kept_high(rep.fds[0]);
+			if (d->fd >= 0) {
+				int old = d->fd;
+
+				__atomic_store_n(&d->fd, -1, __ATOMIC_RELAXED);
+				close(old);
+			}
+			d->slot1 = obj->tl_slot;
+			d->gen = obj->tl_gen;
+			d->broker = obj->broker;
+			__atomic_store_n(&d->fd, fd, __ATOMIC_RELAXED);
+		} else if (!r) {
+			ipc_msg_close_fds(&rep);
+		}
+	}
+	client_unlock(&conn_lock);
+	return fd >= 0 ? fd : -ENOENT;
+}
+
+void client_settle(void)
+{
+	struct page_map *pm = __atomic_load_n(&page_cur, __ATOMIC_ACQUIRE);
+	struct ipc_msg req = { .hdr = { .op = IPC_SETTLE } }, rep;
+
+	if (!pm || !tlpage_unsettled(pm->base))
+		return;
+	client_lock(&conn_lock);
+	if (!roundtrip_to_locked(&req, &rep, pm->broker))
+		ipc_msg_close_fds(&rep);
+	client_unlock(&conn_lock);
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/*
+ * SW_SYNC_IOC_INC in the timeline page: add, ring the doorbell if someone
+ * polls with it (the poller wakes on this write, not on the broker's
+ * record), then one round trip: the broker applies the page before it
+ * answers, so when INC returns every sync file and buffer shows it, as on
+ * Linux.  Return: the ioctl's result, or -EAGAIN if the timeline has no
+ * fast slot (an ordinary request).
+ */
+static long inc_in_page(const struct client_obj *obj, void *arg)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_SETTLE } }, rep;
+	void *page = page_of(obj);
+	uint32_t v, inc;
+	int r;
+
+	if (!page || obj->kind != IPC_KIND_TIMELINE ||
+	    !tlpage_read(page, obj->tl_slot - 1, obj->tl_gen, &v))
+		return -EAGAIN;
+	if (copy_from_user(&inc, arg, sizeof(inc)))
+		return -EFAULT;
+	if (tlpage_add(page, obj->tl_slot - 1, inc, mono_ns())) {
+		int door = client_doorbell(obj);
+		uint64_t one = 1;
+
+		if (door >= 0 && write(door, &one, sizeof(one)) < 0) {
+			/* EAGAIN: the counter is full, so it is readable */
+		}
+	}
+	client_lock(&conn_lock);
+	r = roundtrip_to_locked(&req, &rep, obj->broker);
+	if (!r) {
+		ipc_msg_close_fds(&rep);
+		r = (int)rep.hdr.ret;
+	}
+	client_unlock(&conn_lock);
+	return r;
+}
+
 static int hello(int fd)
 {
 	struct ipc_msg req = { .hdr = { .op = IPC_HELLO, .arg0 = IPC_VERSION, .arg1 = (uint64_t)getpid() } };
@@ -467,9 +703,14 @@ static int hello(int fd)
 		r = ipc_recv(fd, &rep, 0);
 	if (r)
 		return r == -ECONNRESET || r == -EPIPE ? -ECONNREFUSED : r;
-	ipc_msg_close_fds(&rep);
-	if (rep.hdr.ret != IPC_VERSION)
+	if (rep.hdr.ret != IPC_VERSION) {
+		ipc_msg_close_fds(&rep);
 		return -EPROTO;
+	}
+	if (rep.nfds == 1)
+		page_adopt(rep.fds[0], rep.hdr.arg1);
+	else
+		ipc_msg_close_fds(&rep);
 	__atomic_store_n(&broker_id, rep.hdr.arg1, __ATOMIC_RELAXED);
 	return 0;
 }
@@ -489,6 +730,9 @@ struct known {
 	uint64_t broker;
 	uint64_t size;
 	int kind;	/* enum ipc_kind; -1: empty */
+	uint32_t tl_slot, tl_gen;
+	uint64_t seqno;
+	char name[32];	/* a sync file's, with tl_slot */
 };
 static pthread_mutex_t known_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct known known[1u << KNOWN_BITS];
@@ -511,7 +755,9 @@ static void known_init_locked(void)
 	known_ready = true;
 }
 
-static void known_put(dev_t dev, ino_t ino, int kind, uint64_t size, uint64_t broker)
+/* @nf: what the broker said of it beyond its kind and size, or NULL. */
+static void known_put(dev_t dev, ino_t ino, int kind, uint64_t size, uint64_t broker,
+		      const struct ipc_newfd *nf)
 {
 	struct known *k;
 
@@ -523,7 +769,31 @@ static void known_put(dev_t dev, ino_t ino, int kind, uint64_t size, uint64_t br
 	k->kind = kind;
 	k->size = size;
 	k->broker = broker;
+	k->tl_slot = nf ? nf->tl_slot : 0;
+	k->tl_gen = nf ? nf->tl_gen : 0;
+	k->seqno = nf ? nf->seqno : 0;
+	if (nf)
+		memcpy(k->name, nf->name, sizeof(k->name));
+	k->name[sizeof(k->name) - 1] = '\0';
 	client_unlock(&known_lock);
+}
+
+/* The FILE_INFO name of the sync file (@dev, @ino) of one sw_sync point,
+ * if known.  Return: true and @name filled. */
+static bool known_name(dev_t dev, ino_t ino, char name[32])
+{
+	struct known *k;
+	bool ok = false;
+
+	client_lock(&known_lock);
+	known_init_locked();
+	k = &known[known_slot(dev, ino)];
+	if (k->kind == IPC_KIND_SYNC_FILE && k->dev == dev && k->ino == ino && k->tl_slot) {
+		memcpy(name, k->name, 32);
+		ok = true;
+	}
+	client_unlock(&known_lock);
+	return ok;
 }
 
 /* Return: the kind, or -1 if unknown. */
@@ -539,6 +809,9 @@ static int known_get(dev_t dev, ino_t ino, struct client_obj *obj)
 		kind = k->kind;
 		obj->size = k->size;
 		obj->broker = k->broker;
+		obj->tl_slot = k->tl_slot;
+		obj->tl_gen = k->tl_gen;
+		obj->seqno = k->seqno;
 		obj->dead = kind != IPC_KIND_NONE && k->broker != __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
 	}
 	client_unlock(&known_lock);
@@ -642,6 +915,9 @@ static void fdt_record(int fd, int state, const struct client_obj *obj, bool lea
 		s->ino = obj->ino;
 		s->size = obj->size;
 		s->broker = obj->broker;
+		s->tl_slot = obj->tl_slot;
+		s->tl_gen = obj->tl_gen;
+		s->seqno = obj->seqno;
 		__atomic_store_n(&s->state, FD_OURS, __ATOMIC_RELEASE);
 	}
 	client_unlock(&fdt_lock);
@@ -722,6 +998,9 @@ static int fdt_lookup(int fd, struct client_obj *obj)
 	obj->ino = s->ino;
 	obj->size = s->size;
 	obj->broker = s->broker;
+	obj->tl_slot = s->tl_slot;
+	obj->tl_gen = s->tl_gen;
+	obj->seqno = s->seqno;
 	client_unlock(&fdt_lock);
 	if (state != FD_OURS)
 		return -1;
@@ -740,9 +1019,11 @@ static void learn_newfds(const struct ipc_msg *rep, size_t off)
 		struct client_obj obj = {
 			.kind = (enum ipc_kind)nf[i].kind, .dev = (dev_t)nf[i].dev,
 			.ino = (ino_t)nf[i].ino, .size = nf[i].size, .broker = broker,
+			.tl_slot = nf[i].tl_slot, .tl_gen = nf[i].tl_gen, .seqno = nf[i].seqno,
 		};
 
-		known_put((dev_t)nf[i].dev, (ino_t)nf[i].ino, (int)nf[i].kind, nf[i].size, broker);
+		known_put((dev_t)nf[i].dev, (ino_t)nf[i].ino, (int)nf[i].kind, nf[i].size, broker,
+			  &nf[i]);
 		fdt_record(rep->fds[i], nf[i].kind ? FD_OURS : FD_NONE, &obj, true);
 		/* fds arrive FD_CLOEXEC; the request may have asked otherwise. */
 		if (nf[i].flags & IPC_NEWFD_INHERIT)
@@ -767,8 +1048,11 @@ int client_find(int fd, struct client_obj *obj)
 static int client_find_slow(int fd, struct client_obj *obj)
 {
 	struct ipc_msg req = { .hdr = { .op = IPC_IDENTIFY } }, rep;
+	struct ipc_newfd nf;
 	struct stat st;
 	int kind, r;
+
+	memset(&nf, 0, sizeof(nf));
 
 	if (fd < 0)
 		return -EBADF;
@@ -787,7 +1071,7 @@ static int client_find_slow(int fd, struct client_obj *obj)
 	}
 	if (S_ISREG(st.st_mode) && st.st_nlink) {
 		/* A file with a name: never a memfd of ours. */
-		known_put(st.st_dev, st.st_ino, IPC_KIND_NONE, 0, 0);
+		known_put(st.st_dev, st.st_ino, IPC_KIND_NONE, 0, 0, NULL);
 		return 0;
 	}
 	req.fds[0] = fd;
@@ -800,13 +1084,15 @@ static int client_find_slow(int fd, struct client_obj *obj)
 		ipc_msg_close_fds(&rep);
 		kind = (int)rep.hdr.ret;
 		obj->size = rep.hdr.arg0;
+		if (rep.hdr.len >= sizeof(nf))
+			memcpy(&nf, rep.payload, sizeof(nf));
 	}
 	client_unlock(&conn_lock);
 	if (r == -EBADF)
 		return r;
 	if (r == -ENOENT || r == -ECONNREFUSED) {
 		/* No broker runs, so no object of one exists: not ours, ever. */
-		known_put(st.st_dev, st.st_ino, IPC_KIND_NONE, 0, 0);
+		known_put(st.st_dev, st.st_ino, IPC_KIND_NONE, 0, 0, NULL);
 		return 0;
 	}
 	if (r)
@@ -814,8 +1100,11 @@ static int client_find_slow(int fd, struct client_obj *obj)
 	if (kind < 0 || kind >= IPC_KIND_MAX)
 		kind = IPC_KIND_NONE;
 	obj->broker = __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
-	known_put(st.st_dev, st.st_ino, kind, obj->size, obj->broker);
+	known_put(st.st_dev, st.st_ino, kind, obj->size, obj->broker, &nf);
 	obj->kind = (enum ipc_kind)kind;
+	obj->tl_slot = nf.tl_slot;
+	obj->tl_gen = nf.tl_gen;
+	obj->seqno = nf.seqno;
 	return kind != IPC_KIND_NONE;
 }
 
@@ -948,12 +1237,41 @@ static long ioctl_broker_gone(const struct client_obj *obj, unsigned long reques
 }
 
 /*
+ * What FILE_INFO says of the sync file @obj of one sw_sync point while the
+ * timeline page says that point is pending, as the record a signal would
+ * leave (its status 0): the caller saw no record with the broker's end
+ * open.  Return: false if the page cannot say.
+ */
+static bool file_info_pending(const struct client_obj *obj, struct sync_file_record *hdr,
+			      struct sync_fence_info *fi)
+{
+	void *page = page_of(obj);
+	const char *tl;
+	char name[32];
+
+	if (!page || client_point_state(obj) != 0 || !known_name(obj->dev, obj->ino, name))
+		return false;
+	memset(hdr, 0, sizeof(*hdr));
+	memset(fi, 0, sizeof(*fi));
+	hdr->magic = SYNC_FILE_RECORD_MAGIC;
+	hdr->complete = 1;
+	hdr->num_fences = 1;
+	memcpy(hdr->name, name, sizeof(hdr->name));
+	tl = tlpage_slot(page, obj->tl_slot - 1)->name;
+	for (size_t i = 0; i + 1 < sizeof(fi->obj_name) && tl[i]; i++)
+		fi->obj_name[i] = tl[i];
+	memcpy(fi->driver_name, "sw_sync", sizeof("sw_sync"));
+	hdr->len = (__u32)(sizeof(*hdr) + sizeof(*fi));
+	return true;
+}
+
+/*
  * FILE_INFO of a signaled sync file from its signal record (sync_file-priv.h,
  * "DOC: the signal record"): one recv(MSG_PEEK), no request.  The kernel's
  * order of checks and copies.  Return: the ioctl's result, or -EAGAIN when
  * the record cannot answer (pending, no record, or entries left out).
  */
-static long file_info_from_record(int fd, void *arg)
+static long file_info_from_record(int fd, const struct client_obj *obj, void *arg)
 {
 	struct {
 		struct sync_file_record hdr;
@@ -963,6 +1281,8 @@ static long file_info_from_record(int fd, void *arg)
 	ssize_t n;
 
 	n = recv(fd, &rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && errno == EAGAIN && file_info_pending(obj, &rec.hdr, rec.fi))
+		n = (ssize_t)rec.hdr.len;	/* no record, the broker's end open: pending */
 	if (n < (ssize_t)sizeof(rec.hdr) || rec.hdr.magic != SYNC_FILE_RECORD_MAGIC ||
 	    rec.hdr.len != (size_t)n)
 		return -EAGAIN;
@@ -992,7 +1312,12 @@ long client_ioctl(int fd, const struct client_obj *obj, unsigned long request, v
 	long r;
 
 	if (obj->kind == IPC_KIND_SYNC_FILE && request == SYNC_IOC_FILE_INFO) {
-		r = file_info_from_record(fd, arg);
+		r = file_info_from_record(fd, obj, arg);
+		if (r != -EAGAIN)
+			return r;
+	}
+	if (obj->kind == IPC_KIND_TIMELINE && request == SW_SYNC_IOC_INC) {
+		r = inc_in_page(obj, arg);
 		if (r != -EAGAIN)
 			return r;
 	}

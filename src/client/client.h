@@ -27,6 +27,11 @@ struct client_obj {
 	ino_t ino;
 	uint64_t size;		/* dma-bufs */
 	uint64_t broker;	/* the instance that owns it */
+	/* A timeline, or a sync file of one sw_sync point: the timeline's
+	 * slot + 1 in the broker's timeline page (0: none), its generation,
+	 * and the point's seqno (src/ipc/tlpage.h). */
+	uint32_t tl_slot, tl_gen;
+	uint64_t seqno;
 };
 
 /* Whether the library forwards to a broker (default) or runs the engine
@@ -99,6 +104,8 @@ struct client_fd_slot {
 	dev_t dev;
 	ino_t ino;
 	uint64_t size, broker;
+	uint32_t tl_slot, tl_gen;
+	uint64_t seqno;
 };
 extern struct client_fd_slot *client_fdt[CLIENT_FDT_CHUNKS];
 
@@ -165,6 +172,28 @@ long client_ioctl(int fd, const struct client_obj *obj, unsigned long request, v
 /* IPC_CLOSED: after close() of a copy of @obj's fd; returns when the
  * broker has released the object if that was the last copy. */
 void client_closed(const struct client_obj *obj);
+
+/*
+ * The timeline page (src/ipc/tlpage.h), for polls of sync files of one
+ * sw_sync point.  client_point_state(): 1 if the page says @obj's point
+ * is reached, 0 if pending, -1 if the page cannot say (ask the kernel's
+ * socket, or the broker).  client_point_waiting(): count this process in
+ * (or out of) the pollers of the point's timeline, so that signalers ring
+ * its doorbell; client_doorbell(): that doorbell (an eventfd of the
+ * library's, readable once rung; read it to re-arm), or a negative errno.
+ * No system call but the first client_doorbell() of a timeline.
+ */
+int client_point_state(const struct client_obj *obj);
+void client_point_waiting(const struct client_obj *obj, bool waiting);
+int client_doorbell(const struct client_obj *obj);
+
+/*
+ * client_settle - before a poll or epoll_wait that lets the kernel report
+ * sync files' own readiness: if INCs made in the timeline page may not
+ * have reached their sync files yet, ask the broker, which applies them
+ * before it answers (one round trip; otherwise one load).
+ */
+void client_settle(void);
 
 /* IPC_MIRROR: a new fd (ours to keep) whose readiness mirrors the buffer's
  * (readable: POLLIN ready; writable: POLLOUT ready). */

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/dma-buf.h>
 
@@ -134,27 +136,78 @@ bool client_fd_is_mirror(int fd)
 	return found;
 }
 
+/*
+ * Polls of buffers and of sync files of one sw_sync point.
+ *
+ * A dma-buf polls through a dup of its readiness mirror, made for this
+ * call only (no fd of ours outlives it).  A sync file of one point whose
+ * timeline has a fast slot is decided by the timeline page: ready at once
+ * if its point is reached; otherwise the call also waits on the slot's
+ * doorbell, which the signaler rings, and looks again when it rings (the
+ * sync file's own readiness, which the broker's record brings, still
+ * counts: a release or a broker's death wakes it).  A doorbell rung for
+ * another point of the timeline is read (re-armed) and the wait goes on
+ * for the rest of the time.
+ */
+struct pp_fast {
+	nfds_t idx;			/* in the caller's array */
+	struct client_obj obj;
+	int door;			/* index into the extra entries, or -1 */
+};
+
+static int64_t pp_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
 int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
 		       const sigset_t *sigmask, bool *handled)
 {
 	struct pollfd *nat;
-	bool any = false;
-	int r, e;
+	struct pp_fast *fast;
+	unsigned int n_fast = 0, n_doors = 0, waiting = 0;
+	bool any = false, ready_now = false, sync_any = false;
+	int64_t deadline = 0;
+	int r = 0, e = 0;
 
 	*handled = false;
 	if (!nfds || nfds > 4096)
 		return 0;
-	nat = malloc(nfds * sizeof(*nat));
-	if (!nat)
+	nat = malloc((nfds + nfds) * sizeof(*nat));
+	fast = malloc(nfds * sizeof(*fast));
+	if (!nat || !fast) {
+		free(nat);
+		free(fast);
 		return 0;
+	}
 	if (copy_from_user(nat, fds, nfds * sizeof(*fds))) {
 		free(nat);
+		free(fast);
 		return 0;	/* the native call reports EFAULT */
 	}
 	for (nfds_t i = 0; i < nfds; i++) {
 		struct client_obj obj;
 
-		if (nat[i].fd < 0 || client_find(nat[i].fd, &obj) != 1 || obj.kind != IPC_KIND_DMA_BUF)
+		if (nat[i].fd < 0 || client_find(nat[i].fd, &obj) != 1)
+			continue;
+		sync_any |= obj.kind == IPC_KIND_SYNC_FILE;
+		if (obj.kind == IPC_KIND_SYNC_FILE && obj.tl_slot && (nat[i].events & POLLIN)) {
+			int st = client_point_state(&obj);
+
+			if (st < 0)
+				continue;
+			fast[n_fast].idx = i;
+			fast[n_fast].obj = obj;
+			fast[n_fast].door = -1;
+			n_fast++;
+			any = true;
+			ready_now |= st == 1;
+			continue;
+		}
+		if (obj.kind != IPC_KIND_DMA_BUF)
 			continue;
 		/* A mirror for this call only: no fd of ours outlives it. */
 		r = client_mirror(nat[i].fd);
@@ -164,13 +217,95 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 		nat[i].events &= POLLIN | POLLOUT;
 		any = true;
 	}
+	/* Sync files show their own readiness: once INCs made in the page
+	 * have reached them. */
+	if (sync_any)
+		client_settle();
 	if (!any) {
 		free(nat);
+		free(fast);
 		return 0;
 	}
 	*handled = true;
-	r = ppoll(nat, nfds, tmo, sigmask);
-	e = errno;
+
+	/* Not ready yet: count ourselves in, then look again (a signaler adds
+	 * first and then looks for pollers), and wait on the doorbells. */
+	if (!ready_now) {
+		for (unsigned int k = 0; k < n_fast; k++) {
+			int door = client_doorbell(&fast[k].obj);
+			unsigned int d;
+
+			if (door < 0)
+				continue;
+			client_point_waiting(&fast[k].obj, true);
+			waiting |= 1;
+			fast[k].door = -2;	/* counted in */
+			for (d = 0; d < n_doors && nat[nfds + d].fd != door; d++)
+				;
+			if (d == n_doors) {
+				nat[nfds + d].fd = door;
+				nat[nfds + d].events = POLLIN;
+				n_doors++;
+			}
+			if (client_point_state(&fast[k].obj) == 1)
+				ready_now = true;
+		}
+	}
+	/* The caller's timeout as given the first time (the kernel judges it:
+	 * EINVAL), what is left of it after a doorbell rang for another point;
+	 * one too long to add to the clock is forever. */
+	if (tmo && !ready_now && tmo->tv_sec >= 0 && tmo->tv_nsec >= 0 &&
+	    tmo->tv_nsec < 1000000000l) {
+		int64_t now = pp_now();
+
+		deadline = tmo->tv_sec < (INT64_MAX - now) / 1000000000ll - 1
+				   ? now + (int64_t)tmo->tv_sec * 1000000000ll + tmo->tv_nsec
+				   : INT64_MAX;
+	}
+	for (unsigned int round = 0;; round++) {
+		struct timespec zero = { 0, 0 }, left, *t = ready_now ? &zero : (struct timespec *)tmo;
+		bool rung = false, got = false;
+
+		if (round && tmo && deadline != INT64_MAX) {
+			int64_t rest = deadline - pp_now();
+
+			if (rest < 0)
+				rest = 0;
+			left.tv_sec = rest / 1000000000ll;
+			left.tv_nsec = rest % 1000000000ll;
+			t = &left;
+		}
+		r = ppoll(nat, nfds + (ready_now ? 0 : n_doors), t, sigmask);
+		e = errno;
+		if (r < 0)
+			break;
+		for (unsigned int d = 0; !ready_now && d < n_doors; d++) {
+			uint64_t v;
+
+			if (nat[nfds + d].revents & POLLIN) {
+				rung = true;
+				if (read(nat[nfds + d].fd, &v, sizeof(v)) < 0) {
+					/* another poller re-armed it first */
+				}
+			}
+		}
+		for (unsigned int k = 0; k < n_fast; k++) {
+			struct pollfd *p = &nat[fast[k].idx];
+
+			/* As its socket will show it once the record is there. */
+			if (client_point_state(&fast[k].obj) == 1)
+				p->revents |= (short)(p->events & (POLLIN | POLLRDNORM));
+			got |= p->revents != 0;
+		}
+		for (nfds_t i = 0; i < nfds && !got; i++)
+			got = nat[i].revents != 0;
+		if (got || ready_now || !rung || (tmo && deadline != INT64_MAX && deadline - pp_now() <= 0))
+			break;
+	}
+	if (waiting)
+		for (unsigned int k = 0; k < n_fast; k++)
+			if (fast[k].door == -2)
+				client_point_waiting(&fast[k].obj, false);
 	if (r >= 0) {
 		r = 0;
 		for (nfds_t i = 0; i < nfds; i++) {
@@ -199,6 +334,7 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 			close(nat[i].fd);
 	}
 	free(nat);
+	free(fast);
 	errno = e;
 	return r;
 }

@@ -20,10 +20,16 @@ void core_sync_timeline_for_each_pending(struct sync_timeline *tl,
  *	lock held (it must not take it, nor touch other points): 0, or the
  *	negative errno the point signals with.
  * @arg: for @error_of.
+ * @timestamp: when the points signal (dma_fence_signal_timestamp()); 0:
+ *	now.  The broker applies an INC a client made through the timeline
+ *	page (src/ipc/tlpage.h) with the time the client made it.
+ *
+ * @error_of may be NULL.
  */
 struct core_sync_fault {
 	int (*error_of)(struct dma_fence *pt, void *arg);
 	void *arg;
+	ktime_t timestamp;
 };
 
 /*

@@ -426,11 +426,14 @@ static int signal_points_locked(struct sync_timeline *tl, u32 value, bool all, i
 		if (!test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &pt->base.flags)) {
 			int e = error;
 
-			if (!e && fault)
+			if (!e && fault && fault->error_of)
 				e = fault->error_of(&pt->base, fault->arg);
 			if (e)
 				dma_fence_set_error(&pt->base, e);
-			dma_fence_signal_locked(&pt->base);
+			if (fault && fault->timestamp)
+				dma_fence_signal_timestamp_locked(&pt->base, fault->timestamp);
+			else
+				dma_fence_signal_locked(&pt->base);
 			n++;
 		}
 	}

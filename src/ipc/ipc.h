@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPC_VERSION 1
+#define IPC_VERSION 2
 /* The kernel's limit on fds in one SCM_RIGHTS message. */
 #define IPC_MAX_FDS 253
 /* Payload bytes: the largest argument (a udmabuf list of 1024 items, a
@@ -27,7 +27,8 @@ enum ipc_op {
 	IPC_HELLO = 1,	/* arg0: IPC_VERSION, arg1: client pid -> ret: version */
 	IPC_OPEN,	/* arg0: enum ipc_device, arg1: open flags -> fd */
 	IPC_IOCTL,	/* struct ipc_ioctl + region; fds: target, inputs -> see ipc_ioctl */
-	IPC_IDENTIFY,	/* fd -> enum ipc_kind (IPC_KIND_NONE: not an object of ours) */
+	IPC_IDENTIFY,	/* fd -> enum ipc_kind (IPC_KIND_NONE: not an object of ours),
+			 * payload: its struct ipc_newfd */
 	IPC_CLOSED,	/* arg0: dev, arg1: ino: a copy was closed; release now if last */
 	IPC_MIRROR,	/* fd: a dma-buf -> its readiness mirror */
 	IPC_MAP,	/* fd: a udmabuf -> struct ipc_map_piece[] + one fd per piece */
@@ -39,6 +40,8 @@ enum ipc_op {
 	IPC_FAULT,	/* arg0: IPC_FAULT_STALL or _RELEASE, arg1: a timeline's
 			 * fence context, arg2: errno to release with -> 0 or
 			 * points released (tools: `dmasync fault`) */
+	IPC_DOORBELL,	/* arg0: slot + 1, arg1: its gen -> fd: the slot's doorbell */
+	IPC_SETTLE,	/* -> 0 once every INC made in the timeline page is applied */
 	IPC_OP_MAX,
 };
 
@@ -48,6 +51,9 @@ enum ipc_fault_op {
 };
 
 /*
+ * IPC_HELLO's reply carries the timeline page (src/ipc/tlpage.h) as its
+ * one fd, if the broker has one.
+ *
  * IPC_HELLO may carry the diagnostics the process asks for, as text lines
  * "fault=SPEC" (src/ipc/fault-spec.h) and "watchdog=MS", with one fd
  * attached: where the broker reports them.
@@ -116,6 +122,12 @@ struct ipc_newfd {
 	uint32_t kind;		/* enum ipc_kind */
 	uint32_t flags;		/* IPC_NEWFD_* */
 	uint64_t dev, ino, size;
+	/* A timeline, or a sync file of one sw_sync point: its timeline's
+	 * slot + 1 in the timeline page (0: none) and generation; the
+	 * point's seqno and the sync file's name (FILE_INFO while pending). */
+	uint32_t tl_slot, tl_gen;
+	uint64_t seqno;
+	char name[32];
 };
 #define IPC_NEWFD_INHERIT 1u	/* the fd must not be FD_CLOEXEC */
 

@@ -1119,9 +1119,10 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 
 /*
  * What a poll array holds of ours: POLL_DMABUF if an entry is a dma-buf of
- * the broker's (its fd cannot show its readiness: the whole call goes to
- * dmasync_ppoll()), POLL_SYNC_FILE if an entry is a sync file (native
- * poll, but its revents trimmed to the kernel's), else 0.  A table lookup
+ * the broker's (its fd cannot show its readiness), POLL_SYNC_FILE if an
+ * entry is a sync file (its revents trimmed to the kernel's; one of a
+ * sw_sync point is decided by the timeline page): either way the call goes
+ * to dmasync_ppoll(), else 0.  A table lookup
  * per entry for fds already seen.
  */
 #define POLL_DMABUF 1
@@ -1189,7 +1190,7 @@ static SLOW int poll_slow(struct pollfd *fds, nfds_t n, int timeout)
 {
 	int saved = errno, kinds = client_enabled() ? poll_kinds(fds, n) : 0, r;
 
-	if (!(kinds & POLL_DMABUF) && (n <= 64 || !client_enabled()))
+	if (!(kinds & (POLL_DMABUF | POLL_SYNC_FILE)) && (n <= 64 || !client_enabled()))
 		r = dmasync_real_poll(fds, n, timeout);
 	else
 		r = dmasync_poll(fds, n, timeout);
@@ -1218,7 +1219,7 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const
 {
 	int saved = errno, kinds = client_enabled() ? poll_kinds(fds, n) : 0, r;
 
-	if (!(kinds & POLL_DMABUF) && (n <= 64 || !client_enabled()))
+	if (!(kinds & (POLL_DMABUF | POLL_SYNC_FILE)) && (n <= 64 || !client_enabled()))
 		r = dmasync_real_ppoll(fds, n, tmo, mask);
 	else
 		r = dmasync_ppoll(fds, n, tmo, mask);
@@ -1239,6 +1240,33 @@ EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
 }
 
 /*
+ * Before the kernel reports sync files' own readiness (a native poll,
+ * select or epoll_wait): INCs made in the timeline page reach them first
+ * (client_settle(): one load when none is on its way).  errno kept.
+ */
+static void settle(void)
+{
+	int saved = errno;
+
+	if (client_enabled() && !client_busy())
+		client_settle();
+	errno = saved;
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	settle();
+	return dmasync_real_epoll_wait(epfd, ev, max, timeout);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+		       const sigset_t *mask)
+{
+	settle();
+	return dmasync_real_epoll_pwait(epfd, ev, max, timeout, mask);
+}
+
+/*
  * select() of a dma-buf: its readiness goes through poll; the fd sets are
  * translated both ways.  Only when a set holds one (else libc's select).
  */
@@ -1248,7 +1276,7 @@ static int select_via_poll(int n, fd_set *r, fd_set *w, fd_set *e, const struct 
 	struct pollfd p[FD_SETSIZE];
 	nfds_t np = 0;
 	int ready = 0, rc;
-	bool any = false;
+	bool any = false, sync = false;
 
 	*handled = false;
 	if (!client_enabled() || n <= 0 || n > FD_SETSIZE)
@@ -1261,14 +1289,20 @@ static int select_via_poll(int n, fd_set *r, fd_set *w, fd_set *e, const struct 
 
 		if (!ev)
 			continue;
-		any |= ours(fd, &obj) && obj.kind == IPC_KIND_DMA_BUF;
+		if (ours(fd, &obj)) {
+			any |= obj.kind == IPC_KIND_DMA_BUF;
+			sync |= obj.kind == IPC_KIND_SYNC_FILE;
+		}
 		p[np].fd = fd;
 		p[np].events = ev;
 		p[np].revents = 0;
 		np++;
 	}
-	if (!any)
+	if (!any) {
+		if (sync)
+			settle();
 		return 0;
+	}
 	*handled = true;
 	rc = dmasync_ppoll(p, np, tmo, mask);
 	if (rc < 0)

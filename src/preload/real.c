@@ -136,6 +136,10 @@ PASS(int, select, (int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tmo),
 PASS(int, pselect, (int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
 		    const sigset_t *mask), (n, r, w, e, tmo, mask))
 PASS(int, epoll_ctl, (int epfd, int op, int fd, struct epoll_event *ev), (epfd, op, fd, ev))
+PASS(int, epoll_wait, (int epfd, struct epoll_event *ev, int max, int timeout),
+     (epfd, ev, max, timeout))
+PASS(int, epoll_pwait, (int epfd, struct epoll_event *ev, int max, int timeout,
+			const sigset_t *mask), (epfd, ev, max, timeout, mask))
 PASS(void *, mmap, (void *addr, size_t len, int prot, int flags, int fd, off_t off),
      (addr, len, prot, flags, fd, off))
 PASS(off_t, lseek, (int fd, off_t off, int whence), (fd, off, whence))

@@ -16,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
@@ -608,6 +610,208 @@ TEST(sync_start_signal_during_request)
 	}
 }
 
+/* ---- the timeline page ---------------------------------------------------------------------- */
+
+static int64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/*
+ * The signaler wakes the poller itself: with the broker stopped, an INC in
+ * one process (which then waits for the broker to settle) still wakes a
+ * dmasync_poll() in another, through the timeline's doorbell; the broker,
+ * let go, applies it, and FILE_INFO reports the time the INC was made.
+ */
+static int doorbell_wakes_with_broker_stopped(void)
+{
+	int tl = open_tl(), f = create_fence(tl, 1), go[2], woke[2], code = 0;
+	struct sync_fence_info fi;
+	struct sync_file_info info;
+	struct ipc_stats st;
+	int64_t t0, t1;
+	pid_t waiter, signaler;
+	char c;
+
+	if (tl < 0 || f < 0 || pipe2(go, O_CLOEXEC) || pipe2(woke, O_CLOEXEC) || client_stats(&st))
+		return 2;
+	/* the doorbell, fetched once (a request) and inherited by both */
+	if (revents(f, POLLIN, 0) != 0)
+		return 2;
+	fflush(stdout);
+	waiter = fork();
+	if (waiter == 0) {
+		struct pollfd p = { .fd = f, .events = POLLIN };
+		int r;
+
+		/* counted in as a poller before the broker stops */
+		if (write(go[1], "w", 1) != 1)
+			_exit(2);
+		r = dmasync_poll(&p, 1, 10000);
+		_exit(r == 1 && p.revents == POLLIN && write(woke[1], "k", 1) == 1 ? 0 : 3);
+	}
+	if (read(go[0], &c, 1) != 1)
+		return 2;
+	/* the poller is in its poll (or about to be: the INC's doorbell
+	 * write is seen either way, the page being read after counting in) */
+	kill((pid_t)st.pid, SIGSTOP);
+	t0 = mono_now();
+	signaler = fork();
+	if (signaler == 0)
+		_exit(inc(tl, 1) == 0 ? 0 : 4);
+	{
+		struct pollfd w = { .fd = woke[0], .events = POLLIN };
+
+		if (poll(&w, 1, 5000) != 1)
+			code |= 8;	/* not woken while the broker stood still */
+	}
+	kill((pid_t)st.pid, SIGCONT);
+	if (wait_status(signaler) != 0)
+		code |= 16;
+	t1 = mono_now();
+	if (wait_status(waiter) != 0)
+		code |= 32;
+	memset(&info, 0, sizeof(info));
+	info.num_fences = 1;
+	info.sync_fence_info = (uintptr_t)&fi;
+	if (dmasync_ioctl(f, SYNC_IOC_FILE_INFO, &info) || info.status != 1 ||
+	    (int64_t)fi.timestamp_ns < t0 || (int64_t)fi.timestamp_ns > t1)
+		code |= 64;
+	close(f);
+	dmasync_close(tl);
+	return code;
+}
+
+TEST(timeline_page_doorbell_wakes_with_broker_stopped)
+{
+	char path[128];
+	pid_t pid = fork_own_broker(path, sizeof(path));
+
+	REQUIRE(pid >= 0);
+	if (pid == 0)
+		_exit(doorbell_wakes_with_broker_stopped());
+	CHECK_EQ(wait_status(pid), 0);
+}
+
+/*
+ * More timelines than the page has slots: the rest are served by requests,
+ * with the same results; a slot given back serves the next timeline, and
+ * a sync file of the old one is not read from it.
+ */
+static int more_timelines_than_slots(void)
+{
+	enum { N = 4096 + 8 };
+	int *tls = calloc(N, sizeof(int)), code = 0;
+	int f_first, f_last, keep, fresh, ff;
+
+	if (!tls)
+		return 2;
+	for (int i = 0; i < N; i++) {
+		tls[i] = open_tl();
+		if (tls[i] < 0)
+			return 3;
+	}
+	f_first = create_fence(tls[0], 2);
+	f_last = create_fence(tls[N - 1], 2);
+	if (f_first < 0 || f_last < 0)
+		return 4;
+	/* pending, then signaled, on a paged and an unpaged timeline */
+	if (status(f_first) != 0 || status(f_last) != 0 || revents(f_last, POLLIN, 0))
+		code |= 8;
+	if (inc(tls[0], 2) || inc(tls[N - 1], 2) || status(f_first) != 1 || status(f_last) != 1 ||
+	    revents(f_first, POLLIN, 0) != POLLIN || revents(f_last, POLLIN, 0) != POLLIN)
+		code |= 16;
+	/* a point of a timeline whose slot is given back and taken again */
+	keep = create_fence(tls[1], 5);
+	dmasync_close(tls[1]);		/* keep signals -ENOENT */
+	fresh = open_tl();
+	ff = fresh >= 0 ? create_fence(fresh, 5) : -1;
+	if (ff < 0 || status(keep) != -ENOENT || revents(keep, POLLIN, 0) != POLLIN)
+		code |= 32;
+	if (inc(fresh, 5) || status(ff) != 1 || status(keep) != -ENOENT)
+		code |= 64;
+	close(keep);
+	close(ff);
+	dmasync_close(fresh);
+	close(f_first);
+	close(f_last);
+	for (int i = 0; i < N; i++)
+		if (i != 1)
+			dmasync_close(tls[i]);
+	free(tls);
+	return code;
+}
+
+TEST(timeline_page_more_timelines_than_slots)
+{
+	char path[128];
+	pid_t pid = fork_own_broker(path, sizeof(path));
+
+	REQUIRE(pid >= 0);
+	if (pid == 0)
+		_exit(more_timelines_than_slots());
+	CHECK_EQ(wait_status(pid), 0);
+}
+
+/*
+ * A client that scribbles on the page (same uid: it may) cannot crash the
+ * broker: dirty marks of free slots, log positions far ahead, garbage
+ * values.  The broker keeps serving.
+ */
+static int scribbled_page(void)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_HELLO, .arg0 = IPC_VERSION } }, rep;
+	static char buf[IPC_MAX_PAYLOAD];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int tl = open_tl(), f = create_fence(tl, 1), s, code = 0;
+	unsigned char *page;
+
+	if (tl < 0 || f < 0)
+		return 2;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", getenv("DMASYNC_SOCKET"));
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)))
+		return 3;
+	req.hdr.arg1 = (uint64_t)getpid();
+	rep.payload = buf;
+	if (ipc_send(s, &req, 0) || ipc_recv(s, &rep, 0) || rep.nfds != 1)
+		return 4;
+	page = mmap(NULL, 4096 + 4096 * 128, PROT_READ | PROT_WRITE, MAP_SHARED, rep.fds[0], 0);
+	close(rep.fds[0]);
+	if (page == MAP_FAILED)
+		return 5;
+	/* every dirty bit, every slot's value and log garbage */
+	memset(page + 24, 0xff, 8 + 512);
+	for (int i = 0; i < 4096; i++) {
+		unsigned char *slot = page + 4096 + 128 * i;
+
+		memset(slot + 16, 0xee, 4);		/* log_head */
+		memset(slot + 32, 0xa5, 64);		/* log */
+	}
+	/* the broker still answers, and the timeline still works */
+	if (status(f) < 0 || inc(tl, 1) || revents(f, POLLIN, 1000) != POLLIN)
+		code |= 8;
+	munmap(page, 4096 + 4096 * 128);
+	close(s);
+	close(f);
+	dmasync_close(tl);
+	return code;
+}
+
+TEST(timeline_page_scribbled_by_a_client)
+{
+	char path[128];
+	pid_t pid = fork_own_broker(path, sizeof(path));
+
+	REQUIRE(pid >= 0);
+	if (pid == 0)
+		_exit(scribbled_page());
+	CHECK_EQ(wait_status(pid), 0);
+}
+
 /* ---- FILE_INFO from the signal record ------------------------------------------------------ */
 
 static int merge_fds(int a, int b, const char *name)
@@ -634,7 +838,8 @@ static uint64_t requests_now(void)
 static void file_info_cases(void)
 {
 	enum { N = 40 };
-	int tl = open_tl(), tl2 = open_tl(), a = create_fence(tl, 1), p = create_fence(tl, 2);
+	int tl = open_tl(), tl2 = open_tl(), tl2b = open_tl(), a = create_fence(tl, 1);
+	int p = create_fence(tl, 2);
 	int e = create_fence(tl2, 5), many[N], tls[N], m, big;
 	struct sync_fence_info fi[N];
 	struct sync_file_info info;
@@ -692,12 +897,54 @@ static void file_info_cases(void)
 	r1 = requests_now();
 	CHECK_EQ(r1 - r0, base);
 
-	/* pending: asks */
+	/* pending, one point of a timeline with a slot in the timeline page:
+	 * the page answers, as the broker would (compared once signaled) */
 	r0 = requests_now();
 	memset(&info, 0, sizeof(info));
 	CHECK_EQ(dmasync_ioctl(p, SYNC_IOC_FILE_INFO, &info), 0);
 	CHECK_EQ(info.status, 0);
-	CHECK_EQ(requests_now() - r0, base + 1);
+	memset(&info, 0, sizeof(info));
+	memset(fi, 0x5a, sizeof(fi));
+	info.num_fences = 2;
+	info.sync_fence_info = (uintptr_t)fi;
+	CHECK_EQ(dmasync_ioctl(p, SYNC_IOC_FILE_INFO, &info), 0);
+	CHECK_EQ(info.status, 0);
+	CHECK_EQ(info.num_fences, 1);
+	CHECK_STR(fi[0].driver_name, "sw_sync");
+	CHECK_EQ(fi[0].status, 0);
+	CHECK_EQ(fi[0].flags, 0);
+	CHECK_EQ(fi[0].timestamp_ns, 0);
+	CHECK_EQ((unsigned char)fi[1].obj_name[0], 0x5a);	/* one entry written */
+	CHECK_EQ(requests_now() - r0, base);
+	{
+		struct sync_fence_info pend = fi[0], done;
+		char pname[32];
+		int p2 = create_fence(tl2b, 3), pm;
+
+		memcpy(pname, info.name, sizeof(pname));
+		CHECK_EQ(strncmp(pname, "sw_sync-", 8), 0);
+		/* a pending merge of two timelines: asks */
+		pm = merge_fds(p, p2, "two");
+		REQUIRE(pm >= 0);
+		r0 = requests_now();
+		memset(&info, 0, sizeof(info));
+		CHECK_EQ(dmasync_ioctl(pm, SYNC_IOC_FILE_INFO, &info), 0);
+		CHECK_EQ(info.status, 0);
+		CHECK_EQ(requests_now() - r0, base + 1);
+		/* signaled: the record, with the same names */
+		REQUIRE(inc(tl, 1) == 0);
+		memset(&info, 0, sizeof(info));
+		info.num_fences = 1;
+		info.sync_fence_info = (uintptr_t)&done;
+		CHECK_EQ(dmasync_ioctl(p, SYNC_IOC_FILE_INFO, &info), 0);
+		CHECK_EQ(info.status, 1);
+		CHECK_STR(info.name, pname);
+		CHECK_STR(done.obj_name, pend.obj_name);
+		CHECK_STR(done.driver_name, pend.driver_name);
+		CHECK(done.timestamp_ns > 0);
+		close(pm);
+		close(p2);
+	}
 
 	/* more fences than a record holds: the count from it, the entries asked */
 	for (int i = 0; i < N; i++) {
@@ -740,6 +987,7 @@ static void file_info_cases(void)
 	close(e);
 	close(p);
 	close(a);
+	dmasync_close(tl2b);
 	dmasync_close(tl);
 }
 

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The broker's side of the timeline page (tlpage.h, src/ipc/tlpage.h).
+ *
+ * Per slot the broker keeps, privately: the timeline (a reference), its
+ * fence context, the page value it has applied (@seen) and the log
+ * position it has read up to, and the doorbell if anyone asked for it.
+ * Clients only ever add to a slot's value; the broker turns each
+ * difference it finds into sync_timeline signals, in log order with the
+ * logged times where the log still holds them (an INC's points signal at
+ * the time that INC was made), the rest at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <dmasync/sw_sync.h>
+#include "sw_sync-priv.h"
+#include "tlpage.h"
+#include "../ipc/tlpage.h"
+
+#define BUCKETS 1024u
+
+struct slot_priv {
+	struct sync_timeline *tl;	/* a reference; NULL: free */
+	uint64_t context;
+	uint32_t seen;			/* page value applied */
+	uint32_t log_seen;		/* log position read up to */
+	int doorbell;			/* eventfd, or -1 */
+	int next;			/* hash chain (slot index), or -1 */
+	int next_free;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static void *page;
+static int page_fd = -1;
+static struct slot_priv priv[TLPAGE_SLOTS];
+static int bucket[BUCKETS];
+static int free_head = -1;
+
+static unsigned int hash(uint64_t context)
+{
+	return (unsigned int)((context * 0x9E3779B97F4A7C15ull) >> 54) % BUCKETS;
+}
+
+int broker_tlpage_init(void)
+{
+	int fd = memfd_create("dmasync-timelines", MFD_CLOEXEC);
+	struct tlpage_hdr *h;
+	void *p;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)TLPAGE_SIZE)) {
+		close(fd);
+		return -errno;
+	}
+	p = mmap(NULL, TLPAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return -errno;
+	}
+	h = tlpage_hdr(p);
+	h->nslots = TLPAGE_SLOTS;
+	h->slot_size = sizeof(struct tlpage_slot);
+	for (unsigned int i = 0; i < BUCKETS; i++)
+		bucket[i] = -1;
+	for (int i = (int)TLPAGE_SLOTS - 1; i >= 0; i--) {
+		priv[i].doorbell = -1;
+		priv[i].next = -1;
+		priv[i].next_free = free_head;
+		free_head = i;
+	}
+	__atomic_store_n(&h->magic, TLPAGE_MAGIC, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&lock);
+	page = p;
+	page_fd = fd;
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+int broker_tlpage_dup_fd(void)
+{
+	return page_fd >= 0 ? fcntl(page_fd, F_DUPFD_CLOEXEC, 3) : -1;
+}
+
+/* lock held.  The slot of @tl, or -1. */
+static int find_locked(uint64_t context)
+{
+	for (int i = bucket[hash(context)]; i >= 0; i = priv[i].next)
+		if (priv[i].context == context && priv[i].tl)
+			return i;
+	return -1;
+}
+
+/* lock held: signal @tl up to page value @target (if it is ahead of what
+ * was applied and not beyond @limit) at @ts (0: now). */
+static void advance_locked(struct slot_priv *sp, uint32_t target, uint32_t limit, int64_t ts)
+{
+	struct core_sync_fault at = { .timestamp = ts };
+	uint32_t d = target - sp->seen;
+
+	if (!d || d > limit - sp->seen)
+		return;
+	core_sync_timeline_signal_faulty(sp->tl, d, &at);
+	sp->seen = target;
+}
+
+/* lock held: apply slot @i. */
+static void apply_locked(uint32_t i)
+{
+	struct tlpage_slot *s = tlpage_slot(page, i);
+	struct slot_priv *sp = &priv[i];
+	uint32_t v, head, from;
+
+	if (!sp->tl)
+		return;
+	v = __atomic_load_n(&s->value, __ATOMIC_SEQ_CST);
+	head = __atomic_load_n(&s->log_head, __ATOMIC_ACQUIRE);
+	from = head - sp->log_seen > TLPAGE_LOG ? head - TLPAGE_LOG : sp->log_seen;
+	for (uint32_t pos = from; pos != head; pos++) {
+		struct tlpage_log *e = &s->log[pos % TLPAGE_LOG];
+		uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+		uint32_t value = __atomic_load_n(&e->value, __ATOMIC_RELAXED);
+		int64_t ts = __atomic_load_n(&e->ts, __ATOMIC_RELAXED);
+
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (seq != pos + 1 || __atomic_load_n(&e->seq, __ATOMIC_RELAXED) != seq || ts <= 0)
+			continue;	/* being rewritten, or never finished */
+		advance_locked(sp, value, v, ts);
+	}
+	sp->log_seen = head;
+	advance_locked(sp, v, v, 0);
+}
+
+static void drain_locked(void)
+{
+	struct tlpage_hdr *h = tlpage_hdr(page);
+	uint64_t sum;
+
+	/* Set before the summary is taken, cleared once every record is
+	 * out: tlpage_unsettled() sees one or the other until then. */
+	__atomic_store_n(&h->draining, 1, __ATOMIC_SEQ_CST);
+	sum = __atomic_exchange_n(&h->summary, 0, __ATOMIC_SEQ_CST);
+
+	while (sum) {
+		unsigned int w = (unsigned int)__builtin_ctzll(sum);
+		uint64_t bits = __atomic_exchange_n(&h->dirty[w], 0, __ATOMIC_SEQ_CST);
+
+		sum &= sum - 1;
+		while (bits) {
+			unsigned int b = (unsigned int)__builtin_ctzll(bits);
+
+			bits &= bits - 1;
+			apply_locked(w * 64 + b);
+		}
+	}
+	__atomic_store_n(&h->draining, 0, __ATOMIC_SEQ_CST);
+}
+
+void broker_tlpage_drain(void)
+{
+	void *p = __atomic_load_n(&page, __ATOMIC_ACQUIRE);
+
+	if (!p || !__atomic_load_n(&tlpage_hdr(p)->summary, __ATOMIC_SEQ_CST))
+		return;
+	pthread_mutex_lock(&lock);
+	drain_locked();
+	pthread_mutex_unlock(&lock);
+}
+
+void broker_tlpage_attach(struct sync_timeline *tl, bool fast)
+{
+	struct tlpage_slot *s;
+	struct slot_priv *sp;
+	const char *name;
+	uint32_t gen;
+	int i;
+
+	pthread_mutex_lock(&lock);
+	if (!page || free_head < 0) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	i = free_head;
+	sp = &priv[i];
+	free_head = sp->next_free;
+	s = tlpage_slot(page, (uint32_t)i);
+	sp->tl = sync_timeline_get(tl);
+	sp->context = sync_timeline_context(tl);
+	sp->next = bucket[hash(sp->context)];
+	bucket[hash(sp->context)] = i;
+	sp->seen = sync_timeline_value(tl);
+	sp->log_seen = __atomic_load_n(&s->log_head, __ATOMIC_ACQUIRE);
+	name = sync_timeline_name(tl);
+	memset(s->name, 0, sizeof(s->name));
+	memcpy(s->name, name, strnlen(name, sizeof(s->name) - 1));
+	__atomic_store_n(&s->value, sp->seen, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->state, fast ? TLPAGE_FAST : TLPAGE_SLOW, __ATOMIC_RELAXED);
+	gen = __atomic_load_n(&s->gen, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->gen, (gen + 1) | 1u, __ATOMIC_RELEASE);	/* odd: live */
+	pthread_mutex_unlock(&lock);
+}
+
+/* lock held: unlink slot @i from its hash chain. */
+static void unlink_locked(int i)
+{
+	int *pp = &bucket[hash(priv[i].context)];
+
+	while (*pp >= 0 && *pp != i)
+		pp = &priv[*pp].next;
+	if (*pp == i)
+		*pp = priv[i].next;
+	priv[i].next = -1;
+}
+
+void broker_tlpage_release(struct sync_timeline *tl)
+{
+	struct sync_timeline *put = NULL;
+	struct tlpage_slot *s;
+	int i;
+
+	pthread_mutex_lock(&lock);
+	i = page ? find_locked(sync_timeline_context(tl)) : -1;
+	if (i < 0) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	s = tlpage_slot(page, (uint32_t)i);
+	/* What clients added before they closed it signals with success. */
+	__atomic_store_n(&s->state, TLPAGE_SLOW, __ATOMIC_SEQ_CST);
+	apply_locked((uint32_t)i);
+	__atomic_store_n(&s->gen, __atomic_load_n(&s->gen, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->state, TLPAGE_FREE, __ATOMIC_RELEASE);
+	unlink_locked(i);
+	put = priv[i].tl;
+	priv[i].tl = NULL;
+	if (priv[i].doorbell >= 0) {
+		close(priv[i].doorbell);
+		priv[i].doorbell = -1;
+	}
+	priv[i].next_free = free_head;
+	free_head = i;
+	pthread_mutex_unlock(&lock);
+	sync_timeline_put(put);
+}
+
+void broker_tlpage_slow(struct sync_timeline *tl)
+{
+	int i;
+
+	pthread_mutex_lock(&lock);
+	i = page ? find_locked(sync_timeline_context(tl)) : -1;
+	if (i >= 0) {
+		/* Clients stop signaling here; what they added is applied as
+		 * it was made, before the faults begin. */
+		__atomic_store_n(&tlpage_slot(page, (uint32_t)i)->state, TLPAGE_SLOW,
+				 __ATOMIC_SEQ_CST);
+		apply_locked((uint32_t)i);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+bool broker_tlpage_lookup(uint64_t context, uint32_t *slot1, uint32_t *gen)
+{
+	bool ok = false;
+	int i;
+
+	pthread_mutex_lock(&lock);
+	i = page ? find_locked(context) : -1;
+	if (i >= 0) {
+		struct tlpage_slot *s = tlpage_slot(page, (uint32_t)i);
+
+		ok = __atomic_load_n(&s->state, __ATOMIC_RELAXED) == TLPAGE_FAST;
+		*slot1 = (uint32_t)i + 1;
+		*gen = __atomic_load_n(&s->gen, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
+bool broker_tlpage_inc(struct sync_timeline *tl, uint32_t inc)
+{
+	struct tlpage_slot *s;
+	bool ring = false;
+	int i, door = -1;
+
+	pthread_mutex_lock(&lock);
+	i = page ? find_locked(sync_timeline_context(tl)) : -1;
+	s = i >= 0 ? tlpage_slot(page, (uint32_t)i) : NULL;
+	if (!s || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != TLPAGE_FAST) {
+		pthread_mutex_unlock(&lock);
+		return false;
+	}
+	ring = tlpage_add(page, (uint32_t)i, inc, ktime_get());
+	drain_locked();
+	if (ring && priv[i].doorbell >= 0)
+		door = priv[i].doorbell;
+	if (door >= 0) {
+		uint64_t one = 1;
+
+		/* Non-blocking: a full counter already wakes everyone. */
+		if (write(door, &one, sizeof(one)) < 0) {
+			/* EAGAIN: it is readable already */
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return true;
+}
+
+int broker_tlpage_doorbell(uint32_t slot1, uint32_t gen)
+{
+	struct tlpage_slot *s;
+	int fd;
+
+	if (!slot1 || slot1 > TLPAGE_SLOTS)
+		return -EINVAL;
+	pthread_mutex_lock(&lock);
+	s = page ? tlpage_slot(page, slot1 - 1) : NULL;
+	if (!s || !priv[slot1 - 1].tl || __atomic_load_n(&s->gen, __ATOMIC_RELAXED) != gen) {
+		pthread_mutex_unlock(&lock);
+		return -ESTALE;
+	}
+	if (priv[slot1 - 1].doorbell < 0)
+		priv[slot1 - 1].doorbell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	fd = priv[slot1 - 1].doorbell >= 0 ? fcntl(priv[slot1 - 1].doorbell, F_DUPFD_CLOEXEC, 3)
+					   : -1;
+	if (fd < 0)
+		fd = -errno;
+	pthread_mutex_unlock(&lock);
+	return fd;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: the broker's side of the timeline page (src/ipc/tlpage.h,
+ * docs/design.md "The timeline page").  Every function takes the page's
+ * lock: the main thread and the engine's release paths (any thread) call
+ * them.
+ */
+#ifndef DMASYNC_BROKER_TLPAGE_H
+#define DMASYNC_BROKER_TLPAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sync_timeline;
+
+/* Make the page (a memfd, mapped).  Return: 0 or a negative errno; without
+ * it every timeline is served by requests, as before the page existed. */
+int broker_tlpage_init(void);
+
+/* A new fd of the page for a client's HELLO reply (the caller sends and
+ * closes it), or -1. */
+int broker_tlpage_dup_fd(void);
+
+/*
+ * broker_tlpage_attach - give the new timeline @tl a slot; @fast: whether
+ * clients may signal it there (not under fault injection).  Takes a
+ * reference to @tl until broker_tlpage_release().  No slot free: the
+ * timeline is served by requests only.
+ */
+void broker_tlpage_attach(struct sync_timeline *tl, bool fast);
+
+/*
+ * broker_tlpage_release - @tl's file is being released: apply what
+ * clients left in its slot (before its pending points signal -ENOENT),
+ * then free the slot.  No-op for a timeline without one.
+ */
+void broker_tlpage_release(struct sync_timeline *tl);
+
+/* From now on @tl is signaled through requests only (fault injection). */
+void broker_tlpage_slow(struct sync_timeline *tl);
+
+/*
+ * broker_tlpage_lookup - the slot (+1) and generation of the timeline
+ * with fence context @context, for describing its fds to clients.
+ * Return: false if it has none, or none clients may use.
+ */
+bool broker_tlpage_lookup(uint64_t context, uint32_t *slot1, uint32_t *gen);
+
+/*
+ * broker_tlpage_drain - apply every INC clients made in the page since the
+ * last call.  Called before every request is served (so that each answer
+ * includes every INC made before it was sent) and once per wake-up of the
+ * loop.  Cheap when nothing changed: one load.
+ */
+void broker_tlpage_drain(void);
+
+/*
+ * broker_tlpage_inc - SW_SYNC_IOC_INC through a request, on a timeline
+ * with a fast slot: done through the page (so that the page stays the
+ * timeline's value).  Return: true if done, false if @tl has no fast slot.
+ */
+bool broker_tlpage_inc(struct sync_timeline *tl, uint32_t inc);
+
+/*
+ * broker_tlpage_doorbell - a new fd of the doorbell of slot @slot1 - 1 at
+ * generation @gen (made on first use), for the caller to send and close.
+ * Return: the fd, or -ESTALE (the slot serves another timeline now), or
+ * another negative errno.
+ */
+int broker_tlpage_doorbell(uint32_t slot1, uint32_t gen);
+
+#endif

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: the timeline page, shared by the broker and its clients
+ * (docs/design.md, "The timeline page").
+ *
+ * The broker publishes one memfd per instance, sent with its HELLO reply
+ * and mapped shared by every client.  Each sw_sync timeline the broker
+ * makes gets a slot, if one is free and the timeline is not under fault
+ * injection.  In a slot:
+ *  - @value is the timeline's value as signalers left it.  A client's
+ *    SW_SYNC_IOC_INC adds to it here (an atomic add), logs the value it
+ *    reached with its CLOCK_MONOTONIC time, marks the slot dirty, rings
+ *    the doorbell if someone polls, and then asks the broker to settle
+ *    (IPC_SETTLE).  The broker applies what it finds before it serves any
+ *    request, signaling the points with the logged times: when INC
+ *    returns, every sync file and buffer shows it, as on Linux.
+ *  - A process that polls a point of the timeline, or asks FILE_INFO of a
+ *    sync file that holds one pending point, reads @value to decide: ready
+ *    (or pending) with no request.  A poller counts itself in @waiters;
+ *    a signaler that sees waiters writes the slot's doorbell (an eventfd
+ *    the broker hands out, IPC_DOORBELL), so the poller wakes on the
+ *    signaler's write, not on the broker's record.
+ *
+ * @gen is odd while the slot serves a live timeline and changes whenever
+ * it is taken or given back: a client's (slot, gen) names one timeline,
+ * and a stale pair reads as "ask the broker".  A slot whose @state is not
+ * TLPAGE_FAST (fault injection began, the timeline is being released) is
+ * read by nobody: requests go to the broker.
+ *
+ * Trust: the page is writable by every client of the broker, all of the
+ * same uid (SO_PEERCRED).  The broker reads it with bounds checks only; a
+ * client that scribbles on it can signal points early or late, never
+ * crash the broker or make it touch memory outside the page.
+ */
+#ifndef DMASYNC_IPC_TLPAGE_H
+#define DMASYNC_IPC_TLPAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TLPAGE_MAGIC 0x746c7067u	/* "tlpg" */
+#define TLPAGE_SLOTS 4096u
+#define TLPAGE_LOG 4u
+#define TLPAGE_HDR_SIZE 4096u
+#define TLPAGE_SIZE (TLPAGE_HDR_SIZE + TLPAGE_SLOTS * sizeof(struct tlpage_slot))
+
+enum {
+	TLPAGE_FREE = 0,
+	TLPAGE_FAST,	/* clients signal and read here */
+	TLPAGE_SLOW,	/* ask the broker */
+};
+
+struct tlpage_log {
+	uint32_t seq;		/* position + 1 once written; 0 while being written */
+	uint32_t value;		/* the value that INC reached */
+	int64_t ts;		/* its CLOCK_MONOTONIC time, ns */
+};
+
+struct tlpage_slot {
+	uint32_t value;
+	uint32_t gen;
+	uint32_t state;
+	uint32_t waiters;
+	uint32_t log_head;
+	uint32_t pad[3];
+	struct tlpage_log log[TLPAGE_LOG];
+	char name[32];		/* the timeline's name, for FILE_INFO */
+};
+
+struct tlpage_hdr {
+	uint32_t magic;
+	uint32_t nslots;
+	uint32_t slot_size;
+	uint32_t draining;	/* 1: the broker is applying dirty slots */
+	uint64_t summary;	/* bit w: dirty[w] may have bits set */
+	uint64_t dirty[TLPAGE_SLOTS / 64];
+};
+
+_Static_assert(sizeof(struct tlpage_slot) == 128, "slot size");
+_Static_assert(sizeof(struct tlpage_hdr) <= TLPAGE_HDR_SIZE, "header size");
+
+static inline struct tlpage_hdr *tlpage_hdr(void *page)
+{
+	return page;
+}
+
+static inline struct tlpage_slot *tlpage_slot(void *page, uint32_t i)
+{
+	return (struct tlpage_slot *)((char *)page + TLPAGE_HDR_SIZE) + i;
+}
+
+/* Whether seqno @pt has been reached by value @v (32-bit wrap, as sw_sync). */
+static inline bool tlpage_passed(uint32_t pt, uint32_t v)
+{
+	return (int32_t)(pt - v) <= 0;
+}
+
+/*
+ * tlpage_read - the value of slot @i if it still serves timeline
+ * generation @gen fast.  Return: true and *@value, or false (ask the
+ * broker).
+ */
+static inline bool tlpage_read(void *page, uint32_t i, uint32_t gen, uint32_t *value)
+{
+	struct tlpage_slot *s;
+	uint32_t g;
+
+	if (!page || i >= TLPAGE_SLOTS)
+		return false;
+	s = tlpage_slot(page, i);
+	g = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
+	if (g != gen || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != TLPAGE_FAST)
+		return false;
+	*value = __atomic_load_n(&s->value, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) == gen;
+}
+
+/*
+ * tlpage_unsettled - whether INCs made in the page may not have reached
+ * every sync file yet (the broker has not applied them, or is applying
+ * them): a poll of the sync files' own fds must first ask the broker,
+ * which applies the page before it answers.
+ */
+static inline bool tlpage_unsettled(void *page)
+{
+	struct tlpage_hdr *h = tlpage_hdr(page);
+
+	return __atomic_load_n(&h->summary, __ATOMIC_SEQ_CST) ||
+	       __atomic_load_n(&h->draining, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * tlpage_add - a signaler's INC of slot @i by @inc at time @ts: the value,
+ * the log, the dirty marks.  The caller checked the slot (tlpage_read()).
+ * Return: whether someone polls with the slot's doorbell.
+ */
+static inline bool tlpage_add(void *page, uint32_t i, uint32_t inc, int64_t ts)
+{
+	struct tlpage_hdr *h = tlpage_hdr(page);
+	struct tlpage_slot *s = tlpage_slot(page, i);
+	uint32_t v = __atomic_add_fetch(&s->value, inc, __ATOMIC_SEQ_CST);
+	uint32_t pos = __atomic_fetch_add(&s->log_head, 1, __ATOMIC_ACQ_REL);
+	struct tlpage_log *e = &s->log[pos % TLPAGE_LOG];
+
+	__atomic_store_n(&e->seq, 0, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&e->value, v, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->ts, ts, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->seq, pos + 1, __ATOMIC_RELEASE);
+	__atomic_fetch_or(&h->dirty[i / 64], 1ull << (i % 64), __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(&h->summary, 1ull << (i / 64), __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&s->waiters, __ATOMIC_SEQ_CST) != 0;
+}
+
+#endif
