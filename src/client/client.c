@@ -284,6 +284,42 @@ int client_fd_above_floor(int fd)
 	return above_floor(fd);
 }
 
+/**
+ * client_move_own_fd() - move the broker connection off the number @fd
+ * @fd: a number the program wants for itself (its dup2()/dup3() onto it)
+ *
+ * If @fd is the connection, it is copied to the lowest free number at or
+ * above the floor (client_set_fd_floor(); 0 if none), and requests use the
+ * copy from then on.  Done under the connection's lock: a request in flight
+ * in another thread ends on the old number, the next one starts on the
+ * new.  @fd is left open, a copy of the same connection that the client no
+ * longer uses, so that no other thread can be given the number before the
+ * caller replaces it (dup2()/dup3()) or closes it.  Takes the lock: not
+ * for a signal handler that interrupted this thread in the client
+ * (client_busy()).
+ *
+ * Return: 0 if the connection moved; -ENOENT if @fd is not it; else the
+ * negative errno of fcntl(F_DUPFD_CLOEXEC) (no room above the floor), and
+ * the connection stays at @fd.
+ */
+int client_move_own_fd(int fd)
+{
+	int min = __atomic_load_n(&fd_floor, __ATOMIC_RELAXED), high, r = -ENOENT;
+
+	client_lock(&conn_lock);
+	if (fd >= 0 && fd == conn_fd) {
+		high = fcntl(fd, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
+		if (high < 0) {
+			r = -errno;
+		} else {
+			__atomic_store_n(&conn_fd, high, __ATOMIC_RELAXED);
+			r = 0;
+		}
+	}
+	client_unlock(&conn_lock);
+	return r;
+}
+
 /*
  * conn_lock held.  In a fork child, move the new connection @fd to the
  * number the parent's connection had, if that number still holds it (the

@@ -82,6 +82,7 @@ struct epoll_reg {
 	dev_t dev;
 	ino_t ino;
 	int dup;
+	struct epoll_event ev;	/* as registered (client_mirror_move()) */
 	struct epoll_reg *next;
 };
 
@@ -132,6 +133,58 @@ bool client_fd_is_mirror(int fd)
 		found = reg->dup == fd;
 	client_unlock(&mirror_lock);
 	return found;
+}
+
+/**
+ * client_mirror_move() - give up the number of a registration's mirror
+ * @fd: the number, a mirror's (client_fd_is_mirror())
+ * @min: the lowest number the mirror may move to (the fd floor)
+ *
+ * The program wants @fd (dup2() onto it).  The mirror is copied to the
+ * lowest free number at or above @min and its registration in the
+ * program's epoll set moves with it, with the events and data it was
+ * registered with.  Moving re-registers: a disarmed EPOLLONESHOT
+ * registration is armed again, and an edge-triggered one reports the
+ * buffer's current readiness once more.  @fd is left open, in no epoll
+ * set, so that no other thread is given the number before the caller
+ * replaces or closes it.  Takes the registrations' lock.
+ *
+ * Return: 0; -ENOENT if @fd is not a mirror; else a negative errno, and
+ * nothing changed.
+ */
+int client_mirror_move(int fd, int min)
+{
+	struct epoll_reg *reg;
+	int high, r = -ENOENT;
+
+	client_lock(&mirror_lock);
+	for (reg = regs; reg && reg->dup != fd; reg = reg->next)
+		;
+	if (!reg)
+		goto out;
+	high = fcntl(fd, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
+	if (high < 0) {
+		r = -errno;
+		goto out;
+	}
+	/*
+	 * Out of the set, then back under the new number: epoll knows a
+	 * registration by file and number.  Removed first, so that no
+	 * epoll_wait() meanwhile reports the buffer twice.  If the removal
+	 * fails, the program closed its epoll fd: nothing to carry over.
+	 */
+	if (!epoll_ctl(reg->epfd, EPOLL_CTL_DEL, fd, NULL) &&
+	    epoll_ctl(reg->epfd, EPOLL_CTL_ADD, high, &reg->ev)) {
+		r = -errno;
+		epoll_ctl(reg->epfd, EPOLL_CTL_ADD, fd, &reg->ev);	/* as it was */
+		close(high);
+		goto out;
+	}
+	reg->dup = high;
+	r = 0;
+out:
+	client_unlock(&mirror_lock);
+	return r;
 }
 
 int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
@@ -250,6 +303,7 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 		reg->dev = obj.dev;
 		reg->ino = obj.ino;
 		reg->dup = m;
+		reg->ev = ev;
 		client_lock(&mirror_lock);
 		reg->next = regs;
 		regs = reg;
@@ -261,6 +315,8 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 			return fail(fcntl(epfd, F_GETFD) < 0 ? -EBADF : -ENOENT);
 		}
 		r = epoll_ctl(epfd, EPOLL_CTL_MOD, reg->dup, &ev);
+		if (!r)
+			reg->ev = ev;
 		client_unlock(&mirror_lock);
 		return r;
 	case EPOLL_CTL_DEL:

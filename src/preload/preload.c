@@ -831,13 +831,60 @@ int preload_ioctl(int fd, unsigned long request, void *arg)
 
 /*
  * The library's own fds (the broker connection; the monitor's epoll and
- * inotify fds, when made): kept high (preload_init()), and not the
- * program's to close or replace.  Closing one answers EBADF, as a number
- * the program never opened does; dup2()/dup3() onto one EBUSY.
+ * inotify fds; the epoll mirrors of dma-bufs): kept at lib_floor and up
+ * (preload_init()), and not the program's, as if they were not open.
+ * Closing one, or copying it (dup, dup2, dup3, F_DUPFD), answers EBADF, as
+ * a number the program never opened does.  dup2()/dup3() onto one moves it
+ * out of the way first (lib_fd_move()) and then does the program's call.
  */
+static int lib_floor;
+
 static bool lib_fd(int fd)
 {
 	return client_fd_is_own(fd) || uapi_fd_is_own(fd) || client_fd_is_mirror(fd);
+}
+
+/*
+ * lib_fd() for the fast paths: below the floor, no number is the
+ * library's (it keeps its fds at the floor and up; one that found no room
+ * there stays below, and then only the slow paths know it).
+ */
+static inline bool lib_fd_above(int fd)
+{
+	return fd >= __atomic_load_n(&lib_floor, __ATOMIC_RELAXED) && lib_fd(fd);
+}
+
+/*
+ * lib_fd_move - the program's dup2()/dup3() is about to replace the
+ * library's fd @fd: move it to another number at or above the floor.
+ * Return: 1 if it moved and left a copy of itself at @fd, which the call
+ * replaces (or the caller closes if the call fails); 0 if @fd was closed
+ * instead; a negative errno if it cannot move (it stays).  errno is kept.
+ */
+static int lib_fd_move(int fd)
+{
+	int saved = errno, floor = __atomic_load_n(&lib_floor, __ATOMIC_RELAXED), r;
+
+	/* A signal handler that interrupted dmasync in this thread: the
+	 * interrupted code may hold the lock that a move takes. */
+	if (client_busy())
+		return -EBUSY;
+	r = client_move_own_fd(fd);
+	if (r == -ENOENT)
+		r = client_mirror_move(fd, floor);
+	if (r == -ENOENT && uapi_fd_is_own(fd)) {
+		/*
+		 * The monitor's epoll or inotify fd: the registry lets both
+		 * go while it holds no object (the first one makes them again,
+		 * at the floor and up); otherwise they stay.
+		 */
+		if (!uapi_files_any())
+			uapi_files_set_fd_floor(floor);
+		r = uapi_fd_is_own(fd) ? -EBUSY : -ENOENT;
+	}
+	errno = saved;
+	/* -ENOENT: not (or no longer) the library's */
+	return r == -ENOENT ? 0 : r == 0 ? 1 : r;
 }
 
 EXPORT int close(int fd)
@@ -846,7 +893,7 @@ EXPORT int close(int fd)
 	int saved = errno, r;
 	bool mine;
 
-	if (client_fd_none(fd) && !uapi_files_any()) {
+	if (client_fd_none(fd) && !uapi_files_any() && !lib_fd_above(fd)) {
 		/* The fast path: an fd of the program's own making. */
 		client_fd_none_mark(fd, true);
 		r = dmasync_real_close(fd);
@@ -934,7 +981,13 @@ EXPORT void closefrom(int lo)
 
 EXPORT int dup(int fd)
 {
-	int r = dmasync_real_dup(fd);
+	int r;
+
+	if (lib_fd_above(fd)) {
+		errno = EBADF;	/* a number the program never opened */
+		return -1;
+	}
+	r = dmasync_real_dup(fd);
 
 	if (r >= 0) {
 		struct client_fd_slot *d;
@@ -949,21 +1002,47 @@ EXPORT int dup(int fd)
 	return r;
 }
 
-/* dup2() and dup3(): what was at @fd2 is replaced. */
+/*
+ * dup2() and dup3(): what was at @fd2 is replaced.  If that is one of the
+ * library's fds, the program does not know it is there (as on Linux, where
+ * it is not): the library's fd moves to another number first, then the
+ * program's call runs.  Only if it cannot move (no free number at the
+ * floor and up; a signal handler that interrupted dmasync; the monitor's
+ * fds while in-process objects exist) does the call answer EBUSY.
+ */
 static int dup_over(int fd, int fd2, int flags, bool three)
 {
-	int r;
+	int r, moved = 0;
 
-	if (lib_fd(fd2) && fd2 != fd) {
-		errno = EBUSY;
+	/* Copying one of the library's fds: a number the program never
+	 * opened (dup3()'s EINVAL checks come first, as in Linux). */
+	if (lib_fd_above(fd) && !(three && (fd == fd2 || (flags & ~O_CLOEXEC)))) {
+		errno = EBADF;
 		return -1;
+	}
+	if (fd2 != fd && lib_fd(fd2)) {
+		moved = lib_fd_move(fd2);
+		if (moved < 0) {
+			errno = EBUSY;
+			return -1;
+		}
 	}
 	if (fd2 >= 0 && fd2 != fd)
 		client_fds_closing((unsigned int)fd2, (unsigned int)fd2);
 	r = three ? dmasync_real_dup3(fd, fd2, flags) : dmasync_real_dup2(fd, fd2);
-	if (r >= 0)
+	if (r >= 0) {
 		client_fd_copied(fd, r);
-	else if (fd2 >= 0 && fd2 != fd)
+		return r;
+	}
+	if (moved > 0) {
+		/* The call failed: the copy the move left goes, as if the
+		 * number had not been open (it was not, for the program). */
+		int e = errno;
+
+		dmasync_real_close(fd2);
+		errno = e;
+	}
+	if (fd2 >= 0 && fd2 != fd)
 		client_fds_closed((unsigned int)fd2, (unsigned int)fd2);
 	return r;
 }
@@ -981,8 +1060,13 @@ EXPORT int dup3(int fd, int fd2, int flags)
 static SLOW int fcntl_slow(int fd, int cmd, void *arg)
 {
 	struct client_obj obj;
-	int r = dmasync_real_fcntl_ptr(fd, cmd, arg);
+	int r;
 
+	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lib_fd_above(fd)) {
+		errno = EBADF;	/* a number the program never opened */
+		return -1;
+	}
+	r = dmasync_real_fcntl_ptr(fd, cmd, arg);
 	if (r < 0)
 		return r;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
@@ -1365,6 +1449,7 @@ __attribute__((constructor)) static void preload_init(void)
 			floor = (int)rl.rlim_cur - 64;
 	}
 	if (floor) {
+		__atomic_store_n(&lib_floor, floor, __ATOMIC_RELAXED);
 		client_set_fd_floor(floor);
 		uapi_files_set_fd_floor(floor);
 	}
