@@ -256,6 +256,29 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	return r;
 }
 
+/* The flags of a registration, as opposed to the events it waits for. */
+#define EPOLL_FLAGS (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)
+
+/*
+ * A sync file is a socket (docs/kernel-compat.md): registered natively, it
+ * would report the socket's EPOLLRDNORM and EPOLLRDHUP beside EPOLLIN, if
+ * asked.  Linux's sync file reports EPOLLIN alone (its poll op), so only
+ * EPOLLIN and the flags are registered.  EPOLLHUP and EPOLLERR come
+ * whatever was asked: a sync file of a broker that died hangs up
+ * (docs/design.md, section 9).
+ */
+static int sync_file_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+	struct epoll_event ev;
+
+	if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD)
+		return epoll_ctl(epfd, op, fd, event);
+	if (copy_from_user(&ev, event, sizeof(ev)))
+		return fail(-EFAULT);
+	ev.events &= EPOLLIN | EPOLL_FLAGS;
+	return epoll_ctl(epfd, op, fd, &ev);
+}
+
 int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, bool *handled)
 {
 	struct client_obj obj;
@@ -263,11 +286,20 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 	struct epoll_event ev;
 	int r = client_find(fd, &obj), m;
 
+	if (r == 1 && obj.kind == IPC_KIND_SYNC_FILE) {
+		*handled = true;
+		return sync_file_epoll_ctl(epfd, op, fd, event);
+	}
 	*handled = r == 1 && obj.kind == IPC_KIND_DMA_BUF;
 	if (!*handled)
 		return -1;
-	if (op != EPOLL_CTL_DEL && copy_from_user(&ev, event, sizeof(ev)))
-		return fail(-EFAULT);
+	if (op != EPOLL_CTL_DEL) {
+		if (copy_from_user(&ev, event, sizeof(ev)))
+			return fail(-EFAULT);
+		/* A dma-buf's poll op reports EPOLLIN and EPOLLOUT only; its
+		 * mirror is a socket, which would add EPOLLRDNORM... */
+		ev.events &= EPOLLIN | EPOLLOUT | EPOLL_FLAGS;
+	}
 	if (epfd == fd)
 		return fail(-EINVAL);
 	client_lock(&mirror_lock);

@@ -2798,6 +2798,89 @@ static void t_epoll_sync_file(void)
 	CHECK(out[0].data.u64 == 42 || out[1].data.u64 == 42);
 }
 
+/*
+ * What epoll reports is the file's poll op, whatever else was asked: a
+ * sync_file EPOLLIN alone, once signaled; a dma-buf EPOLLIN and EPOLLOUT.
+ * Never the socket bits (RDNORM, WRNORM, RDHUP, ...) of what dmasync's fds
+ * are underneath.
+ */
+#define EP_ALL (EPOLLIN | EPOLLRDNORM | EPOLLRDBAND | EPOLLPRI | EPOLLOUT | EPOLLWRNORM | \
+		EPOLLWRBAND | EPOLLMSG | EPOLLRDHUP)
+
+static void t_epoll_sync_file_events(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	int ep = track(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event ev, out[2];
+
+	REQUIRE(ep >= 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDNORM | EPOLLOUT;
+	ev.data.u64 = EP_TAG;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev) == 0);
+	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	inc(tl, 1);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	CHECK_EQ(out[0].data.u64, EP_TAG);
+	/* every event bit asked for: still EPOLLIN alone */
+	ev.events = EP_ALL;
+	ev.data.u64 = ~EP_TAG;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, f, &ev) == 0);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	CHECK_EQ(out[0].data.u64, ~EP_TAG);
+	/* the write side alone: never ready */
+	ev.events = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, f, &ev) == 0);
+	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	/* flags are kept: edge-triggered reports once */
+	ev.events = EP_ALL | EPOLLET;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, f, &ev) == 0);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_DEL, f, NULL) == 0);
+	/* one-shot: reports once, then nothing until re-armed */
+	ev.events = EP_ALL | EPOLLONESHOT;
+	ev.data.u64 = 7;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev) == 0);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	CHECK_EQ(out[0].data.u64, 7);
+	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+}
+
+static void t_epoll_dmabuf_events(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	int ep = track(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event ev, out[2];
+
+	REQUIRE(ep >= 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EP_ALL;
+	ev.data.u64 = EP_TAG;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN | EPOLLOUT);
+	CHECK_EQ(out[0].data.u64, EP_TAG);
+	/* a reader pending: writable no more, readable still */
+	import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_READ);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	inc(tl, 1);
+	ev.events = EPOLLRDNORM | EPOLLWRNORM | EPOLLRDHUP | EPOLLPRI;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, b, &ev) == 0);
+	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	ev.events = EP_ALL;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, b, &ev) == 0);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN | EPOLLOUT);
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_DEL, b, NULL) == 0);
+}
+
 /* ================================================================== */
 /* DMA_BUF_IOCTL_SYNC waits for the implicit fences                   */
 
@@ -3374,6 +3457,8 @@ static const struct test tests[] = {
 	T(epoll_dmabuf, DB | SW, 0, "epoll: dma-buf readiness and data.u64 returned unchanged"),
 	T(epoll_dmabuf_blocking, DB | SW, 0, "epoll: epoll_wait on a dma-buf woken by a thread"),
 	T(epoll_sync_file, SW, 0, "epoll: sync_file level/edge triggered"),
+	T(epoll_sync_file_events, SW, 0, "epoll: sync_file reports EPOLLIN alone, whatever was asked"),
+	T(epoll_dmabuf_events, DB | SW, 0, "epoll: dma-buf reports EPOLLIN/EPOLLOUT alone, whatever was asked"),
 	T(dmabuf_sync_start_waits, DB | SW, 0, "dma-buf SYNC: START waits for the implicit fences"),
 	T(fds_exhausted, SW, 0, "EMFILE: which requests reserve the fd before checking arguments"),
 	/* cross-process */
