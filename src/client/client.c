@@ -264,6 +264,21 @@ int client_own_fd(void)
 	return __atomic_load_n(&conn_fd, __ATOMIC_RELAXED);
 }
 
+/*
+ * Doorbells: the eventfd of each slot this process waited or signaled on,
+ * kept (above the fd floor, FD_CLOEXEC) in a small table; the oldest is
+ * closed when it is full.  Entries are read without a lock by
+ * client_fd_is_own().
+ */
+#define DOORS 32
+struct door {
+	int fd;		/* -1: empty */
+	uint32_t slot1, gen;
+	uint64_t broker;
+};
+static struct door doors[DOORS] = { [0 ... DOORS - 1] = { .fd = -1 } };
+static unsigned int door_next;
+
 static bool fd_is_doorbell(int fd);
 
 bool client_fd_is_own(int fd)
@@ -288,6 +303,54 @@ static int above_floor(int fd)
 int client_fd_above_floor(int fd)
 {
 	return above_floor(fd);
+}
+
+/**
+ * client_move_own_fd() - move the broker connection off the number @fd
+ * @fd: a number the program wants for itself (its dup2()/dup3() onto it)
+ *
+ * If @fd is the connection, it is copied to the lowest free number at or
+ * above the floor (client_set_fd_floor(); 0 if none), and requests use the
+ * copy from then on.  Done under the connection's lock: a request in flight
+ * in another thread ends on the old number, the next one starts on the
+ * new.  @fd is left open, a copy of the same connection that the client no
+ * longer uses, so that no other thread can be given the number before the
+ * caller replaces it (dup2()/dup3()) or closes it.  Takes the lock: not
+ * for a signal handler that interrupted this thread in the client
+ * (client_busy()).
+ *
+ * Return: 0 if the connection moved; -ENOENT if @fd is not it; else the
+ * negative errno of fcntl(F_DUPFD_CLOEXEC) (no room above the floor), and
+ * the connection stays at @fd.
+ */
+int client_move_own_fd(int fd)
+{
+	int min = __atomic_load_n(&fd_floor, __ATOMIC_RELAXED), high, r = -ENOENT;
+
+	client_lock(&conn_lock);
+	if (fd >= 0 && fd == conn_fd) {
+		high = fcntl(fd, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
+		if (high < 0) {
+			r = -errno;
+		} else {
+			__atomic_store_n(&conn_fd, high, __ATOMIC_RELAXED);
+			r = 0;
+		}
+	}
+	/* A doorbell (the timeline page's) moves the same way. */
+	for (unsigned int i = 0; fd >= 0 && r == -ENOENT && i < DOORS; i++) {
+		if (doors[i].fd != fd)
+			continue;
+		high = fcntl(fd, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
+		if (high < 0) {
+			r = -errno;
+		} else {
+			__atomic_store_n(&doors[i].fd, high, __ATOMIC_RELAXED);
+			r = 0;
+		}
+	}
+	client_unlock(&conn_lock);
+	return r;
 }
 
 /*
@@ -558,21 +621,6 @@ void client_point_waiting(const struct client_obj *obj, bool waiting)
 		__atomic_add_fetch(&tlpage_slot(page, obj->tl_slot - 1)->waiters,
 				   waiting ? 1u : (uint32_t)-1, __ATOMIC_SEQ_CST);
 }
-
-/*
- * Doorbells: the eventfd of each slot this process waited or signaled on,
- * kept (above the fd floor, FD_CLOEXEC) in a small table; the oldest is
- * closed when it is full.  Entries are read without a lock by
- * client_fd_is_own().
- */
-#define DOORS 32
-struct door {
-	int fd;		/* -1: empty */
-	uint32_t slot1, gen;
-	uint64_t broker;
-};
-static struct door doors[DOORS] = { [0 ... DOORS - 1] = { .fd = -1 } };
-static unsigned int door_next;
 
 static bool fd_is_doorbell(int fd)
 {
@@ -991,7 +1039,7 @@ static int fdt_lookup(int fd, struct client_obj *obj)
 	if (state != FD_OURS)
 		return -1;
 	client_lock(&fdt_lock);
-	state = s->state;
+	state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 	memset(obj, 0, sizeof(*obj));
 	obj->kind = (enum ipc_kind)s->kind;
 	obj->dev = s->dev;

@@ -83,6 +83,13 @@ void client_set_fd_floor(int min);
 bool client_fd_is_own(int fd);
 /* The connection's number, or -1. */
 int client_own_fd(void);
+/*
+ * client_move_own_fd - if @fd is the connection, move it to another number
+ * at or above the floor, under the connection's lock, leaving a copy at
+ * @fd that the caller replaces (dup2()) or closes (client.c).  Return: 0,
+ * -ENOENT (not the connection) or a negative errno (it did not move).
+ */
+int client_move_own_fd(int fd);
 
 /* @fd was just made by a call that never makes one of ours (pipe(),
  * socket(), open() of an ordinary path...). */
@@ -161,6 +168,14 @@ int client_fd_above_floor(int fd);
  */
 int client_mirror_fds(int *fds, int max);
 bool client_fd_is_mirror(int fd);
+/*
+ * client_mirror_move - the mirror at @fd moves to a free number >= @min
+ * (remote.c): its registration is carried over to the new number with its
+ * events and data; @fd is left open, in no epoll set, for the caller to
+ * replace (dup2()) or close.  Return: 0, -ENOENT (not a mirror) or a
+ * negative errno (nothing changed).
+ */
+int client_mirror_move(int fd, int min);
 
 /* IPC_OPEN: a new fd of an emulated device, or a negative errno. */
 int client_open(enum ipc_device dev, int flags);

@@ -84,6 +84,7 @@ struct epoll_reg {
 	dev_t dev;
 	ino_t ino;
 	int dup;
+	struct epoll_event ev;	/* as registered (client_mirror_move()) */
 	struct epoll_reg *next;
 };
 
@@ -161,6 +162,58 @@ static int64_t pp_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/**
+ * client_mirror_move() - give up the number of a registration's mirror
+ * @fd: the number, a mirror's (client_fd_is_mirror())
+ * @min: the lowest number the mirror may move to (the fd floor)
+ *
+ * The program wants @fd (dup2() onto it).  The mirror is copied to the
+ * lowest free number at or above @min and its registration in the
+ * program's epoll set moves with it, with the events and data it was
+ * registered with.  Moving re-registers: a disarmed EPOLLONESHOT
+ * registration is armed again, and an edge-triggered one reports the
+ * buffer's current readiness once more.  @fd is left open, in no epoll
+ * set, so that no other thread is given the number before the caller
+ * replaces or closes it.  Takes the registrations' lock.
+ *
+ * Return: 0; -ENOENT if @fd is not a mirror; else a negative errno, and
+ * nothing changed.
+ */
+int client_mirror_move(int fd, int min)
+{
+	struct epoll_reg *reg;
+	int high, r = -ENOENT;
+
+	client_lock(&mirror_lock);
+	for (reg = regs; reg && reg->dup != fd; reg = reg->next)
+		;
+	if (!reg)
+		goto out;
+	high = fcntl(fd, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
+	if (high < 0) {
+		r = -errno;
+		goto out;
+	}
+	/*
+	 * Out of the set, then back under the new number: epoll knows a
+	 * registration by file and number.  Removed first, so that no
+	 * epoll_wait() meanwhile reports the buffer twice.  If the removal
+	 * fails, the program closed its epoll fd: nothing to carry over.
+	 */
+	if (!epoll_ctl(reg->epfd, EPOLL_CTL_DEL, fd, NULL) &&
+	    epoll_ctl(reg->epfd, EPOLL_CTL_ADD, high, &reg->ev)) {
+		r = -errno;
+		epoll_ctl(reg->epfd, EPOLL_CTL_ADD, fd, &reg->ev);	/* as it was */
+		close(high);
+		goto out;
+	}
+	reg->dup = high;
+	r = 0;
+out:
+	client_unlock(&mirror_lock);
+	return r;
 }
 
 int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
@@ -339,6 +392,29 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	return r;
 }
 
+/* The flags of a registration, as opposed to the events it waits for. */
+#define EPOLL_FLAGS (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)
+
+/*
+ * A sync file is a socket (docs/kernel-compat.md): registered natively, it
+ * would report the socket's EPOLLRDNORM and EPOLLRDHUP beside EPOLLIN, if
+ * asked.  Linux's sync file reports EPOLLIN alone (its poll op), so only
+ * EPOLLIN and the flags are registered.  EPOLLHUP and EPOLLERR come
+ * whatever was asked: a sync file of a broker that died hangs up
+ * (docs/design.md, section 9).
+ */
+static int sync_file_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+	struct epoll_event ev;
+
+	if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD)
+		return epoll_ctl(epfd, op, fd, event);
+	if (copy_from_user(&ev, event, sizeof(ev)))
+		return fail(-EFAULT);
+	ev.events &= EPOLLIN | EPOLL_FLAGS;
+	return epoll_ctl(epfd, op, fd, &ev);
+}
+
 int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, bool *handled)
 {
 	struct client_obj obj;
@@ -346,11 +422,20 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 	struct epoll_event ev;
 	int r = client_find(fd, &obj), m;
 
+	if (r == 1 && obj.kind == IPC_KIND_SYNC_FILE) {
+		*handled = true;
+		return sync_file_epoll_ctl(epfd, op, fd, event);
+	}
 	*handled = r == 1 && obj.kind == IPC_KIND_DMA_BUF;
 	if (!*handled)
 		return -1;
-	if (op != EPOLL_CTL_DEL && copy_from_user(&ev, event, sizeof(ev)))
-		return fail(-EFAULT);
+	if (op != EPOLL_CTL_DEL) {
+		if (copy_from_user(&ev, event, sizeof(ev)))
+			return fail(-EFAULT);
+		/* A dma-buf's poll op reports EPOLLIN and EPOLLOUT only; its
+		 * mirror is a socket, which would add EPOLLRDNORM... */
+		ev.events &= EPOLLIN | EPOLLOUT | EPOLL_FLAGS;
+	}
 	if (epfd == fd)
 		return fail(-EINVAL);
 	client_lock(&mirror_lock);
@@ -386,6 +471,7 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 		reg->dev = obj.dev;
 		reg->ino = obj.ino;
 		reg->dup = m;
+		reg->ev = ev;
 		client_lock(&mirror_lock);
 		reg->next = regs;
 		regs = reg;
@@ -397,6 +483,8 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 			return fail(fcntl(epfd, F_GETFD) < 0 ? -EBADF : -ENOENT);
 		}
 		r = epoll_ctl(epfd, EPOLL_CTL_MOD, reg->dup, &ev);
+		if (!r)
+			reg->ev = ev;
 		client_unlock(&mirror_lock);
 		return r;
 	case EPOLL_CTL_DEL:

@@ -538,6 +538,173 @@ EXPORT int closedir(DIR *d)
 
 /* ---- stat and access ---------------------------------------------------------------- */
 
+/*
+ * What Linux 6.1's fstat() shows of a dmasync fd (measured in the kernel
+ * VM; tests/uapi/conformance.c, "fstat" cases), over what the socket or
+ * memfd underneath showed in @st.  Sync files and dma-bufs are anonymous
+ * inodes: no file type bits, mode 0600, one link, no device, blocks of
+ * 4096; a dma-buf's size is the buffer's (and its blocks the size in
+ * 512-byte units), a sync file's 0 and its owner root (the one inode all
+ * anonymous files share).  A timeline or a device fd shows what stat() of
+ * its path does (dev_stat()).  The device and inode numbers and the times
+ * stay the underlying file's: one per object, the same in every process,
+ * and the inode /proc/self/fdinfo and `dmasync ls` show (Linux: every sync
+ * file has the same inode, and a timeline's is its path's).
+ */
+static void stat_as_kernel(const struct client_obj *obj, struct stat *st)
+{
+	struct stat path;
+
+	switch (obj->kind) {
+	case IPC_KIND_SYNC_FILE:
+		st->st_uid = 0;
+		st->st_gid = 0;
+		st->st_size = 0;
+		st->st_blocks = 0;
+		break;
+	case IPC_KIND_DMA_BUF:
+		st->st_size = (off_t)obj->size;
+		st->st_blocks = (blkcnt_t)(obj->size / 512);
+		break;
+	case IPC_KIND_TIMELINE:
+	case IPC_KIND_UDMABUF_DEV:
+	case IPC_KIND_HEAP_DEV:
+		dev_stat(obj->kind == IPC_KIND_TIMELINE ? DP_SW_SYNC :
+			 obj->kind == IPC_KIND_UDMABUF_DEV ? DP_UDMABUF : DP_HEAP, &path);
+		st->st_mode = path.st_mode;
+		st->st_nlink = path.st_nlink;
+		st->st_uid = path.st_uid;
+		st->st_gid = path.st_gid;
+		st->st_rdev = path.st_rdev;
+		st->st_size = path.st_size;
+		st->st_blksize = path.st_blksize;
+		st->st_blocks = path.st_blocks;
+		return;
+	default:
+		return;
+	}
+	st->st_mode = S_IRUSR | S_IWUSR;
+	st->st_nlink = 1;
+	st->st_rdev = 0;
+	st->st_blksize = 4096;
+}
+
+/* The same for statx(): the fields asked for or not, as the kernel fills
+ * them all; none of these files has a birth time. */
+static void statx_as_kernel(const struct client_obj *obj, struct statx *stx)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_uid = stx->stx_uid;
+	st.st_gid = stx->stx_gid;
+	stat_as_kernel(obj, &st);
+	stx->stx_mask &= ~(unsigned int)STATX_BTIME;
+	memset(&stx->stx_btime, 0, sizeof(stx->stx_btime));
+	stx->stx_mode = (__u16)st.st_mode;
+	stx->stx_nlink = (__u32)st.st_nlink;
+	stx->stx_uid = st.st_uid;
+	stx->stx_gid = st.st_gid;
+	stx->stx_size = (__u64)st.st_size;
+	stx->stx_blocks = (__u64)st.st_blocks;
+	stx->stx_blksize = (__u32)st.st_blksize;
+	stx->stx_rdev_major = major(st.st_rdev);
+	stx->stx_rdev_minor = minor(st.st_rdev);
+}
+
+/*
+ * The stat wrappers of an fd call the next library's function, and the
+ * next library may call ours back: fakeroot's fstat() calls __fxstat(),
+ * its fstatat() __fxstatat(), and the library's own fstat() (identifying
+ * an fd, mmap's check of a buffer) goes through fakeroot too.  A wrapper
+ * entered while this thread is in one of the next library's stat calls
+ * (dmasync_real_stat_depth) passes the call on as it is: the outermost
+ * wrapper gives the answer, and the library sees its files as they are.
+ */
+
+/* How the next library stats @fd itself (the variants below). */
+enum fd_stat_call { FD_FSTAT, FD_FXSTAT, FD_FSTATAT, FD_FXSTATAT, FD_FXSTATAT64 };
+
+static int next_fd_stat(enum fd_stat_call call, int ver, int fd, struct stat *st, int flags)
+{
+	switch (call) {
+	case FD_FSTAT:
+		return dmasync_real_fstat(fd, st);
+	case FD_FXSTAT:
+		return dmasync_real___fxstat(ver, fd, st);
+	case FD_FSTATAT:
+		return dmasync_real_fstatat(fd, "", st, flags);
+	case FD_FXSTATAT:
+		return dmasync_real___fxstatat(ver, fd, "", st, flags);
+	default:
+		return dmasync_real___fxstatat64(ver, fd, "", (struct stat64 *)st, flags);
+	}
+}
+
+/*
+ * A stat of the fd @fd that the table does not know is not dmasync's: the
+ * next library's answer, then the kernel's if the fd is one of ours.
+ * errno: the next library's on failure, the program's on success.
+ */
+static SLOW int fd_stat_slow(enum fd_stat_call call, int ver, int fd, struct stat *st, int flags)
+{
+	struct client_obj obj;
+	int saved = errno, r;
+
+	r = next_fd_stat(call, ver, fd, st, flags);
+	if (!r && !dmasync_real_stat_depth && ours(fd, &obj))
+		stat_as_kernel(&obj, st);
+	if (!r)
+		errno = saved;
+	return r;
+}
+
+/* An fd the table knows is not dmasync's costs one lookup. */
+EXPORT int fstat(int fd, struct stat *st)
+{
+	if (FAST(client_fd_none(fd)))
+		return dmasync_real_fstat(fd, st);
+	return fd_stat_slow(FD_FSTAT, 0, fd, st, 0);
+}
+
+/* LP64: struct stat64 is struct stat under another name. */
+EXPORT int fstat64(int fd, struct stat64 *st)
+{
+	return fstat(fd, (struct stat *)st);
+}
+
+/* glibc < 2.33's entry point for fstat() (see __xstat() below). */
+EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	if (FAST(client_fd_none(fd)))
+		return dmasync_real___fxstat(ver, fd, st);
+	return fd_stat_slow(FD_FXSTAT, ver, fd, st, 0);
+}
+
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+	return __fxstat(ver, fd, (struct stat *)st);
+}
+
+/* fstatat(fd, "", AT_EMPTY_PATH) and statx() of the same: the fd itself. */
+static inline bool empty_path(int dirfd, const char *path, int flags)
+{
+	return (flags & AT_EMPTY_PATH) && path && !path[0] && dirfd != AT_FDCWD;
+}
+
+static SLOW int statx_fd(int fd, int flags, unsigned int mask, struct statx *stx)
+{
+	struct client_obj obj;
+	int saved = errno, r;
+
+	r = dmasync_real_statx(fd, "", flags, mask, stx);
+	if (!r && !dmasync_real_stat_depth && ours(fd, &obj))
+		statx_as_kernel(&obj, stx);
+	if (!r)
+		errno = saved;
+	return r;
+}
+
 EXPORT int stat(const char *path, struct stat *st)
 {
 	enum dev_path p = dev_path(path);
@@ -573,6 +740,8 @@ EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
 	enum dev_path p = dev_path_at(dirfd, path);
 
+	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
+		return fd_stat_slow(FD_FSTATAT, 0, dirfd, st, flags);
 	if (p == DP_NONE)
 		return dmasync_real_fstatat(dirfd, path, st, flags);
 	dev_stat(p, st);
@@ -589,6 +758,8 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
 	enum dev_path p = dev_path_at(dirfd, path);
 	struct stat st;
 
+	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
+		return statx_fd(dirfd, flags, mask, stx);
 	if (p == DP_NONE)
 		return dmasync_real_statx(dirfd, path, flags, mask, stx);
 	dev_stat(p, &st);
@@ -652,6 +823,8 @@ EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int
 {
 	enum dev_path p = dev_path_at(dirfd, path);
 
+	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
+		return fd_stat_slow(FD_FXSTATAT, ver, dirfd, st, flags);
 	if (p == DP_NONE)
 		return dmasync_real___fxstatat(ver, dirfd, path, st, flags);
 	dev_stat(p, st);
@@ -662,6 +835,8 @@ EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
 {
 	enum dev_path p = dev_path_at(dirfd, path);
 
+	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
+		return fd_stat_slow(FD_FXSTATAT64, ver, dirfd, (struct stat *)st, flags);
 	if (p == DP_NONE)
 		return dmasync_real___fxstatat64(ver, dirfd, path, st, flags);
 	dev_stat(p, (struct stat *)st);
@@ -831,13 +1006,60 @@ int preload_ioctl(int fd, unsigned long request, void *arg)
 
 /*
  * The library's own fds (the broker connection; the monitor's epoll and
- * inotify fds, when made): kept high (preload_init()), and not the
- * program's to close or replace.  Closing one answers EBADF, as a number
- * the program never opened does; dup2()/dup3() onto one EBUSY.
+ * inotify fds; the epoll mirrors of dma-bufs): kept at lib_floor and up
+ * (preload_init()), and not the program's, as if they were not open.
+ * Closing one, or copying it (dup, dup2, dup3, F_DUPFD), answers EBADF, as
+ * a number the program never opened does.  dup2()/dup3() onto one moves it
+ * out of the way first (lib_fd_move()) and then does the program's call.
  */
+static int lib_floor;
+
 static bool lib_fd(int fd)
 {
 	return client_fd_is_own(fd) || uapi_fd_is_own(fd) || client_fd_is_mirror(fd);
+}
+
+/*
+ * lib_fd() for the fast paths: below the floor, no number is the
+ * library's (it keeps its fds at the floor and up; one that found no room
+ * there stays below, and then only the slow paths know it).
+ */
+static inline bool lib_fd_above(int fd)
+{
+	return fd >= __atomic_load_n(&lib_floor, __ATOMIC_RELAXED) && lib_fd(fd);
+}
+
+/*
+ * lib_fd_move - the program's dup2()/dup3() is about to replace the
+ * library's fd @fd: move it to another number at or above the floor.
+ * Return: 1 if it moved and left a copy of itself at @fd, which the call
+ * replaces (or the caller closes if the call fails); 0 if @fd was closed
+ * instead; a negative errno if it cannot move (it stays).  errno is kept.
+ */
+static int lib_fd_move(int fd)
+{
+	int saved = errno, floor = __atomic_load_n(&lib_floor, __ATOMIC_RELAXED), r;
+
+	/* A signal handler that interrupted dmasync in this thread: the
+	 * interrupted code may hold the lock that a move takes. */
+	if (client_busy())
+		return -EBUSY;
+	r = client_move_own_fd(fd);
+	if (r == -ENOENT)
+		r = client_mirror_move(fd, floor);
+	if (r == -ENOENT && uapi_fd_is_own(fd)) {
+		/*
+		 * The monitor's epoll or inotify fd: the registry lets both
+		 * go while it holds no object (the first one makes them again,
+		 * at the floor and up); otherwise they stay.
+		 */
+		if (!uapi_files_any())
+			uapi_files_set_fd_floor(floor);
+		r = uapi_fd_is_own(fd) ? -EBUSY : -ENOENT;
+	}
+	errno = saved;
+	/* -ENOENT: not (or no longer) the library's */
+	return r == -ENOENT ? 0 : r == 0 ? 1 : r;
 }
 
 EXPORT int close(int fd)
@@ -846,7 +1068,7 @@ EXPORT int close(int fd)
 	int saved = errno, r;
 	bool mine;
 
-	if (client_fd_none(fd) && !uapi_files_any()) {
+	if (client_fd_none(fd) && !uapi_files_any() && !lib_fd_above(fd)) {
 		/* The fast path: an fd of the program's own making. */
 		client_fd_none_mark(fd, true);
 		r = dmasync_real_close(fd);
@@ -934,7 +1156,13 @@ EXPORT void closefrom(int lo)
 
 EXPORT int dup(int fd)
 {
-	int r = dmasync_real_dup(fd);
+	int r;
+
+	if (lib_fd_above(fd)) {
+		errno = EBADF;	/* a number the program never opened */
+		return -1;
+	}
+	r = dmasync_real_dup(fd);
 
 	if (r >= 0) {
 		struct client_fd_slot *d;
@@ -949,21 +1177,47 @@ EXPORT int dup(int fd)
 	return r;
 }
 
-/* dup2() and dup3(): what was at @fd2 is replaced. */
+/*
+ * dup2() and dup3(): what was at @fd2 is replaced.  If that is one of the
+ * library's fds, the program does not know it is there (as on Linux, where
+ * it is not): the library's fd moves to another number first, then the
+ * program's call runs.  Only if it cannot move (no free number at the
+ * floor and up; a signal handler that interrupted dmasync; the monitor's
+ * fds while in-process objects exist) does the call answer EBUSY.
+ */
 static int dup_over(int fd, int fd2, int flags, bool three)
 {
-	int r;
+	int r, moved = 0;
 
-	if (lib_fd(fd2) && fd2 != fd) {
-		errno = EBUSY;
+	/* Copying one of the library's fds: a number the program never
+	 * opened (dup3()'s EINVAL checks come first, as in Linux). */
+	if (lib_fd_above(fd) && !(three && (fd == fd2 || (flags & ~O_CLOEXEC)))) {
+		errno = EBADF;
 		return -1;
+	}
+	if (fd2 != fd && lib_fd(fd2)) {
+		moved = lib_fd_move(fd2);
+		if (moved < 0) {
+			errno = EBUSY;
+			return -1;
+		}
 	}
 	if (fd2 >= 0 && fd2 != fd)
 		client_fds_closing((unsigned int)fd2, (unsigned int)fd2);
 	r = three ? dmasync_real_dup3(fd, fd2, flags) : dmasync_real_dup2(fd, fd2);
-	if (r >= 0)
+	if (r >= 0) {
 		client_fd_copied(fd, r);
-	else if (fd2 >= 0 && fd2 != fd)
+		return r;
+	}
+	if (moved > 0) {
+		/* The call failed: the copy the move left goes, as if the
+		 * number had not been open (it was not, for the program). */
+		int e = errno;
+
+		dmasync_real_close(fd2);
+		errno = e;
+	}
+	if (fd2 >= 0 && fd2 != fd)
 		client_fds_closed((unsigned int)fd2, (unsigned int)fd2);
 	return r;
 }
@@ -981,8 +1235,13 @@ EXPORT int dup3(int fd, int fd2, int flags)
 static SLOW int fcntl_slow(int fd, int cmd, void *arg)
 {
 	struct client_obj obj;
-	int r = dmasync_real_fcntl_ptr(fd, cmd, arg);
+	int r;
 
+	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lib_fd_above(fd)) {
+		errno = EBADF;	/* a number the program never opened */
+		return -1;
+	}
+	r = dmasync_real_fcntl_ptr(fd, cmd, arg);
 	if (r < 0)
 		return r;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
@@ -1098,7 +1357,7 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	if (p == MAP_FAILED)
 		return p;
 	errno = saved;
-	if (ours(fd, &obj) && obj.kind == IPC_KIND_DMA_BUF && !fstat(fd, &st) &&
+	if (ours(fd, &obj) && obj.kind == IPC_KIND_DMA_BUF && !dmasync_real_fstat(fd, &st) &&
 	    S_ISSOCK(st.st_mode))
 		map_record_add(p, obj.ino);
 	errno = saved;
@@ -1399,6 +1658,7 @@ __attribute__((constructor)) static void preload_init(void)
 			floor = (int)rl.rlim_cur - 64;
 	}
 	if (floor) {
+		__atomic_store_n(&lib_floor, floor, __ATOMIC_RELAXED);
 		client_set_fd_floor(floor);
 		uapi_files_set_fd_floor(floor);
 	}

@@ -150,18 +150,39 @@ PASS(ssize_t, readlinkat, (int dirfd, const char *path, char *buf, size_t n),
      (dirfd, path, buf, n))
 PASS(int, stat, (const char *path, struct stat *st), (path, st))
 PASS(int, lstat, (const char *path, struct stat *st), (path, st))
-PASS(int, fstatat, (int dirfd, const char *path, struct stat *st, int flags),
-     (dirfd, path, st, flags))
-PASS(int, statx, (int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx),
-     (dirfd, path, flags, mask, stx))
+/*
+ * The stat family, counted in dmasync_real_stat_depth (real.h): the next
+ * library may call the preload's own stat functions back (fakeroot's
+ * fstat() calls __fxstat()), and those must then answer as the file is.
+ */
+_Thread_local unsigned int dmasync_real_stat_depth __attribute__((tls_model("initial-exec")));
+
+#define PASS_STAT(name, params, args)                                           \
+	REAL(name)                                                              \
+	int dmasync_real_##name params                                          \
+	{                                                                       \
+		int r;                                                          \
+                                                                                \
+		dmasync_real_stat_depth++;                                      \
+		r = get_##name() args;                                          \
+		dmasync_real_stat_depth--;                                      \
+		return r;                                                       \
+	}
+
+PASS_STAT(fstat, (int fd, struct stat *st), (fd, st))
+PASS_STAT(__fxstat, (int ver, int fd, struct stat *st), (ver, fd, st))
+PASS_STAT(fstatat, (int dirfd, const char *path, struct stat *st, int flags),
+	  (dirfd, path, st, flags))
+PASS_STAT(statx, (int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx),
+	  (dirfd, path, flags, mask, stx))
 PASS(int, __xstat, (int ver, const char *path, struct stat *st), (ver, path, st))
 PASS(int, __xstat64, (int ver, const char *path, struct stat64 *st), (ver, path, st))
 PASS(int, __lxstat, (int ver, const char *path, struct stat *st), (ver, path, st))
 PASS(int, __lxstat64, (int ver, const char *path, struct stat64 *st), (ver, path, st))
-PASS(int, __fxstatat, (int ver, int dirfd, const char *path, struct stat *st, int flags),
-     (ver, dirfd, path, st, flags))
-PASS(int, __fxstatat64, (int ver, int dirfd, const char *path, struct stat64 *st, int flags),
-     (ver, dirfd, path, st, flags))
+PASS_STAT(__fxstatat, (int ver, int dirfd, const char *path, struct stat *st, int flags),
+	  (ver, dirfd, path, st, flags))
+PASS_STAT(__fxstatat64, (int ver, int dirfd, const char *path, struct stat64 *st, int flags),
+	  (ver, dirfd, path, st, flags))
 PASS(int, access, (const char *path, int mode), (path, mode))
 PASS(int, faccessat, (int dirfd, const char *path, int mode, int flags),
      (dirfd, path, mode, flags))
@@ -212,6 +233,18 @@ int dmasync_real_lstat64(const char *path, struct stat *st);
 int dmasync_real_lstat64(const char *path, struct stat *st)
 {
 	return dmasync_real_lstat(path, st);
+}
+
+int dmasync_real_fstat64(int fd, struct stat *st);
+int dmasync_real_fstat64(int fd, struct stat *st)
+{
+	return dmasync_real_fstat(fd, st);
+}
+
+int dmasync_real___fxstat64(int ver, int fd, struct stat *st);
+int dmasync_real___fxstat64(int ver, int fd, struct stat *st)
+{
+	return dmasync_real___fxstat(ver, fd, st);
 }
 
 int dmasync_real_fstatat64(int dirfd, const char *path, struct stat *st, int flags);

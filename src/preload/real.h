@@ -67,6 +67,7 @@ ssize_t dmasync_real_readlink(const char *path, char *buf, size_t n);
 ssize_t dmasync_real_readlinkat(int dirfd, const char *path, char *buf, size_t n);
 int dmasync_real_stat(const char *path, struct stat *st);
 int dmasync_real_lstat(const char *path, struct stat *st);
+int dmasync_real_fstat(int fd, struct stat *st);
 int dmasync_real_fstatat(int dirfd, const char *path, struct stat *st, int flags);
 int dmasync_real_statx(int dirfd, const char *path, int flags, unsigned int mask,
 		       struct statx *stx);
@@ -80,15 +81,26 @@ int __xstat(int ver, const char *path, struct stat *st);
 int __xstat64(int ver, const char *path, struct stat64 *st);
 int __lxstat(int ver, const char *path, struct stat *st);
 int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
 int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
 int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
 int dmasync_real___xstat(int ver, const char *path, struct stat *st);
 int dmasync_real___xstat64(int ver, const char *path, struct stat64 *st);
 int dmasync_real___lxstat(int ver, const char *path, struct stat *st);
 int dmasync_real___lxstat64(int ver, const char *path, struct stat64 *st);
+int dmasync_real___fxstat(int ver, int fd, struct stat *st);
 int dmasync_real___fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
 int dmasync_real___fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
 			      int flags);
+/*
+ * How many of the stat functions above (fstat, __fxstat, fstatat, statx,
+ * __fxstatat, __fxstatat64: the calls on an fd) this thread is in.  Not
+ * zero in a wrapper: the next library called it back (fakeroot's fstat()
+ * calls __fxstat()), for the preload's own call or the library's, and the
+ * answer must be the file's as it is.
+ */
+extern _Thread_local unsigned int dmasync_real_stat_depth;
 int dmasync_real_access(const char *path, int mode);
 int dmasync_real_faccessat(int dirfd, const char *path, int mode, int flags);
 DIR *dmasync_real_opendir(const char *path);

@@ -26,4 +26,15 @@ check(stat.S_ISCHR(st.st_mode), "dmasync: /dev/udmabuf is a character device")
 r = subprocess.run(["sh", "-c", "id -u; test -e /dev/dma_heap/system && echo heap"],
                    capture_output=True, text=True)
 check(r.stdout.split() == ["0", "heap"], f"a child has both ({r.stdout.split()})")
+# fstat through both libraries: fakeroot's fstat() calls __fxstat(), which
+# dmasync's library defines too (it recursed forever, then answered the
+# library's own fstat() as the kernel would and broke its mmap()).
+tl = os.open(xproc.SW_SYNC, os.O_RDWR | os.O_CLOEXEC)
+f = xproc.fence(tl, 1)
+st = os.fstat(f)
+check(stat.S_IFMT(st.st_mode) == 0 and stat.S_IMODE(st.st_mode) == 0o600,
+      f"fstat of a sync file: an anonymous inode, 0600 ({oct(st.st_mode)})")
+check(stat.S_ISREG(os.fstat(tl).st_mode), "fstat of the timeline: the debugfs file")
+os.close(f)
+os.close(tl)
 sys.exit(xproc.main())

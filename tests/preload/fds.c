@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/dma-heap.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct sw_sync_create_fence_data {
@@ -30,6 +32,7 @@ struct sw_sync_create_fence_data {
 };
 #define SW_SYNC_IOC_CREATE_FENCE _IOWR('W', 0, struct sw_sync_create_fence_data)
 #define SW_SYNC_IOC_INC _IOW('W', 1, uint32_t)
+
 
 static int nr, failed;
 
@@ -71,6 +74,78 @@ static int lowest_free(void)
 	return fd;
 }
 
+/*
+ * The numbers this program never opened (>= HIGH: it opens nothing that
+ * high) and what /proc/self/fd says they are: the library's own fds, up to
+ * @max into @fds and @links.  Return: how many.
+ */
+#define HIGH 1000
+#define LINK 64
+static int high_fds(int *fds, char (*links)[LINK], int max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && n < max) {
+		char path[300];
+		ssize_t len;
+		int fd = atoi(e->d_name);
+
+		if (fd < HIGH)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, links[n], LINK - 1);
+		links[n][len > 0 ? len : 0] = '\0';
+		fds[n++] = fd;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The number whose /proc/self/fd link reads @link (>= HIGH), or -1. */
+static int high_fd_linked(const char *link)
+{
+	char links[16][LINK];
+	int fds[16], n = high_fds(fds, links, 16);
+
+	for (int i = 0; i < n; i++)
+		if (!strcmp(links[i], link))
+			return fds[i];
+	return -1;
+}
+
+/* The broker connection: the library's one socket while no dma-buf is in
+ * an epoll set.  Its number, its link into @link; -1 if none. */
+static int connection(char link[LINK])
+{
+	char links[16][LINK];
+	int fds[16], n = high_fds(fds, links, 16), found = -1;
+
+	for (int i = 0; i < n; i++)
+		if (!strncmp(links[i], "socket:", 7)) {
+			if (found >= 0)
+				return -1;	/* two: cannot tell */
+			found = fds[i];
+			strcpy(link, links[i]);
+		}
+	return found;
+}
+
+/* Another thread's requests while the main thread takes the connection's
+ * number again and again. */
+static volatile int stop_requests;
+static __attribute__((unused)) void *requests(void *arg)
+{
+	long *failures = arg;
+
+	for (long i = 0; !stop_requests || i < 20; i++)
+		*failures += !round_trip();
+	return NULL;
+}
+
 int main(void)
 {
 	int first = lowest_free(), n;
@@ -103,12 +178,110 @@ int main(void)
 		close(a);
 		close(3);
 	}
+	/* dup2 onto the broker connection's number: the program's (Linux: it is
+	 * not open); the library's connection moves */
+	{
+		char link[LINK] = "", what2[LINK + 100];
+		int conn = connection(link), p[2] = { -1, -1 }, r, moved;
+		struct stat st;
+
+		check(conn >= HIGH && pipe(p) == 0, "the library's connection is a socket at a high number");
+		errno = 1234;
+		r = dup2(p[0], conn);
+		snprintf(what, sizeof(what), "dup2(pipe, %d) onto the connection: %d (%s)", conn, r,
+			 r < 0 ? strerror(errno) : "ok");
+		check(r == conn && errno == 1234, what);
+		check(!fstat(conn, &st) && S_ISFIFO(st.st_mode), "the program's pipe is at that number");
+		check(round_trip(), "a timeline, a fence, FILE_INFO and INC still work");
+		moved = high_fd_linked(link);
+		snprintf(what2, sizeof(what2), "the connection (%s) moved to %d", link, moved);
+		check(moved >= HIGH && moved != conn, what2);
+		check(close(conn) == 0, "the program closes its own fd at that number");
+		/* dup3 onto its new number, O_CLOEXEC */
+		r = dup3(p[1], moved, O_CLOEXEC);
+		check(r == moved && fcntl(moved, F_GETFD) == FD_CLOEXEC && round_trip() &&
+		      high_fd_linked(link) >= HIGH, "dup3(pipe, its new number, O_CLOEXEC): the same");
+		close(moved);
+		/* a failing dup2 onto it (bad source) leaves nothing at the number */
+		conn = high_fd_linked(link);
+		r = dup2(-1, conn);
+		check(r == -1 && errno == EBADF && fcntl(conn, F_GETFD) == -1 && round_trip(),
+		      "dup2(-1, connection): EBADF, and the number stays free");
+		close(p[0]);
+		close(p[1]);
+	}
+	/* ... while another thread makes requests: each request runs whole on
+	 * one number or the other. */
+	{
+		char link[LINK] = "";
+		long failures = 0;
+		int p[2], takes = 0, wrong = 0;
+		pthread_t t;
+
+		(void)connection(link);
+		check(pipe(p) == 0 && !pthread_create(&t, NULL, requests, &failures),
+		      "a thread making requests");
+		for (int i = 0; i < 200; i++) {
+			int conn = high_fd_linked(link);
+			struct stat st;
+
+			if (conn < 0)
+				continue;
+			takes++;
+			wrong += dup2(p[0], conn) != conn || fstat(conn, &st) || !S_ISFIFO(st.st_mode);
+			close(conn);
+		}
+		stop_requests = 1;
+		pthread_join(t, NULL);
+		snprintf(what, sizeof(what),
+			 "200 dup2 onto the connection meanwhile: %d taken, %d wrong, %ld requests failed",
+			 takes, wrong, failures);
+		check(takes > 100 && wrong == 0 && failures == 0, what);
+		close(p[0]);
+		close(p[1]);
+	}
+	/* the monitor's epoll and inotify fds: the same */
+	{
+		char links[16][LINK];
+		int fds[16], k = high_fds(fds, links, 16), done = 0, p[2];
+
+		check(pipe(p) == 0, "a pipe");
+		for (int i = 0; i < k; i++) {
+			if (!strncmp(links[i], "socket:", 7))
+				continue;
+			done += dup2(p[0], fds[i]) == fds[i];
+			close(fds[i]);
+		}
+		snprintf(what, sizeof(what), "dup2 onto each of the library's other fds: %d of %d", done,
+			 k - 1);
+		check(done == k - 1 && round_trip(), what);
+		close(p[0]);
+		close(p[1]);
+	}
+	/* the library's numbers, even once a call has looked at them: EBADF */
+	{
+		char links[16][LINK];
+		int fds[16], k = high_fds(fds, links, 16), bad = 0;
+
+		for (int i = 0; i < k; i++) {
+			lseek(fds[i], 0, SEEK_CUR);	/* the preload now knows the number */
+			bad += close(fds[i]) == 0 || errno != EBADF;
+			bad += dup(fds[i]) >= 0 || errno != EBADF;
+			bad += fcntl(fds[i], F_DUPFD_CLOEXEC, 3) >= 0 || errno != EBADF;
+		}
+		snprintf(what, sizeof(what),
+			 "the library's %d fds, looked at: close, dup, F_DUPFD all EBADF (%d not)", k, bad);
+		check(k >= 1 && bad == 0 && round_trip(), what);
+	}
 	/* a dma-buf in an epoll set: what stands in for it there is ours too */
 	{
 		struct dma_heap_allocation_data a = { .len = 4096, .fd_flags = O_RDWR | O_CLOEXEC };
 		int heap = open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC);
 		int ep = epoll_create1(EPOLL_CLOEXEC), next, closed = 0;
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 42 }, got[2];
+		char connlink[LINK] = "";
+
+		connection(connlink);	/* before the buffer's mirror exists */
 
 		check(heap >= 0 && ep >= 0 && !ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a) &&
 		      !epoll_ctl(ep, EPOLL_CTL_ADD, (int)a.fd, &ev), "a heap dma-buf added to an epoll set");
@@ -122,6 +295,33 @@ int main(void)
 		check(closed == 0, "close() of every other number: all EBADF, the registration's included");
 		check(epoll_wait(ep, got, 2, 1000) == 1 && got[0].data.u64 == 42 &&
 		      (got[0].events & EPOLLIN), "the buffer still reports through the epoll set");
+		/* dup2 onto what stands in for it: the registration moves */
+		{
+			char links[16][LINK];
+			int fds[16], k = high_fds(fds, links, 16), mirror = -1, p[2], r = -1;
+			struct stat st;
+
+			for (int i = 0; i < k; i++)
+				if (!strncmp(links[i], "socket:", 7) && strcmp(links[i], connlink))
+					mirror = fds[i];
+			if (mirror >= 0 && pipe(p) == 0) {
+				r = dup2(p[0], mirror);
+				if (r != mirror || fstat(mirror, &st) || !S_ISFIFO(st.st_mode))
+					r = -1;
+				close(mirror);
+				close(p[0]);
+				close(p[1]);
+			}
+			snprintf(what, sizeof(what), "dup2 onto the number of the buffer's mirror (%d)",
+				 mirror);
+			check(r >= 0, what);
+			memset(got, 0, sizeof(got));
+			check(epoll_wait(ep, got, 2, 1000) == 1 && got[0].data.u64 == 42 &&
+			      got[0].events == EPOLLIN, "the buffer still reports EPOLLIN with its data");
+			check(epoll_ctl(ep, EPOLL_CTL_DEL, (int)a.fd, NULL) == 0 &&
+			      epoll_wait(ep, got, 2, 0) == 0, "and leaves the set with EPOLL_CTL_DEL");
+			check(round_trip(), "dmasync still works");
+		}
 		close((int)a.fd);
 		close(ep);
 		close(heap);

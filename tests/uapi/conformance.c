@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
@@ -2048,6 +2049,119 @@ static void t_dmabuf_set_name(void)
 	CHECK_EQ(set_name(b, DMA_BUF_SET_NAME_B, ro_page("ro", 3)), 0);
 }
 
+/*
+ * fstat(), fstatat(AT_EMPTY_PATH) and statx(AT_EMPTY_PATH) of an anonymous
+ * inode (a sync_file, a dma-buf) as Linux 6.1 shows it: no file type bits,
+ * mode 0600, one link, no device, blocks of 4096.  Checks @size and the
+ * owner (-1: not checked) and that the three calls agree.
+ */
+static void check_anon_stat(int fd, long long size, long long uid, long long gid)
+{
+	struct stat st, at;
+	struct statx sx;
+
+	REQUIRE(fstat(fd, &st) == 0);
+	CHECK_EQ(st.st_mode & S_IFMT, 0);
+	CHECK_EQ(st.st_mode & 07777, 0600);
+	CHECK_EQ(st.st_nlink, 1);
+	CHECK_EQ(st.st_rdev, 0);
+	CHECK_EQ(st.st_blksize, 4096);
+	CHECK_EQ(st.st_size, size);
+	CHECK_EQ(st.st_blocks, size / 512);
+	if (uid >= 0)
+		CHECK_EQ(st.st_uid, uid);
+	if (gid >= 0)
+		CHECK_EQ(st.st_gid, gid);
+	REQUIRE(fstatat(fd, "", &at, AT_EMPTY_PATH) == 0);
+	CHECK_EQ(at.st_mode, st.st_mode);
+	CHECK_EQ(at.st_size, st.st_size);
+	CHECK_EQ(at.st_ino, st.st_ino);
+	CHECK_EQ(at.st_dev, st.st_dev);
+	memset(&sx, 0, sizeof(sx));
+	REQUIRE(statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx) == 0);
+	CHECK_EQ(sx.stx_mask & STATX_BASIC_STATS, STATX_BASIC_STATS);
+	CHECK_EQ(sx.stx_mode, st.st_mode);
+	CHECK_EQ(sx.stx_nlink, 1);
+	CHECK_EQ(sx.stx_size, size);
+	CHECK_EQ(sx.stx_blocks, size / 512);
+	CHECK_EQ(sx.stx_blksize, 4096);
+	CHECK_EQ(sx.stx_uid, st.st_uid);
+	CHECK_EQ(sx.stx_ino, st.st_ino);
+	CHECK_EQ(sx.stx_rdev_major, 0);
+}
+
+static void t_syncfile_fstat(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1), g = create_fence(tl, 2);
+
+	/* the one anonymous inode every sync_file shares belongs to root */
+	check_anon_stat(f, 0, 0, 0);
+	inc(tl, 1);
+	check_anon_stat(f, 0, 0, 0);
+	check_anon_stat(merge(f, g, "m"), 0, 0, 0);
+}
+
+static void t_dmabuf_fstat(void)
+{
+	for (int k = 0; k < NKINDS; k++) {
+		int b;
+
+		if (!kind_ok(k))
+			continue;
+		diag("%s", kind_name[k]);
+		/* the buffer's size; its owner is the creator's fs uid/gid */
+		b = new_dmabuf_kind(k, 3 * PAGE);
+		check_anon_stat(b, 3 * PAGE, geteuid(), getegid());
+		CHECK_EQ(U_lseek(b, 0, SEEK_END), 3 * PAGE);
+		CHECK_EQ(U_lseek(b, 0, SEEK_SET), 0);
+	}
+	/* a system-heap buffer is page-rounded: the size shows that */
+	if (have_heap) {
+		int b = try_heap(open_heap(), 3 * PAGE + 1, O_RDONLY | O_CLOEXEC, 0);
+
+		REQUIRE(b >= 0);
+		check_anon_stat(b, 4 * PAGE, geteuid(), getegid());
+	}
+}
+
+/* The sw_sync timeline and the device nodes are the files their paths
+ * name: fstat() of the fd is stat() of the path.  dmasync keeps the fd's
+ * own inode ("fstat" row of docs/kernel-compat.md: the one fdinfo shows). */
+static void t_device_fstat(void)
+{
+	static const char *const paths[] = { SW_SYNC_PATH, UDMABUF_PATH, HEAP_PATH };
+	static const bool *const have[] = { &have_swsync, &have_udmabuf, &have_heap };
+
+	for (int i = 0; i < 3; i++) {
+		struct stat st, ps;
+		struct statx sx;
+		int fd;
+
+		if (!*have[i])
+			continue;
+		diag("%s", paths[i]);
+		fd = U_open(paths[i], (i == 2 ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		REQUIRE(fd >= 0);
+		track(fd);
+		REQUIRE(fstat(fd, &st) == 0);
+		REQUIRE(stat(paths[i], &ps) == 0);
+		CHECK_EQ(st.st_mode & S_IFMT, i ? S_IFCHR : S_IFREG);
+		CHECK_EQ(st.st_mode, ps.st_mode);
+		CHECK_EQ(st.st_ino == ps.st_ino && st.st_dev == ps.st_dev, KNOWN(false, true));
+		CHECK_EQ(st.st_rdev, ps.st_rdev);
+		CHECK_EQ(st.st_uid, ps.st_uid);
+		CHECK_EQ(st.st_size, 0);
+		CHECK_EQ(st.st_nlink, 1);
+		memset(&sx, 0, sizeof(sx));
+		REQUIRE(statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx) == 0);
+		CHECK_EQ(sx.stx_mode, st.st_mode);
+		CHECK_EQ(sx.stx_ino, st.st_ino);
+		CHECK_EQ(sx.stx_rdev_major, major(st.st_rdev));
+		CHECK_EQ(sx.stx_rdev_minor, minor(st.st_rdev));
+	}
+}
+
 static void t_dmabuf_fdinfo(void)
 {
 	for (int k = 0; k < NKINDS; k++) {
@@ -2798,6 +2912,89 @@ static void t_epoll_sync_file(void)
 	CHECK(out[0].data.u64 == 42 || out[1].data.u64 == 42);
 }
 
+/*
+ * What epoll reports is the file's poll op, whatever else was asked: a
+ * sync_file EPOLLIN alone, once signaled; a dma-buf EPOLLIN and EPOLLOUT.
+ * Never the socket bits (RDNORM, WRNORM, RDHUP, ...) of what dmasync's fds
+ * are underneath.
+ */
+#define EP_ALL (EPOLLIN | EPOLLRDNORM | EPOLLRDBAND | EPOLLPRI | EPOLLOUT | EPOLLWRNORM | \
+		EPOLLWRBAND | EPOLLMSG | EPOLLRDHUP)
+
+static void t_epoll_sync_file_events(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+	int ep = track(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event ev, out[2];
+
+	REQUIRE(ep >= 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDNORM | EPOLLOUT;
+	ev.data.u64 = EP_TAG;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev) == 0);
+	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	inc(tl, 1);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	CHECK_EQ(out[0].data.u64, EP_TAG);
+	/* every event bit asked for: still EPOLLIN alone */
+	ev.events = EP_ALL;
+	ev.data.u64 = ~EP_TAG;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, f, &ev) == 0);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	CHECK_EQ(out[0].data.u64, ~EP_TAG);
+	/* the write side alone: never ready */
+	ev.events = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, f, &ev) == 0);
+	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	/* flags are kept: edge-triggered reports once */
+	ev.events = EP_ALL | EPOLLET;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, f, &ev) == 0);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_DEL, f, NULL) == 0);
+	/* one-shot: reports once, then nothing until re-armed */
+	ev.events = EP_ALL | EPOLLONESHOT;
+	ev.data.u64 = 7;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev) == 0);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	CHECK_EQ(out[0].data.u64, 7);
+	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+}
+
+static void t_epoll_dmabuf_events(void)
+{
+	int tl = open_timeline(), b = new_dmabuf(PAGE);
+	int ep = track(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event ev, out[2];
+
+	REQUIRE(ep >= 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EP_ALL;
+	ev.data.u64 = EP_TAG;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN | EPOLLOUT);
+	CHECK_EQ(out[0].data.u64, EP_TAG);
+	/* a reader pending: writable no more, readable still */
+	import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_READ);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	inc(tl, 1);
+	ev.events = EPOLLRDNORM | EPOLLWRNORM | EPOLLRDHUP | EPOLLPRI;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, b, &ev) == 0);
+	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	ev.events = EP_ALL;
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, b, &ev) == 0);
+	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	CHECK_EQ(out[0].events, EPOLLIN | EPOLLOUT);
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_DEL, b, NULL) == 0);
+}
+
 /* ================================================================== */
 /* DMA_BUF_IOCTL_SYNC waits for the implicit fences                   */
 
@@ -3309,6 +3506,8 @@ static const struct test tests[] = {
 	T(syncfile_poll_many, SW, 0, "sync_file: poll on several sync_files"),
 	T(syncfile_ppoll_timeout, SW, 0, "sync_file: ppoll times out, then reports POLLIN"),
 	T(syncfile_lseek_read, SW, F_KERNEL, "sync_file: lseek ESPIPE, read EINVAL"),
+	T(syncfile_fstat, SW, F_KERNEL, "sync_file: fstat/statx: anon inode 0600, size 0, root's"),
+	T(device_fstat, 0, F_KERNEL, "sw_sync, udmabuf, heap fds: fstat/statx is stat() of the path"),
 	T(syncfile_unknown_ioctls, SW, 0, "sync_file: unknown and foreign ioctls are ENOTTY"),
 	T(syncfile_set_deadline, SW, 0, "sync_file: SYNC_IOC_SET_DEADLINE (ENOTTY before 6.4)"),
 	/* FILE_INFO */
@@ -3345,6 +3544,7 @@ static const struct test tests[] = {
 	T(dmabuf_lseek, DB, 0, "dma-buf: lseek SEEK_END/SEEK_SET 0 only"),
 	T(dmabuf_set_name, DB, 0, "dma-buf: SET_NAME/_A/_B, 31 ok, 32 EINVAL, EFAULT"),
 	T(dmabuf_fdinfo, DB, F_KERNEL, "dma-buf: fdinfo size/count/exp_name/name and /proc link"),
+	T(dmabuf_fstat, DB, F_KERNEL, "dma-buf: fstat/statx: anon inode 0600, the buffer's size"),
 	T(dmabuf_unknown_ioctls, DB, 0, "dma-buf: unknown and foreign ioctls are ENOTTY"),
 	T(dmabuf_sync_flags, DB, 0, "dma-buf: DMA_BUF_IOCTL_SYNC flag validation"),
 	T(dmabuf_read_write, DB, F_KERNEL, "dma-buf: read/write are EINVAL"),
@@ -3374,6 +3574,8 @@ static const struct test tests[] = {
 	T(epoll_dmabuf, DB | SW, 0, "epoll: dma-buf readiness and data.u64 returned unchanged"),
 	T(epoll_dmabuf_blocking, DB | SW, 0, "epoll: epoll_wait on a dma-buf woken by a thread"),
 	T(epoll_sync_file, SW, 0, "epoll: sync_file level/edge triggered"),
+	T(epoll_sync_file_events, SW, 0, "epoll: sync_file reports EPOLLIN alone, whatever was asked"),
+	T(epoll_dmabuf_events, DB | SW, 0, "epoll: dma-buf reports EPOLLIN/EPOLLOUT alone, whatever was asked"),
 	T(dmabuf_sync_start_waits, DB | SW, 0, "dma-buf SYNC: START waits for the implicit fences"),
 	T(fds_exhausted, SW, 0, "EMFILE: which requests reserve the fd before checking arguments"),
 	/* cross-process */
