@@ -375,7 +375,7 @@ static void broker_nofile(uint64_t pid, char *out, size_t len)
 
 static struct {
 	int t1, t2, t_inc;	/* timelines: pending points, MERGE's second, INC */
-	int a, b, imp;		/* pending sync files */
+	int a, b, imp, m;	/* pending sync files (m: a merge of a and b) */
 	int heap, buf, buf2;	/* heap device; idle buffer; buffer IMPORT fills */
 	u32 next;		/* next CREATE_FENCE value on t1 (never reached) */
 } o;
@@ -427,6 +427,13 @@ static void setup(void)
 	o.a = create_fence(o.t1, 1);
 	o.b = create_fence(o.t2, 1);
 	o.imp = create_fence(o.t2, 2);
+	{
+		struct sync_merge_data md = { .name = "bench", .fd2 = o.b };
+
+		if (dmasync_ioctl(o.a, SYNC_IOC_MERGE, &md))
+			die("MERGE");
+		o.m = md.fence;
+	}
 	o.heap = dmasync_open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC);
 	if (o.heap < 0)
 		die("open /dev/dma_heap/system");
@@ -440,6 +447,7 @@ static void teardown(void)
 	close(o.a);
 	close(o.b);
 	close(o.imp);
+	close(o.m);
 	close(o.buf);
 	close(o.buf2);
 	close(o.heap);
@@ -448,7 +456,8 @@ static void teardown(void)
 	dmasync_close(o.t_inc);
 }
 
-enum req { R_NONE, R_CREATE, R_MERGE, R_EXPORT, R_IMPORT, R_INFO0, R_INFO1, R_POLL, R_INC, R_MAX };
+enum req { R_NONE, R_CREATE, R_MERGE, R_EXPORT, R_IMPORT, R_INFO0, R_INFO1, R_INFOM, R_POLL, R_INC,
+	   R_MAX };
 
 static const struct {
 	const char *name, *label;
@@ -461,6 +470,7 @@ static const struct {
 	[R_IMPORT] = { "import", "IMPORT_SYNC_FILE", false },
 	[R_INFO0] = { "info0", "FILE_INFO count only", false },
 	[R_INFO1] = { "info1", "FILE_INFO 1 fence", false },
+	[R_INFOM] = { "infom", "FILE_INFO merge, count", false },
 	[R_POLL] = { "poll", "poll idle dma-buf, t=0", true },
 	[R_INC] = { "inc", "INC, nothing pending", false },
 };
@@ -517,6 +527,13 @@ static void run_req(enum req r, long n)
 		case R_INFO1:
 			file_info(o.a, r == R_INFO1);
 			break;
+		case R_INFOM: {
+			struct sync_file_info info = { 0 };
+
+			if (dmasync_ioctl(o.m, SYNC_IOC_FILE_INFO, &info) || info.num_fences != 2)
+				die("FILE_INFO of a merge");
+			break;
+		}
 		case R_POLL: {
 			struct pollfd p = { .fd = o.buf, .events = POLLIN };
 
@@ -678,13 +695,24 @@ static int count_mode(const char *name, long n)
 
 static u32 one_u32 = 1;
 
+/* Wait for the sync file @fd: dmasync_poll() (@wrapped: decided by the
+ * timeline page, woken by the signaler's doorbell) or libc's poll() (woken
+ * by the broker's record). */
+static int wait_fence(int fd, bool wrapped, int timeout)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r = wrapped ? dmasync_poll(&p, 1, timeout) : poll(&p, 1, timeout);
+
+	return r == 1 && (p.revents & POLLIN) ? 0 : -1;
+}
+
 /*
  * Two processes share one timeline.  The child waits on the odd values, the
  * parent on the even ones, each on sync files it made beforehand; each in
- * turn INCs by 1 (waking the other) and poll()s its next fence.
+ * turn INCs by 1 (waking the other) and polls its next fence.
  * Return: one-way latency (ns), measured after the first tenth of rounds.
  */
-static double pingpong_sw_sync(int rounds, int cpu)
+static double pingpong_sw_sync(int rounds, int cpu, bool wrapped)
 {
 	int tl = open_tl(), ready[2], *fences = calloc((size_t)rounds, sizeof(int)), warm = rounds / 10;
 	ktime_t t = 0;
@@ -705,9 +733,7 @@ static double pingpong_sw_sync(int rounds, int cpu)
 		if (write(ready[1], "", 1) != 1)
 			_exit(1);
 		for (int i = 0; i < rounds; i++) {
-			struct pollfd p = { .fd = fences[i], .events = POLLIN };
-
-			if (poll(&p, 1, -1) != 1 || !(p.revents & POLLIN))
+			if (wait_fence(fences[i], wrapped, -1))
 				_exit(1);
 			if (dmasync_ioctl(tl, SW_SYNC_IOC_INC, &one_u32))
 				_exit(1);
@@ -720,13 +746,11 @@ static double pingpong_sw_sync(int rounds, int cpu)
 	if (read(ready[0], &c, 1) != 1)
 		die("ping-pong child");
 	for (int i = 0; i < rounds; i++) {
-		struct pollfd p = { .fd = fences[i], .events = POLLIN };
-
 		if (i == warm)
 			t = ktime_get();
 		if (dmasync_ioctl(tl, SW_SYNC_IOC_INC, &one_u32))
 			die("INC");
-		if (poll(&p, 1, 10000) != 1 || !(p.revents & POLLIN))
+		if (wait_fence(fences[i], wrapped, 10000))
 			die("ping-pong poll");
 	}
 	{
@@ -759,8 +783,18 @@ struct scale {
 	double cpu;		/* broker CPU per request */
 };
 
-/* @nproc processes loop FILE_INFO (count only) on a fence of their own
- * for @secs, all started at once. */
+/* FILE_INFO (count only) of a sync file of two pending points: a request
+ * (one point would be answered from the timeline page). */
+static void file_info_asks(int fd)
+{
+	struct sync_file_info info = { 0 };
+
+	if (dmasync_ioctl(fd, SYNC_IOC_FILE_INFO, &info) || info.num_fences != 2)
+		die("FILE_INFO of a merge");
+}
+
+/* @nproc processes loop FILE_INFO (count only) on a merge of their own
+ * (a request each) for @secs, all started at once. */
 static void scale_clients(int nproc, double secs, struct scale *sc)
 {
 	struct slot *slots = mmap(NULL, (size_t)nproc * sizeof(*slots), PROT_READ | PROT_WRITE,
@@ -780,22 +814,30 @@ static void scale_clients(int nproc, double secs, struct scale *sc)
 			die("fork");
 		if (!pids[k]) {
 			struct slot *s = &slots[k];
-			int fence = try_create_fence(o.t1, 2000000000u + (u32)k);
+			int f1 = try_create_fence(o.t1, 2000000000u + (u32)k), fence = -1;
+			int f2 = try_create_fence(o.t2, 2000000000u + (u32)k);
 			ktime_t t0, end, now;
 
 			close(ready[0]);
 			close(go[1]);
-			if (fence < 0) {
-				s->err = -fence;
+			if (f1 >= 0 && f2 >= 0) {
+				struct sync_merge_data md = { .name = "scale", .fd2 = f2 };
+
+				fence = dmasync_ioctl(f1, SYNC_IOC_MERGE, &md) ? -errno : md.fence;
+			}
+			if (f1 < 0 || f2 < 0 || fence < 0) {
+				s->err = f1 < 0 ? -f1 : f2 < 0 ? -f2 : -fence;
 				_exit(1);
 			}
-			file_info(fence, false);	/* known, connected */
+			close(f1);
+			close(f2);
+			file_info_asks(fence);	/* known, connected */
 			if (write(ready[1], "", 1) != 1 || read(go[0], &c, 1) != 0)
 				_exit(1);
 			t0 = ktime_get();
 			end = t0 + (ktime_t)(secs * 1e9);
 			do {
-				file_info(fence, false);
+				file_info_asks(fence);
 				s->ops++;
 				now = ktime_get();
 			} while (now < end);
@@ -876,7 +918,7 @@ static void many_objects(void)
 	bool ok, lin = false;
 	ktime_t t;
 
-	measure(R_INFO0, cfg.n_req, &info_few);
+	measure(R_INFOM, cfg.n_req, &info_few);
 	measure(R_CREATE, cfg.n_req, &cf_few);
 	stats(&st);
 	base_objects = st.objects;
@@ -949,7 +991,7 @@ static void many_objects(void)
 		printf(" %5.1f", us(chunk_cpu[k]));
 	printf("\n");
 
-	measure(R_INFO0, cfg.n_req, &info_many);
+	measure(R_INFOM, cfg.n_req, &info_many);
 	measure(R_CREATE, cfg.n_req, &cf_many);
 
 	t = ktime_get();
@@ -961,7 +1003,7 @@ static void many_objects(void)
 	free(fds);
 
 	/* Few objects again, after: the better of before and after. */
-	measure(R_INFO0, cfg.n_req, &again);
+	measure(R_INFOM, cfg.n_req, &again);
 	info_few.ns = min2(info_few.ns, again.ns);
 	info_few.cpu = min2(info_few.cpu, again.cpu);
 	measure(R_CREATE, cfg.n_req, &again);
@@ -973,7 +1015,7 @@ static void many_objects(void)
 		d = 1;
 	printf("\n  %-30s %7s %7s %7s %9s\n", "us per request", "few", "many", "ratio",
 	       "ns/object");
-	lin |= grow_row("FILE_INFO count only (wall)", info_few.ns, info_many.ns, d);
+	lin |= grow_row("FILE_INFO of a merge (wall)", info_few.ns, info_many.ns, d);
 	lin |= grow_row("  broker CPU", info_few.cpu, info_many.cpu, d);
 	lin |= grow_row("CREATE_FENCE + close (wall)", cf_few.ns, cf_many.ns, d);
 	lin |= grow_row("  broker CPU", cf_few.cpu, cf_many.cpu, d);
@@ -1039,7 +1081,7 @@ int main(int argc, char **argv)
 	struct ipc_stats st;
 	struct utsname un;
 	struct rlimit rl;
-	double fd, pp[2];
+	double fd, pp[2], ppn[2];
 	struct scale sc[3];
 	static const int nprocs[3] = { 1, 10, 100 };
 	char blim[64];
@@ -1192,9 +1234,9 @@ int main(int argc, char **argv)
 		printf("(sysc: strace -c, no -f, of `--count REQUEST %ld` minus `--count none %ld`)\n",
 		       cfg.n_count, cfg.n_count);
 	for (int p = 0; p < n_places; p++)
-		printf("broker CPU/request [%d]: FILE_INFO %.1f us (%.0f%% of the wall time), "
-		       "CREATE_FENCE+close %.1f us (%.0f%%)\n",
-		       p, us(fig[p][R_INFO0].cpu), 100 * fig[p][R_INFO0].cpu / fig[p][R_INFO0].ns,
+		printf("broker CPU/request [%d]: FILE_INFO of a merge %.1f us (%.0f%% of the wall "
+		       "time), CREATE_FENCE+close %.1f us (%.0f%%)\n",
+		       p, us(fig[p][R_INFOM].cpu), 100 * fig[p][R_INFOM].cpu / fig[p][R_INFOM].ns,
 		       us(fig[p][R_CREATE].cpu), 100 * fig[p][R_CREATE].cpu / fig[p][R_CREATE].ns);
 
 	/* 4. Signal-to-wakeup. */
@@ -1206,16 +1248,24 @@ int main(int argc, char **argv)
 			rounds = (int)rl.rlim_cur - 128;
 		for (int p = 0; p < n_places; p++) {
 			place(p);
-			pp[p] = pingpong_sw_sync(rounds, places[p].server);
+			pp[p] = pingpong_sw_sync(rounds, places[p].server, true);
+			ppn[p] = pingpong_sw_sync(rounds, places[p].server, false);
 		}
 		place(-1);
-		printf("\nsignal-to-wakeup across 2 processes sharing 1 timeline (INC, then poll() of the "
-		       "next fence;\n%d rounds; [1]: the second process on the broker's CPU; each "
-		       "hop is 2 wakeups, the\nfloor 1), one way:\n", rounds);
+		printf("\nsignal-to-wakeup across 2 processes sharing 1 timeline (INC, then a poll of "
+		       "the next fence;\n%d rounds; [1]: the second process on the broker's CPU), "
+		       "one way:\n", rounds);
+		printf("  dmasync_poll() (the preload's poll): woken by the signaler's doorbell, 1 "
+		       "wake-up per hop\n");
 		for (int p = 0; p < n_places; p++)
 			printf("  [%d] %6.2f us = %5.2fx the eventfd ping-pong (c) %.2f us; target <= 1.5x: "
 			       "%s\n", p, us(pp[p]), pp[p] / fl[p].c, us(fl[p].c),
 			       pp[p] / fl[p].c <= 1.5 ? "met" : "MISSED");
+		printf("  libc poll() of the sync file: woken by the broker's record, 2 wake-ups per "
+		       "hop\n");
+		for (int p = 0; p < n_places; p++)
+			printf("  [%d] %6.2f us = %5.2fx the eventfd ping-pong (c) %.2f us\n", p,
+			       us(ppn[p]), ppn[p] / fl[p].c, us(fl[p].c));
 	}
 
 	/* 6. Scaling with clients: not pinned (the scheduler's choice). */

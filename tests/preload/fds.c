@@ -136,12 +136,12 @@ static int connection(char link[LINK])
 
 /* Another thread's requests while the main thread takes the connection's
  * number again and again. */
-static volatile int stop_requests;
-static __attribute__((unused)) void *requests(void *arg)
+static int stop_requests;	/* atomic */
+static void *requests(void *arg)
 {
 	long *failures = arg;
 
-	for (long i = 0; !stop_requests || i < 20; i++)
+	for (long i = 0; !__atomic_load_n(&stop_requests, __ATOMIC_ACQUIRE) || i < 20; i++)
 		*failures += !round_trip();
 	return NULL;
 }
@@ -231,7 +231,7 @@ int main(void)
 			wrong += dup2(p[0], conn) != conn || fstat(conn, &st) || !S_ISFIFO(st.st_mode);
 			close(conn);
 		}
-		stop_requests = 1;
+		__atomic_store_n(&stop_requests, 1, __ATOMIC_RELEASE);
 		pthread_join(t, NULL);
 		snprintf(what, sizeof(what),
 			 "200 dup2 onto the connection meanwhile: %d taken, %d wrong, %ld requests failed",
