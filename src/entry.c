@@ -103,6 +103,30 @@ int dmasync_ioctl(int fd, unsigned long request, ...)
 	return r < 0 ? set_errno(r) : (int)r;
 }
 
+/* Before the kernel reports sync files' own readiness: INCs made in the
+ * timeline page reach them first.  errno kept. */
+static void settle(void)
+{
+	int saved = errno;
+
+	if (client_enabled())
+		client_settle();
+	errno = saved;
+}
+
+int dmasync_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+	settle();
+	return epoll_wait(epfd, events, maxevents, timeout);
+}
+
+int dmasync_epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
+			const sigset_t *sigmask)
+{
+	settle();
+	return epoll_pwait(epfd, events, maxevents, timeout, sigmask);
+}
+
 int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
 	struct uapi_file *file = uapi_files_any() ? uapi_file_lookup(fd) : NULL;

@@ -86,6 +86,26 @@ DMASYNC_EXPORT int dmasync_ppoll(struct pollfd *fds, nfds_t nfds, const struct t
 DMASYNC_EXPORT int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
 
 /**
+ * dmasync_epoll_wait - epoll_wait(2) for epoll sets holding dmasync fds.
+ *
+ * Thread-safe; @epfd is borrowed.  An SW_SYNC_IOC_INC returns before the
+ * broker has brought the sync files and buffers made of its points up to
+ * date (it does so within microseconds, and answers every request only
+ * after): this waits for that first if an INC is on its way (one load
+ * when none is), so that what the kernel then reports includes every INC
+ * that returned, as on Linux.  The preload's epoll_wait() does the same.
+ * Return and errno as epoll_wait(2).
+ */
+DMASYNC_EXPORT int dmasync_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
+				      int timeout);
+
+/**
+ * dmasync_epoll_pwait - epoll_pwait(2) counterpart of dmasync_epoll_wait().
+ */
+DMASYNC_EXPORT int dmasync_epoll_pwait(int epfd, struct epoll_event *events, int maxevents,
+				       int timeout, const sigset_t *sigmask);
+
+/**
  * dmasync_mmap - mmap(2) that maps udmabufs (offsets, lists) correctly.
  *
  * Thread-safe; @fd is borrowed (the mapping outlives its close, as with

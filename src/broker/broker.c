@@ -371,6 +371,8 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 	out->hdr.len = 0;
 	out->payload = tx;
 	out->nfds = 0;
+	if (in->hdr.op == IPC_NUDGE)
+		return false;	/* no reply: the drain before it did the work */
 	c->requests++;
 	n_requests++;
 

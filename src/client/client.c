@@ -696,17 +696,19 @@ static int64_t mono_ns(void)
 /*
  * SW_SYNC_IOC_INC in the timeline page: add, ring the doorbell if someone
  * polls with it (the poller wakes on this write, not on the broker's
- * record), then one round trip: the broker applies the page before it
- * answers, so when INC returns every sync file and buffer shows it, as on
- * Linux.  Return: the ioctl's result, or -EAGAIN if the timeline has no
- * fast slot (an ordinary request).
+ * record), and nudge the broker.  No round trip: every later request is
+ * answered after the broker applied the page, every poll through dmasync
+ * decides the timeline's points from the page, and one that lets the
+ * kernel report other sync files settles first (client_settle()).  Return:
+ * the ioctl's result, or -EAGAIN if the timeline has no fast slot (an
+ * ordinary request).
  */
 static long inc_in_page(const struct client_obj *obj, void *arg)
 {
-	struct ipc_msg req = { .hdr = { .op = IPC_SETTLE } }, rep;
+	struct ipc_msg nudge = { .hdr = { .op = IPC_NUDGE } };
 	void *page = page_of(obj);
 	uint32_t v, inc;
-	int r;
+	int fd, r;
 
 	if (!page || obj->kind != IPC_KIND_TIMELINE ||
 	    !tlpage_read(page, obj->tl_slot - 1, obj->tl_gen, &v))
@@ -721,11 +723,23 @@ static long inc_in_page(const struct client_obj *obj, void *arg)
 			/* EAGAIN: the counter is full, so it is readable */
 		}
 	}
+	/* One message, no reply: the broker applies the page before it serves
+	 * anything else, and wakes for this to bring the sync files' own
+	 * readiness (and everything made of the points) up to date.  A broker
+	 * that died is noticed here, as by a request. */
 	client_lock(&conn_lock);
-	r = roundtrip_to_locked(&req, &rep, obj->broker);
+	fd = connect_spawning_locked(false);
+	r = fd < 0 || obj->broker != broker_id ? -ENOLINK : 0;
 	if (!r) {
-		ipc_msg_close_fds(&rep);
-		r = (int)rep.hdr.ret;
+		nudge.hdr.seq = ++conn_seq;
+		r = ipc_send(fd, &nudge, MSG_DONTWAIT);
+		if (r == -EAGAIN)
+			r = 0;	/* its queue is full: it has this to drain anyway */
+		if (r) {
+			close(conn_fd);
+			__atomic_store_n(&conn_fd, -1, __ATOMIC_RELAXED);
+			r = -ENOLINK;
+		}
 	}
 	client_unlock(&conn_lock);
 	return r;

@@ -246,12 +246,13 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 
 		if (nat[i].fd < 0 || client_find(nat[i].fd, &obj) != 1)
 			continue;
-		sync_any |= obj.kind == IPC_KIND_SYNC_FILE;
 		if (obj.kind == IPC_KIND_SYNC_FILE && obj.tl_slot && (nat[i].events & POLLIN)) {
 			int st = client_point_state(&obj);
 
-			if (st < 0)
+			if (st < 0) {
+				sync_any = true;
 				continue;
+			}
 			fast[n_fast].idx = i;
 			fast[n_fast].obj = obj;
 			fast[n_fast].door = -1;
@@ -260,8 +261,11 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 			ready_now |= st == 1;
 			continue;
 		}
-		if (obj.kind != IPC_KIND_DMA_BUF)
+		if (obj.kind != IPC_KIND_DMA_BUF) {
+			/* a sync file the kernel reports: once INCs reached it */
+			sync_any |= obj.kind == IPC_KIND_SYNC_FILE;
 			continue;
+		}
 		/* A mirror for this call only: no fd of ours outlives it. */
 		r = client_mirror(nat[i].fd);
 		if (r < 0)
@@ -270,8 +274,9 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 		nat[i].events &= POLLIN | POLLOUT;
 		any = true;
 	}
-	/* Sync files show their own readiness: once INCs made in the page
-	 * have reached them. */
+	/* Sync files the page does not decide show their own readiness: once
+	 * INCs made in the page have reached them.  (A buffer's mirror is
+	 * fetched by a request, which the broker answers after applying.) */
 	if (sync_any)
 		client_settle();
 	if (!any) {

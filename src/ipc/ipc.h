@@ -42,6 +42,7 @@ enum ipc_op {
 			 * points released (tools: `dmasync fault`) */
 	IPC_DOORBELL,	/* arg0: slot + 1, arg1: its gen -> fd: the slot's doorbell */
 	IPC_SETTLE,	/* -> 0 once every INC made in the timeline page is applied */
+	IPC_NUDGE,	/* no reply: an INC was made in the timeline page, apply it */
 	IPC_OP_MAX,
 };
 

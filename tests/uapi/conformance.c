@@ -2829,9 +2829,9 @@ static void t_epoll_dmabuf(void)
 	ev.data.u64 = ~EP_TAG;
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, br, &ev) == 0);
 	CHECK_ERR(U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev), EEXIST);
-	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_EQ(U_epoll_wait(ep, out, 4, 0), 0);
 	inc(tl, 1);
-	REQUIRE(epoll_wait(ep, out, 4, BLOCK_MS) == 2);
+	REQUIRE(U_epoll_wait(ep, out, 4, BLOCK_MS) == 2);
 	for (int i = 0; i < 2; i++) {
 		if (out[i].data.u64 == EP_TAG)
 			CHECK_EQ(out[i].events, EPOLLIN);
@@ -2841,9 +2841,9 @@ static void t_epoll_dmabuf(void)
 			       (unsigned long long)out[i].data.u64);
 	}
 	/* level-triggered: still ready */
-	CHECK_EQ(epoll_wait(ep, out, 4, 0), 2);
+	CHECK_EQ(U_epoll_wait(ep, out, 4, 0), 2);
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_DEL, b, NULL) == 0);
-	REQUIRE(epoll_wait(ep, out, 4, 0) == 1);
+	REQUIRE(U_epoll_wait(ep, out, 4, 0) == 1);
 	CHECK_EQ(out[0].data.u64, ~EP_TAG);
 }
 
@@ -2864,7 +2864,7 @@ static void t_epoll_dmabuf_blocking(void)
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
 	d = delayed_inc_start(tl, DELAY_MS);
 	t0 = now_ns();
-	n = epoll_wait(ep, out, 2, BLOCK_MS);
+	n = U_epoll_wait(ep, out, 2, BLOCK_MS);
 	delayed_inc_join(d);
 	REQUIRE(n == 1);
 	CHECK_EQ(out[0].events, EPOLLOUT);
@@ -2888,25 +2888,25 @@ static void t_epoll_sync_file(void)
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev) == 0);
 	ev.events = EPOLLIN | EPOLLET;
 	REQUIRE(U_epoll_ctl(et, EPOLL_CTL_ADD, f, &ev) == 0);
-	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
-	CHECK_EQ(epoll_wait(et, out, 4, 0), 0);
+	CHECK_EQ(U_epoll_wait(ep, out, 4, 0), 0);
+	CHECK_EQ(U_epoll_wait(et, out, 4, 0), 0);
 
 	d = delayed_inc_start(tl, DELAY_MS);
-	REQUIRE(epoll_wait(ep, out, 4, BLOCK_MS) == 1);
+	REQUIRE(U_epoll_wait(ep, out, 4, BLOCK_MS) == 1);
 	delayed_inc_join(d);
 	CHECK_EQ(out[0].events, EPOLLIN);
 	CHECK_EQ(out[0].data.u64, EP_TAG);
 	/* sticky while level-triggered, once when edge-triggered */
-	CHECK_EQ(epoll_wait(ep, out, 4, 0), 1);
-	CHECK_EQ(epoll_wait(et, out, 4, 0), 1);
+	CHECK_EQ(U_epoll_wait(ep, out, 4, 0), 1);
+	CHECK_EQ(U_epoll_wait(et, out, 4, 0), 1);
 	CHECK_EQ(out[0].data.u64, EP_TAG);
-	CHECK_EQ(epoll_wait(et, out, 4, 0), 0);
+	CHECK_EQ(U_epoll_wait(et, out, 4, 0), 0);
 
 	/* an already signaled sync_file is ready at once; EPOLLOUT never is */
 	ev.events = EPOLLIN | EPOLLOUT;
 	ev.data.u64 = 42;
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, done, &ev) == 0);
-	REQUIRE(epoll_wait(ep, out, 4, 0) == 2);
+	REQUIRE(U_epoll_wait(ep, out, 4, 0) == 2);
 	for (int i = 0; i < 2; i++)
 		CHECK_EQ(out[i].events, EPOLLIN);
 	CHECK(out[0].data.u64 == 42 || out[1].data.u64 == 42);
@@ -2933,37 +2933,37 @@ static void t_epoll_sync_file_events(void)
 	ev.events = EPOLLIN | EPOLLRDNORM | EPOLLOUT;
 	ev.data.u64 = EP_TAG;
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev) == 0);
-	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	CHECK_EQ(U_epoll_wait(ep, out, 2, 0), 0);
 	inc(tl, 1);
-	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	REQUIRE(U_epoll_wait(ep, out, 2, 0) == 1);
 	CHECK_EQ(out[0].events, EPOLLIN);
 	CHECK_EQ(out[0].data.u64, EP_TAG);
 	/* every event bit asked for: still EPOLLIN alone */
 	ev.events = EP_ALL;
 	ev.data.u64 = ~EP_TAG;
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, f, &ev) == 0);
-	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	REQUIRE(U_epoll_wait(ep, out, 2, 0) == 1);
 	CHECK_EQ(out[0].events, EPOLLIN);
 	CHECK_EQ(out[0].data.u64, ~EP_TAG);
 	/* the write side alone: never ready */
 	ev.events = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, f, &ev) == 0);
-	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	CHECK_EQ(U_epoll_wait(ep, out, 2, 0), 0);
 	/* flags are kept: edge-triggered reports once */
 	ev.events = EP_ALL | EPOLLET;
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, f, &ev) == 0);
-	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	REQUIRE(U_epoll_wait(ep, out, 2, 0) == 1);
 	CHECK_EQ(out[0].events, EPOLLIN);
-	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	CHECK_EQ(U_epoll_wait(ep, out, 2, 0), 0);
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_DEL, f, NULL) == 0);
 	/* one-shot: reports once, then nothing until re-armed */
 	ev.events = EP_ALL | EPOLLONESHOT;
 	ev.data.u64 = 7;
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev) == 0);
-	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	REQUIRE(U_epoll_wait(ep, out, 2, 0) == 1);
 	CHECK_EQ(out[0].events, EPOLLIN);
 	CHECK_EQ(out[0].data.u64, 7);
-	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	CHECK_EQ(U_epoll_wait(ep, out, 2, 0), 0);
 }
 
 static void t_epoll_dmabuf_events(void)
@@ -2977,20 +2977,20 @@ static void t_epoll_dmabuf_events(void)
 	ev.events = EP_ALL;
 	ev.data.u64 = EP_TAG;
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
-	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	REQUIRE(U_epoll_wait(ep, out, 2, 0) == 1);
 	CHECK_EQ(out[0].events, EPOLLIN | EPOLLOUT);
 	CHECK_EQ(out[0].data.u64, EP_TAG);
 	/* a reader pending: writable no more, readable still */
 	import_fence(b, create_fence(tl, 1), DMA_BUF_SYNC_READ);
-	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	REQUIRE(U_epoll_wait(ep, out, 2, 0) == 1);
 	CHECK_EQ(out[0].events, EPOLLIN);
 	inc(tl, 1);
 	ev.events = EPOLLRDNORM | EPOLLWRNORM | EPOLLRDHUP | EPOLLPRI;
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, b, &ev) == 0);
-	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	CHECK_EQ(U_epoll_wait(ep, out, 2, 0), 0);
 	ev.events = EP_ALL;
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_MOD, b, &ev) == 0);
-	REQUIRE(epoll_wait(ep, out, 2, 0) == 1);
+	REQUIRE(U_epoll_wait(ep, out, 2, 0) == 1);
 	CHECK_EQ(out[0].events, EPOLLIN | EPOLLOUT);
 	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_DEL, b, NULL) == 0);
 }

@@ -39,12 +39,14 @@ void *dmasync_mmap(void *addr, size_t length, int prot, int flags, int fd,
 		   off_t offset);
 off_t dmasync_lseek(int fd, off_t offset, int whence);
 int dmasync_close(int fd);
+int dmasync_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);
 
 #define U_open      dmasync_open
 #define U_ioctl     dmasync_ioctl
 #define U_poll      dmasync_poll
 #define U_ppoll     dmasync_ppoll
 #define U_epoll_ctl dmasync_epoll_ctl
+#define U_epoll_wait dmasync_epoll_wait
 #define U_mmap      dmasync_mmap
 #define U_lseek     dmasync_lseek
 #define U_close     dmasync_close
@@ -59,6 +61,7 @@ int dmasync_close(int fd);
 #define U_poll      poll
 #define U_ppoll     ppoll
 #define U_epoll_ctl epoll_ctl
+#define U_epoll_wait epoll_wait
 #define U_mmap      mmap
 #define U_lseek     lseek
 #define U_close     close
