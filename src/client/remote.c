@@ -431,6 +431,17 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 		*handled = true;
 		return sync_file_epoll_ctl(epfd, op, fd, event);
 	}
+	if (r == 1 && (obj.kind == IPC_KIND_TIMELINE || obj.kind == IPC_KIND_UDMABUF_DEV ||
+		       obj.kind == IPC_KIND_HEAP_DEV)) {
+		/* The kernel's files have no poll method: epoll refuses them
+		 * (after reading the event and checking both fds). */
+		*handled = true;
+		if (op != EPOLL_CTL_DEL && copy_from_user(&ev, event, sizeof(ev)))
+			return fail(-EFAULT);
+		if (fcntl(epfd, F_GETFD) < 0)
+			return fail(-EBADF);
+		return fail(-EPERM);
+	}
 	*handled = r == 1 && obj.kind == IPC_KIND_DMA_BUF;
 	if (!*handled)
 		return -1;

@@ -1386,6 +1386,7 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
  */
 #define POLL_DMABUF 1
 #define POLL_SYNC_FILE 2
+#define POLL_TIMELINE 4
 
 static int poll_kinds(const struct pollfd *fds, nfds_t n)
 {
@@ -1405,12 +1406,17 @@ static int poll_kinds(const struct pollfd *fds, nfds_t n)
 			kinds |= POLL_DMABUF;
 		else if (obj.kind == IPC_KIND_SYNC_FILE)
 			kinds |= POLL_SYNC_FILE;
+		else if (obj.kind == IPC_KIND_TIMELINE || obj.kind == IPC_KIND_UDMABUF_DEV ||
+			 obj.kind == IPC_KIND_HEAP_DEV)
+			kinds |= POLL_TIMELINE;
 	}
 	return kinds;
 }
 
 /* A sync file shows POLLIN once signaled and nothing else (its socket
- * adds POLLRDNORM and POLLRDHUP); POLLHUP stays: its broker is gone. */
+ * adds POLLRDNORM and POLLRDHUP); POLLHUP stays: its broker is gone.  A
+ * timeline or device fd shows the kernel's default mask (the socket adds
+ * POLLWRBAND and POLLRDHUP). */
 static int trim_sync_files(struct pollfd *fds, nfds_t n)
 {
 	int ready = 0;
@@ -1418,9 +1424,15 @@ static int trim_sync_files(struct pollfd *fds, nfds_t n)
 	for (nfds_t i = 0; i < n; i++) {
 		struct client_obj obj;
 
-		if (fds[i].revents && !client_fd_none(fds[i].fd) && ours(fds[i].fd, &obj) &&
-		    obj.kind == IPC_KIND_SYNC_FILE)
-			fds[i].revents &= POLLIN | POLLHUP | POLLERR | POLLNVAL;
+		if (fds[i].revents && !client_fd_none(fds[i].fd) && ours(fds[i].fd, &obj)) {
+			if (obj.kind == IPC_KIND_SYNC_FILE)
+				fds[i].revents &= POLLIN | POLLHUP | POLLERR | POLLNVAL;
+			/* Files with no poll method: the kernel's default mask. */
+			else if (obj.kind == IPC_KIND_TIMELINE || obj.kind == IPC_KIND_UDMABUF_DEV ||
+				 obj.kind == IPC_KIND_HEAP_DEV)
+				fds[i].revents &= POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM |
+						  POLLHUP | POLLERR | POLLNVAL;
+		}
 		ready += fds[i].revents != 0;
 	}
 	return ready;
@@ -1453,7 +1465,7 @@ static SLOW int poll_slow(struct pollfd *fds, nfds_t n, int timeout)
 		r = dmasync_real_poll(fds, n, timeout);
 	else
 		r = dmasync_poll(fds, n, timeout);
-	if (r > 0 && (kinds & POLL_SYNC_FILE))
+	if (r > 0 && (kinds & (POLL_SYNC_FILE | POLL_TIMELINE)))
 		r = trim_sync_files(fds, n);
 	if (r >= 0)
 		errno = saved;
@@ -1482,7 +1494,7 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const
 		r = dmasync_real_ppoll(fds, n, tmo, mask);
 	else
 		r = dmasync_ppoll(fds, n, tmo, mask);
-	if (r > 0 && (kinds & POLL_SYNC_FILE))
+	if (r > 0 && (kinds & (POLL_SYNC_FILE | POLL_TIMELINE)))
 		r = trim_sync_files(fds, n);
 	if (r >= 0)
 		errno = saved;

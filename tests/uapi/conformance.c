@@ -1141,6 +1141,12 @@ static void t_swsync_timeline_poll(void)
 	create_fence(tl, 1);
 	CHECK_EQ(revents(tl, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
 	CHECK_EQ(revents(tl, POLLIN, 0), POLLIN);
+	/* No poll method: the kernel's default mask, whatever is asked (the
+	 * dmasync_poll() of a linked program shows the socket's extra bits) */
+	CHECK_EQ(revents(tl, POLLIN | POLLOUT | POLLPRI | POLLRDNORM | POLLWRNORM | POLLRDBAND |
+				     POLLWRBAND | POLLRDHUP, 0) &
+			 ~WRAPPER_KNOWN(POLLWRBAND | POLLRDHUP, 0),
+		 POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
 }
 
 /* ================================================================== */
@@ -2966,6 +2972,31 @@ static void t_epoll_sync_file_events(void)
 	CHECK_EQ(U_epoll_wait(ep, out, 2, 0), 0);
 }
 
+/* Files with no poll method (a timeline, the device nodes): EPERM, for
+ * every op, once both fds are good. */
+static void t_epoll_no_poll_method(void)
+{
+	int tl = open_timeline(), ep = track(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EP_TAG };
+
+	REQUIRE(ep >= 0);
+	CHECK_ERR(U_epoll_ctl(ep, EPOLL_CTL_ADD, tl, &ev), EPERM);
+	CHECK_ERR(U_epoll_ctl(ep, EPOLL_CTL_MOD, tl, &ev), EPERM);
+	CHECK_ERR(U_epoll_ctl(ep, EPOLL_CTL_DEL, tl, NULL), EPERM);
+	CHECK_ERR(U_epoll_ctl(-1, EPOLL_CTL_ADD, tl, &ev), EBADF);
+	if (have_udmabuf) {
+		int dev = open_udmabuf_dev();
+
+		CHECK_ERR(U_epoll_ctl(ep, EPOLL_CTL_ADD, dev, &ev), EPERM);
+	}
+	if (have_heap) {
+		int heap = open_heap();
+
+		CHECK_ERR(U_epoll_ctl(ep, EPOLL_CTL_ADD, heap, &ev), EPERM);
+	}
+	CHECK_EQ(U_epoll_wait(ep, &ev, 1, 0), 0);
+}
+
 static void t_epoll_dmabuf_events(void)
 {
 	int tl = open_timeline(), b = new_dmabuf(PAGE);
@@ -3576,6 +3607,7 @@ static const struct test tests[] = {
 	T(epoll_sync_file, SW, 0, "epoll: sync_file level/edge triggered"),
 	T(epoll_sync_file_events, SW, 0, "epoll: sync_file reports EPOLLIN alone, whatever was asked"),
 	T(epoll_dmabuf_events, DB | SW, 0, "epoll: dma-buf reports EPOLLIN/EPOLLOUT alone, whatever was asked"),
+	T(epoll_no_poll_method, SW, 0, "epoll: a timeline or device fd (no poll method) is EPERM"),
 	T(dmabuf_sync_start_waits, DB | SW, 0, "dma-buf SYNC: START waits for the implicit fences"),
 	T(fds_exhausted, SW, 0, "EMFILE: which requests reserve the fd before checking arguments"),
 	/* cross-process */
