@@ -60,7 +60,10 @@ enum dev_path { DP_NONE, DP_UDMABUF, DP_HEAP, DP_HEAP_DIR, DP_SW_SYNC };
 
 static enum dev_path dev_path(const char *path)
 {
-	if (!path || path[0] != '/')
+	/* Most paths differ by their second or sixth byte: no strcmp(). */
+	if (!path || path[0] != '/' || (path[1] != 'd' && path[1] != 's'))
+		return DP_NONE;
+	if (path[1] == 'd' && (memcmp(path, "/dev/", 5) || (path[5] != 'u' && path[5] != 'd')))
 		return DP_NONE;
 	if (!strcmp(path, "/dev/udmabuf"))
 		return DP_UDMABUF;
@@ -1062,19 +1065,34 @@ static int lib_fd_move(int fd)
 	return r == -ENOENT ? 0 : r == 0 ? 1 : r;
 }
 
+static SLOW int close_slow(int fd);
+
 EXPORT int close(int fd)
+{
+	struct client_fd_slot *s = client_fd_slot(fd);
+
+	if (FAST(s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == CLIENT_FD_NONE &&
+		 !uapi_files_any() && !lib_fd_above(fd))) {
+		int r;
+
+		/* The fast path: an fd of the program's own making.  Closing,
+		 * then closed: the number may come back at once as something
+		 * else (client_fds_closing()).  libc's close leaves errno
+		 * alone on success. */
+		__atomic_store_n(&s->state, CLIENT_FD_CLOSING_STATE, __ATOMIC_RELEASE);
+		r = dmasync_real_close(fd);
+		__atomic_store_n(&s->state, CLIENT_FD_UNKNOWN, __ATOMIC_RELEASE);
+		return r;
+	}
+	return close_slow(fd);
+}
+
+static SLOW int close_slow(int fd)
 {
 	struct client_obj obj;
 	int saved = errno, r;
 	bool mine;
 
-	if (client_fd_none(fd) && !uapi_files_any() && !lib_fd_above(fd)) {
-		/* The fast path: an fd of the program's own making. */
-		client_fd_none_mark(fd, true);
-		r = dmasync_real_close(fd);
-		client_fd_none_mark(fd, false);
-		return r;	/* libc's close leaves errno alone on success */
-	}
 	if (lib_fd(fd)) {
 		errno = EBADF;
 		return -1;
