@@ -1343,7 +1343,7 @@ static long file_info_from_record(int fd, const struct client_obj *obj, void *ar
 	ssize_t n;
 
 	n = recv(fd, &rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT);
-	if (n < 0 && errno == EAGAIN && file_info_pending(obj, &rec.hdr, rec.fi))
+	if (n < 0 && errno == EAGAIN && obj && file_info_pending(obj, &rec.hdr, rec.fi))
 		n = (ssize_t)rec.hdr.len;	/* no record, the broker's end open: pending */
 	if (n < (ssize_t)sizeof(rec.hdr) || rec.hdr.magic != SYNC_FILE_RECORD_MAGIC ||
 	    rec.hdr.len != (size_t)n)
@@ -1367,6 +1367,19 @@ static long file_info_from_record(int fd, const struct client_obj *obj, void *ar
 	memcpy(info.name, rec.hdr.name, sizeof(info.name));
 	info.num_fences = rec.hdr.num_fences;
 	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+long client_file_info_peek(int fd, void *arg)
+{
+	int saved = errno;
+	long r;
+
+	/* Under the preload the table identifies @fd for free: no need. */
+	if (__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE))
+		return -EAGAIN;
+	r = file_info_from_record(fd, NULL, arg);
+	errno = saved;
+	return r;
 }
 
 long client_ioctl(int fd, const struct client_obj *obj, unsigned long request, void *arg)

@@ -184,6 +184,15 @@ int client_open(enum ipc_device dev, int flags);
  * caller's untrusted pointer. */
 long client_ioctl(int fd, const struct client_obj *obj, unsigned long request, void *arg);
 
+/*
+ * client_file_info_peek - SYNC_IOC_FILE_INFO on @fd answered from a signal
+ * record, before anything identified @fd (a record is proof enough that it
+ * is a signaled sync file): one recv(MSG_PEEK), where identifying would
+ * cost an fstat() first.  Not under the preload, whose table identifies
+ * for free.  Return: the ioctl's result, or -EAGAIN (ask the usual way).
+ */
+long client_file_info_peek(int fd, void *arg);
+
 /* IPC_CLOSED: after close() of a copy of @obj's fd; returns when the
  * broker has released the object if that was the last copy. */
 void client_closed(const struct client_obj *obj);

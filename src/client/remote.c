@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/dma-buf.h>
+#include <linux/sync_file.h>
 
 #include "client.h"
 #include "remote.h"
@@ -60,9 +61,17 @@ int client_entry_open(const char *path, int flags, bool *handled)
 long client_entry_ioctl(int fd, unsigned long request, void *arg, bool *handled)
 {
 	struct client_obj obj;
-	int r = client_find(fd, &obj);
 	long ret;
+	int r;
 
+	if ((unsigned int)request == SYNC_IOC_FILE_INFO) {
+		ret = client_file_info_peek(fd, arg);
+		if (ret != -EAGAIN) {
+			*handled = true;
+			return ret < 0 ? fail(ret) : ret;
+		}
+	}
+	r = client_find(fd, &obj);
 	*handled = r != 0;
 	if (r <= 0)
 		return r < 0 ? fail(r) : -1;
