@@ -1333,7 +1333,12 @@ static bool file_info_pending(const struct client_obj *obj, struct sync_file_rec
  * order of checks and copies.  Return: the ioctl's result, or -EAGAIN when
  * the record cannot answer (pending, no record, or entries left out).
  */
-static long file_info_from_record(int fd, const struct client_obj *obj, void *arg)
+/*
+ * @empty: the caller just peeked and found nothing, the broker's end open
+ * (no second peek).  *@empty_out (may be NULL): set if this peek did.
+ */
+static long file_info_from_record(int fd, const struct client_obj *obj, void *arg, bool empty,
+				  bool *empty_out)
 {
 	struct {
 		struct sync_file_record hdr;
@@ -1342,7 +1347,14 @@ static long file_info_from_record(int fd, const struct client_obj *obj, void *ar
 	struct sync_file_info info;
 	ssize_t n;
 
-	n = recv(fd, &rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT);
+	if (empty) {
+		n = -1;
+		errno = EAGAIN;
+	} else {
+		n = recv(fd, &rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT);
+	}
+	if (empty_out)
+		*empty_out = n < 0 && errno == EAGAIN;
 	if (n < 0 && errno == EAGAIN && obj && file_info_pending(obj, &rec.hdr, rec.fi))
 		n = (ssize_t)rec.hdr.len;	/* no record, the broker's end open: pending */
 	if (n < (ssize_t)sizeof(rec.hdr) || rec.hdr.magic != SYNC_FILE_RECORD_MAGIC ||
@@ -1369,25 +1381,32 @@ static long file_info_from_record(int fd, const struct client_obj *obj, void *ar
 	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
-long client_file_info_peek(int fd, void *arg)
+long client_file_info_peek(int fd, void *arg, bool *empty)
 {
 	int saved = errno;
 	long r;
 
+	*empty = false;
 	/* Under the preload the table identifies @fd for free: no need. */
 	if (__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE))
 		return -EAGAIN;
-	r = file_info_from_record(fd, NULL, arg);
+	r = file_info_from_record(fd, NULL, arg, false, empty);
 	errno = saved;
 	return r;
 }
 
 long client_ioctl(int fd, const struct client_obj *obj, unsigned long request, void *arg)
 {
+	return client_ioctl_peeked(fd, obj, request, arg, false);
+}
+
+long client_ioctl_peeked(int fd, const struct client_obj *obj, unsigned long request, void *arg,
+			 bool empty)
+{
 	long r;
 
 	if (obj->kind == IPC_KIND_SYNC_FILE && request == SYNC_IOC_FILE_INFO) {
-		r = file_info_from_record(fd, obj, arg);
+		r = file_info_from_record(fd, obj, arg, empty, NULL);
 		if (r != -EAGAIN)
 			return r;
 	}

@@ -189,9 +189,15 @@ long client_ioctl(int fd, const struct client_obj *obj, unsigned long request, v
  * record, before anything identified @fd (a record is proof enough that it
  * is a signaled sync file): one recv(MSG_PEEK), where identifying would
  * cost an fstat() first.  Not under the preload, whose table identifies
- * for free.  Return: the ioctl's result, or -EAGAIN (ask the usual way).
+ * for free.  *@empty: the peek found nothing with the broker's end open
+ * (pass it to client_ioctl_peeked(), which then does not peek again).
+ * Return: the ioctl's result, or -EAGAIN (ask the usual way).
  */
-long client_file_info_peek(int fd, void *arg);
+long client_file_info_peek(int fd, void *arg, bool *empty);
+
+/* client_ioctl() after client_file_info_peek() of @fd found it @empty. */
+long client_ioctl_peeked(int fd, const struct client_obj *obj, unsigned long request, void *arg,
+			 bool empty);
 
 /* IPC_CLOSED: after close() of a copy of @obj's fd; returns when the
  * broker has released the object if that was the last copy. */

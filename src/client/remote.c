@@ -61,11 +61,12 @@ int client_entry_open(const char *path, int flags, bool *handled)
 long client_entry_ioctl(int fd, unsigned long request, void *arg, bool *handled)
 {
 	struct client_obj obj;
+	bool empty = false;
 	long ret;
 	int r;
 
 	if ((unsigned int)request == SYNC_IOC_FILE_INFO) {
-		ret = client_file_info_peek(fd, arg);
+		ret = client_file_info_peek(fd, arg, &empty);
 		if (ret != -EAGAIN) {
 			*handled = true;
 			return ret < 0 ? fail(ret) : ret;
@@ -78,7 +79,7 @@ long client_entry_ioctl(int fd, unsigned long request, void *arg, bool *handled)
 	if (obj.kind == IPC_KIND_DMA_BUF && (unsigned int)request == DMA_BUF_IOCTL_SYNC)
 		ret = client_sync(fd, arg);
 	else
-		ret = client_ioctl(fd, &obj, request, arg);
+		ret = client_ioctl_peeked(fd, &obj, request, arg, empty);
 	return ret < 0 ? fail(ret) : ret;
 }
 
