@@ -118,6 +118,19 @@ static int wait_status(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* @fn run in a child on a broker of its own: its exit status. */
+static int on_own_broker(int (*fn)(void))
+{
+	char path[128];
+	pid_t pid = fork_own_broker(path, sizeof(path));
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		_exit(fn());
+	return wait_status(pid);
+}
+
 static bool exists(const char *path)
 {
 	struct stat st;
@@ -687,13 +700,7 @@ static int doorbell_wakes_with_broker_stopped(void)
 
 TEST(timeline_page_doorbell_wakes_with_broker_stopped)
 {
-	char path[128];
-	pid_t pid = fork_own_broker(path, sizeof(path));
-
-	REQUIRE(pid >= 0);
-	if (pid == 0)
-		_exit(doorbell_wakes_with_broker_stopped());
-	CHECK_EQ(wait_status(pid), 0);
+	CHECK_EQ(on_own_broker(doorbell_wakes_with_broker_stopped), 0);
 }
 
 /*
@@ -747,13 +754,7 @@ static int more_timelines_than_slots(void)
 
 TEST(timeline_page_more_timelines_than_slots)
 {
-	char path[128];
-	pid_t pid = fork_own_broker(path, sizeof(path));
-
-	REQUIRE(pid >= 0);
-	if (pid == 0)
-		_exit(more_timelines_than_slots());
-	CHECK_EQ(wait_status(pid), 0);
+	CHECK_EQ(on_own_broker(more_timelines_than_slots), 0);
 }
 
 /*
@@ -803,13 +804,7 @@ static int scribbled_page(void)
 
 TEST(timeline_page_scribbled_by_a_client)
 {
-	char path[128];
-	pid_t pid = fork_own_broker(path, sizeof(path));
-
-	REQUIRE(pid >= 0);
-	if (pid == 0)
-		_exit(scribbled_page());
-	CHECK_EQ(wait_status(pid), 0);
+	CHECK_EQ(on_own_broker(scribbled_page), 0);
 }
 
 /* ---- FILE_INFO from the signal record ------------------------------------------------------ */
