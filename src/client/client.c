@@ -28,6 +28,7 @@
 #include <linux/sync_file.h>
 
 #include "client.h"
+#include "file.h"
 #include "fork.h"
 #include "schema.h"
 #include "sync_file-priv.h"
@@ -963,6 +964,13 @@ static void fdt_record(int fd, int state, const struct client_obj *obj, bool lea
 	if (!s)
 		return;
 	if (state != FD_OURS || !obj) {
+		/* The library's own fds (at the floor and up) are never "not
+		 * ours": the wrappers' fast paths would hand them to libc, and
+		 * the program never opened them (EBADF, in the slow paths). */
+		if (fd >= __atomic_load_n(&fd_floor, __ATOMIC_RELAXED) &&
+		    __atomic_load_n(&fd_floor, __ATOMIC_RELAXED) > 0 &&
+		    (client_fd_is_own(fd) || client_fd_is_mirror(fd) || uapi_fd_is_own(fd)))
+			return;
 		if (learned)
 			__atomic_store_n(&s->state, FD_NONE, __ATOMIC_RELEASE);
 		else

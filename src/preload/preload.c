@@ -645,6 +645,33 @@ static int next_fd_stat(enum fd_stat_call call, int ver, int fd, struct stat *st
 }
 
 /*
+ * The library's own fds (the broker connection; the monitor's epoll and
+ * inotify fds; the epoll mirrors of dma-bufs): kept at lib_floor and up
+ * (preload_init()), and not the program's, as if they were not open.
+ * Closing, copying (dup, dup2, dup3, F_DUPFD), reading, writing, ioctl,
+ * fcntl, lseek or fstat of one answers EBADF, as a number the program
+ * never opened does (the table never records one as "not dmasync's", so
+ * the fast paths do not hand it to libc).  dup2()/dup3() onto one moves it
+ * out of the way first (lib_fd_move()) and then does the program's call.
+ */
+static int lib_floor;
+
+static bool lib_fd(int fd)
+{
+	return client_fd_is_own(fd) || uapi_fd_is_own(fd) || client_fd_is_mirror(fd);
+}
+
+/*
+ * lib_fd() for the fast paths: below the floor, no number is the
+ * library's (it keeps its fds at the floor and up; one that found no room
+ * there stays below, and then only the slow paths know it).
+ */
+static inline bool lib_fd_above(int fd)
+{
+	return fd >= __atomic_load_n(&lib_floor, __ATOMIC_RELAXED) && lib_fd(fd);
+}
+
+/*
  * A stat of the fd @fd that the table does not know is not dmasync's: the
  * next library's answer, then the kernel's if the fd is one of ours.
  * errno: the next library's on failure, the program's on success.
@@ -654,6 +681,11 @@ static SLOW int fd_stat_slow(enum fd_stat_call call, int ver, int fd, struct sta
 	struct client_obj obj;
 	int saved = errno, r;
 
+	/* Not inside a stat the library made itself (through another preload). */
+	if (!dmasync_real_stat_depth && lib_fd_above(fd)) {
+		errno = EBADF;	/* a number the program never opened */
+		return -1;
+	}
 	r = next_fd_stat(call, ver, fd, st, flags);
 	if (!r && !dmasync_real_stat_depth && ours(fd, &obj))
 		stat_as_kernel(&obj, st);
@@ -986,6 +1018,10 @@ static SLOW int ioctl_slow(int fd, unsigned long request, void *arg)
 {
 	int saved, r;
 
+	if (lib_fd_above(fd)) {
+		errno = EBADF;	/* a number the program never opened */
+		return -1;
+	}
 	saved = errno;
 	r = dmasync_ioctl(fd, request, arg);
 	if (r >= 0)
@@ -1007,30 +1043,6 @@ int preload_ioctl(int fd, unsigned long request, void *arg)
 	return ioctl_slow(fd, request, arg);
 }
 
-/*
- * The library's own fds (the broker connection; the monitor's epoll and
- * inotify fds; the epoll mirrors of dma-bufs): kept at lib_floor and up
- * (preload_init()), and not the program's, as if they were not open.
- * Closing one, or copying it (dup, dup2, dup3, F_DUPFD), answers EBADF, as
- * a number the program never opened does.  dup2()/dup3() onto one moves it
- * out of the way first (lib_fd_move()) and then does the program's call.
- */
-static int lib_floor;
-
-static bool lib_fd(int fd)
-{
-	return client_fd_is_own(fd) || uapi_fd_is_own(fd) || client_fd_is_mirror(fd);
-}
-
-/*
- * lib_fd() for the fast paths: below the floor, no number is the
- * library's (it keeps its fds at the floor and up; one that found no room
- * there stays below, and then only the slow paths know it).
- */
-static inline bool lib_fd_above(int fd)
-{
-	return fd >= __atomic_load_n(&lib_floor, __ATOMIC_RELAXED) && lib_fd(fd);
-}
 
 /*
  * lib_fd_move - the program's dup2()/dup3() is about to replace the
@@ -1255,7 +1267,7 @@ static SLOW int fcntl_slow(int fd, int cmd, void *arg)
 	struct client_obj obj;
 	int r;
 
-	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lib_fd_above(fd)) {
+	if (lib_fd_above(fd)) {
 		errno = EBADF;	/* a number the program never opened */
 		return -1;
 	}
@@ -1271,10 +1283,13 @@ static SLOW int fcntl_slow(int fd, int cmd, void *arg)
 	return r;
 }
 
-/* Only a dup or F_GETFL of one of ours need more than libc. */
+/* Only a dup or F_GETFL of one of ours, or any call on a number at the
+ * library's floor and up (maybe its own: EBADF), need more than libc. */
 static inline int do_fcntl(int fd, int cmd, void *arg)
 {
-	if (FAST(cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC &&
+	int floor = __atomic_load_n(&lib_floor, __ATOMIC_RELAXED);
+
+	if (FAST((fd < floor || !floor) && cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC &&
 		 (cmd != F_GETFL || client_fd_none(fd))))
 		return dmasync_real_fcntl_ptr(fd, cmd, arg);
 	return fcntl_slow(fd, cmd, arg);
@@ -1300,6 +1315,10 @@ static SLOW ssize_t read_slow(int fd, void *buf, size_t n)
 {
 	struct client_obj obj;
 
+	if (lib_fd_above(fd)) {
+		errno = EBADF;	/* a number the program never opened */
+		return -1;
+	}
 	if (ours(fd, &obj)) {
 		errno = EINVAL;
 		return -1;
@@ -1318,6 +1337,10 @@ static SLOW ssize_t write_slow(int fd, const void *buf, size_t n)
 {
 	struct client_obj obj;
 
+	if (lib_fd_above(fd)) {
+		errno = EBADF;	/* a number the program never opened */
+		return -1;
+	}
 	if (ours(fd, &obj)) {
 		errno = EINVAL;
 		return -1;
@@ -1337,6 +1360,10 @@ static SLOW off_t lseek_slow(int fd, off_t off, int whence)
 	int saved;
 	off_t r;
 
+	if (lib_fd_above(fd)) {
+		errno = EBADF;	/* a number the program never opened */
+		return -1;
+	}
 	saved = errno;
 	r = dmasync_lseek(fd, off, whence);
 	if (r >= 0)

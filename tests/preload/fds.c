@@ -264,13 +264,26 @@ int main(void)
 		int fds[16], k = high_fds(fds, links, 16), bad = 0;
 
 		for (int i = 0; i < k; i++) {
+			struct stat st;
+			char c;
+			int nread;
+
 			lseek(fds[i], 0, SEEK_CUR);	/* the preload now knows the number */
 			bad += close(fds[i]) == 0 || errno != EBADF;
 			bad += dup(fds[i]) >= 0 || errno != EBADF;
 			bad += fcntl(fds[i], F_DUPFD_CLOEXEC, 3) >= 0 || errno != EBADF;
+			/* nor can it read, write, ask or stat what it never opened
+			 * (a read of the connection would take the broker's reply) */
+			bad += read(fds[i], &c, 1) >= 0 || errno != EBADF;
+			bad += write(fds[i], "", 1) >= 0 || errno != EBADF;
+			bad += fcntl(fds[i], F_GETFD) >= 0 || errno != EBADF;
+			bad += ioctl(fds[i], FIONREAD, &nread) >= 0 || errno != EBADF;
+			bad += lseek(fds[i], 0, SEEK_CUR) >= 0 || errno != EBADF;
+			bad += fstat(fds[i], &st) == 0 || errno != EBADF;
 		}
 		snprintf(what, sizeof(what),
-			 "the library's %d fds, looked at: close, dup, F_DUPFD all EBADF (%d not)", k, bad);
+			 "the library's %d fds, looked at: close, dup, F_DUPFD, read, write, F_GETFD, "
+			 "ioctl, lseek, fstat all EBADF (%d not)", k, bad);
 		check(k >= 1 && bad == 0 && round_trip(), what);
 	}
 	/* a dma-buf in an epoll set: what stands in for it there is ours too */
