@@ -176,15 +176,20 @@ static void wr32(void *p, size_t off, uint32_t v)
 	memcpy((char *)p + off, &v, 4);
 }
 
-/* What a client learns of an object: @info as a struct ipc_newfd. */
-static void describe_one(const struct engine_obj_info *info, struct ipc_newfd *nf)
+/* What a client learns of the object @fd: @info as a struct ipc_newfd.  A
+ * dma-buf's slot in the page says how ready it is now. */
+static void describe_one(const struct engine_obj_info *info, int fd, struct ipc_newfd *nf)
 {
 	memset(nf, 0, sizeof(*nf));
 	nf->kind = info->kind;
 	nf->dev = (uint64_t)info->dev;
 	nf->ino = (uint64_t)info->ino;
 	nf->size = info->size;
-	if (info->context && broker_tlpage_lookup(info->context, &nf->tl_slot, &nf->tl_gen)) {
+	if (info->kind == IPC_KIND_DMA_BUF) {
+		if (!broker_tlpage_buf_describe(info->dev, info->ino, engine_dmabuf_ready(fd),
+						&nf->tl_slot, &nf->tl_gen))
+			nf->tl_slot = nf->tl_gen = 0;
+	} else if (info->context && broker_tlpage_lookup(info->context, &nf->tl_slot, &nf->tl_gen)) {
 		nf->seqno = info->seqno;
 		memcpy(nf->name, info->name, sizeof(nf->name));
 	} else {
@@ -207,7 +212,7 @@ static void describe_fds(struct broker_client *c, struct ipc_msg *out, char *buf
 			__atomic_add_fetch(&c->owner->refs, 1, __ATOMIC_RELAXED);
 			__atomic_add_fetch(&c->owner->objects, 1, __ATOMIC_RELAXED);
 		}
-		describe_one(&info, &nf);
+		describe_one(&info, out->fds[i], &nf);
 		/* FD_CLOEXEC as the request gave it (they travel without it). */
 		nf.flags = fl >= 0 && !(fl & FD_CLOEXEC) ? IPC_NEWFD_INHERIT : 0;
 		if (*len + sizeof(nf) <= IPC_MAX_PAYLOAD) {
@@ -442,7 +447,7 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 
 		out->hdr.ret = in->nfds == 1 ? (int64_t)engine_identify(in->fds[0], &info) : -EPROTO;
 		out->hdr.arg0 = info.size;
-		describe_one(&info, &nf);
+		describe_one(&info, in->nfds == 1 ? in->fds[0] : -1, &nf);
 		memcpy(tx, &nf, sizeof(nf));
 		out->hdr.len = sizeof(nf);
 		break;
@@ -464,8 +469,15 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		int m = in->nfds == 1 ? engine_mirror(in->fds[0]) : -EPROTO;
 
 		out->hdr.ret = m < 0 ? m : 0;
-		if (m >= 0)
+		if (m >= 0) {
+			struct engine_obj_info info;
+
 			out->fds[out->nfds++] = m;
+			/* How ready it is now: the next poll may need no request. */
+			if (engine_identify(in->fds[0], &info) == IPC_KIND_DMA_BUF)
+				broker_tlpage_buf_ready(info.dev, info.ino,
+							engine_dmabuf_ready(in->fds[0]));
+		}
 		break;
 	}
 	case IPC_MAP: {
@@ -759,6 +771,8 @@ int broker_run(const struct broker_options *opt)
 	instance_id = now_ns() ^ ((uint64_t)getpid() << 40);
 	/* Without the page, every INC and read is a request, as before it. */
 	engine_on_timeline_release(broker_tlpage_release);
+	engine_on_dmabuf_release(broker_tlpage_buf_release);
+	engine_on_dmabuf_change(broker_tlpage_buf_changed);
 	broker_tlpage_init();
 	lfd = listen_on(opt->socket);
 	if (lfd < 0)

@@ -242,6 +242,32 @@ long engine_sync_file_count(int fd)
 
 static void (*owner_released)(void *owner);
 static void (*timeline_released)(struct sync_timeline *tl);
+static void (*dmabuf_released)(dev_t dev, ino_t ino);
+
+void engine_on_dmabuf_release(void (*fn)(dev_t dev, ino_t ino))
+{
+	__atomic_store_n(&dmabuf_released, fn, __ATOMIC_RELEASE);
+}
+
+void engine_on_dmabuf_change(void (*fn)(dev_t dev, ino_t ino))
+{
+	__atomic_store_n(&uapi_dmabuf_changed_hook, fn, __ATOMIC_RELEASE);
+}
+
+int engine_dmabuf_ready(int fd)
+{
+	struct uapi_dmabuf *obj = dmabuf_lookup(fd);
+	int ready = 0;
+
+	if (!obj)
+		return -ENODEV;
+	if (dma_resv_test_signaled(obj->buf.resv, DMA_RESV_USAGE_WRITE))
+		ready |= 1;
+	if (dma_resv_test_signaled(obj->buf.resv, DMA_RESV_USAGE_READ))
+		ready |= 2;
+	uapi_dmabuf_put(obj);
+	return ready;
+}
 
 void engine_on_timeline_release(void (*fn)(struct sync_timeline *tl))
 {
@@ -251,6 +277,10 @@ void engine_on_timeline_release(void (*fn)(struct sync_timeline *tl))
 static void release_hook(struct uapi_file *file)
 {
 	void (*tl_fn)(struct sync_timeline *) = __atomic_load_n(&timeline_released, __ATOMIC_ACQUIRE);
+	void (*buf_fn)(dev_t, ino_t) = __atomic_load_n(&dmabuf_released, __ATOMIC_ACQUIRE);
+
+	if (buf_fn && kind_of(file) == IPC_KIND_DMA_BUF)
+		buf_fn(file->dev, file->ino);
 
 	if (tl_fn && file->ops == &uapi_sw_sync_file_ops) {
 		struct sync_timeline *tl = uapi_sw_sync_timeline(file);

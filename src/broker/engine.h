@@ -77,6 +77,18 @@ bool engine_claim(int fd, void *owner, void (*released)(void *owner));
  */
 void engine_on_timeline_release(void (*fn)(struct sync_timeline *tl));
 
+/* The same for every claimed dma-buf (its dev and inode), and for every
+ * change of a dma-buf's fences (uapi_dmabuf_changed_hook: synchronous). */
+void engine_on_dmabuf_release(void (*fn)(dev_t dev, ino_t ino));
+void engine_on_dmabuf_change(void (*fn)(dev_t dev, ino_t ino));
+
+/*
+ * engine_dmabuf_ready - the directions in which the dma-buf @fd is ready
+ * now: bit 0 POLLIN (no unsignaled writer), bit 1 POLLOUT (no unsignaled
+ * reader or writer); a negative errno if @fd is not one.
+ */
+int engine_dmabuf_ready(int fd);
+
 /* What /proc shows of the dma-buf @fd.  Return: 0 or a negative errno. */
 int engine_fdinfo(int fd, struct ipc_fdinfo *info);
 

@@ -47,6 +47,124 @@ static unsigned int hash(uint64_t context)
 	return (unsigned int)((context * 0x9E3779B97F4A7C15ull) >> 54) % BUCKETS;
 }
 
+/*
+ * Buffers (struct tlpage_buf): a slot per dma-buf the broker described to
+ * a client, keyed by (dev, inode), under their own lock, which is never
+ * held across anything but the table and the page: the change hook
+ * (engine_on_dmabuf_change()) takes it with a reservation object's hooks'
+ * lock held.
+ */
+struct buf_priv {
+	dev_t dev;
+	ino_t ino;
+	bool used;
+	int next;		/* hash chain, or -1 */
+	int next_free;
+};
+
+static pthread_mutex_t buf_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct buf_priv bpriv[TLPAGE_BUFS];
+static int bbucket[BUCKETS];
+static int bfree = -1;
+
+static unsigned int buf_hash(dev_t dev, ino_t ino)
+{
+	return (unsigned int)((((uint64_t)ino * 0x9E3779B97F4A7C15ull) ^ (uint64_t)dev) >> 54) %
+	       BUCKETS;
+}
+
+/* buf_lock held: the slot of (@dev, @ino), or -1. */
+static int buf_find_locked(dev_t dev, ino_t ino)
+{
+	for (int i = bbucket[buf_hash(dev, ino)]; i >= 0; i = bpriv[i].next)
+		if (bpriv[i].used && bpriv[i].dev == dev && bpriv[i].ino == ino)
+			return i;
+	return -1;
+}
+
+bool broker_tlpage_buf_describe(dev_t dev, ino_t ino, int ready, uint32_t *slot1, uint32_t *gen)
+{
+	struct tlpage_buf *b;
+	int i;
+
+	if (!__atomic_load_n(&page, __ATOMIC_ACQUIRE))
+		return false;
+	pthread_mutex_lock(&buf_lock);
+	i = buf_find_locked(dev, ino);
+	if (i < 0 && bfree >= 0) {
+		uint32_t g;
+
+		i = bfree;
+		bfree = bpriv[i].next_free;
+		bpriv[i].used = true;
+		bpriv[i].dev = dev;
+		bpriv[i].ino = ino;
+		bpriv[i].next = bbucket[buf_hash(dev, ino)];
+		bbucket[buf_hash(dev, ino)] = i;
+		b = tlpage_buf(page, (uint32_t)i);
+		__atomic_store_n(&b->ready, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&b->ino, (uint64_t)ino, __ATOMIC_RELAXED);
+		g = __atomic_load_n(&b->gen, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->gen, (g + 1) | 1u, __ATOMIC_RELEASE);	/* odd: live */
+	}
+	if (i >= 0) {
+		b = tlpage_buf(page, (uint32_t)i);
+		if (ready >= 0)
+			__atomic_store_n(&b->ready, (uint32_t)ready & 3u, __ATOMIC_SEQ_CST);
+		*slot1 = (uint32_t)i + 1;
+		*gen = __atomic_load_n(&b->gen, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&buf_lock);
+	return i >= 0;
+}
+
+void broker_tlpage_buf_ready(dev_t dev, ino_t ino, int ready)
+{
+	uint32_t slot1, gen;
+
+	if (ready >= 0)
+		broker_tlpage_buf_describe(dev, ino, ready, &slot1, &gen);
+}
+
+void broker_tlpage_buf_changed(dev_t dev, ino_t ino)
+{
+	int i;
+
+	if (!__atomic_load_n(&page, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&buf_lock);
+	i = buf_find_locked(dev, ino);
+	if (i >= 0)
+		__atomic_store_n(&tlpage_buf(page, (uint32_t)i)->ready, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&buf_lock);
+}
+
+void broker_tlpage_buf_release(dev_t dev, ino_t ino)
+{
+	struct tlpage_buf *b;
+	int i, *pp;
+
+	if (!__atomic_load_n(&page, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&buf_lock);
+	i = buf_find_locked(dev, ino);
+	if (i >= 0) {
+		b = tlpage_buf(page, (uint32_t)i);
+		__atomic_store_n(&b->ready, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&b->gen, __atomic_load_n(&b->gen, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELEASE);	/* even: free */
+		for (pp = &bbucket[buf_hash(dev, ino)]; *pp >= 0 && *pp != i; pp = &bpriv[*pp].next)
+			;
+		if (*pp == i)
+			*pp = bpriv[i].next;
+		bpriv[i].used = false;
+		bpriv[i].next = -1;
+		bpriv[i].next_free = bfree;
+		bfree = i;
+	}
+	pthread_mutex_unlock(&buf_lock);
+}
+
 int broker_tlpage_init(void)
 {
 	int fd = memfd_create("dmasync-timelines", MFD_CLOEXEC);
@@ -75,6 +193,15 @@ int broker_tlpage_init(void)
 		priv[i].next_free = free_head;
 		free_head = i;
 	}
+	pthread_mutex_lock(&buf_lock);
+	for (unsigned int i = 0; i < BUCKETS; i++)
+		bbucket[i] = -1;
+	for (int i = (int)TLPAGE_BUFS - 1; i >= 0; i--) {
+		bpriv[i].next = -1;
+		bpriv[i].next_free = bfree;
+		bfree = i;
+	}
+	pthread_mutex_unlock(&buf_lock);
 	__atomic_store_n(&h->magic, TLPAGE_MAGIC, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&lock);
 	page = p;

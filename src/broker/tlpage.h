@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct sync_timeline;
 
@@ -68,5 +69,20 @@ bool broker_tlpage_inc(struct sync_timeline *tl, uint32_t inc);
  * another negative errno.
  */
 int broker_tlpage_doorbell(uint32_t slot1, uint32_t gen);
+
+/*
+ * Buffers (struct tlpage_buf).  broker_tlpage_buf_describe(): the slot (+1)
+ * and generation of the dma-buf (@dev, @ino), taken if it has none; with
+ * @ready >= 0 (its readiness, engine_dmabuf_ready(), found just now in
+ * the broker's thread) published.  Return: false if no slot is free.
+ * broker_tlpage_buf_ready(): publish @ready (if >= 0) for a buffer with a
+ * slot.  broker_tlpage_buf_changed(): its fences changed: clear what was
+ * published (synchronously, before the change is answered; takes only the
+ * buffers' lock).  broker_tlpage_buf_release(): it is gone.
+ */
+bool broker_tlpage_buf_describe(dev_t dev, ino_t ino, int ready, uint32_t *slot1, uint32_t *gen);
+void broker_tlpage_buf_ready(dev_t dev, ino_t ino, int ready);
+void broker_tlpage_buf_changed(dev_t dev, ino_t ino);
+void broker_tlpage_buf_release(dev_t dev, ino_t ino);
 
 #endif

@@ -614,6 +614,15 @@ int client_point_state(const struct client_obj *obj)
 	return tlpage_passed((uint32_t)obj->seqno, v);
 }
 
+unsigned int client_buffer_ready(const struct client_obj *obj)
+{
+	void *page = page_of(obj);
+
+	if (!page || obj->kind != IPC_KIND_DMA_BUF)
+		return 0;
+	return tlpage_buf_ready(page, obj->tl_slot - 1, obj->tl_gen);
+}
+
 void client_point_waiting(const struct client_obj *obj, bool waiting)
 {
 	void *page = page_of(obj);

@@ -215,6 +215,9 @@ void client_closed(const struct client_obj *obj);
  */
 int client_point_state(const struct client_obj *obj);
 void client_point_waiting(const struct client_obj *obj, bool waiting);
+/* The directions in which the dma-buf @obj is known ready (bit 0 POLLIN,
+ * bit 1 POLLOUT; 0: not known, ask), from the page.  No system call. */
+unsigned int client_buffer_ready(const struct client_obj *obj);
 int client_doorbell(const struct client_obj *obj);
 
 /*

@@ -231,7 +231,8 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 {
 	struct pollfd *nat;
 	struct pp_fast *fast;
-	unsigned int n_fast = 0, n_doors = 0, waiting = 0;
+	nfds_t *buf_ready;
+	unsigned int n_fast = 0, n_doors = 0, waiting = 0, n_buf_ready = 0;
 	bool any = false, ready_now = false, sync_any = false;
 	int64_t deadline = 0;
 	int r = 0, e = 0;
@@ -241,15 +242,13 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 		return 0;
 	nat = malloc((nfds + nfds) * sizeof(*nat));
 	fast = malloc(nfds * sizeof(*fast));
-	if (!nat || !fast) {
+	buf_ready = malloc(nfds * sizeof(*buf_ready));
+	if (!nat || !fast || !buf_ready || copy_from_user(nat, fds, nfds * sizeof(*fds))) {
+		/* (a bad array: the native call reports EFAULT) */
 		free(nat);
 		free(fast);
+		free(buf_ready);
 		return 0;
-	}
-	if (copy_from_user(nat, fds, nfds * sizeof(*fds))) {
-		free(nat);
-		free(fast);
-		return 0;	/* the native call reports EFAULT */
 	}
 	for (nfds_t i = 0; i < nfds; i++) {
 		struct client_obj obj;
@@ -276,6 +275,20 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 			sync_any |= obj.kind == IPC_KIND_SYNC_FILE;
 			continue;
 		}
+		/* Known ready in every direction asked: no mirror, no request
+		 * (the page's bits are only ever set true). */
+		{
+			unsigned int want = (nat[i].events & POLLIN ? 1u : 0) |
+					    (nat[i].events & POLLOUT ? 2u : 0);
+
+			if (want && (client_buffer_ready(&obj) & want) == want) {
+				buf_ready[n_buf_ready++] = i;
+				ready_now = true;
+				any = true;
+				nat[i].fd = -1;	/* not polled: its answer is known */
+				continue;
+			}
+		}
 		/* A mirror for this call only: no fd of ours outlives it. */
 		r = client_mirror(nat[i].fd);
 		if (r < 0)
@@ -292,6 +305,7 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	if (!any) {
 		free(nat);
 		free(fast);
+		free(buf_ready);
 		return 0;
 	}
 	*handled = true;
@@ -374,6 +388,14 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 		for (unsigned int k = 0; k < n_fast; k++)
 			if (fast[k].door == -2)
 				client_point_waiting(&fast[k].obj, false);
+	/* Buffers known ready: what was asked of IN and OUT, as the kernel. */
+	for (unsigned int k = 0; k < n_buf_ready; k++) {
+		struct pollfd *p = &nat[buf_ready[k]];
+
+		if (copy_from_user(&p->fd, &fds[buf_ready[k]].fd, sizeof(p->fd)))
+			p->fd = -1;
+		p->revents = (short)(p->events & (POLLIN | POLLOUT));
+	}
 	if (r >= 0) {
 		r = 0;
 		for (nfds_t i = 0; i < nfds; i++) {
@@ -403,6 +425,7 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	}
 	free(nat);
 	free(fast);
+	free(buf_ready);
 	errno = e;
 	return r;
 }

@@ -42,7 +42,9 @@
 #define TLPAGE_SLOTS 4096u
 #define TLPAGE_LOG 4u
 #define TLPAGE_HDR_SIZE 4096u
-#define TLPAGE_SIZE (TLPAGE_HDR_SIZE + TLPAGE_SLOTS * sizeof(struct tlpage_slot))
+#define TLPAGE_BUFS 8192u
+#define TLPAGE_BUFS_OFF (TLPAGE_HDR_SIZE + TLPAGE_SLOTS * sizeof(struct tlpage_slot))
+#define TLPAGE_SIZE (TLPAGE_BUFS_OFF + TLPAGE_BUFS * sizeof(struct tlpage_buf))
 
 enum {
 	TLPAGE_FREE = 0,
@@ -67,6 +69,20 @@ struct tlpage_slot {
 	char name[32];		/* the timeline's name, for FILE_INFO */
 };
 
+/*
+ * A dma-buf's readiness, as far as the broker has verified it: bit 0
+ * POLLIN (no pending writer), bit 1 POLLOUT (nothing pending).  Set only
+ * when the broker has just found the buffer so (at its creation, at a
+ * poll's mirror request); cleared before any change of its fences is
+ * answered (an IMPORT returns after).  A set bit is therefore always
+ * true; a clear one says nothing (the poll asks the broker).
+ */
+struct tlpage_buf {
+	uint32_t gen;		/* odd while the slot serves a buffer */
+	uint32_t ready;
+	uint64_t ino;
+};
+
 struct tlpage_hdr {
 	uint32_t magic;
 	uint32_t nslots;
@@ -77,6 +93,7 @@ struct tlpage_hdr {
 };
 
 _Static_assert(sizeof(struct tlpage_slot) == 128, "slot size");
+_Static_assert(sizeof(struct tlpage_buf) == 16, "buffer slot size");
 _Static_assert(sizeof(struct tlpage_hdr) <= TLPAGE_HDR_SIZE, "header size");
 
 static inline struct tlpage_hdr *tlpage_hdr(void *page)
@@ -87,6 +104,29 @@ static inline struct tlpage_hdr *tlpage_hdr(void *page)
 static inline struct tlpage_slot *tlpage_slot(void *page, uint32_t i)
 {
 	return (struct tlpage_slot *)((char *)page + TLPAGE_HDR_SIZE) + i;
+}
+
+static inline struct tlpage_buf *tlpage_buf(void *page, uint32_t i)
+{
+	return (struct tlpage_buf *)((char *)page + TLPAGE_BUFS_OFF) + i;
+}
+
+/*
+ * tlpage_buf_ready - the verified-ready directions of buffer slot @i if it
+ * still serves generation @gen: bit 0 POLLIN, bit 1 POLLOUT (0: ask).
+ */
+static inline uint32_t tlpage_buf_ready(void *page, uint32_t i, uint32_t gen)
+{
+	struct tlpage_buf *b;
+	uint32_t r;
+
+	if (!page || i >= TLPAGE_BUFS)
+		return 0;
+	b = tlpage_buf(page, i);
+	if (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) != gen)
+		return 0;
+	r = __atomic_load_n(&b->ready, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == gen ? r & 3u : 0;
 }
 
 /* Whether seqno @pt has been reached by value @v (32-bit wrap, as sw_sync). */

@@ -253,9 +253,15 @@ static void poll_work(struct irq_work *work)
 	uapi_dmabuf_put(obj);	/* the queued work's */
 }
 
+void (*uapi_dmabuf_changed_hook)(dev_t dev, ino_t ino);
+
 void uapi_dmabuf_poll_resv_changed(struct core_resv_hook *hook, struct dma_resv *resv)
 {
 	struct uapi_dmabuf *obj = container_of(hook, struct uapi_dmabuf, resv_hook);
+	void (*changed)(dev_t, ino_t) = __atomic_load_n(&uapi_dmabuf_changed_hook, __ATOMIC_ACQUIRE);
+
+	if (changed)
+		changed(obj->t.file.dev, obj->t.file.ino);
 
 	/*
 	 * The update takes the buffer's poll_lock and may drop references:

@@ -123,6 +123,16 @@ void uapi_dmabuf_poll_init(struct uapi_dmabuf *obj);
  * Runs under the hooks' spinlock (dma-resv-priv.h). */
 void uapi_dmabuf_poll_resv_changed(struct core_resv_hook *hook, struct dma_resv *resv);
 
+/*
+ * uapi_dmabuf_changed_hook - if set, called with the buffer's (dev, ino)
+ * each time its reservation object's fences change, synchronously in the
+ * thread that changed them (at dma_resv_unlock(), before that call
+ * returns), with the hooks' lock held: it must take no lock that is held
+ * across a reservation object's change.  The broker clears what it
+ * published of the buffer's readiness (src/ipc/tlpage.h).
+ */
+extern void (*uapi_dmabuf_changed_hook)(dev_t dev, ino_t ino);
+
 /* The buffer's fds are all closed: drop callbacks, mirrors and waiters. */
 void uapi_dmabuf_poll_died(struct uapi_dmabuf *obj);
 

@@ -625,6 +625,8 @@ TEST(sync_start_signal_during_request)
 
 /* ---- the timeline page ---------------------------------------------------------------------- */
 
+static uint64_t requests_now(void);
+
 static int64_t mono_now(void)
 {
 	struct timespec ts;
@@ -805,6 +807,60 @@ static int scribbled_page(void)
 TEST(timeline_page_scribbled_by_a_client)
 {
 	CHECK_EQ(on_own_broker(scribbled_page), 0);
+}
+
+/*
+ * A poll of a dma-buf that the broker has found ready (at its creation, at
+ * the last poll that asked) needs no request; once fences are added it
+ * asks again, at once, in every process (the page's bits are cleared
+ * before the IMPORT returns).
+ */
+static int buffer_polls_decided_by_page(void)
+{
+	struct dma_heap_allocation_data a = { .len = PAGE, .fd_flags = O_RDWR | O_CLOEXEC };
+	struct dma_buf_import_sync_file imp = { .flags = DMA_BUF_SYNC_WRITE };
+	int heap = dmasync_open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC), tl = open_tl();
+	int code = 0, buf;
+	uint64_t r0;
+	pid_t kid;
+
+	if (heap < 0 || tl < 0 || dmasync_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a))
+		return 2;
+	buf = (int)a.fd;
+	/* idle since its creation: no request, in either direction */
+	r0 = requests_now();
+	if (revents(buf, POLLIN, 0) != POLLIN || revents(buf, POLLIN | POLLOUT, 0) != (POLLIN | POLLOUT))
+		code |= 4;
+	if (requests_now() - r0 != 1)	/* requests_now() itself */
+		code |= 8;
+	/* a writer pending: not ready, in this process and in another */
+	imp.fd = create_fence(tl, 1);
+	if (imp.fd < 0 || dmasync_ioctl(buf, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp))
+		return 2;
+	if (revents(buf, POLLIN, 0) != 0 || revents(buf, POLLOUT, 0) != 0)
+		code |= 16;
+	fflush(stdout);
+	kid = fork();
+	if (kid == 0)
+		_exit(revents(buf, POLLIN, 0) == 0 ? 0 : 1);
+	if (wait_status(kid) != 0)
+		code |= 32;
+	/* signaled: the poll that asks finds it ready, the next one does not ask */
+	if (inc(tl, 1) || revents(buf, POLLIN, 0) != POLLIN)
+		code |= 64;
+	r0 = requests_now();
+	if (revents(buf, POLLIN | POLLOUT, 0) != (POLLIN | POLLOUT) || requests_now() - r0 != 1)
+		code |= 128;
+	close(imp.fd);
+	close(buf);
+	close(heap);
+	dmasync_close(tl);
+	return code;
+}
+
+TEST(timeline_page_buffer_polls_decided)
+{
+	CHECK_EQ(on_own_broker(buffer_polls_decided_by_page), 0);
 }
 
 /* ---- FILE_INFO from the signal record ------------------------------------------------------ */
