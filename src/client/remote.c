@@ -226,6 +226,16 @@ out:
 	return r;
 }
 
+/* Whether no entry of @nat is left for the kernel (all negative: decided
+ * here, or ignored as poll(2) ignores them). */
+static bool all_decided(const struct pollfd *nat, nfds_t nfds)
+{
+	for (nfds_t i = 0; i < nfds; i++)
+		if (nat[i].fd >= 0)
+			return false;
+	return true;
+}
+
 int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
 		       const sigset_t *sigmask, bool *handled)
 {
@@ -356,6 +366,14 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 			left.tv_sec = rest / 1000000000ll;
 			left.tv_nsec = rest % 1000000000ll;
 			t = &left;
+		}
+		if (ready_now && !sigmask && !n_fast && all_decided(nat, nfds)) {
+			/* Nothing for the kernel to look at: no system call. */
+			for (nfds_t i = 0; i < nfds; i++)
+				nat[i].revents = 0;
+			r = 0;
+			e = errno;
+			break;
 		}
 		r = ppoll(nat, nfds + (ready_now ? 0 : n_doors), t, sigmask);
 		e = errno;
