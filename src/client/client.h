@@ -29,7 +29,8 @@ struct client_obj {
 	uint64_t broker;	/* the instance that owns it */
 	/* A timeline, or a sync file of one sw_sync point: the timeline's
 	 * slot + 1 in the broker's timeline page (0: none), its generation,
-	 * and the point's seqno (src/ipc/tlpage.h). */
+	 * and the point's seqno; a dma-buf: its buffer slot + 1 and
+	 * generation (src/ipc/tlpage.h). */
 	uint32_t tl_slot, tl_gen;
 	uint64_t seqno;
 };

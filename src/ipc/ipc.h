@@ -125,7 +125,8 @@ struct ipc_newfd {
 	uint64_t dev, ino, size;
 	/* A timeline, or a sync file of one sw_sync point: its timeline's
 	 * slot + 1 in the timeline page (0: none) and generation; the
-	 * point's seqno and the sync file's name (FILE_INFO while pending). */
+	 * point's seqno and the sync file's name (FILE_INFO while pending).
+	 * A dma-buf: its buffer slot + 1 and generation (tlpage.h). */
 	uint32_t tl_slot, tl_gen;
 	uint64_t seqno;
 	char name[32];
