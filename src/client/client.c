@@ -123,6 +123,8 @@ static void fork_parent(void)
 /* The child shares the parent's connection socket: replies would go to
  * whichever reads first.  The number was ours at fork (the lock is held
  * across it): close the child's copy and reconnect on first use. */
+static void doors_fork_child(void);
+
 static void fork_child(void)
 {
 	/*
@@ -133,6 +135,7 @@ static void fork_child(void)
 	 */
 	inherited_fd = conn_fd;
 	__atomic_store_n(&conn_fd, -1, __ATOMIC_RELAXED);
+	doors_fork_child();
 	/* Taken by this very thread in fork_prepare(): unlock, as the
 	 * parent does (re-initialising it would hide it from TSan). */
 	client_unlock(&conn_lock);
@@ -276,11 +279,18 @@ struct door {
 	int fd;		/* -1: empty */
 	uint32_t slot1, gen;
 	uint64_t broker;
+	unsigned int users;	/* polls and INCs using it now (never closed then) */
 };
 static struct door doors[DOORS] = { [0 ... DOORS - 1] = { .fd = -1 } };
-static unsigned int door_next;
 
 static bool fd_is_doorbell(int fd);
+
+/* In a fork child: the threads that used doorbells are the parent's. */
+static void doors_fork_child(void)
+{
+	for (unsigned int i = 0; i < DOORS; i++)
+		doors[i].users = 0;
+}
 
 bool client_fd_is_own(int fd)
 {
@@ -640,29 +650,54 @@ static bool fd_is_doorbell(int fd)
 	return false;
 }
 
+/* conn_lock held: a doorbell entry that may be (re)used, or NULL: an
+ * empty one, else one nobody uses whose timeline is gone, else the first
+ * one nobody uses. */
+static struct door *door_free_locked(void)
+{
+	struct page_map *pm = __atomic_load_n(&page_cur, __ATOMIC_ACQUIRE);
+	struct door *idle = NULL;
+
+	for (unsigned int i = 0; i < DOORS; i++) {
+		struct door *d = &doors[i];
+
+		if (d->fd < 0)
+			return d;
+		if (d->users)
+			continue;
+		if (!pm || pm->broker != d->broker ||
+		    __atomic_load_n(&tlpage_slot(pm->base, d->slot1 - 1)->gen, __ATOMIC_ACQUIRE) !=
+			    d->gen)
+			return d;	/* its timeline is gone */
+		if (!idle)
+			idle = d;
+	}
+	return idle;
+}
+
 int client_doorbell(const struct client_obj *obj)
 {
 	struct ipc_msg req = { .hdr = { .op = IPC_DOORBELL } }, rep;
-	struct door *d;
+	struct door *d = NULL;
 	int fd = -1, r;
 
 	if (!page_of(obj))
 		return -ENOENT;
 	client_lock(&conn_lock);
-	for (unsigned int i = 0; i < DOORS; i++) {
-		d = &doors[i];
-		if (d->fd >= 0 && d->slot1 == obj->tl_slot && d->gen == obj->tl_gen &&
-		    d->broker == obj->broker) {
+	for (unsigned int i = 0; i < DOORS && fd < 0; i++) {
+		if (doors[i].fd >= 0 && doors[i].slot1 == obj->tl_slot &&
+		    doors[i].gen == obj->tl_gen && doors[i].broker == obj->broker) {
+			d = &doors[i];
 			fd = d->fd;
-			break;
 		}
 	}
-	if (fd < 0) {
+	if (fd < 0 && (d = door_free_locked())) {
+		/* Every entry in use: no doorbell; the poll waits for the
+		 * broker's record instead. */
 		req.hdr.arg0 = obj->tl_slot;
 		req.hdr.arg1 = obj->tl_gen;
 		r = roundtrip_to_locked(&req, &rep, obj->broker);
 		if (!r && rep.hdr.ret == 0 && rep.nfds == 1) {
-			d = &doors[door_next++ % DOORS];
 			fd = kept_high(rep.fds[0]);
 			if (d->fd >= 0) {
 				int old = d->fd;
@@ -673,13 +708,27 @@ int client_doorbell(const struct client_obj *obj)
 			d->slot1 = obj->tl_slot;
 			d->gen = obj->tl_gen;
 			d->broker = obj->broker;
+			d->users = 0;
 			__atomic_store_n(&d->fd, fd, __ATOMIC_RELAXED);
 		} else if (!r) {
 			ipc_msg_close_fds(&rep);
 		}
 	}
+	if (fd >= 0)
+		d->users++;
 	client_unlock(&conn_lock);
 	return fd >= 0 ? fd : -ENOENT;
+}
+
+void client_doorbell_put(int fd)
+{
+	client_lock(&conn_lock);
+	for (unsigned int i = 0; i < DOORS; i++)
+		if (doors[i].fd == fd && doors[i].users) {
+			doors[i].users--;
+			break;
+		}
+	client_unlock(&conn_lock);
 }
 
 void client_settle(void)
@@ -729,8 +778,11 @@ static long inc_in_page(const struct client_obj *obj, void *arg)
 		int door = client_doorbell(obj);
 		uint64_t one = 1;
 
-		if (door >= 0 && write(door, &one, sizeof(one)) < 0) {
-			/* EAGAIN: the counter is full, so it is readable */
+		if (door >= 0) {
+			if (write(door, &one, sizeof(one)) < 0) {
+				/* EAGAIN: the counter is full, so it is readable */
+			}
+			client_doorbell_put(door);
 		}
 	}
 	/* One message, no reply: the broker applies the page before it serves

@@ -220,6 +220,8 @@ void client_point_waiting(const struct client_obj *obj, bool waiting);
  * bit 1 POLLOUT; 0: not known, ask), from the page.  No system call. */
 unsigned int client_buffer_ready(const struct client_obj *obj);
 int client_doorbell(const struct client_obj *obj);
+/* Done with a doorbell client_doorbell() gave (until then it stays open). */
+void client_doorbell_put(int fd);
 
 /*
  * client_settle - before a poll or epoll_wait that lets the kernel report

@@ -163,7 +163,8 @@ bool client_fd_is_mirror(int fd)
 struct pp_fast {
 	nfds_t idx;			/* in the caller's array */
 	struct client_obj obj;
-	int door;			/* index into the extra entries, or -1 */
+	int door;			/* -2: counted in as a poller, else -1 */
+	int door_fd;			/* with -2: the doorbell it holds */
 };
 
 static int64_t pp_now(void)
@@ -331,7 +332,8 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 				continue;
 			client_point_waiting(&fast[k].obj, true);
 			waiting |= 1;
-			fast[k].door = -2;	/* counted in */
+			fast[k].door = -2;	/* counted in, holding the doorbell */
+			fast[k].door_fd = door;
 			for (d = 0; d < n_doors && nat[nfds + d].fd != door; d++)
 				;
 			if (d == n_doors) {
@@ -404,8 +406,10 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	}
 	if (waiting)
 		for (unsigned int k = 0; k < n_fast; k++)
-			if (fast[k].door == -2)
+			if (fast[k].door == -2) {
 				client_point_waiting(&fast[k].obj, false);
+				client_doorbell_put(fast[k].door_fd);
+			}
 	/* Buffers known ready: what was asked of IN and OUT, as the kernel. */
 	for (unsigned int k = 0; k < n_buf_ready; k++) {
 		struct pollfd *p = &nat[buf_ready[k]];

@@ -809,6 +809,47 @@ TEST(timeline_page_scribbled_by_a_client)
 	CHECK_EQ(on_own_broker(scribbled_page), 0);
 }
 
+/* Open fds of this process at @min and up. */
+static int fds_from(int min)
+{
+	int n = 0;
+
+	for (int fd = min; fd < min + 4096; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/*
+ * A process that polls points of many timelines keeps a doorbell for at
+ * most 32 of them (the table reuses the entries of released or idle
+ * ones), and every poll still wakes.
+ */
+static int doorbells_bounded(void)
+{
+	enum { N = 48 };
+	int base = fds_from(1024), code = 0;
+
+	for (int i = 0; i < N; i++) {
+		int tl = open_tl(), f = tl >= 0 ? create_fence(tl, 1) : -1;
+
+		if (f < 0)
+			return 2;
+		if (revents(f, POLLIN, 0) != 0 || inc(tl, 1) || revents(f, POLLIN, 1000) != POLLIN)
+			code |= 4;
+		close(f);
+		if (i % 2)
+			dmasync_close(tl);	/* half released, half kept (to exit) */
+	}
+	if (fds_from(1024) - base > 32 + 2)
+		code |= 8;
+	return code;
+}
+
+TEST(timeline_page_doorbells_bounded)
+{
+	CHECK_EQ(on_own_broker(doorbells_bounded), 0);
+}
+
 /*
  * A poll of a dma-buf that the broker has found ready (at its creation, at
  * the last poll that asked) needs no request; once fences are added it
