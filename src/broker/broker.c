@@ -250,6 +250,15 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 		return;
 	}
 	memcpy(&io, in->payload, sizeof(io));
+	if (in->hdr.flags & IPC_IOCTL_UNIDENTIFIED) {
+		struct engine_obj_info info;
+
+		if (engine_identify(in->fds[0], &info) == IPC_KIND_NONE) {
+			out->hdr.ret = -ENOTTY;
+			out->hdr.arg0 = IPC_IOCTL_NOT_OURS;
+			return;
+		}
+	}
 	if (io.in_len > in->hdr.len - sizeof(io) ||
 	    io.in_len > (SCRATCH_PAGES - 1) * PAGE || io.out_len > 16384) {
 		out->hdr.ret = -EPROTO;

@@ -1325,7 +1325,7 @@ static void set_u32(void *p, size_t off, uint32_t v)
 }
 
 static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned long request,
-				void *arg);
+				void *arg, bool unidentified);
 
 /* Close fds handed to us in reply to a request that then failed here. */
 static void undo_newfds(int *fds, unsigned int n)
@@ -1484,20 +1484,55 @@ long client_ioctl_peeked(int fd, const struct client_obj *obj, unsigned long req
 		if (r != -EAGAIN)
 			return r;
 	}
-	r = client_ioctl_remote(fd, obj, request, arg);
+	r = client_ioctl_remote(fd, obj, request, arg, false);
 
 	return r == -ENOLINK ? ioctl_broker_gone(obj, request, arg) : r;
 }
 
+/* What an ioctl's code says of its target, for requests that need no
+ * more than the broker (not INC, FILE_INFO or SYNC: the page, the record
+ * and the wait want the object known first). */
+static enum ipc_kind kind_of_request(unsigned long request)
+{
+	switch ((uint32_t)request) {
+	case SYNC_IOC_MERGE:
+		return IPC_KIND_SYNC_FILE;
+	case SW_SYNC_IOC_CREATE_FENCE:
+		return IPC_KIND_TIMELINE;
+	case DMA_BUF_IOCTL_EXPORT_SYNC_FILE:
+	case DMA_BUF_IOCTL_IMPORT_SYNC_FILE:
+		return IPC_KIND_DMA_BUF;
+	default:
+		return IPC_KIND_NONE;
+	}
+}
+
+long client_ioctl_unidentified(int fd, unsigned long request, void *arg)
+{
+	uint64_t id = __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
+	struct client_obj obj = { .kind = kind_of_request(request), .broker = id };
+	long r;
+
+	/* Under the preload the table identifies for free; before any
+	 * connection there is no broker to ask without identifying. */
+	if (__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE) || !id || fd < 0 ||
+	    obj.kind == IPC_KIND_NONE)
+		return -EREMOTE;
+	r = client_ioctl_remote(fd, &obj, request, arg, true);
+	/* Not this broker's (or it is gone): identify as usual. */
+	return r == -ENOLINK ? -EREMOTE : r;
+}
+
 static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned long request,
-				void *arg)
+				void *arg, bool unidentified)
 {
 	const struct schema_layout *lay = schema_lookup(obj->kind, (uint32_t)request);
 	static _Thread_local char in[sizeof(struct ipc_ioctl) + SCHEMA_UDMABUF_HEAD +
 				      SCHEMA_UDMABUF_LIST_LIMIT * SCHEMA_UDMABUF_ITEM + 16384];
 	struct ipc_ioctl *io = (void *)in;
 	char *region = in + sizeof(*io);
-	struct ipc_msg req = { .hdr = { .op = IPC_IOCTL }, .payload = in }, rep;
+	struct ipc_msg req = { .hdr = { .op = IPC_IOCTL, .flags = unidentified ? IPC_IOCTL_UNIDENTIFIED : 0 },
+			       .payload = in }, rep;
 	uint32_t in_len = 0, out_len = schema_ioc_out((uint32_t)request);
 	int fd_field[SCHEMA_UDMABUF_LIST_LIMIT + 1];
 	unsigned int n_fd_fields = 0;
@@ -1602,6 +1637,11 @@ static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned l
 		return r == -EBADF ? -EBADF : r;
 	}
 	ret = rep.hdr.ret;
+	if (unidentified && rep.hdr.arg0 == IPC_IOCTL_NOT_OURS) {
+		ipc_msg_close_fds(&rep);
+		client_unlock(&conn_lock);
+		return -EREMOTE;
+	}
 	if (rep.hdr.len < sizeof(*io)) {
 		/* Refused before it ran (e.g. the object limit): no payload. */
 		ipc_msg_close_fds(&rep);

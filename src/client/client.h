@@ -196,6 +196,16 @@ long client_ioctl(int fd, const struct client_obj *obj, unsigned long request, v
  */
 long client_file_info_peek(int fd, void *arg, bool *empty);
 
+/*
+ * client_ioctl_unidentified - an ioctl whose code says what its target
+ * must be (MERGE, CREATE_FENCE, EXPORT/IMPORT_SYNC_FILE), sent to the
+ * broker without identifying @fd first (no fstat()): the broker checks.
+ * Linked programs only (the preload's table identifies for free).
+ * Return: the ioctl's result, or -EREMOTE: not the broker's (or no broker
+ * yet), identify and go the usual way.
+ */
+long client_ioctl_unidentified(int fd, unsigned long request, void *arg);
+
 /* client_ioctl() after client_file_info_peek() of @fd found it @empty. */
 long client_ioctl_peeked(int fd, const struct client_obj *obj, unsigned long request, void *arg,
 			 bool empty);

@@ -72,6 +72,11 @@ long client_entry_ioctl(int fd, unsigned long request, void *arg, bool *handled)
 			return ret < 0 ? fail(ret) : ret;
 		}
 	}
+	ret = client_ioctl_unidentified(fd, request, arg);
+	if (ret != -EREMOTE) {
+		*handled = true;
+		return ret < 0 ? fail(ret) : ret;
+	}
 	r = client_find(fd, &obj);
 	*handled = r != 0;
 	if (r <= 0)

@@ -116,6 +116,16 @@ struct ipc_ioctl {
 #define IPC_FD_RET (1u << 31)
 
 /*
+ * IPC_IOCTL request flag (hdr.flags): the client did not identify the
+ * target (it saved the fstat()); @kind is what the request code implies.
+ * If the broker does not know the fd, it answers at once with
+ * hdr.arg0 = IPC_IOCTL_NOT_OURS and the client identifies it the usual
+ * way (a foreign fd, or an object of a broker that died).
+ */
+#define IPC_IOCTL_UNIDENTIFIED 1u
+#define IPC_IOCTL_NOT_OURS 0x6e6f74u
+
+/*
  * Replies that hand over new fds describe each, in order, after the
  * request-specific payload: what it is, so that the client need not ask.
  */
