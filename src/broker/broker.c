@@ -354,6 +354,18 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 	}
 	free(array);
 	describe_fds(c, out, tx, &len);
+	/* A target the client did not identify: described after the new
+	 * fds, so that what it knows of it stays fresh (ipc.h). */
+	if ((in->hdr.flags & IPC_IOCTL_UNIDENTIFIED) && len + sizeof(struct ipc_newfd) <= IPC_MAX_PAYLOAD) {
+		struct engine_obj_info info;
+		struct ipc_newfd nf;
+
+		engine_identify(in->fds[0], &info);
+		describe_one(&info, in->fds[0], &nf);
+		memcpy(tx + len, &nf, sizeof(nf));
+		len += sizeof(nf);
+		out->hdr.flags |= IPC_IOCTL_UNIDENTIFIED;
+	}
 	out->hdr.ret = ret;
 	out->hdr.len = (uint32_t)len;
 }
@@ -383,6 +395,7 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 	out->hdr.seq = in->hdr.seq;
 	out->hdr.ret = 0;
 	out->hdr.len = 0;
+	out->hdr.flags = 0;
 	out->payload = tx;
 	out->nfds = 0;
 	if (in->hdr.op == IPC_NUDGE)

@@ -1162,6 +1162,19 @@ static void learn_newfds(const struct ipc_msg *rep, size_t off)
 	}
 }
 
+/* The description of an unidentified request's target at @off of @rep. */
+static void learn_target(const struct ipc_msg *rep, size_t off)
+{
+	struct ipc_newfd nf;
+
+	if (off + sizeof(nf) > rep->hdr.len)
+		return;
+	memcpy(&nf, (const char *)rep->payload + off, sizeof(nf));
+	if (nf.kind > IPC_KIND_NONE && nf.kind < IPC_KIND_MAX)
+		known_put((dev_t)nf.dev, (ino_t)nf.ino, (int)nf.kind, nf.size,
+			  __atomic_load_n(&broker_id, __ATOMIC_RELAXED), &nf);
+}
+
 static int client_find_slow(int fd, struct client_obj *obj);
 
 int client_find(int fd, struct client_obj *obj)
@@ -1661,6 +1674,8 @@ static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned l
 			return -EPROTO;
 		}
 		learn_newfds(&rep, newfd_off);
+		if (unidentified && (rep.hdr.flags & IPC_IOCTL_UNIDENTIFIED))
+			learn_target(&rep, newfd_off + rep.nfds * sizeof(struct ipc_newfd));
 		memcpy(newfds, rep.fds, rep.nfds * sizeof(int));
 		n_new = rep.nfds;
 		memcpy(out, rregion, ro->out_len);

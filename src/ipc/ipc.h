@@ -120,7 +120,10 @@ struct ipc_ioctl {
  * target (it saved the fstat()); @kind is what the request code implies.
  * If the broker does not know the fd, it answers at once with
  * hdr.arg0 = IPC_IOCTL_NOT_OURS and the client identifies it the usual
- * way (a foreign fd, or an object of a broker that died).
+ * way (a foreign fd, or an object of a broker that died).  Otherwise the
+ * reply has the flag too and describes the target (a struct ipc_newfd)
+ * after the new fds' descriptions: the client keeps what it knows of an
+ * object it uses fresh, for the day its broker is gone.
  */
 #define IPC_IOCTL_UNIDENTIFIED 1u
 #define IPC_IOCTL_NOT_OURS 0x6e6f74u
