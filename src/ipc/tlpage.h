@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Private: the timeline page, shared by the broker and its clients
- * (docs/design.md, "The timeline page").
+ * (docs/design.md, section 16).  It also holds the dma-bufs' verified
+ * readiness (struct tlpage_buf).
  *
  * The broker publishes one memfd per instance, sent with its HELLO reply
  * and mapped shared by every client.  Each sw_sync timeline the broker
@@ -10,10 +11,13 @@
  *  - @value is the timeline's value as signalers left it.  A client's
  *    SW_SYNC_IOC_INC adds to it here (an atomic add), logs the value it
  *    reached with its CLOCK_MONOTONIC time, marks the slot dirty, rings
- *    the doorbell if someone polls, and then asks the broker to settle
- *    (IPC_SETTLE).  The broker applies what it finds before it serves any
- *    request, signaling the points with the logged times: when INC
- *    returns, every sync file and buffer shows it, as on Linux.
+ *    the doorbell if someone polls, and nudges the broker (IPC_NUDGE, no
+ *    reply).  The broker applies what it finds before it serves any
+ *    request and whenever it wakes, signaling the points with the logged
+ *    times; a poll that lets the kernel report sync files' own readiness
+ *    first settles (IPC_SETTLE) while INCs are on their way
+ *    (tlpage_unsettled()): after INC returns, every observer through
+ *    dmasync sees it, as on Linux.
  *  - A process that polls a point of the timeline, or asks FILE_INFO of a
  *    sync file that holds one pending point, reads @value to decide: ready
  *    (or pending) with no request.  A poller counts itself in @waiters;
