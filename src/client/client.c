@@ -133,7 +133,7 @@ static void fork_child(void)
 	 * (connect_locked()), so a process's fd table does not grow by one
 	 * because its parent used dmasync.
 	 */
-	inherited_fd = conn_fd;
+	__atomic_store_n(&inherited_fd, conn_fd, __ATOMIC_RELAXED);
 	__atomic_store_n(&conn_fd, -1, __ATOMIC_RELAXED);
 	doors_fork_child();
 	/* Taken by this very thread in fork_prepare(): unlock, as the
@@ -294,7 +294,12 @@ static void doors_fork_child(void)
 
 bool client_fd_is_own(int fd)
 {
-	return fd >= 0 && (fd == __atomic_load_n(&conn_fd, __ATOMIC_RELAXED) || fd_is_doorbell(fd));
+	/* In a fork child, the parent's connection's number is kept for the
+	 * child's own connection: the library's too (a read there would take
+	 * the parent's replies). */
+	return fd >= 0 && (fd == __atomic_load_n(&conn_fd, __ATOMIC_RELAXED) ||
+			   fd == __atomic_load_n(&inherited_fd, __ATOMIC_RELAXED) ||
+			   fd_is_doorbell(fd));
 }
 
 /* @fd moved to a number at or above the floor, if one is set. */
@@ -339,7 +344,13 @@ int client_move_own_fd(int fd)
 	int min = __atomic_load_n(&fd_floor, __ATOMIC_RELAXED), high, r = -ENOENT;
 
 	client_lock(&conn_lock);
-	if (fd >= 0 && fd == conn_fd) {
+	if (fd >= 0 && fd == __atomic_load_n(&inherited_fd, __ATOMIC_RELAXED)) {
+		/* The parent's connection, kept for adoption: give the number
+		 * up (the child's own connection goes high instead). */
+		__atomic_store_n(&inherited_fd, -1, __ATOMIC_RELAXED);
+		r = 0;
+	}
+	if (fd >= 0 && r == -ENOENT && fd == conn_fd) {
 		high = fcntl(fd, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
 		if (high < 0) {
 			r = -errno;
@@ -400,9 +411,9 @@ static int kept_high(int fd)
 static int adopt_number(int fd)
 {
 	struct stat st;
-	int old = inherited_fd;
+	int old = __atomic_load_n(&inherited_fd, __ATOMIC_RELAXED);
 
-	inherited_fd = -1;
+	__atomic_store_n(&inherited_fd, -1, __ATOMIC_RELAXED);
 	if (old >= 0 && !fstat(old, &st) && S_ISSOCK(st.st_mode) && st.st_ino == conn_ino &&
 	    dup3(fd, old, O_CLOEXEC) == old) {
 		close(fd);

@@ -23,6 +23,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct sw_sync_create_fence_data {
@@ -338,6 +339,46 @@ int main(void)
 		close((int)a.fd);
 		close(ep);
 		close(heap);
+	}
+	/* A fork child, before its first request: the parent's connection
+	 * number is the library's (kept for the child's own connection); a
+	 * read there would take the parent's replies. */
+	{
+		char link[LINK] = "";
+		int conn, st, pipefd[2];
+		pid_t kid;
+
+		check(round_trip(), "a request in the parent first");
+		conn = connection(link);
+		check(conn >= 0 && pipe(pipefd) == 0, "the parent's connection");
+		fflush(stdout);
+		kid = fork();
+		if (kid == 0) {
+			char c;
+			int bad = 0;
+
+			bad |= read(conn, &c, 1) >= 0 || errno != EBADF;
+			bad |= (write(conn, "", 1) >= 0 || errno != EBADF) << 1;
+			bad |= (close(conn) == 0 || errno != EBADF) << 2;
+			bad |= (fcntl(conn, F_GETFD) >= 0 || errno != EBADF) << 3;
+			/* and the child's own connection takes that number */
+			bad |= !round_trip() << 4;
+			bad |= (high_fd_linked(link) >= 0) << 5;
+			{
+				char now[LINK] = "";
+
+				bad |= (connection(now) != conn || !strcmp(now, link)) << 6;
+			}
+			_exit(bad);
+		}
+		if (kid > 0 && waitpid(kid, &st, 0) == kid && WIFEXITED(st) && WEXITSTATUS(st))
+			printf("# child's failures: %#x\n", WEXITSTATUS(st));
+		check(kid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "a fork child: read, write, close, F_GETFD of the parent's connection number "
+		      "EBADF before its first request; then its own connection at that number");
+		check(round_trip(), "the parent's connection still works");
+		close(pipefd[0]);
+		close(pipefd[1]);
 	}
 	printf("1..%d\n", nr);
 	return failed;
