@@ -103,27 +103,19 @@ int dmasync_ioctl(int fd, unsigned long request, ...)
 	return r < 0 ? set_errno(r) : (int)r;
 }
 
-/* Before the kernel reports sync files' own readiness: INCs made in the
- * timeline page reach them first.  errno kept. */
-static void settle(void)
-{
-	int saved = errno;
-
-	if (client_enabled())
-		client_settle();
-	errno = saved;
-}
-
 int dmasync_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
-	settle();
+	/* INCs made in the timeline page reach the sync files first. */
+	if (client_enabled())
+		client_settle();
 	return epoll_wait(epfd, events, maxevents, timeout);
 }
 
 int dmasync_epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
 			const sigset_t *sigmask)
 {
-	settle();
+	if (client_enabled())
+		client_settle();
 	return epoll_pwait(epfd, events, maxevents, timeout, sigmask);
 }
 

@@ -375,25 +375,29 @@ int client_move_own_fd(int fd)
 	return r;
 }
 
+int client_default_fd_floor(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	if (rl.rlim_cur >= 1024 + 64)
+		return 1024;
+	return rl.rlim_cur >= 128 ? (int)rl.rlim_cur - 64 : 0;
+}
+
 /*
  * @fd (the library's, kept for the life of the process) moved out of the
  * program's numbering: above the floor if one is set (the preload), else
- * where the preload would put it (1024 and up if the limit allows, else
- * the top 64 of a limit of at least 128).
+ * where the preload would put it (client_default_fd_floor()).
  */
 static int kept_high(int fd)
 {
-	struct rlimit rl;
-	int min = 0, high;
+	int min, high;
 
 	if (__atomic_load_n(&fd_floor, __ATOMIC_RELAXED) > 0)
 		return above_floor(fd);
-	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
-		if (rl.rlim_cur >= 1024 + 64)
-			min = 1024;
-		else if (rl.rlim_cur >= 128)
-			min = (int)rl.rlim_cur - 64;
-	}
+	min = client_default_fd_floor();
 	if (!min || fd >= min)
 		return fd;
 	high = fcntl(fd, F_DUPFD_CLOEXEC, min);
@@ -746,21 +750,17 @@ void client_settle(void)
 {
 	struct page_map *pm = __atomic_load_n(&page_cur, __ATOMIC_ACQUIRE);
 	struct ipc_msg req = { .hdr = { .op = IPC_SETTLE } }, rep;
+	int saved;
 
-	if (!pm || !tlpage_unsettled(pm->base))
+	/* Not in a signal handler that interrupted us holding the lock. */
+	if (!pm || !tlpage_unsettled(pm->base) || client_busy())
 		return;
+	saved = errno;
 	client_lock(&conn_lock);
 	if (!roundtrip_to_locked(&req, &rep, pm->broker))
 		ipc_msg_close_fds(&rep);
 	client_unlock(&conn_lock);
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+	errno = saved;
 }
 
 /*
@@ -785,7 +785,7 @@ static long inc_in_page(const struct client_obj *obj, void *arg)
 		return -EAGAIN;
 	if (copy_from_user(&inc, arg, sizeof(inc)))
 		return -EFAULT;
-	if (tlpage_add(page, obj->tl_slot - 1, inc, mono_ns())) {
+	if (tlpage_add(page, obj->tl_slot - 1, inc, ktime_get())) {
 		int door = client_doorbell(obj);
 		uint64_t one = 1;
 

@@ -81,6 +81,13 @@ void client_fd_copied(int from, int to);
  * of close and dup2, which leave it alone.
  */
 void client_set_fd_floor(int min);
+
+/*
+ * client_default_fd_floor - where the library's own fds go, out of the
+ * program's numbering: 1024 and up if RLIMIT_NOFILE allows (a small fd
+ * table), else the top 64 of a limit of at least 128; 0: nowhere.
+ */
+int client_default_fd_floor(void);
 bool client_fd_is_own(int fd);
 /* The connection's number, or -1. */
 int client_own_fd(void);
@@ -237,7 +244,8 @@ void client_doorbell_put(int fd);
  * client_settle - before a poll or epoll_wait that lets the kernel report
  * sync files' own readiness: if INCs made in the timeline page may not
  * have reached their sync files yet, ask the broker, which applies them
- * before it answers (one round trip; otherwise one load).
+ * before it answers (one round trip; otherwise one load).  errno kept;
+ * nothing in a signal handler that interrupted the client (client_busy()).
  */
 void client_settle(void);
 

@@ -21,6 +21,7 @@
 #include <linux/dma-buf.h>
 #include <linux/sync_file.h>
 
+#include <dmasync/types.h>
 #include "client.h"
 #include "remote.h"
 #include "uaccess.h"
@@ -171,14 +172,6 @@ struct pp_fast {
 	int door;			/* -2: counted in as a poller, else -1 */
 	int door_fd;			/* with -2: the doorbell it holds */
 };
-
-static int64_t pp_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
 
 /**
  * client_mirror_move() - give up the number of a registration's mirror
@@ -355,7 +348,7 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	 * one too long to add to the clock is forever. */
 	if (tmo && !ready_now && tmo->tv_sec >= 0 && tmo->tv_nsec >= 0 &&
 	    tmo->tv_nsec < 1000000000l) {
-		int64_t now = pp_now();
+		int64_t now = ktime_get();
 
 		deadline = tmo->tv_sec < (INT64_MAX - now) / 1000000000ll - 1
 				   ? now + (int64_t)tmo->tv_sec * 1000000000ll + tmo->tv_nsec
@@ -366,7 +359,7 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 		bool rung = false, got = false;
 
 		if (round && tmo && deadline != INT64_MAX) {
-			int64_t rest = deadline - pp_now();
+			int64_t rest = deadline - ktime_get();
 
 			if (rest < 0)
 				rest = 0;
@@ -406,7 +399,7 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 		}
 		for (nfds_t i = 0; i < nfds && !got; i++)
 			got = nat[i].revents != 0;
-		if (got || ready_now || !rung || (tmo && deadline != INT64_MAX && deadline - pp_now() <= 0))
+		if (got || ready_now || !rung || (tmo && deadline != INT64_MAX && deadline - ktime_get() <= 0))
 			break;
 	}
 	if (waiting)

@@ -1555,31 +1555,17 @@ EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
 	return ppoll(fds, n, tmo, mask);
 }
 
-/*
- * Before the kernel reports sync files' own readiness (a native poll,
- * select or epoll_wait): INCs made in the timeline page reach them first
- * (client_settle(): one load when none is on its way).  errno kept.
- */
-static void settle(void)
-{
-	int saved = errno;
-
-	if (client_enabled() && !client_busy())
-		client_settle();
-	errno = saved;
-}
-
+/* dmasync_epoll_wait(): INCs made in the timeline page reach the sync
+ * files first (one load when none is on its way). */
 EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
-	settle();
-	return dmasync_real_epoll_wait(epfd, ev, max, timeout);
+	return dmasync_epoll_wait(epfd, ev, max, timeout);
 }
 
 EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
 		       const sigset_t *mask)
 {
-	settle();
-	return dmasync_real_epoll_pwait(epfd, ev, max, timeout, mask);
+	return dmasync_epoll_pwait(epfd, ev, max, timeout, mask);
 }
 
 /*
@@ -1616,7 +1602,7 @@ static int select_via_poll(int n, fd_set *r, fd_set *w, fd_set *e, const struct 
 	}
 	if (!any) {
 		if (sync)
-			settle();
+			client_settle();
 		return 0;
 	}
 	*handled = true;
@@ -1698,22 +1684,15 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
  * be trusted. */
 __attribute__((constructor)) static void preload_init(void)
 {
-	struct rlimit rl;
-	int floor = 0;
+	int floor;
 
 	client_trust_fd_numbers();
 	/*
 	 * The library's own fds go high, so that the program's numbering is
 	 * what it would be without dmasync (its first open() gets 3, a shell's
-	 * `exec 3<file` takes 3): at 1024 and up if the limit allows (a small
-	 * fd table), else in the top 64 of a limit of at least 128.
+	 * `exec 3<file` takes 3).
 	 */
-	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
-		if (rl.rlim_cur >= 1024 + 64)
-			floor = 1024;
-		else if (rl.rlim_cur >= 128)
-			floor = (int)rl.rlim_cur - 64;
-	}
+	floor = client_default_fd_floor();
 	if (floor) {
 		__atomic_store_n(&lib_floor, floor, __ATOMIC_RELAXED);
 		client_set_fd_floor(floor);

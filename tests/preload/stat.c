@@ -25,12 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct sw_sync_create_fence_data {
-	uint32_t value;
-	char name[32];
-	int32_t fence;
-};
-#define SW_SYNC_IOC_CREATE_FENCE _IOWR('W', 0, struct sw_sync_create_fence_data)
+#include "sw_sync-abi.h"
 
 static int nr, failed;
 

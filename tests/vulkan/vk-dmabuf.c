@@ -37,14 +37,8 @@
 #include <linux/sync_file.h>
 #include <vulkan/vulkan.h>
 
-/* The sw_sync UAPI (drivers/dma-buf/sw_sync.c; no installed header). */
-struct sw_sync_create_fence_data {
-	uint32_t value;
-	char name[32];
-	int32_t fence;
-};
-#define SW_SYNC_IOC_CREATE_FENCE _IOWR('W', 0, struct sw_sync_create_fence_data)
-#define SW_SYNC_IOC_INC _IOW('W', 1, uint32_t)
+/* The sw_sync UAPI (no installed header). */
+#include "../preload/sw_sync-abi.h"
 #define SW_SYNC_PATH "/sys/kernel/debug/sync/sw_sync"
 
 #define BUF_SIZE (64u * 1024u)
