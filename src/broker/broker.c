@@ -192,6 +192,22 @@ static void describe_one(const struct engine_obj_info *info, int fd, struct ipc_
 	} else if (info->context && broker_tlpage_lookup(info->context, &nf->tl_slot, &nf->tl_gen)) {
 		nf->seqno = info->seqno;
 		memcpy(nf->name, info->name, sizeof(nf->name));
+	} else if (info->n_points) {
+		unsigned int i;
+
+		for (i = 0; i < info->n_points; i++) {
+			struct ipc_point *pt = &nf->points[i];
+
+			if (!broker_tlpage_lookup(info->contexts[i], &pt->tl_slot, &pt->tl_gen))
+				break;
+			pt->seqno = info->seqnos[i];
+		}
+		if (i == info->n_points) {
+			nf->n_points = i;
+			memcpy(nf->name, info->name, sizeof(nf->name));
+		} else {
+			memset(nf->points, 0, sizeof(nf->points));
+		}
 	} else {
 		nf->tl_slot = 0;
 		nf->tl_gen = 0;

@@ -67,6 +67,28 @@ static enum ipc_kind kind_of(const struct uapi_file *file)
 	return IPC_KIND_NONE;
 }
 
+/* The sw_sync points @fence is made of, in unwrap (FILE_INFO) order, if it
+ * has 2..IPC_POINTS_MAX leaves and all are sw_sync points. */
+static void describe_points(struct dma_fence *fence, struct engine_obj_info *info)
+{
+	struct dma_fence_unwrap it;
+	struct dma_fence *leaf;
+	unsigned int n = 0;
+	bool ok = true;
+
+	dma_fence_unwrap_for_each(leaf, &it, fence) {
+		if (n >= IPC_POINTS_MAX || !dma_fence_is_sw_sync(leaf)) {
+			ok = false;
+			n++;
+			continue;
+		}
+		info->contexts[n] = leaf->context;
+		info->seqnos[n] = leaf->seqno;
+		n++;
+	}
+	info->n_points = ok && n >= 2 ? n : 0;
+}
+
 enum ipc_kind engine_identify(int fd, struct engine_obj_info *info)
 {
 	struct uapi_file *file = uapi_file_lookup(fd);
@@ -95,6 +117,10 @@ enum ipc_kind engine_identify(int fd, struct engine_obj_info *info)
 			info->context = fence->context;
 			info->seqno = fence->seqno;
 			sync_file_get_name(fd, info->name, sizeof(info->name));
+		} else if (fence) {
+			describe_points(fence, info);
+			if (info->n_points)
+				sync_file_get_name(fd, info->name, sizeof(info->name));
 		}
 		dma_fence_put(fence);
 	}

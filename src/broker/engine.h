@@ -27,6 +27,10 @@ struct engine_obj_info {
 	uint64_t context;
 	uint64_t seqno;
 	char name[32];
+	/* A sync file of 2..IPC_POINTS_MAX sw_sync points (context 0): each
+	 * point's context and seqno, in FILE_INFO's order. */
+	unsigned int n_points;
+	uint64_t contexts[IPC_POINTS_MAX], seqnos[IPC_POINTS_MAX];
 };
 
 /* open(2) of an emulated device path by a thread named @comm (NULL: this

@@ -867,7 +867,9 @@ struct known {
 	int kind;	/* enum ipc_kind; -1: empty */
 	uint32_t tl_slot, tl_gen;
 	uint64_t seqno;
-	char name[32];	/* a sync file's, with tl_slot */
+	char name[32];	/* a sync file's, with tl_slot or points */
+	unsigned int n_points;	/* a merge's, in the page (struct ipc_newfd) */
+	struct ipc_point points[IPC_POINTS_MAX];
 };
 static pthread_mutex_t known_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct known known[1u << KNOWN_BITS];
@@ -907,10 +909,33 @@ static void known_put(dev_t dev, ino_t ino, int kind, uint64_t size, uint64_t br
 	k->tl_slot = nf ? nf->tl_slot : 0;
 	k->tl_gen = nf ? nf->tl_gen : 0;
 	k->seqno = nf ? nf->seqno : 0;
-	if (nf)
+	k->n_points = nf && nf->n_points <= IPC_POINTS_MAX ? nf->n_points : 0;
+	if (nf) {
 		memcpy(k->name, nf->name, sizeof(k->name));
+		memcpy(k->points, nf->points, sizeof(k->points));
+	}
 	k->name[sizeof(k->name) - 1] = '\0';
 	client_unlock(&known_lock);
+}
+
+/* The points in the page of the sync file (@dev, @ino) of several sw_sync
+ * points, if known, and its FILE_INFO name.  Return: their number, or 0. */
+static unsigned int known_points(dev_t dev, ino_t ino, char name[32],
+				 struct ipc_point points[IPC_POINTS_MAX])
+{
+	unsigned int n = 0;
+	struct known *k;
+
+	client_lock(&known_lock);
+	known_init_locked();
+	k = &known[known_slot(dev, ino)];
+	if (k->kind == IPC_KIND_SYNC_FILE && k->dev == dev && k->ino == ino && k->n_points) {
+		n = k->n_points;
+		memcpy(name, k->name, 32);
+		memcpy(points, k->points, n * sizeof(points[0]));
+	}
+	client_unlock(&known_lock);
+	return n;
 }
 
 /* The FILE_INFO name of the sync file (@dev, @ino) of one sw_sync point,
@@ -1421,6 +1446,53 @@ static bool file_info_pending(const struct client_obj *obj, struct sync_file_rec
 }
 
 /*
+ * The same for a sync file of several sw_sync points (a merge) while the
+ * page says at least one of them is pending, so the merge is: enough for
+ * FILE_INFO's count alone (status 0); its entries too (hdr->complete) only
+ * if every point is pending (a signaled one's timestamp is the broker's to
+ * say).  Return: false if the page cannot say.
+ */
+static bool file_info_pending_merge(const struct client_obj *obj, struct sync_file_record *hdr,
+				    struct sync_fence_info *fi)
+{
+	struct page_map *pm = __atomic_load_n(&page_cur, __ATOMIC_ACQUIRE);
+	struct ipc_point pts[IPC_POINTS_MAX];
+	unsigned int n, pending = 0;
+	char name[32];
+
+	if (obj->tl_slot || obj->dead || !pm || pm->broker != obj->broker)
+		return false;
+	n = known_points(obj->dev, obj->ino, name, pts);
+	if (!n)
+		return false;
+	memset(hdr, 0, sizeof(*hdr));
+	memset(fi, 0, n * sizeof(*fi));
+	for (unsigned int i = 0; i < n; i++) {
+		const char *tl;
+		uint32_t v;
+
+		if (pts[i].tl_slot - 1 >= TLPAGE_SLOTS)
+			return false;
+		tl = tlpage_slot(pm->base, pts[i].tl_slot - 1)->name;
+		for (size_t c = 0; c + 1 < sizeof(fi[i].obj_name) && tl[c]; c++)
+			fi[i].obj_name[c] = tl[c];
+		memcpy(fi[i].driver_name, "sw_sync", sizeof("sw_sync"));
+		/* Read after the name: the slot served this timeline throughout. */
+		if (!tlpage_read(pm->base, pts[i].tl_slot - 1, pts[i].tl_gen, &v))
+			return false;
+		pending += !tlpage_passed((uint32_t)pts[i].seqno, v);
+	}
+	if (!pending)
+		return false;
+	hdr->magic = SYNC_FILE_RECORD_MAGIC;
+	hdr->complete = pending == n;
+	hdr->num_fences = n;
+	memcpy(hdr->name, name, sizeof(hdr->name));
+	hdr->len = (__u32)(sizeof(*hdr) + (hdr->complete ? n * sizeof(*fi) : 0));
+	return true;
+}
+
+/*
  * FILE_INFO of a signaled sync file from its signal record (sync_file-priv.h,
  * "DOC: the signal record"): one recv(MSG_PEEK), no request.  The kernel's
  * order of checks and copies.  Return: the ioctl's result, or -EAGAIN when
@@ -1448,7 +1520,8 @@ static long file_info_from_record(int fd, const struct client_obj *obj, void *ar
 	}
 	if (empty_out)
 		*empty_out = n < 0 && errno == EAGAIN;
-	if (n < 0 && errno == EAGAIN && obj && file_info_pending(obj, &rec.hdr, rec.fi))
+	if (n < 0 && errno == EAGAIN && obj &&
+	    (file_info_pending(obj, &rec.hdr, rec.fi) || file_info_pending_merge(obj, &rec.hdr, rec.fi)))
 		n = (ssize_t)rec.hdr.len;	/* no record, the broker's end open: pending */
 	if (n < (ssize_t)sizeof(rec.hdr) || rec.hdr.magic != SYNC_FILE_RECORD_MAGIC ||
 	    rec.hdr.len != (size_t)n)
@@ -1699,7 +1772,11 @@ static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned l
 			if ((ro->out_fd_mask & (1u << i)) && f < n_new &&
 			    lay->out_fd[i] + 4u <= ro->out_len)
 				set_u32(out, lay->out_fd[i], (uint32_t)newfds[f++]);
-		/* The pointer field goes back as the caller wrote it. */
+		/* Input fd fields go back as the caller wrote them (the broker
+		 * saw its own numbers there), as does the pointer field. */
+		for (unsigned int i = 0; i < lay->n_in_fds; i++)
+			if (lay->in_fd[i] + 4u <= ro->out_len && lay->in_fd[i] + 4u <= in_len)
+				set_u32(out, lay->in_fd[i], get_u32(region, lay->in_fd[i]));
 		if (lay->array_elem && ro->out_len >= lay->array_ptr + 8u)
 			memcpy(out + lay->array_ptr, &user_array, sizeof(user_array));
 

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPC_VERSION 2
+#define IPC_VERSION 3
 /* The kernel's limit on fds in one SCM_RIGHTS message. */
 #define IPC_MAX_FDS 253
 /* Payload bytes: the largest argument (a udmabuf list of 1024 items, a
@@ -143,7 +143,16 @@ struct ipc_newfd {
 	uint32_t tl_slot, tl_gen;
 	uint64_t seqno;
 	char name[32];
+	/* A sync file of 2..IPC_POINTS_MAX sw_sync points (a merge), each
+	 * with a slot in the page (tl_slot above is then 0): the points in
+	 * FILE_INFO's order, @name its name. */
+	uint32_t n_points, pad;
+	struct ipc_point {
+		uint32_t tl_slot, tl_gen;
+		uint64_t seqno;
+	} points[4];
 };
+#define IPC_POINTS_MAX 4
 #define IPC_NEWFD_INHERIT 1u	/* the fd must not be FD_CLOEXEC */
 
 /* IPC_FDINFO reply: what the kernel shows of a dma-buf in /proc. */

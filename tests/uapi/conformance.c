@@ -1590,6 +1590,10 @@ static void t_merge_names(void)
 	REQUIRE(U_ioctl(a, SYNC_IOC_MERGE, &md) == 0);
 	CHECK(md.fence >= 0 && md.fence != 12345);
 	track(md.fence);
+	/* ... and the rest comes back as it went in */
+	CHECKF(md.fd2 == b && !md.flags && !md.pad && !strcmp(md.name, "in"),
+	       "fd2 %d (was %d), flags %u, pad %u, name \"%.32s\"", md.fd2, b, md.flags, md.pad,
+	       md.name);
 	inc(t1, 1);
 	inc(t2, 1);
 }

@@ -1015,16 +1015,59 @@ static void file_info_cases(void)
 
 		memcpy(pname, info.name, sizeof(pname));
 		CHECK_EQ(strncmp(pname, "sw_sync-", 8), 0);
-		/* a pending merge of two timelines: asks */
+		struct sync_fence_info mfi[2], bfi[2];
+
+		/* a pending merge of two timelines: the page answers too, the
+		 * count, the entries and the kernel's EINVAL */
 		pm = merge_fds(p, p2, "two");
 		REQUIRE(pm >= 0);
 		r0 = requests_now();
 		memset(&info, 0, sizeof(info));
 		CHECK_EQ(dmasync_ioctl(pm, SYNC_IOC_FILE_INFO, &info), 0);
 		CHECK_EQ(info.status, 0);
-		CHECK_EQ(requests_now() - r0, base + 1);
-		/* signaled: the record, with the same names */
+		CHECK_EQ(info.num_fences, 2);
+		CHECK_STR(info.name, "two");
+		memset(&info, 0, sizeof(info));
+		info.num_fences = 1;
+		info.sync_fence_info = (uintptr_t)mfi;
+		CHECK_EQ(dmasync_ioctl(pm, SYNC_IOC_FILE_INFO, &info), -1);
+		CHECK_EQ(errno, EINVAL);
+		memset(&info, 0, sizeof(info));
+		memset(mfi, 0x5a, sizeof(mfi));
+		info.num_fences = 2;
+		info.sync_fence_info = (uintptr_t)mfi;
+		CHECK_EQ(dmasync_ioctl(pm, SYNC_IOC_FILE_INFO, &info), 0);
+		CHECK_EQ(info.status, 0);
+		CHECK_EQ(info.num_fences, 2);
+		for (int i = 0; i < 2; i++) {
+			CHECK_STR(mfi[i].driver_name, "sw_sync");
+			CHECK_EQ(mfi[i].status, 0);
+			CHECK_EQ(mfi[i].flags, 0);
+			CHECK_EQ(mfi[i].timestamp_ns, 0);
+		}
+		CHECK_EQ(requests_now() - r0, base);
+		/* one point signaled: the count still from the page; the
+		 * entries (a timestamp) from the broker, in the same order */
 		REQUIRE(inc(tl, 1) == 0);
+		r0 = requests_now();
+		memset(&info, 0, sizeof(info));
+		CHECK_EQ(dmasync_ioctl(pm, SYNC_IOC_FILE_INFO, &info), 0);
+		CHECK_EQ(info.status, 0);
+		CHECK_EQ(info.num_fences, 2);
+		CHECK_EQ(requests_now() - r0, base);
+		r0 = requests_now();
+		memset(&info, 0, sizeof(info));
+		info.num_fences = 2;
+		info.sync_fence_info = (uintptr_t)bfi;
+		CHECK_EQ(dmasync_ioctl(pm, SYNC_IOC_FILE_INFO, &info), 0);
+		CHECK_EQ(info.status, 0);
+		CHECK_EQ(requests_now() - r0, base + 1);
+		for (int i = 0; i < 2; i++) {
+			CHECK_STR(bfi[i].obj_name, mfi[i].obj_name);
+			CHECK_STR(bfi[i].driver_name, "sw_sync");
+		}
+		CHECK((bfi[0].status == 1) != (bfi[1].status == 1));
+		/* signaled: the record, with the same names */
 		memset(&info, 0, sizeof(info));
 		info.num_fences = 1;
 		info.sync_fence_info = (uintptr_t)&done;
