@@ -1598,6 +1598,60 @@ static void t_merge_names(void)
 	inc(t2, 1);
 }
 
+/*
+ * What each ioctl writes back: Linux copies the whole argument out again,
+ * its out fields set and everything else as the kernel's copy held it.
+ */
+static void t_args_written_back(void)
+{
+	int tl = open_timeline(), t2 = open_timeline();
+	int a = create_fence(tl, 1), b = create_fence(t2, 1);
+	struct sw_sync_create_fence_data cf;
+	struct sync_merge_data md;
+	struct sync_file_info info;
+	struct sync_fence_info fi[2];
+
+	/* CREATE_FENCE: value and all 32 name bytes as given */
+	memset(&cf, 0, sizeof(cf));
+	cf.value = 7;
+	memset(cf.name, 'n', sizeof(cf.name));
+	cf.fence = -1;
+	REQUIRE(U_ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &cf) == 0);
+	track(cf.fence);
+	CHECKF(cf.value == 7 && cf.name[0] == 'n' && cf.name[31] == 'n',
+	       "CREATE_FENCE: value %u, name[0] %d, name[31] %d", cf.value, cf.name[0], cf.name[31]);
+
+	/* MERGE: fd2, flags, pad as given; the name's last byte */
+	memset(&md, 0, sizeof(md));
+	memset(md.name, 'm', sizeof(md.name));
+	md.fd2 = b;
+	REQUIRE(U_ioctl(a, SYNC_IOC_MERGE, &md) == 0);
+	track(md.fence);
+	CHECKF(md.fd2 == b && !md.flags && !md.pad && md.name[0] == 'm',
+	       "MERGE: fd2 %d (was %d), flags %u, pad %u", md.fd2, b, md.flags, md.pad);
+	CHECKF(md.name[31] == 0, "MERGE: name[31] %d (Linux terminates its copy)", md.name[31]);
+
+	/* FILE_INFO: the array pointer and the zero fields as given */
+	memset(&info, 0, sizeof(info));
+	info.num_fences = 2;
+	info.sync_fence_info = (__u64)(uintptr_t)fi;
+	REQUIRE(U_ioctl(md.fence, SYNC_IOC_FILE_INFO, &info) == 0);
+	CHECK(info.sync_fence_info == (__u64)(uintptr_t)fi && !info.flags && !info.pad);
+	CHECK_EQ(info.num_fences, 2);
+
+	/* EXPORT_SYNC_FILE: flags as given */
+	{
+		int buf = new_dmabuf(PAGE);
+		struct dma_buf_export_sync_file ex = { .flags = DMA_BUF_SYNC_RW, .fd = -1 };
+
+		REQUIRE(U_ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) == 0);
+		track(ex.fd);
+		CHECK_EQ(ex.flags, DMA_BUF_SYNC_RW);
+	}
+	inc(tl, 1);
+	inc(t2, 1);
+}
+
 static void t_merge_bad_args(void)
 {
 	int tl = open_timeline();
@@ -3558,6 +3612,7 @@ static const struct test tests[] = {
 	T(merge_self, SW, 0, "MERGE: a sync_file merged with itself"),
 	T(merge_flattens_nested, SW, 0, "MERGE: merges of merges are flattened and deduplicated"),
 	T(merge_names, SW, 0, "MERGE: name truncation, empty name, .fence input ignored"),
+	T(args_written_back, SW | DB, 0, "CREATE_FENCE, MERGE, FILE_INFO, EXPORT: the argument written back"),
 	T(merge_bad_args, SW, 0, "MERGE: flags/pad EINVAL, fd2 not a sync_file ENOENT, EFAULT"),
 	/* udmabuf */
 	T(udmabuf_create_basic, UD, 0, "udmabuf: CREATE, size, O_RDWR, UDMABUF_FLAGS_CLOEXEC honoured"),
