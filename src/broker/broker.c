@@ -32,6 +32,7 @@
 #include "engine.h"
 #include "fault.h"
 #include "sw_sync_uapi.h"
+#include "proxy.h"
 #include "tlpage.h"
 #include "watchdog.h"
 #include "ipc.h"
@@ -85,6 +86,7 @@ struct broker_client {
 	pid_t pid;
 	uint64_t requests;
 	struct broker_owner *owner;
+	struct proxy_set proxies;	/* its own fences' stand-ins */
 	struct broker_client *next;
 };
 
@@ -416,12 +418,17 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 	out->nfds = 0;
 	if (in->hdr.op == IPC_NUDGE)
 		return false;	/* no reply: the drain before it did the work */
+	if (in->hdr.op == IPC_PROXY_SIGNAL) {
+		broker_proxy_signal(&c->proxies, in->hdr.arg0, (int)(int64_t)in->hdr.arg1,
+				    (int64_t)in->hdr.arg2);
+		return false;
+	}
 	c->requests++;
 	n_requests++;
 
 	/* One client cannot fill the broker: requests that make objects fail
 	 * once it owns max_objects live ones. */
-	if ((in->hdr.op == IPC_OPEN || in->hdr.op == IPC_IOCTL) &&
+	if ((in->hdr.op == IPC_OPEN || in->hdr.op == IPC_IOCTL || in->hdr.op == IPC_PROXY_CREATE) &&
 	    __atomic_load_n(&c->owner->objects, __ATOMIC_RELAXED) >= max_objects) {
 		out->hdr.ret = -ENOMEM;
 		return true;
@@ -492,6 +499,26 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 	}
 	case IPC_SETTLE:
 		break;	/* the drain before every request did the work */
+	case IPC_PROXY_CREATE: {
+		struct ipc_proxy p;
+		uint64_t id;
+		int fd;
+
+		if (in->hdr.len != sizeof(p)) {
+			out->hdr.ret = -EPROTO;
+			break;
+		}
+		memcpy(&p, in->payload, sizeof(p));
+		fd = broker_proxy_create(&c->proxies, &p, &id);
+		out->hdr.ret = fd < 0 ? fd : 0;
+		if (fd >= 0) {
+			out->hdr.arg0 = id;
+			out->fds[out->nfds++] = fd;
+			describe_fds(c, out, tx, &len);
+			out->hdr.len = (uint32_t)len;
+		}
+		break;
+	}
 	case IPC_DOORBELL: {
 		int fd = broker_tlpage_doorbell((uint32_t)in->hdr.arg0, (uint32_t)in->hdr.arg1);
 
@@ -614,6 +641,8 @@ static void client_drop(struct broker_client *c)
 	n_clients--;
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	/* Nobody is left to signal its proxies. */
+	broker_proxy_set_fini(&c->proxies);
 	owner_put(c->owner);
 	free(c);
 }

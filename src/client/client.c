@@ -1842,6 +1842,53 @@ static long simple_call(uint32_t op, int fd, uint64_t a0, uint64_t a1, uint64_t 
 	return ret;
 }
 
+int client_proxy_create(const struct ipc_proxy *p, int at, uint64_t *id, uint64_t *broker)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_PROXY_CREATE, .len = sizeof(*p) },
+			       .payload = (void *)p }, rep;
+	int r, fd;
+
+	client_lock(&conn_lock);
+	r = roundtrip_locked(&req, &rep);
+	if (!r && (rep.hdr.ret < 0 || rep.nfds != 1)) {
+		r = rep.hdr.ret < 0 ? (int)rep.hdr.ret : -EPROTO;
+		ipc_msg_close_fds(&rep);
+	}
+	if (r) {
+		client_unlock(&conn_lock);
+		return r;
+	}
+	learn_newfds(&rep, 0);
+	fd = rep.fds[0];
+	*id = rep.hdr.arg0;
+	*broker = __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
+	client_unlock(&conn_lock);
+	/* At the number the program was to get: Linux reserves it first. */
+	r = dup3(fd, at, O_CLOEXEC) < 0 ? -errno : 0;
+	if (!r)
+		client_fd_copied(fd, at);
+	close(fd);
+	client_fds_closed((unsigned int)fd, (unsigned int)fd);
+	return r;
+}
+
+void client_proxy_signal(uint64_t broker, uint64_t id, int status, int64_t timestamp)
+{
+	struct ipc_msg msg = { .hdr = { .op = IPC_PROXY_SIGNAL, .arg0 = id,
+					.arg1 = (uint64_t)(int64_t)status, .arg2 = (uint64_t)timestamp } };
+	int fd;
+
+	client_lock(&conn_lock);
+	fd = connect_spawning_locked(false);
+	/* Blocking: a lost signal would leave the proxy pending forever.  A
+	 * broker that is gone answers its holders ENOLINK anyway. */
+	if (fd >= 0 && broker == __atomic_load_n(&broker_id, __ATOMIC_RELAXED)) {
+		msg.hdr.seq = ++conn_seq;
+		ipc_send(fd, &msg, 0);
+	}
+	client_unlock(&conn_lock);
+}
+
 void client_closed(const struct client_obj *obj)
 {
 	if (obj->dead)

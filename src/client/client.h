@@ -35,6 +35,19 @@ struct client_obj {
 	uint64_t seqno;
 };
 
+/*
+ * client_proxy_create - IPC_PROXY_CREATE (ipc.h): the broker's sync file of
+ * a proxy of the fence @p describes, dup'ed onto @at (an fd the caller
+ * reserved and owns: the number the program gets; its old file is closed).
+ * Return: 0, with *@id (0: made signaled, nothing to send later) and the
+ * *@broker to send IPC_PROXY_SIGNAL to; or a negative errno (@at untouched).
+ */
+int client_proxy_create(const struct ipc_proxy *p, int at, uint64_t *id, uint64_t *broker);
+
+/* client_proxy_signal - IPC_PROXY_SIGNAL of proxy @id of @broker (dropped
+ * if the connection is now another broker's).  No lock held by the caller. */
+void client_proxy_signal(uint64_t broker, uint64_t id, int status, int64_t timestamp);
+
 /* Whether the library forwards to a broker (default) or runs the engine
  * in this process (DMASYNC_MODE=process, and inside the broker). */
 bool client_enabled(void);

@@ -43,6 +43,10 @@ enum ipc_op {
 	IPC_DOORBELL,	/* arg0: slot + 1, arg1: its gen -> fd: the slot's doorbell */
 	IPC_SETTLE,	/* -> 0 once every INC made in the timeline page is applied */
 	IPC_NUDGE,	/* no reply: an INC was made in the timeline page, apply it */
+	IPC_PROXY_CREATE, /* struct ipc_proxy -> fd: a sync file of a proxy fence,
+			 * arg0: its id (0: made signaled, no PROXY_SIGNAL due) */
+	IPC_PROXY_SIGNAL, /* no reply: arg0: id, arg1: status (1 or -errno),
+			 * arg2: timestamp (CLOCK_MONOTONIC ns) */
 	IPC_OP_MAX,
 };
 
@@ -154,6 +158,24 @@ struct ipc_newfd {
 };
 #define IPC_POINTS_MAX 4
 #define IPC_NEWFD_INHERIT 1u	/* the fd must not be FD_CLOEXEC */
+
+/*
+ * IPC_PROXY_CREATE: a fence of the client's own (the in-process kernel API:
+ * sync_file_create() and what builds on it) that a sync file is being made
+ * of.  The broker makes a proxy fence with these names, on a context of its
+ * own per (client, @context), and a sync file of it named @name; the client
+ * signals it with IPC_PROXY_SIGNAL when its fence signals, and if the
+ * client goes first the proxy signals -EPIPE.
+ */
+struct ipc_proxy {
+	uint64_t context, seqno;
+	int64_t timestamp;	/* signaled already: when */
+	int32_t status;		/* 0: pending; 1: signaled; -errno: signaled with an error */
+	uint32_t flags;		/* IPC_PROXY_* */
+	char driver[32], timeline[32];
+	char name[32];		/* the sync file's FILE_INFO name */
+};
+#define IPC_PROXY_SEQNO64 1u	/* the fence's ops use 64-bit seqnos */
 
 /* IPC_FDINFO reply: what the kernel shows of a dma-buf in /proc. */
 struct ipc_fdinfo {

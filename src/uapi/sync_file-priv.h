@@ -58,6 +58,15 @@ struct sync_file *sync_file_alloc(void);
 void sync_file_set_fence(struct sync_file *sync_file, struct dma_fence *fence);
 
 /*
+ * uapi_sync_file_proxy_hook - if set, sync_file_install() first offers
+ * the sync file's @fence, its FILE_INFO @name and its reserved @fd here
+ * (the client layer: a proxy in the broker, dup'ed onto @fd).  Return: 0
+ * (@fd now holds the proxy; ours is dropped), -EOPNOTSUPP (install ours
+ * as usual) or a negative errno (fail).  No lock held; may block.
+ */
+extern int (*uapi_sync_file_proxy_hook)(struct dma_fence *fence, const char *name, int fd);
+
+/*
  * sync_file_set_name - set the name FILE_INFO reports (MERGE's name);
  * copied, truncated to 31 bytes.  Before install only.
  */

@@ -288,13 +288,36 @@ void sync_file_discard(struct sync_file *sf)
 	close(peer);
 }
 
+int (*uapi_sync_file_proxy_hook)(struct dma_fence *fence, const char *name, int fd);
+
 int sync_file_install(struct sync_file *sf)
 {
+	int (*proxy)(struct dma_fence *, const char *, int) =
+		__atomic_load_n(&uapi_sync_file_proxy_hook, __ATOMIC_ACQUIRE);
 	int fd = sf->fd, r;
 
 	if (WARN_ON(!sf->fence)) {
 		sync_file_discard(sf);
 		return -EINVAL;
+	}
+	if (proxy) {
+		char name[SYNC_NAME_LEN];
+
+		sync_file_name(sf, name, sizeof(name));
+		r = proxy(sf->fence, name, fd);
+		if (r != -EOPNOTSUPP) {
+			/* @fd is the broker's sync file now (or failed): ours
+			 * goes, and only its peer is closed. */
+			int peer = sf->peer;
+
+			if (r < 0) {
+				sync_file_discard(sf);
+				return r;
+			}
+			sync_file_free(sf);
+			close(peer);
+			return fd;
+		}
 	}
 	r = uapi_file_install(&sf->file, sf->fd, sf->peer, -1);
 	if (r) {

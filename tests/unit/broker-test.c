@@ -29,7 +29,10 @@
 #include <linux/dma-heap.h>
 #include <linux/sync_file.h>
 
+#include <dmasync/dma-fence.h>
 #include <dmasync/dmasync-uapi.h>
+#include <dmasync/spinlock.h>
+#include <dmasync/sync_file.h>
 #include "client.h"
 #include "ipc.h"
 #include "test-harness.h"
@@ -1139,6 +1142,213 @@ TEST(file_info_from_the_signal_record)
 		_exit(dmasync_test_failed() ? 1 : 0);
 	}
 	CHECK_EQ(wait_status(pid), 0);
+}
+
+/* ---- proxies of in-process fences --------------------------------------------------------- */
+
+static DEFINE_SPINLOCK(own_fence_lock);
+
+static const char *own_driver(struct dma_fence *f)
+{
+	(void)f;
+	return "own-driver";
+}
+
+static const char *own_timeline(struct dma_fence *f)
+{
+	(void)f;
+	return "own-timeline";
+}
+
+static const struct dma_fence_ops own_fence_ops = {
+	.get_driver_name = own_driver,
+	.get_timeline_name = own_timeline,
+};
+
+/* One fd over a Unix socket (SCM_RIGHTS).  Return: 1, or -1. */
+static int send_fds(int sock, const int *fd, int n)
+{
+	char c = 'f', cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	if (n != 1)
+		return -1;
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), fd, sizeof(int));
+	return sendmsg(sock, &mh, 0) == 1 ? 1 : -1;
+}
+
+static int recv_fds(int sock, int *fd, int n)
+{
+	char c, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+
+	if (n != 1 || recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	return 1;
+}
+
+/* A fence of this process's own (the in-process kernel API). */
+static struct dma_fence *own_fence(u64 context, u64 seqno)
+{
+	struct dma_fence *f = calloc(1, sizeof(*f));
+
+	if (f)
+		dma_fence_init(f, &own_fence_ops, &own_fence_lock, context, seqno);
+	return f;
+}
+
+/* FILE_INFO with its one entry: the status; the entry in *@fi. */
+static int info_one(int fd, struct sync_fence_info *fi, char name[32])
+{
+	struct sync_file_info info;
+
+	memset(&info, 0, sizeof(info));
+	memset(fi, 0, sizeof(*fi));
+	info.num_fences = 1;
+	info.sync_fence_info = (uintptr_t)fi;
+	if (dmasync_ioctl(fd, SYNC_IOC_FILE_INFO, &info) || info.num_fences != 1)
+		return -1000;
+	if (name)
+		memcpy(name, info.name, 32);
+	return info.status;
+}
+
+/*
+ * A sync file made in this process of its own fence (sync_file_create_fd())
+ * works in another process as any other: poll, FILE_INFO with the fence's
+ * names, status and timestamp, MERGE, IMPORT into a buffer; one made
+ * signaled arrives signaled; and one whose maker dies unsignaled signals
+ * -EPIPE in its holders.
+ */
+TEST(proxy_of_an_in_process_fence)
+{
+	u64 ctx = dma_fence_context_alloc(1);
+	struct dma_fence *f = own_fence(ctx, 5), *g = own_fence(ctx, 6), *done = own_fence(ctx, 4);
+	int up[2], down[2], sv[2], fd, gfd, dfd, before;
+	struct sync_fence_info fi;
+	char name[32], cname[32];
+	ktime_t ts[2];
+	pid_t pid;
+
+	REQUIRE(f && g && done);
+	REQUIRE(pipe2(up, O_CLOEXEC) == 0 && pipe2(down, O_CLOEXEC) == 0);
+	REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	dma_fence_signal(done);
+	/* the number Linux would give: the lowest free one */
+	before = dup(0);
+	REQUIRE(before >= 0);
+	close(before);
+	fd = sync_file_create_fd(f);
+	CHECK_EQ(fd, before);
+	gfd = sync_file_create_fd(g);
+	dfd = sync_file_create_fd(done);
+	REQUIRE(fd >= 0 && gfd >= 0 && dfd >= 0);
+	CHECK(is_cloexec(fd));
+	/* here already: the broker's, with the fence's names */
+	CHECK_EQ(info_one(fd, &fi, name), 0);
+	CHECK_STR(fi.driver_name, "own-driver");
+	CHECK_STR(fi.obj_name, "own-timeline");
+	CHECK(strncmp(name, "own-driver-own-timeline", 23) == 0);
+	CHECK_EQ(info_one(dfd, &fi, NULL), 1);
+	CHECK_EQ(fi.timestamp_ns, (u64)dma_fence_timestamp(done));
+
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		int code = 0, tl = open_tl(), p = create_fence(tl, 1), m, buf;
+		struct sync_merge_data md = { .name = "mixed" };
+		struct dma_heap_allocation_data a = { .len = PAGE, .fd_flags = O_RDWR | O_CLOEXEC };
+		struct dma_buf_import_sync_file im = { .flags = DMA_BUF_SYNC_WRITE };
+		int heap = dmasync_open("/dev/dma_heap/system", O_RDWR | O_CLOEXEC);
+
+		if (heap < 0 || dmasync_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a))
+			_exit(99);
+		buf = (int)a.fd;
+		im.fd = gfd;
+		md.fd2 = fd;
+		if (dmasync_ioctl(p, SYNC_IOC_MERGE, &md) || dmasync_ioctl(buf, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &im))
+			code |= 1;
+		m = md.fence;
+		if (revents(fd, POLLIN, 0) != 0 || info_one(fd, &fi, cname) != 0 ||
+		    strcmp(cname, name) || strcmp(fi.driver_name, "own-driver") ||
+		    revents(buf, POLLIN, 0) != 0)
+			code |= 2;
+		if (write(up[1], "r", 1) != 1 || read(down[0], ts, sizeof(ts)) != sizeof(ts))
+			_exit(98);
+		if (revents(fd, POLLIN, 5000) != POLLIN || info_one(fd, &fi, NULL) != -EIO ||
+		    fi.timestamp_ns != (u64)ts[0])
+			code |= 4;
+		if (revents(buf, POLLIN, 5000) != POLLIN || info_one(gfd, &fi, NULL) != 1 ||
+		    fi.timestamp_ns != (u64)ts[1])
+			code |= 8;
+		/* the merge waits for the sw_sync point too, then reports the error */
+		if (revents(m, POLLIN, 0) != 0 || inc(tl, 1) || revents(m, POLLIN, 5000) != POLLIN ||
+		    status(m) != -EIO)
+			code |= 16;
+		_exit(code);
+	}
+	{
+		char c;
+
+		REQUIRE(read(up[0], &c, 1) == 1);
+	}
+	dma_fence_set_error(f, -EIO);
+	dma_fence_signal(f);
+	dma_fence_signal(g);
+	ts[0] = dma_fence_timestamp(f);
+	ts[1] = dma_fence_timestamp(g);
+	REQUIRE(write(down[1], ts, sizeof(ts)) == sizeof(ts));
+	CHECK_EQ(wait_status(pid), 0);
+	CHECK_EQ(info_one(fd, &fi, NULL), -EIO);
+
+	/* A maker that dies with its fence pending: its holders see -EPIPE. */
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		struct dma_fence *h = own_fence(dma_fence_context_alloc(1), 1);
+		int hfd = h ? sync_file_create_fd(h) : -1;
+
+		if (hfd < 0 || send_fds(sv[1], &hfd, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	CHECK_EQ(wait_status(pid), 0);
+	{
+		int hfd = -1;
+
+		REQUIRE(recv_fds(sv[0], &hfd, 1) == 1);
+		CHECK_EQ(revents(hfd, POLLIN, 5000), POLLIN);
+		CHECK_EQ(info_one(hfd, &fi, NULL), -EPIPE);
+		CHECK_STR(fi.obj_name, "own-timeline");
+		close(hfd);
+	}
+	close(fd);
+	close(gfd);
+	close(dfd);
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
+	close(sv[0]);
+	close(sv[1]);
+	dma_fence_put(f);
+	dma_fence_put(g);
+	dma_fence_put(done);
 }
 
 /* ---- diagnostics ------------------------------------------------------------------------- */

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client's half of proxy fences (src/broker/proxy.h, docs/design.md
+ * section 5).  In broker mode a sync file made in this process of one of
+ * its own fences (sync_file_create_fd(), sync_file_install(), an EXPORT of
+ * a buffer of its own) is the broker's sync file of a proxy, put at the fd
+ * number the program was to get; a callback on our fence sends its status
+ * and timestamp when it signals.  So every process that receives the fd
+ * can use it, as any other.  What the hook receives it borrows; it keeps a
+ * reference on the fence until the fence signaled and the broker was told.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dmasync/dma-fence.h>
+#include "client.h"
+#include "irq_work.h"
+#include "sync_file-priv.h"
+
+struct proxy_cb {
+	struct dma_fence_cb cb;
+	struct irq_work work;
+	struct dma_fence *fence;
+	uint64_t id, broker;
+	int status;
+	int64_t timestamp;
+};
+
+/* With no lock held: tell the broker, drop what we held. */
+static void proxy_send(struct irq_work *work)
+{
+	struct proxy_cb *pc = container_of(work, struct proxy_cb, work);
+
+	client_proxy_signal(pc->broker, pc->id, pc->status, pc->timestamp);
+	dma_fence_put(pc->fence);
+	free(pc);
+}
+
+/* Our fence signaled (its lock held): send once the thread holds none. */
+static void proxy_signaled(struct dma_fence *fence, struct dma_fence_cb *cb)
+{
+	struct proxy_cb *pc = container_of(cb, struct proxy_cb, cb);
+
+	pc->status = fence->error ? fence->error : 1;
+	pc->timestamp = fence->timestamp;
+	irq_work_queue(&pc->work);
+}
+
+static int proxy_install(struct dma_fence *fence, const char *name, int fd)
+{
+	struct proxy_cb *pc = NULL;
+	struct ipc_proxy p;
+	uint64_t id, broker;
+	int r;
+
+	if (!client_enabled())
+		return -EOPNOTSUPP;	/* process mode, or the broker itself */
+	memset(&p, 0, sizeof(p));
+	snprintf(p.driver, sizeof(p.driver), "%s", dma_fence_driver_name(fence));
+	snprintf(p.timeline, sizeof(p.timeline), "%s", dma_fence_timeline_name(fence));
+	snprintf(p.name, sizeof(p.name), "%s", name);
+	p.context = fence->context;
+	p.seqno = fence->seqno;
+	if (fence->ops->use_64bit_seqno)
+		p.flags |= IPC_PROXY_SEQNO64;
+	if (dma_fence_is_signaled(fence)) {
+		p.status = dma_fence_get_status(fence);
+		p.timestamp = dma_fence_timestamp(fence);
+	} else {
+		pc = calloc(1, sizeof(*pc));
+		if (!pc)
+			return -ENOMEM;
+	}
+	r = client_proxy_create(&p, fd, &id, &broker);
+	if (r < 0 || !pc) {
+		free(pc);
+		return r;
+	}
+	pc->fence = dma_fence_get(fence);
+	pc->id = id;
+	pc->broker = broker;
+	init_irq_work(&pc->work, proxy_send);
+	if (dma_fence_add_callback(fence, &pc->cb, proxy_signaled)) {
+		/* It signaled since we looked. */
+		pc->status = dma_fence_get_status(fence);
+		pc->timestamp = dma_fence_timestamp(fence);
+		proxy_send(&pc->work);
+	}
+	return 0;
+}
+
+__attribute__((constructor)) static void proxy_init(void)
+{
+	__atomic_store_n(&uapi_sync_file_proxy_hook, proxy_install, __ATOMIC_RELEASE);
+}
