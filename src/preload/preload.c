@@ -172,7 +172,7 @@ static int proc_fd_number(const char *path, const char *what)
 	long fd;
 	char *end;
 
-	if (strncmp(path, "/proc/", 6))
+	if (path[0] != '/' || path[1] != 'p' || strncmp(path, "/proc/", 6))
 		return -1;
 	path += 6;
 	snprintf(self, sizeof(self), "%d/", (int)getpid());
@@ -363,7 +363,33 @@ static bool ordinary_path(const char *path)
 	       strncmp(path, "/dev/std", 8);
 }
 
-static int do_openat(int dirfd, const char *path, int flags, mode_t mode)
+/*
+ * Whether @path is absolute and, by its first bytes, names none of the
+ * emulated nodes and nothing under /proc, /dev/fd or /dev/std*: what
+ * dev_path(), proc_fd_number() and ordinary_path() would say of it, found
+ * without a call (most paths differ from those by their second or sixth
+ * byte).  A false answer means "look": do_openat_slow().
+ */
+static inline bool plain_path(const char *path)
+{
+	if (path[0] != '/')
+		return false;
+	switch (path[1]) {
+	case 'p':
+		return false;
+	case 's':
+		return strcmp(path, "/sys/kernel/debug/sync/sw_sync") != 0;
+	case 'd':
+		return path[2] != 'e' || path[3] != 'v' || path[4] != '/' ||
+		       (path[5] != 'u' && path[5] != 'd' && path[5] != 'f' && path[5] != 's');
+	default:
+		return true;
+	}
+}
+
+static inline void fd_made(int fd);
+
+static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mode)
 {
 	enum dev_path p = dev_path_at(dirfd, path);
 	struct client_obj obj;
@@ -399,53 +425,58 @@ static int do_openat(int dirfd, const char *path, int flags, mode_t mode)
 	return fd;
 }
 
-static mode_t open_mode(int flags, va_list ap)
+/*
+ * A plain path (plain_path()) opens a file of the system's: libc's call,
+ * and the new fd recorded as not dmasync's, with no errno to keep (libc
+ * leaves it alone on success).  @mode: 0 unless @flags want one.
+ */
+static inline int do_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
-	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+	if (FAST(path && plain_path(path))) {
+		int fd = dmasync_real_openat_mode(dirfd, path, flags, mode);
+
+		if (fd >= 0)
+			fd_made(fd);
+		return fd;
+	}
+	return do_openat_slow(dirfd, path, flags, mode);
 }
 
-EXPORT int open(const char *path, int flags, ...)
+/* Whether open flags carry a mode argument: else it is 0. */
+static inline mode_t open_mode(int flags, mode_t mode)
 {
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	return do_openat(AT_FDCWD, path, flags, mode);
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? mode : 0;
 }
 
-EXPORT int open64(const char *path, int flags, ...)
+/*
+ * open(const char *, int, ...) and the others: the mode, their one
+ * optional argument, is a fixed fourth or third parameter, as ioctl()'s
+ * below (no va_list; what the register holds when the caller passed no
+ * mode is not used).
+ */
+EXPORT int preload_open(const char *path, int flags, mode_t mode) __asm__("open");
+int preload_open(const char *path, int flags, mode_t mode)
 {
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	return do_openat(AT_FDCWD, path, flags, mode);
+	return do_openat(AT_FDCWD, path, flags, open_mode(flags, mode));
 }
 
-EXPORT int openat(int dirfd, const char *path, int flags, ...)
+EXPORT int preload_open64(const char *path, int flags, mode_t mode) __asm__("open64");
+int preload_open64(const char *path, int flags, mode_t mode)
 {
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	return do_openat(dirfd, path, flags, mode);
+	return do_openat(AT_FDCWD, path, flags, open_mode(flags, mode));
 }
 
-EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+EXPORT int preload_openat(int dirfd, const char *path, int flags, mode_t mode) __asm__("openat");
+int preload_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
-	va_list ap;
-	mode_t mode;
+	return do_openat(dirfd, path, flags, open_mode(flags, mode));
+}
 
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	return do_openat(dirfd, path, flags, mode);
+EXPORT int preload_openat64(int dirfd, const char *path, int flags, mode_t mode)
+	__asm__("openat64");
+int preload_openat64(int dirfd, const char *path, int flags, mode_t mode)
+{
+	return do_openat(dirfd, path, flags, open_mode(flags, mode));
 }
 
 /* The fortified entry points (-D_FORTIFY_SOURCE): no mode argument. */
@@ -669,6 +700,21 @@ static bool lib_fd(int fd)
 static inline bool lib_fd_above(int fd)
 {
 	return fd >= __atomic_load_n(&lib_floor, __ATOMIC_RELAXED) && lib_fd(fd);
+}
+
+/*
+ * client_fd_made() of the number of a file the program just got: below
+ * the floor (never the library's), a store into its slot if it has one
+ * (a slot exists only once the table is trusted); else the function.
+ */
+static inline void fd_made(int fd)
+{
+	struct client_fd_slot *s = client_fd_slot(fd);
+
+	if (s && fd < __atomic_load_n(&lib_floor, __ATOMIC_RELAXED))
+		__atomic_store_n(&s->state, CLIENT_FD_NONE, __ATOMIC_RELEASE);
+	else
+		client_fd_made(fd);
 }
 
 /*
@@ -942,15 +988,15 @@ EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t len)
 static int made(int r, int fd)
 {
 	if (r >= 0)
-		client_fd_made(fd);
+		fd_made(fd);
 	return r;
 }
 
 static int made_pair(int r, const int fds[2])
 {
 	if (!r) {
-		client_fd_made(fds[0]);
-		client_fd_made(fds[1]);
+		fd_made(fds[0]);
+		fd_made(fds[1]);
 	}
 	return r;
 }
