@@ -48,7 +48,11 @@
 /*
  * The wrappers of the calls programs make most keep their fast path (an fd
  * the table knows is not dmasync's) a leaf that jumps to libc, with the rest
- * out of line (cold), so that it costs no stack frame.
+ * out of line (cold), so that it costs no stack frame.  Those that record
+ * something after libc's call (close, dup, open: the table) return to the
+ * program from a frame of their own after the system call, which a kernel
+ * that leaves the return predictions useless there makes a misprediction
+ * (bench/bench-preload.c): their fast paths do nothing else after it.
  */
 #define FAST(cond) __builtin_expect(!!(cond), 1)
 #define SLOW __attribute__((noinline, cold))
@@ -1123,30 +1127,47 @@ static int lib_fd_move(int fd)
 	return r == -ENOENT ? 0 : r == 0 ? 1 : r;
 }
 
+/* Whether @s, @fd's slot, says it is not dmasync's, with no in-process
+ * object (whose fds the table does not know). */
+static inline bool close_none(struct client_fd_slot *s)
+{
+	return s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == CLIENT_FD_NONE &&
+	       !uapi_files_any();
+}
+
+/*
+ * close() of such an fd: closing, then closed, as the number may come back
+ * at once as something else (client_fds_closing()): a store each.  libc's
+ * close leaves errno alone on success.
+ */
+static inline int close_plain(struct client_fd_slot *s, int fd)
+{
+	int r;
+
+	__atomic_store_n(&s->state, CLIENT_FD_CLOSING_STATE, __ATOMIC_RELEASE);
+	r = dmasync_real_close(fd);
+	__atomic_store_n(&s->state, CLIENT_FD_UNKNOWN, __ATOMIC_RELEASE);
+	return r;
+}
+
 static SLOW int close_slow(int fd);
 
+/*
+ * The fast path: an fd of the program's own making below the library's
+ * floor; at the floor and up, close_slow() tells the library's fds first.
+ */
 EXPORT int close(int fd)
 {
 	struct client_fd_slot *s = client_fd_slot(fd);
 
-	if (FAST(s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == CLIENT_FD_NONE &&
-		 !uapi_files_any() && !lib_fd_above(fd))) {
-		int r;
-
-		/* The fast path: an fd of the program's own making.  Closing,
-		 * then closed: the number may come back at once as something
-		 * else (client_fds_closing()).  libc's close leaves errno
-		 * alone on success. */
-		__atomic_store_n(&s->state, CLIENT_FD_CLOSING_STATE, __ATOMIC_RELEASE);
-		r = dmasync_real_close(fd);
-		__atomic_store_n(&s->state, CLIENT_FD_UNKNOWN, __ATOMIC_RELEASE);
-		return r;
-	}
+	if (FAST(close_none(s) && fd < __atomic_load_n(&lib_floor, __ATOMIC_RELAXED)))
+		return close_plain(s, fd);
 	return close_slow(fd);
 }
 
 static SLOW int close_slow(int fd)
 {
+	struct client_fd_slot *s;
 	struct client_obj obj;
 	int saved = errno, r;
 	bool mine;
@@ -1155,6 +1176,10 @@ static SLOW int close_slow(int fd)
 		errno = EBADF;
 		return -1;
 	}
+	/* Not the library's: the fast path's case, at the floor and up. */
+	s = client_fd_slot(fd);
+	if (close_none(s))
+		return close_plain(s, fd);
 	mine = ours(fd, &obj);
 
 	/* Once closed, the number may come back at once (to another thread,
@@ -1230,26 +1255,45 @@ EXPORT void closefrom(int lo)
 		dmasync_real_closefrom(lo);	/* no close_range(): libc's own way */
 }
 
-EXPORT int dup(int fd)
+/* dup()'s answer @r, a copy of @fd, recorded as what @fd is. */
+static SLOW int dup_record(int fd, int r)
 {
-	int r;
+	struct client_fd_slot *d;
 
-	if (lib_fd_above(fd)) {
+	if (r < 0)
+		return r;
+	if (!client_fd_none(fd))
+		client_fd_copied(fd, r);
+	else if ((d = client_fd_slot(r)))
+		__atomic_store_n(&d->state, CLIENT_FD_NONE, __ATOMIC_RELEASE);
+	else
+		client_fd_made(r);
+	return r;
+}
+
+/* At the floor and up: maybe one of the library's fds. */
+static SLOW int dup_slow(int fd)
+{
+	if (lib_fd(fd)) {
 		errno = EBADF;	/* a number the program never opened */
 		return -1;
 	}
+	return dup_record(fd, dmasync_real_dup(fd));
+}
+
+/* The fast path: a copy of an fd the table knows is not dmasync's, below
+ * the library's floor, is a store (dup_record()'s second case). */
+EXPORT int dup(int fd)
+{
+	struct client_fd_slot *d;
+	int r;
+
+	if (!FAST(fd < __atomic_load_n(&lib_floor, __ATOMIC_RELAXED)))
+		return dup_slow(fd);
 	r = dmasync_real_dup(fd);
-
-	if (r >= 0) {
-		struct client_fd_slot *d;
-
-		if (!client_fd_none(fd))
-			client_fd_copied(fd, r);
-		else if ((d = client_fd_slot(r)))
-			__atomic_store_n(&d->state, CLIENT_FD_NONE, __ATOMIC_RELEASE);
-		else
-			client_fd_made(r);
-	}
+	if (!FAST(r >= 0 && client_fd_none(fd) && (d = client_fd_slot(r))))
+		return dup_record(fd, r);
+	__atomic_store_n(&d->state, CLIENT_FD_NONE, __ATOMIC_RELEASE);
 	return r;
 }
 
