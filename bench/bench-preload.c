@@ -46,6 +46,26 @@
  *            one process's figures ("OP ns" lines; OP: a row's index from 0),
  *            to profile: the preloaded one needs LD_PRELOAD set, and one CPU
  *            (e.g. `taskset -c 0 perf record ...`)
+ *        bench-preload --calls native|preload N OP
+ *            the same process, making exactly N calls of row OP and timing
+ *            none, for instruction counts, which no noise blurs: (count at
+ *            2N - count at N) / N is one call's, with `perf stat -e
+ *            instructions:u` where the CPU's counters are there (not in a VM
+ *            without a PMU), or valgrind --tool=callgrind
+ *            --toggle-collect=op_NAME (the row's function)
+ *
+ * Wall-clock ratios move by a few percent from one pair of processes to the
+ * next; instruction counts do not, but they do not show everything.  A
+ * wrapper whose fast path acts after libc's call (close, dup, open: the fd
+ * table) returns to the program from a frame of its own after the system
+ * call, where one that jumps to libc (read, write, ioctl...) lets libc
+ * return there: one return more per call.  A kernel that leaves the return
+ * predictions useless on its way back to user space makes each such return
+ * a misprediction: on the project's AMD EPYC (Zen 5) VMs, whose kernel
+ * mitigates SRSO with "Safe RET", every return level after a system call
+ * adds about 7 ns, so dup+close pays some 15 ns of its ~330 for that,
+ * more than for its wrappers' ~70 instructions.
+ *
  * The preload: $DMASYNC_PRELOAD, else ../src/preload/libdmasync-preload.so
  * beside this program in the build tree.
  */
@@ -327,10 +347,19 @@ static double measure(const struct op *op, uint64_t budget_ns)
 	return best;
 }
 
-static int child_main(const char *mode, const char *budget, const char *only)
+/* @calls calls of @op in its batches (the last one shorter), untimed. */
+static void count_calls(const struct op *op, long calls)
+{
+	for (long done = 0; done < calls; done += op->batch)
+		op->fn(calls - done < op->batch ? calls - done : op->batch);
+}
+
+/* @calls: 0 to time each row (or @only), else the number of calls of row
+ * @only to make, untimed (--calls). */
+static int child_main(const char *mode, const char *budget, const char *only, long calls)
 {
 	bool preloaded = !strcmp(mode, "preload");
-	uint64_t budget_ns = strtoull(budget, NULL, 10) * 1000u;
+	uint64_t budget_ns = budget ? strtoull(budget, NULL, 10) * 1000u : 0;
 	cpu_set_t mask;
 
 	if (preloaded != preload_mapped()) {
@@ -379,6 +408,13 @@ static int child_main(const char *mode, const char *budget, const char *only)
 	if (fcntl(st.seen[0], F_GETFL) < 0)
 		die("fcntl");
 
+	if (calls) {
+		ops[atoi(only)].fn(ops[atoi(only)].batch);	/* the warm-up measure() makes */
+		count_calls(&ops[atoi(only)], calls);
+		printf("%d %ld calls\n", atoi(only), calls);
+		fflush(stdout);
+		return 0;
+	}
 	for (int i = 0; i < N_OPS; i++)
 		if (!only || atoi(only) == i)
 			printf("%d %.3f\n", i, measure(&ops[i], budget_ns));
@@ -506,7 +542,17 @@ int main(int argc, char **argv)
 	ssize_t n;
 
 	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "--child"))
-		return child_main(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
+		return child_main(argv[2], argv[3], argc == 5 ? argv[4] : NULL, 0);
+	if (argc == 5 && !strcmp(argv[1], "--calls")) {
+		long calls = atol(argv[3]);
+		int op = atoi(argv[4]);
+
+		if (calls <= 0 || op < 0 || op >= N_OPS) {
+			fprintf(stderr, "bench-preload: --calls: N > 0 and OP 0-%d\n", N_OPS - 1);
+			return 2;
+		}
+		return child_main(argv[2], NULL, argv[4], calls);
+	}
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick")) {
 			quick = true;

@@ -48,7 +48,11 @@
 /*
  * The wrappers of the calls programs make most keep their fast path (an fd
  * the table knows is not dmasync's) a leaf that jumps to libc, with the rest
- * out of line (cold), so that it costs no stack frame.
+ * out of line (cold), so that it costs no stack frame.  Those that record
+ * something after libc's call (close, dup, open: the table) return to the
+ * program from a frame of their own after the system call, which a kernel
+ * that leaves the return predictions useless there makes a misprediction
+ * (bench/bench-preload.c): their fast paths do nothing else after it.
  */
 #define FAST(cond) __builtin_expect(!!(cond), 1)
 #define SLOW __attribute__((noinline, cold))
@@ -172,7 +176,7 @@ static int proc_fd_number(const char *path, const char *what)
 	long fd;
 	char *end;
 
-	if (strncmp(path, "/proc/", 6))
+	if (path[0] != '/' || path[1] != 'p' || strncmp(path, "/proc/", 6))
 		return -1;
 	path += 6;
 	snprintf(self, sizeof(self), "%d/", (int)getpid());
@@ -363,7 +367,33 @@ static bool ordinary_path(const char *path)
 	       strncmp(path, "/dev/std", 8);
 }
 
-static int do_openat(int dirfd, const char *path, int flags, mode_t mode)
+/*
+ * Whether @path is absolute and, by its first bytes, names none of the
+ * emulated nodes and nothing under /proc, /dev/fd or /dev/std*: what
+ * dev_path(), proc_fd_number() and ordinary_path() would say of it, found
+ * without a call (most paths differ from those by their second or sixth
+ * byte).  A false answer means "look": do_openat_slow().
+ */
+static inline bool plain_path(const char *path)
+{
+	if (path[0] != '/')
+		return false;
+	switch (path[1]) {
+	case 'p':
+		return false;
+	case 's':
+		return strcmp(path, "/sys/kernel/debug/sync/sw_sync") != 0;
+	case 'd':
+		return path[2] != 'e' || path[3] != 'v' || path[4] != '/' ||
+		       (path[5] != 'u' && path[5] != 'd' && path[5] != 'f' && path[5] != 's');
+	default:
+		return true;
+	}
+}
+
+static inline void fd_made(int fd);
+
+static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mode)
 {
 	enum dev_path p = dev_path_at(dirfd, path);
 	struct client_obj obj;
@@ -399,53 +429,58 @@ static int do_openat(int dirfd, const char *path, int flags, mode_t mode)
 	return fd;
 }
 
-static mode_t open_mode(int flags, va_list ap)
+/*
+ * A plain path (plain_path()) opens a file of the system's: libc's call,
+ * and the new fd recorded as not dmasync's, with no errno to keep (libc
+ * leaves it alone on success).  @mode: 0 unless @flags want one.
+ */
+static inline int do_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
-	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+	if (FAST(path && plain_path(path))) {
+		int fd = dmasync_real_openat_mode(dirfd, path, flags, mode);
+
+		if (fd >= 0)
+			fd_made(fd);
+		return fd;
+	}
+	return do_openat_slow(dirfd, path, flags, mode);
 }
 
-EXPORT int open(const char *path, int flags, ...)
+/* Whether open flags carry a mode argument: else it is 0. */
+static inline mode_t open_mode(int flags, mode_t mode)
 {
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	return do_openat(AT_FDCWD, path, flags, mode);
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? mode : 0;
 }
 
-EXPORT int open64(const char *path, int flags, ...)
+/*
+ * open(const char *, int, ...) and the others: the mode, their one
+ * optional argument, is a fixed fourth or third parameter, as ioctl()'s
+ * below (no va_list; what the register holds when the caller passed no
+ * mode is not used).
+ */
+EXPORT int preload_open(const char *path, int flags, mode_t mode) __asm__("open");
+int preload_open(const char *path, int flags, mode_t mode)
 {
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	return do_openat(AT_FDCWD, path, flags, mode);
+	return do_openat(AT_FDCWD, path, flags, open_mode(flags, mode));
 }
 
-EXPORT int openat(int dirfd, const char *path, int flags, ...)
+EXPORT int preload_open64(const char *path, int flags, mode_t mode) __asm__("open64");
+int preload_open64(const char *path, int flags, mode_t mode)
 {
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	return do_openat(dirfd, path, flags, mode);
+	return do_openat(AT_FDCWD, path, flags, open_mode(flags, mode));
 }
 
-EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+EXPORT int preload_openat(int dirfd, const char *path, int flags, mode_t mode) __asm__("openat");
+int preload_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
-	va_list ap;
-	mode_t mode;
+	return do_openat(dirfd, path, flags, open_mode(flags, mode));
+}
 
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	return do_openat(dirfd, path, flags, mode);
+EXPORT int preload_openat64(int dirfd, const char *path, int flags, mode_t mode)
+	__asm__("openat64");
+int preload_openat64(int dirfd, const char *path, int flags, mode_t mode)
+{
+	return do_openat(dirfd, path, flags, open_mode(flags, mode));
 }
 
 /* The fortified entry points (-D_FORTIFY_SOURCE): no mode argument. */
@@ -669,6 +704,21 @@ static bool lib_fd(int fd)
 static inline bool lib_fd_above(int fd)
 {
 	return fd >= __atomic_load_n(&lib_floor, __ATOMIC_RELAXED) && lib_fd(fd);
+}
+
+/*
+ * client_fd_made() of the number of a file the program just got: below
+ * the floor (never the library's), a store into its slot if it has one
+ * (a slot exists only once the table is trusted); else the function.
+ */
+static inline void fd_made(int fd)
+{
+	struct client_fd_slot *s = client_fd_slot(fd);
+
+	if (s && fd < __atomic_load_n(&lib_floor, __ATOMIC_RELAXED))
+		__atomic_store_n(&s->state, CLIENT_FD_NONE, __ATOMIC_RELEASE);
+	else
+		client_fd_made(fd);
 }
 
 /*
@@ -942,15 +992,15 @@ EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t len)
 static int made(int r, int fd)
 {
 	if (r >= 0)
-		client_fd_made(fd);
+		fd_made(fd);
 	return r;
 }
 
 static int made_pair(int r, const int fds[2])
 {
 	if (!r) {
-		client_fd_made(fds[0]);
-		client_fd_made(fds[1]);
+		fd_made(fds[0]);
+		fd_made(fds[1]);
 	}
 	return r;
 }
@@ -1077,30 +1127,47 @@ static int lib_fd_move(int fd)
 	return r == -ENOENT ? 0 : r == 0 ? 1 : r;
 }
 
+/* Whether @s, @fd's slot, says it is not dmasync's, with no in-process
+ * object (whose fds the table does not know). */
+static inline bool close_none(struct client_fd_slot *s)
+{
+	return s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == CLIENT_FD_NONE &&
+	       !uapi_files_any();
+}
+
+/*
+ * close() of such an fd: closing, then closed, as the number may come back
+ * at once as something else (client_fds_closing()): a store each.  libc's
+ * close leaves errno alone on success.
+ */
+static inline int close_plain(struct client_fd_slot *s, int fd)
+{
+	int r;
+
+	__atomic_store_n(&s->state, CLIENT_FD_CLOSING_STATE, __ATOMIC_RELEASE);
+	r = dmasync_real_close(fd);
+	__atomic_store_n(&s->state, CLIENT_FD_UNKNOWN, __ATOMIC_RELEASE);
+	return r;
+}
+
 static SLOW int close_slow(int fd);
 
+/*
+ * The fast path: an fd of the program's own making below the library's
+ * floor; at the floor and up, close_slow() tells the library's fds first.
+ */
 EXPORT int close(int fd)
 {
 	struct client_fd_slot *s = client_fd_slot(fd);
 
-	if (FAST(s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == CLIENT_FD_NONE &&
-		 !uapi_files_any() && !lib_fd_above(fd))) {
-		int r;
-
-		/* The fast path: an fd of the program's own making.  Closing,
-		 * then closed: the number may come back at once as something
-		 * else (client_fds_closing()).  libc's close leaves errno
-		 * alone on success. */
-		__atomic_store_n(&s->state, CLIENT_FD_CLOSING_STATE, __ATOMIC_RELEASE);
-		r = dmasync_real_close(fd);
-		__atomic_store_n(&s->state, CLIENT_FD_UNKNOWN, __ATOMIC_RELEASE);
-		return r;
-	}
+	if (FAST(close_none(s) && fd < __atomic_load_n(&lib_floor, __ATOMIC_RELAXED)))
+		return close_plain(s, fd);
 	return close_slow(fd);
 }
 
 static SLOW int close_slow(int fd)
 {
+	struct client_fd_slot *s;
 	struct client_obj obj;
 	int saved = errno, r;
 	bool mine;
@@ -1109,6 +1176,10 @@ static SLOW int close_slow(int fd)
 		errno = EBADF;
 		return -1;
 	}
+	/* Not the library's: the fast path's case, at the floor and up. */
+	s = client_fd_slot(fd);
+	if (close_none(s))
+		return close_plain(s, fd);
 	mine = ours(fd, &obj);
 
 	/* Once closed, the number may come back at once (to another thread,
@@ -1184,26 +1255,45 @@ EXPORT void closefrom(int lo)
 		dmasync_real_closefrom(lo);	/* no close_range(): libc's own way */
 }
 
-EXPORT int dup(int fd)
+/* dup()'s answer @r, a copy of @fd, recorded as what @fd is. */
+static SLOW int dup_record(int fd, int r)
 {
-	int r;
+	struct client_fd_slot *d;
 
-	if (lib_fd_above(fd)) {
+	if (r < 0)
+		return r;
+	if (!client_fd_none(fd))
+		client_fd_copied(fd, r);
+	else if ((d = client_fd_slot(r)))
+		__atomic_store_n(&d->state, CLIENT_FD_NONE, __ATOMIC_RELEASE);
+	else
+		client_fd_made(r);
+	return r;
+}
+
+/* At the floor and up: maybe one of the library's fds. */
+static SLOW int dup_slow(int fd)
+{
+	if (lib_fd(fd)) {
 		errno = EBADF;	/* a number the program never opened */
 		return -1;
 	}
+	return dup_record(fd, dmasync_real_dup(fd));
+}
+
+/* The fast path: a copy of an fd the table knows is not dmasync's, below
+ * the library's floor, is a store (dup_record()'s second case). */
+EXPORT int dup(int fd)
+{
+	struct client_fd_slot *d;
+	int r;
+
+	if (!FAST(fd < __atomic_load_n(&lib_floor, __ATOMIC_RELAXED)))
+		return dup_slow(fd);
 	r = dmasync_real_dup(fd);
-
-	if (r >= 0) {
-		struct client_fd_slot *d;
-
-		if (!client_fd_none(fd))
-			client_fd_copied(fd, r);
-		else if ((d = client_fd_slot(r)))
-			__atomic_store_n(&d->state, CLIENT_FD_NONE, __ATOMIC_RELEASE);
-		else
-			client_fd_made(r);
-	}
+	if (!FAST(r >= 0 && client_fd_none(fd) && (d = client_fd_slot(r))))
+		return dup_record(fd, r);
+	__atomic_store_n(&d->state, CLIENT_FD_NONE, __ATOMIC_RELEASE);
 	return r;
 }
 

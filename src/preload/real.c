@@ -11,22 +11,28 @@
 #include "real.h"
 
 /*
- * The next definition of @name after this library, looked up once.  The
+ * libc's @name: a pointer to the next definition of @name after this
+ * library, which starts out at a stub that looks it up, stores it and
+ * calls it (a race only looks it up twice).  So each dmasync_real_NAME()
+ * is one jump through the pointer, with no test and no stack frame; the
  * pointer is published with release/acquire: any thread that sees it sees
- * a usable function; a race only looks it up twice.
+ * a usable function.  The stub passes its parameters on as they came
+ * (@args), and the unevaluated call of @name checks them against libc's
+ * declaration.
  */
-#define REAL(name)                                                              \
-	typedef __typeof__(&name) name##_fn;                                    \
-	static name##_fn real_##name;                                           \
-	static name##_fn get_##name(void)                                       \
+#define REAL(ret, name, params, args)                                           \
+	typedef ret (*name##_fn) params;                                        \
+	static ret first_##name params;                                         \
+	static name##_fn real_##name = first_##name;                            \
+	static __attribute__((noinline, cold)) ret first_##name params          \
 	{                                                                       \
-		name##_fn f = __atomic_load_n(&real_##name, __ATOMIC_ACQUIRE);  \
-		if (!f) {                                                       \
-			f = (name##_fn)dlsym(RTLD_NEXT, #name);                 \
-			__atomic_store_n(&real_##name, f, __ATOMIC_RELEASE);    \
-		}                                                               \
-		return f;                                                       \
+		name##_fn next = (name##_fn)dlsym(RTLD_NEXT, #name);            \
+                                                                                \
+		(void)sizeof(name args);                                        \
+		__atomic_store_n(&real_##name, next, __ATOMIC_RELEASE);         \
+		return next args;                                               \
 	}
+#define CALL(name) (__atomic_load_n(&real_##name, __ATOMIC_ACQUIRE))
 
 /* Whether open flags carry a mode argument. */
 static int wants_mode(int flags)
@@ -34,7 +40,29 @@ static int wants_mode(int flags)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-REAL(open)
+/*
+ * The same for the variadic four (open, openat, fcntl, ioctl), called as
+ * variadic functions, with their one optional argument (@type) always
+ * passed: 0 for a mode that the flags do not want.
+ */
+#define REAL_VA(name, type, params, last, args)                                 \
+	typedef __typeof__(&name) name##_fn;                                    \
+	static int first_##name params;                                         \
+	static name##_fn real_##name = first_##name;                            \
+	static __attribute__((noinline, cold)) int first_##name params          \
+	{                                                                       \
+		name##_fn next = (name##_fn)dlsym(RTLD_NEXT, #name);            \
+		va_list ap;                                                     \
+		type arg;                                                       \
+                                                                                \
+		va_start(ap, last);                                             \
+		arg = va_arg(ap, type);                                         \
+		va_end(ap);                                                     \
+		__atomic_store_n(&real_##name, next, __ATOMIC_RELEASE);         \
+		return next args;                                               \
+	}
+
+REAL_VA(open, int, (const char *path, int flags, ...), flags, (path, flags, arg))
 int dmasync_real_open(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
@@ -46,10 +74,11 @@ int dmasync_real_open(const char *path, int flags, ...)
 		mode = (mode_t)va_arg(ap, int);
 		va_end(ap);
 	}
-	return get_open()(path, flags, mode);
+	return CALL(open)(path, flags, mode);
 }
 
-REAL(openat)
+REAL_VA(openat, int, (int dirfd, const char *path, int flags, ...), flags,
+	(dirfd, path, flags, arg))
 int dmasync_real_openat(int dirfd, const char *path, int flags, ...)
 {
 	mode_t mode = 0;
@@ -61,10 +90,15 @@ int dmasync_real_openat(int dirfd, const char *path, int flags, ...)
 		mode = (mode_t)va_arg(ap, int);
 		va_end(ap);
 	}
-	return get_openat()(dirfd, path, flags, mode);
+	return CALL(openat)(dirfd, path, flags, mode);
 }
 
-REAL(fcntl)
+int dmasync_real_openat_mode(int dirfd, const char *path, int flags, mode_t mode)
+{
+	return CALL(openat)(dirfd, path, flags, mode);
+}
+
+REAL_VA(fcntl, void *, (int fd, int cmd, ...), cmd, (fd, cmd, arg))
 int dmasync_real_fcntl(int fd, int cmd, ...)
 {
 	va_list ap;
@@ -74,10 +108,10 @@ int dmasync_real_fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	return get_fcntl()(fd, cmd, arg);
+	return CALL(fcntl)(fd, cmd, arg);
 }
 
-REAL(ioctl)
+REAL_VA(ioctl, void *, (int fd, unsigned long request, ...), request, (fd, request, arg))
 int dmasync_real_ioctl(int fd, unsigned long request, ...)
 {
 	va_list ap;
@@ -86,25 +120,25 @@ int dmasync_real_ioctl(int fd, unsigned long request, ...)
 	va_start(ap, request);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	return get_ioctl()(fd, request, arg);
+	return CALL(ioctl)(fd, request, arg);
 }
 
 #define PASS(ret, name, params, args)                                           \
-	REAL(name)                                                              \
+	REAL(ret, name, params, args)                                           \
 	ret dmasync_real_##name params                                          \
 	{                                                                       \
-		return get_##name() args;                                       \
+		return CALL(name) args;                                         \
 	}
 
 PASS(int, close, (int fd), (fd))
 int dmasync_real_ioctl_ptr(int fd, unsigned long request, void *arg)
 {
-	return get_ioctl()(fd, request, arg);
+	return CALL(ioctl)(fd, request, arg);
 }
 
 int dmasync_real_fcntl_ptr(int fd, int cmd, void *arg)
 {
-	return get_fcntl()(fd, cmd, arg);
+	return CALL(fcntl)(fd, cmd, arg);
 }
 
 PASS(int, pipe, (int fds[2]), (fds))
@@ -119,10 +153,21 @@ PASS(int, eventfd, (unsigned int initval, int flags), (initval, flags))
 PASS(int, epoll_create, (int size), (size))
 PASS(int, epoll_create1, (int flags), (flags))
 PASS(int, close_range, (unsigned int lo, unsigned int hi, int flags), (lo, hi, flags))
-REAL(closefrom)
+/* void: the stub's "return f(lo)" would be one of a void expression */
+typedef void (*closefrom_fn)(int lo);
+static void first_closefrom(int lo);
+static closefrom_fn real_closefrom = first_closefrom;
+static __attribute__((noinline, cold)) void first_closefrom(int lo)
+{
+	closefrom_fn next = (closefrom_fn)dlsym(RTLD_NEXT, "closefrom");
+
+	__atomic_store_n(&real_closefrom, next, __ATOMIC_RELEASE);
+	next(lo);
+}
+
 void dmasync_real_closefrom(int lo)
 {
-	get_closefrom()(lo);
+	CALL(closefrom)(lo);
 }
 
 PASS(int, dup, (int fd), (fd))
@@ -158,13 +203,13 @@ PASS(int, lstat, (const char *path, struct stat *st), (path, st))
 _Thread_local unsigned int dmasync_real_stat_depth __attribute__((tls_model("initial-exec")));
 
 #define PASS_STAT(name, params, args)                                           \
-	REAL(name)                                                              \
+	REAL(int, name, params, args)                                           \
 	int dmasync_real_##name params                                          \
 	{                                                                       \
 		int r;                                                          \
                                                                                 \
 		dmasync_real_stat_depth++;                                      \
-		r = get_##name() args;                                          \
+		r = CALL(name) args;                                            \
 		dmasync_real_stat_depth--;                                      \
 		return r;                                                       \
 	}

@@ -28,6 +28,8 @@
 
 int dmasync_real_open(const char *path, int flags, ...);
 int dmasync_real_openat(int dirfd, const char *path, int flags, ...);
+/* The same with @mode passed as it is (0 unless @flags want one): no va_list. */
+int dmasync_real_openat_mode(int dirfd, const char *path, int flags, mode_t mode);
 int dmasync_real_close(int fd);
 int dmasync_real_close_range(unsigned int lo, unsigned int hi, int flags);
 void dmasync_real_closefrom(int lo);
