@@ -1842,8 +1842,10 @@ static long simple_call(uint32_t op, int fd, uint64_t a0, uint64_t a1, uint64_t 
 	return ret;
 }
 
-int client_proxy_create(const struct ipc_proxy *p, int at, uint64_t *id, uint64_t *broker)
+int client_proxy_create(const struct ipc_proxy *p, int at, uint64_t *id, uint64_t *broker,
+			struct stat *st)
 {
+	struct ipc_newfd nf;
 	struct ipc_msg req = { .hdr = { .op = IPC_PROXY_CREATE, .len = sizeof(*p) },
 			       .payload = (void *)p }, rep;
 	int r, fd;
@@ -1861,6 +1863,12 @@ int client_proxy_create(const struct ipc_proxy *p, int at, uint64_t *id, uint64_
 	learn_newfds(&rep, 0);
 	fd = rep.fds[0];
 	*id = rep.hdr.arg0;
+	memset(st, 0, sizeof(*st));
+	if (rep.hdr.len >= sizeof(nf)) {
+		memcpy(&nf, rep.payload, sizeof(nf));
+		st->st_dev = (dev_t)nf.dev;
+		st->st_ino = (ino_t)nf.ino;
+	}
 	*broker = __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
 	client_unlock(&conn_lock);
 	/* At the number the program was to get: Linux reserves it first. */

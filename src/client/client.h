@@ -39,10 +39,12 @@ struct client_obj {
  * client_proxy_create - IPC_PROXY_CREATE (ipc.h): the broker's sync file of
  * a proxy of the fence @p describes, dup'ed onto @at (an fd the caller
  * reserved and owns: the number the program gets; its old file is closed).
- * Return: 0, with *@id (0: made signaled, nothing to send later) and the
- * *@broker to send IPC_PROXY_SIGNAL to; or a negative errno (@at untouched).
+ * Return: 0, with *@id (0: made signaled, nothing to send later), the
+ * *@broker to send IPC_PROXY_SIGNAL to and the sync file's st_dev and
+ * st_ino in *@st; or a negative errno (@at untouched).
  */
-int client_proxy_create(const struct ipc_proxy *p, int at, uint64_t *id, uint64_t *broker);
+int client_proxy_create(const struct ipc_proxy *p, int at, uint64_t *id, uint64_t *broker,
+			struct stat *st);
 
 /* client_proxy_signal - IPC_PROXY_SIGNAL of proxy @id of @broker (dropped
  * if the connection is now another broker's).  No lock held by the caller. */

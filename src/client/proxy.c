@@ -10,12 +10,15 @@
  * reference on the fence until the fence signaled and the broker was told.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <dmasync/dma-fence.h>
 #include "client.h"
+#include "fork.h"
 #include "irq_work.h"
 #include "sync_file-priv.h"
 
@@ -26,13 +29,34 @@ struct proxy_cb {
 	uint64_t id, broker;
 	int status;
 	int64_t timestamp;
+	dev_t dev;			/* the broker's sync file */
+	ino_t ino;
+	struct proxy_cb *prev, *next;	/* in pending */
 };
+
+/* Proxies whose fence has not signaled yet: sync_file_get_fence() of
+ * their fds gives our fence back, as the kernel would. */
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct proxy_cb *pending;
+
+static void pending_del(struct proxy_cb *pc)
+{
+	pthread_mutex_lock(&pending_lock);
+	if (pc->prev)
+		pc->prev->next = pc->next;
+	else if (pending == pc)
+		__atomic_store_n(&pending, pc->next, __ATOMIC_RELEASE);
+	if (pc->next)
+		pc->next->prev = pc->prev;
+	pthread_mutex_unlock(&pending_lock);
+}
 
 /* With no lock held: tell the broker, drop what we held. */
 static void proxy_send(struct irq_work *work)
 {
 	struct proxy_cb *pc = container_of(work, struct proxy_cb, work);
 
+	pending_del(pc);
 	client_proxy_signal(pc->broker, pc->id, pc->status, pc->timestamp);
 	dma_fence_put(pc->fence);
 	free(pc);
@@ -53,6 +77,7 @@ static int proxy_install(struct dma_fence *fence, const char *name, int fd)
 	struct proxy_cb *pc = NULL;
 	struct ipc_proxy p;
 	uint64_t id, broker;
+	struct stat st;
 	int r;
 
 	if (!client_enabled())
@@ -73,7 +98,7 @@ static int proxy_install(struct dma_fence *fence, const char *name, int fd)
 		if (!pc)
 			return -ENOMEM;
 	}
-	r = client_proxy_create(&p, fd, &id, &broker);
+	r = client_proxy_create(&p, fd, &id, &broker, &st);
 	if (r < 0 || !pc) {
 		free(pc);
 		return r;
@@ -81,7 +106,15 @@ static int proxy_install(struct dma_fence *fence, const char *name, int fd)
 	pc->fence = dma_fence_get(fence);
 	pc->id = id;
 	pc->broker = broker;
+	pc->dev = st.st_dev;
+	pc->ino = st.st_ino;
 	init_irq_work(&pc->work, proxy_send);
+	pthread_mutex_lock(&pending_lock);
+	pc->next = pending;
+	if (pending)
+		pending->prev = pc;
+	__atomic_store_n(&pending, pc, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&pending_lock);
 	if (dma_fence_add_callback(fence, &pc->cb, proxy_signaled)) {
 		/* It signaled since we looked. */
 		pc->status = dma_fence_get_status(fence);
@@ -91,7 +124,49 @@ static int proxy_install(struct dma_fence *fence, const char *name, int fd)
 	return 0;
 }
 
+/* Our fence, if @fd is the sync file of a proxy of ours still pending. */
+static struct dma_fence *proxy_fence_of(int fd)
+{
+	struct dma_fence *fence = NULL;
+	struct stat st;
+
+	if (!__atomic_load_n(&pending, __ATOMIC_ACQUIRE) || fstat(fd, &st))
+		return NULL;
+	pthread_mutex_lock(&pending_lock);
+	for (struct proxy_cb *pc = pending; pc && !fence; pc = pc->next)
+		if (pc->dev == st.st_dev && pc->ino == st.st_ino)
+			fence = dma_fence_get(pc->fence);
+	pthread_mutex_unlock(&pending_lock);
+	return fence;
+}
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&pending_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&pending_lock);
+}
+
+/* Only the parent may signal its proxies: the child's copies of our
+ * callbacks still send (the broker ignores another connection's ids). */
+static void fork_child(void)
+{
+	__atomic_store_n(&pending, NULL, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&pending_lock);	/* taken by fork_prepare() */
+}
+
+static const struct core_fork_handler proxy_fork = {
+	.prepare = fork_prepare,
+	.parent = fork_parent,
+	.child = fork_child,
+};
+
 __attribute__((constructor)) static void proxy_init(void)
 {
+	core_fork_register(CORE_FORK_PROXY, &proxy_fork);
 	__atomic_store_n(&uapi_sync_file_proxy_hook, proxy_install, __ATOMIC_RELEASE);
+	__atomic_store_n(&uapi_sync_file_fence_hook, proxy_fence_of, __ATOMIC_RELEASE);
 }

@@ -22,6 +22,9 @@ enum core_fork_stage {
 	/* client/client.c: conn_lock; the child keeps its parent's
 	 * connection number only, and connects on its own first request. */
 	CORE_FORK_CLIENT,
+	/* client/proxy.c: pending_lock; the child forgets the parent's
+	 * pending proxies (only the parent may signal them). */
+	CORE_FORK_PROXY,
 	/* core/trace.c: trace_lock; the child neither records nor writes
 	 * its parent's trace session. */
 	CORE_FORK_TRACE,

@@ -67,6 +67,14 @@ void sync_file_set_fence(struct sync_file *sync_file, struct dma_fence *fence);
 extern int (*uapi_sync_file_proxy_hook)(struct dma_fence *fence, const char *name, int fd);
 
 /*
+ * uapi_sync_file_fence_hook - if set, sync_file_get_fence() of an fd that
+ * is no sync file of this process asks here first: the fence of this
+ * process that it stands for (a proxy, still pending), with a reference,
+ * or NULL.
+ */
+extern struct dma_fence *(*uapi_sync_file_fence_hook)(int fd);
+
+/*
  * sync_file_set_name - set the name FILE_INFO reports (MERGE's name);
  * copied, truncated to 31 bytes.  Before install only.
  */

@@ -556,13 +556,18 @@ static struct dma_fence *foreign_fence_create(int fd)
 	return &ff->base;
 }
 
+struct dma_fence *(*uapi_sync_file_fence_hook)(int fd);
+
 struct dma_fence *sync_file_get_fence(int fd)
 {
 	struct uapi_file *file = uapi_file_lookup_type(fd, &sync_file_ops);
+	struct dma_fence *(*own)(int) = __atomic_load_n(&uapi_sync_file_fence_hook, __ATOMIC_ACQUIRE);
 	struct dma_fence *fence;
 
-	if (!file)
-		return foreign_fence_create(fd);
+	if (!file) {
+		fence = own ? own(fd) : NULL;
+		return fence ? fence : foreign_fence_create(fd);
+	}
 	fence = dma_fence_get(container_of(file, struct sync_file, file)->fence);
 	uapi_file_put(file);
 	return fence;

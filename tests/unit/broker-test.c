@@ -1257,6 +1257,13 @@ TEST(proxy_of_an_in_process_fence)
 	dfd = sync_file_create_fd(done);
 	REQUIRE(fd >= 0 && gfd >= 0 && dfd >= 0);
 	CHECK(is_cloexec(fd));
+	/* our own fence back, as the kernel's sync_file_get_fence() gives it */
+	{
+		struct dma_fence *back = sync_file_get_fence(fd);
+
+		CHECK(back == f);
+		dma_fence_put(back);
+	}
 	/* here already: the broker's, with the fence's names */
 	CHECK_EQ(info_one(fd, &fi, name), 0);
 	CHECK_STR(fi.driver_name, "own-driver");
