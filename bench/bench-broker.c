@@ -1298,7 +1298,7 @@ int main(int argc, char **argv)
 	/* 6. Scaling with clients: not pinned (the scheduler's choice). */
 	for (int k = 0; k < 3; k++)
 		scale_clients(nprocs[k], cfg.scale_s, &sc[k]);
-	printf("\nFILE_INFO (count only) looped by N client processes at once for %.1f s "
+	printf("\nFILE_INFO (entries, a merge, 1 of 2 signaled) looped by N client processes at once for %.1f s "
 	       "(nothing pinned:\nN = 1 is ~[0] or ~[1] above as the scheduler places it)\n",
 	       cfg.scale_s);
 	printf("  %5s %12s %12s %16s\n", "N", "lat us/req", "req/s total", "broker CPU us/req");
