@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1356,6 +1357,151 @@ TEST(proxy_of_an_in_process_fence)
 	dma_fence_put(f);
 	dma_fence_put(g);
 	dma_fence_put(done);
+}
+
+struct proxy_worker {
+	u64 context;
+	int n;
+	int *fds;		/* out: one sync file per fence */
+	struct dma_fence **fences;
+};
+
+/* Make @w->n fences of one context and their sync files (proxies). */
+static void *proxy_maker(void *arg)
+{
+	struct proxy_worker *w = arg;
+
+	for (int i = 0; i < w->n; i++) {
+		w->fences[i] = own_fence(w->context, (u64)i + 1);
+		w->fds[i] = w->fences[i] ? sync_file_create_fd(w->fences[i]) : -1;
+	}
+	return NULL;
+}
+
+/* Signal them, newest first, while other threads still make theirs. */
+static void *proxy_signaler(void *arg)
+{
+	struct proxy_worker *w = arg;
+
+	for (int i = w->n - 1; i >= 0; i--)
+		if (w->fences[i])
+			dma_fence_signal(w->fences[i]);
+	return NULL;
+}
+
+struct proxy_race {
+	struct proxy_worker w;
+	int made;		/* fences published by the maker */
+};
+
+/* Signal each fence as soon as it exists: races its sync file's making. */
+static void *proxy_chaser(void *arg)
+{
+	struct proxy_race *r = arg;
+
+	for (int i = 0; i < r->w.n; i++) {
+		while (__atomic_load_n(&r->made, __ATOMIC_ACQUIRE) <= i)
+			sched_yield();
+		dma_fence_signal(r->w.fences[i]);
+	}
+	return NULL;
+}
+
+static void *proxy_racer(void *arg)
+{
+	struct proxy_race *r = arg;
+
+	for (int i = 0; i < r->w.n; i++) {
+		r->w.fences[i] = own_fence(r->w.context, (u64)i + 1);
+		if (!r->w.fences[i])
+			abort();
+		__atomic_store_n(&r->made, i + 1, __ATOMIC_RELEASE);
+		r->w.fds[i] = sync_file_create_fd(r->w.fences[i]);
+	}
+	return NULL;
+}
+
+/*
+ * Threads make proxies and signal their fences concurrently, while another
+ * process waits on every one of them: each arrives signaled there, none
+ * is lost; and fences signaled while their sync files are being made
+ * (before, during or after PROXY_CREATE) arrive signaled too.  TSan and
+ * ASan run this as well.
+ */
+TEST(proxy_stress_threads)
+{
+	enum { T = 4 };
+	int n = (int)STRESS(60), sv[2];
+	struct proxy_worker w[T];
+	pthread_t th[T];
+	pid_t pid;
+
+	REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	for (int t = 0; t < T; t++) {
+		w[t].context = dma_fence_context_alloc(1);
+		w[t].n = n;
+		w[t].fds = calloc((size_t)n, sizeof(int));
+		w[t].fences = calloc((size_t)n, sizeof(*w[t].fences));
+		REQUIRE(w[t].fds && w[t].fences);
+	}
+	for (int t = 0; t < T; t++)
+		pthread_create(&th[t], NULL, proxy_maker, &w[t]);
+	for (int t = 0; t < T; t++)
+		pthread_join(th[t], NULL);
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		int code = 0;
+
+		close(sv[0]);
+		for (int t = 0; t < T; t++)
+			for (int i = 0; i < n; i++)
+				if (revents(w[t].fds[i], POLLIN, 10000) != POLLIN || status(w[t].fds[i]) != 1)
+					code |= 1;
+		if (write(sv[1], "d", 1) != 1)
+			code |= 2;
+		_exit(code);
+	}
+	close(sv[1]);
+	for (int t = 0; t < T; t++)
+		pthread_create(&th[t], NULL, proxy_signaler, &w[t]);
+	for (int t = 0; t < T; t++)
+		pthread_join(th[t], NULL);
+	CHECK_EQ(wait_status(pid), 0);
+	for (int t = 0; t < T; t++) {
+		for (int i = 0; i < n; i++) {
+			CHECK(w[t].fds[i] >= 0);
+			close(w[t].fds[i]);
+			dma_fence_put(w[t].fences[i]);
+		}
+		free(w[t].fds);
+		free(w[t].fences);
+	}
+	close(sv[0]);
+
+	/* each fence signaled as soon as it exists, by another thread */
+	{
+		struct proxy_race r = { .w = { .context = dma_fence_context_alloc(1), .n = n } };
+		pthread_t a, b;
+
+		r.w.fds = calloc((size_t)n, sizeof(int));
+		r.w.fences = calloc((size_t)n, sizeof(*r.w.fences));
+		REQUIRE(r.w.fds && r.w.fences);
+		pthread_create(&a, NULL, proxy_racer, &r);
+		pthread_create(&b, NULL, proxy_chaser, &r);
+		pthread_join(a, NULL);
+		pthread_join(b, NULL);
+		for (int i = 0; i < n; i++) {
+			REQUIRE(r.w.fds[i] >= 0);
+			CHECK_EQ(revents(r.w.fds[i], POLLIN, 10000), POLLIN);
+			CHECK_EQ(status(r.w.fds[i]), 1);
+			close(r.w.fds[i]);
+			dma_fence_put(r.w.fences[i]);
+		}
+		free(r.w.fds);
+		free(r.w.fences);
+	}
 }
 
 /* ---- diagnostics ------------------------------------------------------------------------- */
