@@ -91,6 +91,13 @@ struct sync_set_deadline {
 };
 #define SYNC_IOC_SET_DEADLINE _IOW(SYNC_IOC_MAGIC, 5, struct sync_set_deadline)
 #endif
+/* Linux 6.4+, a sw_sync test hook: the deadline set on a sw_sync point */
+struct sw_sync_get_deadline {
+	__u64 deadline_ns;
+	__u32 pad;
+	__s32 fence_fd;
+};
+#define SW_SYNC_GET_DEADLINE _IOWR('W', 2, struct sw_sync_get_deadline)
 
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010
@@ -1294,6 +1301,34 @@ static void t_syncfile_set_deadline(void)
 	}
 	diag("SYNC_IOC_SET_DEADLINE supported (6.4+ behaviour)");
 	CHECK_EQ(r, 0);
+	/* the timeline reports what was set, for this point only */
+	{
+		int g = create_fence(tl, 2);
+		struct sw_sync_get_deadline gd = { .fence_fd = f };
+
+		CHECK_EQ(U_ioctl(tl, SW_SYNC_GET_DEADLINE, &gd), 0);
+		CHECKF(gd.fence_fd == f && gd.deadline_ns == dl.deadline_ns && !gd.pad,
+		       "GET_DEADLINE: fd %d (was %d), deadline %llu (set %llu)", gd.fence_fd, f,
+		       (unsigned long long)gd.deadline_ns, (unsigned long long)dl.deadline_ns);
+		/* a later deadline does not move it; an earlier one does */
+		dl.deadline_ns += 5000;
+		CHECK_EQ(U_ioctl(f, SYNC_IOC_SET_DEADLINE, &dl), 0);
+		gd.deadline_ns = 0;
+		CHECK_EQ(U_ioctl(tl, SW_SYNC_GET_DEADLINE, &gd), 0);
+		CHECK_EQ(gd.deadline_ns, dl.deadline_ns - 5000);
+		dl.deadline_ns -= 10000;
+		CHECK_EQ(U_ioctl(f, SYNC_IOC_SET_DEADLINE, &dl), 0);
+		gd.deadline_ns = 0;
+		CHECK_EQ(U_ioctl(tl, SW_SYNC_GET_DEADLINE, &gd), 0);
+		CHECK_EQ(gd.deadline_ns, dl.deadline_ns);
+		/* none set: ENOENT; not a sync file: EINVAL */
+		gd.deadline_ns = 0;
+		gd.fence_fd = g;
+		CHECK_ERR(U_ioctl(tl, SW_SYNC_GET_DEADLINE, &gd), ENOENT);
+		gd.fence_fd = tl;
+		CHECK_ERR(U_ioctl(tl, SW_SYNC_GET_DEADLINE, &gd), EINVAL);
+		inc(tl, 1);
+	}
 	dl.pad = 1;
 	CHECK_ERR(U_ioctl(f, SYNC_IOC_SET_DEADLINE, &dl), EINVAL);
 	CHECK_ERR(U_ioctl(f, SYNC_IOC_SET_DEADLINE, NULL), EFAULT);
