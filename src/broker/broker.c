@@ -225,6 +225,9 @@ static void describe_fds(struct broker_client *c, struct ipc_msg *out, char *buf
 		int fl = fcntl(out->fds[i], F_GETFD);
 
 		engine_identify(out->fds[i], &info);
+		/* Recognisable as ours even after we are gone (ipc.h). */
+		if (info.kind != IPC_KIND_NONE && info.kind != IPC_KIND_DMA_BUF)
+			ipc_mark_fd(out->fds[i], info.kind);
 		/* Counted against its maker until it is released. */
 		if (c && engine_claim(out->fds[i], c->owner, owner_released)) {
 			__atomic_add_fetch(&c->owner->refs, 1, __ATOMIC_RELAXED);

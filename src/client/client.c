@@ -1225,10 +1225,33 @@ int client_find(int fd, struct client_obj *obj)
 	return r;
 }
 
+/* The broker id of objects of a broker this process never knew, found dead. */
+#define BROKER_GONE UINT64_MAX
+
+/*
+ * The kind of the socket @fd if it is an object of a broker that is gone:
+ * marked by a broker (ipc_mark_fd()) and hung up (its peer, the broker's
+ * end, closed).  A live broker's objects always have their peer.  *@marked
+ * is set if it is a broker's object at all.
+ */
+static int dead_broker_kind(int fd, bool *marked)
+{
+	struct pollfd p = { .fd = fd };
+	int kind = ipc_marked_kind(fd);
+
+	if (kind == IPC_KIND_NONE || kind == IPC_KIND_DMA_BUF)
+		return IPC_KIND_NONE;
+	*marked = true;
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLHUP))
+		return IPC_KIND_NONE;
+	return kind;
+}
+
 static int client_find_slow(int fd, struct client_obj *obj)
 {
 	struct ipc_msg req = { .hdr = { .op = IPC_IDENTIFY } }, rep;
 	struct ipc_newfd nf;
+	bool marked = false;
 	struct stat st;
 	int kind, r;
 
@@ -1270,15 +1293,31 @@ static int client_find_slow(int fd, struct client_obj *obj)
 	client_unlock(&conn_lock);
 	if (r == -EBADF)
 		return r;
-	if (r == -ENOENT || r == -ECONNREFUSED) {
-		/* No broker runs, so no object of one exists: not ours, ever. */
+	/* No broker answered (none runs, so no live object of one exists;
+	 * or one was dying as we asked), or it does not know the fd: it may
+	 * still be a dead broker's. */
+	if (r || kind < 0 || kind >= IPC_KIND_MAX)
+		kind = IPC_KIND_NONE;
+	if (kind == IPC_KIND_NONE && S_ISSOCK(st.st_mode)) {
+		int gone = dead_broker_kind(fd, &marked);
+
+		if (gone != IPC_KIND_NONE) {
+			known_put(st.st_dev, st.st_ino, gone, 0, BROKER_GONE, NULL);
+			obj->kind = (enum ipc_kind)gone;
+			obj->broker = BROKER_GONE;
+			obj->dead = true;
+			return 1;
+		}
+	}
+	/* A broker's object whose broker does not answer (dying, its end
+	 * not yet closed): not ours for now, asked again next time. */
+	if (r && (marked || (r != -ENOENT && r != -ECONNREFUSED)))
+		return 0;
+	if (r) {
+		/* not ours, ever */
 		known_put(st.st_dev, st.st_ino, IPC_KIND_NONE, 0, 0, NULL);
 		return 0;
 	}
-	if (r)
-		return 0;
-	if (kind < 0 || kind >= IPC_KIND_MAX)
-		kind = IPC_KIND_NONE;
 	obj->broker = __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
 	known_put(st.st_dev, st.st_ino, kind, obj->size, obj->broker, &nf);
 	obj->kind = (enum ipc_kind)kind;

@@ -173,3 +173,24 @@ int ipc_default_socket(char *buf, size_t len)
 	return r < 0 || (size_t)r >= len ? -ENAMETOOLONG : 0;
 }
 
+
+/* Below 2^32 / 1000 s, so that the kernel's seconds * HZ fits its u32. */
+#define MARK_LINGER_BASE 0x390000
+
+void ipc_mark_fd(int fd, enum ipc_kind kind)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = MARK_LINGER_BASE + (int)kind };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
+enum ipc_kind ipc_marked_kind(int fd)
+{
+	struct linger l = { 0 };
+	socklen_t len = sizeof(l);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &len) || len != sizeof(l) || !l.l_onoff ||
+	    l.l_linger <= MARK_LINGER_BASE + IPC_KIND_NONE || l.l_linger >= MARK_LINGER_BASE + IPC_KIND_MAX)
+		return IPC_KIND_NONE;
+	return (enum ipc_kind)(l.l_linger - MARK_LINGER_BASE);
+}

@@ -223,6 +223,22 @@ int ipc_send(int sock, struct ipc_msg *msg, int flags);
 int ipc_recv(int sock, struct ipc_msg *msg, int flags);
 
 /*
+ * ipc_mark_fd - mark the socket @fd as the broker's object of @kind.  The
+ * mark is an SO_LINGER time, which Unix sockets store and report but never
+ * act on; it stays on the socket after the broker is gone, so a process
+ * that never saw the object can still tell it was one of a dead broker's
+ * (ipc_marked_kind()).  Not for dma-bufs (memfds).  Errors are ignored:
+ * the mark only turns a later ENOTTY into ENOLINK.
+ */
+void ipc_mark_fd(int fd, enum ipc_kind kind);
+
+/*
+ * ipc_marked_kind - the enum ipc_kind ipc_mark_fd() gave the socket @fd.
+ * Return: IPC_KIND_NONE if it is not a marked socket.  One system call.
+ */
+enum ipc_kind ipc_marked_kind(int fd);
+
+/*
  * ipc_default_socket - the broker's socket path: $DMASYNC_SOCKET, else
  * $XDG_RUNTIME_DIR/dmasync/broker, else /tmp/dmasync-$UID/broker; the
  * directory of the last two is created 0700 and refused (-EPERM) if it is

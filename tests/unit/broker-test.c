@@ -1201,6 +1201,12 @@ static int recv_fds(int sock, int *fd, int n)
 	return 1;
 }
 
+static void send_fd_helper(int sock, int fd)
+{
+	if (send_fds(sock, &fd, 1) != 1)
+		_exit(4);
+}
+
 /* A fence of this process's own (the in-process kernel API). */
 static struct dma_fence *own_fence(u64 context, u64 seqno)
 {
@@ -1529,6 +1535,88 @@ TEST(proxy_of_an_in_process_fence)
 TEST(proxy_stress_threads)
 {
 	CHECK_EQ(in_child(proxy_stress_cases), 0);
+}
+
+/*
+ * Objects of a broker that died, reaching a process that never saw them
+ * before (over SCM_RIGHTS, after the death): a pending sync file reports an
+ * error status, one that had signaled what it was, and requests on any of
+ * them answer ENOLINK, not the ENOTTY of a socket nobody knows.
+ */
+TEST(dead_broker_objects_never_seen)
+{
+	char path[128];
+	int sp[2], pidpipe[2];
+	pid_t holder, maker;
+	struct ipc_stats st;
+
+	fresh_socket(path, sizeof(path));
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0);
+	REQUIRE(pipe2(pidpipe, O_CLOEXEC) == 0);
+	fflush(stdout);
+	holder = fork();
+	REQUIRE(holder >= 0);
+	if (holder == 0) {
+		struct sync_fence_info fi;
+		struct sync_merge_data md;
+		struct pollfd p;
+		int tl, f, s, code = 0;
+
+		setenv("DMASYNC_SOCKET", path, 1);
+		if (recv_fds(sp[1], &tl, 1) != 1 || recv_fds(sp[1], &f, 1) != 1 ||
+		    recv_fds(sp[1], &s, 1) != 1)
+			_exit(2);
+		/* the broker's death, seen with libc alone (each end closes
+		 * in its turn as the broker exits) */
+		for (int i = 0; i < 3; i++) {
+			p = (struct pollfd){ .fd = i == 0 ? f : i == 1 ? s : tl };
+			if (poll(&p, 1, 10000) != 1 || !(p.revents & POLLHUP))
+				_exit(3);
+		}
+		if (info_one(f, &fi, NULL) != -ENOLINK || fi.status != -ENOLINK) {
+			fprintf(stderr, "# pending: status %d/%d (%s)\n", info_one(f, &fi, NULL),
+				fi.status, strerror(errno));
+			code |= 4;
+		}
+		if (info_one(s, &fi, NULL) != 1 || fi.status != 1) {
+			fprintf(stderr, "# signaled: status %d (%s)\n", info_one(s, &fi, NULL),
+				strerror(errno));
+			code |= 8;
+		}
+		if (inc(tl, 1) != -1 || errno != ENOLINK)
+			code |= 16;
+		if (create_fence(tl, 9) >= 0 || errno != ENOLINK)
+			code |= 32;
+		memset(&md, 0, sizeof(md));
+		md.fd2 = s;
+		if (dmasync_ioctl(f, SYNC_IOC_MERGE, &md) != -1 || errno != ENOLINK)
+			code |= 64;
+		_exit(code);
+	}
+	maker = fork();
+	REQUIRE(maker >= 0);
+	if (maker == 0) {
+		int tl, f, s;
+
+		setenv("DMASYNC_SOCKET", path, 1);
+		tl = open_tl();
+		f = create_fence(tl, 5);
+		s = create_fence(tl, 1);
+		if (tl < 0 || f < 0 || s < 0 || inc(tl, 1) || status(s) != 1 || client_stats(&st))
+			_exit(2);
+		send_fd_helper(sp[0], tl);
+		send_fd_helper(sp[0], f);
+		send_fd_helper(sp[0], s);
+		_exit(write(pidpipe[1], &st.pid, sizeof(st.pid)) == sizeof(st.pid) ? 0 : 3);
+	}
+	CHECK_EQ(wait_status(maker), 0);
+	CHECK_EQ(read(pidpipe[0], &st.pid, sizeof(st.pid)), (long)sizeof(st.pid));
+	CHECK_EQ(kill((pid_t)st.pid, SIGKILL), 0);
+	CHECK_EQ(wait_status(holder), 0);
+	close(sp[0]);
+	close(sp[1]);
+	close(pidpipe[0]);
+	close(pidpipe[1]);
 }
 
 /* ---- diagnostics ------------------------------------------------------------------------- */
