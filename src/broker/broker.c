@@ -187,6 +187,7 @@ static void describe_one(const struct engine_obj_info *info, int fd, struct ipc_
 	nf->dev = (uint64_t)info->dev;
 	nf->ino = (uint64_t)info->ino;
 	nf->size = info->size;
+	nf->flags = info->stub ? IPC_NEWFD_STUB : 0;
 	if (info->kind == IPC_KIND_DMA_BUF) {
 		if (!broker_tlpage_buf_describe(info->dev, info->ino, engine_dmabuf_ready(fd),
 						&nf->tl_slot, &nf->tl_gen))
@@ -235,7 +236,7 @@ static void describe_fds(struct broker_client *c, struct ipc_msg *out, char *buf
 		}
 		describe_one(&info, out->fds[i], &nf);
 		/* FD_CLOEXEC as the request gave it (they travel without it). */
-		nf.flags = fl >= 0 && !(fl & FD_CLOEXEC) ? IPC_NEWFD_INHERIT : 0;
+		nf.flags |= fl >= 0 && !(fl & FD_CLOEXEC) ? IPC_NEWFD_INHERIT : 0;
 		if (*len + sizeof(nf) <= IPC_MAX_PAYLOAD) {
 			memcpy(buf + *len, &nf, sizeof(nf));
 			*len += sizeof(nf);

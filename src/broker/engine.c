@@ -113,6 +113,10 @@ enum ipc_kind engine_identify(int fd, struct engine_obj_info *info)
 	} else if (kind == IPC_KIND_SYNC_FILE) {
 		struct dma_fence *fence = sync_file_get_fence(fd);
 
+		struct dma_fence *stub = dma_fence_get_stub();
+
+		info->stub = fence && fence == stub;
+		dma_fence_put(stub);
 		if (fence && dma_fence_is_sw_sync(fence)) {
 			info->context = fence->context;
 			info->seqno = fence->seqno;

@@ -31,6 +31,9 @@ struct engine_obj_info {
 	 * point's context and seqno, in FILE_INFO's order. */
 	unsigned int n_points;
 	uint64_t contexts[IPC_POINTS_MAX], seqnos[IPC_POINTS_MAX];
+	/* A sync file of the global stub fence (what EXPORT_SYNC_FILE gives
+	 * for a buffer with nothing unsignaled to wait for). */
+	bool stub;
 };
 
 /* open(2) of an emulated device path by a thread named @comm (NULL: this

@@ -110,13 +110,26 @@ static uint64_t conn_seq;		/* under conn_lock */
 static uint64_t broker_id;		/* the connected broker's instance id (0: none yet) */
 static char rx_buf[IPC_MAX_PAYLOAD];	/* replies, under conn_lock */
 
+/*
+ * A sync file of the stub fence, kept (FD_CLOEXEC, above the floor) for
+ * EXPORT_SYNC_FILE of a buffer that has nothing to wait for: every such
+ * export is alike, so it is answered with a copy (export_stub()).  Taken
+ * from the first one the broker sends (IPC_NEWFD_STUB); replaced when the
+ * broker changes.  stub_lock nests inside conn_lock.
+ */
+static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
+static int stub_fd = -1;		/* written under stub_lock (read atomically too) */
+static struct client_obj stub_obj;	/* under stub_lock */
+
 static void fork_prepare(void)
 {
 	client_lock(&conn_lock);
+	client_lock(&stub_lock);
 }
 
 static void fork_parent(void)
 {
+	client_unlock(&stub_lock);
 	client_unlock(&conn_lock);
 }
 
@@ -138,6 +151,7 @@ static void fork_child(void)
 	doors_fork_child();
 	/* Taken by this very thread in fork_prepare(): unlock, as the
 	 * parent does (re-initialising it would hide it from TSan). */
+	client_unlock(&stub_lock);
 	client_unlock(&conn_lock);
 }
 
@@ -299,7 +313,7 @@ bool client_fd_is_own(int fd)
 	 * the parent's replies). */
 	return fd >= 0 && (fd == __atomic_load_n(&conn_fd, __ATOMIC_RELAXED) ||
 			   fd == __atomic_load_n(&inherited_fd, __ATOMIC_RELAXED) ||
-			   fd_is_doorbell(fd));
+			   fd == __atomic_load_n(&stub_fd, __ATOMIC_RELAXED) || fd_is_doorbell(fd));
 }
 
 /* @fd moved to a number at or above the floor, if one is set. */
@@ -371,6 +385,18 @@ int client_move_own_fd(int fd)
 			r = 0;
 		}
 	}
+	/* And the stub's sync file. */
+	client_lock(&stub_lock);
+	if (fd >= 0 && r == -ENOENT && fd == stub_fd) {
+		high = fcntl(fd, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
+		if (high < 0) {
+			r = -errno;
+		} else {
+			__atomic_store_n(&stub_fd, high, __ATOMIC_RELAXED);
+			r = 0;
+		}
+	}
+	client_unlock(&stub_lock);
 	client_unlock(&conn_lock);
 	return r;
 }
@@ -1175,6 +1201,70 @@ static int fdt_lookup(int fd, struct client_obj *obj)
 	return 1;
 }
 
+/* conn_lock held: keep a copy of @fd, a sync file of the stub fence, if
+ * none of this broker's is kept yet. */
+static void stub_adopt(int fd, const struct client_obj *obj)
+{
+	int copy, old = -1;
+
+	client_lock(&stub_lock);
+	if (stub_fd < 0 || stub_obj.broker != obj->broker) {
+		copy = kept_high(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+		if (copy >= 0) {
+			old = stub_fd;
+			stub_obj = *obj;
+			__atomic_store_n(&stub_fd, copy, __ATOMIC_RELAXED);
+		}
+	}
+	client_unlock(&stub_lock);
+	if (old >= 0)
+		close(old);
+}
+
+/*
+ * EXPORT_SYNC_FILE of the dma-buf @obj when the page says it has nothing
+ * unsignaled to wait for in the direction asked (no writer for READ,
+ * nothing for WRITE): Linux then exports the stub fence, so the answer is
+ * a copy of the stub's sync file kept here, at the lowest free number,
+ * FD_CLOEXEC, as Linux's.  No request.  Return: the ioctl's result, or
+ * -EAGAIN to ask the broker (bad arguments included: its errors are the
+ * kernel's, in the kernel's order).
+ */
+static long export_stub(const struct client_obj *obj, void *arg)
+{
+	struct dma_buf_export_sync_file data;
+	struct client_obj sf;
+	unsigned int want;
+	int fd = -1;
+
+	if (__atomic_load_n(&stub_fd, __ATOMIC_RELAXED) < 0 ||
+	    copy_from_user(&data, arg, sizeof(data)) || !(data.flags & DMA_BUF_SYNC_RW) ||
+	    (data.flags & ~DMA_BUF_SYNC_RW))
+		return -EAGAIN;
+	want = (data.flags & DMA_BUF_SYNC_WRITE) ? 2u : 1u;
+	if ((client_buffer_ready(obj) & want) != want)
+		return -EAGAIN;
+	client_lock(&stub_lock);
+	if (stub_fd >= 0 && stub_obj.broker == obj->broker) {
+		fd = fcntl(stub_fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = -errno;
+		sf = stub_obj;
+	}
+	client_unlock(&stub_lock);
+	if (fd == -1)
+		return -EAGAIN;
+	if (fd < 0)
+		return fd;
+	data.fd = fd;
+	if (copy_to_user(arg, &data, sizeof(data))) {
+		close(fd);
+		return -EFAULT;
+	}
+	fdt_record(fd, FD_OURS, &sf, true);
+	return 0;
+}
+
 static void learn_newfds(const struct ipc_msg *rep, size_t off)
 {
 	const struct ipc_newfd *nf = (const void *)((const char *)rep->payload + off);
@@ -1192,6 +1282,8 @@ static void learn_newfds(const struct ipc_msg *rep, size_t off)
 		known_put((dev_t)nf[i].dev, (ino_t)nf[i].ino, (int)nf[i].kind, nf[i].size, broker,
 			  &nf[i]);
 		fdt_record(rep->fds[i], nf[i].kind ? FD_OURS : FD_NONE, &obj, true);
+		if ((nf[i].flags & IPC_NEWFD_STUB) && obj.kind == IPC_KIND_SYNC_FILE)
+			stub_adopt(rep->fds[i], &obj);
 		/* fds arrive FD_CLOEXEC; the request may have asked otherwise. */
 		if (nf[i].flags & IPC_NEWFD_INHERIT)
 			fcntl(rep->fds[i], F_SETFD, 0);
@@ -1620,6 +1712,11 @@ long client_ioctl_peeked(int fd, const struct client_obj *obj, unsigned long req
 		if (r != -EAGAIN)
 			return r;
 	}
+	if (obj->kind == IPC_KIND_DMA_BUF && request == DMA_BUF_IOCTL_EXPORT_SYNC_FILE) {
+		r = export_stub(obj, arg);
+		if (r != -EAGAIN)
+			return r;
+	}
 	r = client_ioctl_remote(fd, obj, request, arg, false);
 
 	return r == -ENOLINK ? ioctl_broker_gone(obj, request, arg) : r;
@@ -1653,6 +1750,10 @@ long client_ioctl_unidentified(int fd, unsigned long request, void *arg)
 	 * connection there is no broker to ask without identifying. */
 	if (__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE) || !id || fd < 0 ||
 	    obj.kind == IPC_KIND_NONE)
+		return -EREMOTE;
+	/* An EXPORT may need no request (export_stub()): identify first. */
+	if ((uint32_t)request == DMA_BUF_IOCTL_EXPORT_SYNC_FILE &&
+	    __atomic_load_n(&stub_fd, __ATOMIC_RELAXED) >= 0)
 		return -EREMOTE;
 	r = client_ioctl_remote(fd, &obj, request, arg, true);
 	/* Not this broker's (or it is gone): identify as usual. */

@@ -158,6 +158,10 @@ struct ipc_newfd {
 };
 #define IPC_POINTS_MAX 4
 #define IPC_NEWFD_INHERIT 1u	/* the fd must not be FD_CLOEXEC */
+/* A sync file of the stub fence: every one is alike, so the client may
+ * keep one and answer EXPORT_SYNC_FILE of a buffer the page says has
+ * nothing to wait for with a copy (docs/design.md section 16). */
+#define IPC_NEWFD_STUB 2u
 
 /*
  * IPC_PROXY_CREATE: a fence of the client's own (the in-process kernel API:

@@ -908,6 +908,104 @@ TEST(timeline_page_buffer_polls_decided)
 	CHECK_EQ(on_own_broker(buffer_polls_decided_by_page), 0);
 }
 
+/*
+ * EXPORT_SYNC_FILE of a buffer with nothing unsignaled to wait for exports
+ * the stub fence (as Linux): after the first, the client answers it from
+ * the page with a copy of the stub's sync file, with no request, at the
+ * lowest free number, FD_CLOEXEC, alike in every way the first one; a
+ * fence imported since is exported from the broker again; a write-back
+ * fault is EFAULT with no fd left behind.
+ */
+static int info_one(int fd, struct sync_fence_info *fi, char name[32]);
+
+static int export_stub_case(void)
+{
+	struct dma_heap_allocation_data a = { .len = PAGE, .fd_flags = O_RDWR | O_CLOEXEC };
+	struct dma_buf_export_sync_file ex = { .flags = DMA_BUF_SYNC_READ, .fd = -1 };
+	struct dma_buf_import_sync_file imp = { .flags = DMA_BUF_SYNC_READ };
+	struct sync_fence_info f1, f2;
+	char n1[32], n2[32];
+	int heap = dmasync_open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC), tl = open_tl();
+	int code = 0, buf, e1, e2, lowest;
+	struct dma_buf_export_sync_file *ro;
+	uint64_t r0;
+
+	if (heap < 0 || tl < 0 || dmasync_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a))
+		return 2;
+	buf = (int)a.fd;
+	/* the first asks the broker */
+	if (dmasync_ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex))
+		return 3;
+	e1 = ex.fd;
+	if (info_one(e1, &f1, n1) != 1)
+		code |= 4;
+	/* the next ones do not, in either direction */
+	for (unsigned int flags = DMA_BUF_SYNC_READ; flags <= DMA_BUF_SYNC_RW; flags++) {
+		lowest = dup(0);
+		close(lowest);
+		ex = (struct dma_buf_export_sync_file){ .flags = flags, .fd = -1 };
+		r0 = requests_now();
+		if (dmasync_ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) || ex.fd != lowest ||
+		    ex.flags != flags)
+			code |= 8;
+		if (requests_now() - r0 != 1)	/* requests_now() itself */
+			code |= 16;
+		e2 = ex.fd;
+		if (fcntl(e2, F_GETFD) != FD_CLOEXEC || info_one(e2, &f2, n2) != 1 ||
+		    memcmp(&f1, &f2, sizeof(f1)) || memcmp(n1, n2, sizeof(n1)))
+			code |= 32;
+		dmasync_close(e2);
+	}
+	/* the write-back faults: EFAULT, and the number is free again */
+	ro = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ro == MAP_FAILED)
+		return 2;
+	*ro = (struct dma_buf_export_sync_file){ .flags = DMA_BUF_SYNC_READ, .fd = -1 };
+	mprotect(ro, PAGE, PROT_READ);
+	lowest = dup(0);
+	close(lowest);
+	if (dmasync_ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, ro) != -1 || errno != EFAULT)
+		code |= 64;
+	e2 = dup(0);
+	if (e2 != lowest)
+		code |= 128;
+	close(e2);
+	munmap(ro, PAGE);
+	/* a reader imported: READ still exports the stub, WRITE the reader */
+	imp.fd = create_fence(tl, 1);
+	if (imp.fd < 0 || dmasync_ioctl(buf, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp))
+		return 2;
+	ex = (struct dma_buf_export_sync_file){ .flags = DMA_BUF_SYNC_READ, .fd = -1 };
+	if (dmasync_ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) || info_one(ex.fd, &f2, NULL) != 1 ||
+	    memcmp(&f1, &f2, sizeof(f1)))
+		code |= 256;
+	dmasync_close(ex.fd);
+	ex = (struct dma_buf_export_sync_file){ .flags = DMA_BUF_SYNC_WRITE, .fd = -1 };
+	if (dmasync_ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) || status(ex.fd) != 0)
+		code |= 512;
+	dmasync_close(ex.fd);
+	/* signaled: WRITE exports that fence (Linux: signaled fences are not
+	 * waited for, so the stub again) */
+	if (inc(tl, 1))
+		code |= 2;
+	ex = (struct dma_buf_export_sync_file){ .flags = DMA_BUF_SYNC_WRITE, .fd = -1 };
+	if (dmasync_ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) || info_one(ex.fd, &f2, NULL) != 1 ||
+	    memcmp(&f1, &f2, sizeof(f1)))
+		code |= 1024;
+	dmasync_close(ex.fd);
+	dmasync_close(e1);
+	dmasync_close(imp.fd);
+	close(buf);
+	close(heap);
+	dmasync_close(tl);
+	return code;
+}
+
+TEST(export_of_an_idle_buffer_from_the_page)
+{
+	CHECK_EQ(on_own_broker(export_stub_case), 0);
+}
+
 /* ---- FILE_INFO from the signal record ------------------------------------------------------ */
 
 static int merge_fds(int a, int b, const char *name)
