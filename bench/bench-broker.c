@@ -62,7 +62,9 @@
 #include <linux/dma-heap.h>
 #include <linux/sync_file.h>
 
+#include <dmasync/dma-fence.h>
 #include <dmasync/dmasync-uapi.h>
+#include <dmasync/sync_file.h>
 #include "client.h"
 #include "sw_sync_uapi.h"
 #include "bench-common.h"
@@ -379,6 +381,7 @@ static struct {
 	int mp;			/* a merge of a and a point signaled since */
 	int heap, buf, buf2;	/* heap device; idle buffer; buffer IMPORT fills */
 	u32 next;		/* next CREATE_FENCE value on t1 (never reached) */
+	struct dma_fence *own;	/* a signaled fence of this process (PROXY) */
 } o;
 
 static int open_tl(void)
@@ -452,6 +455,9 @@ static void setup(void)
 	o.buf = heap_alloc();
 	o.buf2 = heap_alloc();
 	o.next = 1000;
+	o.own = dma_fence_allocate_private_stub(ktime_get());
+	if (!o.own)
+		die("a fence of our own");
 }
 
 static void teardown(void)
@@ -467,10 +473,11 @@ static void teardown(void)
 	dmasync_close(o.t1);
 	dmasync_close(o.t2);
 	dmasync_close(o.t_inc);
+	dma_fence_put(o.own);
 }
 
 enum req { R_NONE, R_CREATE, R_MERGE, R_EXPORT, R_IMPORT, R_INFO0, R_INFO1, R_INFOM, R_INFOP,
-	   R_POLL, R_INC,
+	   R_POLL, R_INC, R_PROXY,
 	   R_MAX };
 
 static const struct {
@@ -488,6 +495,7 @@ static const struct {
 	[R_INFOP] = { "infop", "FILE_INFO merge, 1 sig'd", false },
 	[R_POLL] = { "poll", "poll idle dma-buf, t=0", true },
 	[R_INC] = { "inc", "INC, nothing pending", false },
+	[R_PROXY] = { "proxy", "sync_file_create_fd+close", true },
 };
 
 static void file_info(int fd, bool with_fence)
@@ -578,6 +586,15 @@ static void run_req(enum req r, long n)
 
 			if (dmasync_ioctl(o.t_inc, SW_SYNC_IOC_INC, &one))
 				die("INC");
+			break;
+		}
+		case R_PROXY: {
+			/* the kernel API: a proxy with the broker */
+			int fd = sync_file_create_fd(o.own);
+
+			if (fd < 0)
+				die("sync_file_create_fd");
+			close(fd);
 			break;
 		}
 		}

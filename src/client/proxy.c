@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 
 #include <dmasync/dma-fence.h>
@@ -80,8 +81,6 @@ static int proxy_install(struct dma_fence *fence, const char *name, int fd)
 	struct stat st;
 	int r;
 
-	if (!client_enabled())
-		return -EOPNOTSUPP;	/* process mode, or the broker itself */
 	memset(&p, 0, sizeof(p));
 	snprintf(p.driver, sizeof(p.driver), "%s", dma_fence_driver_name(fence));
 	snprintf(p.timeline, sizeof(p.timeline), "%s", dma_fence_timeline_name(fence));
@@ -122,6 +121,17 @@ static int proxy_install(struct dma_fence *fence, const char *name, int fd)
 		proxy_send(&pc->work);
 	}
 	return 0;
+}
+
+/* A number for the proxy's fd, which proxy_install() puts there. */
+static int proxy_reserve(void)
+{
+	int fd;
+
+	if (!client_enabled())
+		return -EOPNOTSUPP;	/* process mode, or the broker itself */
+	fd = eventfd(0, EFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* Our fence, if @fd is the sync file of a proxy of ours still pending. */
@@ -168,5 +178,6 @@ __attribute__((constructor)) static void proxy_init(void)
 {
 	core_fork_register(CORE_FORK_PROXY, &proxy_fork);
 	__atomic_store_n(&uapi_sync_file_proxy_hook, proxy_install, __ATOMIC_RELEASE);
+	__atomic_store_n(&uapi_sync_file_reserve_hook, proxy_reserve, __ATOMIC_RELEASE);
 	__atomic_store_n(&uapi_sync_file_fence_hook, proxy_fence_of, __ATOMIC_RELEASE);
 }

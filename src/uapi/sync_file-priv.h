@@ -58,12 +58,19 @@ struct sync_file *sync_file_alloc(void);
 void sync_file_set_fence(struct sync_file *sync_file, struct dma_fence *fence);
 
 /*
- * uapi_sync_file_proxy_hook - if set, sync_file_install() first offers
- * the sync file's @fence, its FILE_INFO @name and its reserved @fd here
- * (the client layer: a proxy in the broker, dup'ed onto @fd).  Return: 0
- * (@fd now holds the proxy; ours is dropped), -EOPNOTSUPP (install ours
- * as usual) or a negative errno (fail).  No lock held; may block.
+ * uapi_sync_file_reserve_hook - if set, sync_file_alloc() asks it first
+ * whether the sync file will be a proxy (the client layer in broker mode):
+ * then it returns an fd that only reserves the number (FD_CLOEXEC), and
+ * the sync file gets no socket of its own; -EOPNOTSUPP: make ours as
+ * usual; another negative errno: fail (EMFILE).  No lock held.
+ *
+ * uapi_sync_file_proxy_hook - sync_file_install() of a sync file whose
+ * number was reserved gives the sync file's @fence, its FILE_INFO @name
+ * and the reserved @fd here (a proxy in the broker, dup'ed onto @fd).
+ * Return: 0 (@fd now holds the proxy; ours is dropped) or a negative
+ * errno (fail; the reserved fd is closed).  No lock held; may block.
  */
+extern int (*uapi_sync_file_reserve_hook)(void);
 extern int (*uapi_sync_file_proxy_hook)(struct dma_fence *fence, const char *name, int fd);
 
 /*

@@ -58,8 +58,8 @@ struct sync_file {
 	struct uapi_file file;	/* first: the registry object */
 	struct dma_fence *fence;	/* set once, before install */
 	struct dma_fence_cb cb;		/* shuts @peer down when @fence signals */
-	int fd;				/* A: the user's end */
-	int peer;			/* B: ours */
+	int fd;				/* A: the user's end (or a reserved number) */
+	int peer;			/* B: ours; -1 while @fd is only reserved */
 	unsigned long fork_gen;		/* fork_gen at creation */
 	unsigned int signal_state;	/* atomic: SF_INSTALLED | SF_SIGNALED */
 	char user_name[SYNC_NAME_LEN];	/* MERGE's name, or "" */
@@ -99,8 +99,11 @@ static const char fill_bytes[16384];
 
 /* ---- the sync file object ------------------------------------------------------ */
 
+int (*uapi_sync_file_reserve_hook)(void);
+
 struct sync_file *sync_file_alloc(void)
 {
+	int (*reserve)(void) = __atomic_load_n(&uapi_sync_file_reserve_hook, __ATOMIC_ACQUIRE);
 	struct sync_file *sf;
 	int sv[2], zero = 0, err;
 	ssize_t r;
@@ -109,6 +112,22 @@ struct sync_file *sync_file_alloc(void)
 	sf = calloc(1, sizeof(*sf));
 	if (!sf)
 		return ERR_PTR(-ENOMEM);
+	if (reserve) {
+		/* A proxy will take the number: only reserve it. */
+		int fd = reserve();
+
+		if (fd >= 0) {
+			uapi_file_init(&sf->file, &sync_file_ops);
+			sf->fd = fd;
+			sf->peer = -1;
+			sf->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+			return sf;
+		}
+		if (fd != -EOPNOTSUPP) {
+			err = fd;
+			goto err_free;
+		}
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) &&
 	    (!uapi_files_reclaim_fds(errno) ||
 	     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))) {
@@ -285,7 +304,8 @@ void sync_file_discard(struct sync_file *sf)
 	peer = sf->peer;
 	sync_file_free(sf);
 	close(fd);
-	close(peer);
+	if (peer >= 0)
+		close(peer);
 }
 
 int (*uapi_sync_file_proxy_hook)(struct dma_fence *fence, const char *name, int fd);
@@ -300,24 +320,21 @@ int sync_file_install(struct sync_file *sf)
 		sync_file_discard(sf);
 		return -EINVAL;
 	}
-	if (proxy) {
+	if (sf->peer < 0) {
+		/* Reserved for a proxy (uapi_sync_file_reserve_hook). */
 		char name[SYNC_NAME_LEN];
 
 		sync_file_name(sf, name, sizeof(name));
-		r = proxy(sf->fence, name, fd);
-		if (r != -EOPNOTSUPP) {
-			/* @fd is the broker's sync file now (or failed): ours
-			 * goes, and only its peer is closed. */
-			int peer = sf->peer;
-
-			if (r < 0) {
-				sync_file_discard(sf);
-				return r;
-			}
-			sync_file_free(sf);
-			close(peer);
-			return fd;
+		r = proxy ? proxy(sf->fence, name, fd) : -EOPNOTSUPP;
+		if (WARN_ON(r == -EOPNOTSUPP))
+			r = -EINVAL;
+		if (r < 0) {
+			sync_file_discard(sf);
+			return r;
 		}
+		/* @fd is the broker's sync file now. */
+		sync_file_free(sf);
+		return fd;
 	}
 	r = uapi_file_install(&sf->file, sf->fd, sf->peer, -1);
 	if (r) {
