@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <linux/sync_file.h>
 #include <sys/stat.h>
 
 #include <dmasync/dma-fence.h>
@@ -150,6 +151,26 @@ static struct dma_fence *proxy_fence_of(int fd)
 	return fence;
 }
 
+/*
+ * The other way: a sync file of the broker's (another process's, or one of
+ * ours whose fence signaled) given to sync_file_get_fence() becomes a
+ * fence of this process, as a kernel sync_file does (src/uapi/sync_file.c:
+ * it signals when the fd turns readable, with FILE_INFO's status).  Here:
+ * that FILE_INFO, count only, through the client (the page or the signal
+ * record where they can say; else a request).
+ */
+static int broker_sync_file_info(int fd, struct sync_file_info *info)
+{
+	struct client_obj obj;
+	long r;
+
+	if (!client_enabled() || client_find(fd, &obj) <= 0 || obj.kind != IPC_KIND_SYNC_FILE)
+		return -ENOTTY;
+	memset(info, 0, sizeof(*info));
+	r = client_ioctl(fd, &obj, SYNC_IOC_FILE_INFO, info);
+	return r < 0 ? (int)r : 0;
+}
+
 static void fork_prepare(void)
 {
 	pthread_mutex_lock(&pending_lock);
@@ -179,5 +200,6 @@ __attribute__((constructor)) static void proxy_init(void)
 	core_fork_register(CORE_FORK_PROXY, &proxy_fork);
 	__atomic_store_n(&uapi_sync_file_proxy_hook, proxy_install, __ATOMIC_RELEASE);
 	__atomic_store_n(&uapi_sync_file_reserve_hook, proxy_reserve, __ATOMIC_RELEASE);
+	__atomic_store_n(&uapi_sync_file_info_hook, broker_sync_file_info, __ATOMIC_RELEASE);
 	__atomic_store_n(&uapi_sync_file_fence_hook, proxy_fence_of, __ATOMIC_RELEASE);
 }

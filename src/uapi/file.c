@@ -206,10 +206,19 @@ static void set_own(int *slot, int fd)
 	__atomic_store_n(slot, fd, __ATOMIC_RELAXED);
 }
 
+int uapi_files_dup_own(int fd)
+{
+	int min = __atomic_load_n(&fd_floor, __ATOMIC_RELAXED), copy = -1;
+
+	if (min > 0)
+		copy = fcntl(fd, F_DUPFD_CLOEXEC, min);
+	return copy >= 0 ? copy : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
 void uapi_files_set_fd_floor(int min)
 {
 	pthread_mutex_lock(&registry_lock);
-	fd_floor = min;
+	__atomic_store_n(&fd_floor, min, __ATOMIC_RELAXED);	/* uapi_files_dup_own() reads it */
 	/* Idle (nothing installed, no monitor): let go of them for now; the
 	 * first object makes them again, above the floor. */
 	if (!monitor_running && !uapi_installed_count) {

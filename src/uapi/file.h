@@ -255,6 +255,13 @@ void uapi_file_closed(struct uapi_file *file);
 void uapi_file_closed_key(dev_t dev, ino_t ino);
 
 /*
+ * uapi_files_dup_own - a copy of @fd (FD_CLOEXEC) for the library to keep:
+ * at or above the floor uapi_files_set_fd_floor() set, if there is room,
+ * else the lowest free number.  Return: the copy, or -1 (errno set).
+ */
+int uapi_files_dup_own(int fd);
+
+/*
  * uapi_files_set_fd_floor - keep the registry's own fds (the monitor's
  * epoll and inotify fds) at numbers >= @min from now on; if the registry
  * is idle they are closed, to be made again (above @min) by the first

@@ -71,6 +71,18 @@ void sync_file_set_fence(struct sync_file *sync_file, struct dma_fence *fence);
  * errno (fail; the reserved fd is closed).  No lock held; may block.
  */
 extern int (*uapi_sync_file_reserve_hook)(void);
+
+/*
+ * uapi_sync_file_info_hook - if set, sync_file_get_fence() of an fd that
+ * is no sync file of this process nor a proxy of ours asks here before it
+ * asks the kernel: FILE_INFO (count only) of @fd if it is a sync file of
+ * the broker's (the client layer), which then becomes a fence of this
+ * process as a kernel sync_file does (signaled when @fd turns readable or
+ * its FILE_INFO says so).  Return: 0, -ENOTTY if @fd is not the hook's,
+ * or another negative errno.  No lock held; may block.
+ */
+struct sync_file_info;
+extern int (*uapi_sync_file_info_hook)(int fd, struct sync_file_info *info);
 extern int (*uapi_sync_file_proxy_hook)(struct dma_fence *fence, const char *name, int fd);
 
 /*

@@ -421,8 +421,20 @@ extern int (*uapi_kernel_sync_file_info)(int fd, struct sync_file_info *info);
  */
 int (*uapi_kernel_sync_file_info)(int fd, struct sync_file_info *info) = kernel_file_info;
 
-static int kernel_sync_file_info(int fd, struct sync_file_info *info)
+int (*uapi_sync_file_info_hook)(int fd, struct sync_file_info *info);
+
+/* FILE_INFO (count only) of the sync file @fd of the broker, the hook's
+ * (*@own set), or else of the kernel. */
+static int kernel_sync_file_info(int fd, struct sync_file_info *info, bool *own)
 {
+	int (*hook)(int, struct sync_file_info *) =
+		__atomic_load_n(&uapi_sync_file_info_hook, __ATOMIC_ACQUIRE);
+	int r = hook ? hook(fd, info) : -ENOTTY;
+
+	if (own)
+		*own = r != -ENOTTY;
+	if (r != -ENOTTY)
+		return r;
 	return __atomic_load_n(&uapi_kernel_sync_file_info, __ATOMIC_ACQUIRE)(fd, info);
 }
 
@@ -432,6 +444,7 @@ struct foreign_fence {
 	pthread_mutex_t status_lock;	/* leaf lock for @done and the error */
 	bool done;			/* the kernel fence was seen signaled */
 	int fd;				/* our dup of the kernel sync_file */
+	bool broker;			/* it is the broker's, not the kernel's */
 	struct uapi_fd_watch watch;	/* armed by enable_signaling */
 	char timeline[SYNC_NAME_LEN];	/* the kernel sync_file's name */
 };
@@ -448,7 +461,7 @@ static bool foreign_record(struct foreign_fence *ff)
 	if (!ff->done) {
 		struct sync_file_info info;
 
-		if (!kernel_sync_file_info(ff->fd, &info) && info.status < 0 &&
+		if (!kernel_sync_file_info(ff->fd, &info, NULL) && info.status < 0 &&
 		    info.status >= -MAX_ERRNO)
 			__atomic_store_n(&ff->base.error, info.status, __ATOMIC_RELAXED);
 		__atomic_store_n(&ff->done, true, __ATOMIC_RELEASE);
@@ -457,16 +470,23 @@ static bool foreign_record(struct foreign_fence *ff)
 	return true;
 }
 
-/* Whether the kernel fence has signaled (a non-blocking poll). */
+/*
+ * Whether the kernel fence has signaled (a non-blocking poll).  The
+ * broker's sync file turns readable once the broker has applied what
+ * signaled it; its FILE_INFO (the timeline page) knows at once.
+ */
 static bool foreign_check(struct foreign_fence *ff)
 {
 	struct pollfd p = { .fd = ff->fd, .events = POLLIN };
+	struct sync_file_info info;
 
 	if (__atomic_load_n(&ff->done, __ATOMIC_ACQUIRE))
 		return true;
-	if (poll(&p, 1, 0) != 1)
-		return false;
-	return foreign_record(ff);
+	if (poll(&p, 1, 0) == 1)
+		return foreign_record(ff);
+	if (ff->broker && !kernel_sync_file_info(ff->fd, &info, NULL) && info.status != 0)
+		return foreign_record(ff);
+	return false;
 }
 
 static const char *foreign_driver_name(struct dma_fence *fence)
@@ -554,16 +574,20 @@ static struct dma_fence *foreign_fence_create(int fd)
 	struct foreign_fence *ff;
 	size_t n;
 
-	if (fd < 0 || kernel_sync_file_info(fd, &info))
+	bool broker;
+
+	if (fd < 0 || kernel_sync_file_info(fd, &info, &broker))
 		return NULL;
 	ff = calloc(1, sizeof(*ff));
 	if (!ff)
 		return NULL;
-	ff->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	/* Out of the program's way where the registry keeps its own fds. */
+	ff->fd = uapi_files_dup_own(fd);
 	if (ff->fd < 0) {
 		free(ff);
 		return NULL;
 	}
+	ff->broker = broker;
 	spin_lock_init(&ff->lock);
 	pthread_mutex_init(&ff->status_lock, NULL);
 	n = strnlen(info.name, sizeof(info.name) - 1);

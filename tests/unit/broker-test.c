@@ -30,7 +30,9 @@
 #include <linux/dma-heap.h>
 #include <linux/sync_file.h>
 
+#include <dmasync/dma-buf.h>
 #include <dmasync/dma-fence.h>
+#include <dmasync/dma-resv.h>
 #include <dmasync/dmasync-uapi.h>
 #include <dmasync/spinlock.h>
 #include <dmasync/sync_file.h>
@@ -1715,6 +1717,106 @@ TEST(dead_broker_objects_never_seen)
 	close(sp[1]);
 	close(pidpipe[0]);
 	close(pidpipe[1]);
+}
+
+/*
+ * The other way round: a sync file of the broker (made by another process)
+ * given to sync_file_get_fence() becomes a fence of this process, as a
+ * kernel sync_file does: pending while its point is, signaled at once
+ * after an INC here (the page), woken in a blocked wait by an INC in
+ * another process, with the error of a point whose timeline went away;
+ * and one imported into a buffer of this process's own (dma_buf_export())
+ * holds the buffer's readiness until it signals.
+ */
+static void own_buffer_release(struct dma_buf *db)
+{
+}
+
+static const struct dma_buf_ops own_buffer_ops = { .release = own_buffer_release };
+
+static struct dma_buf *own_buffer(void)
+{
+	static int priv;
+	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	struct dma_buf *db;
+
+	info.ops = &own_buffer_ops;
+	info.size = 4096;
+	info.flags = O_RDWR;
+	info.priv = &priv;
+	db = dma_buf_export(&info);
+	return IS_ERR(db) ? NULL : db;
+}
+
+static int remote_fence_case(void)
+{
+	int tl = open_tl(), code = 0, f, g, h, buf;
+	struct dma_fence *ff, *gf, *hf;
+	struct dma_buf *db;
+	pid_t kid;
+
+	f = create_fence(tl, 1);
+	g = create_fence(tl, 2);
+	h = create_fence(tl, 10);
+	if (tl < 0 || f < 0 || g < 0 || h < 0)
+		return 2;
+	ff = sync_file_get_fence(f);
+	gf = sync_file_get_fence(g);
+	hf = sync_file_get_fence(h);
+	if (!ff || !gf || !hf)
+		return 3;
+	if (dma_fence_is_signaled(ff) || dma_fence_wait_timeout(ff, false, 0) != 0)
+		code |= 4;
+	/* a buffer of our own waits for g (a writer) */
+	db = own_buffer();
+	if (!db)
+		return 2;
+	buf = dma_buf_fd(db, O_CLOEXEC);
+	{
+		struct dma_buf_import_sync_file imp = { .flags = DMA_BUF_SYNC_WRITE, .fd = g };
+
+		if (buf < 0 || dmasync_ioctl(buf, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp))
+			return 5;
+		if (dma_resv_test_signaled(db->resv, DMA_RESV_USAGE_WRITE) || revents(buf, POLLIN, 0))
+			code |= 8;
+	}
+	/* INC here: signaled at once */
+	if (inc(tl, 1) || !dma_fence_is_signaled(ff) || dma_fence_get_status(ff) != 1)
+		code |= 16;
+	/* INC in another process wakes a blocked wait, and the buffer */
+	fflush(stdout);
+	kid = fork();
+	if (kid == 0) {
+		usleep(50000);
+		_exit(inc(tl, 1) ? 1 : 0);
+	}
+	if (dma_fence_wait_timeout(gf, false, 5000000000ll) <= 0 || dma_fence_get_status(gf) != 1)
+		code |= 32;
+	if (wait_status(kid) != 0)
+		code |= 2;
+	if (revents(buf, POLLIN, 5000) != POLLIN ||
+	    !dma_resv_test_signaled(db->resv, DMA_RESV_USAGE_WRITE))
+		code |= 64;
+	/* the timeline's last fd closes: its pending point's error */
+	dmasync_close(tl);
+	if (dma_fence_wait_timeout(hf, false, 5000000000ll) <= 0 ||
+	    dma_fence_get_status(hf) != -ENOENT) {
+		fprintf(stderr, "# after the timeline: status %d\n", dma_fence_get_status(hf));
+		code |= 128;
+	}
+	dma_fence_put(ff);
+	dma_fence_put(gf);
+	dma_fence_put(hf);
+	dmasync_close(buf);
+	close(f);
+	close(g);
+	close(h);
+	return code;
+}
+
+TEST(broker_sync_file_as_a_fence)
+{
+	CHECK_EQ(on_own_broker(remote_fence_case), 0);
 }
 
 /* ---- diagnostics ------------------------------------------------------------------------- */
