@@ -224,13 +224,15 @@ static void describe_fds(struct broker_client *c, struct ipc_msg *out, char *buf
 		struct engine_obj_info info = { 0 };
 		struct ipc_newfd nf;
 		int fl = fcntl(out->fds[i], F_GETFD);
+		bool claimed;
 
-		engine_identify(out->fds[i], &info);
+		/* Counted against its maker until it is released. */
+		engine_identify_claim(out->fds[i], &info, c ? c->owner : NULL, owner_released,
+				      &claimed);
 		/* Recognisable as ours even after we are gone (ipc.h). */
 		if (info.kind != IPC_KIND_NONE && info.kind != IPC_KIND_DMA_BUF)
 			ipc_mark_fd(out->fds[i], info.kind);
-		/* Counted against its maker until it is released. */
-		if (c && engine_claim(out->fds[i], c->owner, owner_released)) {
+		if (claimed) {
 			__atomic_add_fetch(&c->owner->refs, 1, __ATOMIC_RELAXED);
 			__atomic_add_fetch(&c->owner->objects, 1, __ATOMIC_RELAXED);
 		}
@@ -265,6 +267,7 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 	uint32_t in_fields[SCHEMA_UDMABUF_LIST_LIMIT + 1];
 	unsigned int n_fields = 0, next_fd = 1;
 	size_t array_bytes = 0, region_len, len;
+	struct engine_obj_info target = { 0 };
 	long ret;
 
 	if (in->hdr.len < sizeof(io) || in->nfds < 1) {
@@ -273,9 +276,7 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 	}
 	memcpy(&io, in->payload, sizeof(io));
 	if (in->hdr.flags & IPC_IOCTL_UNIDENTIFIED) {
-		struct engine_obj_info info;
-
-		if (engine_identify(in->fds[0], &info) == IPC_KIND_NONE) {
+		if (engine_identify(in->fds[0], &target) == IPC_KIND_NONE) {
 			out->hdr.ret = -ENOTTY;
 			out->hdr.arg0 = IPC_IOCTL_NOT_OURS;
 			return;
@@ -379,11 +380,10 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 	/* A target the client did not identify: described after the new
 	 * fds, so that what it knows of it stays fresh (ipc.h). */
 	if ((in->hdr.flags & IPC_IOCTL_UNIDENTIFIED) && len + sizeof(struct ipc_newfd) <= IPC_MAX_PAYLOAD) {
-		struct engine_obj_info info;
 		struct ipc_newfd nf;
 
-		engine_identify(in->fds[0], &info);
-		describe_one(&info, in->fds[0], &nf);
+		/* What it is did not change (its readiness is read anew). */
+		describe_one(&target, in->fds[0], &nf);
 		memcpy(tx + len, &nf, sizeof(nf));
 		len += sizeof(nf);
 		out->hdr.flags |= IPC_IOCTL_UNIDENTIFIED;
@@ -839,6 +839,9 @@ int broker_run(const struct broker_options *opt)
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (scratch == MAP_FAILED || mprotect(scratch + SCRATCH_PAGES * PAGE, PAGE, PROT_NONE))
 		return -ENOMEM;
+	/* Requests' arguments are laid out there: no probe before a copy
+	 * (the guard page past it still faults where the caller's did). */
+	engine_trust_scratch(scratch, SCRATCH_PAGES * PAGE);
 	instance_id = now_ns() ^ ((uint64_t)getpid() << 40);
 	/* Without the page, every INC and read is a request, as before it. */
 	engine_on_timeline_release(broker_tlpage_release);

@@ -23,6 +23,7 @@
 #include "file.h"
 #include "sync_file-priv.h"
 #include "sw_sync_dev.h"
+#include "uaccess.h"
 #include <dmasync/sw_sync.h>
 
 int engine_open(const char *path, int flags, const char *comm)
@@ -89,14 +90,43 @@ static void describe_points(struct dma_fence *fence, struct engine_obj_info *inf
 	info->n_points = ok && n >= 2 ? n : 0;
 }
 
+void engine_trust_scratch(void *p, size_t len)
+{
+	uaccess_trust_range(p, len);
+}
+
+static void (*owner_released)(void *owner);
+static void release_hook(struct uapi_file *file);
+
+/* Make @owner the owner of @file if it has none.  Return: true if it did. */
+static bool claim(struct uapi_file *file, void *owner, void (*released)(void *owner))
+{
+	void *none = NULL;
+
+	__atomic_store_n(&owner_released, released, __ATOMIC_RELEASE);
+	__atomic_store_n(&uapi_file_release_hook, release_hook, __ATOMIC_RELEASE);
+	return __atomic_compare_exchange_n(&file->owner, &none, owner, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_RELAXED);
+}
+
 enum ipc_kind engine_identify(int fd, struct engine_obj_info *info)
+{
+	return engine_identify_claim(fd, info, NULL, NULL, NULL);
+}
+
+enum ipc_kind engine_identify_claim(int fd, struct engine_obj_info *info, void *owner,
+				    void (*released)(void *owner), bool *claimed)
 {
 	struct uapi_file *file = uapi_file_lookup(fd);
 	enum ipc_kind kind;
 
 	memset(info, 0, sizeof(*info));
+	if (claimed)
+		*claimed = false;
 	if (!file)
 		return IPC_KIND_NONE;
+	if (owner)
+		*claimed = claim(file, owner, released);
 	kind = kind_of(file);
 	info->kind = kind;
 	info->dev = file->dev;
@@ -111,8 +141,8 @@ enum ipc_kind engine_identify(int fd, struct engine_obj_info *info)
 			sync_timeline_put(tl);
 		}
 	} else if (kind == IPC_KIND_SYNC_FILE) {
-		struct dma_fence *fence = sync_file_get_fence(fd);
-
+		/* The file found: no more lookups of @fd (each an fstat). */
+		struct dma_fence *fence = uapi_sync_file_fence(file);
 		struct dma_fence *stub = dma_fence_get_stub();
 
 		info->stub = fence && fence == stub;
@@ -120,11 +150,11 @@ enum ipc_kind engine_identify(int fd, struct engine_obj_info *info)
 		if (fence && dma_fence_is_sw_sync(fence)) {
 			info->context = fence->context;
 			info->seqno = fence->seqno;
-			sync_file_get_name(fd, info->name, sizeof(info->name));
+			uapi_sync_file_name(file, info->name, sizeof(info->name));
 		} else if (fence) {
 			describe_points(fence, info);
 			if (info->n_points)
-				sync_file_get_name(fd, info->name, sizeof(info->name));
+				uapi_sync_file_name(file, info->name, sizeof(info->name));
 		}
 		dma_fence_put(fence);
 	}
@@ -270,7 +300,6 @@ long engine_sync_file_count(int fd)
 	return n;
 }
 
-static void (*owner_released)(void *owner);
 static void (*timeline_released)(struct sync_timeline *tl);
 static void (*dmabuf_released)(dev_t dev, ino_t ino);
 
@@ -327,15 +356,11 @@ static void release_hook(struct uapi_file *file)
 bool engine_claim(int fd, void *owner, void (*released)(void *owner))
 {
 	struct uapi_file *file = uapi_file_lookup(fd);
-	void *none = NULL;
 	bool claimed;
 
 	if (!file)
 		return false;
-	__atomic_store_n(&owner_released, released, __ATOMIC_RELEASE);
-	__atomic_store_n(&uapi_file_release_hook, release_hook, __ATOMIC_RELEASE);
-	claimed = __atomic_compare_exchange_n(&file->owner, &none, owner, false, __ATOMIC_ACQ_REL,
-					      __ATOMIC_RELAXED);
+	claimed = claim(file, owner, released);
 	uapi_file_put(file);
 	return claimed;
 }

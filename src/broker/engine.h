@@ -47,6 +47,21 @@ long engine_ioctl(int fd, unsigned long request, void *arg);
 enum ipc_kind engine_identify(int fd, struct engine_obj_info *info);
 
 /*
+ * engine_identify_claim - engine_identify(), and engine_claim() of the
+ * same object by @owner (*@claimed: whether it became the owner), with
+ * one lookup of @fd.
+ */
+enum ipc_kind engine_identify_claim(int fd, struct engine_obj_info *info, void *owner,
+				    void (*released)(void *owner), bool *claimed);
+
+/*
+ * engine_trust_scratch - [@p, @p + @len) is the broker's own memory for
+ * requests' arguments, mapped and writable for good: the handlers' copies
+ * there need not ask the kernel first (uaccess.h).
+ */
+void engine_trust_scratch(void *p, size_t len);
+
+/*
  * A copy of the fd of the object with (@dev, @ino) was closed somewhere:
  * if no copy is left, release the object now (a timeline's points signal
  * before this returns).

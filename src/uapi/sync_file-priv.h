@@ -58,6 +58,16 @@ struct sync_file *sync_file_alloc(void);
 void sync_file_set_fence(struct sync_file *sync_file, struct dma_fence *fence);
 
 /*
+ * uapi_sync_file_fence / uapi_sync_file_name - the fence (a new reference)
+ * and the FILE_INFO name of @file, the registry object of a sync file of
+ * this process (its ops: check first), as sync_file_get_fence() and
+ * sync_file_get_name() of its fd give them, without looking the fd up.
+ */
+struct uapi_file;
+struct dma_fence *uapi_sync_file_fence(struct uapi_file *file);
+void uapi_sync_file_name(struct uapi_file *file, char *buf, size_t len);
+
+/*
  * uapi_sync_file_reserve_hook - if set, sync_file_alloc() asks it first
  * whether the sync file will be a proxy (the client layer in broker mode):
  * then it returns an fd that only reserves the number (FD_CLOEXEC), and

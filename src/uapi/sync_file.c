@@ -391,6 +391,16 @@ static void sync_file_name(struct sync_file *sf, char *buf, size_t len)
 		 (long long)fence->seqno);
 }
 
+struct dma_fence *uapi_sync_file_fence(struct uapi_file *file)
+{
+	return dma_fence_get(container_of(file, struct sync_file, file)->fence);
+}
+
+void uapi_sync_file_name(struct uapi_file *file, char *buf, size_t len)
+{
+	sync_file_name(container_of(file, struct sync_file, file), buf, len);
+}
+
 char *sync_file_get_name(int fd, char *buf, int len)
 {
 	struct uapi_file *file = uapi_file_lookup_type(fd, &sync_file_ops);

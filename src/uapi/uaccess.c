@@ -312,6 +312,23 @@ static bool on_brk_heap(uintptr_t a, size_t n)
 	return end != (uintptr_t)-1 && a + n <= end;
 }
 
+/* uaccess_trust_range(): one range, set once (0, 0: none). */
+static uintptr_t trusted_lo, trusted_hi;
+
+void uaccess_trust_range(const void *start, size_t n)
+{
+	__atomic_store_n(&trusted_lo, (uintptr_t)start, __ATOMIC_RELAXED);
+	__atomic_store_n(&trusted_hi, (uintptr_t)start + n, __ATOMIC_RELEASE);
+}
+
+static bool on_trusted(uintptr_t a, size_t n)
+{
+	uintptr_t hi = __atomic_load_n(&trusted_hi, __ATOMIC_ACQUIRE);
+
+	return hi && a >= __atomic_load_n(&trusted_lo, __ATOMIC_RELAXED) && a + n >= a &&
+	       a + n <= hi;
+}
+
 static int copy(void *to, const void *from, size_t n, bool to_user)
 {
 	int saved = errno, ret;
@@ -321,7 +338,8 @@ static int copy(void *to, const void *from, size_t n, bool to_user)
 	switch (get_mode()) {
 	case UACCESS_PROBE:
 		if (on_live_stack((uintptr_t)(to_user ? to : from), n) ||
-		    on_brk_heap((uintptr_t)(to_user ? to : from), n)) {
+		    on_brk_heap((uintptr_t)(to_user ? to : from), n) ||
+		    on_trusted((uintptr_t)(to_user ? to : from), n)) {
 			raw_copy(to, from, n);
 			ret = 0;
 			break;
@@ -359,7 +377,8 @@ void uapi_uaccess_set_mode(int m)
 bool uaccess_known_readable(const void *from, size_t n)
 {
 	return get_mode() == UACCESS_PROBE &&
-	       (on_live_stack((uintptr_t)from, n) || on_brk_heap((uintptr_t)from, n));
+	       (on_live_stack((uintptr_t)from, n) || on_brk_heap((uintptr_t)from, n) ||
+		on_trusted((uintptr_t)from, n));
 }
 
 int copy_from_user(void *to, const void *from, size_t n)

@@ -56,6 +56,15 @@ int copy_from_user(void *to, const void *from, size_t n);
 bool uaccess_known_readable(const void *from, size_t n);
 
 /*
+ * uaccess_trust_range - declare [@start, @start + @n) mapped and writable
+ * for the life of the process (the broker's scratch area, where it lays
+ * out each request's argument): copies inside it need no probe.  Copies
+ * that reach past it are checked as any other.  One range; a later call
+ * replaces it.
+ */
+void uaccess_trust_range(const void *start, size_t n);
+
+/*
  * copy_to_user - copy @n bytes from @from into the caller's memory at @to.
  * @to: untrusted pointer
  * @from: our buffer
