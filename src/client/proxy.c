@@ -33,23 +33,53 @@ struct proxy_cb {
 	int64_t timestamp;
 	dev_t dev;			/* the broker's sync file */
 	ino_t ino;
-	struct proxy_cb *prev, *next;	/* in pending */
+	struct proxy_cb *prev, *next;	/* in its pending bucket */
+	bool listed;			/* in pending (under pending_lock) */
 };
 
-/* Proxies whose fence has not signaled yet: sync_file_get_fence() of
- * their fds gives our fence back, as the kernel would. */
+/*
+ * Proxies whose fence has not signaled yet, by their sync file's inode:
+ * sync_file_get_fence() of their fds gives our fence back, as the kernel
+ * would.  n_pending lets a process with none skip the fstat.
+ */
+#define PENDING_BUCKETS 256
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct proxy_cb *pending;
+static struct proxy_cb *pending[PENDING_BUCKETS];
+static unsigned long n_pending;
+
+static struct proxy_cb **pending_bucket(ino_t ino)
+{
+	return &pending[(ino ^ (ino >> 8)) % PENDING_BUCKETS];
+}
+
+static void pending_add(struct proxy_cb *pc)
+{
+	struct proxy_cb **b = pending_bucket(pc->ino);
+
+	pthread_mutex_lock(&pending_lock);
+	pc->prev = NULL;
+	pc->next = *b;
+	if (*b)
+		(*b)->prev = pc;
+	*b = pc;
+	pc->listed = true;
+	__atomic_store_n(&n_pending, n_pending + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&pending_lock);
+}
 
 static void pending_del(struct proxy_cb *pc)
 {
 	pthread_mutex_lock(&pending_lock);
-	if (pc->prev)
-		pc->prev->next = pc->next;
-	else if (pending == pc)
-		__atomic_store_n(&pending, pc->next, __ATOMIC_RELEASE);
-	if (pc->next)
-		pc->next->prev = pc->prev;
+	if (pc->listed) {
+		if (pc->prev)
+			pc->prev->next = pc->next;
+		else
+			*pending_bucket(pc->ino) = pc->next;
+		if (pc->next)
+			pc->next->prev = pc->prev;
+		pc->listed = false;
+		__atomic_store_n(&n_pending, n_pending - 1, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&pending_lock);
 }
 
@@ -109,12 +139,7 @@ static int proxy_install(struct dma_fence *fence, const char *name, int fd)
 	pc->dev = st.st_dev;
 	pc->ino = st.st_ino;
 	init_irq_work(&pc->work, proxy_send);
-	pthread_mutex_lock(&pending_lock);
-	pc->next = pending;
-	if (pending)
-		pending->prev = pc;
-	__atomic_store_n(&pending, pc, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&pending_lock);
+	pending_add(pc);
 	if (dma_fence_add_callback(fence, &pc->cb, proxy_signaled)) {
 		/* It signaled since we looked. */
 		pc->status = dma_fence_get_status(fence);
@@ -141,10 +166,10 @@ static struct dma_fence *proxy_fence_of(int fd)
 	struct dma_fence *fence = NULL;
 	struct stat st;
 
-	if (!__atomic_load_n(&pending, __ATOMIC_ACQUIRE) || fstat(fd, &st))
+	if (!__atomic_load_n(&n_pending, __ATOMIC_ACQUIRE) || fstat(fd, &st))
 		return NULL;
 	pthread_mutex_lock(&pending_lock);
-	for (struct proxy_cb *pc = pending; pc && !fence; pc = pc->next)
+	for (struct proxy_cb *pc = *pending_bucket(st.st_ino); pc && !fence; pc = pc->next)
 		if (pc->dev == st.st_dev && pc->ino == st.st_ino)
 			fence = dma_fence_get(pc->fence);
 	pthread_mutex_unlock(&pending_lock);
@@ -185,7 +210,14 @@ static void fork_parent(void)
  * callbacks still send (the broker ignores another connection's ids). */
 static void fork_child(void)
 {
-	__atomic_store_n(&pending, NULL, __ATOMIC_RELEASE);
+	/* The parent's entries stay allocated (its callbacks' copies free
+	 * them when they run here); they are no longer listed. */
+	for (unsigned int i = 0; i < PENDING_BUCKETS; i++) {
+		for (struct proxy_cb *pc = pending[i]; pc; pc = pc->next)
+			pc->listed = false;
+		pending[i] = NULL;
+	}
+	__atomic_store_n(&n_pending, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&pending_lock);	/* taken by fork_prepare() */
 }
 
