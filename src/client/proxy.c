@@ -181,8 +181,9 @@ static struct dma_fence *proxy_fence_of(int fd)
  * ours whose fence signaled) given to sync_file_get_fence() becomes a
  * fence of this process, as a kernel sync_file does (src/uapi/sync_file.c:
  * it signals when the fd turns readable, with FILE_INFO's status).  Here:
- * that FILE_INFO, count only, through the client (the page or the signal
- * record where they can say; else a request).
+ * that FILE_INFO (@info as the caller set it up: count only, or one entry
+ * for the names) through the client (the page or the signal record where
+ * they can say; else a request).
  */
 static int broker_sync_file_info(int fd, struct sync_file_info *info)
 {
@@ -191,7 +192,6 @@ static int broker_sync_file_info(int fd, struct sync_file_info *info)
 
 	if (!client_enabled() || client_find(fd, &obj) <= 0 || obj.kind != IPC_KIND_SYNC_FILE)
 		return -ENOTTY;
-	memset(info, 0, sizeof(*info));
 	r = client_ioctl(fd, &obj, SYNC_IOC_FILE_INFO, info);
 	return r < 0 ? (int)r : 0;
 }

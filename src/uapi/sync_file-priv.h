@@ -85,10 +85,11 @@ extern int (*uapi_sync_file_reserve_hook)(void);
 /*
  * uapi_sync_file_info_hook - if set, sync_file_get_fence() of an fd that
  * is no sync file of this process nor a proxy of ours asks here before it
- * asks the kernel: FILE_INFO (count only) of @fd if it is a sync file of
- * the broker's (the client layer), which then becomes a fence of this
- * process as a kernel sync_file does (signaled when @fd turns readable or
- * its FILE_INFO says so).  Return: 0, -ENOTTY if @fd is not the hook's,
+ * asks the kernel: FILE_INFO of @fd, with @info as the caller filled it
+ * (count only, or one entry), if it is a sync file of the broker's (the
+ * client layer), which then becomes a fence of this process as a kernel
+ * sync_file does (signaled when @fd turns readable or its FILE_INFO says
+ * so; named after its one fence if it has one).  Return: 0, -ENOTTY if @fd is not the hook's,
  * or another negative errno.  No lock held; may block.
  */
 struct sync_file_info;

@@ -439,7 +439,10 @@ static int kernel_sync_file_info(int fd, struct sync_file_info *info, bool *own)
 {
 	int (*hook)(int, struct sync_file_info *) =
 		__atomic_load_n(&uapi_sync_file_info_hook, __ATOMIC_ACQUIRE);
-	int r = hook ? hook(fd, info) : -ENOTTY;
+	int r;
+
+	memset(info, 0, sizeof(*info));
+	r = hook ? hook(fd, info) : -ENOTTY;
 
 	if (own)
 		*own = r != -ENOTTY;
@@ -457,6 +460,7 @@ struct foreign_fence {
 	bool broker;			/* it is the broker's, not the kernel's */
 	struct uapi_fd_watch watch;	/* armed by enable_signaling */
 	char timeline[SYNC_NAME_LEN];	/* the kernel sync_file's name */
+	char driver[SYNC_NAME_LEN];	/* "dmasync-foreign", or its fence's */
 };
 
 static inline struct foreign_fence *to_foreign(struct dma_fence *fence)
@@ -501,7 +505,7 @@ static bool foreign_check(struct foreign_fence *ff)
 
 static const char *foreign_driver_name(struct dma_fence *fence)
 {
-	return "dmasync-foreign";
+	return to_foreign(fence)->driver;
 }
 
 static const char *foreign_timeline_name(struct dma_fence *fence)
@@ -603,6 +607,26 @@ static struct dma_fence *foreign_fence_create(int fd)
 	n = strnlen(info.name, sizeof(info.name) - 1);
 	memcpy(ff->timeline, info.name, n);
 	ff->timeline[n] = '\0';
+	strcpy(ff->driver, "dmasync-foreign");
+	if (broker && info.num_fences == 1) {
+		/* The broker's sync file of one fence: that fence's names. */
+		int (*hook)(int, struct sync_file_info *) =
+			__atomic_load_n(&uapi_sync_file_info_hook, __ATOMIC_ACQUIRE);
+		struct sync_fence_info fi;
+
+		memset(&info, 0, sizeof(info));
+		memset(&fi, 0, sizeof(fi));
+		info.num_fences = 1;
+		info.sync_fence_info = (__u64)(uintptr_t)&fi;
+		if (hook && !hook(fd, &info) && info.num_fences == 1) {
+			n = strnlen(fi.driver_name, sizeof(fi.driver_name) - 1);
+			memcpy(ff->driver, fi.driver_name, n);
+			ff->driver[n] = '\0';
+			n = strnlen(fi.obj_name, sizeof(fi.obj_name) - 1);
+			memcpy(ff->timeline, fi.obj_name, n);
+			ff->timeline[n] = '\0';
+		}
+	}
 	dma_fence_init(&ff->base, &foreign_fence_ops, &ff->lock, dma_fence_context_alloc(1), 1);
 	return &ff->base;
 }

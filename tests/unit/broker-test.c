@@ -1767,6 +1767,17 @@ static int remote_fence_case(void)
 		return 3;
 	if (dma_fence_is_signaled(ff) || dma_fence_wait_timeout(ff, false, 0) != 0)
 		code |= 4;
+	/* named after the point it stands for */
+	{
+		struct sync_fence_info fi;
+
+		if (info_one(f, &fi, NULL) != 0 || strcmp(dma_fence_driver_name(ff), "sw_sync") ||
+		    strcmp(dma_fence_timeline_name(ff), fi.obj_name)) {
+			fprintf(stderr, "# names %s/%s, FILE_INFO %s/%s\n", dma_fence_driver_name(ff),
+				dma_fence_timeline_name(ff), fi.driver_name, fi.obj_name);
+			code |= 256;
+		}
+	}
 	/* a buffer of our own waits for g (a writer) */
 	db = own_buffer();
 	if (!db)
