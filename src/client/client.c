@@ -353,9 +353,21 @@ int client_fd_above_floor(int fd)
  * negative errno of fcntl(F_DUPFD_CLOEXEC) (no room above the floor), and
  * the connection stays at @fd.
  */
+/* The fd in *@slot copied to the lowest free number >= @min (0 if none),
+ * which *@slot holds from then on.  Return: 0 or a negative errno. */
+static int move_slot(int *slot, int min)
+{
+	int high = fcntl(*slot, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
+
+	if (high < 0)
+		return -errno;
+	__atomic_store_n(slot, high, __ATOMIC_RELAXED);
+	return 0;
+}
+
 int client_move_own_fd(int fd)
 {
-	int min = __atomic_load_n(&fd_floor, __ATOMIC_RELAXED), high, r = -ENOENT;
+	int min = __atomic_load_n(&fd_floor, __ATOMIC_RELAXED), r = -ENOENT;
 
 	client_lock(&conn_lock);
 	if (fd >= 0 && fd == __atomic_load_n(&inherited_fd, __ATOMIC_RELAXED)) {
@@ -364,38 +376,16 @@ int client_move_own_fd(int fd)
 		__atomic_store_n(&inherited_fd, -1, __ATOMIC_RELAXED);
 		r = 0;
 	}
-	if (fd >= 0 && r == -ENOENT && fd == conn_fd) {
-		high = fcntl(fd, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
-		if (high < 0) {
-			r = -errno;
-		} else {
-			__atomic_store_n(&conn_fd, high, __ATOMIC_RELAXED);
-			r = 0;
-		}
-	}
+	if (fd >= 0 && r == -ENOENT && fd == conn_fd)
+		r = move_slot(&conn_fd, min);
 	/* A doorbell (the timeline page's) moves the same way. */
-	for (unsigned int i = 0; fd >= 0 && r == -ENOENT && i < DOORS; i++) {
-		if (doors[i].fd != fd)
-			continue;
-		high = fcntl(fd, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
-		if (high < 0) {
-			r = -errno;
-		} else {
-			__atomic_store_n(&doors[i].fd, high, __ATOMIC_RELAXED);
-			r = 0;
-		}
-	}
+	for (unsigned int i = 0; fd >= 0 && r == -ENOENT && i < DOORS; i++)
+		if (doors[i].fd == fd)
+			r = move_slot(&doors[i].fd, min);
 	/* And the stub's sync file. */
 	client_lock(&stub_lock);
-	if (fd >= 0 && r == -ENOENT && fd == stub_fd) {
-		high = fcntl(fd, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
-		if (high < 0) {
-			r = -errno;
-		} else {
-			__atomic_store_n(&stub_fd, high, __ATOMIC_RELAXED);
-			r = 0;
-		}
-	}
+	if (fd >= 0 && r == -ENOENT && fd == stub_fd)
+		r = move_slot(&stub_fd, min);
 	client_unlock(&stub_lock);
 	client_unlock(&conn_lock);
 	return r;
