@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <pthread.h>
 #include <sys/epoll.h>
@@ -373,6 +374,57 @@ int main(void)
 		check(round_trip(), "the parent's connection still works");
 		close(pipefd[0]);
 		close(pipefd[1]);
+	}
+	/* EXPORT_SYNC_FILE of an idle buffer: the library keeps a sync file
+	 * of the stub (its copies answer later ones), out of the way: the
+	 * export takes the lowest number, dup2 onto the kept one moves it */
+	{
+		struct dma_heap_allocation_data a = { .len = 4096, .fd_flags = O_RDWR | O_CLOEXEC };
+		struct dma_buf_export_sync_file ex = { .flags = DMA_BUF_SYNC_READ, .fd = -1 };
+		struct sync_file_info info = { 0 };
+		int heap = open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC), low, kept, p[2], r = -1;
+		char path[64], link[LINK] = "";
+		ssize_t len;
+
+		check(heap >= 0 && !ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a), "a heap dma-buf");
+		for (int i = 0; i < 3; i++) {
+			low = lowest_free();
+			ex.fd = -1;
+			r = ioctl((int)a.fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex);
+			memset(&info, 0, sizeof(info));
+			snprintf(what, sizeof(what), "EXPORT of the idle buffer #%d: fd %d (lowest free %d)",
+				 i + 1, ex.fd, low);
+			check(r == 0 && ex.fd == low && !ioctl(ex.fd, SYNC_IOC_FILE_INFO, &info) &&
+			      info.status == 1, what);
+			if (i < 2)
+				close(ex.fd);
+		}
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", ex.fd);
+		len = readlink(path, link, sizeof(link) - 1);
+		link[len > 0 ? len : 0] = '\0';
+		kept = high_fd_linked(link);
+		close(ex.fd);
+		snprintf(what, sizeof(what), "the kept sync file (%s) is at a high number (%d)", link, kept);
+		check(kept >= HIGH, what);
+		if (kept >= HIGH && pipe(p) == 0) {
+			struct stat st;
+
+			r = dup2(p[0], kept);
+			check(r == kept && !fstat(kept, &st) && S_ISFIFO(st.st_mode),
+			      "dup2 onto it is the program's");
+			close(kept);
+			close(p[0]);
+			close(p[1]);
+		}
+		low = lowest_free();
+		ex.fd = -1;
+		memset(&info, 0, sizeof(info));
+		check(!ioctl((int)a.fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) && ex.fd == low &&
+		      !ioctl(ex.fd, SYNC_IOC_FILE_INFO, &info) && info.status == 1,
+		      "and EXPORT of the idle buffer still works");
+		close(ex.fd);
+		close((int)a.fd);
+		close(heap);
 	}
 	printf("1..%d\n", nr);
 	return failed;
