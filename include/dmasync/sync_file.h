@@ -65,7 +65,14 @@ DMASYNC_EXPORT int sync_file_create_fd(struct dma_fence *fence);
  *	from a GPU driver); borrowed
  *
  * For a kernel sync_file, returns a new dmasync fence that signals when the
- * fd polls readable (with the kernel fence's error status).
+ * fd polls readable (with the kernel fence's error status).  In broker
+ * mode the same goes for a sync file another process made (or one of
+ * ours whose fence signaled): the new fence also signals as soon as the
+ * broker's timeline page says its point was reached, carries the names of
+ * its fence if it has one, and keeps a copy of @fd (at a high number)
+ * until it signals and is released.  A sync file of a fence of this
+ * process that is still pending gives that fence back.  May block for a
+ * round trip to the broker; no lock may be held.
  *
  * Return: a new reference, or NULL if @fd is not a sync file (including
  * bad and closed fds).
