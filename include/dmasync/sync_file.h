@@ -70,7 +70,7 @@ DMASYNC_EXPORT int sync_file_create_fd(struct dma_fence *fence);
  * ours whose fence signaled): the new fence also signals as soon as the
  * broker's timeline page says its point was reached, carries the names of
  * its fence if it has one, and keeps a copy of @fd (at a high number)
- * until it signals and is released.  A sync file of a fence of this
+ * until the fence is freed.  A sync file of a fence of this
  * process that is still pending gives that fence back.  May block for a
  * round trip to the broker; no lock may be held.
  *
