@@ -443,7 +443,6 @@ static int kernel_sync_file_info(int fd, struct sync_file_info *info, bool *own)
 
 	memset(info, 0, sizeof(*info));
 	r = hook ? hook(fd, info) : -ENOTTY;
-
 	if (own)
 		*own = r != -ENOTTY;
 	if (r != -ENOTTY)
@@ -586,9 +585,8 @@ static struct dma_fence *foreign_fence_create(int fd)
 {
 	struct sync_file_info info;
 	struct foreign_fence *ff;
-	size_t n;
-
 	bool broker;
+	size_t n;
 
 	if (fd < 0 || kernel_sync_file_info(fd, &info, &broker))
 		return NULL;
