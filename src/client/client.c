@@ -1191,6 +1191,19 @@ static int fdt_lookup(int fd, struct client_obj *obj)
 	return 1;
 }
 
+/* A copy of @fd for the library to keep, made straight at a number where
+ * kept_high() would move it (no low number is taken even for a moment). */
+static int dup_high(int fd)
+{
+	int min = __atomic_load_n(&fd_floor, __ATOMIC_RELAXED), high = -1;
+
+	if (min <= 0)
+		min = client_default_fd_floor();
+	if (min > 0)
+		high = fcntl(fd, F_DUPFD_CLOEXEC, min);
+	return high >= 0 ? high : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
 /* conn_lock held: keep a copy of @fd, a sync file of the stub fence, if
  * none of this broker's is kept yet. */
 static void stub_adopt(int fd, const struct client_obj *obj)
@@ -1199,7 +1212,7 @@ static void stub_adopt(int fd, const struct client_obj *obj)
 
 	client_lock(&stub_lock);
 	if (stub_fd < 0 || stub_obj.broker != obj->broker) {
-		copy = kept_high(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+		copy = dup_high(fd);
 		if (copy >= 0) {
 			old = stub_fd;
 			stub_obj = *obj;
