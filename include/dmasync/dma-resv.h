@@ -68,6 +68,9 @@ struct dma_resv_list;
  * @hooks: the library's listeners, told at dma_resv_unlock() that fences
  *	changed (a dma-buf's keeps its epoll registrations current); private
  * @num_hooks: entries on @hooks; private
+ * @remote: another process's view of the same buffer that this object
+ *	mirrors (a dma-buf of the in-process API whose fd was shared, with
+ *	the broker); private
  */
 struct dma_resv {
 	struct ww_mutex lock;
@@ -77,6 +80,7 @@ struct dma_resv {
 	spinlock_t hooks_lock;
 	struct list_head hooks;
 	unsigned int num_hooks;
+	void *remote;
 };
 
 /**

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <linux/sync_file.h>
 
+#include <dmasync/dma-resv.h>
 #include <dmasync/sw_sync.h>
 
 #include "broker.h"
@@ -409,6 +410,64 @@ static const char *device_path(uint64_t dev)
 }
 
 /* Handle @in from @c; fill @out.  Return: false if no reply is due. */
+/* For IPC_BUF_PULL: @fence is a stand-in of the asking client's own. */
+static bool proxy_mine(struct dma_fence *fence, void *set)
+{
+	return broker_proxy_is_of(fence, set);
+}
+
+#define PUSH_MAX 1024u
+
+/* IPC_BUF_PUSH: proxies of the client's new fences, into the buffer. */
+static void buf_push(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *out)
+{
+	dev_t dev = (dev_t)in->hdr.arg0;
+	ino_t ino = (ino_t)in->hdr.arg1;
+	unsigned int n = in->hdr.len / sizeof(struct ipc_push), made = 0;
+	enum dma_resv_usage *usages = NULL;
+	struct dma_fence **fences = NULL;
+	uint64_t *ids = (void *)tx;
+	int r = 0;
+
+	if (in->hdr.len % sizeof(struct ipc_push) || !n || n > PUSH_MAX) {
+		out->hdr.ret = -EPROTO;
+		return;
+	}
+	fences = calloc(n, sizeof(*fences));
+	usages = calloc(n, sizeof(*usages));
+	if (!fences || !usages)
+		r = -ENOMEM;
+	for (; !r && made < n; made++) {
+		struct ipc_push e;
+
+		memcpy(&e, (char *)in->payload + made * sizeof(e), sizeof(e));
+		if (e.usage > DMA_RESV_USAGE_BOOKKEEP) {
+			r = -EINVAL;
+			break;
+		}
+		usages[made] = (enum dma_resv_usage)e.usage;
+		fences[made] = broker_proxy_fence(&c->proxies, &e.fence, &ids[made]);
+		if (!fences[made])
+			r = -ENOMEM;
+		if (!fences[made])
+			break;
+	}
+	out->hdr.arg0 = broker_tlpage_buf_changes(dev, ino);
+	if (!r)
+		r = engine_adopted_push(dev, ino, c->owner, fences, usages, n);
+	out->hdr.arg1 = broker_tlpage_buf_changes(dev, ino);
+	for (unsigned int i = 0; i < made; i++) {
+		if (r)
+			broker_proxy_abandon(fences[i]);
+		dma_fence_put(fences[i]);
+	}
+	free(fences);
+	free(usages);
+	out->hdr.ret = r;
+	if (!r)
+		out->hdr.len = (uint32_t)(n * sizeof(*ids));
+}
+
 static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *out)
 {
 	size_t len = 0;
@@ -432,7 +491,8 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 
 	/* One client cannot fill the broker: requests that make objects fail
 	 * once it owns max_objects live ones. */
-	if ((in->hdr.op == IPC_OPEN || in->hdr.op == IPC_IOCTL || in->hdr.op == IPC_PROXY_CREATE) &&
+	if ((in->hdr.op == IPC_OPEN || in->hdr.op == IPC_IOCTL || in->hdr.op == IPC_PROXY_CREATE ||
+	     in->hdr.op == IPC_BUF_ADOPT) &&
 	    __atomic_load_n(&c->owner->objects, __ATOMIC_RELAXED) >= max_objects) {
 		out->hdr.ret = -ENOMEM;
 		return true;
@@ -518,6 +578,44 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		if (fd >= 0) {
 			out->hdr.arg0 = id;
 			out->fds[out->nfds++] = fd;
+			describe_fds(c, out, tx, &len);
+			out->hdr.len = (uint32_t)len;
+		}
+		break;
+	}
+	case IPC_BUF_ADOPT: {
+		struct ipc_adopt a;
+		int fd;
+
+		if (in->hdr.len != sizeof(a) || in->nfds != 1) {
+			out->hdr.ret = -EPROTO;
+			break;
+		}
+		memcpy(&a, in->payload, sizeof(a));
+		fd = engine_adopt(in->fds[0], &a, c->owner);
+		out->hdr.ret = fd < 0 ? fd : 0;
+		if (fd >= 0) {
+			out->fds[out->nfds++] = fd;
+			describe_fds(c, out, tx, &len);
+			out->hdr.len = (uint32_t)len;
+		}
+		break;
+	}
+	case IPC_BUF_PUSH:
+		buf_push(c, in, out);
+		break;
+	case IPC_BUF_PULL: {
+		dev_t dev = (dev_t)in->hdr.arg0;
+		ino_t ino = (ino_t)in->hdr.arg1;
+		uint32_t changes = broker_tlpage_buf_changes(dev, ino);
+		int fds[2], mask = engine_adopted_pull(dev, ino, c->owner, proxy_mine, &c->proxies, fds);
+
+		out->hdr.ret = mask < 0 ? mask : (int64_t)changes;
+		if (mask > 0) {
+			out->hdr.arg0 = (uint64_t)mask;
+			for (unsigned int k = 0; k < 2; k++)
+				if (fds[k] >= 0)
+					out->fds[out->nfds++] = fds[k];
 			describe_fds(c, out, tx, &len);
 			out->hdr.len = (uint32_t)len;
 		}

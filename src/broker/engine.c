@@ -16,6 +16,7 @@
 #include <dmasync/dma-fence.h>
 #include <dmasync/dma-fence-unwrap.h>
 #include <dmasync/dma-resv.h>
+#include <dmasync/dmasync-uapi.h>
 #include <dmasync/sync_file.h>
 #include "device.h"
 #include "dma-buf-priv.h"
@@ -475,4 +476,132 @@ void engine_for_each_fence(void (*fn)(const struct engine_holder *h, const char 
 	struct fence_walk w = { .fn = fn, .arg = arg };
 
 	uapi_file_for_each(NULL, holder_one, &w);
+}
+
+/* ---- adopted buffers ------------------------------------------------------------ */
+
+int engine_adopt(int memfd, const struct ipc_adopt *a, void *maker)
+{
+	char exp_name[sizeof(a->exp_name) + 1] = "", name[sizeof(a->name) + 1] = "";
+
+	memcpy(exp_name, a->exp_name, sizeof(a->exp_name));
+	memcpy(name, a->name, sizeof(a->name));
+	if (a->size > SIZE_MAX || a->accmode > INT32_MAX)
+		return -EINVAL;
+	return uapi_dmabuf_adopt(memfd, (size_t)a->size, (int)a->accmode, exp_name,
+				 a->has_name ? name : NULL, maker);
+}
+
+/* The buffer (@dev, @ino) that @maker adopted, with a reference; or NULL
+ * and *@err: -ENOENT (released), -EPERM (not @maker's). */
+static struct uapi_dmabuf *adopted_lookup(dev_t dev, ino_t ino, void *maker, int *err)
+{
+	struct uapi_file *file = uapi_file_lookup_key(dev, ino);
+	struct uapi_dmabuf *obj;
+
+	if (!file) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	obj = kind_of(file) == IPC_KIND_DMA_BUF ? container_of(file, struct uapi_dmabuf, t.file)
+						 : NULL;
+	if (!obj || !maker || uapi_dmabuf_maker(obj) != maker) {
+		uapi_file_put(file);
+		*err = -EPERM;
+		return NULL;
+	}
+	return obj;
+}
+
+int engine_adopted_push(dev_t dev, ino_t ino, void *maker, struct dma_fence **fences,
+			const enum dma_resv_usage *usages, unsigned int n)
+{
+	struct uapi_dmabuf *obj;
+	int r;
+
+	obj = adopted_lookup(dev, ino, maker, &r);
+	if (!obj)
+		return r;
+	dma_resv_lock(obj->buf.resv, NULL);
+	r = dma_resv_reserve_fences(obj->buf.resv, n);
+	for (unsigned int i = 0; !r && i < n; i++)
+		dma_resv_add_fence(obj->buf.resv, fences[i], usages[i]);
+	dma_resv_unlock(obj->buf.resv);
+	uapi_dmabuf_put(obj);
+	return r;
+}
+
+/* A sync file of the fences @arr[0..@n) (their references dropped). */
+static int sync_file_of(struct dma_fence **arr, unsigned int n)
+{
+	struct dma_fence *merged = __dma_fence_unwrap_merge(n, arr, NULL);
+	struct sync_file *sf;
+	int fd;
+
+	for (unsigned int i = 0; i < n; i++)
+		dma_fence_put(arr[i]);
+	if (!merged)
+		return -ENOMEM;
+	sf = sync_file_create(merged);
+	dma_fence_put(merged);
+	if (!sf)
+		return -errno;
+	fd = sync_file_install(sf);
+	return fd;
+}
+
+int engine_adopted_pull(dev_t dev, ino_t ino, void *maker,
+			bool (*mine)(struct dma_fence *fence, void *arg), void *arg, int fds[2])
+{
+	struct dma_fence **arr[2] = { NULL, NULL };
+	unsigned int n[2] = { 0, 0 }, max = 0;
+	struct dma_resv_iter cursor;
+	struct uapi_dmabuf *obj;
+	struct dma_fence *fence;
+	int r, mask = 0;
+
+	fds[0] = fds[1] = -1;
+	obj = adopted_lookup(dev, ino, maker, &r);
+	if (!obj)
+		return r;
+	dma_resv_lock(obj->buf.resv, NULL);
+	dma_resv_for_each_fence(&cursor, obj->buf.resv, DMA_RESV_USAGE_READ, fence)
+		max++;
+	r = 0;
+	if (max) {
+		arr[0] = calloc(max, sizeof(*arr[0]));
+		arr[1] = calloc(max, sizeof(*arr[1]));
+		if (!arr[0] || !arr[1])
+			r = -ENOMEM;
+	}
+	if (!r) {
+		dma_resv_for_each_fence(&cursor, obj->buf.resv, DMA_RESV_USAGE_READ, fence) {
+			/* [0]: writers (and the kernel's), [1]: readers. */
+			unsigned int k = dma_resv_iter_usage(&cursor) == DMA_RESV_USAGE_READ;
+
+			if (!dma_fence_is_signaled(fence) && !mine(fence, arg))
+				arr[k][n[k]++] = dma_fence_get(fence);
+		}
+	}
+	dma_resv_unlock(obj->buf.resv);
+	uapi_dmabuf_put(obj);
+	for (unsigned int k = 0; k < 2; k++) {
+		if (!n[k])
+			continue;
+		fds[k] = sync_file_of(arr[k], n[k]);
+		if (fds[k] < 0 && !r)
+			r = fds[k];
+		if (fds[k] >= 0)
+			mask |= 1 << k;
+	}
+	free(arr[0]);
+	free(arr[1]);
+	if (r < 0) {
+		for (unsigned int k = 0; k < 2; k++)
+			if (fds[k] >= 0)
+				dmasync_close(fds[k]);
+		fds[0] = fds[1] = -1;
+		return r;
+	}
+	return mask;
 }

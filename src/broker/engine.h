@@ -156,6 +156,23 @@ void engine_for_each_fence(void (*fn)(const struct engine_holder *h, const char 
 				      struct dma_fence *fence, void *arg),
 			   void *arg);
 
+/*
+ * Adopted buffers (ipc.h, IPC_BUF_ADOPT).  engine_adopt(): the memfd
+ * @memfd (borrowed) as @a describes it becomes a dma-buf whose maker is
+ * @maker; return a new fd of it, or a negative errno.  For the others,
+ * (@dev, @ino) must be a buffer @maker adopted (-ENOENT: released, -EPERM:
+ * not its).  engine_adopted_push(): add @fences[i] (borrowed) with
+ * @usages[i].  engine_adopted_pull(): a sync file of the unsignaled
+ * writers (fds[0]) and readers (fds[1]) for which @mine() says false, each
+ * only if there are any; return which (bit 0, bit 1).
+ */
+struct ipc_adopt;
+enum dma_resv_usage;
+int engine_adopt(int memfd, const struct ipc_adopt *a, void *maker);
+int engine_adopted_push(dev_t dev, ino_t ino, void *maker, struct dma_fence **fences,
+			const enum dma_resv_usage *usages, unsigned int n);
+int engine_adopted_pull(dev_t dev, ino_t ino, void *maker,
+			bool (*mine)(struct dma_fence *fence, void *arg), void *arg, int fds[2]);
 /* Fences that FILE_INFO of the sync file @fd reports (its unwrapped leaves);
  * a negative errno if @fd is not a sync file. */
 long engine_sync_file_count(int fd);

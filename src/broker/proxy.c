@@ -176,17 +176,16 @@ static ktime_t valid_time(int64_t t)
 	return t > 0 && t <= now ? t : now;
 }
 
-int broker_proxy_create(struct proxy_set *set, const struct ipc_proxy *p, uint64_t *id)
+struct dma_fence *broker_proxy_fence(struct proxy_set *set, const struct ipc_proxy *p,
+				     uint64_t *id)
 {
 	struct proxy *pr = calloc(1, sizeof(*pr));
 	uint64_t ctx = pr ? context_of(set, p->context ? p->context : 1) : 0;
-	struct sync_file *sf;
-	int fd;
 
 	*id = 0;
 	if (!ctx) {
 		free(pr);
-		return -ENOMEM;
+		return NULL;
 	}
 	spin_lock_init(&pr->lock);
 	copy_name(pr->driver, p->driver, sizeof(pr->driver));
@@ -205,7 +204,7 @@ int broker_proxy_create(struct proxy_set *set, const struct ipc_proxy *p, uint64
 		pr->id = ++last_id;
 		if (!by_id_add(pr)) {
 			dma_fence_put(&pr->base);
-			return -ENOMEM;
+			return NULL;
 		}
 		pr->set = set;
 		pr->next = set->pending;
@@ -213,9 +212,33 @@ int broker_proxy_create(struct proxy_set *set, const struct ipc_proxy *p, uint64
 			pr->next->prev = pr;
 		set->pending = pr;
 		dma_fence_get(&pr->base);
+		*id = pr->id;
 	}
+	return &pr->base;
+}
 
-	sf = sync_file_create(&pr->base);
+void broker_proxy_abandon(struct dma_fence *fence)
+{
+	struct proxy *pr = to_proxy(fence);
+
+	if (pr->set)
+		proxy_settle(pr, -EPIPE, ktime_get());	/* nobody can wait on it */
+}
+
+bool broker_proxy_is_of(struct dma_fence *fence, struct proxy_set *set)
+{
+	return (fence->ops == &proxy_ops || fence->ops == &proxy_ops64) && to_proxy(fence)->set == set;
+}
+
+int broker_proxy_create(struct proxy_set *set, const struct ipc_proxy *p, uint64_t *id)
+{
+	struct dma_fence *fence = broker_proxy_fence(set, p, id);
+	struct sync_file *sf;
+	int fd;
+
+	if (!fence)
+		return -ENOMEM;
+	sf = sync_file_create(fence);
 	if (sf) {
 		char name[32];
 
@@ -226,11 +249,11 @@ int broker_proxy_create(struct proxy_set *set, const struct ipc_proxy *p, uint64
 	} else {
 		fd = -errno;
 	}
-	if (fd < 0 && pr->set)
-		proxy_settle(pr, -EPIPE, ktime_get());	/* nobody can wait on it */
-	else if (fd >= 0)
-		*id = pr->id;
-	dma_fence_put(&pr->base);
+	if (fd < 0) {
+		broker_proxy_abandon(fence);
+		*id = 0;
+	}
+	dma_fence_put(fence);
 	return fd;
 }
 

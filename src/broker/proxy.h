@@ -20,6 +20,7 @@
 #ifndef DMASYNC_BROKER_PROXY_H
 #define DMASYNC_BROKER_PROXY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ipc.h"
@@ -42,6 +43,22 @@ struct proxy_set {
  * its copy), or a negative errno.
  */
 int broker_proxy_create(struct proxy_set *set, const struct ipc_proxy *p, uint64_t *id);
+
+/**
+ * broker_proxy_fence - a new proxy fence described by @p (@p->name unused)
+ * for the client of @set, with a reference for the caller; @id as for
+ * broker_proxy_create().  Return: the fence, or NULL if out of memory.
+ */
+struct dma_fence *broker_proxy_fence(struct proxy_set *set, const struct ipc_proxy *p,
+				     uint64_t *id);
+
+/* broker_proxy_abandon - nobody will see the pending proxy @fence (its
+ * sync file could not be made): it signals -EPIPE now. */
+void broker_proxy_abandon(struct dma_fence *fence);
+
+/* broker_proxy_is_of - whether @fence is a proxy of @set still pending. */
+struct dma_fence;
+bool broker_proxy_is_of(struct dma_fence *fence, struct proxy_set *set);
 
 /**
  * broker_proxy_signal - signal the pending proxy @id of @set with @status

@@ -110,7 +110,9 @@ bool broker_tlpage_buf_describe(dev_t dev, ino_t ino, int ready, uint32_t *slot1
 	if (i >= 0) {
 		b = tlpage_buf(page, (uint32_t)i);
 		if (ready >= 0)
-			__atomic_store_n(&b->ready, (uint32_t)ready & 3u, __ATOMIC_SEQ_CST);
+			__atomic_store_n(&b->ready,
+					 (__atomic_load_n(&b->ready, __ATOMIC_RELAXED) & ~3u) |
+					 ((uint32_t)ready & 3u), __ATOMIC_SEQ_CST);
 		*slot1 = (uint32_t)i + 1;
 		*gen = __atomic_load_n(&b->gen, __ATOMIC_RELAXED);
 	}
@@ -134,9 +136,29 @@ void broker_tlpage_buf_changed(dev_t dev, ino_t ino)
 		return;
 	pthread_mutex_lock(&buf_lock);
 	i = buf_find_locked(dev, ino);
-	if (i >= 0)
-		__atomic_store_n(&tlpage_buf(page, (uint32_t)i)->ready, 0, __ATOMIC_SEQ_CST);
+	if (i >= 0) {
+		struct tlpage_buf *b = tlpage_buf(page, (uint32_t)i);
+
+		/* Not ready as far as anyone knows; one change more. */
+		__atomic_store_n(&b->ready, (__atomic_load_n(&b->ready, __ATOMIC_RELAXED) & ~3u) + 4u,
+				 __ATOMIC_SEQ_CST);
+	}
 	pthread_mutex_unlock(&buf_lock);
+}
+
+uint32_t broker_tlpage_buf_changes(dev_t dev, ino_t ino)
+{
+	uint32_t n = UINT32_MAX;
+	int i;
+
+	if (!__atomic_load_n(&page, __ATOMIC_ACQUIRE))
+		return n;
+	pthread_mutex_lock(&buf_lock);
+	i = buf_find_locked(dev, ino);
+	if (i >= 0)
+		n = __atomic_load_n(&tlpage_buf(page, (uint32_t)i)->ready, __ATOMIC_RELAXED) >> 2;
+	pthread_mutex_unlock(&buf_lock);
+	return n;
 }
 
 void broker_tlpage_buf_release(dev_t dev, ino_t ino)

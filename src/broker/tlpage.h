@@ -78,11 +78,14 @@ int broker_tlpage_doorbell(uint32_t slot1, uint32_t gen);
  * broker_tlpage_buf_ready(): publish @ready (if >= 0) for a buffer with a
  * slot.  broker_tlpage_buf_changed(): its fences changed: clear what was
  * published (synchronously, before the change is answered; takes only the
- * buffers' lock).  broker_tlpage_buf_release(): it is gone.
+ * buffers' lock) and count one change more.  broker_tlpage_buf_changes():
+ * that count (UINT32_MAX: the buffer has no slot).
+ * broker_tlpage_buf_release(): it is gone.
  */
 bool broker_tlpage_buf_describe(dev_t dev, ino_t ino, int ready, uint32_t *slot1, uint32_t *gen);
 void broker_tlpage_buf_ready(dev_t dev, ino_t ino, int ready);
 void broker_tlpage_buf_changed(dev_t dev, ino_t ino);
+uint32_t broker_tlpage_buf_changes(dev_t dev, ino_t ino);
 void broker_tlpage_buf_release(dev_t dev, ino_t ino);
 
 #endif

@@ -1985,6 +1985,77 @@ static long simple_call(uint32_t op, int fd, uint64_t a0, uint64_t a1, uint64_t 
 	return ret;
 }
 
+long client_call(uint32_t op, uint64_t broker, int fd, const uint64_t arg[3],
+		 const void *payload, size_t len, uint64_t rarg[2], void *out, size_t *out_len,
+		 int *fds, unsigned int max, unsigned int *nfds, struct client_obj *described)
+{
+	struct ipc_msg req = { .hdr = { .op = op, .len = (uint32_t)len, .arg0 = arg[0],
+					.arg1 = arg[1], .arg2 = arg[2] },
+			       .payload = (void *)payload }, rep;
+	long ret;
+	int r;
+
+	if (fd >= 0) {
+		req.fds[0] = fd;
+		req.nfds = 1;
+	}
+	*nfds = 0;
+	client_lock(&conn_lock);
+	r = roundtrip_to_locked(&req, &rep, broker);
+	if (r) {
+		client_unlock(&conn_lock);
+		return r;
+	}
+	ret = rep.hdr.ret;
+	rarg[0] = rep.hdr.arg0;
+	rarg[1] = rep.hdr.arg1;
+	if (out && out_len) {
+		size_t n = rep.hdr.len < *out_len ? rep.hdr.len : *out_len;
+
+		memcpy(out, rep.payload, n);
+		*out_len = n;
+	}
+	if (described && rep.nfds && rep.hdr.len >= sizeof(struct ipc_newfd)) {
+		struct ipc_newfd nf;
+
+		memcpy(&nf, rep.payload, sizeof(nf));
+		memset(described, 0, sizeof(*described));
+		described->kind = (enum ipc_kind)nf.kind;
+		described->dev = (dev_t)nf.dev;
+		described->ino = (ino_t)nf.ino;
+		described->size = nf.size;
+		described->broker = __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
+		described->tl_slot = nf.tl_slot;
+		described->tl_gen = nf.tl_gen;
+	}
+	learn_newfds(&rep, 0);
+	for (unsigned int i = 0; i < rep.nfds; i++) {
+		if (i < max) {
+			fds[i] = rep.fds[i];
+			(*nfds)++;
+		} else {
+			close(rep.fds[i]);
+			client_fds_closed((unsigned int)rep.fds[i], (unsigned int)rep.fds[i]);
+		}
+	}
+	client_unlock(&conn_lock);
+	return ret;
+}
+
+uint64_t client_broker_id(void)
+{
+	return __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
+}
+
+uint32_t client_buffer_changes(const struct client_obj *obj)
+{
+	void *page = page_of(obj);
+
+	if (!page || obj->kind != IPC_KIND_DMA_BUF)
+		return UINT32_MAX;
+	return tlpage_buf_changes(page, obj->tl_slot - 1, obj->tl_gen);
+}
+
 int client_proxy_create(const struct ipc_proxy *p, int at, uint64_t *id, uint64_t *broker,
 			struct stat *st)
 {

@@ -36,6 +36,38 @@ struct client_obj {
 };
 
 /*
+ * client_call - one request @op to the broker @broker (0: whichever this
+ * process talks to; else -ENOLINK if that one is gone) with @arg, @len
+ * bytes of @payload and the fd @fd (borrowed; -1: none).  The reply's arg0
+ * and arg1 go to @rarg, up to *@out_len payload bytes to @out (*@out_len:
+ * how many), its fds (recorded as the broker's, in the order sent) to
+ * @fds, up to @max (*@nfds: how many; the rest closed), the description
+ * of its first fd to *@described if non-NULL.  Return: the reply's ret, or
+ * a negative errno.
+ */
+long client_call(uint32_t op, uint64_t broker, int fd, const uint64_t arg[3],
+		 const void *payload, size_t len, uint64_t rarg[2], void *out, size_t *out_len,
+		 int *fds, unsigned int max, unsigned int *nfds, struct client_obj *described);
+
+/* The instance id of the broker this process talks to (0: none yet). */
+uint64_t client_broker_id(void);
+
+/* The change count of the dma-buf @obj in the timeline page (tlpage.h),
+ * or UINT32_MAX if the page does not say. */
+uint32_t client_buffer_changes(const struct client_obj *obj);
+
+/*
+ * Proxies (proxy.c).  client_proxy_describe(): what IPC_PROXY_CREATE and
+ * IPC_BUF_PUSH say of @fence.  client_proxy_watch(): the broker's proxy
+ * @id (of broker @broker) signals when @fence does (IPC_PROXY_SIGNAL; at
+ * once if it has).  Return: 0 or -ENOMEM (the proxy then signals -EPIPE
+ * when this process's connection goes).
+ */
+struct dma_fence;
+void client_proxy_describe(struct dma_fence *fence, const char *name, struct ipc_proxy *p);
+int client_proxy_watch(struct dma_fence *fence, uint64_t id, uint64_t broker);
+
+/*
  * client_proxy_create - IPC_PROXY_CREATE (ipc.h): the broker's sync file of
  * a proxy of the fence @p describes, dup'ed onto @at (an fd the caller
  * reserved and owns: the number the program gets; its old file is closed).

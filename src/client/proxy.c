@@ -104,6 +104,48 @@ static void proxy_signaled(struct dma_fence *fence, struct dma_fence_cb *cb)
 	irq_work_queue(&pc->work);
 }
 
+void client_proxy_describe(struct dma_fence *fence, const char *name, struct ipc_proxy *p)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->driver, sizeof(p->driver), "%s", dma_fence_driver_name(fence));
+	snprintf(p->timeline, sizeof(p->timeline), "%s", dma_fence_timeline_name(fence));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->context = fence->context;
+	p->seqno = fence->seqno;
+	if (fence->ops->use_64bit_seqno)
+		p->flags |= IPC_PROXY_SEQNO64;
+	if (dma_fence_is_signaled(fence)) {
+		p->status = dma_fence_get_status(fence);
+		p->timestamp = dma_fence_timestamp(fence);
+	}
+}
+
+/* Arm @pc (filled in, listed or not) on its fence; send at once if it has
+ * signaled already. */
+static void proxy_arm(struct proxy_cb *pc)
+{
+	init_irq_work(&pc->work, proxy_send);
+	if (dma_fence_add_callback(pc->fence, &pc->cb, proxy_signaled)) {
+		/* It signaled since we looked. */
+		pc->status = dma_fence_get_status(pc->fence);
+		pc->timestamp = dma_fence_timestamp(pc->fence);
+		proxy_send(&pc->work);
+	}
+}
+
+int client_proxy_watch(struct dma_fence *fence, uint64_t id, uint64_t broker)
+{
+	struct proxy_cb *pc = calloc(1, sizeof(*pc));
+
+	if (!pc)
+		return -ENOMEM;
+	pc->fence = dma_fence_get(fence);
+	pc->id = id;
+	pc->broker = broker;
+	proxy_arm(pc);
+	return 0;
+}
+
 static int proxy_install(struct dma_fence *fence, const char *name, int fd)
 {
 	struct proxy_cb *pc = NULL;
@@ -112,18 +154,8 @@ static int proxy_install(struct dma_fence *fence, const char *name, int fd)
 	struct stat st;
 	int r;
 
-	memset(&p, 0, sizeof(p));
-	snprintf(p.driver, sizeof(p.driver), "%s", dma_fence_driver_name(fence));
-	snprintf(p.timeline, sizeof(p.timeline), "%s", dma_fence_timeline_name(fence));
-	snprintf(p.name, sizeof(p.name), "%s", name);
-	p.context = fence->context;
-	p.seqno = fence->seqno;
-	if (fence->ops->use_64bit_seqno)
-		p.flags |= IPC_PROXY_SEQNO64;
-	if (dma_fence_is_signaled(fence)) {
-		p.status = dma_fence_get_status(fence);
-		p.timestamp = dma_fence_timestamp(fence);
-	} else {
+	client_proxy_describe(fence, name, &p);
+	if (!p.status) {
 		pc = calloc(1, sizeof(*pc));
 		if (!pc)
 			return -ENOMEM;
@@ -138,14 +170,8 @@ static int proxy_install(struct dma_fence *fence, const char *name, int fd)
 	pc->broker = broker;
 	pc->dev = st.st_dev;
 	pc->ino = st.st_ino;
-	init_irq_work(&pc->work, proxy_send);
 	pending_add(pc);
-	if (dma_fence_add_callback(fence, &pc->cb, proxy_signaled)) {
-		/* It signaled since we looked. */
-		pc->status = dma_fence_get_status(fence);
-		pc->timestamp = dma_fence_timestamp(fence);
-		proxy_send(&pc->work);
-	}
+	proxy_arm(pc);
 	return 0;
 }
 

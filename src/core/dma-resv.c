@@ -18,6 +18,7 @@
 #include "debug.h"
 #include "dma-resv-priv.h"
 #include "rcu.h"
+#include "spinlock-priv.h"
 
 #define USAGE_MASK 0x3ul
 
@@ -207,6 +208,7 @@ void dma_resv_init(struct dma_resv *obj)
 	spin_lock_init(&obj->hooks_lock);
 	INIT_LIST_HEAD(&obj->hooks);
 	obj->num_hooks = 0;
+	obj->remote = NULL;
 }
 
 void dma_resv_fini(struct dma_resv *obj)
@@ -223,29 +225,79 @@ void dma_resv_fini(struct dma_resv *obj)
 	ww_mutex_destroy(&obj->lock);
 }
 
+/* Just locked by this thread: bring a remote view up to date. */
+static inline void remote_pull(struct dma_resv *obj)
+{
+	struct core_resv_remote *remote = obj->remote;
+
+	if (__builtin_expect(remote != NULL, 0) && remote->ops->stale(remote))
+		remote->ops->pull(remote, obj);
+}
+
+/* Locked if @r is 0: pull; pass @r on. */
+static inline int locked(struct dma_resv *obj, int r)
+{
+	if (!r)
+		remote_pull(obj);
+	return r;
+}
+
 int dma_resv_lock(struct dma_resv *obj, struct ww_acquire_ctx *ctx)
 {
-	return ww_mutex_lock(&obj->lock, ctx);
+	return locked(obj, ww_mutex_lock(&obj->lock, ctx));
 }
 
 int dma_resv_lock_interruptible(struct dma_resv *obj, struct ww_acquire_ctx *ctx)
 {
-	return ww_mutex_lock_interruptible(&obj->lock, ctx);
+	return locked(obj, ww_mutex_lock_interruptible(&obj->lock, ctx));
 }
 
 void dma_resv_lock_slow(struct dma_resv *obj, struct ww_acquire_ctx *ctx)
 {
 	ww_mutex_lock_slow(&obj->lock, ctx);
+	remote_pull(obj);
 }
 
 int dma_resv_lock_slow_interruptible(struct dma_resv *obj, struct ww_acquire_ctx *ctx)
 {
-	return ww_mutex_lock_slow_interruptible(&obj->lock, ctx);
+	return locked(obj, ww_mutex_lock_slow_interruptible(&obj->lock, ctx));
 }
 
 bool dma_resv_trylock(struct dma_resv *obj)
 {
-	return ww_mutex_trylock(&obj->lock, NULL) == 1;
+	if (ww_mutex_trylock(&obj->lock, NULL) != 1)
+		return false;
+	remote_pull(obj);
+	return true;
+}
+
+void core_resv_set_remote(struct dma_resv *obj, struct core_resv_remote *remote)
+{
+	bool held = ww_mutex_is_held(&obj->lock);
+
+	if (!held)
+		ww_mutex_lock(&obj->lock, NULL);
+	__atomic_store_n(&obj->remote, remote, __ATOMIC_RELAXED);
+	/* What it holds already goes over too. */
+	if (remote)
+		remote->ops->push(remote, obj);
+	if (!held)
+		ww_mutex_unlock(&obj->lock);
+}
+
+/* An unlocked reader is about to walk @obj, which mirrors a remote view.
+ * A pull may block: not for a thread that holds a spinlock (it walks what
+ * is there, as a reader racing the change would). */
+static void remote_refresh(struct dma_resv *obj)
+{
+	if (core_spinlocks_held())
+		return;
+	if (ww_mutex_is_held(&obj->lock)) {
+		remote_pull(obj);
+	} else if (dma_resv_trylock(obj)) {
+		/* Pulled; a holder that has it now pulled when it took it. */
+		dma_resv_unlock(obj);
+	}
 }
 
 /* Fences changed: tell the hooks (dma-resv-priv.h). */
@@ -263,7 +315,11 @@ static void hooks_call(struct dma_resv *obj)
 
 void dma_resv_unlock(struct dma_resv *obj)
 {
+	struct core_resv_remote *remote = obj->remote;
 	bool changed = obj->changed;
+
+	if (__builtin_expect(remote != NULL, 0) && changed)
+		remote->ops->push(remote, obj);
 
 	/* Reservations last until unlock: forget the unused ones. */
 	obj->reserved = 0;
@@ -483,8 +539,16 @@ static void iter_walk_unlocked(struct dma_resv_iter *cursor)
 	}
 }
 
+void core_resv_refresh(struct dma_resv *obj)
+{
+	if (__builtin_expect(__atomic_load_n(&obj->remote, __ATOMIC_RELAXED) != NULL, 0))
+		remote_refresh(obj);
+}
+
 struct dma_fence *dma_resv_iter_first_unlocked(struct dma_resv_iter *cursor)
 {
+	if (__builtin_expect(__atomic_load_n(&cursor->obj->remote, __ATOMIC_RELAXED) != NULL, 0))
+		remote_refresh(cursor->obj);
 	rcu_read_lock();
 	do {
 		iter_restart_unlocked(cursor);

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPC_VERSION 3
+#define IPC_VERSION 4
 /* The kernel's limit on fds in one SCM_RIGHTS message. */
 #define IPC_MAX_FDS 253
 /* Payload bytes: the largest argument (a udmabuf list of 1024 items, a
@@ -47,6 +47,17 @@ enum ipc_op {
 			 * arg0: its id (0: made signaled, no PROXY_SIGNAL due) */
 	IPC_PROXY_SIGNAL, /* no reply: arg0: id, arg1: status (1 or -errno),
 			 * arg2: timestamp (CLOCK_MONOTONIC ns) */
+	IPC_BUF_ADOPT,	/* fd: the memfd of a dma-buf of the client's in-process
+			 * API; payload: struct ipc_adopt -> fd: the same buffer,
+			 * now also the broker's (described; the client closes it) */
+	IPC_BUF_PUSH,	/* arg0: dev, arg1: ino of a buffer the client adopted,
+			 * arg2: the change count it has seen; payload: struct
+			 * ipc_push[] -> arg0: the change count before, arg1:
+			 * after; payload: a uint64_t proxy id per entry */
+	IPC_BUF_PULL,	/* arg0: dev, arg1: ino of a buffer the client adopted
+			 * -> ret: its change count; arg0: bit 0: a sync file of
+			 * the other holders' writers follows, bit 1: of their
+			 * readers (in that order) */
 	IPC_OP_MAX,
 };
 
@@ -180,6 +191,29 @@ struct ipc_proxy {
 	char name[32];		/* the sync file's FILE_INFO name */
 };
 #define IPC_PROXY_SEQNO64 1u	/* the fence's ops use 64-bit seqnos */
+
+/*
+ * IPC_BUF_ADOPT: a dma-buf made with dma_buf_export() in the client (its
+ * pages a memfd) becomes a buffer of the broker's as well, so that every
+ * process it reaches can use it; the client mirrors its reservation
+ * object and the broker's (IPC_BUF_PUSH: its own fences, as proxies;
+ * IPC_BUF_PULL: everyone else's).  The change count is the upper 30 bits
+ * of the buffer's tlpage_buf.ready (tlpage.h).
+ */
+struct ipc_adopt {
+	uint64_t size;
+	uint32_t accmode;	/* O_RDONLY, O_WRONLY or O_RDWR */
+	uint32_t has_name;
+	char exp_name[32];
+	char name[32];
+};
+
+/* IPC_BUF_PUSH entry: a fence added with @usage (enum dma_resv_usage). */
+struct ipc_push {
+	uint32_t usage;
+	uint32_t pad;
+	struct ipc_proxy fence;
+};
 
 /* IPC_FDINFO reply: what the kernel shows of a dma-buf in /proc. */
 struct ipc_fdinfo {

@@ -79,7 +79,10 @@ struct tlpage_slot {
  * when the broker has just found the buffer so (at its creation, at a
  * poll's mirror request); cleared before any change of its fences is
  * answered (an IMPORT returns after).  A set bit is therefore always
- * true; a clear one says nothing (the poll asks the broker).
+ * true; a clear one says nothing (the poll asks the broker).  The upper
+ * 30 bits count the changes of the buffer's fences (mod 2^30), bumped in
+ * the same store that clears bits 0 and 1: the maker of an adopted buffer
+ * (ipc.h, IPC_BUF_ADOPT) compares it with the count it has pulled.
  */
 struct tlpage_buf {
 	uint32_t gen;		/* odd while the slot serves a buffer */
@@ -131,6 +134,25 @@ static inline uint32_t tlpage_buf_ready(void *page, uint32_t i, uint32_t gen)
 		return 0;
 	r = __atomic_load_n(&b->ready, __ATOMIC_SEQ_CST);
 	return __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == gen ? r & 3u : 0;
+}
+
+/*
+ * tlpage_buf_changes - the change count of buffer slot @i (bits 2..31 of
+ * its ready word, shifted down) if it still serves generation @gen; else
+ * UINT32_MAX, which no count equals.
+ */
+static inline uint32_t tlpage_buf_changes(void *page, uint32_t i, uint32_t gen)
+{
+	struct tlpage_buf *b;
+	uint32_t r;
+
+	if (!page || i >= TLPAGE_BUFS)
+		return UINT32_MAX;
+	b = tlpage_buf(page, i);
+	if (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) != gen)
+		return UINT32_MAX;
+	r = __atomic_load_n(&b->ready, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == gen ? r >> 2 : UINT32_MAX;
 }
 
 /* Whether seqno @pt has been reached by value @v (32-bit wrap, as sw_sync). */

@@ -211,6 +211,9 @@ static unsigned int poll_update(struct uapi_dmabuf *obj, unsigned int arm)
 		if (!interested(obj, 0) && !interested(obj, 1))
 			return 0;
 	}
+	/* Other processes' fences first, if the buffer is shared (the walks
+	 * below run under our spinlock, where nothing may block). */
+	core_resv_refresh(obj->buf.resv);
 	spin_lock(&obj->poll_lock);
 	for (int d = 0; d < 2; d++) {
 		unsigned int bit = 1u << d;

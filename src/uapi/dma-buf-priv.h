@@ -57,6 +57,9 @@ struct uapi_dmabuf {
 	bool own_resv_used;
 	struct core_resv_hook resv_hook;	/* on buf.resv: fences changed */
 
+	/* Shared through the broker (uapi_dmabuf_share_hook), or NULL. */
+	struct core_resv_remote *remote;
+
 	/* The fd: kept by the object until dma_buf_fd() hands it out. */
 	int fd;
 	bool fd_given;
@@ -104,6 +107,35 @@ static inline void uapi_dmabuf_put(struct uapi_dmabuf *obj)
  */
 struct dma_buf *uapi_dmabuf_export_fd(const struct dma_buf_export_info *exp_info,
 				      enum tracked_kind kind, int fd, int accmode);
+
+/*
+ * uapi_dmabuf_share_hook - if set, dma_buf_fd() of a buffer made with
+ * dma_buf_export() offers it to the broker first (src/client/adopt.c):
+ * @share gets the buffer and its fd (borrowed) and returns the remote view
+ * to attach to its reservation object (dma-resv-priv.h), or NULL (the
+ * buffer stays this process's only: process mode, no broker).  @unshare
+ * gets it back, detached, when the buffer is released.
+ */
+struct uapi_dmabuf_share_ops {
+	struct core_resv_remote *(*share)(struct dma_buf *buf, int fd);
+	void (*unshare)(struct core_resv_remote *remote);
+};
+extern const struct uapi_dmabuf_share_ops *uapi_dmabuf_share_hook;
+
+/*
+ * uapi_dmabuf_adopt - in the broker: the memfd @memfd (borrowed), the pages
+ * of a buffer another process made with dma_buf_export(), becomes a
+ * dma-buf here too (a new fd of ours, installed, of the same inode), with
+ * @exp_name, @name (or NULL) and @accmode; @maker (the broker's owner of
+ * that process) is remembered for uapi_dmabuf_maker().  Return: the fd, or
+ * -EINVAL (not a regular file of at least @size bytes, @size not whole
+ * pages), -EEXIST (already an object) or another negative errno.
+ */
+int uapi_dmabuf_adopt(int memfd, size_t size, int accmode, const char *exp_name,
+		      const char *name, void *maker);
+
+/* The @maker uapi_dmabuf_adopt() was given, or NULL if @obj was not adopted. */
+void *uapi_dmabuf_maker(struct uapi_dmabuf *obj);
 
 /* DMA_BUF_IOCTL_SYNC's flags: the direction, or -EINVAL as the kernel. */
 int uapi_dmabuf_sync_decode(u64 flags, enum dma_data_direction *dir);

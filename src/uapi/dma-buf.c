@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/dma-buf.h>
 
@@ -27,6 +28,8 @@
 static const struct uapi_file_ops dmabuf_ops;
 
 /* ---- dma-buf objects --------------------------------------------------------------- */
+
+static void set_name_owned(struct dma_buf *dmabuf, char *name);
 
 static size_t page_round(size_t size)
 {
@@ -53,6 +56,13 @@ static void dma_buf_file_release(struct uapi_file *file)
 {
 	struct uapi_dmabuf *obj = container_of(file, struct uapi_dmabuf, t.file);
 
+	if (obj->remote) {
+		const struct uapi_dmabuf_share_ops *share =
+			__atomic_load_n(&uapi_dmabuf_share_hook, __ATOMIC_ACQUIRE);
+
+		core_resv_set_remote(obj->buf.resv, NULL);
+		share->unshare(obj->remote);
+	}
 	core_resv_hook_del(obj->buf.resv, &obj->resv_hook);
 	uapi_dmabuf_poll_fini(obj);
 	uapi_tracked_fini(&obj->t);
@@ -162,8 +172,12 @@ struct dma_buf *dma_buf_export(const struct dma_buf_export_info *exp_info)
 	return buf;
 }
 
+const struct uapi_dmabuf_share_ops *uapi_dmabuf_share_hook;
+
 int dma_buf_fd(struct dma_buf *dmabuf, int flags)
 {
+	const struct uapi_dmabuf_share_ops *share;
+	struct core_resv_remote *remote = NULL;
 	struct uapi_dmabuf *obj;
 	int fd, r;
 
@@ -177,16 +191,104 @@ int dma_buf_fd(struct dma_buf *dmabuf, int flags)
 		r = -errno;
 		goto err_ungive;
 	}
+	/* Other processes it reaches use it through the broker; best effort:
+	 * without one it stays ours alone, as in process mode. */
+	share = __atomic_load_n(&uapi_dmabuf_share_hook, __ATOMIC_ACQUIRE);
+	if (share && obj->t.kind == TRACKED_MEMFD)
+		remote = share->share(dmabuf, fd);
 	r = uapi_tracked_install(&obj->t, fd);
 	if (r)
-		goto err_ungive;
+		goto err_unshare;
 	obj->fd = -1;
+	if (remote) {
+		obj->remote = remote;
+		core_resv_set_remote(dmabuf->resv, remote);
+	}
 	/* The caller's reference is the fd's now, which the registry holds. */
 	uapi_dmabuf_put(obj);
 	return fd;
+err_unshare:
+	if (remote)
+		share->unshare(remote);
 err_ungive:
 	__atomic_store_n(&obj->fd_given, false, __ATOMIC_RELEASE);
 	return r;
+}
+
+/* ---- adopted buffers (the broker's side) --------------------------------------- */
+
+/* What the broker keeps of a buffer another process made (uapi_dmabuf_adopt()). */
+struct adopted {
+	char exp_name[32];
+	void *maker;
+};
+
+static void adopted_release(struct dma_buf *dmabuf)
+{
+	free(dmabuf->priv);
+}
+
+static const struct dma_buf_ops adopted_ops = {
+	.release = adopted_release,
+};
+
+int uapi_dmabuf_adopt(int memfd, size_t size, int accmode, const char *exp_name,
+		      const char *name, void *maker)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	struct uapi_file *known;
+	struct adopted *priv;
+	struct dma_buf *buf;
+	struct stat st;
+	int fd;
+
+	if (fstat(memfd, &st))
+		return -errno;
+	if (!S_ISREG(st.st_mode) || !size || size != page_round(size) ||
+	    (uint64_t)st.st_size < size || (accmode & ~O_ACCMODE) || accmode == O_ACCMODE)
+		return -EINVAL;
+	known = uapi_file_lookup_key(st.st_dev, st.st_ino);
+	if (known) {
+		uapi_file_put(known);
+		return -EEXIST;
+	}
+	priv = calloc(1, sizeof(*priv));
+	if (!priv)
+		return -ENOMEM;
+	snprintf(priv->exp_name, sizeof(priv->exp_name), "%s", exp_name);
+	priv->maker = maker;
+	fd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		free(priv);
+		return -errno;
+	}
+	info.exp_name = priv->exp_name;
+	info.ops = &adopted_ops;
+	info.size = size;
+	info.flags = O_RDWR;
+	info.priv = priv;
+	buf = uapi_dmabuf_export_fd(&info, TRACKED_MEMFD, fd, O_RDWR);
+	if (IS_ERR(buf)) {
+		close(fd);
+		free(priv);
+		return (int)PTR_ERR(buf);
+	}
+	to_uapi_dmabuf(buf)->accmode = accmode;
+	if (name) {
+		char *copy = strndup(name, DMA_BUF_NAME_LEN - 1);
+
+		if (copy)
+			set_name_owned(buf, copy);
+	}
+	fd = dma_buf_fd(buf, O_CLOEXEC);
+	if (fd < 0)
+		dma_buf_put(buf);
+	return fd;
+}
+
+void *uapi_dmabuf_maker(struct uapi_dmabuf *obj)
+{
+	return obj->buf.ops == &adopted_ops ? ((struct adopted *)obj->buf.priv)->maker : NULL;
 }
 
 struct dma_buf *dma_buf_get(int fd)

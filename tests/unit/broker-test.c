@@ -1923,6 +1923,177 @@ TEST(broker_sync_file_as_a_fence)
 	CHECK_EQ(on_own_broker(remote_fence_case), 0);
 }
 
+/*
+ * A buffer made with the in-process API (dma_buf_export() + dma_buf_fd())
+ * and sent to another process is one buffer for both, as on Linux: the
+ * other process sees the maker's fences (EXPORT, poll, each usage), and
+ * the maker's own reservation object, read by its driver code, sees what
+ * the other process imports (unlocked readers, lock holders, its UAPI).
+ */
+static int step(int sock, char want)
+{
+	char c;
+
+	return read(sock, &c, 1) == 1 && c == want ? 0 : -1;
+}
+
+static int adopted_holder(int sock)
+{
+	struct dma_buf_export_sync_file exp = { .flags = DMA_BUF_SYNC_READ, .fd = -1 };
+	struct dma_buf_import_sync_file imp = { .flags = DMA_BUF_SYNC_WRITE };
+	int buf, tl, s, code = 0;
+
+	if (recv_fds(sock, &buf, 1) != 1)
+		return 2;
+	/* the maker's writer, pending */
+	if (dmasync_ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp) || exp.fd < 0)
+		return 3;
+	if (status(exp.fd) != 0 || revents(buf, POLLIN, 0) != 0)
+		code |= 4;
+	/* and its reader */
+	if (revents(buf, POLLOUT, 0) != 0)
+		code |= 8;
+	if (write(sock, "a", 1) != 1 || step(sock, 'b'))
+		return 5;
+	/* both signaled in the maker */
+	if (revents(exp.fd, POLLIN, 5000) != POLLIN || status(exp.fd) != 1)
+		code |= 16;
+	if (revents(buf, POLLIN | POLLOUT, 5000) != (POLLIN | POLLOUT))
+		code |= 32;
+	close(exp.fd);
+	/* a writer of ours, for the maker to see */
+	tl = open_tl();
+	s = create_fence(tl, 1);
+	imp.fd = s;
+	if (tl < 0 || s < 0 || dmasync_ioctl(buf, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp))
+		return 6;
+	if (write(sock, "c", 1) != 1 || step(sock, 'd'))
+		return 7;
+	usleep(50000);	/* the maker waits in poll() by now */
+	if (inc(tl, 1))
+		code |= 64;
+	if (write(sock, "e", 1) != 1 || step(sock, 'f'))
+		return 8;
+	close(s);
+	dmasync_close(tl);
+	dmasync_close(buf);
+	return code;
+}
+
+static int adopted_case(void)
+{
+	u64 ctx = dma_fence_context_alloc(1);
+	struct dma_fence *w, *r;
+	struct dma_buf *db;
+	int sp[2], buf, code = 0;
+	pid_t kid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp))
+		return 2;
+	fflush(stdout);
+	kid = fork();
+	if (kid < 0)
+		return 2;
+	if (kid == 0) {
+		close(sp[0]);
+		_exit(adopted_holder(sp[1]));
+	}
+	close(sp[1]);
+	db = own_buffer();
+	w = own_fence(ctx, 1);
+	r = own_fence(ctx + 1, 1);
+	if (!db || !w || !r)
+		return 3;
+	dma_resv_lock(db->resv, NULL);
+	if (dma_resv_reserve_fences(db->resv, 2))
+		return 3;
+	dma_resv_add_fence(db->resv, w, DMA_RESV_USAGE_WRITE);
+	dma_resv_add_fence(db->resv, r, DMA_RESV_USAGE_READ);
+	dma_resv_unlock(db->resv);
+	buf = dma_buf_fd(db, O_CLOEXEC);
+	if (buf < 0 || send_fds(sp[0], &buf, 1) != 1)
+		return 4;
+	if (step(sp[0], 'a'))
+		return 5;
+	dma_fence_signal(w);
+	dma_fence_signal(r);
+	if (write(sp[0], "b", 1) != 1 || step(sp[0], 'c'))
+		return 6;
+	/* the holder's writer, seen by an unlocked reader, a lock holder and
+	 * the UAPI here */
+	if (dma_resv_test_signaled(db->resv, DMA_RESV_USAGE_WRITE))
+		code |= 8;
+	{
+		struct dma_fence *single = NULL;
+
+		dma_resv_lock(db->resv, NULL);
+		if (dma_resv_get_singleton(db->resv, DMA_RESV_USAGE_WRITE, &single) || !single ||
+		    dma_fence_is_signaled(single))
+			code |= 16;
+		dma_resv_unlock(db->resv);
+		dma_fence_put(single);
+	}
+	if (revents(buf, POLLIN, 0) != 0 || revents(buf, POLLOUT, 0) != 0)
+		code |= 32;
+	if (write(sp[0], "d", 1) != 1)
+		return 7;
+	/* its INC there wakes a poll and a wait here */
+	if (revents(buf, POLLIN, 5000) != POLLIN)
+		code |= 128;
+	if (dma_resv_wait_timeout(db->resv, DMA_RESV_USAGE_WRITE, false, 5000000000ul) <= 0 ||
+	    !dma_resv_test_signaled(db->resv, DMA_RESV_USAGE_BOOKKEEP))
+		code |= 64;
+	if (step(sp[0], 'e'))
+		return 8;
+	if (write(sp[0], "f", 1) != 1)
+		return 9;
+	if (wait_status(kid) != 0)
+		code |= 256;
+	/* a fork child, with the fd it inherited: a reader */
+	{
+		int cp[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp))
+			return 10;
+		fflush(stdout);
+		kid = fork();
+		if (kid == 0) {
+			struct dma_buf_import_sync_file imp = { .flags = DMA_BUF_SYNC_READ };
+			int tl = open_tl();
+
+			imp.fd = create_fence(tl, 1);
+			if (imp.fd < 0 || dmasync_ioctl(buf, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp))
+				_exit(1);
+			if (write(cp[1], "g", 1) != 1 || step(cp[1], 'h') || inc(tl, 1))
+				_exit(2);
+			_exit(0);
+		}
+		if (kid < 0 || step(cp[0], 'g'))
+			return 11;
+		if (!dma_resv_test_signaled(db->resv, DMA_RESV_USAGE_WRITE) ||
+		    dma_resv_test_signaled(db->resv, DMA_RESV_USAGE_READ))
+			code |= 512;
+		if (write(cp[0], "h", 1) != 1)
+			return 12;
+		if (dma_resv_wait_timeout(db->resv, DMA_RESV_USAGE_READ, false, 5000000000ul) <= 0)
+			code |= 1024;
+		if (wait_status(kid) != 0)
+			code |= 2048;
+		close(cp[0]);
+		close(cp[1]);
+	}
+	dma_fence_put(w);
+	dma_fence_put(r);
+	dmasync_close(buf);	/* the buffer's reference was the fd's */
+	close(sp[0]);
+	return code;
+}
+
+TEST(adopted_buffer_shared_with_another_process)
+{
+	CHECK_EQ(on_own_broker(adopted_case), 0);
+}
+
 /* ---- diagnostics ------------------------------------------------------------------------- */
 
 struct inc_worker {

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client's half of adopted dma-bufs (ipc.h, IPC_BUF_ADOPT; docs/design.md
+ * section 5).  A buffer this process made with the in-process kernel API
+ * (dma_buf_export()) becomes, at dma_buf_fd(), a buffer of the broker's as
+ * well: its pages are a memfd already, so the broker wraps the same inode,
+ * and every process the fd reaches imports, exports, polls and SYNCs
+ * through the broker as with any other buffer.  This process keeps its
+ * own object (the driver holds struct dma_buf and reads buf->resv), and
+ * the two reservation objects are kept in step through the remote view of
+ * dma-resv-priv.h, with the local object's lock held:
+ *  - push (dma_resv_unlock() after a change): each unsignaled fence this
+ *    process added goes over as a proxy fence with its usage
+ *    (IPC_BUF_PUSH, one request for all of them), signaled by us when it
+ *    signals (proxy.c);
+ *  - pull (taking the lock, or an unlocked reader's walk, when the
+ *    broker's change count in the timeline page differs from the one last
+ *    pulled): the unsignaled writers and readers the other processes added
+ *    come back as two sync files (IPC_BUF_PULL), which become fences of
+ *    this process (sync_file_get_fence()) that replace the ones pulled
+ *    before, with usage WRITE and READ.
+ * Our own pushes count as changes too; the broker tells us the count
+ * before and after each push, so that a push with nobody else in between
+ * does not make the next lock pull.  A fork child's copies do nothing:
+ * the broker knows its parent's connection only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dmasync/dma-buf.h>
+#include <dmasync/dma-resv.h>
+#include <dmasync/sync_file.h>
+#include "client.h"
+#include "dma-buf-priv.h"
+#include "dma-resv-priv.h"
+
+struct pushed {
+	struct dma_fence *fence;	/* a reference, until it signals */
+	enum dma_resv_usage usage;
+};
+
+struct adopted {
+	struct core_resv_remote remote;	/* first */
+	struct client_obj obj;		/* the broker's buffer */
+	pid_t pid;			/* the process that adopted it */
+	bool dead;			/* the broker's buffer is gone */
+	uint32_t seen;			/* the change count pulled */
+	u64 pulled[2];			/* contexts of the fences pulled: writers, readers */
+	struct pushed *pushed;
+	unsigned int n_pushed, cap_pushed;
+};
+
+static inline struct adopted *to_adopted(struct core_resv_remote *remote)
+{
+	return (struct adopted *)remote;
+}
+
+/* Whether requests on @a are due: not dead, and our own (not a fork child's copy). */
+static bool live(struct adopted *a)
+{
+	return !a->dead && a->pid == getpid();
+}
+
+/* After a failed request: the broker's buffer, or the broker, is gone. */
+static void check_gone(struct adopted *a, long r)
+{
+	if (r == -ENOENT || r == -EPERM || r == -ENOLINK || r == -EPROTO)
+		a->dead = true;
+}
+
+static void close_received(int fd)
+{
+	close(fd);
+	client_fds_closed((unsigned int)fd, (unsigned int)fd);
+}
+
+static bool adopted_stale(struct core_resv_remote *remote)
+{
+	struct adopted *a = to_adopted(remote);
+
+	return live(a) && client_buffer_changes(&a->obj) != a->seen;
+}
+
+static void adopted_pull(struct core_resv_remote *remote, struct dma_resv *resv)
+{
+	static const enum dma_resv_usage usage[2] = { DMA_RESV_USAGE_WRITE, DMA_RESV_USAGE_READ };
+	struct adopted *a = to_adopted(remote);
+	const uint64_t arg[3] = { (uint64_t)a->obj.dev, (uint64_t)a->obj.ino, 0 };
+	struct dma_fence *fences[2] = { NULL, NULL };
+	unsigned int nfds, next = 0;
+	uint64_t rarg[2];
+	int fds[2];
+	long r;
+
+	if (!live(a))
+		return;
+	r = client_call(IPC_BUF_PULL, a->obj.broker, -1, arg, NULL, 0, rarg, NULL, NULL, fds, 2,
+			&nfds, NULL);
+	if (r < 0) {
+		for (unsigned int i = 0; i < nfds; i++)
+			close_received(fds[i]);
+		check_gone(a, r);
+		return;
+	}
+	for (unsigned int k = 0; k < 2; k++) {
+		if (!(rarg[0] & (1u << k)) || next >= nfds)
+			continue;
+		fences[k] = sync_file_get_fence(fds[next]);
+		close_received(fds[next++]);
+	}
+	while (next < nfds)
+		close_received(fds[next++]);
+	if (dma_resv_reserve_fences(resv, 2)) {
+		/* Out of memory: keep what we had and try again next time. */
+		dma_fence_put(fences[0]);
+		dma_fence_put(fences[1]);
+		return;
+	}
+	for (unsigned int k = 0; k < 2; k++) {
+		/* What the others hold now replaces what they held before. */
+		if (a->pulled[k]) {
+			struct dma_fence *stub = dma_fence_get_stub();
+
+			dma_resv_replace_fences(resv, a->pulled[k], stub, usage[k]);
+			dma_fence_put(stub);
+			a->pulled[k] = 0;
+		}
+		if (fences[k]) {
+			dma_resv_add_fence(resv, fences[k], usage[k]);
+			a->pulled[k] = fences[k]->context;
+			dma_fence_put(fences[k]);
+		}
+	}
+	a->seen = (uint32_t)r;
+}
+
+/* Whether @fence went over already with @usage or a stronger one. */
+static bool was_pushed(struct adopted *a, struct dma_fence *fence, enum dma_resv_usage usage)
+{
+	for (unsigned int i = 0; i < a->n_pushed; i++)
+		if (a->pushed[i].fence == fence && a->pushed[i].usage <= usage)
+			return true;
+	return false;
+}
+
+/* Forget the fences pushed that have signaled since. */
+static void prune_pushed(struct adopted *a)
+{
+	unsigned int j = 0;
+
+	for (unsigned int i = 0; i < a->n_pushed; i++) {
+		if (dma_fence_is_signaled(a->pushed[i].fence))
+			dma_fence_put(a->pushed[i].fence);
+		else
+			a->pushed[j++] = a->pushed[i];
+	}
+	a->n_pushed = j;
+}
+
+static void adopted_push(struct core_resv_remote *remote, struct dma_resv *resv)
+{
+	struct adopted *a = to_adopted(remote);
+	const uint64_t arg[3] = { (uint64_t)a->obj.dev, (uint64_t)a->obj.ino, 0 };
+	struct dma_resv_iter cursor;
+	struct ipc_push *entries = NULL;
+	struct dma_fence *fence, **fresh = NULL;
+	unsigned int n = 0, max = 0, nfds;
+	uint64_t *ids = NULL, rarg[2];
+	size_t out_len;
+	long r;
+
+	if (!live(a))
+		return;
+	prune_pushed(a);
+	dma_resv_for_each_fence(&cursor, resv, DMA_RESV_USAGE_BOOKKEEP, fence)
+		max++;
+	if (!max)
+		return;
+	entries = calloc(max, sizeof(*entries));
+	fresh = calloc(max, sizeof(*fresh));
+	ids = calloc(max, sizeof(*ids));
+	if (!entries || !fresh || !ids)
+		goto out_free;
+	dma_resv_for_each_fence(&cursor, resv, DMA_RESV_USAGE_BOOKKEEP, fence) {
+		enum dma_resv_usage usage = dma_resv_iter_usage(&cursor);
+
+		if (n == max || dma_fence_is_signaled(fence) || fence->context == a->pulled[0] ||
+		    fence->context == a->pulled[1] || was_pushed(a, fence, usage))
+			continue;
+		entries[n].usage = usage;
+		client_proxy_describe(fence, "", &entries[n].fence);
+		fresh[n++] = dma_fence_get(fence);
+	}
+	if (!n)
+		goto out_free;
+	if (a->n_pushed + n > a->cap_pushed) {
+		unsigned int cap = (a->n_pushed + n) * 2;
+		struct pushed *p = realloc(a->pushed, cap * sizeof(*p));
+
+		if (!p)
+			goto out_put;
+		a->pushed = p;
+		a->cap_pushed = cap;
+	}
+	out_len = n * sizeof(*ids);
+	r = client_call(IPC_BUF_PUSH, a->obj.broker, -1, arg, entries, n * sizeof(*entries), rarg,
+			ids, &out_len, NULL, 0, &nfds, NULL);
+	if (r < 0 || out_len != n * sizeof(*ids)) {
+		check_gone(a, r < 0 ? r : -EPROTO);
+		goto out_put;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		/* A proxy made pending is ours to signal. */
+		if (ids[i])
+			client_proxy_watch(fresh[i], ids[i], a->obj.broker);
+		a->pushed[a->n_pushed].fence = fresh[i];
+		a->pushed[a->n_pushed++].usage = (enum dma_resv_usage)entries[i].usage;
+		fresh[i] = NULL;
+	}
+	/* Nobody else changed it since our last look: still up to date. */
+	if ((uint32_t)rarg[0] == a->seen)
+		a->seen = (uint32_t)rarg[1];
+out_put:
+	for (unsigned int i = 0; i < n; i++)
+		dma_fence_put(fresh[i]);
+out_free:
+	free(entries);
+	free(fresh);
+	free(ids);
+}
+
+static const struct core_resv_remote_ops adopted_ops = {
+	.stale = adopted_stale,
+	.pull = adopted_pull,
+	.push = adopted_push,
+};
+
+static struct core_resv_remote *adopted_share(struct dma_buf *buf, int fd)
+{
+	const uint64_t arg[3] = { 0, 0, 0 };
+	struct ipc_adopt req;
+	struct adopted *a;
+	unsigned int nfds;
+	uint64_t rarg[2];
+	int fl, back;
+	long r;
+
+	if (!client_enabled())
+		return NULL;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	memset(&req, 0, sizeof(req));
+	req.size = buf->size;
+	req.accmode = (uint32_t)(fl & O_ACCMODE);
+	strncpy(req.exp_name, buf->exp_name ? buf->exp_name : "", sizeof(req.exp_name) - 1);
+	spin_lock(&buf->name_lock);
+	if (buf->name) {
+		req.has_name = 1;
+		strncpy(req.name, buf->name, sizeof(req.name) - 1);
+	}
+	spin_unlock(&buf->name_lock);
+	r = client_call(IPC_BUF_ADOPT, 0, fd, arg, &req, sizeof(req), rarg, NULL, NULL, &back, 1,
+			&nfds, &a->obj);
+	if (nfds)
+		close_received(back);
+	if (r < 0 || !nfds || a->obj.kind != IPC_KIND_DMA_BUF) {
+		free(a);
+		return NULL;
+	}
+	a->remote.ops = &adopted_ops;
+	a->pid = getpid();
+	a->seen = client_buffer_changes(&a->obj);
+	return &a->remote;
+}
+
+static void adopted_unshare(struct core_resv_remote *remote)
+{
+	struct adopted *a = to_adopted(remote);
+
+	/* A fork child's copies are references it holds too (copied memory). */
+	for (unsigned int i = 0; i < a->n_pushed; i++)
+		dma_fence_put(a->pushed[i].fence);
+	free(a->pushed);
+	free(a);
+}
+
+static const struct uapi_dmabuf_share_ops share_ops = {
+	.share = adopted_share,
+	.unshare = adopted_unshare,
+};
+
+__attribute__((constructor)) static void adopt_init(void)
+{
+	__atomic_store_n(&uapi_dmabuf_share_hook, &share_ops, __ATOMIC_RELEASE);
+}
