@@ -2094,6 +2094,233 @@ TEST(adopted_buffer_shared_with_another_process)
 	CHECK_EQ(on_own_broker(adopted_case), 0);
 }
 
+/*
+ * The maker dies with a fence of its own pending in a buffer another
+ * process holds: that fence signals -EPIPE there (nobody is left to
+ * signal it), and the buffer goes on working for its holder.
+ */
+static int adopted_maker_killed_case(void)
+{
+	struct dma_buf_export_sync_file exp = { .flags = DMA_BUF_SYNC_READ, .fd = -1 };
+	struct dma_buf_import_sync_file imp = { .flags = DMA_BUF_SYNC_WRITE };
+	int sp[2], buf, tl, code = 0;
+	pid_t maker;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp))
+		return 2;
+	fflush(stdout);
+	maker = fork();
+	if (maker < 0)
+		return 2;
+	if (maker == 0) {
+		struct dma_buf *db = own_buffer();
+		struct dma_fence *w = own_fence(dma_fence_context_alloc(1), 1);
+		int fd;
+
+		if (!db || !w)
+			_exit(2);
+		dma_resv_lock(db->resv, NULL);
+		if (dma_resv_reserve_fences(db->resv, 1))
+			_exit(3);
+		dma_resv_add_fence(db->resv, w, DMA_RESV_USAGE_WRITE);
+		dma_resv_unlock(db->resv);
+		fd = dma_buf_fd(db, O_CLOEXEC);
+		if (fd < 0 || send_fds(sp[1], &fd, 1) != 1)
+			_exit(4);
+		pause();
+		_exit(5);
+	}
+	close(sp[1]);
+	if (recv_fds(sp[0], &buf, 1) != 1)
+		return 3;
+	if (dmasync_ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp) || exp.fd < 0)
+		return 4;
+	if (status(exp.fd) != 0 || revents(buf, POLLIN, 0) != 0)
+		code |= 8;
+	kill(maker, SIGKILL);
+	if (wait_status(maker) != 128 + SIGKILL)
+		code |= 16;
+	if (revents(exp.fd, POLLIN, 5000) != POLLIN || status(exp.fd) != -EPIPE) {
+		fprintf(stderr, "# the dead maker's fence: status %d\n", status(exp.fd));
+		code |= 32;
+	}
+	if (revents(buf, POLLIN | POLLOUT, 5000) != (POLLIN | POLLOUT))
+		code |= 64;
+	tl = open_tl();
+	imp.fd = create_fence(tl, 1);
+	if (imp.fd < 0 || dmasync_ioctl(buf, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp) ||
+	    revents(buf, POLLOUT, 0) != 0 || inc(tl, 1) || revents(buf, POLLOUT, 5000) != POLLOUT)
+		code |= 128;
+	close(imp.fd);
+	close(exp.fd);
+	dmasync_close(tl);
+	dmasync_close(buf);
+	close(sp[0]);
+	return code;
+}
+
+TEST(adopted_buffer_maker_killed)
+{
+	CHECK_EQ(on_own_broker(adopted_maker_killed_case), 0);
+}
+
+/*
+ * Stress: three threads of the maker add fences of their own to its
+ * buffer and signal them, and wait on it now and then, while two threads
+ * of another process import sw_sync points into it (and signal them) and
+ * export and poll it.  Nothing hangs; at the end everything is idle on
+ * both sides.
+ */
+struct adopted_stress {
+	struct dma_buf *db;
+	int buf;
+	int n;
+	int t;
+	int fail;
+};
+
+static void *adopted_stress_maker(void *arg)
+{
+	struct adopted_stress *st = arg;
+	u64 ctx = dma_fence_context_alloc(1);
+
+	for (int i = 0; i < st->n; i++) {
+		struct dma_fence *f = own_fence(ctx, (u64)i + 1);
+
+		if (!f) {
+			st->fail |= 1;
+			break;
+		}
+		dma_resv_lock(st->db->resv, NULL);
+		if (dma_resv_reserve_fences(st->db->resv, 1)) {
+			st->fail |= 2;
+		} else {
+			dma_resv_add_fence(st->db->resv, f,
+					   (i + st->t) % 2 ? DMA_RESV_USAGE_WRITE : DMA_RESV_USAGE_READ);
+		}
+		dma_resv_unlock(st->db->resv);
+		if (i % 8 == 3)
+			dma_resv_test_signaled(st->db->resv, DMA_RESV_USAGE_READ);
+		dma_fence_signal(f);
+		dma_fence_put(f);
+		if (i % 16 == 7 && dma_resv_wait_timeout(st->db->resv, DMA_RESV_USAGE_READ, false,
+							 10000000000ul) <= 0)
+			st->fail |= 4;
+	}
+	return NULL;
+}
+
+static void *adopted_stress_holder(void *arg)
+{
+	struct adopted_stress *st = arg;
+	int tl = st->t == 0 ? open_tl() : -1;
+
+	for (int i = 0; i < st->n; i++) {
+		if (st->t == 0) {
+			struct dma_buf_import_sync_file imp = {
+				.flags = i % 2 ? DMA_BUF_SYNC_READ : DMA_BUF_SYNC_WRITE,
+				.fd = create_fence(tl, (u32)i + 1),
+			};
+
+			if (imp.fd < 0 || dmasync_ioctl(st->buf, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp))
+				st->fail |= 8;
+			close(imp.fd);
+			if (inc(tl, 1))
+				st->fail |= 16;
+		} else {
+			struct dma_buf_export_sync_file exp = { .flags = DMA_BUF_SYNC_RW, .fd = -1 };
+
+			if (dmasync_ioctl(st->buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp) || exp.fd < 0) {
+				st->fail |= 32;
+				continue;
+			}
+			if (revents(exp.fd, POLLIN, 10000) != POLLIN)
+				st->fail |= 64;
+			close(exp.fd);
+			if (revents(st->buf, i % 2 ? POLLIN : POLLOUT, 10000) <= 0)
+				st->fail |= 128;
+		}
+	}
+	if (tl >= 0)
+		dmasync_close(tl);
+	return NULL;
+}
+
+static int adopted_stress_case(void)
+{
+	struct adopted_stress st[3];
+	int n = (int)STRESS(1000), fail = 0, buf, sp[2];
+	pthread_t th[3];
+	struct dma_buf *db;
+	pid_t kid;
+
+	/* the holder: forked before this process has threads (the library's
+	 * too), then given the fd */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp))
+		return 2;
+	fflush(stdout);
+	kid = fork();
+	if (kid < 0)
+		return 4;
+	if (kid == 0) {
+		close(sp[0]);
+		if (recv_fds(sp[1], &buf, 1) != 1)
+			_exit(2);
+		for (int t = 0; t < 2; t++) {
+			st[t] = (struct adopted_stress){ .buf = buf, .n = n, .t = t };
+			pthread_create(&th[t], NULL, adopted_stress_holder, &st[t]);
+		}
+		for (int t = 0; t < 2; t++) {
+			pthread_join(th[t], NULL);
+			fail |= st[t].fail;
+		}
+		if (revents(buf, POLLIN | POLLOUT, 10000) != (POLLIN | POLLOUT))
+			fail |= 256;
+		dmasync_close(buf);
+		_exit(fail);
+	}
+	close(sp[1]);
+	db = own_buffer();
+	if (!db)
+		return 2;
+	buf = dma_buf_fd(db, O_CLOEXEC);
+	if (buf < 0 || send_fds(sp[0], &buf, 1) != 1)
+		return 3;
+	for (int t = 0; t < 3; t++) {
+		st[t] = (struct adopted_stress){ .db = db, .buf = buf, .n = n, .t = t };
+		pthread_create(&th[t], NULL, adopted_stress_maker, &st[t]);
+	}
+	for (int t = 0; t < 3; t++) {
+		pthread_join(th[t], NULL);
+		fail |= st[t].fail;
+	}
+	if (wait_status(kid) != 0) {
+		fprintf(stderr, "# the holder failed\n");
+		fail |= 512;
+	}
+	if (dma_resv_wait_timeout(db->resv, DMA_RESV_USAGE_BOOKKEEP, false, 10000000000ul) <= 0 ||
+	    revents(buf, POLLIN | POLLOUT, 10000) != (POLLIN | POLLOUT))
+		fail |= 1024;
+	/* every fence went over: a push per lock that added one */
+	{
+		struct ipc_stats ist;
+
+		if (client_stats(&ist) || ist.requests < 3ull * (unsigned long long)n) {
+			fprintf(stderr, "# %llu requests for %d fences\n",
+				(unsigned long long)ist.requests, 3 * n);
+			fail |= 2048;
+		}
+	}
+	dmasync_close(buf);
+	close(sp[0]);
+	return fail;
+}
+
+TEST(adopted_buffer_stress)
+{
+	CHECK_EQ(on_own_broker(adopted_stress_case), 0);
+}
+
 /* ---- diagnostics ------------------------------------------------------------------------- */
 
 struct inc_worker {
