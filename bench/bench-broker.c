@@ -62,7 +62,9 @@
 #include <linux/dma-heap.h>
 #include <linux/sync_file.h>
 
+#include <dmasync/dma-buf.h>
 #include <dmasync/dma-fence.h>
+#include <dmasync/dma-resv.h>
 #include <dmasync/dmasync-uapi.h>
 #include <dmasync/sync_file.h>
 #include "client.h"
@@ -382,7 +384,30 @@ static struct {
 	int heap, buf, buf2;	/* heap device; idle buffer; buffer IMPORT fills */
 	u32 next;		/* next CREATE_FENCE value on t1 (never reached) */
 	struct dma_fence *own;	/* a signaled fence of this process (PROXY) */
+	struct dma_buf *adopted;	/* a buffer of this process, shared (ADOPT) */
+	int adopted_fd;
+	u64 adopt_ctx, adopt_seq;
 } o;
+
+static const char *bench_fence_name(struct dma_fence *f)
+{
+	(void)f;
+	return "bench";
+}
+
+static const struct dma_fence_ops bench_fence_ops = {
+	.get_driver_name = bench_fence_name,
+	.get_timeline_name = bench_fence_name,
+};
+
+static DEFINE_SPINLOCK(bench_fence_lock);
+
+static void bench_buf_release(struct dma_buf *db)
+{
+	(void)db;
+}
+
+static const struct dma_buf_ops bench_buf_ops = { .release = bench_buf_release };
 
 static int open_tl(void)
 {
@@ -477,7 +502,7 @@ static void teardown(void)
 }
 
 enum req { R_NONE, R_CREATE, R_MERGE, R_EXPORT, R_IMPORT, R_INFO0, R_INFO1, R_INFOM, R_INFOP,
-	   R_POLL, R_INC, R_PROXY,
+	   R_POLL, R_INC, R_PROXY, R_ADOPT,
 	   R_MAX };
 
 static const struct {
@@ -496,6 +521,7 @@ static const struct {
 	[R_POLL] = { "poll", "poll idle dma-buf, t=0", true },
 	[R_INC] = { "inc", "INC, nothing pending", false },
 	[R_PROXY] = { "proxy", "sync_file_create_fd+close", true },
+	[R_ADOPT] = { "adopt", "shared own buf: add+signal", false },
 };
 
 static void file_info(int fd, bool with_fence)
@@ -526,12 +552,61 @@ static void file_info_asks(int fd)
 		die("FILE_INFO of a merge");
 }
 
+/* The kernel API on a buffer of ours another process may hold: each fence
+ * goes over at unlock (a request), its signal after (a message). */
+static void run_adopt(long n)
+{
+	for (long i = 0; i < n; i++) {
+		struct dma_fence *f = calloc(1, sizeof(*f));
+
+		if (!f)
+			die("calloc");
+		dma_fence_init(f, &bench_fence_ops, &bench_fence_lock, o.adopt_ctx, ++o.adopt_seq);
+		dma_resv_lock(o.adopted->resv, NULL);
+		if (dma_resv_reserve_fences(o.adopted->resv, 1))
+			die("dma_resv_reserve_fences");
+		dma_resv_add_fence(o.adopted->resv, f, DMA_RESV_USAGE_WRITE);
+		dma_resv_unlock(o.adopted->resv);
+		dma_fence_signal(f);
+		dma_fence_put(f);
+	}
+}
+
+/*
+ * For R_ADOPT only (a live in-process object makes every other request look
+ * its fd up in-process first): a buffer of ours, shared with the broker.
+ */
+static void adopted_make(void)
+{
+	static int priv;
+	DEFINE_DMA_BUF_EXPORT_INFO(info);
+
+	info.ops = &bench_buf_ops;
+	info.size = 65536;
+	info.flags = O_RDWR;
+	info.priv = &priv;
+	o.adopted = dma_buf_export(&info);
+	if (IS_ERR(o.adopted))
+		die("dma_buf_export");
+	o.adopted_fd = dma_buf_fd(o.adopted, O_CLOEXEC);
+	if (o.adopted_fd < 0)
+		die("dma_buf_fd");
+	o.adopt_ctx = dma_fence_context_alloc(1);
+}
+
 /* Make @n requests of kind @r on the objects of setup(). */
 static void run_req(enum req r, long n)
 {
+	if (r == R_ADOPT) {
+		adopted_make();
+		run_adopt(n);
+		dmasync_close(o.adopted_fd);	/* the buffer's reference was the fd's */
+		return;
+	}
 	for (long i = 0; i < n; i++) {
 		switch (r) {
 		case R_NONE:
+		case R_ADOPT:
 		case R_MAX:
 			return;
 		case R_CREATE:

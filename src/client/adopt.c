@@ -51,7 +51,7 @@ struct adopted {
 	uint32_t seen;			/* the change count pulled */
 	u64 pulled[2];			/* contexts of the fences pulled: writers, readers */
 	struct pushed *pushed;
-	unsigned int n_pushed, cap_pushed;
+	unsigned int n_pushed;
 };
 
 static inline struct adopted *to_adopted(struct core_resv_remote *remote)
@@ -147,89 +147,88 @@ static bool was_pushed(struct adopted *a, struct dma_fence *fence, enum dma_resv
 	return false;
 }
 
-/* Forget the fences pushed that have signaled since. */
-static void prune_pushed(struct adopted *a)
+static void put_pushed(struct pushed *p, unsigned int n)
 {
-	unsigned int j = 0;
-
-	for (unsigned int i = 0; i < a->n_pushed; i++) {
-		if (dma_fence_is_signaled(a->pushed[i].fence))
-			dma_fence_put(a->pushed[i].fence);
-		else
-			a->pushed[j++] = a->pushed[i];
-	}
-	a->n_pushed = j;
+	for (unsigned int i = 0; i < n; i++)
+		dma_fence_put(p[i].fence);
 }
 
+/*
+ * With the object locked and changed: the unsignaled fences it holds that
+ * we did not pull go over, those not sent before in one IPC_BUF_PUSH.
+ * What was sent is remembered as long as the object holds it unsignaled
+ * (the list is rebuilt from the object each time, so it never outgrows it).
+ */
 static void adopted_push(struct core_resv_remote *remote, struct dma_resv *resv)
 {
 	struct adopted *a = to_adopted(remote);
 	const uint64_t arg[3] = { (uint64_t)a->obj.dev, (uint64_t)a->obj.ino, 0 };
-	struct dma_resv_iter cursor;
+	struct pushed *now = NULL;
 	struct ipc_push *entries = NULL;
-	struct dma_fence *fence, **fresh = NULL;
-	unsigned int n = 0, max = 0, nfds;
+	unsigned int n = 0, kept = 0, max = 0, nfds;
+	struct dma_resv_iter cursor;
+	struct dma_fence *fence;
 	uint64_t *ids = NULL, rarg[2];
 	size_t out_len;
 	long r;
 
 	if (!live(a))
 		return;
-	prune_pushed(a);
 	dma_resv_for_each_fence(&cursor, resv, DMA_RESV_USAGE_BOOKKEEP, fence)
 		max++;
-	if (!max)
-		return;
-	entries = calloc(max, sizeof(*entries));
-	fresh = calloc(max, sizeof(*fresh));
-	ids = calloc(max, sizeof(*ids));
-	if (!entries || !fresh || !ids)
-		goto out_free;
+	if (max) {
+		now = calloc(max, sizeof(*now));
+		entries = calloc(max, sizeof(*entries));
+		ids = calloc(max, sizeof(*ids));
+		if (!now || !entries || !ids)
+			goto out_free;
+	}
+	/* now[0..kept): sent before, still here; now[max - n..max): new. */
 	dma_resv_for_each_fence(&cursor, resv, DMA_RESV_USAGE_BOOKKEEP, fence) {
 		enum dma_resv_usage usage = dma_resv_iter_usage(&cursor);
 
-		if (n == max || dma_fence_is_signaled(fence) || fence->context == a->pulled[0] ||
-		    fence->context == a->pulled[1] || was_pushed(a, fence, usage))
+		if (kept + n == max || dma_fence_is_signaled(fence) ||
+		    fence->context == a->pulled[0] || fence->context == a->pulled[1])
 			continue;
-		entries[n].usage = usage;
-		client_proxy_describe(fence, "", &entries[n].fence);
-		fresh[n++] = dma_fence_get(fence);
+		if (was_pushed(a, fence, usage)) {
+			now[kept].fence = dma_fence_get(fence);
+			now[kept++].usage = usage;
+			continue;
+		}
+		n++;
+		entries[n - 1].usage = usage;
+		client_proxy_describe(fence, "", &entries[n - 1].fence);
+		now[max - n].fence = dma_fence_get(fence);
+		now[max - n].usage = usage;
 	}
-	if (!n)
-		goto out_free;
-	if (a->n_pushed + n > a->cap_pushed) {
-		unsigned int cap = (a->n_pushed + n) * 2;
-		struct pushed *p = realloc(a->pushed, cap * sizeof(*p));
-
-		if (!p)
-			goto out_put;
-		a->pushed = p;
-		a->cap_pushed = cap;
+	if (n) {
+		out_len = n * sizeof(*ids);
+		r = client_call(IPC_BUF_PUSH, a->obj.broker, -1, arg, entries, n * sizeof(*entries),
+				rarg, ids, &out_len, NULL, 0, &nfds, NULL);
+		if (r < 0 || out_len != n * sizeof(*ids)) {
+			check_gone(a, r < 0 ? r : -EPROTO);
+			/* Not sent: not remembered either (the next change tries again). */
+			put_pushed(now + max - n, n);
+			n = 0;
+		} else {
+			for (unsigned int i = 0; i < n; i++)
+				if (ids[i])	/* a proxy made pending: ours to signal */
+					client_proxy_watch(now[max - 1 - i].fence, ids[i],
+							   a->obj.broker);
+			/* Nobody else changed it since our last look: still up to date. */
+			if ((uint32_t)rarg[0] == a->seen)
+				a->seen = (uint32_t)rarg[1];
+		}
+		memmove(now + kept, now + max - n, n * sizeof(*now));
 	}
-	out_len = n * sizeof(*ids);
-	r = client_call(IPC_BUF_PUSH, a->obj.broker, -1, arg, entries, n * sizeof(*entries), rarg,
-			ids, &out_len, NULL, 0, &nfds, NULL);
-	if (r < 0 || out_len != n * sizeof(*ids)) {
-		check_gone(a, r < 0 ? r : -EPROTO);
-		goto out_put;
-	}
-	for (unsigned int i = 0; i < n; i++) {
-		/* A proxy made pending is ours to signal. */
-		if (ids[i])
-			client_proxy_watch(fresh[i], ids[i], a->obj.broker);
-		a->pushed[a->n_pushed].fence = fresh[i];
-		a->pushed[a->n_pushed++].usage = (enum dma_resv_usage)entries[i].usage;
-		fresh[i] = NULL;
-	}
-	/* Nobody else changed it since our last look: still up to date. */
-	if ((uint32_t)rarg[0] == a->seen)
-		a->seen = (uint32_t)rarg[1];
-out_put:
-	for (unsigned int i = 0; i < n; i++)
-		dma_fence_put(fresh[i]);
+	put_pushed(a->pushed, a->n_pushed);
+	free(a->pushed);
+	a->pushed = now;
+	a->n_pushed = kept + n;
+	now = NULL;
 out_free:
+	free(now);
 	free(entries);
-	free(fresh);
 	free(ids);
 }
 
@@ -286,8 +285,7 @@ static void adopted_unshare(struct core_resv_remote *remote)
 	struct adopted *a = to_adopted(remote);
 
 	/* A fork child's copies are references it holds too (copied memory). */
-	for (unsigned int i = 0; i < a->n_pushed; i++)
-		dma_fence_put(a->pushed[i].fence);
+	put_pushed(a->pushed, a->n_pushed);
 	free(a->pushed);
 	free(a);
 }
