@@ -81,8 +81,13 @@ static void close_received(int fd)
 static bool adopted_stale(struct core_resv_remote *remote)
 {
 	struct adopted *a = to_adopted(remote);
+	uint32_t changes;
 
-	return live(a) && client_buffer_changes(&a->obj) != a->seen;
+	if (!live(a))
+		return false;
+	/* UINT32_MAX: the page does not say (no slot for it): always ask. */
+	changes = client_buffer_changes(&a->obj);
+	return changes == UINT32_MAX || changes != a->seen;
 }
 
 static void adopted_pull(struct core_resv_remote *remote, struct dma_resv *resv)
