@@ -246,17 +246,34 @@ static int find_locked(uint64_t context)
 	return -1;
 }
 
+/* lock held: publish that slot @s reached @value, its points signaled at
+ * @ts (tlpage_point_time()). */
+static void applied_locked(struct tlpage_slot *s, uint32_t value, int64_t ts)
+{
+	uint32_t pos = __atomic_load_n(&s->applied_head, __ATOMIC_RELAXED);
+	struct tlpage_applied *e = &s->applied[pos % TLPAGE_APPLIED];
+
+	__atomic_store_n(&e->seq, 0, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&e->value, value, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->ts, ts, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->seq, pos + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->applied_head, pos + 1, __ATOMIC_RELEASE);
+}
+
 /* lock held: signal @tl up to page value @target (if it is ahead of what
  * was applied and not beyond @limit) at @ts (0: now). */
-static void advance_locked(struct slot_priv *sp, uint32_t target, uint32_t limit, int64_t ts)
+static void advance_locked(struct tlpage_slot *s, struct slot_priv *sp, uint32_t target,
+			   uint32_t limit, int64_t ts)
 {
-	struct core_sync_fault at = { .timestamp = ts };
+	struct core_sync_fault at = { .timestamp = ts > 0 ? ts : ktime_get() };
 	uint32_t d = target - sp->seen;
 
 	if (!d || d > limit - sp->seen)
 		return;
 	core_sync_timeline_signal_faulty(sp->tl, d, &at);
 	sp->seen = target;
+	applied_locked(s, target, at.timestamp);
 }
 
 /* lock held: apply slot @i. */
@@ -280,10 +297,10 @@ static void apply_locked(uint32_t i)
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (seq != pos + 1 || __atomic_load_n(&e->seq, __ATOMIC_RELAXED) != seq || ts <= 0)
 			continue;	/* being rewritten, or never finished */
-		advance_locked(sp, value, v, ts);
+		advance_locked(s, sp, value, v, ts);
 	}
 	sp->log_seen = head;
-	advance_locked(sp, v, v, 0);
+	advance_locked(s, sp, v, v, 0);
 }
 
 static void drain_locked(void)
@@ -349,6 +366,9 @@ void broker_tlpage_attach(struct sync_timeline *tl, bool fast)
 	memset(s->name, 0, sizeof(s->name));
 	memcpy(s->name, name, strnlen(name, sizeof(s->name) - 1));
 	__atomic_store_n(&s->value, sp->seen, __ATOMIC_RELAXED);
+	/* Where its life here starts: the time of points signaled before is
+	 * not ours to tell. */
+	applied_locked(s, sp->seen, 0);
 	__atomic_store_n(&s->state, fast ? TLPAGE_FAST : TLPAGE_SLOW, __ATOMIC_RELAXED);
 	gen = __atomic_load_n(&s->gen, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->gen, (gen + 1) | 1u, __ATOMIC_RELEASE);	/* odd: live */

@@ -1582,17 +1582,19 @@ static bool file_info_pending(const struct client_obj *obj, struct sync_file_rec
 /*
  * The same for a sync file of several sw_sync points (a merge) while the
  * page says at least one of them is pending, so the merge is: enough for
- * FILE_INFO's count alone (status 0); its entries too (hdr->complete) only
- * if every point is pending (a signaled one's timestamp is the broker's to
- * say).  Return: false if the page cannot say.
+ * FILE_INFO's count alone (status 0); its entries too (hdr->complete) if
+ * the page also shows when each signaled one signaled (the broker's
+ * applied entries, tlpage_point_time(): the points of a merge were pending
+ * when it was made).  Return: false if the page cannot say.
  */
 static bool file_info_pending_merge(const struct client_obj *obj, struct sync_file_record *hdr,
 				    struct sync_fence_info *fi)
 {
 	struct page_map *pm = __atomic_load_n(&page_cur, __ATOMIC_ACQUIRE);
 	struct ipc_point pts[IPC_POINTS_MAX];
-	unsigned int n, pending = 0;
+	unsigned int n, pending = 0, timed = 0;
 	char name[32];
+	int64_t ts;
 
 	if (obj->tl_slot || obj->dead || !pm || pm->broker != obj->broker)
 		return false;
@@ -1614,12 +1616,19 @@ static bool file_info_pending_merge(const struct client_obj *obj, struct sync_fi
 		/* Read after the name: the slot served this timeline throughout. */
 		if (!tlpage_read(pm->base, pts[i].tl_slot - 1, pts[i].tl_gen, &v))
 			return false;
-		pending += !tlpage_passed((uint32_t)pts[i].seqno, v);
+		if (!tlpage_passed((uint32_t)pts[i].seqno, v)) {
+			pending++;
+		} else if (tlpage_point_time(pm->base, pts[i].tl_slot - 1, pts[i].tl_gen,
+					     (uint32_t)pts[i].seqno, &ts)) {
+			fi[i].status = 1;
+			fi[i].timestamp_ns = (__u64)ts;
+			timed++;
+		}
 	}
 	if (!pending)
 		return false;
 	hdr->magic = SYNC_FILE_RECORD_MAGIC;
-	hdr->complete = pending == n;
+	hdr->complete = pending + timed == n;
 	hdr->num_fences = n;
 	memcpy(hdr->name, name, sizeof(hdr->name));
 	hdr->len = (__u32)(sizeof(*hdr) + (hdr->complete ? n * sizeof(*fi) : 0));

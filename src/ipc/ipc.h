@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPC_VERSION 4
+#define IPC_VERSION 5
 /* The kernel's limit on fds in one SCM_RIGHTS message. */
 #define IPC_MAX_FDS 253
 /* Payload bytes: the largest argument (a udmabuf list of 1024 items, a

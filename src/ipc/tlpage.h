@@ -62,15 +62,35 @@ struct tlpage_log {
 	int64_t ts;		/* its CLOCK_MONOTONIC time, ns */
 };
 
+/*
+ * What the broker applied: the value the timeline reached and the time its
+ * points signaled with, written by the broker only (same seq protocol as
+ * struct tlpage_log).  The first entry of a slot's life is its value when
+ * it was attached, with ts 0 (unknown).  A point pending when the slot was
+ * attached, or made pending since, signaled at the ts of the first entry
+ * that reached its seqno if the entry before it did not: any holder can
+ * read its FILE_INFO timestamp here, the same the broker would answer
+ * (tlpage_point_time()).
+ */
+struct tlpage_applied {
+	uint32_t seq;
+	uint32_t value;
+	int64_t ts;
+};
+
+#define TLPAGE_APPLIED 4u
+
 struct tlpage_slot {
 	uint32_t value;
 	uint32_t gen;
 	uint32_t state;
 	uint32_t waiters;
 	uint32_t log_head;
-	uint32_t pad[3];
+	uint32_t applied_head;	/* entries written to @applied, ever */
+	uint32_t pad[2];
 	struct tlpage_log log[TLPAGE_LOG];
 	char name[32];		/* the timeline's name, for FILE_INFO */
+	struct tlpage_applied applied[TLPAGE_APPLIED];
 };
 
 /*
@@ -99,7 +119,7 @@ struct tlpage_hdr {
 	uint64_t dirty[TLPAGE_SLOTS / 64];
 };
 
-_Static_assert(sizeof(struct tlpage_slot) == 128, "slot size");
+_Static_assert(sizeof(struct tlpage_slot) == 192, "slot size");
 _Static_assert(sizeof(struct tlpage_buf) == 16, "buffer slot size");
 _Static_assert(sizeof(struct tlpage_hdr) <= TLPAGE_HDR_SIZE, "header size");
 
@@ -179,6 +199,49 @@ static inline bool tlpage_read(void *page, uint32_t i, uint32_t gen, uint32_t *v
 		return false;
 	*value = __atomic_load_n(&s->value, __ATOMIC_SEQ_CST);
 	return __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) == gen;
+}
+
+/*
+ * tlpage_point_time - the time the point @seqno of slot @i (generation
+ * @gen) signaled, if the slot's applied entries still show the step that
+ * reached it (the entry before it below @seqno, both intact) and the slot
+ * still serves that timeline fast.  Only for a point that was pending
+ * when it became known (a point made signaled has its own time).
+ * Return: true and *@ts, or false (ask the broker).
+ */
+static inline bool tlpage_point_time(void *page, uint32_t i, uint32_t gen, uint32_t seqno,
+				     int64_t *ts)
+{
+	struct tlpage_slot *s;
+	uint32_t head, v;
+
+	if (!tlpage_read(page, i, gen, &v) || !tlpage_passed(seqno, v))
+		return false;
+	s = tlpage_slot(page, i);
+	head = __atomic_load_n(&s->applied_head, __ATOMIC_ACQUIRE);
+	for (uint32_t pos = head - 1; pos != head - TLPAGE_APPLIED && pos + 1 > 1; pos--) {
+		struct tlpage_applied *e = &s->applied[pos % TLPAGE_APPLIED];
+		struct tlpage_applied *p = &s->applied[(pos - 1) % TLPAGE_APPLIED];
+		uint32_t eseq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+		uint32_t pseq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+		uint32_t ev = __atomic_load_n(&e->value, __ATOMIC_RELAXED);
+		uint32_t pv = __atomic_load_n(&p->value, __ATOMIC_RELAXED);
+		int64_t t = __atomic_load_n(&e->ts, __ATOMIC_RELAXED);
+
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (eseq != pos + 1 || pseq != pos || __atomic_load_n(&e->seq, __ATOMIC_RELAXED) != eseq ||
+		    __atomic_load_n(&p->seq, __ATOMIC_RELAXED) != pseq)
+			return false;	/* being rewritten: ask */
+		if (!tlpage_passed(seqno, ev))
+			return false;	/* not applied yet */
+		if (!tlpage_passed(seqno, pv)) {
+			if (t <= 0 || __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != gen)
+				return false;
+			*ts = t;
+			return true;
+		}
+	}
+	return false;
 }
 
 /*

@@ -1244,7 +1244,9 @@ static void file_info_cases(void)
 		}
 		CHECK_EQ(requests_now() - r0, base);
 		/* one point signaled: the count still from the page; the
-		 * entries (a timestamp) from the broker, in the same order */
+		 * entries too once the broker has applied the INC (it does
+		 * before it serves any request, requests_now() here), with the
+		 * time it signaled the point at, in the same order */
 		REQUIRE(inc(tl, 1) == 0);
 		r0 = requests_now();
 		memset(&info, 0, sizeof(info));
@@ -1258,12 +1260,33 @@ static void file_info_cases(void)
 		info.sync_fence_info = (uintptr_t)bfi;
 		CHECK_EQ(dmasync_ioctl(pm, SYNC_IOC_FILE_INFO, &info), 0);
 		CHECK_EQ(info.status, 0);
-		CHECK_EQ(requests_now() - r0, base + 1);
+		CHECK_EQ(requests_now() - r0, base);
 		for (int i = 0; i < 2; i++) {
 			CHECK_STR(bfi[i].obj_name, mfi[i].obj_name);
 			CHECK_STR(bfi[i].driver_name, "sw_sync");
+			CHECK_EQ(bfi[i].timestamp_ns != 0, bfi[i].status == 1);
 		}
 		CHECK((bfi[0].status == 1) != (bfi[1].status == 1));
+		/* the page keeps the last few steps only: later ones push it
+		 * out, and the broker answers, with the same time */
+		for (int i = 0; i < 6; i++) {
+			REQUIRE(inc(tl, 1) == 0);
+			requests_now();	/* applied, one step each */
+		}
+		{
+			struct sync_fence_info again[2];
+
+			r0 = requests_now();
+			memset(&info, 0, sizeof(info));
+			info.num_fences = 2;
+			info.sync_fence_info = (uintptr_t)again;
+			CHECK_EQ(dmasync_ioctl(pm, SYNC_IOC_FILE_INFO, &info), 0);
+			CHECK_EQ(requests_now() - r0, base + 1);
+			for (int i = 0; i < 2; i++) {
+				CHECK_EQ(again[i].status, bfi[i].status);
+				CHECK_EQ(again[i].timestamp_ns, bfi[i].timestamp_ns);
+			}
+		}
 		/* signaled: the record, with the same names */
 		memset(&info, 0, sizeof(info));
 		info.num_fences = 1;
@@ -1274,6 +1297,8 @@ static void file_info_cases(void)
 		CHECK_STR(done.obj_name, pend.obj_name);
 		CHECK_STR(done.driver_name, pend.driver_name);
 		CHECK(done.timestamp_ns > 0);
+		/* the page said what the broker says */
+		CHECK_EQ(done.timestamp_ns, bfi[bfi[0].status == 1 ? 0 : 1].timestamp_ns);
 		close(pm);
 		close(p2);
 	}
