@@ -380,7 +380,8 @@ static void broker_nofile(uint64_t pid, char *out, size_t len)
 static struct {
 	int t1, t2, t_inc;	/* timelines: pending points, MERGE's second, INC */
 	int a, b, imp, m;	/* pending sync files (m: a merge of a and b) */
-	int mp;			/* a merge of a and a point signaled since */
+	int mp, mq;		/* merges of a and a point signaled since (mp: long since) */
+	int t_q;
 	int heap, buf, buf2;	/* heap device; idle buffer; buffer IMPORT fills */
 	u32 next;		/* next CREATE_FENCE value on t1 (never reached) */
 	struct dma_fence *own;	/* a signaled fence of this process (PROXY) */
@@ -439,6 +440,21 @@ static int create_fence(int tl, u32 value)
 	return fd;
 }
 
+/* Four more steps of @tl, each applied by the broker (a request drains
+ * the page first): the page forgets when its earlier points signaled, and
+ * FILE_INFO of a merge holding one asks the broker. */
+static void push_out_of_page(int tl)
+{
+	struct ipc_stats st;
+	u32 one = 1;
+
+	for (int i = 0; i < 4; i++) {
+		if (dmasync_ioctl(tl, SW_SYNC_IOC_INC, &one))
+			die("INC");
+		stats(&st);
+	}
+}
+
 static int heap_alloc(void)
 {
 	struct dma_heap_allocation_data a = { .len = 65536, .fd_flags = O_RDWR | O_CLOEXEC };
@@ -453,6 +469,7 @@ static void setup(void)
 	o.t1 = open_tl();
 	o.t2 = open_tl();
 	o.t_inc = open_tl();
+	o.t_q = open_tl();
 	o.a = create_fence(o.t1, 1);
 	o.b = create_fence(o.t2, 1);
 	o.imp = create_fence(o.t2, 2);
@@ -473,6 +490,21 @@ static void setup(void)
 		o.mp = md.fence;
 		if (dmasync_ioctl(o.t_inc, SW_SYNC_IOC_INC, &one))
 			die("INC");
+		push_out_of_page(o.t_inc);
+	}
+	{
+		int f = create_fence(o.t_q, 1);
+		struct sync_merge_data md = { .name = "bench", .fd2 = f };
+		u32 one = 1;
+		struct ipc_stats st;
+
+		if (dmasync_ioctl(o.a, SYNC_IOC_MERGE, &md))
+			die("MERGE");
+		close(f);
+		o.mq = md.fence;
+		if (dmasync_ioctl(o.t_q, SW_SYNC_IOC_INC, &one))
+			die("INC");
+		stats(&st);	/* applied */
 	}
 	o.heap = dmasync_open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC);
 	if (o.heap < 0)
@@ -492,6 +524,8 @@ static void teardown(void)
 	close(o.imp);
 	close(o.m);
 	close(o.mp);
+	close(o.mq);
+	dmasync_close(o.t_q);
 	close(o.buf);
 	close(o.buf2);
 	close(o.heap);
@@ -501,7 +535,8 @@ static void teardown(void)
 	dma_fence_put(o.own);
 }
 
-enum req { R_NONE, R_CREATE, R_MERGE, R_EXPORT, R_IMPORT, R_INFO0, R_INFO1, R_INFOM, R_INFOP,
+enum req { R_NONE, R_CREATE, R_MERGE, R_EXPORT, R_IMPORT, R_INFO0, R_INFO1, R_INFOM, R_INFOQ,
+	   R_INFOP,
 	   R_POLL, R_INC, R_PROXY, R_ADOPT,
 	   R_MAX };
 
@@ -517,7 +552,8 @@ static const struct {
 	[R_INFO0] = { "info0", "FILE_INFO count only", false },
 	[R_INFO1] = { "info1", "FILE_INFO 1 fence", false },
 	[R_INFOM] = { "infom", "FILE_INFO merge, count", false },
-	[R_INFOP] = { "infop", "FILE_INFO merge, 1 sig'd", false },
+	[R_INFOQ] = { "infoq", "FILE_INFO merge, 1 sig'd", false },
+	[R_INFOP] = { "infop", "  the same, step forgotten", false },
 	[R_POLL] = { "poll", "poll idle dma-buf, t=0", true },
 	[R_INC] = { "inc", "INC, nothing pending", false },
 	[R_PROXY] = { "proxy", "sync_file_create_fd+close", true },
@@ -539,8 +575,9 @@ static void file_info(int fd, bool with_fence)
 }
 
 /* FILE_INFO with its entries of a merge of two sw_sync points, one of them
- * signaled: a request (its timestamp is the broker's to say; a count
- * alone, or entries of pending points only, the timeline page answers). */
+ * signaled: from the timeline page while it still shows the step that
+ * signaled it (the broker's last 4 applied steps); after
+ * push_out_of_page(), a request. */
 static void file_info_asks(int fd)
 {
 	struct sync_file_info info = { .num_fences = 2 };
@@ -648,6 +685,9 @@ static void run_req(enum req r, long n)
 		}
 		case R_INFOP:
 			file_info_asks(o.mp);
+			break;
+		case R_INFOQ:
+			file_info_asks(o.mq);
 			break;
 		case R_POLL: {
 			struct pollfd p = { .fd = o.buf, .events = POLLIN };
@@ -954,6 +994,7 @@ static void scale_clients(int nproc, double secs, struct scale *sc)
 			close(f2);
 			if (dmasync_ioctl(tk, SW_SYNC_IOC_INC, &one))
 				_exit(1);
+			push_out_of_page(tk);	/* a request each */
 			file_info_asks(fence);	/* known, connected */
 			if (write(ready[1], "", 1) != 1 || read(go[0], &c, 1) != 0)
 				_exit(1);
