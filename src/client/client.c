@@ -1962,35 +1962,16 @@ static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned l
 static long simple_call(uint32_t op, int fd, uint64_t a0, uint64_t a1, uint64_t a2,
 			int *fds, unsigned int max, unsigned int *nfds, uint64_t *rarg)
 {
-	struct ipc_msg req = { .hdr = { .op = op, .arg0 = a0, .arg1 = a1, .arg2 = a2 } }, rep;
+	const uint64_t arg[3] = { a0, a1, a2 };
+	uint64_t rr[2] = { 0, 0 };
+	unsigned int n;
 	long ret;
-	int r;
 
-	if (fd >= 0) {
-		req.fds[0] = fd;
-		req.nfds = 1;
-	}
-	client_lock(&conn_lock);
-	r = roundtrip_locked(&req, &rep);
-	if (r) {
-		client_unlock(&conn_lock);
-		return r;
-	}
-	ret = rep.hdr.ret;
+	ret = client_call(op, 0, fd, arg, NULL, 0, rr, NULL, NULL, fds, fds ? max : 0, &n, NULL);
 	if (rarg)
-		*rarg = rep.hdr.arg0;
+		*rarg = rr[0];
 	if (nfds)
-		*nfds = 0;
-	learn_newfds(&rep, 0);
-	for (unsigned int i = 0; i < rep.nfds; i++) {
-		if (fds && i < max) {
-			fds[i] = rep.fds[i];
-			(*nfds)++;
-		} else {
-			close(rep.fds[i]);
-		}
-	}
-	client_unlock(&conn_lock);
+		*nfds = n;
 	return ret;
 }
 
