@@ -28,6 +28,7 @@
 #include <linux/sync_file.h>
 
 #include "client.h"
+#include "dma-buf-priv.h"
 #include "file.h"
 #include "fork.h"
 #include "schema.h"
@@ -121,16 +122,35 @@ static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stub_fd = -1;		/* written under stub_lock (read atomically too) */
 static struct client_obj stub_obj;	/* under stub_lock */
 
+static pthread_mutex_t known_lock, fdt_lock;
+
+/*
+ * Every lock of the client, so that no other thread holds one at fork():
+ * a child would inherit it held, by a thread it does not have, and wait
+ * for it forever (a thread forked while another looked up an fd did).
+ * conn_lock first (the others are taken under it, never the other way).
+ */
 static void fork_prepare(void)
 {
 	client_lock(&conn_lock);
 	client_lock(&stub_lock);
+	client_lock(&known_lock);
+	client_lock(&fdt_lock);
+	client_mirrors_lock();
+}
+
+static void fork_unlock(void)
+{
+	client_mirrors_unlock();
+	client_unlock(&fdt_lock);
+	client_unlock(&known_lock);
+	client_unlock(&stub_lock);
+	client_unlock(&conn_lock);
 }
 
 static void fork_parent(void)
 {
-	client_unlock(&stub_lock);
-	client_unlock(&conn_lock);
+	fork_unlock();
 }
 
 /* The child shares the parent's connection socket: replies would go to
@@ -150,9 +170,8 @@ static void fork_child(void)
 	__atomic_store_n(&conn_fd, -1, __ATOMIC_RELAXED);
 	doors_fork_child();
 	/* Taken by this very thread in fork_prepare(): unlock, as the
-	 * parent does (re-initialising it would hide it from TSan). */
-	client_unlock(&stub_lock);
-	client_unlock(&conn_lock);
+	 * parent does (re-initialising them would hide them from TSan). */
+	fork_unlock();
 }
 
 static const struct core_fork_handler client_fork = {
@@ -887,7 +906,7 @@ struct known {
 	unsigned int n_points;	/* a merge's, in the page (struct ipc_newfd) */
 	struct ipc_point points[IPC_POINTS_MAX];
 };
-static pthread_mutex_t known_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t known_lock = PTHREAD_MUTEX_INITIALIZER;	/* a leaf */
 static struct known known[1u << KNOWN_BITS];
 static bool known_ready;
 
@@ -1019,7 +1038,7 @@ enum {
 };
 #define fd_slot client_fd_slot
 static bool fdt_trusted;
-static pthread_mutex_t fdt_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t fdt_lock = PTHREAD_MUTEX_INITIALIZER;	/* a leaf */
 struct client_fd_slot *client_fdt[CLIENT_FDT_CHUNKS];
 #define fdt client_fdt
 
@@ -1342,6 +1361,22 @@ static int dead_broker_kind(int fd, bool *marked)
 	return kind;
 }
 
+/*
+ * Whether the memfd @fd is a dma-buf of a broker that is gone: named as
+ * dma_buf_export() names its memfds (a live broker knows all of its own).
+ * One readlink(), on the slow path of a memfd no broker knows.
+ */
+static bool dead_broker_buffer(int fd)
+{
+	static const char want[] = "/memfd:" UAPI_DMABUF_MEMFD_NAME " (deleted)";
+	char path[40], link[sizeof(want) + 1];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link));
+	return n == (ssize_t)sizeof(want) - 1 && !memcmp(link, want, sizeof(want) - 1);
+}
+
 static int client_find_slow(int fd, struct client_obj *obj)
 {
 	struct ipc_msg req = { .hdr = { .op = IPC_IDENTIFY } }, rep;
@@ -1393,8 +1428,9 @@ static int client_find_slow(int fd, struct client_obj *obj)
 	 * still be a dead broker's. */
 	if (r || kind < 0 || kind >= IPC_KIND_MAX)
 		kind = IPC_KIND_NONE;
-	if (kind == IPC_KIND_NONE && S_ISSOCK(st.st_mode)) {
-		int gone = dead_broker_kind(fd, &marked);
+	if (kind == IPC_KIND_NONE) {
+		int gone = S_ISSOCK(st.st_mode) ? dead_broker_kind(fd, &marked)
+			   : dead_broker_buffer(fd) ? IPC_KIND_DMA_BUF : IPC_KIND_NONE;
 
 		if (gone != IPC_KIND_NONE) {
 			known_put(st.st_dev, st.st_ino, gone, 0, BROKER_GONE, NULL);

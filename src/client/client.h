@@ -232,6 +232,11 @@ bool client_fd_is_mirror(int fd);
  */
 int client_mirror_move(int fd, int min);
 
+/* The epoll registrations' lock (a leaf; remote.c), for the client's fork
+ * handlers. */
+void client_mirrors_lock(void);
+void client_mirrors_unlock(void);
+
 /* IPC_OPEN: a new fd of an emulated device, or a negative errno. */
 int client_open(enum ipc_device dev, int flags);
 

@@ -104,8 +104,18 @@ struct epoll_reg {
 	struct epoll_reg *next;
 };
 
-static pthread_mutex_t mirror_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t mirror_lock = PTHREAD_MUTEX_INITIALIZER;	/* a leaf */
 static struct epoll_reg *regs;
+
+void client_mirrors_lock(void)
+{
+	client_lock(&mirror_lock);
+}
+
+void client_mirrors_unlock(void)
+{
+	client_unlock(&mirror_lock);
+}
 
 /* The program closed an fd of @obj: drop what this process keeps for it. */
 static void mirrors_forget(int fd, const struct client_obj *obj)

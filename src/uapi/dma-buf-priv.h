@@ -25,6 +25,11 @@
 
 #define DMABUF_PAGE_SIZE 4096ul
 
+/* The name of the memfds dma_buf_export() makes: /proc shows
+ * "/memfd:dmasync-dmabuf (deleted)", and a process that never saw a dead
+ * broker's buffer tells it by that name (src/client/client.c). */
+#define UAPI_DMABUF_MEMFD_NAME "dmasync-dmabuf"
+
 /* A new open file description of @fd (e.g. a memfd) with @accmode, via
  * /proc/self/fd.  Return: the fd (FD_CLOEXEC) or a negative errno. */
 int uapi_fd_reopen(int fd, int accmode);

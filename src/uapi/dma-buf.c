@@ -156,7 +156,7 @@ struct dma_buf *dma_buf_export(const struct dma_buf_export_info *exp_info)
 	if (!exp_info->size || size < exp_info->size ||
 	    size > (size_t)INT64_MAX)
 		return ERR_PTR(-EINVAL);
-	fd = memfd_create("dmabuf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	fd = memfd_create(UAPI_DMABUF_MEMFD_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return ERR_PTR(-errno);
 	if (ftruncate(fd, (off_t)size) ||

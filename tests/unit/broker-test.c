@@ -1775,14 +1775,15 @@ TEST(dead_broker_objects_never_seen)
 	holder = fork();
 	REQUIRE(holder >= 0);
 	if (holder == 0) {
+		struct dma_buf_export_sync_file exp = { .flags = DMA_BUF_SYNC_RW, .fd = -1 };
 		struct sync_fence_info fi;
 		struct sync_merge_data md;
 		struct pollfd p;
-		int tl, f, s, code = 0;
+		int tl, f, s, buf, code = 0;
 
 		setenv("DMASYNC_SOCKET", path, 1);
 		if (recv_fds(sp[1], &tl, 1) != 1 || recv_fds(sp[1], &f, 1) != 1 ||
-		    recv_fds(sp[1], &s, 1) != 1)
+		    recv_fds(sp[1], &s, 1) != 1 || recv_fds(sp[1], &buf, 1) != 1)
 			_exit(2);
 		/* the broker's death, seen with libc alone (each end closes
 		 * in its turn as the broker exits) */
@@ -1809,22 +1810,31 @@ TEST(dead_broker_objects_never_seen)
 		md.fd2 = s;
 		if (dmasync_ioctl(f, SYNC_IOC_MERGE, &md) != -1 || errno != ENOLINK)
 			code |= 64;
+		/* a buffer (a memfd: no socket to mark; its name says) */
+		if (dmasync_ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp) != -1 || errno != ENOLINK) {
+			fprintf(stderr, "# dead broker's buffer: %s\n", strerror(errno));
+			code |= 128;
+		}
 		_exit(code);
 	}
 	maker = fork();
 	REQUIRE(maker >= 0);
 	if (maker == 0) {
-		int tl, f, s;
+		struct dma_heap_allocation_data a = { .len = PAGE, .fd_flags = O_RDWR | O_CLOEXEC };
+		int tl, f, s, heap;
 
 		setenv("DMASYNC_SOCKET", path, 1);
 		tl = open_tl();
 		f = create_fence(tl, 5);
 		s = create_fence(tl, 1);
-		if (tl < 0 || f < 0 || s < 0 || inc(tl, 1) || status(s) != 1 || client_stats(&st))
+		heap = dmasync_open("/dev/dma_heap/system", O_RDWR | O_CLOEXEC);
+		if (tl < 0 || f < 0 || s < 0 || inc(tl, 1) || status(s) != 1 || client_stats(&st) ||
+		    heap < 0 || dmasync_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a))
 			_exit(2);
 		send_fd_helper(sp[0], tl);
 		send_fd_helper(sp[0], f);
 		send_fd_helper(sp[0], s);
+		send_fd_helper(sp[0], (int)a.fd);
 		_exit(write(pidpipe[1], &st.pid, sizeof(st.pid)) == sizeof(st.pid) ? 0 : 3);
 	}
 	CHECK_EQ(wait_status(maker), 0);
