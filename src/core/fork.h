@@ -19,8 +19,10 @@
 #define DMASYNC_PRIV_FORK_H
 
 enum core_fork_stage {
-	/* client/client.c: conn_lock; the child keeps its parent's
-	 * connection number only, and connects on its own first request. */
+	/* client/client.c: conn_lock, and under it every other lock of the
+	 * client (stub, known objects, fd table, epoll registrations); the
+	 * child keeps its parent's connection number only, and connects on
+	 * its own first request. */
 	CORE_FORK_CLIENT,
 	/* client/proxy.c: pending_lock; the child forgets the parent's
 	 * pending proxies (only the parent may signal them). */
