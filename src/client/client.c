@@ -125,33 +125,44 @@ static struct client_obj stub_obj;	/* under stub_lock */
 static pthread_mutex_t known_lock, fdt_lock;
 
 /*
- * Every lock of the client, so that no other thread holds one at fork():
- * a child would inherit it held, by a thread it does not have, and wait
- * for it forever (a thread forked while another looked up an fd did).
- * conn_lock first (the others are taken under it, never the other way).
+ * At fork() no other thread may hold a lock of the client: a child would
+ * inherit it held, by a thread it does not have, and wait for it forever
+ * (a fork while another thread looked up an fd did).  conn_lock and
+ * stub_lock (which nests inside it) here; the leaf locks in a stage of
+ * their own, after every other (fork.h).
  */
 static void fork_prepare(void)
 {
 	client_lock(&conn_lock);
 	client_lock(&stub_lock);
+}
+
+static void fork_parent(void)
+{
+	client_unlock(&stub_lock);
+	client_unlock(&conn_lock);
+}
+
+static void leaves_prepare(void)
+{
 	client_lock(&known_lock);
 	client_lock(&fdt_lock);
 	client_mirrors_lock();
 }
 
-static void fork_unlock(void)
+/* Parent and child alike (unlocked, not re-initialised: TSan sees it). */
+static void leaves_unlock(void)
 {
 	client_mirrors_unlock();
 	client_unlock(&fdt_lock);
 	client_unlock(&known_lock);
-	client_unlock(&stub_lock);
-	client_unlock(&conn_lock);
 }
 
-static void fork_parent(void)
-{
-	fork_unlock();
-}
+static const struct core_fork_handler leaves_fork = {
+	.prepare = leaves_prepare,
+	.parent = leaves_unlock,
+	.child = leaves_unlock,
+};
 
 /* The child shares the parent's connection socket: replies would go to
  * whichever reads first.  The number was ours at fork (the lock is held
@@ -170,8 +181,9 @@ static void fork_child(void)
 	__atomic_store_n(&conn_fd, -1, __ATOMIC_RELAXED);
 	doors_fork_child();
 	/* Taken by this very thread in fork_prepare(): unlock, as the
-	 * parent does (re-initialising them would hide them from TSan). */
-	fork_unlock();
+	 * parent does (re-initialising it would hide it from TSan). */
+	client_unlock(&stub_lock);
+	client_unlock(&conn_lock);
 }
 
 static const struct core_fork_handler client_fork = {
@@ -183,6 +195,7 @@ static const struct core_fork_handler client_fork = {
 __attribute__((constructor)) static void client_init(void)
 {
 	core_fork_register(CORE_FORK_CLIENT, &client_fork);
+	core_fork_register(CORE_FORK_CLIENT_LEAVES, &leaves_fork);
 }
 
 static int try_connect(const char *path)

@@ -8,8 +8,9 @@
  *
  * Before fork() the prepare handlers run in stage order: each takes the
  * locks guarding what its child handler resets, so the child finds that
- * state consistent.  (None of these locks is ever held while another is
- * taken, so no order of them can deadlock.)  After fork() the parent and
+ * state consistent.  (Locks of different stages are never held while another
+ * is taken, except that any may be held while a leaf of the last stage
+ * is: so this order cannot deadlock.)  After fork() the parent and
  * child handlers run in the reverse order: the fd layer forgets its
  * objects before the core resets below it.  A child is single-threaded
  * and holds copies of the locks taken in prepare: its handler must
@@ -19,10 +20,9 @@
 #define DMASYNC_PRIV_FORK_H
 
 enum core_fork_stage {
-	/* client/client.c: conn_lock, and under it every other lock of the
-	 * client (stub, known objects, fd table, epoll registrations); the
-	 * child keeps its parent's connection number only, and connects on
-	 * its own first request. */
+	/* client/client.c: conn_lock and stub_lock; the child keeps its
+	 * parent's connection number only, and connects on its own first
+	 * request. */
 	CORE_FORK_CLIENT,
 	/* client/proxy.c: pending_lock; the child forgets the parent's
 	 * pending proxies (only the parent may signal them). */
@@ -42,6 +42,11 @@ enum core_fork_stage {
 	/* uapi/sync_file.c: a new fork generation, so that fence callbacks
 	 * inherited from the parent leave the parent's watch sockets alone. */
 	CORE_FORK_SYNC_FILE,
+	/* client/client.c: the client's leaf locks (known objects, fd table,
+	 * epoll registrations), last: any lock above may be held while one
+	 * of them is taken (a poll of a buffer looks up a foreign fence's fd
+	 * under the buffer's poll lock), none is held while another is. */
+	CORE_FORK_CLIENT_LEAVES,
 	CORE_FORK_STAGES
 };
 
