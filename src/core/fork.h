@@ -47,6 +47,10 @@ enum core_fork_stage {
 	 * of them is taken (a poll of a buffer looks up a foreign fence's fd
 	 * under the buffer's poll lock), none is held while another is. */
 	CORE_FORK_CLIENT_LEAVES,
+	/* uapi/device.c: devices_lock (a leaf). */
+	CORE_FORK_DEVICES,
+	/* preload/preload.c: maps_lock, the recorded mappings (a leaf). */
+	CORE_FORK_PRELOAD,
 	CORE_FORK_STAGES
 };
 

@@ -41,6 +41,7 @@
 #include "ipc.h"
 #include "real.h"
 #include "file.h"
+#include "fork.h"
 #include "uaccess.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -232,6 +233,23 @@ struct map_record {
 };
 static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct map_record *map_records;
+
+static void maps_lock_take(void)
+{
+	pthread_mutex_lock(&maps_lock);
+}
+
+/* Parent and child alike: unlocked, not re-initialised (TSan sees it). */
+static void maps_lock_give(void)
+{
+	pthread_mutex_unlock(&maps_lock);
+}
+
+static const struct core_fork_handler maps_fork = {
+	.prepare = maps_lock_take,
+	.parent = maps_lock_give,
+	.child = maps_lock_give,
+};
 
 static void map_record_add(void *addr, ino_t ino)
 {
@@ -1776,6 +1794,7 @@ __attribute__((constructor)) static void preload_init(void)
 {
 	int floor;
 
+	core_fork_register(CORE_FORK_PRELOAD, &maps_fork);
 	client_trust_fd_numbers();
 	/*
 	 * The library's own fds go high, so that the program's numbering is

@@ -9,11 +9,34 @@
 #include <unistd.h>
 
 #include "device.h"
+#include "fork.h"
 
 _Thread_local const char *uapi_opener_comm;
 
 static pthread_mutex_t devices_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct uapi_device *devices;
+
+static void devices_lock_take(void)
+{
+	pthread_mutex_lock(&devices_lock);
+}
+
+/* Parent and child alike: unlocked, not re-initialised (TSan sees it). */
+static void devices_lock_give(void)
+{
+	pthread_mutex_unlock(&devices_lock);
+}
+
+static const struct core_fork_handler devices_fork = {
+	.prepare = devices_lock_take,
+	.parent = devices_lock_give,
+	.child = devices_lock_give,
+};
+
+__attribute__((constructor)) static void devices_init(void)
+{
+	core_fork_register(CORE_FORK_DEVICES, &devices_fork);
+}
 
 void uapi_device_register(struct uapi_device *dev)
 {
