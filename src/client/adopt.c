@@ -97,6 +97,7 @@ static void adopted_pull(struct core_resv_remote *remote, struct dma_resv *resv)
 	const uint64_t arg[3] = { (uint64_t)a->obj.dev, (uint64_t)a->obj.ino, 0 };
 	struct dma_fence *fences[2] = { NULL, NULL };
 	unsigned int nfds, next = 0;
+	bool missing = false;
 	uint64_t rarg[2];
 	int fds[2];
 	long r;
@@ -112,15 +113,20 @@ static void adopted_pull(struct core_resv_remote *remote, struct dma_resv *resv)
 		return;
 	}
 	for (unsigned int k = 0; k < 2; k++) {
-		if (!(rarg[0] & (1u << k)) || next >= nfds)
+		if (!(rarg[0] & (1u << k)))
 			continue;
-		fences[k] = sync_file_get_fence(fds[next]);
-		close_received(fds[next++]);
+		if (next < nfds) {
+			fences[k] = sync_file_get_fence(fds[next]);
+			close_received(fds[next++]);
+		}
+		if (!fences[k])
+			missing = true;
 	}
 	while (next < nfds)
 		close_received(fds[next++]);
-	if (dma_resv_reserve_fences(resv, 2)) {
-		/* Out of memory: keep what we had and try again next time. */
+	if (missing || dma_resv_reserve_fences(resv, 2)) {
+		/* Out of memory or fds: keep what we had, and the count we had,
+		 * so that the next lock asks again. */
 		dma_fence_put(fences[0]);
 		dma_fence_put(fences[1]);
 		return;
