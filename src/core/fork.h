@@ -19,6 +19,8 @@
 #ifndef DMASYNC_PRIV_FORK_H
 #define DMASYNC_PRIV_FORK_H
 
+#include <pthread.h>
+
 enum core_fork_stage {
 	/* client/client.c: conn_lock and stub_lock; the child keeps its
 	 * parent's connection number only, and connects on its own first
@@ -60,6 +62,19 @@ struct core_fork_handler {
 	void (*parent)(void);
 	void (*child)(void);
 };
+
+/*
+ * CORE_FORK_MUTEX_HANDLER - define @name, a handler that only holds the
+ * pthread mutex @lock (a leaf) across fork(): taken before, let go after
+ * in parent and child alike (unlocked, not re-initialised, so that TSan
+ * sees it).
+ */
+#define CORE_FORK_MUTEX_HANDLER(name, lock)                                       \
+	static void name##_take(void) { pthread_mutex_lock(lock); }               \
+	static void name##_give(void) { pthread_mutex_unlock(lock); }             \
+	static const struct core_fork_handler name = {                            \
+		.prepare = name##_take, .parent = name##_give, .child = name##_give, \
+	}
 
 /* Install @handler (static storage) for @stage; from a constructor. */
 void core_fork_register(enum core_fork_stage stage, const struct core_fork_handler *handler);

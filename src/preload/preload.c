@@ -234,22 +234,7 @@ struct map_record {
 static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct map_record *map_records;
 
-static void maps_lock_take(void)
-{
-	pthread_mutex_lock(&maps_lock);
-}
-
-/* Parent and child alike: unlocked, not re-initialised (TSan sees it). */
-static void maps_lock_give(void)
-{
-	pthread_mutex_unlock(&maps_lock);
-}
-
-static const struct core_fork_handler maps_fork = {
-	.prepare = maps_lock_take,
-	.parent = maps_lock_give,
-	.child = maps_lock_give,
-};
+CORE_FORK_MUTEX_HANDLER(maps_fork, &maps_lock);
 
 static void map_record_add(void *addr, ino_t ino)
 {

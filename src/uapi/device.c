@@ -16,22 +16,7 @@ _Thread_local const char *uapi_opener_comm;
 static pthread_mutex_t devices_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct uapi_device *devices;
 
-static void devices_lock_take(void)
-{
-	pthread_mutex_lock(&devices_lock);
-}
-
-/* Parent and child alike: unlocked, not re-initialised (TSan sees it). */
-static void devices_lock_give(void)
-{
-	pthread_mutex_unlock(&devices_lock);
-}
-
-static const struct core_fork_handler devices_fork = {
-	.prepare = devices_lock_take,
-	.parent = devices_lock_give,
-	.child = devices_lock_give,
-};
+CORE_FORK_MUTEX_HANDLER(devices_fork, &devices_lock);
 
 __attribute__((constructor)) static void devices_init(void)
 {
