@@ -20,7 +20,8 @@ enum uaccess_mode {
 	UACCESS_PIPE,	/* bounce through a temporary pipe */
 };
 
-static int mode = -1; /* not chosen yet */
+/* uaccess_mode: see uaccess.h (read there by the inline fast path). */
+int uaccess_mode = -1; /* not chosen yet */
 static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
 
 /*
@@ -148,19 +149,19 @@ static void choose_mode(void)
 	find_brk_start();
 
 	if (strict && *strict && *strict != '0')
-		__atomic_store_n(&mode, UACCESS_VM, __ATOMIC_RELAXED);
+		__atomic_store_n(&uaccess_mode, UACCESS_VM, __ATOMIC_RELAXED);
 	else
-		__atomic_store_n(&mode, probes_work() ? UACCESS_PROBE : UACCESS_VM,
+		__atomic_store_n(&uaccess_mode, probes_work() ? UACCESS_PROBE : UACCESS_VM,
 				 __ATOMIC_RELAXED);
 }
 
 static int get_mode(void)
 {
-	int m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
+	int m = __atomic_load_n(&uaccess_mode, __ATOMIC_RELAXED);
 
 	if (m < 0) {
 		pthread_once(&mode_once, choose_mode);
-		m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
+		m = __atomic_load_n(&uaccess_mode, __ATOMIC_RELAXED);
 	}
 	return m;
 }
@@ -249,7 +250,7 @@ static int vm_copy(void *to, const void *from, size_t n, bool to_user)
 		return 0;
 	if (r < 0 && (errno == ENOSYS || errno == EPERM)) {
 		/* Refused by policy (seccomp): the pipe from now on. */
-		__atomic_store_n(&mode, UACCESS_PIPE, __ATOMIC_RELAXED);
+		__atomic_store_n(&uaccess_mode, UACCESS_PIPE, __ATOMIC_RELAXED);
 		return pipe_copy(to, from, n);
 	}
 	/* EFAULT, or a partial transfer that stopped at a bad page. */
@@ -268,7 +269,7 @@ static int vm_copy(void *to, const void *from, size_t n, bool to_user)
  */
 /* initial-exec: no __tls_get_addr() call on the fast path of every copy */
 #define TLS_IE __attribute__((tls_model("initial-exec")))
-static _Thread_local uintptr_t stack_lo TLS_IE, stack_hi TLS_IE;
+_Thread_local struct uaccess_stack uaccess_stack TLS_IE; /* 0, 0 until known */
 static _Thread_local int stack_known TLS_IE; /* 0 not yet, 1 known, -1 unavailable */
 
 static bool on_live_stack(uintptr_t a, size_t n)
@@ -283,15 +284,15 @@ static bool on_live_stack(uintptr_t a, size_t n)
 		stack_known = -1;
 		if (!pthread_getattr_np(pthread_self(), &attr)) {
 			if (!pthread_attr_getstack(&attr, &lo, &size) && size) {
-				stack_lo = (uintptr_t)lo;
-				stack_hi = (uintptr_t)lo + size;
+				uaccess_stack.lo = (uintptr_t)lo;
+				uaccess_stack.hi = (uintptr_t)lo + size;
 				stack_known = 1;
 			}
 			pthread_attr_destroy(&attr);
 		}
 	}
-	return stack_known > 0 && sp >= stack_lo && sp < stack_hi && a >= sp &&
-	       a + n >= a && a + n <= stack_hi;
+	return stack_known > 0 && sp >= uaccess_stack.lo && sp < uaccess_stack.hi && a >= sp &&
+	       a + n >= a && a + n <= uaccess_stack.hi;
 }
 
 /*
@@ -371,10 +372,10 @@ void uapi_uaccess_set_mode(int m)
 	if (m < 0)
 		choose_mode();
 	else
-		__atomic_store_n(&mode, m, __ATOMIC_RELAXED);
+		__atomic_store_n(&uaccess_mode, m, __ATOMIC_RELAXED);
 }
 
-bool uaccess_known_readable(const void *from, size_t n)
+bool uaccess_known_readable_slow(const void *from, size_t n)
 {
 	return get_mode() == UACCESS_PROBE &&
 	       (on_live_stack((uintptr_t)from, n) || on_brk_heap((uintptr_t)from, n) ||

@@ -48,12 +48,33 @@
  */
 int copy_from_user(void *to, const void *from, size_t n);
 
+/* For the inline fast path of uaccess_known_readable() only: the mode
+ * chosen (0: probe, -1: not chosen yet), and the calling thread's stack
+ * bounds (0, 0 until its first copy). */
+extern int uaccess_mode;
+struct uaccess_stack {
+	uintptr_t lo, hi;
+};
+extern _Thread_local struct uaccess_stack uaccess_stack __attribute__((tls_model("initial-exec")));
+bool uaccess_known_readable_slow(const void *from, size_t n);
+
 /*
  * uaccess_known_readable - whether @n bytes at @from are known mapped
  * without asking the kernel (on the calling thread's live stack, or in the
  * main heap): the caller may read them in place.  False says nothing.
+ *
+ * Inline for the preload's poll(), whose array is most often on the
+ * caller's stack: that case costs a few loads and no call.
  */
-bool uaccess_known_readable(const void *from, size_t n);
+static inline bool uaccess_known_readable(const void *from, size_t n)
+{
+	uintptr_t a = (uintptr_t)from, sp = (uintptr_t)__builtin_frame_address(0);
+
+	if (__atomic_load_n(&uaccess_mode, __ATOMIC_RELAXED) == 0 && sp >= uaccess_stack.lo &&
+	    sp < uaccess_stack.hi && a >= sp && a + n >= a && a + n <= uaccess_stack.hi)
+		return true;
+	return uaccess_known_readable_slow(from, n);
+}
 
 /*
  * uaccess_trust_range - declare [@start, @start + @n) mapped and writable
