@@ -230,8 +230,10 @@ static void describe_fds(struct broker_client *c, struct ipc_msg *out, char *buf
 		/* Counted against its maker until it is released. */
 		engine_identify_claim(out->fds[i], &info, c ? c->owner : NULL, owner_released,
 				      &claimed);
-		/* Recognisable as ours even after we are gone (ipc.h). */
-		if (info.kind != IPC_KIND_NONE && info.kind != IPC_KIND_DMA_BUF)
+		/* Recognisable as ours even after we are gone (ipc.h).  Of the
+		 * dma-bufs, a udmabuf is a socket; a heap buffer is a memfd,
+		 * which refuses the mark (ENOTSOCK) and is told by its name. */
+		if (info.kind != IPC_KIND_NONE)
 			ipc_mark_fd(out->fds[i], info.kind);
 		if (claimed) {
 			__atomic_add_fetch(&c->owner->refs, 1, __ATOMIC_RELAXED);

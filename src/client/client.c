@@ -103,11 +103,19 @@ bool client_busy(void)
 /* ---- the connection ------------------------------------------------------------------ */
 
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
-static int conn_fd = -1;		/* written under conn_lock (atomically: client_fd_is_own()) */
+/*
+ * One-way messages (an INC's nudge, a proxy's signal) take send_lock
+ * alone, so that they never wait for another thread's round trip (the
+ * kernel's selftests' threads INC while another makes a sync file).
+ * conn_fd changes only with conn_lock and send_lock held, so either keeps
+ * it open and the same.  A leaf: nothing is taken under it.
+ */
+static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
+static int conn_fd = -1;		/* see send_lock (read atomically too: client_fd_is_own()) */
 static int fd_floor;			/* client_set_fd_floor() */
 static ino_t conn_ino;			/* its inode, to recognise it after fork */
 static int inherited_fd = -1;		/* fork child: the parent's connection's number */
-static uint64_t conn_seq;		/* under conn_lock */
+static uint64_t conn_seq;		/* atomic: next_seq() */
 static uint64_t broker_id;		/* the connected broker's instance id (0: none yet) */
 static char rx_buf[IPC_MAX_PAYLOAD];	/* replies, under conn_lock */
 
@@ -123,6 +131,50 @@ static int stub_fd = -1;		/* written under stub_lock (read atomically too) */
 static struct client_obj stub_obj;	/* under stub_lock */
 
 static pthread_mutex_t known_lock, fdt_lock;
+static pthread_mutex_t doors_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t next_seq(void)
+{
+	return __atomic_add_fetch(&conn_seq, 1, __ATOMIC_RELAXED);
+}
+
+/* conn_lock held: the connection is @fd from now on (-1: none). */
+static void conn_fd_set_locked(int fd)
+{
+	client_lock(&send_lock);
+	__atomic_store_n(&conn_fd, fd, __ATOMIC_RELAXED);
+	client_unlock(&send_lock);
+}
+
+/* conn_lock held: close the connection (the next request reconnects). */
+static void conn_drop_locked(void)
+{
+	client_lock(&send_lock);
+	close(conn_fd);
+	__atomic_store_n(&conn_fd, -1, __ATOMIC_RELAXED);
+	client_unlock(&send_lock);
+}
+
+/*
+ * send_oneway - send @msg, which has no reply, to broker instance @owner
+ * on the connection as it is, taking send_lock only (not conn_lock).
+ * Return: 0 or the negative errno of the send (-EAGAIN: @flags had
+ * MSG_DONTWAIT and the queue is full); -ENOTCONN if there is no
+ * connection, or it is not to @owner: the caller takes conn_lock and
+ * decides.
+ */
+static int send_oneway(uint64_t owner, struct ipc_msg *msg, int flags)
+{
+	int r = -ENOTCONN;
+
+	client_lock(&send_lock);
+	if (conn_fd >= 0 && owner == __atomic_load_n(&broker_id, __ATOMIC_RELAXED)) {
+		msg->hdr.seq = next_seq();
+		r = ipc_send(conn_fd, msg, flags);
+	}
+	client_unlock(&send_lock);
+	return r;
+}
 
 /*
  * At fork() no other thread may hold a lock of the client: a child would
@@ -145,17 +197,21 @@ static void fork_parent(void)
 
 static void leaves_prepare(void)
 {
+	client_lock(&doors_lock);
 	client_lock(&known_lock);
 	client_lock(&fdt_lock);
 	client_mirrors_lock();
+	client_lock(&send_lock);
 }
 
 /* Parent and child alike (unlocked, not re-initialised: TSan sees it). */
 static void leaves_unlock(void)
 {
+	client_unlock(&send_lock);
 	client_mirrors_unlock();
 	client_unlock(&fdt_lock);
 	client_unlock(&known_lock);
+	client_unlock(&doors_lock);
 }
 
 static const struct core_fork_handler leaves_fork = {
@@ -317,8 +373,9 @@ int client_own_fd(void)
 /*
  * Doorbells: the eventfd of each slot this process waited or signaled on,
  * kept (above the fd floor, FD_CLOEXEC) in a small table; the oldest is
- * closed when it is full.  Entries are read without a lock by
- * client_fd_is_own().
+ * closed when it is full.  Entries change under doors_lock (a leaf, but
+ * for the rare round trip that asks for a new one, made holding conn_lock
+ * and then doors_lock); client_fd_is_own() reads the fds without it.
  */
 #define DOORS 32
 struct door {
@@ -408,12 +465,17 @@ int client_move_own_fd(int fd)
 		__atomic_store_n(&inherited_fd, -1, __ATOMIC_RELAXED);
 		r = 0;
 	}
-	if (fd >= 0 && r == -ENOENT && fd == conn_fd)
+	if (fd >= 0 && r == -ENOENT && fd == conn_fd) {
+		client_lock(&send_lock);
 		r = move_slot(&conn_fd, min);
+		client_unlock(&send_lock);
+	}
 	/* A doorbell (the timeline page's) moves the same way. */
+	client_lock(&doors_lock);
 	for (unsigned int i = 0; fd >= 0 && r == -ENOENT && i < DOORS; i++)
 		if (doors[i].fd == fd)
 			r = move_slot(&doors[i].fd, min);
+	client_unlock(&doors_lock);
 	/* And the stub's sync file. */
 	client_lock(&stub_lock);
 	if (fd >= 0 && r == -ENOENT && fd == stub_fd)
@@ -510,7 +572,7 @@ static int connect_spawning_locked(bool may_spawn)
 		if (fd >= 0) {
 			r = hello(fd);
 			if (!r) {
-				__atomic_store_n(&conn_fd, adopt_number(fd), __ATOMIC_RELAXED);
+				conn_fd_set_locked(adopt_number(fd));
 				return conn_fd;
 			}
 			close(fd);
@@ -562,7 +624,7 @@ static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_
 		return owner && (fd == -ENOENT || fd == -ECONNREFUSED) ? -ENOLINK : fd;
 	if (owner && owner != broker_id)
 		return -ENOLINK;
-	req->hdr.seq = ++conn_seq;
+	req->hdr.seq = next_seq();
 	r = ipc_send(fd, req, 0);
 	if (r == -EBADF)
 		return r;	/* an attached fd: the caller decides */
@@ -575,8 +637,7 @@ static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_
 		}
 	}
 	if (r && r != -EMFILE) {
-		close(conn_fd);
-		__atomic_store_n(&conn_fd, -1, __ATOMIC_RELAXED);
+		conn_drop_locked();
 		return r == -ECONNRESET || r == -EPIPE || r == -EPROTO ? -ENOLINK : r;
 	}
 	return r;
@@ -713,7 +774,17 @@ static bool fd_is_doorbell(int fd)
 	return false;
 }
 
-/* conn_lock held: a doorbell entry that may be (re)used, or NULL: an
+/* doors_lock held: the entry of @obj's slot, or NULL. */
+static struct door *door_find_locked(const struct client_obj *obj)
+{
+	for (unsigned int i = 0; i < DOORS; i++)
+		if (doors[i].fd >= 0 && doors[i].slot1 == obj->tl_slot &&
+		    doors[i].gen == obj->tl_gen && doors[i].broker == obj->broker)
+			return &doors[i];
+	return NULL;
+}
+
+/* doors_lock held: a doorbell entry that may be (re)used, or NULL: an
  * empty one, else one nobody uses whose timeline is gone, else the first
  * one nobody uses. */
 static struct door *door_free_locked(void)
@@ -746,15 +817,22 @@ int client_doorbell(const struct client_obj *obj)
 
 	if (!page_of(obj))
 		return -ENOENT;
-	client_lock(&conn_lock);
-	for (unsigned int i = 0; i < DOORS && fd < 0; i++) {
-		if (doors[i].fd >= 0 && doors[i].slot1 == obj->tl_slot &&
-		    doors[i].gen == obj->tl_gen && doors[i].broker == obj->broker) {
-			d = &doors[i];
-			fd = d->fd;
-		}
+	/* Known: doors_lock alone (no wait for another thread's request). */
+	client_lock(&doors_lock);
+	if ((d = door_find_locked(obj))) {
+		d->users++;
+		fd = d->fd;
 	}
-	if (fd < 0 && (d = door_free_locked())) {
+	client_unlock(&doors_lock);
+	if (fd >= 0)
+		return fd;
+	/* Asked for: entries are added under both locks, so it is looked for
+	 * again; doors_lock is held across this rare round trip. */
+	client_lock(&conn_lock);
+	client_lock(&doors_lock);
+	if ((d = door_find_locked(obj)))
+		fd = d->fd;
+	else if ((d = door_free_locked())) {
 		/* Every entry in use: no doorbell; the poll waits for the
 		 * broker's record instead. */
 		req.hdr.arg0 = obj->tl_slot;
@@ -779,19 +857,20 @@ int client_doorbell(const struct client_obj *obj)
 	}
 	if (fd >= 0)
 		d->users++;
+	client_unlock(&doors_lock);
 	client_unlock(&conn_lock);
 	return fd >= 0 ? fd : -ENOENT;
 }
 
 void client_doorbell_put(int fd)
 {
-	client_lock(&conn_lock);
+	client_lock(&doors_lock);
 	for (unsigned int i = 0; i < DOORS; i++)
 		if (doors[i].fd == fd && doors[i].users) {
 			doors[i].users--;
 			break;
 		}
-	client_unlock(&conn_lock);
+	client_unlock(&doors_lock);
 }
 
 void client_settle(void)
@@ -846,19 +925,24 @@ static long inc_in_page(const struct client_obj *obj, void *arg)
 	}
 	/* One message, no reply: the broker applies the page before it serves
 	 * anything else, and wakes for this to bring the sync files' own
-	 * readiness (and everything made of the points) up to date.  A broker
-	 * that died is noticed here, as by a request. */
+	 * readiness (and everything made of the points) up to date.  Sent
+	 * past another thread's round trip (send_lock).  -EAGAIN: its queue is
+	 * full, so it has this to drain anyway. */
+	r = send_oneway(obj->broker, &nudge, MSG_DONTWAIT);
+	if (!r || r == -EAGAIN)
+		return 0;
+	/* Not connected, or the send failed: a broker that died is noticed
+	 * here, as by a request. */
 	client_lock(&conn_lock);
 	fd = connect_spawning_locked(false);
 	r = fd < 0 || obj->broker != broker_id ? -ENOLINK : 0;
 	if (!r) {
-		nudge.hdr.seq = ++conn_seq;
+		nudge.hdr.seq = next_seq();
 		r = ipc_send(fd, &nudge, MSG_DONTWAIT);
 		if (r == -EAGAIN)
-			r = 0;	/* its queue is full: it has this to drain anyway */
+			r = 0;
 		if (r) {
-			close(conn_fd);
-			__atomic_store_n(&conn_fd, -1, __ATOMIC_RELAXED);
+			conn_drop_locked();
 			r = -ENOLINK;
 		}
 	}
@@ -1366,7 +1450,7 @@ static int dead_broker_kind(int fd, bool *marked)
 	struct pollfd p = { .fd = fd };
 	int kind = ipc_marked_kind(fd);
 
-	if (kind == IPC_KIND_NONE || kind == IPC_KIND_DMA_BUF)
+	if (kind == IPC_KIND_NONE)
 		return IPC_KIND_NONE;
 	*marked = true;
 	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLHUP))
@@ -2139,12 +2223,14 @@ void client_proxy_signal(uint64_t broker, uint64_t id, int status, int64_t times
 					.arg1 = (uint64_t)(int64_t)status, .arg2 = (uint64_t)timestamp } };
 	int fd;
 
-	client_lock(&conn_lock);
-	fd = connect_spawning_locked(false);
 	/* Blocking: a lost signal would leave the proxy pending forever.  A
 	 * broker that is gone answers its holders ENOLINK anyway. */
+	if (send_oneway(broker, &msg, 0) != -ENOTCONN)
+		return;
+	client_lock(&conn_lock);
+	fd = connect_spawning_locked(false);
 	if (fd >= 0 && broker == __atomic_load_n(&broker_id, __ATOMIC_RELAXED)) {
-		msg.hdr.seq = ++conn_seq;
+		msg.hdr.seq = next_seq();
 		ipc_send(fd, &msg, 0);
 	}
 	client_unlock(&conn_lock);

@@ -29,6 +29,7 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/sync_file.h>
+#include <linux/udmabuf.h>
 
 #include <dmasync/dma-buf.h>
 #include <dmasync/dma-fence.h>
@@ -1779,16 +1780,17 @@ TEST(dead_broker_objects_never_seen)
 		struct sync_fence_info fi;
 		struct sync_merge_data md;
 		struct pollfd p;
-		int tl, f, s, buf, code = 0;
+		int tl, f, s, buf, ub, code = 0;
 
 		setenv("DMASYNC_SOCKET", path, 1);
 		if (recv_fds(sp[1], &tl, 1) != 1 || recv_fds(sp[1], &f, 1) != 1 ||
-		    recv_fds(sp[1], &s, 1) != 1 || recv_fds(sp[1], &buf, 1) != 1)
+		    recv_fds(sp[1], &s, 1) != 1 || recv_fds(sp[1], &buf, 1) != 1 ||
+		    recv_fds(sp[1], &ub, 1) != 1)
 			_exit(2);
 		/* the broker's death, seen with libc alone (each end closes
 		 * in its turn as the broker exits) */
-		for (int i = 0; i < 3; i++) {
-			p = (struct pollfd){ .fd = i == 0 ? f : i == 1 ? s : tl };
+		for (int i = 0; i < 4; i++) {
+			p = (struct pollfd){ .fd = i == 0 ? f : i == 1 ? s : i == 2 ? tl : ub };
 			if (poll(&p, 1, 10000) != 1 || !(p.revents & POLLHUP))
 				_exit(3);
 		}
@@ -1815,36 +1817,52 @@ TEST(dead_broker_objects_never_seen)
 			fprintf(stderr, "# dead broker's buffer: %s\n", strerror(errno));
 			code |= 128;
 		}
+		/* a udmabuf (a socket, marked as a dma-buf) */
+		if (dmasync_ioctl(ub, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &exp) != -1 || errno != ENOLINK) {
+			fprintf(stderr, "# dead broker's udmabuf: %s\n", strerror(errno));
+			code |= 1;	/* (exit statuses keep 8 bits) */
+		}
 		_exit(code);
 	}
 	maker = fork();
 	REQUIRE(maker >= 0);
 	if (maker == 0) {
 		struct dma_heap_allocation_data a = { .len = PAGE, .fd_flags = O_RDWR | O_CLOEXEC };
-		int tl, f, s, heap;
+		struct udmabuf_create uc = { .flags = UDMABUF_FLAGS_CLOEXEC, .size = PAGE };
+		int tl, f, s, heap, udev, ub;
 
 		setenv("DMASYNC_SOCKET", path, 1);
 		tl = open_tl();
 		f = create_fence(tl, 5);
 		s = create_fence(tl, 1);
 		heap = dmasync_open("/dev/dma_heap/system", O_RDWR | O_CLOEXEC);
+		udev = dmasync_open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+		uc.memfd = (__u32)memfd_create("dead-broker-test", MFD_ALLOW_SEALING);
 		if (tl < 0 || f < 0 || s < 0 || inc(tl, 1) || status(s) != 1 || client_stats(&st) ||
-		    heap < 0 || dmasync_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a))
+		    heap < 0 || dmasync_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a) || udev < 0 ||
+		    (int)uc.memfd < 0 || ftruncate((int)uc.memfd, PAGE) ||
+		    fcntl((int)uc.memfd, F_ADD_SEALS, F_SEAL_SHRINK) ||
+		    (ub = dmasync_ioctl(udev, UDMABUF_CREATE, &uc)) < 0)
 			_exit(2);
 		send_fd_helper(sp[0], tl);
 		send_fd_helper(sp[0], f);
 		send_fd_helper(sp[0], s);
 		send_fd_helper(sp[0], (int)a.fd);
+		send_fd_helper(sp[0], ub);
 		_exit(write(pidpipe[1], &st.pid, sizeof(st.pid)) == sizeof(st.pid) ? 0 : 3);
 	}
-	CHECK_EQ(wait_status(maker), 0);
-	CHECK_EQ(read(pidpipe[0], &st.pid, sizeof(st.pid)), (long)sizeof(st.pid));
-	CHECK_EQ(kill((pid_t)st.pid, SIGKILL), 0);
-	CHECK_EQ(wait_status(holder), 0);
+	close(pidpipe[1]);
+	if (wait_status(maker) != 0 || read(pidpipe[0], &st.pid, sizeof(st.pid)) != sizeof(st.pid)) {
+		CHECK(!"the maker failed");
+		kill(holder, SIGKILL);
+		wait_status(holder);
+	} else {
+		CHECK_EQ(kill((pid_t)st.pid, SIGKILL), 0);
+		CHECK_EQ(wait_status(holder), 0);
+	}
 	close(sp[0]);
 	close(sp[1]);
 	close(pidpipe[0]);
-	close(pidpipe[1]);
 }
 
 /*
@@ -1903,7 +1921,7 @@ static int remote_fence_case(void)
 		    strcmp(dma_fence_timeline_name(ff), fi.obj_name)) {
 			fprintf(stderr, "# names %s/%s, FILE_INFO %s/%s\n", dma_fence_driver_name(ff),
 				dma_fence_timeline_name(ff), fi.driver_name, fi.obj_name);
-			code |= 256;
+			code |= 1;	/* (exit statuses keep 8 bits) */
 		}
 	}
 	/* a buffer of our own waits for g (a writer) */
