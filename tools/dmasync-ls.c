@@ -74,12 +74,19 @@ struct stuck_rec {
 	unsigned int limit_ms;
 };
 
+/* An fd the client library keeps for itself ("own" lines): not the program's. */
+struct own_rec {
+	int pid, fd;
+};
+
 struct listing {
 	struct object *obj;
 	int n;
 	int broker_pid;
 	struct stuck_rec *stuck;
 	int nstuck;
+	struct own_rec *own;
+	int nown;
 };
 
 /* ---- the broker --------------------------------------------------------------------- */
@@ -179,6 +186,13 @@ static void parse(FILE *in, struct listing *l)
 			cur->created = grow(cur->created, cur->npoints, sizeof(*cur->created));
 			cur->points[cur->npoints] = strtoull(f[1], NULL, 10);
 			cur->created[cur->npoints++] = n >= 4 ? strtoll(f[3], NULL, 10) : 0;
+			continue;
+		}
+		if (!strcmp(f[0], "own") && n >= 3) {
+			l->own = grow(l->own, l->nown, sizeof(*l->own));
+			l->own[l->nown].pid = atoi(f[1]);
+			l->own[l->nown++].fd = atoi(f[2]);
+			cur = NULL;
 			continue;
 		}
 		if (!strcmp(f[0], "stuck") && n >= 4) {
@@ -283,6 +297,14 @@ static void scan_maps(struct listing *l, int pid, const char *comm)
 	fclose(f);
 }
 
+static bool library_own(const struct listing *l, int pid, int fd)
+{
+	for (int i = 0; i < l->nown; i++)
+		if (l->own[i].pid == pid && l->own[i].fd == fd)
+			return true;
+	return false;
+}
+
 static void scan_holders(struct listing *l)
 {
 	DIR *proc = opendir("/proc");
@@ -311,7 +333,8 @@ static void scan_holders(struct listing *l)
 			struct object *o;
 			struct holder *h;
 
-			if (!isdigit((unsigned char)e->d_name[0]))
+			if (!isdigit((unsigned char)e->d_name[0]) ||
+			    library_own(l, pid, atoi(e->d_name)))
 				continue;
 			snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, e->d_name);
 			if (stat(path, &st))
@@ -878,6 +901,7 @@ static void unload(struct listing *l)
 	}
 	free(l->obj);
 	free(l->stuck);
+	free(l->own);
 	memset(l, 0, sizeof(*l));
 }
 

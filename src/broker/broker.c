@@ -88,6 +88,7 @@ struct broker_client {
 	uint64_t requests;
 	struct broker_owner *owner;
 	struct proxy_set proxies;	/* its own fences' stand-ins */
+	int own_fd;			/* IPC_OWN_FD (-1: none) */
 	struct broker_client *next;
 };
 
@@ -488,6 +489,12 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 				    (int64_t)in->hdr.arg2);
 		return false;
 	}
+	if (in->hdr.op == IPC_OWN_FD) {
+		int64_t fd = (int64_t)in->hdr.arg0;
+
+		c->own_fd = fd >= 0 && fd <= INT_MAX ? (int)fd : -1;
+		return false;
+	}
 	c->requests++;
 	n_requests++;
 
@@ -703,6 +710,9 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		}
 		engine_list(f, describe_owner);
 		watchdog_list(f);
+		for (struct broker_client *o = clients; o; o = o->next)
+			if (o->own_fd >= 0)
+				fprintf(f, "own\t%d\t%d\n", (int)o->pid, o->own_fd);
 		out->hdr.ret = fclose(f) ? -EIO : 0;
 		if (!out->hdr.ret && lseek(m, 0, SEEK_SET) == 0) {
 			out->fds[out->nfds++] = m;	/* closed once sent */
@@ -811,6 +821,7 @@ static void client_accept(int lfd)
 			continue;
 		}
 		c->owner->refs = 1;
+		c->own_fd = -1;
 		c->fd = fd;
 		c->pid = cred.pid;
 		ev.events = EPOLLIN;

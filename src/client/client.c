@@ -127,8 +127,8 @@ static char rx_buf[IPC_MAX_PAYLOAD];	/* replies, under conn_lock */
  * broker changes.  stub_lock nests inside conn_lock.
  */
 static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
-static int stub_fd = -1;		/* written under stub_lock (read atomically too) */
-static struct client_obj stub_obj;	/* under stub_lock */
+static int stub_fd = -1;		/* written under conn_lock and stub_lock (read atomically too) */
+static struct client_obj stub_obj;	/* the same */
 
 static pthread_mutex_t known_lock, fdt_lock;
 static pthread_mutex_t doors_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -358,6 +358,7 @@ static void sleep_ns(long ns)
 
 static int hello(int fd);
 static int connect_spawning_locked(bool may_spawn);
+static void stub_announce_locked(void);
 static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_t owner);
 
 void client_set_fd_floor(int min)
@@ -457,6 +458,7 @@ static int move_slot(int *slot, int min)
 int client_move_own_fd(int fd)
 {
 	int min = __atomic_load_n(&fd_floor, __ATOMIC_RELAXED), r = -ENOENT;
+	bool moved_stub = false;
 
 	client_lock(&conn_lock);
 	if (fd >= 0 && fd == __atomic_load_n(&inherited_fd, __ATOMIC_RELAXED)) {
@@ -478,9 +480,13 @@ int client_move_own_fd(int fd)
 	client_unlock(&doors_lock);
 	/* And the stub's sync file. */
 	client_lock(&stub_lock);
-	if (fd >= 0 && r == -ENOENT && fd == stub_fd)
+	if (fd >= 0 && r == -ENOENT && fd == stub_fd) {
 		r = move_slot(&stub_fd, min);
+		moved_stub = !r;
+	}
 	client_unlock(&stub_lock);
+	if (moved_stub)
+		stub_announce_locked();
 	client_unlock(&conn_lock);
 	return r;
 }
@@ -573,6 +579,8 @@ static int connect_spawning_locked(bool may_spawn)
 			r = hello(fd);
 			if (!r) {
 				conn_fd_set_locked(adopt_number(fd));
+				/* A fork child keeps its parent's copy. */
+				stub_announce_locked();
 				return conn_fd;
 			}
 			close(fd);
@@ -1320,11 +1328,30 @@ static int dup_high(int fd)
 	return high >= 0 ? high : fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
+/*
+ * conn_lock held, connected: tell the broker where the stub's copy is
+ * kept, if it is this broker's (IPC_OWN_FD: `dmasync ls` and `leaks` leave
+ * the library's own fd out).  For tools only: a failed send is ignored.
+ */
+static void stub_announce_locked(void)
+{
+	struct ipc_msg msg = { .hdr = { .op = IPC_OWN_FD } };
+
+	/* No stub_lock: they change with conn_lock held too (and
+	 * client_doorbell() gets here holding doors_lock). */
+	if (conn_fd >= 0 && stub_fd >= 0 && stub_obj.broker == broker_id) {
+		msg.hdr.arg0 = (uint64_t)(int64_t)stub_fd;
+		msg.hdr.seq = next_seq();
+		(void)ipc_send(conn_fd, &msg, MSG_DONTWAIT);
+	}
+}
+
 /* conn_lock held: keep a copy of @fd, a sync file of the stub fence, if
  * none of this broker's is kept yet. */
 static void stub_adopt(int fd, const struct client_obj *obj)
 {
 	int copy, old = -1;
+	bool kept = false;
 
 	client_lock(&stub_lock);
 	if (stub_fd < 0 || stub_obj.broker != obj->broker) {
@@ -1333,11 +1360,14 @@ static void stub_adopt(int fd, const struct client_obj *obj)
 			old = stub_fd;
 			stub_obj = *obj;
 			__atomic_store_n(&stub_fd, copy, __ATOMIC_RELAXED);
+			kept = true;
 		}
 	}
 	client_unlock(&stub_lock);
 	if (old >= 0)
 		close(old);
+	if (kept)
+		stub_announce_locked();
 }
 
 /*

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPC_VERSION 5
+#define IPC_VERSION 6
 /* The kernel's limit on fds in one SCM_RIGHTS message. */
 #define IPC_MAX_FDS 253
 /* Payload bytes: the largest argument (a udmabuf list of 1024 items, a
@@ -58,6 +58,10 @@ enum ipc_op {
 			 * -> ret: its change count; arg0: bit 0: a sync file of
 			 * the other holders' writers follows, bit 1: of their
 			 * readers (in that order) */
+	IPC_OWN_FD,	/* no reply: arg0: the number (int64_t; -1: none) at
+			 * which the client library keeps a copy of the stub's
+			 * sync file for itself, so that tools do not count it
+			 * as the program's (IPC_LIST's "own" lines) */
 	IPC_OP_MAX,
 };
 

@@ -128,6 +128,11 @@ struct uapi_file_ops {
  *
  *	stuck      CONTEXT SEQNO LIMIT_MS REPORTED_NS
  *
+ * and one line per process whose library keeps an fd of its own on one
+ * of the objects (the stub's sync file, for EXPORT of an idle buffer):
+ *
+ *	own        PID FD
+ *
  * TIMESTAMP_NS is 0 while pending; CREATED_NS is when the point was made;
  * both are CLOCK_MONOTONIC.  ACCMODE is O_RDONLY, O_WRONLY or
  * O_RDWR as a number; NAME is empty when unset.  Unknown kinds and extra

@@ -127,6 +127,27 @@ check(p and p[0]["sync_files"] == 7 and p[0]["change"]["sync_files"] == 0 and
 for fd in extra:
     os.close(fd)
 
+# EXPORT of an idle buffer: the library keeps a copy of the stub's sync
+# file for itself (at a high number), which neither tool counts as the
+# program's: one export held is one sync file more, none once it is closed.
+idle = bytearray(struct.pack("QIIQ", 4096, 0, os.O_RDWR | os.O_CLOEXEC, 0))
+fcntl.ioctl(heap, xproc.HEAP_ALLOC, idle)
+idle = struct.unpack("QIIQ", idle)[1]
+before = [x for x in json.loads(tool("leaks", "--json").stdout)["processes"] if x["pid"] == me]
+e = bytearray(struct.pack("Ii", xproc.SYNC_READ, -1))
+fcntl.ioctl(idle, xproc.EXPORT, e)
+exported = struct.unpack("Ii", e)[1]
+held = [x for x in json.loads(tool("leaks", "--json").stdout)["processes"] if x["pid"] == me]
+stub = [s for s in ls()["sync_files"] if s["inode"] == os.fstat(exported).st_ino]
+check(stub and [h["fds"] for h in stub[0]["holders"] if h["pid"] == me] == [[exported]],
+      f"ls: the idle export is held at the program's fd only ({stub and stub[0]['holders']})")
+os.close(exported)
+after = [x for x in json.loads(tool("leaks", "--json").stdout)["processes"] if x["pid"] == me]
+check(before and held and after and held[0]["sync_files"] == before[0]["sync_files"] + 1 and
+      after[0]["sync_files"] == before[0]["sync_files"],
+      f"leaks: an idle export counts while held, not after ({before}, {held}, {after})")
+os.close(idle)
+
 # Signal point 1; the other process dies.
 fcntl.ioctl(tl, xproc.INC, struct.pack("I", 1))
 os.kill(child, signal.SIGKILL)
