@@ -642,13 +642,23 @@ static int64_t mono_now(void)
 	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
+/* A request of another thread of the signaler's, stuck with the broker. */
+static void *stuck_request(void *arg)
+{
+	int f = create_fence(*(int *)arg, 7);
+
+	return (void *)(long)f;
+}
+
 /*
  * The signaler wakes the poller itself: with the broker stopped, an INC in
  * one process (which then waits for the broker to settle) still wakes a
  * dmasync_poll() in another, through the timeline's doorbell; the broker,
  * let go, applies it, and FILE_INFO reports the time the INC was made.
+ * @busy: another thread of the signaler's is in a request the stopped
+ * broker does not answer, which the INC must not wait for.
  */
-static int doorbell_wakes_with_broker_stopped(void)
+static int doorbell_wakes_with_broker_stopped_busy(bool busy)
 {
 	int tl = open_tl(), f = create_fence(tl, 1), go[2], woke[2], code = 0;
 	struct sync_fence_info fi;
@@ -682,8 +692,16 @@ static int doorbell_wakes_with_broker_stopped(void)
 	kill((pid_t)st.pid, SIGSTOP);
 	t0 = mono_now();
 	signaler = fork();
-	if (signaler == 0)
+	if (signaler == 0) {
+		pthread_t th;
+
+		if (busy) {
+			if (pthread_create(&th, NULL, stuck_request, &tl))
+				_exit(5);
+			usleep(100000);	/* in its request (a test of what waits for it) */
+		}
 		_exit(inc(tl, 1) == 0 ? 0 : 4);
+	}
 	{
 		struct pollfd w = { .fd = woke[0], .events = POLLIN };
 
@@ -707,9 +725,26 @@ static int doorbell_wakes_with_broker_stopped(void)
 	return code;
 }
 
+static int doorbell_wakes_with_broker_stopped(void)
+{
+	return doorbell_wakes_with_broker_stopped_busy(false);
+}
+
+static int doorbell_wakes_past_a_stuck_request(void)
+{
+	return doorbell_wakes_with_broker_stopped_busy(true);
+}
+
 TEST(timeline_page_doorbell_wakes_with_broker_stopped)
 {
 	CHECK_EQ(on_own_broker(doorbell_wakes_with_broker_stopped), 0);
+}
+
+/* ... and while another thread of the signaler's waits for its reply (the
+ * doorbell and the nudge do not wait for another thread's request). */
+TEST(timeline_page_doorbell_wakes_past_a_stuck_request)
+{
+	CHECK_EQ(on_own_broker(doorbell_wakes_past_a_stuck_request), 0);
 }
 
 /*
