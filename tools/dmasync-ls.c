@@ -297,11 +297,36 @@ static void scan_maps(struct listing *l, int pid, const char *comm)
 	fclose(f);
 }
 
-static bool library_own(const struct listing *l, int pid, int fd)
+/* The parent of @pid (0: unknown), from /proc/PID/status. */
+static int parent_of(int pid)
 {
-	for (int i = 0; i < l->nown; i++)
-		if (l->own[i].pid == pid && l->own[i].fd == fd)
-			return true;
+	char path[64], line[128];
+	int ppid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "PPid: %d", &ppid) == 1)
+			break;
+	fclose(f);
+	return ppid;
+}
+
+/*
+ * Whether fd @fd of @pid is the client library's own copy (an "own" line):
+ * its own, or, for a fork child that has not talked to the broker yet, the
+ * one it inherited at the same number from an ancestor's.  @ancestors:
+ * @pid and its parents, computed by the caller once per process.
+ */
+static bool library_own(const struct listing *l, const int *ancestors, int n, int fd)
+{
+	for (int a = 0; a < n; a++)
+		for (int i = 0; i < l->nown; i++)
+			if (l->own[i].pid == ancestors[a] && l->own[i].fd == fd)
+				return true;
 	return false;
 }
 
@@ -313,10 +338,10 @@ static void scan_holders(struct listing *l)
 
 	while (proc && (p = readdir(proc))) {
 		char path[300], comm[32];
+		int pid, anc[8], nanc;
 		struct dirent *e;
 		struct stat st;
 		DIR *fds;
-		int pid;
 
 		if (!isdigit((unsigned char)p->d_name[0]))
 			continue;
@@ -329,12 +354,27 @@ static void scan_holders(struct listing *l)
 		if (!fds)
 			continue;
 		read_comm(pid, comm, sizeof(comm));
+		/* Of the process and its ancestors, those that say where their
+		 * library keeps its own fd: the first that does is the one. */
+		nanc = 0;
+		for (int a = pid; a > 1 && nanc < 8 && l->nown; a = parent_of(a)) {
+			bool said = false;
+
+			for (int i = 0; i < l->nown && !said; i++)
+				said = l->own[i].pid == a;
+			anc[nanc++] = a;
+			if (said) {
+				anc[0] = a;
+				nanc = 1;
+				break;
+			}
+		}
 		while ((e = readdir(fds))) {
 			struct object *o;
 			struct holder *h;
 
 			if (!isdigit((unsigned char)e->d_name[0]) ||
-			    library_own(l, pid, atoi(e->d_name)))
+			    library_own(l, anc, nanc, atoi(e->d_name)))
 				continue;
 			snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, e->d_name);
 			if (stat(path, &st))

@@ -141,12 +141,27 @@ held = [x for x in json.loads(tool("leaks", "--json").stdout)["processes"] if x[
 stub = [s for s in ls()["sync_files"] if s["inode"] == os.fstat(exported).st_ino]
 check(stub and [h["fds"] for h in stub[0]["holders"] if h["pid"] == me] == [[exported]],
       f"ls: the idle export is held at the program's fd only ({stub and stub[0]['holders']})")
+stub_ino = os.fstat(exported).st_ino
 os.close(exported)
 after = [x for x in json.loads(tool("leaks", "--json").stdout)["processes"] if x["pid"] == me]
 check(before and held and after and held[0]["sync_files"] == before[0]["sync_files"] + 1 and
       after[0]["sync_files"] == before[0]["sync_files"],
       f"leaks: an idle export counts while held, not after ({before}, {held}, {after})")
 os.close(idle)
+# A fork child that has not talked to the broker holds the library's copy
+# it inherited, at the same number: not counted either.
+kid_r, kid_w = os.pipe()
+kid = os.fork()
+if kid == 0:
+    os.close(kid_w)
+    os.read(kid_r, 1)
+    os._exit(0)
+os.close(kid_r)
+stub = [s for s in ls()["sync_files"] if s["inode"] == stub_ino]
+check(stub and kid not in holders(stub[0]),
+      f"a fork child's inherited copy of the library's fd is not counted ({stub and stub[0]['holders']})")
+os.close(kid_w)
+os.waitpid(kid, 0)
 
 # Signal point 1; the other process dies.
 fcntl.ioctl(tl, xproc.INC, struct.pack("I", 1))
