@@ -694,13 +694,19 @@ static int doorbell_wakes_with_broker_stopped_busy(bool busy)
 	signaler = fork();
 	if (signaler == 0) {
 		pthread_t th;
+		void *made;
+		int r;
 
 		if (busy) {
 			if (pthread_create(&th, NULL, stuck_request, &tl))
 				_exit(5);
 			usleep(100000);	/* in its request (a test of what waits for it) */
 		}
-		_exit(inc(tl, 1) == 0 ? 0 : 4);
+		r = inc(tl, 1);
+		/* answered once the broker goes on */
+		if (busy && (pthread_join(th, &made) || (long)made < 0))
+			_exit(6);
+		_exit(r == 0 ? 0 : 4);
 	}
 	{
 		struct pollfd w = { .fd = woke[0], .events = POLLIN };
