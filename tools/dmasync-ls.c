@@ -159,12 +159,15 @@ static void copy(char *dst, size_t len, const char *src)
 
 static void parse(FILE *in, struct listing *l)
 {
-	char line[1024], *f[16];
+	char line[1024], *f[16] = { NULL };
 	struct object *cur = NULL;
 
 	while (fgets(line, sizeof(line), in)) {
 		int n = split(line, f, 16);
 		enum kind k;
+
+		if (n < 1)
+			continue;
 
 		if (!strcmp(f[0], "fence") && n >= 8 && cur &&
 		    (cur->kind == K_SYNC_FILE || cur->kind == K_DMABUF)) {
