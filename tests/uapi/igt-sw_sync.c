@@ -23,6 +23,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -567,9 +568,13 @@ struct mc_data {
 	int id;
 	_Atomic uint32_t *counter;
 	sem_t *sem;
+	bool producer;
 	char why[160];
 };
 
+/* A consumer: waits for its points in turn; with @producer set it also
+ * takes the counter and advances the timeline itself (multi_consumer_producer),
+ * else it hands over to the main thread's INC through the semaphore. */
 static void *mc_thread(void *arg)
 {
 	struct mc_data *d = arg;
@@ -585,12 +590,17 @@ static void *mc_thread(void *arg)
 			snprintf(d->why, sizeof(d->why), "thread %d iter %d: wait(seq %d, 1000)=%d", d->id, i, next, r);
 			return (void *)1;
 		}
-		uint32_t c = atomic_load(d->counter);
+		uint32_t c = d->producer ? atomic_fetch_add(d->counter, 1) : atomic_load(d->counter);
 		if (c != (uint32_t)next) {
 			snprintf(d->why, sizeof(d->why), "thread %d iter %d: counter %u != point %d", d->id, i, c, next);
 			return (void *)1;
 		}
-		sem_post(d->sem);
+		if (!d->producer) {
+			sem_post(d->sem);
+		} else if (tl_inc_raw(d->tl, 1)) {
+			snprintf(d->why, sizeof(d->why), "thread %d iter %d: INC: %s", d->id, i, strerror(errno));
+			return (void *)1;
+		}
 		close(f);
 	}
 	return NULL;
@@ -647,35 +657,6 @@ static void t_sync_multi_consumer(void)
 	CHECK(ret == 0, "a thread failed");
 }
 
-static void *mcp_thread(void *arg)
-{
-	struct mc_data *d = arg;
-	for (int i = 0; i < MC_ITER; i++) {
-		int next = i * mc_threads + d->id;
-		int f = fence_create_raw(d->tl, next);
-		if (!fd_valid(f)) {
-			snprintf(d->why, sizeof(d->why), "thread %d iter %d: CREATE_FENCE(%d)=%d", d->id, i, next, f);
-			return (void *)1;
-		}
-		int r = fence_wait(f, 1000);
-		if (r < 0) {
-			snprintf(d->why, sizeof(d->why), "thread %d iter %d: wait(seq %d, 1000)=%d", d->id, i, next, r);
-			return (void *)1;
-		}
-		uint32_t c = atomic_fetch_add(d->counter, 1);
-		if (c != (uint32_t)next) {
-			snprintf(d->why, sizeof(d->why), "thread %d iter %d: counter %u != point %d", d->id, i, c, next);
-			return (void *)1;
-		}
-		if (tl_inc_raw(d->tl, 1)) {
-			snprintf(d->why, sizeof(d->why), "thread %d iter %d: INC: %s", d->id, i, strerror(errno));
-			return (void *)1;
-		}
-		close(f);
-	}
-	return NULL;
-}
-
 static void t_sync_multi_consumer_producer(void)
 {
 	struct mc_data d[8];
@@ -686,8 +667,8 @@ static void t_sync_multi_consumer_producer(void)
 
 	TL_CREATE(tl);
 	for (int i = 0; i < mc_threads; i++) {
-		d[i] = (struct mc_data){ .tl = tl, .id = i, .counter = &counter };
-		CHECK(pthread_create(&th[i], NULL, mcp_thread, &d[i]) == 0, "pthread_create");
+		d[i] = (struct mc_data){ .tl = tl, .id = i, .counter = &counter, .producer = true };
+		CHECK(pthread_create(&th[i], NULL, mc_thread, &d[i]) == 0, "pthread_create");
 	}
 	for (int i = 0; i < mc_threads; i++) {
 		void *r;
