@@ -23,6 +23,7 @@
 
 #include <dmasync/types.h>
 #include "client.h"
+#include "file.h"
 #include "remote.h"
 #include "uaccess.h"
 
@@ -460,8 +461,6 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	return r;
 }
 
-/* The flags of a registration, as opposed to the events it waits for. */
-#define EPOLL_FLAGS (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)
 
 /*
  * A sync file is a socket (docs/kernel-compat.md): registered natively, it
@@ -473,14 +472,9 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
  */
 static int sync_file_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
-	struct epoll_event ev;
+	int r = uapi_epoll_ctl_masked(epfd, op, fd, event, EPOLLIN);
 
-	if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD)
-		return epoll_ctl(epfd, op, fd, event);
-	if (copy_from_user(&ev, event, sizeof(ev)))
-		return fail(-EFAULT);
-	ev.events &= EPOLLIN | EPOLL_FLAGS;
-	return epoll_ctl(epfd, op, fd, &ev);
+	return r < 0 ? fail(r) : r;
 }
 
 int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, bool *handled)
@@ -496,14 +490,9 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 	}
 	if (r == 1 && (obj.kind == IPC_KIND_TIMELINE || obj.kind == IPC_KIND_UDMABUF_DEV ||
 		       obj.kind == IPC_KIND_HEAP_DEV)) {
-		/* The kernel's files have no poll method: epoll refuses them
-		 * (after reading the event and checking both fds). */
+		/* The kernel's files have no poll method: epoll refuses them. */
 		*handled = true;
-		if (op != EPOLL_CTL_DEL && copy_from_user(&ev, event, sizeof(ev)))
-			return fail(-EFAULT);
-		if (fcntl(epfd, F_GETFD) < 0)
-			return fail(-EBADF);
-		return fail(-EPERM);
+		return fail(uapi_epoll_ctl_no_poll(epfd, op, event));
 	}
 	*handled = r == 1 && obj.kind == IPC_KIND_DMA_BUF;
 	if (!*handled)
@@ -513,7 +502,7 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 			return fail(-EFAULT);
 		/* A dma-buf's poll op reports EPOLLIN and EPOLLOUT only; its
 		 * mirror is a socket, which would add EPOLLRDNORM... */
-		ev.events &= EPOLLIN | EPOLLOUT | EPOLL_FLAGS;
+		ev.events &= EPOLLIN | EPOLLOUT | UAPI_EPOLL_FLAGS;
 	}
 	if (epfd == fd)
 		return fail(-EINVAL);

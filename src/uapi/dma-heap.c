@@ -132,6 +132,7 @@ static long heap_ioctl(struct uapi_file *file, int fd, unsigned long request, vo
 static const struct uapi_file_ops heap_dev_ops = {
 	.name = "dma_heap-system",
 	.ioctl = heap_ioctl,
+	.epoll_ctl = uapi_file_epoll_ctl_no_poll,
 	.release = uapi_device_file_release,
 };
 

@@ -61,6 +61,7 @@
 #include "ktime.h"
 #include "rcu.h"
 #include "spinlock-priv.h"
+#include "uaccess.h"
 
 /* Buckets for 10^5 live objects (a broker's load) at a few per chain. */
 #define HASH_BITS 15
@@ -97,6 +98,40 @@ static unsigned int hash(dev_t dev, ino_t ino)
 	u64 h = ((u64)dev * 0x9E3779B97F4A7C15ull) ^ ((u64)ino * 0xC2B2AE3D27D4EB4Full);
 
 	return (unsigned int)(h >> (64 - HASH_BITS));
+}
+
+int uapi_epoll_ctl_masked(int ep, int op, int fd, struct epoll_event *event, uint32_t keep)
+{
+	struct epoll_event ev;
+	int r;
+
+	if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD)
+		r = epoll_ctl(ep, op, fd, event);
+	else if (copy_from_user(&ev, event, sizeof(ev)))
+		return -EFAULT;
+	else {
+		ev.events &= keep | UAPI_EPOLL_FLAGS;
+		r = epoll_ctl(ep, op, fd, &ev);
+	}
+	return r < 0 ? -errno : r;
+}
+
+int uapi_epoll_ctl_no_poll(int ep, int op, struct epoll_event *event)
+{
+	struct epoll_event ev;
+
+	/* After reading the event and checking both fds. */
+	if (op != EPOLL_CTL_DEL && copy_from_user(&ev, event, sizeof(ev)))
+		return -EFAULT;
+	if (fcntl(ep, F_GETFD) < 0)
+		return -EBADF;
+	return -EPERM;
+}
+
+int uapi_file_epoll_ctl_no_poll(struct uapi_file *file, int ep, int op, int fd,
+				struct epoll_event *event)
+{
+	return uapi_epoll_ctl_no_poll(ep, op, event);
 }
 
 void uapi_file_init(struct uapi_file *file, const struct uapi_file_ops *ops)

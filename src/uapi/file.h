@@ -229,6 +229,29 @@ extern void (*uapi_file_release_hook)(struct uapi_file *file);
 /* The object behind @fd, with a reference, or NULL (not ours, or bad fd). */
 struct uapi_file *uapi_file_lookup(int fd);
 
+/* The flags of an epoll registration, as opposed to the events it waits for. */
+#define UAPI_EPOLL_FLAGS (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)
+
+/*
+ * uapi_epoll_ctl_masked - epoll_ctl(@epfd, @op, @fd, @event) of a file
+ * whose kernel poll op reports only @keep (beside EPOLLHUP and EPOLLERR,
+ * which come unasked): an ADD or MOD registers the caller's events masked
+ * to @keep and the flags (EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE,
+ * EPOLLWAKEUP), so that the socket under it does not add its own bits.
+ * @event: the caller's unchecked pointer.  Return: epoll_ctl()'s result
+ * or a negative errno.
+ */
+int uapi_epoll_ctl_masked(int epfd, int op, int fd, struct epoll_event *event, uint32_t keep);
+
+/*
+ * uapi_epoll_ctl_no_poll - epoll_ctl() of a file the kernel gives no poll
+ * method (a timeline, a device): -EFAULT, -EBADF or -EPERM, in the
+ * kernel's order.  Also an .epoll_ctl op as it is.
+ */
+int uapi_epoll_ctl_no_poll(int epfd, int op, struct epoll_event *event);
+int uapi_file_epoll_ctl_no_poll(struct uapi_file *file, int epfd, int op, int fd,
+				struct epoll_event *event);
+
 /* Like uapi_file_lookup(), but only objects with @ops. */
 struct uapi_file *uapi_file_lookup_type(int fd, const struct uapi_file_ops *ops);
 

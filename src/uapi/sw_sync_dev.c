@@ -136,6 +136,7 @@ const struct uapi_file_ops uapi_sw_sync_file_ops = {
 	.name = "sw_sync",
 	.ioctl = sw_sync_ioctl,
 	.poll = sw_sync_poll,
+	.epoll_ctl = uapi_file_epoll_ctl_no_poll,
 	.show = sw_sync_show,
 	.release = uapi_device_file_release,
 };

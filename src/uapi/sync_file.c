@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -832,10 +833,18 @@ static void sync_file_for_each_fence(struct uapi_file *file,
 		fn("-", f, arg);
 }
 
+/* Its poll op reports EPOLLIN alone; the socket under it would add more. */
+static int sync_file_epoll_ctl(struct uapi_file *file, int epfd, int op, int fd,
+			       struct epoll_event *event)
+{
+	return uapi_epoll_ctl_masked(epfd, op, fd, event, EPOLLIN);
+}
+
 static const struct uapi_file_ops sync_file_ops = {
 	.name = "sync_file",
 	.ioctl = sync_file_ioctl,
 	.poll = sync_file_poll,
+	.epoll_ctl = sync_file_epoll_ctl,
 	.show = sync_file_show,
 	.for_each_fence = sync_file_for_each_fence,
 	.release = sync_file_release,

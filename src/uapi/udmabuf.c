@@ -278,6 +278,7 @@ static long udmabuf_dev_ioctl(struct uapi_file *file, int fd, unsigned long requ
 static const struct uapi_file_ops udmabuf_dev_ops = {
 	.name = "udmabuf-device",
 	.ioctl = udmabuf_dev_ioctl,
+	.epoll_ctl = uapi_file_epoll_ctl_no_poll,
 	.release = uapi_device_file_release,
 };
 
