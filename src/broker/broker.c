@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <linux/sync_file.h>
 
+#include <dmasync/dma-buf.h>
 #include <dmasync/dma-resv.h>
 #include <dmasync/sw_sync.h>
 
@@ -628,6 +629,19 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 			describe_fds(c, out, tx, &len);
 			out->hdr.len = (uint32_t)len;
 		}
+		break;
+	}
+	case IPC_BUF_NAME: {
+		const char *name = in->payload;
+
+		/* A C string that fits, or nothing. */
+		if (in->hdr.len > DMA_BUF_NAME_LEN ||
+		    (in->hdr.len && memchr(name, '\0', in->hdr.len) != name + in->hdr.len - 1)) {
+			out->hdr.ret = -EINVAL;
+			break;
+		}
+		out->hdr.ret = engine_adopted_set_name((dev_t)in->hdr.arg0, (ino_t)in->hdr.arg1,
+						       c->owner, in->hdr.len ? name : NULL);
 		break;
 	}
 	case IPC_DOORBELL: {

@@ -531,6 +531,19 @@ int engine_adopted_push(dev_t dev, ino_t ino, void *maker, struct dma_fence **fe
 	return r;
 }
 
+int engine_adopted_set_name(dev_t dev, ino_t ino, void *maker, const char *name)
+{
+	struct uapi_dmabuf *obj;
+	int r;
+
+	obj = adopted_lookup(dev, ino, maker, &r);
+	if (!obj)
+		return r;
+	r = dma_buf_set_name(&obj->buf, name);
+	uapi_dmabuf_put(obj);
+	return r;
+}
+
 /* A sync file of the fences @arr[0..@n) (their references dropped). */
 static int sync_file_of(struct dma_fence **arr, unsigned int n)
 {

@@ -173,6 +173,8 @@ int engine_adopted_push(dev_t dev, ino_t ino, void *maker, struct dma_fence **fe
 			const enum dma_resv_usage *usages, unsigned int n);
 int engine_adopted_pull(dev_t dev, ino_t ino, void *maker,
 			bool (*mine)(struct dma_fence *fence, void *arg), void *arg, int fds[2]);
+/* engine_adopted_set_name(): @name (or NULL: none) as the buffer's name. */
+int engine_adopted_set_name(dev_t dev, ino_t ino, void *maker, const char *name);
 /* Fences that FILE_INFO of the sync file @fd reports (its unwrapped leaves);
  * a negative errno if @fd is not a sync file. */
 long engine_sync_file_count(int fd);

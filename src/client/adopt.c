@@ -301,9 +301,27 @@ static void adopted_unshare(struct core_resv_remote *remote)
 	free(a);
 }
 
+/* The maker named it (the broker's copy is what other processes and the
+ * tools show).  A failure leaves the broker's name as it was. */
+static void adopted_set_name(struct core_resv_remote *remote, const char *name)
+{
+	struct adopted *a = to_adopted(remote);
+	const uint64_t arg[3] = { (uint64_t)a->obj.dev, (uint64_t)a->obj.ino, 0 };
+	unsigned int nfds;
+	uint64_t rarg[2];
+	long r;
+
+	if (!live(a))
+		return;
+	r = client_call(IPC_BUF_NAME, a->obj.broker, -1, arg, name, name ? strlen(name) + 1 : 0,
+			rarg, NULL, NULL, NULL, 0, &nfds, NULL);
+	check_gone(a, r);
+}
+
 static const struct uapi_dmabuf_share_ops share_ops = {
 	.share = adopted_share,
 	.unshare = adopted_unshare,
+	.set_name = adopted_set_name,
 };
 
 __attribute__((constructor)) static void adopt_init(void)

@@ -62,6 +62,9 @@ enum ipc_op {
 			 * which the client library keeps a copy of the stub's
 			 * sync file for itself, so that tools do not count it
 			 * as the program's (IPC_LIST's "own" lines) */
+	IPC_BUF_NAME,	/* arg0: dev, arg1: ino of a buffer the client adopted;
+			 * payload: its new name, NUL included (none: no name)
+			 * -> 0 */
 	IPC_OP_MAX,
 };
 

@@ -124,6 +124,9 @@ struct dma_buf *uapi_dmabuf_export_fd(const struct dma_buf_export_info *exp_info
 struct uapi_dmabuf_share_ops {
 	struct core_resv_remote *(*share)(struct dma_buf *buf, int fd);
 	void (*unshare)(struct core_resv_remote *remote);
+	/* The shared buffer's name changed here (dma_buf_set_name(), or
+	 * DMA_BUF_SET_NAME on its fd) to @name (NULL: none).  No lock held. */
+	void (*set_name)(struct core_resv_remote *remote, const char *name);
 };
 extern const struct uapi_dmabuf_share_ops *uapi_dmabuf_share_hook;
 

@@ -201,7 +201,7 @@ int dma_buf_fd(struct dma_buf *dmabuf, int flags)
 		goto err_unshare;
 	obj->fd = -1;
 	if (remote) {
-		obj->remote = remote;
+		__atomic_store_n(&obj->remote, remote, __ATOMIC_RELEASE);
 		core_resv_set_remote(dmabuf->resv, remote);
 	}
 	/* The caller's reference is the fd's now, which the registry holds. */
@@ -350,6 +350,27 @@ static void set_name_owned(struct dma_buf *dmabuf, char *name)
 	free((char *)old);
 }
 
+/* A name set here goes to the other copy of a shared buffer too. */
+static void name_shared(struct uapi_dmabuf *obj)
+{
+	struct core_resv_remote *remote = __atomic_load_n(&obj->remote, __ATOMIC_ACQUIRE);
+	const struct uapi_dmabuf_share_ops *share;
+	char name[DMA_BUF_NAME_LEN];
+	bool has;
+
+	if (!remote)
+		return;
+	share = __atomic_load_n(&uapi_dmabuf_share_hook, __ATOMIC_ACQUIRE);
+	if (!share || !share->set_name)
+		return;
+	spin_lock(&obj->buf.name_lock);
+	has = obj->buf.name != NULL;
+	if (has)
+		snprintf(name, sizeof(name), "%s", obj->buf.name);
+	spin_unlock(&obj->buf.name_lock);
+	share->set_name(remote, has ? name : NULL);
+}
+
 int dma_buf_set_name(struct dma_buf *dmabuf, const char *name)
 {
 	char *copy = NULL;
@@ -364,6 +385,7 @@ int dma_buf_set_name(struct dma_buf *dmabuf, const char *name)
 			return -ENOMEM;
 	}
 	set_name_owned(dmabuf, copy);
+	name_shared(to_uapi_dmabuf(dmabuf));
 	return 0;
 }
 
@@ -437,6 +459,7 @@ static long ioctl_set_name(struct uapi_dmabuf *obj, void *arg)
 	if (IS_ERR(name))
 		return PTR_ERR(name);
 	set_name_owned(&obj->buf, name);
+	name_shared(obj);
 	return 0;
 }
 

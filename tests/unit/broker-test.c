@@ -125,6 +125,16 @@ static int wait_status(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* An exit status for @code, a case's failure bits: 0 only for 0 (an exit
+ * status keeps 8 bits; the whole code goes to stderr). */
+static int exit_code(int code)
+{
+	if (!code)
+		return 0;
+	fprintf(stderr, "# failure bits %d (0x%x)\n", code, (unsigned int)code);
+	return (code & 0xff) ? (code & 0xff) : 255;
+}
+
 /* @fn run in a child on a broker of its own: its exit status. */
 static int on_own_broker(int (*fn)(void))
 {
@@ -134,7 +144,7 @@ static int on_own_broker(int (*fn)(void))
 	if (pid < 0)
 		return -1;
 	if (pid == 0)
-		_exit(fn());
+		_exit(exit_code(fn()));
 	return wait_status(pid);
 }
 
@@ -2074,6 +2084,21 @@ static int adopted_holder(int sock)
 	return code;
 }
 
+/* Whether a fork child (which asks the broker) sees the buffer @buf named @name. */
+static bool named_elsewhere(int buf, const char *name)
+{
+	pid_t kid;
+
+	fflush(stdout);
+	kid = fork();
+	if (kid == 0) {
+		struct ipc_fdinfo fi;
+
+		_exit(!client_fdinfo(buf, &fi) && fi.has_name && !strcmp(fi.name, name) ? 0 : 1);
+	}
+	return kid > 0 && wait_status(kid) == 0;
+}
+
 static int adopted_case(void)
 {
 	u64 ctx = dma_fence_context_alloc(1);
@@ -2143,6 +2168,12 @@ static int adopted_case(void)
 		return 9;
 	if (wait_status(kid) != 0)
 		code |= 256;
+	/* named here, by the ioctl and by the kernel API: the broker's copy
+	 * (what other processes and the tools see) has the name too */
+	if (dmasync_ioctl(buf, DMA_BUF_SET_NAME_B, "by-ioctl") || !named_elsewhere(buf, "by-ioctl"))
+		code |= 4096;
+	if (dma_buf_set_name(db, "by-api") || !named_elsewhere(buf, "by-api"))
+		code |= 8192;
 	/* a fork child, with the fd it inherited: a reader */
 	{
 		int cp[2];
