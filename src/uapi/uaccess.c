@@ -377,8 +377,10 @@ void uapi_uaccess_set_mode(int m)
 
 bool uaccess_known_readable_slow(const void *from, size_t n)
 {
+	/* The inline half looked at the stack already (unless the thread's
+	 * bounds are not known yet): the heap first. */
 	return get_mode() == UACCESS_PROBE &&
-	       (on_live_stack((uintptr_t)from, n) || on_brk_heap((uintptr_t)from, n) ||
+	       (on_brk_heap((uintptr_t)from, n) || on_live_stack((uintptr_t)from, n) ||
 		on_trusted((uintptr_t)from, n));
 }
 
