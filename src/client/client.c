@@ -155,17 +155,20 @@ static void conn_drop_locked(void)
 	client_unlock(&send_lock);
 }
 
+static int connect_spawning_locked(bool may_spawn);
+
 /*
- * send_oneway - send @msg, which has no reply, to broker instance @owner
- * on the connection as it is, taking send_lock only (not conn_lock).
- * Return: 0 or the negative errno of the send (-EAGAIN: @flags had
- * MSG_DONTWAIT and the queue is full); -ENOTCONN if there is no
- * connection, or it is not to @owner: the caller takes conn_lock and
- * decides.
+ * send_oneway - send @msg, which has no reply, to broker instance @owner:
+ * on the connection as it is, under send_lock alone (past another thread's
+ * round trip); else (no connection yet, as in a fork child, or the send
+ * failed) under conn_lock, connecting if need be (no broker is started),
+ * where a failed send drops the connection, as a request's would.
+ * Return: 0; -EAGAIN if @flags had MSG_DONTWAIT and the queue is full;
+ * -ENOLINK if @owner is gone or the send failed.
  */
 static int send_oneway(uint64_t owner, struct ipc_msg *msg, int flags)
 {
-	int r = -ENOTCONN;
+	int r = -ENOTCONN, fd;
 
 	client_lock(&send_lock);
 	if (conn_fd >= 0 && owner == __atomic_load_n(&broker_id, __ATOMIC_RELAXED)) {
@@ -173,6 +176,20 @@ static int send_oneway(uint64_t owner, struct ipc_msg *msg, int flags)
 		r = ipc_send(conn_fd, msg, flags);
 	}
 	client_unlock(&send_lock);
+	if (!r || r == -EAGAIN)
+		return r;
+	client_lock(&conn_lock);
+	fd = connect_spawning_locked(false);
+	r = fd < 0 || owner != broker_id ? -ENOLINK : 0;
+	if (!r) {
+		msg->hdr.seq = next_seq();
+		r = ipc_send(fd, msg, flags);
+		if (r && r != -EAGAIN) {
+			conn_drop_locked();
+			r = -ENOLINK;
+		}
+	}
+	client_unlock(&conn_lock);
 	return r;
 }
 
@@ -357,7 +374,6 @@ static void sleep_ns(long ns)
 }
 
 static int hello(int fd);
-static int connect_spawning_locked(bool may_spawn);
 static void stub_announce_locked(void);
 static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_t owner);
 
@@ -913,7 +929,7 @@ static long inc_in_page(const struct client_obj *obj, void *arg)
 	struct ipc_msg nudge = { .hdr = { .op = IPC_NUDGE } };
 	void *page = page_of(obj);
 	uint32_t v, inc;
-	int fd, r;
+	int r;
 
 	if (!page || obj->kind != IPC_KIND_TIMELINE ||
 	    !tlpage_read(page, obj->tl_slot - 1, obj->tl_gen, &v))
@@ -934,28 +950,11 @@ static long inc_in_page(const struct client_obj *obj, void *arg)
 	/* One message, no reply: the broker applies the page before it serves
 	 * anything else, and wakes for this to bring the sync files' own
 	 * readiness (and everything made of the points) up to date.  Sent
-	 * past another thread's round trip (send_lock).  -EAGAIN: its queue is
-	 * full, so it has this to drain anyway. */
+	 * past another thread's round trip.  -EAGAIN: its queue is full, so
+	 * it has this to drain anyway.  A broker that died is noticed here, as
+	 * by a request (-ENOLINK). */
 	r = send_oneway(obj->broker, &nudge, MSG_DONTWAIT);
-	if (!r || r == -EAGAIN)
-		return 0;
-	/* Not connected, or the send failed: a broker that died is noticed
-	 * here, as by a request. */
-	client_lock(&conn_lock);
-	fd = connect_spawning_locked(false);
-	r = fd < 0 || obj->broker != broker_id ? -ENOLINK : 0;
-	if (!r) {
-		nudge.hdr.seq = next_seq();
-		r = ipc_send(fd, &nudge, MSG_DONTWAIT);
-		if (r == -EAGAIN)
-			r = 0;
-		if (r) {
-			conn_drop_locked();
-			r = -ENOLINK;
-		}
-	}
-	client_unlock(&conn_lock);
-	return r;
+	return r == -EAGAIN ? 0 : r;
 }
 
 static int hello(int fd)
@@ -2251,19 +2250,10 @@ void client_proxy_signal(uint64_t broker, uint64_t id, int status, int64_t times
 {
 	struct ipc_msg msg = { .hdr = { .op = IPC_PROXY_SIGNAL, .arg0 = id,
 					.arg1 = (uint64_t)(int64_t)status, .arg2 = (uint64_t)timestamp } };
-	int fd;
 
 	/* Blocking: a lost signal would leave the proxy pending forever.  A
 	 * broker that is gone answers its holders ENOLINK anyway. */
-	if (send_oneway(broker, &msg, 0) != -ENOTCONN)
-		return;
-	client_lock(&conn_lock);
-	fd = connect_spawning_locked(false);
-	if (fd >= 0 && broker == __atomic_load_n(&broker_id, __ATOMIC_RELAXED)) {
-		msg.hdr.seq = next_seq();
-		ipc_send(fd, &msg, 0);
-	}
-	client_unlock(&conn_lock);
+	(void)send_oneway(broker, &msg, 0);
 }
 
 void client_closed(const struct client_obj *obj)
