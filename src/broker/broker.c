@@ -52,6 +52,8 @@ struct broker_owner {
 	pid_t pid;		/* the client's, from its HELLO (listings) */
 	char comm[16];
 	struct diag *diag;	/* what it asked for at HELLO (atomic), or NULL */
+	int access_fd;		/* IPC_ACCESS_CHANNEL while the client is
+				 * connected, else -1 (main thread only) */
 };
 
 /* "\tPID\tCOMM" of an object's owner, for engine_list(). */
@@ -101,6 +103,41 @@ static void owner_put(struct broker_owner *o)
 		diag_put(o->diag);
 		free(o);
 	}
+}
+
+/*
+ * DMA_BUF_IOCTL_SYNC of a buffer another process adopted with exporter ops
+ * (the engine's hook, main thread): the op runs in its maker, asked on the
+ * channel the maker gave us (IPC_CPU_ACCESS) with one end of a new socket
+ * pair, whose other end goes to the caller to wait on.  We never wait.
+ * Return: that end, 0 if there is nobody to ask (the maker is gone: its
+ * ops went with it), or a negative errno.
+ */
+static int ask_exporter(void *maker, dev_t dev, ino_t ino, unsigned int op, int dir)
+{
+	struct broker_owner *o = maker;
+	struct ipc_msg msg = { .hdr = { .op = IPC_CPU_ACCESS, .arg0 = (uint64_t)dev,
+					.arg1 = (uint64_t)ino,
+					.arg2 = op | (uint64_t)dir << 8 } };
+	int sv[2], r;
+
+	if (o->access_fd < 0)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return errno == EMFILE || errno == ENFILE ? -ENOMEM : -errno;
+	msg.fds[0] = sv[1];
+	msg.nfds = 1;
+	r = ipc_send(o->access_fd, &msg, MSG_DONTWAIT);
+	close(sv[1]);
+	if (!r)
+		return sv[0];
+	close(sv[0]);
+	if (r == -EAGAIN || r == -ENOBUFS || r == -ENOMEM)
+		return -ENOMEM;	/* its queue is full: the maker is stuck */
+	/* Hung up: the maker is gone, and its ops with it. */
+	close(o->access_fd);
+	o->access_fd = -1;
+	return 0;
 }
 
 /* For the watchdog (main thread, the owner held by a live object). */
@@ -682,11 +719,33 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		break;
 	}
 	case IPC_SYNC: {
-		int wait_fd = -1, r = in->nfds == 1 ? engine_sync(in->fds[0], in->hdr.arg0, &wait_fd) : -EPROTO;
+		int wait_fd = -1, r;
 
-		out->hdr.ret = r < 0 ? r : wait_fd >= 0;
+		r = in->nfds == 1 ? engine_sync(in->fds[0], in->hdr.arg0,
+						in->hdr.arg1 & IPC_SYNC_EXPORTER_DONE, &wait_fd)
+				  : -EPROTO;
+		out->hdr.ret = r < 0 ? r : r > 0 ? 2 : wait_fd >= 0;
 		if (wait_fd >= 0)
 			out->fds[out->nfds++] = wait_fd;
+		break;
+	}
+	case IPC_ACCESS_CHANNEL: {
+		int type = 0, fd = -1;
+		socklen_t tl = sizeof(type);
+
+		if (in->nfds != 1 || getsockopt(in->fds[0], SOL_SOCKET, SO_TYPE, &type, &tl) ||
+		    type != SOCK_SEQPACKET) {
+			out->hdr.ret = in->nfds == 1 ? -ENOTSOCK : -EPROTO;
+			break;
+		}
+		fd = fcntl(in->fds[0], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			out->hdr.ret = -errno;
+			break;
+		}
+		if (c->owner->access_fd >= 0)
+			close(c->owner->access_fd);
+		c->owner->access_fd = fd;
 		break;
 	}
 	case IPC_STATS: {
@@ -769,8 +828,12 @@ static void client_drop(struct broker_client *c)
 	n_clients--;
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	/* Nobody is left to signal its proxies. */
+	/* Nobody is left to signal its proxies, or to run its exporters' ops. */
 	broker_proxy_set_fini(&c->proxies);
+	if (c->owner->access_fd >= 0) {
+		close(c->owner->access_fd);
+		c->owner->access_fd = -1;
+	}
 	owner_put(c->owner);
 	free(c);
 }
@@ -835,6 +898,7 @@ static void client_accept(int lfd)
 			continue;
 		}
 		c->owner->refs = 1;
+		c->owner->access_fd = -1;
 		c->own_fd = -1;
 		c->fd = fd;
 		c->pid = cred.pid;
@@ -972,6 +1036,7 @@ int broker_run(const struct broker_options *opt)
 	engine_on_timeline_release(broker_tlpage_release);
 	engine_on_dmabuf_release(broker_tlpage_buf_release);
 	engine_on_dmabuf_change(broker_tlpage_buf_changed);
+	engine_on_cpu_access(ask_exporter);
 	broker_tlpage_init();
 	lfd = listen_on(opt->socket);
 	if (lfd < 0)

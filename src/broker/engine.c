@@ -221,7 +221,31 @@ int engine_map(int fd, struct ipc_map_piece *pieces, int *fds, unsigned int max)
 	return (int)n;
 }
 
-int engine_sync(int fd, uint64_t flags, int *wait_fd)
+static int (*cpu_access_hook)(void *maker, dev_t dev, ino_t ino, unsigned int op, int dir);
+
+void engine_on_cpu_access(int (*fn)(void *maker, dev_t dev, ino_t ino, unsigned int op, int dir))
+{
+	cpu_access_hook = fn;
+}
+
+/* The maker's exporter op @op for @obj, if it has one: 1 and its answer
+ * socket in *@answer, 0 if none is to run, or a negative errno. */
+static int ask_maker(struct uapi_dmabuf *obj, unsigned int op, enum dma_data_direction dir,
+		     int *answer)
+{
+	void *maker = uapi_dmabuf_maker(obj);
+	int r;
+
+	if (!maker || !cpu_access_hook || !(uapi_dmabuf_maker_cpu_ops(obj) & op))
+		return 0;
+	r = cpu_access_hook(maker, obj->t.file.dev, obj->t.file.ino, op, (int)dir);
+	if (r <= 0)
+		return r;
+	*answer = r;
+	return 1;
+}
+
+int engine_sync(int fd, uint64_t flags, bool exporter_done, int *wait_fd)
 {
 	struct uapi_dmabuf *obj = dmabuf_lookup(fd);
 	enum dma_data_direction dir;
@@ -237,10 +261,16 @@ int engine_sync(int fd, uint64_t flags, int *wait_fd)
 	if (r)
 		goto out;
 	if (flags & DMA_BUF_SYNC_END) {
-		r = dma_buf_end_cpu_access(&obj->buf, dir);
+		r = ask_maker(obj, IPC_CPU_END, dir, wait_fd);
+		if (!r)
+			r = dma_buf_end_cpu_access(&obj->buf, dir);
 		goto out;
 	}
 	/* START: the exporter first; the wait is the caller's. */
+	if (!exporter_done)
+		r = ask_maker(obj, IPC_CPU_BEGIN, dir, wait_fd);
+	if (r)
+		goto out;
 	if (obj->buf.ops->begin_cpu_access)
 		r = obj->buf.ops->begin_cpu_access(&obj->buf, dir);
 	if (r)
@@ -489,7 +519,8 @@ int engine_adopt(int memfd, const struct ipc_adopt *a, void *maker)
 	if (a->size > SIZE_MAX || a->accmode > INT32_MAX)
 		return -EINVAL;
 	return uapi_dmabuf_adopt(memfd, (size_t)a->size, (int)a->accmode, exp_name,
-				 a->has_name ? name : NULL, maker);
+				 a->has_name ? name : NULL, maker,
+				 a->cpu_ops & (IPC_CPU_BEGIN | IPC_CPU_END));
 }
 
 /* The buffer (@dev, @ino) that @maker adopted, with a reference; or NULL

@@ -81,9 +81,22 @@ int engine_map(int fd, struct ipc_map_piece *pieces, int *fds, unsigned int max)
 /*
  * DMA_BUF_IOCTL_SYNC without the wait: checks, begin/end CPU access, and
  * for START a sync file (*@wait_fd) of the fences to wait for, or -1.
- * Return: 0 or a negative errno.
+ * For a buffer adopted with exporter ops (engine_adopt()), the op runs in
+ * its maker: unless @exporter_done (START only: the caller has had it
+ * run), the hook set by engine_on_cpu_access() is asked, and its answer
+ * socket is returned in *@wait_fd with 1.
+ * Return: 0, 1 (above) or a negative errno.
  */
-int engine_sync(int fd, uint64_t flags, int *wait_fd);
+int engine_sync(int fd, uint64_t flags, bool exporter_done, int *wait_fd);
+
+/*
+ * engine_on_cpu_access - set the hook that has the maker of an adopted
+ * buffer (dev, ino) run its exporter's op (IPC_CPU_BEGIN or _END) with
+ * direction @dir.  It returns a socket on which the op's int32_t result
+ * will arrive, 0 if no op is to be called, or a negative errno.  Main
+ * thread.
+ */
+void engine_on_cpu_access(int (*fn)(void *maker, dev_t dev, ino_t ino, unsigned int op, int dir));
 
 /*
  * Make @owner the owner of the object behind @fd if it has none, and set

@@ -23,9 +23,21 @@
  * before and after each push, so that a push with nobody else in between
  * does not make the next lock pull.  A fork child's copies do nothing:
  * the broker knows its parent's connection only.
+ *
+ * The exporter's begin_cpu_access/end_cpu_access ops are this process's
+ * code, which other processes' DMA_BUF_IOCTL_SYNC must run too, as on
+ * Linux.  The first adoption of a buffer with either op gives the broker a
+ * channel (IPC_ACCESS_CHANNEL, a SOCK_SEQPACKET socket pair) and starts a
+ * thread that serves it: the broker sends IPC_CPU_ACCESS there with an
+ * answer socket, the thread runs the op and writes its result on that
+ * socket, which the other process waits on.  The broker itself never
+ * waits.  One channel per process and broker; a fork child closes its copy
+ * (the parent's thread serves the parent's buffers).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,6 +49,8 @@
 #include "client.h"
 #include "dma-buf-priv.h"
 #include "dma-resv-priv.h"
+#include "file.h"
+#include "fork.h"
 
 struct pushed {
 	struct dma_fence *fence;	/* a reference, until it signals */
@@ -249,6 +263,192 @@ static const struct core_resv_remote_ops adopted_ops = {
 	.push = adopted_push,
 };
 
+/* ---- the CPU-access channel ------------------------------------------------------ */
+
+/*
+ * chan_lock guards the set-up (held around its request, so it comes before
+ * conn_lock: CORE_FORK_ADOPT) and the fields below, which are also read
+ * atomically (client_adopt_fd_is_own()).  chan_fd is the channel's number,
+ * moved by client_adopt_move_fd(); whoever clears it closes it.
+ */
+static pthread_mutex_t chan_lock = PTHREAD_MUTEX_INITIALIZER;
+static int chan_fd = -1;
+static pid_t chan_pid;
+static uint64_t chan_broker;
+static unsigned int chan_gen;
+
+/* One IPC_CPU_ACCESS: run the op, answer on the socket it came with. */
+static void serve_one(const struct ipc_hdr *hdr, int answer)
+{
+	unsigned int op = (unsigned int)(hdr->arg2 & 0xff);
+	int dir = (int)(hdr->arg2 >> 8 & 0xff);
+	int32_t r = 0;
+
+	if (hdr->op == IPC_CPU_ACCESS && (op == IPC_CPU_BEGIN || op == IPC_CPU_END) &&
+	    dir <= DMA_FROM_DEVICE) {
+		r = uapi_dmabuf_exporter_op((dev_t)hdr->arg0, (ino_t)hdr->arg1, op == IPC_CPU_END,
+					    (enum dma_data_direction)dir);
+		if (r == -ENOENT)
+			r = 0;	/* released here: its ops are gone */
+	}
+	if (answer >= 0) {
+		send(answer, &r, sizeof(r), MSG_DONTWAIT | MSG_NOSIGNAL);
+		close(answer);
+	}
+}
+
+static void *chan_main(void *arg)
+{
+	unsigned int gen = (unsigned int)(uintptr_t)arg;
+
+	for (;;) {
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} ctl;
+		struct ipc_hdr hdr;
+		struct iovec iov = { .iov_base = &hdr, .iov_len = sizeof(hdr) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				     .msg_controllen = sizeof(ctl.buf) };
+		struct cmsghdr *cm;
+		int fd = __atomic_load_n(&chan_fd, __ATOMIC_RELAXED), answer = -1;
+		ssize_t n;
+
+		if (fd < 0 || __atomic_load_n(&chan_gen, __ATOMIC_RELAXED) != gen)
+			return NULL;	/* replaced: the replacer closed ours */
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EBADF || errno == ENOTSOCK)) {
+			/* The program closed the number (not under the preload,
+			 * which keeps it from that): nothing of ours to close. */
+			pthread_mutex_lock(&chan_lock);
+			if (chan_gen == gen && chan_fd == fd)
+				__atomic_store_n(&chan_fd, -1, __ATOMIC_RELAXED);
+			pthread_mutex_unlock(&chan_lock);
+			return NULL;
+		}
+		if (n <= 0)
+			break;
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+			    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+				memcpy(&answer, CMSG_DATA(cm), sizeof(int));
+		if (n == (ssize_t)sizeof(hdr))
+			serve_one(&hdr, answer);
+		else if (answer >= 0)
+			close(answer);
+	}
+	/* The broker is gone (or let the channel go): so is the channel. */
+	pthread_mutex_lock(&chan_lock);
+	if (chan_gen == gen && chan_fd >= 0) {
+		close(chan_fd);
+		__atomic_store_n(&chan_fd, -1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&chan_lock);
+	return NULL;
+}
+
+/* The broker has our channel and a thread serves it.  Return: 0 or a
+ * negative errno (the ops then run for this process's own calls only). */
+static int chan_ensure(void)
+{
+	const uint64_t arg[3] = { 0, 0, 0 };
+	unsigned int nfds;
+	uint64_t rarg[2];
+	int sv[2], r;
+	long ret;
+
+	pthread_mutex_lock(&chan_lock);
+	if (chan_fd >= 0 && chan_pid == getpid() && chan_broker == client_broker_id()) {
+		pthread_mutex_unlock(&chan_lock);
+		return 0;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+		r = -errno;
+		goto out_unlock;
+	}
+	sv[0] = client_fd_above_floor(sv[0]);
+	ret = client_call(IPC_ACCESS_CHANNEL, 0, sv[1], arg, NULL, 0, rarg, NULL, NULL, NULL, 0,
+			  &nfds, NULL);
+	close(sv[1]);
+	if (ret < 0) {
+		r = (int)ret;
+		goto out_close;
+	}
+	/* An earlier channel (another broker's) is let go: its thread sees
+	 * the new generation, or its broker's hang-up. */
+	if (chan_fd >= 0)
+		close(chan_fd);
+	chan_gen++;
+	__atomic_store_n(&chan_fd, sv[0], __ATOMIC_RELAXED);
+	chan_pid = getpid();
+	chan_broker = client_broker_id();
+	r = uapi_thread_start(chan_main, (void *)(uintptr_t)chan_gen);
+	if (r) {
+		__atomic_store_n(&chan_fd, -1, __ATOMIC_RELAXED);
+		goto out_close;
+	}
+	pthread_mutex_unlock(&chan_lock);
+	return 0;
+out_close:
+	close(sv[0]);
+out_unlock:
+	pthread_mutex_unlock(&chan_lock);
+	return r;
+}
+
+bool client_adopt_fd_is_own(int fd)
+{
+	return fd >= 0 && fd == __atomic_load_n(&chan_fd, __ATOMIC_RELAXED);
+}
+
+int client_adopt_move_fd(int fd, int min)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&chan_lock);
+	if (fd >= 0 && fd == chan_fd) {
+		int high = fcntl(fd, F_DUPFD_CLOEXEC, min > 0 ? min : 0);
+
+		/* The thread's recvmsg() in flight holds the socket: it ends
+		 * there, and the next one starts on the new number. */
+		r = high < 0 ? -errno : 0;
+		if (high >= 0)
+			__atomic_store_n(&chan_fd, high, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&chan_lock);
+	return r;
+}
+
+static void chan_fork_take(void)
+{
+	pthread_mutex_lock(&chan_lock);
+}
+
+static void chan_fork_parent(void)
+{
+	pthread_mutex_unlock(&chan_lock);
+}
+
+/* The child has no thread to serve the parent's channel: a copy it kept
+ * would let the broker queue requests nobody answers. */
+static void chan_fork_child(void)
+{
+	if (chan_fd >= 0)
+		close(chan_fd);
+	chan_fd = -1;
+	chan_pid = 0;
+	chan_gen++;
+	pthread_mutex_unlock(&chan_lock);
+}
+
+static const struct core_fork_handler chan_fork = {
+	.prepare = chan_fork_take, .parent = chan_fork_parent, .child = chan_fork_child,
+};
+
+/* ---- sharing ------------------------------------------------------------------------ */
+
 static struct core_resv_remote *adopted_share(struct dma_buf *buf, int fd)
 {
 	const uint64_t arg[3] = { 0, 0, 0 };
@@ -277,6 +477,13 @@ static struct core_resv_remote *adopted_share(struct dma_buf *buf, int fd)
 		strncpy(req.name, buf->name, sizeof(req.name) - 1);
 	}
 	spin_unlock(&buf->name_lock);
+	if (buf->ops->begin_cpu_access)
+		req.cpu_ops |= IPC_CPU_BEGIN;
+	if (buf->ops->end_cpu_access)
+		req.cpu_ops |= IPC_CPU_END;
+	/* Best effort: without it, only this process's calls run the ops. */
+	if (req.cpu_ops)
+		chan_ensure();
 	r = client_call(IPC_BUF_ADOPT, 0, fd, arg, &req, sizeof(req), rarg, NULL, NULL, &back, 1,
 			&nfds, &a->obj);
 	if (nfds)
@@ -327,4 +534,5 @@ static const struct uapi_dmabuf_share_ops share_ops = {
 __attribute__((constructor)) static void adopt_init(void)
 {
 	__atomic_store_n(&uapi_dmabuf_share_hook, &share_ops, __ATOMIC_RELEASE);
+	core_fork_register(CORE_FORK_ADOPT, &chan_fork);
 }

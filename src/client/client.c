@@ -419,7 +419,8 @@ bool client_fd_is_own(int fd)
 	 * the parent's replies). */
 	return fd >= 0 && (fd == __atomic_load_n(&conn_fd, __ATOMIC_RELAXED) ||
 			   fd == __atomic_load_n(&inherited_fd, __ATOMIC_RELAXED) ||
-			   fd == __atomic_load_n(&stub_fd, __ATOMIC_RELAXED) || fd_is_doorbell(fd));
+			   fd == __atomic_load_n(&stub_fd, __ATOMIC_RELAXED) || fd_is_doorbell(fd) ||
+			   client_adopt_fd_is_own(fd));
 }
 
 /* @fd moved to a number at or above the floor, if one is set. */
@@ -504,6 +505,9 @@ int client_move_own_fd(int fd)
 	if (moved_stub)
 		stub_announce_locked();
 	client_unlock(&conn_lock);
+	/* And the CPU-access channel (its lock comes before conn_lock). */
+	if (r == -ENOENT)
+		r = client_adopt_move_fd(fd, min);
 	return r;
 }
 
@@ -2296,8 +2300,30 @@ static bool pending_interrupts(const sigset_t *mask)
 	return false;
 }
 
+/*
+ * The result of an exporter's op that another process runs (IPC_SYNC's
+ * answer socket; closed here).  The op cannot be called back, so the wait
+ * is not interruptible: the kernel's begin_cpu_access runs to its end too.
+ * No answer means the maker died with the op asked: -EPIPE, as for its
+ * fences.
+ */
+static long exporter_answer(int sock)
+{
+	int32_t r;
+	ssize_t n;
+
+	do
+		n = recv(sock, &r, sizeof(r), 0);
+	while (n < 0 && errno == EINTR);
+	close(sock);
+	if (n != (ssize_t)sizeof(r))
+		return -EPIPE;
+	return r > 0 || r < -4095 ? -EIO : r;
+}
+
 long client_sync(int fd, void *arg)
 {
+	uint64_t exporter_done = 0;
 	struct dma_buf_sync sync;
 	sigset_t all, old;
 	unsigned int n;
@@ -2314,12 +2340,22 @@ long client_sync(int fd, void *arg)
 	 * the fences take): signals are held during the request and looked at
 	 * before the wait.
 	 */
+again:
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = simple_call(IPC_SYNC, fd, sync.flags, 0, 0, &wait_fd, 1, &n, NULL);
+	r = simple_call(IPC_SYNC, fd, sync.flags, exporter_done, 0, &wait_fd, 1, &n, NULL);
 	if (r <= 0 || n != 1) {
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return r < 0 ? r : 0;
+	}
+	if (r == 2) {
+		/* The exporter's op, in the process that made the buffer. */
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		r = exporter_answer(wait_fd);
+		if (r || (sync.flags & DMA_BUF_SYNC_END))
+			return r;
+		exporter_done = 1;
+		goto again;
 	}
 	interrupted = pending_interrupts(&old);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);	/* the handlers run here */

@@ -136,6 +136,10 @@ void client_set_fd_floor(int min);
  */
 int client_default_fd_floor(void);
 bool client_fd_is_own(int fd);
+/* adopt.c: whether @fd is the CPU-access channel; move it off @fd to the
+ * lowest free number >= @min (0, -ENOENT if @fd is not it, or -errno). */
+bool client_adopt_fd_is_own(int fd);
+int client_adopt_move_fd(int fd, int min);
 /* The connection's number, or -1. */
 int client_own_fd(void);
 /*

@@ -22,6 +22,10 @@
 #include <pthread.h>
 
 enum core_fork_stage {
+	/* client/adopt.c: chan_lock, held around the request that gives the
+	 * broker this process's CPU-access channel (so before conn_lock);
+	 * the child closes its copy of the parent's channel. */
+	CORE_FORK_ADOPT,
 	/* client/client.c: conn_lock and stub_lock; the child keeps its
 	 * parent's connection number only, and connects on its own first
 	 * request. */

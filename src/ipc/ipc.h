@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPC_VERSION 6
+#define IPC_VERSION 7
 /* The kernel's limit on fds in one SCM_RIGHTS message. */
 #define IPC_MAX_FDS 253
 /* Payload bytes: the largest argument (a udmabuf list of 1024 items, a
@@ -32,7 +32,12 @@ enum ipc_op {
 	IPC_CLOSED,	/* arg0: dev, arg1: ino: a copy was closed; release now if last */
 	IPC_MIRROR,	/* fd: a dma-buf -> its readiness mirror */
 	IPC_MAP,	/* fd: a udmabuf -> struct ipc_map_piece[] + one fd per piece */
-	IPC_SYNC,	/* fd: a dma-buf; payload: struct dma_buf_sync -> 0, or 1 + a sync file to wait on */
+	IPC_SYNC,	/* fd: a dma-buf; arg0: dma_buf_sync.flags, arg1:
+			 * IPC_SYNC_* -> 0; or 1 + a sync file to wait on; or
+			 * 2 + an answer socket: the exporter's CPU-access op
+			 * runs in its maker (IPC_CPU_ACCESS); wait for its
+			 * int32_t result there, then (START, result 0) ask
+			 * again with IPC_SYNC_EXPORTER_DONE */
 	IPC_STATS,	/* -> struct ipc_stats (tests, tools) */
 	IPC_FDINFO,	/* fd: a dma-buf -> struct ipc_fdinfo */
 	IPC_LIST,	/* -> fd: a memfd holding every live object, in the
@@ -65,8 +70,17 @@ enum ipc_op {
 	IPC_BUF_NAME,	/* arg0: dev, arg1: ino of a buffer the client adopted;
 			 * payload: its new name, NUL included (none: no name)
 			 * -> 0 */
+	IPC_ACCESS_CHANNEL, /* fd: a SOCK_SEQPACKET socket, the client's channel
+			 * for IPC_CPU_ACCESS (replaces an earlier one) -> 0 */
+	IPC_CPU_ACCESS,	/* broker -> client, on its channel, no reply: arg0:
+			 * dev, arg1: ino of a buffer it adopted, arg2:
+			 * IPC_CPU_* op | direction << 8; fd: the answer socket,
+			 * on which the client writes the op's int32_t result */
 	IPC_OP_MAX,
 };
+
+/* IPC_SYNC's arg1. */
+#define IPC_SYNC_EXPORTER_DONE 1u
 
 enum ipc_fault_op {
 	IPC_FAULT_STALL = 1,
@@ -213,7 +227,13 @@ struct ipc_adopt {
 	uint32_t has_name;
 	char exp_name[32];
 	char name[32];
+	uint32_t cpu_ops;	/* IPC_CPU_*: the exporter's ops, which other
+				 * processes' DMA_BUF_IOCTL_SYNC has the client
+				 * call (IPC_CPU_ACCESS) */
+	uint32_t pad;
 };
+#define IPC_CPU_BEGIN 1u	/* begin_cpu_access (SYNC_START) */
+#define IPC_CPU_END 2u		/* end_cpu_access (SYNC_END) */
 
 /* IPC_BUF_PUSH entry: a fence added with @usage (enum dma_resv_usage). */
 struct ipc_push {

@@ -135,15 +135,29 @@ extern const struct uapi_dmabuf_share_ops *uapi_dmabuf_share_hook;
  * of a buffer another process made with dma_buf_export(), becomes a
  * dma-buf here too (a new fd of ours, installed, of the same inode), with
  * @exp_name, @name (or NULL) and @accmode; @maker (the broker's owner of
- * that process) is remembered for uapi_dmabuf_maker().  Return: the fd, or
- * -EINVAL (not a regular file of at least @size bytes, @size not whole
- * pages), -EEXIST (already an object) or another negative errno.
+ * that process) and @cpu_ops (which exporter ops it has, in the caller's
+ * encoding) are remembered for uapi_dmabuf_maker() and
+ * uapi_dmabuf_maker_cpu_ops().  Return: the fd, or -EINVAL (not a regular
+ * file of at least @size bytes, @size not whole pages), -EEXIST (already an
+ * object) or another negative errno.
  */
 int uapi_dmabuf_adopt(int memfd, size_t size, int accmode, const char *exp_name,
-		      const char *name, void *maker);
+		      const char *name, void *maker, unsigned int cpu_ops);
 
 /* The @maker uapi_dmabuf_adopt() was given, or NULL if @obj was not adopted. */
 void *uapi_dmabuf_maker(struct uapi_dmabuf *obj);
+/* The @cpu_ops uapi_dmabuf_adopt() was given (0 if @obj was not adopted). */
+unsigned int uapi_dmabuf_maker_cpu_ops(struct uapi_dmabuf *obj);
+
+/*
+ * uapi_dmabuf_exporter_op - in the maker of a shared buffer: run the
+ * exporter's begin_cpu_access (@end false) or end_cpu_access op, and only
+ * that (another process's DMA_BUF_IOCTL_SYNC, which waits for the fences
+ * itself), on the buffer known as (@dev, @ino).  Takes and drops a
+ * reference; no lock held during the op.  Return: the op's result, 0 if
+ * it has none, -ENOENT if no such buffer lives here.
+ */
+int uapi_dmabuf_exporter_op(dev_t dev, ino_t ino, bool end, enum dma_data_direction dir);
 
 /* DMA_BUF_IOCTL_SYNC's flags: the direction, or -EINVAL as the kernel. */
 int uapi_dmabuf_sync_decode(u64 flags, enum dma_data_direction *dir);

@@ -221,6 +221,7 @@ err_ungive:
 struct adopted {
 	char exp_name[32];
 	void *maker;
+	unsigned int cpu_ops;
 };
 
 static void adopted_release(struct dma_buf *dmabuf)
@@ -233,7 +234,7 @@ static const struct dma_buf_ops adopted_ops = {
 };
 
 int uapi_dmabuf_adopt(int memfd, size_t size, int accmode, const char *exp_name,
-		      const char *name, void *maker)
+		      const char *name, void *maker, unsigned int cpu_ops)
 {
 	DEFINE_DMA_BUF_EXPORT_INFO(info);
 	struct uapi_file *known;
@@ -257,6 +258,7 @@ int uapi_dmabuf_adopt(int memfd, size_t size, int accmode, const char *exp_name,
 		return -ENOMEM;
 	snprintf(priv->exp_name, sizeof(priv->exp_name), "%s", exp_name);
 	priv->maker = maker;
+	priv->cpu_ops = cpu_ops;
 	fd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0) {
 		free(priv);
@@ -289,6 +291,32 @@ int uapi_dmabuf_adopt(int memfd, size_t size, int accmode, const char *exp_name,
 void *uapi_dmabuf_maker(struct uapi_dmabuf *obj)
 {
 	return obj->buf.ops == &adopted_ops ? ((struct adopted *)obj->buf.priv)->maker : NULL;
+}
+
+unsigned int uapi_dmabuf_maker_cpu_ops(struct uapi_dmabuf *obj)
+{
+	return obj->buf.ops == &adopted_ops ? ((struct adopted *)obj->buf.priv)->cpu_ops : 0;
+}
+
+int uapi_dmabuf_exporter_op(dev_t dev, ino_t ino, bool end, enum dma_data_direction dir)
+{
+	struct uapi_file *file = uapi_file_lookup_key(dev, ino);
+	struct uapi_dmabuf *obj;
+	int r = 0;
+
+	if (!file)
+		return -ENOENT;
+	if (file->ops != &dmabuf_ops) {
+		uapi_file_put(file);
+		return -ENOENT;
+	}
+	obj = container_of(file, struct uapi_dmabuf, t.file);
+	if (end && obj->buf.ops->end_cpu_access)
+		r = obj->buf.ops->end_cpu_access(&obj->buf, dir);
+	else if (!end && obj->buf.ops->begin_cpu_access)
+		r = obj->buf.ops->begin_cpu_access(&obj->buf, dir);
+	uapi_dmabuf_put(obj);
+	return r;
 }
 
 struct dma_buf *dma_buf_get(int fd)

@@ -2290,6 +2290,213 @@ TEST(adopted_buffer_maker_killed)
 }
 
 /*
+ * The exporter's CPU-access ops are the maker's code, and another
+ * process's DMA_BUF_IOCTL_SYNC runs them there, as Linux runs a driver's
+ * for any process: START calls begin_cpu_access (here it writes into the
+ * pages, as a driver making the CPU's view current would) before waiting
+ * for the fences, and its error fails the call without waiting; END calls
+ * end_cpu_access; bad flags call nothing.  A maker killed while its op
+ * runs fails the call with EPIPE, as its fences do.
+ */
+static struct {
+	int begins, ends, last_dir;	/* atomics: the ops' own record */
+	int begin_result;		/* what begin answers */
+	int block;			/* begin waits while set */
+	int pending_at_begin;		/* the maker's writer was pending at begin */
+	struct dma_fence *writer;
+	char *map;
+} cpu;
+
+static int cpu_begin(struct dma_buf *db, enum dma_data_direction dir)
+{
+	int n = __atomic_add_fetch(&cpu.begins, 1, __ATOMIC_SEQ_CST);
+	struct dma_fence *w = __atomic_load_n(&cpu.writer, __ATOMIC_ACQUIRE);
+
+	(void)db;
+	__atomic_store_n(&cpu.last_dir, (int)dir, __ATOMIC_SEQ_CST);
+	if (w && !dma_fence_is_signaled(w))
+		__atomic_store_n(&cpu.pending_at_begin, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&cpu.block, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	snprintf(__atomic_load_n(&cpu.map, __ATOMIC_ACQUIRE), 64, "begin %d dir %d", n, (int)dir);
+	return __atomic_load_n(&cpu.begin_result, __ATOMIC_ACQUIRE);
+}
+
+static int cpu_end(struct dma_buf *db, enum dma_data_direction dir)
+{
+	(void)db;
+	__atomic_add_fetch(&cpu.ends, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&cpu.last_dir, (int)dir, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static const struct dma_buf_ops cpu_ops = {
+	.begin_cpu_access = cpu_begin, .end_cpu_access = cpu_end, .release = own_buffer_release,
+};
+
+static int cpu_seen(int *what)
+{
+	return __atomic_load_n(what, __ATOMIC_ACQUIRE);
+}
+
+/* Whether begin ran @n times, within 5 s. */
+static bool begins_reach(int n)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&cpu.begins, __ATOMIC_ACQUIRE) >= n)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static int buf_sync(int buf, __u64 flags)
+{
+	struct dma_buf_sync sync = { .flags = flags };
+
+	return dmasync_ioctl(buf, DMA_BUF_IOCTL_SYNC, &sync) ? -errno : 0;
+}
+
+static int cpu_holder(int sock)
+{
+	char *map;
+	int buf, code = 0;
+
+	alarm(20);	/* a wait that never ends fails the case */
+	if (recv_fds(sock, &buf, 1) != 1)
+		return 2;
+	map = dmasync_mmap(NULL, 4096, PROT_READ, MAP_SHARED, buf, 0);
+	if (map == MAP_FAILED)
+		return 3;
+	/* START runs begin there first: its writes are seen here after it */
+	if (buf_sync(buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ) ||
+	    strcmp(map, "begin 1 dir 2"))
+		code |= 4;
+	if (buf_sync(buf, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ))
+		code |= 8;
+	/* bad flags: EINVAL, no op called (the maker checks its counts) */
+	if (buf_sync(buf, DMA_BUF_SYNC_START) != -EINVAL ||
+	    buf_sync(buf, DMA_BUF_SYNC_RW | 0x100) != -EINVAL)
+		code |= 16;
+	if (write(sock, "a", 1) != 1 || step(sock, 'b'))
+		return 5;
+	/* begin fails: its error, without waiting for the maker's pending writer */
+	if (buf_sync(buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE) != -EBUSY)
+		code |= 32;
+	if (write(sock, "c", 1) != 1 || step(sock, 'd'))
+		return 6;
+	/* begin succeeds: then the wait, until the maker signals its writer */
+	if (buf_sync(buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW) || strcmp(map, "begin 3 dir 0"))
+		code |= 64;
+	if (write(sock, "e", 1) != 1 || step(sock, 'f'))
+		return 7;
+	/* the maker dies while its begin runs */
+	if (buf_sync(buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ) != -EPIPE)
+		code |= 128;
+	/* and the buffer goes on, without ops */
+	if (buf_sync(buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ) ||
+	    buf_sync(buf, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ))
+		code |= 256;
+	munmap(map, 4096);
+	dmasync_close(buf);
+	return code;
+}
+
+static int cpu_access_case(void)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	int sp[2], buf, code = 0, maker_code;
+	pid_t holder, maker;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp))
+		return 2;
+	fflush(stdout);
+	holder = fork();
+	if (holder == 0) {
+		close(sp[0]);
+		_exit(exit_code(cpu_holder(sp[1])));
+	}
+	/* The maker in a process of its own, so that it can be killed. */
+	maker = fork();
+	if (maker == 0) {
+		static int priv;
+		struct dma_buf *db;
+		struct dma_fence *writer;
+		int mcode = 0;
+		char *map;
+
+		close(sp[1]);
+		alarm(20);
+		info.ops = &cpu_ops;
+		info.size = 4096;
+		info.flags = O_RDWR;
+		info.priv = &priv;
+		db = dma_buf_export(&info);
+		if (IS_ERR(db))
+			_exit(2);
+		buf = dma_buf_fd(db, O_CLOEXEC);
+		map = dmasync_mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
+		/* (the ops run on another thread, once the holder has the fd) */
+		__atomic_store_n(&cpu.map, map, __ATOMIC_RELEASE);
+		if (buf < 0 || map == MAP_FAILED || send_fds(sp[0], &buf, 1) != 1)
+			_exit(3);
+		if (step(sp[0], 'a'))
+			_exit(4);
+		if (cpu_seen(&cpu.begins) != 1 || cpu_seen(&cpu.ends) != 1 ||
+		    cpu_seen(&cpu.last_dir) != DMA_FROM_DEVICE)
+			mcode |= 1;
+		/* a writer pending, and begin failing */
+		writer = own_fence(dma_fence_context_alloc(1), 1);
+		__atomic_store_n(&cpu.writer, writer, __ATOMIC_RELEASE);
+		dma_resv_lock(db->resv, NULL);
+		if (dma_resv_reserve_fences(db->resv, 1))
+			_exit(5);
+		dma_resv_add_fence(db->resv, writer, DMA_RESV_USAGE_WRITE);
+		dma_resv_unlock(db->resv);
+		__atomic_store_n(&cpu.begin_result, -EBUSY, __ATOMIC_RELEASE);
+		if (write(sp[0], "b", 1) != 1 || step(sp[0], 'c'))
+			_exit(6);
+		if (cpu_seen(&cpu.begins) != 2 || cpu_seen(&cpu.last_dir) != DMA_TO_DEVICE)
+			mcode |= 2;
+		__atomic_store_n(&cpu.begin_result, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&cpu.pending_at_begin, 0, __ATOMIC_RELEASE);
+		if (write(sp[0], "d", 1) != 1)
+			_exit(7);
+		/* the holder's START: begin first, with the writer still pending */
+		if (!begins_reach(3) || (usleep(20000), !cpu_seen(&cpu.pending_at_begin)))
+			mcode |= 4;
+		dma_fence_signal(writer);
+		if (step(sp[0], 'e'))
+			_exit(8);
+		/* the next begin blocks, and we are killed there */
+		__atomic_store_n(&cpu.block, 1, __ATOMIC_RELEASE);
+		if (write(sp[0], "f", 1) != 1)
+			_exit(9);
+		if (!begins_reach(4))
+			mcode |= 8;
+		_exit(mcode ? 16 + mcode : 1);	/* 1: "killed in begin", below */
+	}
+	close(sp[0]);
+	close(sp[1]);
+	if (holder < 0 || maker < 0)
+		return 3;
+	/* The maker's exit in its op stands for its death there (no answer). */
+	maker_code = wait_status(maker);
+	if (maker_code != 1) {
+		fprintf(stderr, "# maker: %d\n", maker_code);
+		code |= 512;
+		kill(holder, SIGKILL);
+	}
+	code |= wait_status(holder) << 10;
+	return code;
+}
+
+TEST(adopted_buffer_cpu_access_in_the_maker)
+{
+	CHECK_EQ(on_own_broker(cpu_access_case), 0);
+}
+
+/*
  * Stress: three threads of the maker add fences of their own to its
  * buffer and signal them, and wait on it now and then, while two threads
  * of another process import sw_sync points into it (and signal them) and
