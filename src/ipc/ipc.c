@@ -36,6 +36,8 @@ int ipc_send(int sock, struct ipc_msg *msg, int flags)
 
 		mh.msg_control = ctl.buf;
 		mh.msg_controllen = CMSG_SPACE(sizeof(int) * msg->nfds);
+		/* The padding after the fds goes out too: no stack garbage. */
+		memset(ctl.buf, 0, mh.msg_controllen);
 		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;

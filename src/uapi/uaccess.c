@@ -105,7 +105,7 @@ static bool probe_range(uintptr_t start, size_t n, bool write)
 /* The probes only work if the kernel's sigset size is PROBE_LEN. */
 static bool probes_work(void)
 {
-	char buf[PROBE_LEN];
+	char buf[PROBE_LEN] = { 0 };
 
 	return probe_readable((uintptr_t)buf) && probe_writable((uintptr_t)buf) &&
 	       !probe_readable(PROBE_STEP / 2) && !probe_writable(PROBE_STEP / 2);
