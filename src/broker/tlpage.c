@@ -187,6 +187,21 @@ void broker_tlpage_buf_release(dev_t dev, ino_t ino)
 	pthread_mutex_unlock(&buf_lock);
 }
 
+/* The page's life word (tlpage.h): taken by this, the main, thread for good. */
+static int alive_init(union tlpage_alive *alive)
+{
+	pthread_mutexattr_t a;
+	int r;
+
+	if (pthread_mutexattr_init(&a))
+		return -1;
+	r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) ||
+	    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) ||
+	    pthread_mutex_init(&alive->mutex, &a) || pthread_mutex_lock(&alive->mutex);
+	pthread_mutexattr_destroy(&a);
+	return r ? -1 : 0;
+}
+
 int broker_tlpage_init(void)
 {
 	int fd = memfd_create("dmasync-timelines", MFD_CLOEXEC);
@@ -224,6 +239,11 @@ int broker_tlpage_init(void)
 		bfree = i;
 	}
 	pthread_mutex_unlock(&buf_lock);
+	if (alive_init(&h->alive)) {
+		munmap(p, TLPAGE_SIZE);
+		close(fd);
+		return -ENOMEM;
+	}
 	__atomic_store_n(&h->magic, TLPAGE_MAGIC, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&lock);
 	page = p;

@@ -15,7 +15,8 @@
 struct sync_timeline;
 
 /* Make the page (a memfd, mapped).  Return: 0 or a negative errno; without
- * it every timeline is served by requests, as before the page existed. */
+ * it every timeline is served by requests, as before the page existed.
+ * Main thread: it holds the page's life word (tlpage.h) until it ends. */
 int broker_tlpage_init(void);
 
 /* A new fd of the page for a client's HELLO reply (the caller sends and

@@ -1417,6 +1417,19 @@ static long export_stub(const struct client_obj *obj, void *arg)
 	return 0;
 }
 
+/*
+ * Per fd number (below FI_HINTS), whether its last FILE_INFO found it
+ * pending, or it was made a pending sw_sync point's sync file here: a hint for the order of the next one's steps, never an answer
+ * (client_file_info_wants_identity()).
+ */
+#define FI_HINTS 1024u
+static bool fi_hint[FI_HINTS];
+
+bool client_file_info_wants_identity(int fd)
+{
+	return (unsigned int)fd < FI_HINTS && __atomic_load_n(&fi_hint[fd], __ATOMIC_RELAXED);
+}
+
 static void learn_newfds(const struct ipc_msg *rep, size_t off)
 {
 	const struct ipc_newfd *nf = (const void *)((const char *)rep->payload + off);
@@ -1434,6 +1447,9 @@ static void learn_newfds(const struct ipc_msg *rep, size_t off)
 		known_put((dev_t)nf[i].dev, (ino_t)nf[i].ino, (int)nf[i].kind, nf[i].size, broker,
 			  &nf[i]);
 		fdt_record(rep->fds[i], nf[i].kind ? FD_OURS : FD_NONE, &obj, true);
+		if ((unsigned int)rep->fds[i] < FI_HINTS)
+			__atomic_store_n(&fi_hint[rep->fds[i]], client_point_state(&obj) == 0,
+					 __ATOMIC_RELAXED);
 		if ((nf[i].flags & IPC_NEWFD_STUB) && obj.kind == IPC_KIND_SYNC_FILE)
 			stub_adopt(rep->fds[i], &obj);
 		/* fds arrive FD_CLOEXEC; the request may have asked otherwise. */
@@ -1802,6 +1818,24 @@ static bool file_info_pending_merge(const struct client_obj *obj, struct sync_fi
 }
 
 /*
+ * What the page says of @obj's points, if they are pending (the record's
+ * stand-in: status 0), and only while the broker lives: a dead broker's
+ * page is frozen (tlpage_broker_alive(), read after the points).  A point
+ * signals only after the page stops saying it is pending (an INC moves its
+ * value first; a timeline's release and a stall by hand take the slot off
+ * the fast state first), so no record can exist that this contradicts.
+ */
+static bool file_info_from_page(const struct client_obj *obj, struct sync_file_record *hdr,
+				struct sync_fence_info *fi)
+{
+	struct page_map *pm = __atomic_load_n(&page_cur, __ATOMIC_ACQUIRE);
+
+	return pm && pm->broker == obj->broker &&
+	       (file_info_pending(obj, hdr, fi) || file_info_pending_merge(obj, hdr, fi)) &&
+	       tlpage_broker_alive(pm->base);
+}
+
+/*
  * FILE_INFO of a signaled sync file from its signal record (sync_file-priv.h,
  * "DOC: the signal record"): one recv(MSG_PEEK), no request.  The kernel's
  * order of checks and copies.  Return: the ioctl's result, or -EAGAIN when
@@ -1819,19 +1853,32 @@ static long file_info_from_record(int fd, const struct client_obj *obj, void *ar
 		struct sync_fence_info fi[SYNC_FILE_RECORD_MAX_FENCES];
 	} rec;
 	struct sync_file_info info;
+	bool from_page = false;
 	ssize_t n;
 
-	if (empty) {
-		n = -1;
-		errno = EAGAIN;
+	if (obj && !empty && file_info_from_page(obj, &rec.hdr, rec.fi)) {
+		/* Pending, and the broker alive to say so: no record to look for. */
+		n = (ssize_t)rec.hdr.len;
+		from_page = true;
+		if (empty_out)
+			*empty_out = false;
 	} else {
-		n = recv(fd, &rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT);
+		if (empty) {
+			n = -1;
+			errno = EAGAIN;
+		} else {
+			n = recv(fd, &rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT);
+		}
+		if (empty_out)
+			*empty_out = n < 0 && errno == EAGAIN;
+		/* No record, the broker's end open: the page may say pending. */
+		if (n < 0 && errno == EAGAIN && obj && file_info_from_page(obj, &rec.hdr, rec.fi)) {
+			n = (ssize_t)rec.hdr.len;
+			from_page = true;
+		}
 	}
-	if (empty_out)
-		*empty_out = n < 0 && errno == EAGAIN;
-	if (n < 0 && errno == EAGAIN && obj &&
-	    (file_info_pending(obj, &rec.hdr, rec.fi) || file_info_pending_merge(obj, &rec.hdr, rec.fi)))
-		n = (ssize_t)rec.hdr.len;	/* no record, the broker's end open: pending */
+	if (obj && (unsigned int)fd < FI_HINTS)
+		__atomic_store_n(&fi_hint[fd], from_page, __ATOMIC_RELAXED);
 	if (n < (ssize_t)sizeof(rec.hdr) || rec.hdr.magic != SYNC_FILE_RECORD_MAGIC ||
 	    rec.hdr.len != (size_t)n)
 		return -EAGAIN;

@@ -258,6 +258,10 @@ long client_ioctl(int fd, const struct client_obj *obj, unsigned long request, v
  * Return: the ioctl's result, or -EAGAIN (ask the usual way).
  */
 long client_file_info_peek(int fd, void *arg, bool *empty);
+/* Whether FILE_INFO of @fd had better identify it before peeking: its last
+ * one was answered from the timeline page (pending), which an identified
+ * fd can be again without the peek.  A hint: either order is correct. */
+bool client_file_info_wants_identity(int fd);
 
 /*
  * client_ioctl_unidentified - an ioctl whose code says what its target

@@ -67,7 +67,7 @@ long client_entry_ioctl(int fd, unsigned long request, void *arg, bool *handled)
 	long ret;
 	int r;
 
-	if ((unsigned int)request == SYNC_IOC_FILE_INFO) {
+	if ((unsigned int)request == SYNC_IOC_FILE_INFO && !client_file_info_wants_identity(fd)) {
 		ret = client_file_info_peek(fd, arg, &empty);
 		if (ret != -EAGAIN) {
 			*handled = true;

@@ -39,8 +39,10 @@
 #ifndef DMASYNC_IPC_TLPAGE_H
 #define DMASYNC_IPC_TLPAGE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <linux/futex.h>
 
 #define TLPAGE_MAGIC 0x746c7067u	/* "tlpg" */
 #define TLPAGE_SLOTS 4096u
@@ -110,6 +112,20 @@ struct tlpage_buf {
 	uint64_t ino;
 };
 
+/*
+ * The broker's life, readable without a system call: a robust,
+ * process-shared mutex its main thread takes at start and never lets go.
+ * When that thread ends, however it ends, the kernel marks the mutex's
+ * futex word (its first 32 bits, the owner's TID: the robust futex ABI)
+ * FUTEX_OWNER_DIED.  Clients only ever read that word
+ * (tlpage_broker_alive()); a page whose broker has gone is frozen, and
+ * what it says of pending points no longer holds.
+ */
+union tlpage_alive {
+	pthread_mutex_t mutex;
+	uint32_t futex;
+};
+
 struct tlpage_hdr {
 	uint32_t magic;
 	uint32_t nslots;
@@ -117,6 +133,7 @@ struct tlpage_hdr {
 	uint32_t draining;	/* 1: the broker is applying dirty slots */
 	uint64_t summary;	/* bit w: dirty[w] may have bits set */
 	uint64_t dirty[TLPAGE_SLOTS / 64];
+	union tlpage_alive alive;
 };
 
 _Static_assert(sizeof(struct tlpage_slot) == 192, "slot size");
@@ -126,6 +143,14 @@ _Static_assert(sizeof(struct tlpage_hdr) <= TLPAGE_HDR_SIZE, "header size");
 static inline struct tlpage_hdr *tlpage_hdr(void *page)
 {
 	return page;
+}
+
+/* Whether the broker that publishes @page still lives (see tlpage_alive). */
+static inline bool tlpage_broker_alive(void *page)
+{
+	uint32_t w = __atomic_load_n(&tlpage_hdr(page)->alive.futex, __ATOMIC_SEQ_CST);
+
+	return (w & FUTEX_TID_MASK) && !(w & FUTEX_OWNER_DIED);
 }
 
 static inline struct tlpage_slot *tlpage_slot(void *page, uint32_t i)

@@ -1400,6 +1400,53 @@ static void file_info_cases(void)
 	dmasync_close(tl);
 }
 
+/*
+ * FILE_INFO of a pending point is answered from the timeline page, with no
+ * look at the sync file (one system call linked: the fstat that identifies
+ * it).  A dead broker's page is frozen: once it is gone, the same call at
+ * once (no poll first) reports its error, not "pending".  A merge too.
+ */
+static int pending_when_broker_dies_case(void)
+{
+	struct sync_merge_data md = { .name = "m" };
+	struct sync_fence_info fi;
+	struct pollfd p;
+	struct ipc_stats st;
+	int tl = open_tl(), f, g, m, code = 0;
+
+	f = create_fence(tl, 5);
+	g = create_fence(tl, 6);
+	md.fd2 = g;
+	if (f < 0 || g < 0 || dmasync_ioctl(f, SYNC_IOC_MERGE, &md) || client_stats(&st))
+		return 2;
+	m = md.fence;
+	for (int i = 0; i < 3; i++)
+		if (info_one(f, &fi, NULL) != 0 || fi.status != 0 || status(m) != 0)
+			code |= 4;
+	if (kill((pid_t)st.pid, SIGKILL))
+		return 3;
+	/* its end of our sync file closes after its futexes are marked */
+	p = (struct pollfd){ .fd = f, .events = POLLIN };
+	if (poll(&p, 1, 5000) != 1)
+		return 4;
+	if (info_one(f, &fi, NULL) != -ENOLINK || fi.status != -ENOLINK) {
+		fprintf(stderr, "# FILE_INFO after the broker: status %d\n", fi.status);
+		code |= 8;
+	}
+	if (status(m) >= 0)
+		code |= 16;
+	close(f);
+	close(g);
+	close(m);
+	close(tl);
+	return code;
+}
+
+TEST(file_info_of_a_pending_point_when_the_broker_dies)
+{
+	CHECK_EQ(on_own_broker(pending_when_broker_dies_case), 0);
+}
+
 /* In a child with a broker of its own: the requests counted are its own. */
 TEST(file_info_from_the_signal_record)
 {
