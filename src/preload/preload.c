@@ -1448,6 +1448,132 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 	return write_slow(fd, buf, n);
 }
 
+/*
+ * Socket calls.  Linux's sync files, dma-bufs, timelines and device fds are
+ * not sockets, whatever dmasync makes them of: a socket call on one
+ * answers ENOTSOCK and never reaches the socket under it (a shutdown()
+ * there would read as its last close, a recv() would take bytes that are
+ * not the program's); on one of the library's own fds it answers EBADF.
+ * Every other fd costs the table lookup.  Return: 0 to pass the call on.
+ */
+static SLOW int sock_refused(int fd)
+{
+	struct client_obj obj;
+	int saved = errno;
+
+	if (lib_fd_above(fd)) {
+		errno = EBADF;	/* a number the program never opened */
+		return -1;
+	}
+	if (ours(fd, &obj)) {
+		errno = ENOTSOCK;
+		return -1;
+	}
+	errno = saved;
+	return 0;
+}
+
+#define SOCK_CALL(fd, name, args)                                               \
+	do {                                                                    \
+		if (!FAST(client_fd_none(fd)) && sock_refused(fd))               \
+			return -1;                                              \
+		return dmasync_real_##name args;                                \
+	} while (0)
+
+EXPORT int shutdown(int fd, int how)
+{
+	SOCK_CALL(fd, shutdown, (fd, how));
+}
+
+EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	SOCK_CALL(fd, getsockopt, (fd, level, name, val, len));
+}
+
+EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	SOCK_CALL(fd, setsockopt, (fd, level, name, val, len));
+}
+
+EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	SOCK_CALL(fd, getsockname, (fd, addr, len));
+}
+
+EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	SOCK_CALL(fd, getpeername, (fd, addr, len));
+}
+
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	SOCK_CALL(fd, connect, (fd, addr, len));
+}
+
+EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	SOCK_CALL(fd, bind, (fd, addr, len));
+}
+
+EXPORT int listen(int fd, int backlog)
+{
+	SOCK_CALL(fd, listen, (fd, backlog));
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	SOCK_CALL(fd, send, (fd, buf, n, flags));
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+		      socklen_t len)
+{
+	SOCK_CALL(fd, sendto, (fd, buf, n, flags, addr, len));
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	SOCK_CALL(fd, sendmsg, (fd, msg, flags));
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	SOCK_CALL(fd, recv, (fd, buf, n, flags));
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+			socklen_t *len)
+{
+	SOCK_CALL(fd, recvfrom, (fd, buf, n, flags, addr, len));
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	SOCK_CALL(fd, recvmsg, (fd, msg, flags));
+}
+
+/* _FORTIFY_SOURCE's forms: libc's size check first (glibc exports it,
+ * no header declares it). */
+extern void __chk_fail(void) __attribute__((noreturn));
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recv(fd, buf, n, flags);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+			      struct sockaddr *addr, socklen_t *len);
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+			      struct sockaddr *addr, socklen_t *len)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, n, flags, addr, len);
+}
+
 static SLOW off_t lseek_slow(int fd, off_t off, int whence)
 {
 	int saved;

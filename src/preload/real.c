@@ -189,6 +189,26 @@ PASS(void *, mmap, (void *addr, size_t len, int prot, int flags, int fd, off_t o
      (addr, len, prot, flags, fd, off))
 PASS(off_t, lseek, (int fd, off_t off, int whence), (fd, off, whence))
 PASS(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n))
+/* Socket calls: the program's go through the wrappers (ENOTSOCK on a
+ * dmasync fd), the library's own straight here. */
+PASS(int, shutdown, (int fd, int how), (fd, how))
+PASS(int, getsockopt, (int fd, int level, int name, void *val, socklen_t *len),
+     (fd, level, name, val, len))
+PASS(int, setsockopt, (int fd, int level, int name, const void *val, socklen_t len),
+     (fd, level, name, val, len))
+PASS(int, getsockname, (int fd, struct sockaddr *addr, socklen_t *len), (fd, addr, len))
+PASS(int, getpeername, (int fd, struct sockaddr *addr, socklen_t *len), (fd, addr, len))
+PASS(int, connect, (int fd, const struct sockaddr *addr, socklen_t len), (fd, addr, len))
+PASS(int, bind, (int fd, const struct sockaddr *addr, socklen_t len), (fd, addr, len))
+PASS(int, listen, (int fd, int backlog), (fd, backlog))
+PASS(ssize_t, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
+PASS(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+		       socklen_t len), (fd, buf, n, flags, addr, len))
+PASS(ssize_t, sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
+PASS(ssize_t, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags))
+PASS(ssize_t, recvfrom, (int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+			 socklen_t *len), (fd, buf, n, flags, addr, len))
+PASS(ssize_t, recvmsg, (int fd, struct msghdr *msg, int flags), (fd, msg, flags))
 PASS(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n))
 PASS(ssize_t, readlink, (const char *path, char *buf, size_t n), (path, buf, n))
 PASS(ssize_t, readlinkat, (int dirfd, const char *path, char *buf, size_t n),

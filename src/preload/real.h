@@ -64,6 +64,22 @@ int dmasync_real_epoll_pwait(int epfd, struct epoll_event *ev, int max, int time
 void *dmasync_real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 off_t dmasync_real_lseek(int fd, off_t off, int whence);
 ssize_t dmasync_real_read(int fd, void *buf, size_t n);
+int dmasync_real_shutdown(int fd, int how);
+int dmasync_real_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int dmasync_real_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+int dmasync_real_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+int dmasync_real_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+int dmasync_real_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int dmasync_real_bind(int fd, const struct sockaddr *addr, socklen_t len);
+int dmasync_real_listen(int fd, int backlog);
+ssize_t dmasync_real_send(int fd, const void *buf, size_t n, int flags);
+ssize_t dmasync_real_sendto(int fd, const void *buf, size_t n, int flags,
+			    const struct sockaddr *addr, socklen_t len);
+ssize_t dmasync_real_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t dmasync_real_recv(int fd, void *buf, size_t n, int flags);
+ssize_t dmasync_real_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+			      socklen_t *len);
+ssize_t dmasync_real_recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t dmasync_real_write(int fd, const void *buf, size_t n);
 ssize_t dmasync_real_readlink(const char *path, char *buf, size_t n);
 ssize_t dmasync_real_readlinkat(int dirfd, const char *path, char *buf, size_t n);

@@ -41,6 +41,7 @@
 #include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
@@ -2369,6 +2370,63 @@ static void t_dmabuf_sync_flags(void)
 	}
 }
 
+/*
+ * None of them is a socket: every socket call answers ENOTSOCK (libc's
+ * names, as a program calls them; linked programs' dmasync_* wrappers do
+ * not cover them, so the case is F_KERNEL).
+ */
+static void check_not_a_socket(int fd, const char *what)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len = sizeof(sa);
+	struct msghdr mh;
+	struct iovec iov;
+	char c = 0;
+	int v = 0;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = &c;
+	iov.iov_len = 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	diag("%s", what);
+	CHECK_ERR(shutdown(fd, SHUT_RDWR), ENOTSOCK);
+	len = sizeof(v);
+	CHECK_ERR(getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len), ENOTSOCK);
+	CHECK_ERR(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), ENOTSOCK);
+	len = sizeof(sa);
+	CHECK_ERR(getsockname(fd, (struct sockaddr *)&sa, &len), ENOTSOCK);
+	len = sizeof(sa);
+	CHECK_ERR(getpeername(fd, (struct sockaddr *)&sa, &len), ENOTSOCK);
+	CHECK_ERR(send(fd, &c, 1, MSG_DONTWAIT), ENOTSOCK);
+	CHECK_ERR(recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK), ENOTSOCK);
+	CHECK_ERR(sendmsg(fd, &mh, MSG_DONTWAIT), ENOTSOCK);
+	CHECK_ERR(recvmsg(fd, &mh, MSG_DONTWAIT | MSG_PEEK), ENOTSOCK);
+	CHECK_ERR(listen(fd, 1), ENOTSOCK);
+	CHECK_ERR(connect(fd, (struct sockaddr *)&sa, sizeof(sa.sun_family)), ENOTSOCK);
+}
+
+static void t_socket_calls(void)
+{
+	int tl = open_timeline();
+	int f = create_fence(tl, 1);
+
+	check_not_a_socket(f, "sync_file, pending");
+	check_not_a_socket(tl, "sw_sync timeline");
+	CHECK_EQ(U_ioctl(tl, SW_SYNC_IOC_INC, &(__u32){ 1 }), 0);
+	check_not_a_socket(f, "sync_file, signaled");
+	/* nothing was shut down or taken: it still reads as signaled */
+	CHECK_EQ(sf_status(f), 1);
+	if (have_udmabuf) {
+		check_not_a_socket(open_udmabuf_dev(), "/dev/udmabuf");
+		check_not_a_socket(new_dmabuf_kind(KIND_UDMABUF, PAGE), "udmabuf");
+	}
+	if (have_heap) {
+		check_not_a_socket(open_heap(), "/dev/dma_heap/system");
+		check_not_a_socket(new_dmabuf_kind(KIND_HEAP, PAGE), "heap dma-buf");
+	}
+}
+
 static void t_dmabuf_read_write(void)
 {
 	int b = new_dmabuf(PAGE);
@@ -3673,6 +3731,7 @@ static const struct test tests[] = {
 	T(dmabuf_unknown_ioctls, DB, 0, "dma-buf: unknown and foreign ioctls are ENOTTY"),
 	T(dmabuf_sync_flags, DB, 0, "dma-buf: DMA_BUF_IOCTL_SYNC flag validation"),
 	T(dmabuf_read_write, DB, F_KERNEL, "dma-buf: read/write are EINVAL"),
+	T(socket_calls, SW, F_KERNEL, "no dmasync fd is a socket: socket calls are ENOTSOCK"),
 	/* EXPORT */
 	T(export_flags, DB, 0, "EXPORT: flags 0..7 and invalid bits"),
 	T(export_idle_is_stub, DB, 0, "EXPORT: idle buffer exports the global stub \"stub-stub0-0\""),
