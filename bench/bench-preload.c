@@ -83,6 +83,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -117,6 +118,7 @@ static struct {
 	int unseen[2];		/* a pipe no lookup ever sees (only dup()) */
 	int empty[POLL_MAX];	/* read ends of empty pipes */
 	int memfd;		/* 4 KiB */
+	int sock[2];		/* a datagram socket pair */
 	struct pollfd *heap_pfd;
 } st;
 
@@ -216,6 +218,15 @@ static void op_read(long n)
 			fail("read");
 }
 
+static void op_sendrecv(long n)
+{
+	char c = 'x';
+
+	for (long i = 0; i < n; i++)
+		if (send(st.sock[0], &c, 1, 0) != 1 || recv(st.sock[1], &c, 1, 0) != 1)
+			fail("send/recv");
+}
+
 static void op_write(long n)
 {
 	static const char buf[1] = { 'x' };
@@ -289,6 +300,7 @@ static const struct op {
 	{ "ioctl FIONREAD pipe", op_ioctl, 1000, true },
 	{ "fcntl F_GETFL pipe", op_fcntl, 1000, true },
 	{ "lseek memfd", op_lseek, 1000, true },
+	{ "send+recv 1 B socketpair", op_sendrecv, 1000, true },
 };
 #define N_OPS ((int)(sizeof(ops) / sizeof(ops[0])))
 
@@ -296,7 +308,7 @@ static const struct op {
  * what a build with _FILE_OFFSET_BITS=64 calls). */
 static const char *const wrapped_names[] = {
 	"close", "dup", "open", "open64", "poll", "read", "write", "mmap", "mmap64",
-	"ioctl", "fcntl", "fcntl64", "lseek", "lseek64",
+	"ioctl", "fcntl", "fcntl64", "lseek", "lseek64", "send", "recv",
 };
 
 /* Whether a mapping of this process comes from the preload. */
@@ -400,6 +412,8 @@ static int child_main(const char *mode, const char *budget, const char *only, lo
 	st.memfd = memfd_create("bench-preload", MFD_CLOEXEC);
 	if (st.memfd < 0 || ftruncate(st.memfd, 4096))
 		die("memfd");
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, st.sock))
+		die("socketpair");
 	st.heap_pfd = calloc(POLL_MAX, sizeof(*st.heap_pfd));
 	if (!st.heap_pfd)
 		die("calloc");
