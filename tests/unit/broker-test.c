@@ -2547,8 +2547,8 @@ TEST(adopted_buffer_cpu_access_in_the_maker)
  * Stress: three threads of the maker add fences of their own to its
  * buffer and signal them, and wait on it now and then, while two threads
  * of another process import sw_sync points into it (and signal them) and
- * export and poll it.  Nothing hangs; at the end everything is idle on
- * both sides.
+ * export, poll and SYNC it (whose exporter ops the maker runs).  Nothing
+ * hangs; at the end everything is idle on both sides.
  */
 struct adopted_stress {
 	struct dma_buf *db;
@@ -2557,6 +2557,31 @@ struct adopted_stress {
 	int t;
 	int fail;
 };
+
+/* Its exporter ops, run for the holder's SYNCs by the maker's channel
+ * thread while the maker's threads lock and add (they read the object too). */
+static int stress_begins, stress_ends;
+
+static int stress_begin(struct dma_buf *db, enum dma_data_direction dir)
+{
+	dma_resv_test_signaled(db->resv, DMA_RESV_USAGE_WRITE);
+	__atomic_add_fetch(&stress_begins, dir == DMA_FROM_DEVICE, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static int stress_end(struct dma_buf *db, enum dma_data_direction dir)
+{
+	(void)db;
+	__atomic_add_fetch(&stress_ends, dir == DMA_FROM_DEVICE, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static const struct dma_buf_ops stress_ops = {
+	.begin_cpu_access = stress_begin, .end_cpu_access = stress_end,
+	.release = own_buffer_release,
+};
+
+#define STRESS_SYNC_EVERY 4
 
 static void *adopted_stress_maker(void *arg)
 {
@@ -2618,6 +2643,16 @@ static void *adopted_stress_holder(void *arg)
 			close(exp.fd);
 			if (revents(st->buf, i % 2 ? POLLIN : POLLOUT, 10000) <= 0)
 				st->fail |= 128;
+			/* the maker's ops, in the maker, meanwhile */
+			if (i % STRESS_SYNC_EVERY == 0) {
+				struct dma_buf_sync sync = { DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
+
+				if (dmasync_ioctl(st->buf, DMA_BUF_IOCTL_SYNC, &sync))
+					st->fail |= 4096;
+				sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ;
+				if (dmasync_ioctl(st->buf, DMA_BUF_IOCTL_SYNC, &sync))
+					st->fail |= 4096;
+			}
 		}
 	}
 	if (tl >= 0)
@@ -2659,9 +2694,18 @@ static int adopted_stress_case(void)
 		_exit(fail);
 	}
 	close(sp[1]);
-	db = own_buffer();
-	if (!db)
-		return 2;
+	{
+		static int priv;
+		DEFINE_DMA_BUF_EXPORT_INFO(info);
+
+		info.ops = &stress_ops;
+		info.size = 4096;
+		info.flags = O_RDWR;
+		info.priv = &priv;
+		db = dma_buf_export(&info);
+		if (IS_ERR(db))
+			return 2;
+	}
 	buf = dma_buf_fd(db, O_CLOEXEC);
 	if (buf < 0 || send_fds(sp[0], &buf, 1) != 1)
 		return 3;
@@ -2676,6 +2720,17 @@ static int adopted_stress_case(void)
 	if (wait_status(kid) != 0) {
 		fprintf(stderr, "# the holder failed\n");
 		fail |= 512;
+	}
+	/* every SYNC of the holder's ran the ops here, once each */
+	{
+		int want = (n + STRESS_SYNC_EVERY - 1) / STRESS_SYNC_EVERY;
+
+		if (__atomic_load_n(&stress_begins, __ATOMIC_SEQ_CST) != want ||
+		    __atomic_load_n(&stress_ends, __ATOMIC_SEQ_CST) != want) {
+			fprintf(stderr, "# ops: %d begins, %d ends for %d SYNCs\n", stress_begins,
+				stress_ends, want);
+			fail |= 8192;
+		}
 	}
 	if (dma_resv_wait_timeout(db->resv, DMA_RESV_USAGE_BOOKKEEP, false, 10000000000ul) <= 0 ||
 	    revents(buf, POLLIN | POLLOUT, 10000) != (POLLIN | POLLOUT))
