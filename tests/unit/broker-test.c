@@ -1978,18 +1978,24 @@ static void own_buffer_release(struct dma_buf *db)
 
 static const struct dma_buf_ops own_buffer_ops = { .release = own_buffer_release };
 
-static struct dma_buf *own_buffer(void)
+/* A page-sized buffer of this process's, exported with @ops. */
+static struct dma_buf *own_buffer_with(const struct dma_buf_ops *ops)
 {
 	static int priv;
 	DEFINE_DMA_BUF_EXPORT_INFO(info);
 	struct dma_buf *db;
 
-	info.ops = &own_buffer_ops;
+	info.ops = ops;
 	info.size = 4096;
 	info.flags = O_RDWR;
 	info.priv = &priv;
 	db = dma_buf_export(&info);
 	return IS_ERR(db) ? NULL : db;
+}
+
+static struct dma_buf *own_buffer(void)
+{
+	return own_buffer_with(&own_buffer_ops);
 }
 
 static int remote_fence_case(void)
@@ -2451,7 +2457,6 @@ static int cpu_holder(int sock)
 
 static int cpu_access_case(void)
 {
-	DEFINE_DMA_BUF_EXPORT_INFO(info);
 	int sp[2], buf, code = 0, maker_code;
 	pid_t holder, maker;
 
@@ -2466,7 +2471,6 @@ static int cpu_access_case(void)
 	/* The maker in a process of its own, so that it can be killed. */
 	maker = fork();
 	if (maker == 0) {
-		static int priv;
 		struct dma_buf *db;
 		struct dma_fence *writer;
 		int mcode = 0;
@@ -2474,12 +2478,8 @@ static int cpu_access_case(void)
 
 		close(sp[1]);
 		alarm(20);
-		info.ops = &cpu_ops;
-		info.size = 4096;
-		info.flags = O_RDWR;
-		info.priv = &priv;
-		db = dma_buf_export(&info);
-		if (IS_ERR(db))
+		db = own_buffer_with(&cpu_ops);
+		if (!db)
 			_exit(2);
 		buf = dma_buf_fd(db, O_CLOEXEC);
 		map = dmasync_mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
@@ -2694,18 +2694,9 @@ static int adopted_stress_case(void)
 		_exit(fail);
 	}
 	close(sp[1]);
-	{
-		static int priv;
-		DEFINE_DMA_BUF_EXPORT_INFO(info);
-
-		info.ops = &stress_ops;
-		info.size = 4096;
-		info.flags = O_RDWR;
-		info.priv = &priv;
-		db = dma_buf_export(&info);
-		if (IS_ERR(db))
-			return 2;
-	}
+	db = own_buffer_with(&stress_ops);
+	if (!db)
+		return 2;
 	buf = dma_buf_fd(db, O_CLOEXEC);
 	if (buf < 0 || send_fds(sp[0], &buf, 1) != 1)
 		return 3;
