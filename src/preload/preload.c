@@ -1403,19 +1403,33 @@ int preload_fcntl64(int fd, int cmd, void *arg)
 
 /* ---- read, write, lseek, mmap ---------------------------------------------------------- */
 
-/* None of the kernel's files behind dmasync's fds has read or write. */
-static SLOW ssize_t read_slow(int fd, void *buf, size_t n)
+/*
+ * A call that none of the kernel's files behind dmasync's fds supports:
+ * -1 with errno @err on a dmasync fd, EBADF on one of the library's own (a
+ * number the program never opened); 0 for any other fd, errno as it was.
+ */
+static SLOW int refused(int fd, int err)
 {
 	struct client_obj obj;
+	int saved = errno;
 
 	if (lib_fd_above(fd)) {
-		errno = EBADF;	/* a number the program never opened */
+		errno = EBADF;
 		return -1;
 	}
 	if (ours(fd, &obj)) {
-		errno = EINVAL;
+		errno = err;
 		return -1;
 	}
+	errno = saved;
+	return 0;
+}
+
+/* None of them has read or write. */
+static SLOW ssize_t read_slow(int fd, void *buf, size_t n)
+{
+	if (refused(fd, EINVAL))
+		return -1;
 	return dmasync_real_read(fd, buf, n);
 }
 
@@ -1428,16 +1442,8 @@ EXPORT ssize_t read(int fd, void *buf, size_t n)
 
 static SLOW ssize_t write_slow(int fd, const void *buf, size_t n)
 {
-	struct client_obj obj;
-
-	if (lib_fd_above(fd)) {
-		errno = EBADF;	/* a number the program never opened */
+	if (refused(fd, EINVAL))
 		return -1;
-	}
-	if (ours(fd, &obj)) {
-		errno = EINVAL;
-		return -1;
-	}
 	return dmasync_real_write(fd, buf, n);
 }
 
@@ -1453,29 +1459,11 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
  * not sockets, whatever dmasync makes them of: a socket call on one
  * answers ENOTSOCK and never reaches the socket under it (a shutdown()
  * there would read as its last close, a recv() would take bytes that are
- * not the program's); on one of the library's own fds it answers EBADF.
- * Every other fd costs the table lookup.  Return: 0 to pass the call on.
+ * not the program's).  Every other fd costs the table lookup.
  */
-static SLOW int sock_refused(int fd)
-{
-	struct client_obj obj;
-	int saved = errno;
-
-	if (lib_fd_above(fd)) {
-		errno = EBADF;	/* a number the program never opened */
-		return -1;
-	}
-	if (ours(fd, &obj)) {
-		errno = ENOTSOCK;
-		return -1;
-	}
-	errno = saved;
-	return 0;
-}
-
 #define SOCK_CALL(fd, name, args)                                               \
 	do {                                                                    \
-		if (!FAST(client_fd_none(fd)) && sock_refused(fd))               \
+		if (!FAST(client_fd_none(fd)) && refused(fd, ENOTSOCK))          \
 			return -1;                                              \
 		return dmasync_real_##name args;                                \
 	} while (0)
