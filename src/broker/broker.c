@@ -513,11 +513,10 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 {
 	size_t len = 0;
 
+	/* Every header byte is sent: none of them from our stack. */
+	memset(&out->hdr, 0, sizeof(out->hdr));
 	out->hdr.op = in->hdr.op;
 	out->hdr.seq = in->hdr.seq;
-	out->hdr.ret = 0;
-	out->hdr.len = 0;
-	out->hdr.flags = 0;
 	out->payload = tx;
 	out->nfds = 0;
 	if (in->hdr.op == IPC_NUDGE)
