@@ -78,7 +78,9 @@ static const char usage[] =
 	"\n"
 	"Environment: DMASYNC_PRELOAD (the preload library to use), DMASYNC_DAEMON,\n"
 	"DMASYNC_SOCKET, DMASYNC_MAX_OBJECTS (see dmasyncd --help), DMASYNC_TRACE;\n"
-	"DMASYNC_FAULT, DMASYNC_WATCHDOG and DMASYNC_LOG are what run's options set.\n";
+	"DMASYNC_FAULT, DMASYNC_WATCHDOG and DMASYNC_LOG are what run's options set;\n"
+	"DMASYNC_TOOL (run sets it: this program, which the preload library runs for\n"
+	"/sys/kernel/debug/dma_buf/bufinfo and /sys/kernel/debug/sync/info).\n";
 
 /* @path made of the directory of this program and @rel, if it exists. */
 static bool beside_self(const char *rel, char *out, size_t len)
@@ -294,6 +296,16 @@ static int cmd_run(int argc, char **argv)
 		return 126;
 	}
 	set_daemon();
+	/* The preload runs us for the debugfs listings it emulates. */
+	{
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		if (n > 0 && !getenv("DMASYNC_TOOL")) {
+			self[n] = '\0';
+			setenv("DMASYNC_TOOL", self, 1);
+		}
+	}
 	/* First, so that its wrappers see the program's calls; keep others'. */
 	if (env_prepend("LD_PRELOAD", preload))
 		return 126;

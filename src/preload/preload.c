@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <dmasync/dmasync-uapi.h>
@@ -61,7 +63,7 @@
 
 /* ---- the emulated paths ----------------------------------------------------------- */
 
-enum dev_path { DP_NONE, DP_UDMABUF, DP_HEAP, DP_HEAP_DIR, DP_SW_SYNC };
+enum dev_path { DP_NONE, DP_UDMABUF, DP_HEAP, DP_HEAP_DIR, DP_SW_SYNC, DP_BUFINFO, DP_SYNC_INFO };
 
 static enum dev_path dev_path(const char *path)
 {
@@ -78,6 +80,10 @@ static enum dev_path dev_path(const char *path)
 		return DP_HEAP_DIR;
 	if (!strcmp(path, "/sys/kernel/debug/sync/sw_sync"))
 		return DP_SW_SYNC;
+	if (!strcmp(path, "/sys/kernel/debug/dma_buf/bufinfo"))
+		return DP_BUFINFO;
+	if (!strcmp(path, "/sys/kernel/debug/sync/info"))
+		return DP_SYNC_INFO;
 	return DP_NONE;
 }
 
@@ -113,6 +119,11 @@ static void dev_stat(enum dev_path p, struct stat *st)
 	case DP_SW_SYNC:
 		st->st_mode = S_IFREG | 0644;	/* a debugfs file */
 		st->st_ino = 0x73777379;
+		break;
+	case DP_BUFINFO:
+	case DP_SYNC_INFO:
+		st->st_mode = S_IFREG | 0444;	/* debugfs listings */
+		st->st_ino = p == DP_BUFINFO ? 0x62756669 : 0x73696e66;
 		break;
 	default:
 		break;
@@ -385,7 +396,7 @@ static inline bool plain_path(const char *path)
 	case 'p':
 		return false;
 	case 's':
-		return strcmp(path, "/sys/kernel/debug/sync/sw_sync") != 0;
+		return strncmp(path, "/sys/kernel/debug/", 18) != 0;
 	case 'd':
 		return path[2] != 'e' || path[3] != 'v' || path[4] != '/' ||
 		       (path[5] != 'u' && path[5] != 'd' && path[5] != 'f' && path[5] != 's');
@@ -395,6 +406,71 @@ static inline bool plain_path(const char *path)
 }
 
 static inline void fd_made(int fd);
+
+/*
+ * What Linux's debugfs shows root in /sys/kernel/debug/dma_buf/bufinfo and
+ * /sys/kernel/debug/sync/info, for the broker's objects: the text of
+ * `dmasync ls --format=bufinfo` or `--format=sync-info` ($DMASYNC_TOOL, set
+ * by `dmasync run`; else `dmasync` in $PATH), run now (posix_spawn: no
+ * fork of the program, its environment without LD_PRELOAD) into a memfd
+ * that the program gets read-only, at offset 0.  The program may see a
+ * SIGCHLD for it.  Return: the fd, or -1 with errno (EACCES for a writable
+ * open, as for a user without the right; EIO if the listing failed).
+ */
+static SLOW int listing_open(enum dev_path p, int flags)
+{
+	const char *tool = getenv("DMASYNC_TOOL");
+	char *argv[] = { (char *)"dmasync", (char *)"ls",
+			 p == DP_BUFINFO ? (char *)"--format=bufinfo" : (char *)"--format=sync-info",
+			 NULL };
+	posix_spawn_file_actions_t fa;
+	extern char **environ;
+	char **env;
+	int memfd, fd = -1, n = 0, status = 0, err = EIO;
+	pid_t pid;
+
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_CREAT)) {
+		errno = EACCES;
+		return -1;
+	}
+	memfd = memfd_create("dmasync-debugfs", MFD_CLOEXEC);
+	if (memfd < 0)
+		return -1;
+	while (environ && environ[n])
+		n++;
+	env = calloc((size_t)n + 1, sizeof(*env));
+	if (!env || posix_spawn_file_actions_init(&fa)) {
+		free(env);
+		dmasync_real_close(memfd);
+		errno = ENOMEM;
+		return -1;
+	}
+	for (int i = 0, j = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11))
+			env[j++] = environ[i];
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, memfd, 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	if (!(tool && *tool ? posix_spawn(&pid, tool, &fa, NULL, argv, env)
+			    : posix_spawnp(&pid, "dmasync", &fa, NULL, argv, env))) {
+		/* A program that ignores SIGCHLD has it reaped for us: ECHILD. */
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (dmasync_real_lseek(memfd, 0, SEEK_END) > 0) {
+			char path[40];
+
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
+			fd = dmasync_real_openat(AT_FDCWD, path, O_RDONLY | (flags & O_CLOEXEC), 0);
+			err = fd < 0 ? errno : 0;
+		}
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	free(env);
+	dmasync_real_close(memfd);
+	if (fd < 0)
+		errno = err;
+	return fd;
+}
 
 static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mode)
 {
@@ -417,6 +493,14 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 			return dmasync_real_openat(AT_FDCWD, dir, flags, mode);
 		break;
 	}
+	case DP_BUFINFO:
+	case DP_SYNC_INFO:
+		fd = listing_open(p, flags);
+		if (fd >= 0) {
+			errno = saved;
+			fd_made(fd);
+		}
+		return fd;
 	default:
 		break;
 	}
