@@ -323,7 +323,7 @@ static void *chan_main(void *arg)
 			/* The program closed the number (not under the preload,
 			 * which keeps it from that): nothing of ours to close. */
 			pthread_mutex_lock(&chan_lock);
-			if (chan_gen == gen && chan_fd == fd)
+			if (__atomic_load_n(&chan_gen, __ATOMIC_RELAXED) == gen && chan_fd == fd)
 				__atomic_store_n(&chan_fd, -1, __ATOMIC_RELAXED);
 			pthread_mutex_unlock(&chan_lock);
 			return NULL;
@@ -341,7 +341,7 @@ static void *chan_main(void *arg)
 	}
 	/* The broker is gone (or let the channel go): so is the channel. */
 	pthread_mutex_lock(&chan_lock);
-	if (chan_gen == gen && chan_fd >= 0) {
+	if (__atomic_load_n(&chan_gen, __ATOMIC_RELAXED) == gen && chan_fd >= 0) {
 		close(chan_fd);
 		__atomic_store_n(&chan_fd, -1, __ATOMIC_RELAXED);
 	}
@@ -354,7 +354,7 @@ static void *chan_main(void *arg)
 static int chan_ensure(void)
 {
 	const uint64_t arg[3] = { 0, 0, 0 };
-	unsigned int nfds;
+	unsigned int nfds, gen;
 	uint64_t rarg[2];
 	int sv[2], r;
 	long ret;
@@ -380,11 +380,11 @@ static int chan_ensure(void)
 	 * the new generation, or its broker's hang-up. */
 	if (chan_fd >= 0)
 		close(chan_fd);
-	chan_gen++;
+	gen = __atomic_add_fetch(&chan_gen, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&chan_fd, sv[0], __ATOMIC_RELAXED);
 	chan_pid = getpid();
 	chan_broker = client_broker_id();
-	r = uapi_thread_start(chan_main, (void *)(uintptr_t)chan_gen);
+	r = uapi_thread_start(chan_main, (void *)(uintptr_t)gen);
 	if (r) {
 		__atomic_store_n(&chan_fd, -1, __ATOMIC_RELAXED);
 		goto out_close;
@@ -439,7 +439,7 @@ static void chan_fork_child(void)
 		close(chan_fd);
 	chan_fd = -1;
 	chan_pid = 0;
-	chan_gen++;
+	__atomic_add_fetch(&chan_gen, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&chan_lock);
 }
 

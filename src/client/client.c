@@ -1419,7 +1419,8 @@ static long export_stub(const struct client_obj *obj, void *arg)
 
 /*
  * Per fd number (below FI_HINTS), whether its last FILE_INFO found it
- * pending, or it was made a pending sw_sync point's sync file here: a hint for the order of the next one's steps, never an answer
+ * pending, or it was made here as a pending sw_sync point's sync file: a
+ * hint for the order of the next one's steps, never an answer
  * (client_file_info_wants_identity()).
  */
 #define FI_HINTS 1024u
