@@ -63,7 +63,19 @@
 
 /* ---- the emulated paths ----------------------------------------------------------- */
 
-enum dev_path { DP_NONE, DP_UDMABUF, DP_HEAP, DP_HEAP_DIR, DP_SW_SYNC, DP_BUFINFO, DP_SYNC_INFO };
+enum dev_path {
+	DP_NONE, DP_UDMABUF, DP_HEAP, DP_HEAP_DIR, DP_SW_SYNC, DP_BUFINFO, DP_SYNC_INFO,
+	DP_SYNC_DIR, DP_DMABUF_DIR,
+};
+
+/* Whether @path is the directory @dir: as it is, or followed by "/" or "/.". */
+static bool is_dir_path(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) &&
+	       (!path[n] || !strcmp(path + n, "/") || !strcmp(path + n, "/."));
+}
 
 static enum dev_path dev_path(const char *path)
 {
@@ -76,7 +88,7 @@ static enum dev_path dev_path(const char *path)
 		return DP_UDMABUF;
 	if (!strcmp(path, "/dev/dma_heap/system"))
 		return DP_HEAP;
-	if (!strcmp(path, "/dev/dma_heap") || !strcmp(path, "/dev/dma_heap/"))
+	if (is_dir_path(path, "/dev/dma_heap"))
 		return DP_HEAP_DIR;
 	if (!strcmp(path, "/sys/kernel/debug/sync/sw_sync"))
 		return DP_SW_SYNC;
@@ -84,6 +96,10 @@ static enum dev_path dev_path(const char *path)
 		return DP_BUFINFO;
 	if (!strcmp(path, "/sys/kernel/debug/sync/info"))
 		return DP_SYNC_INFO;
+	if (is_dir_path(path, "/sys/kernel/debug/sync"))
+		return DP_SYNC_DIR;
+	if (is_dir_path(path, "/sys/kernel/debug/dma_buf"))
+		return DP_DMABUF_DIR;
 	return DP_NONE;
 }
 
@@ -112,9 +128,11 @@ static void dev_stat(enum dev_path p, struct stat *st)
 		st->st_ino = 0x68656170;
 		break;
 	case DP_HEAP_DIR:
+	case DP_SYNC_DIR:
+	case DP_DMABUF_DIR:
 		st->st_mode = S_IFDIR | 0755;
 		st->st_nlink = 2;
-		st->st_ino = 0x68656164;
+		st->st_ino = p == DP_HEAP_DIR ? 0x68656164 : p == DP_SYNC_DIR ? 0x73796e64 : 0x64627566;
 		break;
 	case DP_SW_SYNC:
 		st->st_mode = S_IFREG | 0644;	/* a debugfs file */
@@ -131,38 +149,55 @@ static void dev_stat(enum dev_path p, struct stat *st)
 }
 
 /*
- * A real directory that stands for /dev/dma_heap, listing "system", for
- * opendir() and open(O_DIRECTORY): under the broker's runtime directory.
- * Return: its path, or NULL.
+ * Real directories that stand for the emulated ones, for opendir() and
+ * open(O_DIRECTORY), under the broker's runtime directory: /dev/dma_heap
+ * (listing "system"), /sys/kernel/debug/sync ("info", "sw_sync") and
+ * /sys/kernel/debug/dma_buf ("bufinfo").  Return: its path, or NULL.
  */
-static const char *heap_dir(void)
-{
-	static char path[PATH_MAX];
-	static int made;
-	char sock[PATH_MAX - 32], *slash;
-	int fd;
+static const struct {
+	enum dev_path p;
+	const char *name;
+	const char *entries[2];
+} emulated_dirs[] = {
+	{ DP_HEAP_DIR, "dev-dma_heap", { "system" } },
+	{ DP_SYNC_DIR, "debug-sync", { "info", "sw_sync" } },
+	{ DP_DMABUF_DIR, "debug-dma_buf", { "bufinfo" } },
+};
+#define N_EMULATED_DIRS (sizeof(emulated_dirs) / sizeof(emulated_dirs[0]))
 
-	if (__atomic_load_n(&made, __ATOMIC_ACQUIRE))
-		return path;
+static const char *emulated_dir(enum dev_path p)
+{
+	static char paths[N_EMULATED_DIRS][PATH_MAX];
+	static int made[N_EMULATED_DIRS];
+	char sock[PATH_MAX - 32], *slash;
+	unsigned int d;
+
+	for (d = 0; d < N_EMULATED_DIRS && emulated_dirs[d].p != p; d++)
+		;
+	if (d == N_EMULATED_DIRS)
+		return NULL;
+	if (__atomic_load_n(&made[d], __ATOMIC_ACQUIRE))
+		return paths[d];
 	if (ipc_default_socket(sock, sizeof(sock)))
 		return NULL;
 	slash = strrchr(sock, '/');
 	if (!slash)
 		return NULL;
 	*slash = '\0';
-	snprintf(path, sizeof(path), "%s/dev-dma_heap", sock);
-	mkdir(path, 0755);
-	{
-		char file[PATH_MAX + 8];
+	snprintf(paths[d], sizeof(paths[d]), "%s/%s", sock, emulated_dirs[d].name);
+	mkdir(paths[d], 0755);
+	for (unsigned int e = 0; e < 2 && emulated_dirs[d].entries[e]; e++) {
+		char file[PATH_MAX + 16];
+		int fd;
 
-		snprintf(file, sizeof(file), "%s/system", path);
+		snprintf(file, sizeof(file), "%s/%s", paths[d], emulated_dirs[d].entries[e]);
 		fd = dmasync_real_open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return NULL;
+		dmasync_real_close(fd);
 	}
-	if (fd < 0)
-		return NULL;
-	dmasync_real_close(fd);
-	__atomic_store_n(&made, 1, __ATOMIC_RELEASE);
-	return path;
+	__atomic_store_n(&made[d], 1, __ATOMIC_RELEASE);
+	return paths[d];
 }
 
 /* ---- what an fd is ------------------------------------------------------------------ */
@@ -486,8 +521,10 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 		if (fd >= 0)
 			errno = saved;
 		return fd;
-	case DP_HEAP_DIR: {
-		const char *dir = heap_dir();
+	case DP_HEAP_DIR:
+	case DP_SYNC_DIR:
+	case DP_DMABUF_DIR: {
+		const char *dir = emulated_dir(p);
 
 		if (dir)
 			return dmasync_real_openat(AT_FDCWD, dir, flags, mode);
@@ -640,13 +677,9 @@ EXPORT int fclose(FILE *f)
 
 EXPORT DIR *opendir(const char *path)
 {
-	if (dev_path(path) == DP_HEAP_DIR) {
-		const char *dir = heap_dir();
+	const char *dir = emulated_dir(dev_path(path));
 
-		if (dir)
-			return dmasync_real_opendir(dir);
-	}
-	return dmasync_real_opendir(path);
+	return dmasync_real_opendir(dir ? dir : path);
 }
 
 EXPORT int closedir(DIR *d)

@@ -63,6 +63,11 @@ def main():
         except OSError as e:
             check(e.errno == errno.EACCES, "%s: open for writing: EACCES (%s)" % (path, e))
 
+    for d, want in (("/sys/kernel/debug/sync", ["info", "sw_sync"]),
+                    ("/sys/kernel/debug/dma_buf", ["bufinfo"])):
+        check(stat.S_ISDIR(os.stat(d).st_mode) and sorted(os.listdir(d)) == want,
+              "%s: a directory listing %s (%s)" % (d, want, sorted(os.listdir(d))))
+
     text = read(BUFINFO)
     lines = text.splitlines()
     check("Dma-buf Objects:" in lines, "bufinfo: its heading")
