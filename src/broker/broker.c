@@ -317,12 +317,18 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 		return;
 	}
 	memcpy(&io, in->payload, sizeof(io));
-	if (in->hdr.flags & IPC_IOCTL_UNIDENTIFIED) {
-		if (engine_identify(in->fds[0], &target) == IPC_KIND_NONE) {
-			out->hdr.ret = -ENOTTY;
+	/*
+	 * The layout is the target's, whatever kind the client claims: the fds
+	 * handed over are taken from the fields its handler writes, so a claim
+	 * must never make us read a number the client chose (and send, then
+	 * close, one of our own).
+	 */
+	io.kind = engine_identify(in->fds[0], &target);
+	if (io.kind == IPC_KIND_NONE) {
+		out->hdr.ret = -ENOTTY;
+		if (in->hdr.flags & IPC_IOCTL_UNIDENTIFIED)
 			out->hdr.arg0 = IPC_IOCTL_NOT_OURS;
-			return;
-		}
+		return;
 	}
 	if (io.in_len > in->hdr.len - sizeof(io) ||
 	    io.in_len > (SCRATCH_PAGES - 1) * PAGE || io.out_len > 16384) {
@@ -333,6 +339,10 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 	region_len = io.in_len > io.out_len ? io.in_len : io.out_len;
 	if (lay->region == REGION_STRING && region_len < lay->max)
 		region_len = lay->max;
+	/* The handler reads and writes its whole argument: all of it ours,
+	 * zeroed past the caller's bytes (unless they end at a fault). */
+	if (!io.in_fault && region_len < _IOC_SIZE(io.request))
+		region_len = _IOC_SIZE(io.request);
 	/* Lay the region out so that a fault falls where it fell for the caller. */
 	if (io.in_fault)
 		region = scratch + SCRATCH_PAGES * PAGE - io.in_len;
@@ -392,6 +402,14 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 
 	memset(ro, 0, sizeof(*ro));
 	len = sizeof(*ro);
+	/* A region that ends at a fault has nothing past the caller's bytes
+	 * (the guard page): what a client asks back beyond them is not there. */
+	if (io.in_fault) {
+		if (io.out_len > io.in_len)
+			io.out_len = io.in_len;
+		if (region_len > io.in_len)
+			region_len = io.in_len;
+	}
 	if (ret >= 0) {
 		ro->out_len = io.out_len;
 		memcpy(tx + len, region, io.out_len);
@@ -410,10 +428,20 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 			out->fds[out->nfds++] = (int)ret;
 			ro->out_fd_mask |= IPC_FD_RET;
 		}
+		/* The target's handler wrote each (its own layout, the region
+		 * its whole argument): past what the client reads back, the new
+		 * fd is closed rather than kept. */
 		for (unsigned int i = 0; i < lay->n_out_fds; i++) {
+			int nfd = lay->out_fd[i] + 4u <= region_len ?
+					  (int)rd32(region, lay->out_fd[i]) : -1;
+
+			if (nfd < 0)
+				continue;
 			if (lay->out_fd[i] + 4u <= io.out_len) {
-				out->fds[out->nfds++] = (int)rd32(region, lay->out_fd[i]);
+				out->fds[out->nfds++] = nfd;
 				ro->out_fd_mask |= 1u << i;
+			} else {
+				close(nfd);	/* made, but the client did not read it back */
 			}
 		}
 	}

@@ -423,6 +423,139 @@ TEST(protocol_version_checked)
 	close(fd);
 }
 
+/* A raw connection to the broker of DMASYNC_SOCKET, after HELLO; -1 if none. */
+static int raw_client(void)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_HELLO, .arg0 = IPC_VERSION,
+					.arg1 = (uint64_t)getpid() } }, rep;
+	static char buf[IPC_MAX_PAYLOAD];
+	struct sockaddr_un sa;
+	char path[PATH_MAX];
+	int dirfd, fd;
+
+	if (ipc_default_socket(path, sizeof(path)) || ipc_sockaddr(path, &sa, &dirfd))
+		return -1;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		fd = -1;
+	}
+	if (dirfd >= 0)
+		close(dirfd);
+	rep.payload = buf;
+	if (fd < 0 || ipc_send(fd, &req, 0) || ipc_recv(fd, &rep, 0) || rep.hdr.ret != IPC_VERSION) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	ipc_msg_close_fds(&rep);
+	return fd;
+}
+
+/* One raw round trip: IPC_IOCTL of @io + @arg on @target.  Return: the
+ * reply's ret, its fds closed; -1000 if the broker did not answer. */
+static long raw_ioctl(int s, int target, const struct ipc_ioctl *io, const void *arg)
+{
+	static char buf[IPC_MAX_PAYLOAD], out[sizeof(*io) + 4096];
+	struct ipc_msg req = { .hdr = { .op = IPC_IOCTL, .seq = 1,
+					.len = (uint32_t)(sizeof(*io) + io->in_len) },
+			       .payload = out, .nfds = 1 }, rep = { .payload = buf };
+
+	memcpy(out, io, sizeof(*io));
+	memcpy(out + sizeof(*io), arg, io->in_len);
+	req.fds[0] = target;
+	if (ipc_send(s, &req, 0) || ipc_recv(s, &rep, 0))
+		return -1000;
+	ipc_msg_close_fds(&rep);
+	return (long)rep.hdr.ret;
+}
+
+/*
+ * Found by broker-fuzz (a fuzzing client, session 10): what a client
+ * claims of a request must not steer the broker.  (1) The layout of the
+ * fds handed back was the claimed kind's: SW_SYNC_IOC_CREATE_FENCE on a
+ * heap device claimed a timeline, the heap allocated, and the broker sent
+ * (and then closed) the fd number the client had put where a timeline's
+ * fence goes, its own epoll fd for one, and kept the buffer.  (2) A
+ * request whose bytes end at a fault but asks more back read the guard
+ * page: the broker died.  (3) CREATE_FENCE asking nothing back kept the
+ * sync file it made.  Each: the broker still answers, and holds no new
+ * object.
+ */
+static int claims_case(void)
+{
+	struct ipc_stats st0, st;
+	int s, heap, tl, code = 0;
+	struct ipc_msg req = { .hdr = { .op = IPC_OPEN, .arg0 = IPC_DEV_HEAP_SYSTEM,
+					.arg1 = O_RDWR | O_CLOEXEC } }, rep;
+	static char buf[IPC_MAX_PAYLOAD];
+
+	/* the library's request starts the broker; then a raw client */
+	if (client_stats(&st0))
+		return 2;
+	s = raw_client();
+	if (s < 0)
+		return 2;
+	rep.payload = buf;
+	if (ipc_send(s, &req, 0) || ipc_recv(s, &rep, 0) || rep.nfds != 1)
+		return 3;
+	heap = rep.fds[0];
+	tl = open_tl();
+	if (tl < 0)
+		return 3;
+	/* (1) a heap device, a claimed timeline, a number of the broker's */
+	for (int victim = 0; victim < 16; victim++) {
+		struct sw_sync_create_fence_data d = { .value = 4096, .fence = victim };
+		struct ipc_ioctl io = { .request = SW_SYNC_IOC_CREATE_FENCE, .kind = IPC_KIND_TIMELINE,
+					.in_len = sizeof(d), .out_len = sizeof(d) };
+
+		if (raw_ioctl(s, heap, &io, &d) == -1000)
+			code |= 4;
+	}
+	/* (2) bytes ending at a fault, more asked back */
+	{
+		uint32_t zero = 0;
+		struct ipc_ioctl io = { .request = SW_SYNC_IOC_INC, .kind = IPC_KIND_TIMELINE,
+					.in_len = 4, .in_fault = 1, .out_len = 8192 };
+		if (raw_ioctl(s, tl, &io, &zero) == -1000)
+			code |= 8;
+	}
+	/* (3) CREATE_FENCE asking nothing back */
+	for (int i = 0; i < 8; i++) {
+		struct sw_sync_create_fence_data d = { .value = 100 };
+		struct ipc_ioctl io = { .request = SW_SYNC_IOC_CREATE_FENCE, .kind = IPC_KIND_TIMELINE,
+					.in_len = sizeof(d), .out_len = 0 };
+
+		if (raw_ioctl(s, tl, &io, &d) == -1000)
+			code |= 16;
+	}
+	close(s);
+	close(heap);
+	/* still serving, and nothing kept: the timeline is ours, and the
+	 * heap device's object goes with our connection */
+	for (int i = 0; i < 200; i++) {
+		if (client_stats(&st))
+			return code | 32;
+		if (st.objects <= st0.objects + 1)
+			break;
+		usleep(10000);
+	}
+	if (st.objects > st0.objects + 1) {
+		fprintf(stderr, "# %llu objects, %llu before (+1: the timeline)\n",
+			(unsigned long long)st.objects, (unsigned long long)st0.objects);
+		code |= 64;
+	}
+	if (create_fence(tl, 1) < 0)
+		code |= 128;
+	dmasync_close(tl);
+	return code;
+}
+
+TEST(client_claims_do_not_steer_the_broker)
+{
+	CHECK_EQ(on_own_broker(claims_case), 0);
+}
+
 /* ---- stress ------------------------------------------------------------------------------ */
 
 struct xstress {
