@@ -92,6 +92,7 @@ struct broker_client {
 	struct broker_owner *owner;
 	struct proxy_set proxies;	/* its own fences' stand-ins */
 	int own_fd;			/* IPC_OWN_FD (-1: none) */
+	bool hello;			/* a HELLO of our version was answered */
 	struct broker_client *next;
 };
 
@@ -547,6 +548,15 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 	out->hdr.seq = in->hdr.seq;
 	out->payload = tx;
 	out->nfds = 0;
+	/* Nothing before a HELLO of our version (design.md section 5): the
+	 * one-way messages are dropped, the rest answered EPROTO. */
+	if (!c->hello && in->hdr.op != IPC_HELLO) {
+		if (in->hdr.op == IPC_NUDGE || in->hdr.op == IPC_PROXY_SIGNAL ||
+		    in->hdr.op == IPC_OWN_FD)
+			return false;
+		out->hdr.ret = -EPROTO;
+		return true;
+	}
 	if (in->hdr.op == IPC_NUDGE)
 		return false;	/* no reply: the drain before it did the work */
 	if (in->hdr.op == IPC_PROXY_SIGNAL) {
@@ -577,6 +587,7 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		out->hdr.arg1 = instance_id;
 		if (in->hdr.arg0 != IPC_VERSION)
 			out->hdr.ret = -EPROTO;
+		c->hello = out->hdr.ret == IPC_VERSION;
 		if (out->hdr.ret == IPC_VERSION) {
 			int page = broker_tlpage_dup_fd();
 

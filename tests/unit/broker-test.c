@@ -416,10 +416,27 @@ TEST(protocol_version_checked)
 	REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	if (dirfd >= 0)
 		close(dirfd);
-	CHECK_EQ(ipc_send(fd, &req, 0), 0);
-	rep.payload = buf;
-	CHECK_EQ(ipc_recv(fd, &rep, 0), 0);
-	CHECK_EQ(rep.hdr.ret, -EPROTO);
+	/* nothing before a HELLO of our version: nor after a refused one */
+	{
+		struct ipc_msg op = { .hdr = { .op = IPC_OPEN, .arg0 = IPC_DEV_SW_SYNC,
+					       .arg1 = O_RDWR | O_CLOEXEC } };
+
+		rep.payload = buf;
+		CHECK_EQ(ipc_send(fd, &op, 0), 0);
+		CHECK_EQ(ipc_recv(fd, &rep, 0), 0);
+		CHECK_EQ(rep.hdr.ret, -EPROTO);
+		CHECK_EQ(rep.nfds, 0u);
+		ipc_msg_close_fds(&rep);
+		CHECK_EQ(ipc_send(fd, &req, 0), 0);
+		CHECK_EQ(ipc_recv(fd, &rep, 0), 0);
+		CHECK_EQ(rep.hdr.ret, -EPROTO);
+		ipc_msg_close_fds(&rep);
+		CHECK_EQ(ipc_send(fd, &op, 0), 0);
+		CHECK_EQ(ipc_recv(fd, &rep, 0), 0);
+		CHECK_EQ(rep.hdr.ret, -EPROTO);
+		CHECK_EQ(rep.nfds, 0u);
+		ipc_msg_close_fds(&rep);
+	}
 	close(fd);
 }
 
