@@ -107,6 +107,27 @@ static void owner_put(struct broker_owner *o)
 }
 
 /*
+ * Whether the client's fd @fd is one of our own files: a socket whose peer
+ * we made (a client's connection, the end of a sync file, timeline, device
+ * or readiness mirror: their peers are ours), or the timeline page.  We
+ * keep no such fd for a client (as its log or access channel): our own
+ * end of a socket would then never hang up, so what its last close
+ * releases (the client itself, an object) would live for ever, and log
+ * lines would be written into the page.  Nor do we adopt the page as a
+ * buffer: it would live as long as we do.
+ */
+static bool ours(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	struct stat st;
+
+	if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+		return cr.pid == getpid();
+	return !fstat(fd, &st) && broker_tlpage_is(st.st_dev, st.st_ino);
+}
+
+/*
  * DMA_BUF_IOCTL_SYNC of a buffer another process adopted with exporter ops
  * (the engine's hook, main thread): the op runs in its maker, asked on the
  * channel the maker gave us (IPC_CPU_ACCESS) with one end of a new socket
@@ -152,6 +173,20 @@ static void owner_describe(void *owner, char *buf, size_t len)
 	struct broker_owner *o = owner;
 
 	snprintf(buf, len, "pid %d (%s)", (int)o->pid, o->comm[0] ? o->comm : "-");
+}
+
+/*
+ * The client of @o is gone.  If its log is a file that is also one of the
+ * buffers it owns (a memfd given as HELLO's log, then adopted), our copy
+ * of the log would keep that buffer, hence @o and the copy itself, alive
+ * for ever: the buffer's last close would never come.  Drop the log.
+ */
+static void owner_drop_own_log(struct broker_owner *o)
+{
+	struct diag *d = __atomic_load_n(&o->diag, __ATOMIC_ACQUIRE);
+
+	if (d && d->log_ino && engine_is_buffer(d->log_dev, d->log_ino))
+		diag_drop_log(d);
 }
 
 /* The engine released an object @o owned (any thread). */
@@ -599,7 +634,8 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		read_comm(c->pid, c->owner->comm, sizeof(c->owner->comm));
 		if (in->hdr.len || in->nfds) {
 			/* Diagnostics it asks for, reported on the fd it sent. */
-			int log = in->nfds ? fcntl(in->fds[0], F_DUPFD_CLOEXEC, 3) : -1;
+			int log = in->nfds && !ours(in->fds[0]) ?
+				  fcntl(in->fds[0], F_DUPFD_CLOEXEC, 3) : -1;
 			struct diag *d = diag_create(in->payload, in->hdr.len, log, c->pid,
 						     c->owner->comm);
 
@@ -677,7 +713,8 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 			break;
 		}
 		memcpy(&a, in->payload, sizeof(a));
-		fd = engine_adopt(in->fds[0], &a, c->owner);
+		/* Our own page would live as a buffer for as long as we do. */
+		fd = ours(in->fds[0]) ? -EINVAL : engine_adopt(in->fds[0], &a, c->owner);
 		out->hdr.ret = fd < 0 ? fd : 0;
 		if (fd >= 0) {
 			out->fds[out->nfds++] = fd;
@@ -776,6 +813,10 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 			out->hdr.ret = in->nfds == 1 ? -ENOTSOCK : -EPROTO;
 			break;
 		}
+		if (ours(in->fds[0])) {
+			out->hdr.ret = -EINVAL;
+			break;
+		}
 		fd = fcntl(in->fds[0], F_DUPFD_CLOEXEC, 3);
 		if (fd < 0) {
 			out->hdr.ret = -errno;
@@ -872,6 +913,7 @@ static void client_drop(struct broker_client *c)
 		close(c->owner->access_fd);
 		c->owner->access_fd = -1;
 	}
+	owner_drop_own_log(c->owner);
 	owner_put(c->owner);
 	free(c);
 }

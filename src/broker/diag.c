@@ -41,7 +41,11 @@ uint64_t diag_now_ns(void)
  * The broker must never block on a client's log: a pipe or terminal is
  * reopened through /proc as our own open file, non-blocking (the client's
  * file keeps its flags); a socket is written with MSG_DONTWAIT
- * (diag_log()).  Lines that do not fit are dropped.  Consumes @fd.
+ * (diag_log()).  Lines that do not fit are dropped.  Only what a stderr
+ * can be is kept: a pipe, a character device, a file or a socket; not an
+ * epoll, event or timer fd, a directory or an O_PATH fd (an epoll set
+ * would keep what is registered in it alive as long as the log lives).
+ * Consumes @fd.  Return: the log, or -1.
  */
 static int nonblocking_log(int fd)
 {
@@ -49,7 +53,15 @@ static int nonblocking_log(int fd)
 	struct stat st;
 	int nb;
 
-	if (fd < 0 || fstat(fd, &st) || !(S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)))
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || (fcntl(fd, F_GETFL) & O_PATH) ||
+	    !(S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISREG(st.st_mode) ||
+	      S_ISSOCK(st.st_mode))) {
+		close(fd);
+		return -1;
+	}
+	if (!(S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)))
 		return fd;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	nb = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -64,13 +76,19 @@ struct diag *diag_create(const char *text, size_t len, int log_fd, pid_t pid, co
 	char *copy = strndup(text ? text : "", len), *line, *save = NULL;
 	char bad[160] = "";
 	struct diag *d = calloc(1, sizeof(*d));
+	struct stat st;
 
 	if (!copy || !d)
 		goto err_free;
 	d->refs = 1;
 	d->pid = pid;
 	snprintf(d->comm, sizeof(d->comm), "%s", comm ? comm : "");
+	pthread_mutex_init(&d->log_lock, NULL);
 	d->log_fd = nonblocking_log(log_fd);
+	if (d->log_fd >= 0 && !fstat(d->log_fd, &st) && S_ISREG(st.st_mode)) {
+		d->log_dev = st.st_dev;
+		d->log_ino = st.st_ino;
+	}
 	fault_spec_parse("", &d->fault, bad, sizeof(bad));
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (!strncmp(line, "fault=", 6)) {
@@ -125,7 +143,22 @@ void diag_put(struct diag *d)
 		__atomic_sub_fetch(&faulty, 1, __ATOMIC_RELAXED);
 	if (d->log_fd >= 0)
 		close(d->log_fd);
+	pthread_mutex_destroy(&d->log_lock);
 	free(d);
+}
+
+void diag_drop_log(struct diag *d)
+{
+	int fd;
+
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->log_lock);
+	fd = d->log_fd;
+	d->log_fd = -1;
+	pthread_mutex_unlock(&d->log_lock);
+	if (fd >= 0)
+		close(fd);
 }
 
 void diag_log(const struct diag *d, const char *fmt, ...)
@@ -135,7 +168,7 @@ void diag_log(const struct diag *d, const char *fmt, ...)
 	va_list ap;
 	int n, m;
 
-	if (!d || d->log_fd < 0)
+	if (!d)
 		return;
 	n = snprintf(line, sizeof(line), "dmasync: [%llu.%06llu] ",
 		     (unsigned long long)(now / 1000000000ull),
@@ -145,6 +178,11 @@ void diag_log(const struct diag *d, const char *fmt, ...)
 	va_end(ap);
 	n += m < 0 ? 0 : m >= (int)sizeof(line) - n - 1 ? (int)sizeof(line) - n - 2 : m;
 	line[n++] = '\n';
-	if (send(d->log_fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == ENOTSOCK)
+	/* The lock only guards the number against diag_drop_log(); the
+	 * settings are otherwise immutable, hence the cast. */
+	pthread_mutex_lock((pthread_mutex_t *)&d->log_lock);
+	if (d->log_fd >= 0 &&
+	    send(d->log_fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == ENOTSOCK)
 		(void)!write(d->log_fd, line, (size_t)n);
+	pthread_mutex_unlock((pthread_mutex_t *)&d->log_lock);
 }

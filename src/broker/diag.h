@@ -7,6 +7,7 @@
 #ifndef DMASYNC_BROKER_DIAG_H
 #define DMASYNC_BROKER_DIAG_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,9 +22,13 @@
  * @fault: faults to inject into the timelines it made.
  * @faulty: whether @fault injects anything.
  * @watchdog_ms: report its points pending longer than this; 0: no watchdog.
- * @log_fd: where reports go (the client's stderr or DMASYNC_LOG file); -1.
+ * @log_lock: guards @log_fd.
+ * @log_fd: where reports go (the client's stderr or DMASYNC_LOG file); -1
+ *	if none or once dropped (diag_drop_log()).
+ * @log_dev, @log_ino: the log's inode if it is a regular file, else 0.
  *
- * Immutable once made, so any thread may read it while it holds a reference.
+ * Immutable once made but for @log_fd, so any thread may read it while it
+ * holds a reference.
  */
 struct diag {
 	unsigned long refs;
@@ -32,7 +37,10 @@ struct diag {
 	struct fault_spec fault;
 	bool faulty;
 	uint32_t watchdog_ms;
+	pthread_mutex_t log_lock;
 	int log_fd;
+	dev_t log_dev;
+	ino_t log_ino;
 };
 
 /*
@@ -56,6 +64,15 @@ void diag_put(struct diag *d);
  * so lines from several clients' timelines do not interleave.
  */
 void diag_log(const struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * diag_drop_log - close @d's log now; later reports go nowhere.  For a log
+ * that would otherwise keep itself alive: a regular file that is also one
+ * of the buffers of the owner whose settings hold it (a memfd adopted after
+ * being given as the log), whose last close the broker would never see.
+ * Any thread.
+ */
+void diag_drop_log(struct diag *d);
 
 /* How many live settings ask for a watchdog.  Any thread. */
 unsigned long diag_watchdogs(void);

@@ -523,6 +523,16 @@ int engine_adopt(int memfd, const struct ipc_adopt *a, void *maker)
 				 a->cpu_ops & (IPC_CPU_BEGIN | IPC_CPU_END));
 }
 
+bool engine_is_buffer(dev_t dev, ino_t ino)
+{
+	struct uapi_file *file = uapi_file_lookup_key(dev, ino);
+	bool is = file && kind_of(file) == IPC_KIND_DMA_BUF;
+
+	if (file)
+		uapi_file_put(file);
+	return is;
+}
+
 /* The buffer (@dev, @ino) that @maker adopted, with a reference; or NULL
  * and *@err: -ENOENT (released), -EPERM (not @maker's). */
 static struct uapi_dmabuf *adopted_lookup(dev_t dev, ino_t ino, void *maker, int *err)

@@ -124,6 +124,12 @@ void engine_on_dmabuf_change(void (*fn)(dev_t dev, ino_t ino));
  */
 int engine_dmabuf_ready(int fd);
 
+/*
+ * engine_is_buffer - whether the file (@dev, @ino) is the memory of a live
+ * dma-buf (an adopted buffer is its maker's memfd).  Any thread.
+ */
+bool engine_is_buffer(dev_t dev, ino_t ino);
+
 /* What /proc shows of the dma-buf @fd.  Return: 0 or a negative errno. */
 int engine_fdinfo(int fd, struct ipc_fdinfo *info);
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <dmasync/sw_sync.h>
@@ -255,6 +256,13 @@ int broker_tlpage_init(void)
 int broker_tlpage_dup_fd(void)
 {
 	return page_fd >= 0 ? fcntl(page_fd, F_DUPFD_CLOEXEC, 3) : -1;
+}
+
+bool broker_tlpage_is(dev_t dev, ino_t ino)
+{
+	struct stat st;
+
+	return page_fd >= 0 && !fstat(page_fd, &st) && st.st_dev == dev && st.st_ino == ino;
 }
 
 /* lock held.  The slot of @tl, or -1. */

@@ -23,6 +23,9 @@ int broker_tlpage_init(void);
  * closes it), or -1. */
 int broker_tlpage_dup_fd(void);
 
+/* broker_tlpage_is - whether the file (@dev, @ino) is the page.  Any thread. */
+bool broker_tlpage_is(dev_t dev, ino_t ino);
+
 /*
  * broker_tlpage_attach - give the new timeline @tl a slot; @fast: whether
  * clients may signal it there (not under fault injection).  Takes a

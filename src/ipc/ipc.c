@@ -87,15 +87,23 @@ int ipc_recv(int sock, struct ipc_msg *msg, int flags)
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 			unsigned int n = (unsigned int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			int fd;
 
-			if (msg->nfds + n > IPC_MAX_FDS)
-				n = IPC_MAX_FDS - msg->nfds;
-			memcpy(&msg->fds[msg->nfds], CMSG_DATA(c), n * sizeof(int));
-			msg->nfds += n;
+			for (unsigned int i = 0; i < n; i++) {
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (msg->nfds < IPC_MAX_FDS)
+					msg->fds[msg->nfds++] = fd;
+				else
+					close(fd);	/* more than any message has */
+			}
 		}
 	}
-	if (r == 0)
+	if (r == 0) {
+		/* The end, or an empty message (a SOCK_SEQPACKET peer may send
+		 * one, with fds): either way no request.  Its fds are ours. */
+		ipc_msg_close_fds(msg);
 		return -ECONNRESET;
+	}
 	if ((size_t)r < sizeof(msg->hdr) || (size_t)r != sizeof(msg->hdr) + msg->hdr.len ||
 	    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || msg->hdr.nfds != msg->nfds) {
 		ipc_msg_close_fds(msg);

@@ -54,7 +54,8 @@ enum ipc_op {
 			 * arg2: timestamp (CLOCK_MONOTONIC ns) */
 	IPC_BUF_ADOPT,	/* fd: the memfd of a dma-buf of the client's in-process
 			 * API; payload: struct ipc_adopt -> fd: the same buffer,
-			 * now also the broker's (described; the client closes it) */
+			 * now also the broker's (described; the client closes it);
+			 * -EINVAL for one of the broker's own files */
 	IPC_BUF_PUSH,	/* arg0: dev, arg1: ino of a buffer the client adopted,
 			 * arg2: the change count it has seen; payload: struct
 			 * ipc_push[] -> arg0: the change count before, arg1:
@@ -71,7 +72,8 @@ enum ipc_op {
 			 * payload: its new name, NUL included (none: no name)
 			 * -> 0 */
 	IPC_ACCESS_CHANNEL, /* fd: a SOCK_SEQPACKET socket, the client's channel
-			 * for IPC_CPU_ACCESS (replaces an earlier one) -> 0 */
+			 * for IPC_CPU_ACCESS (replaces an earlier one) -> 0;
+			 * -EINVAL if its peer is the broker's own */
 	IPC_CPU_ACCESS,	/* broker -> client, on its channel, no reply: arg0:
 			 * dev, arg1: ino of a buffer it adopted, arg2:
 			 * IPC_CPU_* op | direction << 8; fd: the answer socket,
@@ -93,7 +95,10 @@ enum ipc_fault_op {
  *
  * IPC_HELLO may carry the diagnostics the process asks for, as text lines
  * "fault=SPEC" (src/ipc/fault-spec.h) and "watchdog=MS", with one fd
- * attached: where the broker reports them.
+ * attached: where the broker reports them.  A log that is one of the
+ * broker's own files (a socket whose peer it made, the timeline page) is
+ * not kept, and a file log that is also a buffer is closed when the
+ * client goes: either would keep alive what its last close releases.
  */
 
 /* The kinds of objects behind dmasync fds (IPC_IDENTIFY). */

@@ -1,17 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * NOT IN THE SUITE YET (session 10; see docs/status.md, "a fuzzing
- * client"): not built by meson.  Its checks 6 (HELLO's log fd adopted by
- * the same client: a reference cycle) and 16 (an adopted buffer left
- * after `-s 1`) fail on open defects, and answers() below sends STATS
- * without HELLO, which the broker now refuses (EPROTO).  To run it:
- *   cc -D_GNU_SOURCE -Iinclude -Isrc/ipc -Isrc/client -Isrc/core -Isrc/uapi
- *   (the flags of broker-test), or register it in tests/unit/meson.build as
- *   executable('broker-fuzz', 'broker-fuzz.c', dependencies: dmasync_internal_dep)
- * The defects it found and that are fixed: broker-test
- * client_claims_do_not_steer_the_broker and protocol_version_checked.
- *
- * Robustness of dmasyncd against whatever a same-uid client sends it.
+ * Robustness of dmasyncd against whatever a same-uid client sends it
+ * (issue 10: one process cannot break or exhaust the broker).  Each
+ * deterministic case below reproduces a defect it found, all fixed.
  *
  * The program starts a broker of its own (dmasyncd --foreground --persist
  * on a socket in a fresh directory), then:
@@ -36,11 +27,9 @@
  *
  * Everything the fuzzers send derives from one seed (printed; -s SEED to
  * replay).  Options: -s SEED, -t SECONDS of fuzzing (default 3),
- * -j FUZZERS (default 3), -K: let the fuzzers also send the messages of
- * the known defects below (by default they steer around them, so that
- * the campaign finds new ones; the deterministic cases keep failing until
- * the defects are fixed), -d DMASYNCD (default: $DMASYNC_DAEMON), -H SECONDS:
- * when the checker hangs, keep it and the broker that long for a debugger.
+ * -j FUZZERS (default 3), -d DMASYNCD (default: $DMASYNC_DAEMON), -H
+ * SECONDS: when the checker hangs or something leaked, keep the broker
+ * (and the checker) that long for a debugger.
  *
  * Output is TAP; the exit status is non-zero if any case failed.
  */
@@ -86,7 +75,6 @@
 static uint64_t seed = 0x5eedf00dULL;
 static double fuzz_seconds = 3.0;
 static int n_fuzzers = 3;
-static bool include_known;
 static int hold_seconds;	/* -H: on a hang, leave everything as is that long */
 static const char *daemon_path;
 
@@ -448,7 +436,7 @@ static bool answers(struct broker *b, int ms)
 
 	if (s < 0)
 		return false;
-	ok = !stats(s, &st, ms) && st.pid == (uint64_t)b->pid;
+	ok = !hello(s) && !stats(s, &st, ms) && st.pid == (uint64_t)b->pid;
 	close(s);
 	return ok;
 }
@@ -697,7 +685,7 @@ static bool back_to(struct broker *b, int probe, uint64_t objects, int fds)
 }
 
 /*
- * Known defect 1: do_ioctl() takes the fds a request made from the fields
+ * Found by the fuzzer (session 10, fixed): do_ioctl() takes the fds a request made from the fields
  * the *client's* ipc_ioctl.kind and .out_len point at (schema_lookup() of
  * the claimed kind), not from where the handler of the real target wrote
  * them.  A dma-heap device fd, asked SW_SYNC_IOC_CREATE_FENCE (nr 0:
@@ -786,7 +774,7 @@ out:
 }
 
 /*
- * Known defect 2: an IOCTL with in_fault set lays the region out to end at
+ * Found by the fuzzer (session 10, fixed): an IOCTL with in_fault set lays the region out to end at
  * the guard page (region = scratch + SCRATCH_PAGES * PAGE - in_len), but
  * when the handler succeeds the broker copies io.out_len bytes from there
  * into the reply: out_len > in_len reads the PROT_NONE page (SIGSEGV).
@@ -872,8 +860,145 @@ static void case_eventfd_log(void)
 }
 
 /*
- * Known defect 4 (found by the fuzzer as an adopted buffer of a dead
- * client that never went away): a reference cycle.  HELLO "watchdog=1"
+ * Found by the fuzzer (session 11), as an adopted buffer and a client that
+ * never went away: the broker kept, for a client, files that were its
+ * own.  Its own connection given back as HELLO's log (or as ACCESS_CHANNEL)
+ * never hangs up, since the broker holds both ends: the client stays for
+ * ever.  The timeline page (HELLO's reply) adopted as a buffer lives as
+ * long as the broker.  Each is refused or not kept; once the client is
+ * gone the broker is back where it was.
+ */
+static void case_own_files(void)
+{
+	static char text[] = "watchdog=1\n";
+	struct broker b;
+	struct ipc_stats st;
+	struct ipc_adopt a = { .size = 4096, .accmode = O_RDWR };
+	struct ipc_msg req, rep;
+	int probe = -1, s = -1, page = -1, fds0 = 0;
+	long long r_chan = 0, r_adopt = 0;
+	bool ok = false;
+
+	if (!broker_start(&b)) {
+		tap(false, "the broker's own files given back by a client (no broker)");
+		return;
+	}
+	probe = client_of(&b);
+	if (probe < 0 || stats(probe, &st, 5000))
+		goto out;
+	fds0 = fd_count(b.pid);
+	s = sock_connect(b.path);
+	req = (struct ipc_msg){ .hdr = { .op = IPC_HELLO, .arg0 = IPC_VERSION,
+					 .arg1 = (uint64_t)getpid(), .len = sizeof(text) - 1 },
+				.payload = text, .nfds = 1 };
+	req.fds[0] = s;
+	if (s < 0 || call(s, &req, &rep, 5000) || rep.hdr.ret != IPC_VERSION || rep.nfds != 1) {
+		ipc_msg_close_fds(&rep);
+		goto out;
+	}
+	page = rep.fds[0];
+	req = (struct ipc_msg){ .hdr = { .op = IPC_ACCESS_CHANNEL }, .nfds = 1 };
+	req.fds[0] = s;
+	if (call(s, &req, &rep, 5000))
+		goto out;
+	ipc_msg_close_fds(&rep);
+	r_chan = rep.hdr.ret;
+	snprintf(a.exp_name, sizeof(a.exp_name), "fuzz-page");
+	req = (struct ipc_msg){ .hdr = { .op = IPC_BUF_ADOPT, .len = sizeof(a) }, .payload = &a,
+				.nfds = 1 };
+	req.fds[0] = page;
+	if (call(s, &req, &rep, 5000))
+		goto out;
+	ipc_msg_close_fds(&rep);
+	r_adopt = rep.hdr.ret;
+	close(s);
+	s = -1;
+	close(page);
+	page = -1;
+	ok = r_chan == -EINVAL && r_adopt == -EINVAL && back_to(&b, probe, st.objects, fds0);
+	if (!ok) {
+		diag("ACCESS_CHANNEL of its connection: %lld, BUF_ADOPT of the page: %lld", r_chan,
+		     r_adopt);
+		show_list(probe);
+	}
+out:
+	if (s >= 0)
+		close(s);
+	if (page >= 0)
+		close(page);
+	if (probe >= 0)
+		close(probe);
+	ok = broker_stop(&b) && ok;
+	tap(ok, "the broker keeps none of its own files for a client (connection as log or "
+		"channel, page as buffer)");
+}
+
+/*
+ * Found by the fuzzer (session 11): an empty SOCK_SEQPACKET message read
+ * as the end of the connection, and the fds it carried were kept for
+ * good.  One of them a connection's client end: that client then never
+ * went away.  The client that sent it is dropped; nothing is kept.
+ */
+static void case_empty_message_fds(void)
+{
+	struct broker b;
+	struct ipc_stats st;
+	int probe = -1, s = -1, other = -1, fds0 = 0;
+	bool ok = false;
+
+	if (!broker_start(&b)) {
+		tap(false, "an empty message with fds (no broker)");
+		return;
+	}
+	probe = client_of(&b);
+	if (probe < 0 || stats(probe, &st, 5000))
+		goto out;
+	fds0 = fd_count(b.pid);
+	s = client_of(&b);
+	other = client_of(&b);
+	if (s >= 0 && other >= 0) {
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { &ctl, 0 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				     .msg_controllen = sizeof(ctl.buf) };
+		struct cmsghdr *c;
+		struct ipc_msg rep;
+
+		memset(&ctl, 0, sizeof(ctl));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &other, sizeof(int));
+		if (sendmsg(s, &mh, MSG_NOSIGNAL) == 0) {
+			/* dropped: a hang-up, no reply */
+			ok = recv_within(s, &rep, 5000) == -ECONNRESET;
+			ipc_msg_close_fds(&rep);
+		}
+	}
+	if (s >= 0)
+		close(s);
+	s = -1;
+	if (other >= 0)
+		close(other);
+	other = -1;
+	ok = ok && back_to(&b, probe, st.objects, fds0);
+out:
+	if (s >= 0)
+		close(s);
+	if (other >= 0)
+		close(other);
+	if (probe >= 0)
+		close(probe);
+	ok = broker_stop(&b) && ok;
+	tap(ok, "an empty message with fds drops its client and keeps none of them");
+}
+
+/*
+ * Found by the fuzzer (session 10, fixed in session 11): a reference cycle.  HELLO "watchdog=1"
  * with a memfd as the log fd: the owner's diag keeps a dup of it
  * (diag_create(), kept while the owner lives).  BUF_ADOPT of that same
  * memfd: a buffer owned by the owner, released only when the memfd's
@@ -1091,7 +1216,7 @@ struct pfd {
 	int fd;
 	int kind;		/* enum ipc_kind if one of the broker's objects */
 	bool mine;		/* made by the fuzzer (closed at exit only) */
-	bool blocking_anon;	/* eventfd/epoll/timerfd: the known HELLO log defect */
+	bool blocking_anon;	/* eventfd/epoll/timerfd */
 };
 
 #define POOL_MAX 96
@@ -1565,56 +1690,6 @@ static uint32_t build(struct fuzzer *f, struct ipc_hdr *h, char *pl, int *fds, u
 	return len;
 }
 
-/* The messages of the known defects (see the deterministic cases), which
- * the fuzzers steer around unless -K. */
-static void avoid_known(struct fuzzer *f, struct ipc_hdr *h, char *pl, uint32_t len,
-			int *fds, unsigned int nfds)
-{
-	if (include_known)
-		return;
-	if (h->op == IPC_IOCTL && len >= sizeof(struct ipc_ioctl) && nfds >= 1) {
-		struct ipc_ioctl io;
-		int kind = -1;
-
-		memcpy(&io, pl, sizeof(io));
-		for (int i = 0; i < f->npool; i++)
-			if (f->pool[i].fd == fds[0])
-				kind = f->pool[i].kind;
-		/* a target of a kind we do not know: one we know instead */
-		for (int i = 0; kind == K_UNKNOWN && i < f->npool; i++) {
-			struct pfd *p = pick(f, -1);
-
-			if (p->kind != K_UNKNOWN) {
-				fds[0] = p->fd;
-				kind = p->kind;
-			}
-		}
-		if (kind == K_UNKNOWN)
-			h->op = IPC_STATS;
-		/* defect 1: the layout must be the target's, and the fds it
-		 * makes fit out_len */
-		io.kind = kind > 0 ? (uint32_t)kind : IPC_KIND_NONE;
-		/* exactly what the handler writes: a longer out_len reads fds
-		 * from bytes the handler left alone, a shorter one leaves the
-		 * fds it made behind */
-		io.out_len = schema_ioc_out(io.request);
-		/* defect 2 */
-		if (io.in_fault && io.out_len > io.in_len)
-			io.in_fault = 0;
-		memcpy(pl, &io, sizeof(io));
-	}
-}
-
-/* defect 4: a memfd as HELLO's log, adopted later, is a cycle */
-static void avoid_known_hello(struct fuzzer *f, const struct ipc_hdr *h, int *fds, unsigned int nfds)
-{
-	struct stat st;
-
-	if (!include_known && h->op == IPC_HELLO && nfds && !fstat(fds[0], &st) &&
-	    S_ISREG(st.st_mode))
-		fds[0] = f->sock;
-}
-
 /* Tool ops that act on other clients by design: a FAULT_STALL of the
  * checker's timeline would stop it.  Only contexts nobody has. */
 static void keep_tools_away(struct ipc_hdr *h)
@@ -1855,8 +1930,6 @@ static void fuzz_session(struct fuzzer *f)
 					rh->op %= IPC_OP_MAX + 2;
 					rh->nfds = 0;
 				}
-				if (!include_known && rh->op == IPC_IOCTL)
-					rh->op = IPC_STATS;
 				keep_tools_away(rh);
 			}
 			r = raw_send(f, (void *)f->buf, len, NULL, 0, NULL, 0, false);
@@ -1864,8 +1937,6 @@ static void fuzz_session(struct fuzzer *f)
 			len = build(f, &h, pl, fds, &nfds);
 			if (chance(f, 45))
 				mutate(f, &h, pl, &len, fds, &nfds);
-			avoid_known(f, &h, pl, len, fds, nfds);
-			avoid_known_hello(f, &h, fds, nfds);
 			keep_tools_away(&h);
 			/* header nfds usually right (the broker checks it) */
 			h.nfds = chance(f, 95) ? nfds : (uint32_t)interesting(f);
@@ -2125,6 +2196,10 @@ static void campaign(struct broker *b)
 		if (!ok) {
 			show_list(probe);
 			show_new_fds(b->pid, links0);
+			if (hold_seconds) {
+				diag("holding %d s: broker %d", hold_seconds, (int)b->pid);
+				pause_ms(hold_seconds * 1000);
+			}
 		}
 		tap(ok, "no fd or object leaked: %d fds (baseline %d, slack %d), %llu objects "
 			"(baseline %llu), %llu clients", fds1, fds0, slack,
@@ -2139,16 +2214,15 @@ int main(int argc, char **argv)
 	struct broker b;
 	int c;
 
-	while ((c = getopt(argc, argv, "s:t:j:Kd:H:")) != -1) {
+	while ((c = getopt(argc, argv, "s:t:j:d:H:")) != -1) {
 		switch (c) {
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 't': fuzz_seconds = strtod(optarg, NULL); break;
 		case 'j': n_fuzzers = atoi(optarg); break;
-		case 'K': include_known = true; break;
 		case 'd': daemon_path = optarg; break;
 		case 'H': hold_seconds = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: %s [-s SEED] [-t SECONDS] [-j FUZZERS] [-K] [-d DMASYNCD]\n",
+			fprintf(stderr, "usage: %s [-s SEED] [-t SECONDS] [-j FUZZERS] [-d DMASYNCD] [-H SECONDS]\n",
 				argv[0]);
 			return 2;
 		}
@@ -2159,8 +2233,8 @@ int main(int argc, char **argv)
 		daemon_path = getenv("DMASYNC_DAEMON");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	printf("# seed %llu (replay: -s %llu)%s\n", (unsigned long long)seed,
-	       (unsigned long long)seed, include_known ? ", known defects included" : "");
+	printf("# seed %llu (replay: -s %llu)\n", (unsigned long long)seed,
+	       (unsigned long long)seed);
 	if (!daemon_path) {
 		printf("1..0 # SKIP no dmasyncd ($DMASYNC_DAEMON unset, no -d)\n");
 		return 0;
@@ -2180,6 +2254,8 @@ int main(int argc, char **argv)
 	case_in_fault_overread();
 	case_eventfd_log();
 	case_adopt_log_cycle();
+	case_own_files();
+	case_empty_message_fds();
 
 	if (!broker_start(&b)) {
 		tap(false, "a private broker starts (%s)", daemon_path);
