@@ -165,11 +165,22 @@ static const struct {
 };
 #define N_EMULATED_DIRS (sizeof(emulated_dirs) / sizeof(emulated_dirs[0]))
 
+/* The emulated directories' real stand-ins, once made: their paths and
+ * inodes, for paths relative to them (rebase()). */
+static char emu_paths[N_EMULATED_DIRS][PATH_MAX];
+static dev_t emu_dev[N_EMULATED_DIRS];
+static ino_t emu_ino[N_EMULATED_DIRS];
+static int emu_made[N_EMULATED_DIRS];
+/* Set once the program holds, or works in, one of them: only then are
+ * relative paths looked at (rebase()). */
+static int emu_relative;
+
 static const char *emulated_dir(enum dev_path p)
 {
-	static char paths[N_EMULATED_DIRS][PATH_MAX];
-	static int made[N_EMULATED_DIRS];
+	char (*paths)[PATH_MAX] = emu_paths;
+	int *made = emu_made;
 	char sock[PATH_MAX - 32], *slash;
+	struct stat st;
 	unsigned int d;
 
 	for (d = 0; d < N_EMULATED_DIRS && emulated_dirs[d].p != p; d++)
@@ -196,8 +207,106 @@ static const char *emulated_dir(enum dev_path p)
 			return NULL;
 		dmasync_real_close(fd);
 	}
+	if (dmasync_real_stat(paths[d], &st))
+		return NULL;
+	emu_dev[d] = st.st_dev;
+	emu_ino[d] = st.st_ino;
 	__atomic_store_n(&made[d], 1, __ATOMIC_RELEASE);
 	return paths[d];
+}
+
+/* The emulated directory's own path ("/dev/dma_heap"...). */
+static const char *emulated_name(unsigned int d)
+{
+	switch (emulated_dirs[d].p) {
+	case DP_HEAP_DIR:
+		return "/dev/dma_heap";
+	case DP_SYNC_DIR:
+		return "/sys/kernel/debug/sync";
+	default:
+		return "/sys/kernel/debug/dma_buf";
+	}
+}
+
+/* @path with "//", "." and ".." resolved by name, in place (absolute;
+ * the emulated directories' paths hold no symbolic links). */
+static void normalize(char *path)
+{
+	char *out = path, *in = path;
+
+	while (*in) {
+		char *end;
+		size_t n;
+
+		while (*in == '/')
+			in++;
+		end = strchrnul(in, '/');
+		n = (size_t)(end - in);
+		if (n == 0 || (n == 1 && in[0] == '.')) {
+			/* nothing */
+		} else if (n == 2 && in[0] == '.' && in[1] == '.') {
+			while (out > path && *--out != '/')
+				;
+		} else {
+			*out++ = '/';
+			memmove(out, in, n);
+			out += n;
+		}
+		in = end;
+	}
+	if (out == path)
+		*out++ = '/';
+	*out = '\0';
+}
+
+/*
+ * A path relative to one of the emulated directories (@*dirfd is an fd of
+ * its stand-in, or AT_FDCWD while the program works in it) as the absolute
+ * path it names on Linux, in @buf, @*dirfd then AT_FDCWD: so "system" in
+ * /dev/dma_heap is the heap, and ".." is /dev.  Anything else as it is.
+ * Costs nothing until the program opened or entered one of them; then a
+ * stat() per relative path.
+ */
+static const char *rebase(int *dirfd, const char *path, char *buf, size_t len)
+{
+	struct stat st;
+	int saved;
+
+	if (FAST(!__atomic_load_n(&emu_relative, __ATOMIC_RELAXED)) || !path || path[0] == '/' ||
+	    !path[0])
+		return path;
+	saved = errno;
+	if (*dirfd == AT_FDCWD ? dmasync_real_stat(".", &st) : dmasync_real_fstat(*dirfd, &st)) {
+		errno = saved;
+		return path;
+	}
+	for (unsigned int d = 0; d < N_EMULATED_DIRS; d++) {
+		if (!__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) || st.st_dev != emu_dev[d] ||
+		    st.st_ino != emu_ino[d])
+			continue;
+		if ((size_t)snprintf(buf, len, "%s/%s", emulated_name(d), path) >= len)
+			return path;
+		normalize(buf);
+		*dirfd = AT_FDCWD;
+		return buf;
+	}
+	return path;
+}
+
+/* Whether a path relative to @dirfd may name something in an emulated
+ * directory: then rebase() it. */
+static inline bool relative_path(const char *path)
+{
+	return path && path[0] && path[0] != '/';
+}
+#define REBASING(path)                                                          \
+	(__builtin_expect(__atomic_load_n(&emu_relative, __ATOMIC_RELAXED), 0) && \
+	 relative_path(path))
+
+/* The program now holds or works in an emulated directory. */
+static void emulated_dir_entered(void)
+{
+	__atomic_store_n(&emu_relative, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- what an fd is ------------------------------------------------------------------ */
@@ -509,9 +618,13 @@ static SLOW int listing_open(enum dev_path p, int flags)
 
 static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mode)
 {
-	enum dev_path p = dev_path_at(dirfd, path);
+	char buf[PATH_MAX];
+	enum dev_path p;
 	struct client_obj obj;
 	int saved = errno, fd;
+
+	path = rebase(&dirfd, path, buf, sizeof(buf));
+	p = dev_path_at(dirfd, path);
 
 	switch (p) {
 	case DP_UDMABUF:
@@ -526,9 +639,12 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 	case DP_DMABUF_DIR: {
 		const char *dir = emulated_dir(p);
 
-		if (dir)
-			return dmasync_real_openat(AT_FDCWD, dir, flags, mode);
-		break;
+		if (!dir)
+			break;
+		fd = dmasync_real_openat(AT_FDCWD, dir, flags, mode);
+		if (fd >= 0)
+			emulated_dir_entered();
+		return fd;
 	}
 	case DP_BUFINFO:
 	case DP_SYNC_INFO:
@@ -644,8 +760,12 @@ EXPORT int creat64(const char *path, mode_t mode)
 
 EXPORT FILE *fopen(const char *path, const char *mode)
 {
+	char buf[PATH_MAX];
 	struct client_obj obj;
-	int fd;
+	int fd, at = AT_FDCWD;
+
+	if (REBASING(path))
+		path = rebase(&at, path, buf, sizeof(buf));
 
 	if (dev_path(path) == DP_NONE &&
 	    !(path && (fd = proc_fd_number(path, "fdinfo")) >= 0 && ours(fd, &obj)))
@@ -677,9 +797,57 @@ EXPORT int fclose(FILE *f)
 
 EXPORT DIR *opendir(const char *path)
 {
-	const char *dir = emulated_dir(dev_path(path));
+	char buf[PATH_MAX];
+	const char *dir;
+	int at = AT_FDCWD;
+	DIR *d;
 
-	return dmasync_real_opendir(dir ? dir : path);
+	if (REBASING(path))
+		path = rebase(&at, path, buf, sizeof(buf));
+	dir = emulated_dir(dev_path(path));
+	d = dmasync_real_opendir(dir ? dir : path);
+	if (d && dir)
+		emulated_dir_entered();
+	return d;
+}
+
+/*
+ * chdir() into an emulated directory works in its stand-in, where paths
+ * relative to "." are then rebased (rebase()); getcwd() names it as
+ * Linux would.
+ */
+EXPORT int chdir(const char *path)
+{
+	char buf[PATH_MAX];
+	const char *dir;
+	int at = AT_FDCWD, r;
+
+	if (REBASING(path))
+		path = rebase(&at, path, buf, sizeof(buf));
+	dir = emulated_dir(dev_path(path));
+	r = dmasync_real_chdir(dir ? dir : path);
+	if (!r && dir)
+		emulated_dir_entered();
+	return r;
+}
+
+EXPORT char *getcwd(char *buf, size_t size)
+{
+	char *r = dmasync_real_getcwd(buf, size);
+
+	if (r && __atomic_load_n(&emu_relative, __ATOMIC_RELAXED)) {
+		for (unsigned int d = 0; d < N_EMULATED_DIRS; d++) {
+			const char *name = emulated_name(d);
+
+			if (!__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) ||
+			    strcmp(r, emu_paths[d]))
+				continue;
+			/* The stand-in's path is longer than the name. */
+			memcpy(r, name, strlen(name) + 1);
+			break;
+		}
+	}
+	return r;
 }
 
 EXPORT int closedir(DIR *d)
@@ -910,9 +1078,25 @@ static SLOW int statx_fd(int fd, int flags, unsigned int mask, struct statx *stx
 	return r;
 }
 
+/* Relative paths while the program works in or holds an emulated
+ * directory (REBASING()): as the absolute path they name there. */
+static SLOW int fstatat_rebased(int dirfd, const char *path, struct stat *st, int flags)
+{
+	char buf[PATH_MAX];
+	const char *abs = rebase(&dirfd, path, buf, sizeof(buf));
+
+	/* Still relative: nothing of ours (and no loop back here). */
+	return abs == path ? dmasync_real_fstatat(dirfd, path, st, flags)
+			   : fstatat(dirfd, abs, st, flags);
+}
+
 EXPORT int stat(const char *path, struct stat *st)
 {
-	enum dev_path p = dev_path(path);
+	enum dev_path p;
+
+	if (REBASING(path))
+		return fstatat_rebased(AT_FDCWD, path, st, 0);
+	p = dev_path(path);
 
 	if (p == DP_NONE)
 		return dmasync_real_stat(path, st);
@@ -928,7 +1112,11 @@ EXPORT int stat64(const char *path, struct stat64 *st)
 
 EXPORT int lstat(const char *path, struct stat *st)
 {
-	enum dev_path p = dev_path(path);
+	enum dev_path p;
+
+	if (REBASING(path))
+		return fstatat_rebased(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	p = dev_path(path);
 
 	if (p == DP_NONE)
 		return dmasync_real_lstat(path, st);
@@ -943,7 +1131,11 @@ EXPORT int lstat64(const char *path, struct stat64 *st)
 
 EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
-	enum dev_path p = dev_path_at(dirfd, path);
+	enum dev_path p;
+
+	if (REBASING(path))
+		return fstatat_rebased(dirfd, path, st, flags);
+	p = dev_path_at(dirfd, path);
 
 	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
 		return fd_stat_slow(FD_FSTATAT, 0, dirfd, st, flags);
@@ -958,10 +1150,24 @@ EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
 	return fstatat(dirfd, path, (struct stat *)st, flags);
 }
 
+static SLOW int statx_rebased(int dirfd, const char *path, int flags, unsigned int mask,
+			      struct statx *stx)
+{
+	char buf[PATH_MAX];
+	const char *abs = rebase(&dirfd, path, buf, sizeof(buf));
+
+	return abs == path ? dmasync_real_statx(dirfd, path, flags, mask, stx)
+			   : statx(dirfd, abs, flags, mask, stx);
+}
+
 EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
 {
-	enum dev_path p = dev_path_at(dirfd, path);
+	enum dev_path p;
 	struct stat st;
+
+	if (REBASING(path))
+		return statx_rebased(dirfd, path, flags, mask, stx);
+	p = dev_path_at(dirfd, path);
 
 	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
 		return statx_fd(dirfd, flags, mask, stx);
@@ -986,7 +1192,11 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
  */
 EXPORT int __xstat(int ver, const char *path, struct stat *st)
 {
-	enum dev_path p = dev_path(path);
+	enum dev_path p;
+
+	if (REBASING(path))
+		return fstatat_rebased(AT_FDCWD, path, st, 0);
+	p = dev_path(path);
 
 	if (p == DP_NONE)
 		return dmasync_real___xstat(ver, path, st);
@@ -996,7 +1206,11 @@ EXPORT int __xstat(int ver, const char *path, struct stat *st)
 
 EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
 {
-	enum dev_path p = dev_path(path);
+	enum dev_path p;
+
+	if (REBASING(path))
+		return fstatat_rebased(AT_FDCWD, path, (struct stat *)st, 0);
+	p = dev_path(path);
 
 	if (p == DP_NONE)
 		return dmasync_real___xstat64(ver, path, st);
@@ -1006,7 +1220,11 @@ EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
 
 EXPORT int __lxstat(int ver, const char *path, struct stat *st)
 {
-	enum dev_path p = dev_path(path);
+	enum dev_path p;
+
+	if (REBASING(path))
+		return fstatat_rebased(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	p = dev_path(path);
 
 	if (p == DP_NONE)
 		return dmasync_real___lxstat(ver, path, st);
@@ -1016,7 +1234,11 @@ EXPORT int __lxstat(int ver, const char *path, struct stat *st)
 
 EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
 {
-	enum dev_path p = dev_path(path);
+	enum dev_path p;
+
+	if (REBASING(path))
+		return fstatat_rebased(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
+	p = dev_path(path);
 
 	if (p == DP_NONE)
 		return dmasync_real___lxstat64(ver, path, st);
@@ -1026,7 +1248,11 @@ EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
 
 EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
 {
-	enum dev_path p = dev_path_at(dirfd, path);
+	enum dev_path p;
+
+	if (REBASING(path))
+		return fstatat_rebased(dirfd, path, st, flags);
+	p = dev_path_at(dirfd, path);
 
 	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
 		return fd_stat_slow(FD_FXSTATAT, ver, dirfd, st, flags);
@@ -1038,7 +1264,11 @@ EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int
 
 EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
 {
-	enum dev_path p = dev_path_at(dirfd, path);
+	enum dev_path p;
+
+	if (REBASING(path))
+		return fstatat_rebased(dirfd, path, (struct stat *)st, flags);
+	p = dev_path_at(dirfd, path);
 
 	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
 		return fd_stat_slow(FD_FXSTATAT64, ver, dirfd, (struct stat *)st, flags);
@@ -1048,19 +1278,34 @@ EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
 	return 0;
 }
 
+static SLOW int faccessat_rebased(int dirfd, const char *path, int mode, int flags)
+{
+	char buf[PATH_MAX];
+	const char *abs = rebase(&dirfd, path, buf, sizeof(buf));
+
+	return abs == path ? dmasync_real_faccessat(dirfd, path, mode, flags)
+			   : faccessat(dirfd, abs, mode, flags);
+}
+
 EXPORT int access(const char *path, int mode)
 {
+	if (REBASING(path))
+		return faccessat_rebased(AT_FDCWD, path, mode, 0);
 	return dev_path(path) == DP_NONE ? dmasync_real_access(path, mode) : 0;
 }
 
 EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
 {
+	if (REBASING(path))
+		return faccessat_rebased(dirfd, path, mode, flags);
 	return dev_path_at(dirfd, path) == DP_NONE ? dmasync_real_faccessat(dirfd, path, mode, flags)
 						   : 0;
 }
 
 EXPORT int euidaccess(const char *path, int mode)
 {
+	if (REBASING(path))
+		return faccessat_rebased(AT_FDCWD, path, mode, AT_EACCESS);
 	return dev_path(path) == DP_NONE ? dmasync_real_faccessat(AT_FDCWD, path, mode, AT_EACCESS)
 					 : 0;
 }

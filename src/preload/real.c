@@ -252,6 +252,8 @@ PASS(int, access, (const char *path, int mode), (path, mode))
 PASS(int, faccessat, (int dirfd, const char *path, int mode, int flags),
      (dirfd, path, mode, flags))
 PASS(DIR *, opendir, (const char *path), (path))
+PASS(int, chdir, (const char *path), (path))
+PASS(char *, getcwd, (char *buf, size_t size), (buf, size))
 PASS(int, closedir, (DIR *dir), (dir))
 PASS(FILE *, fopen, (const char *path, const char *mode), (path, mode))
 PASS(int, fclose, (FILE *f), (f))

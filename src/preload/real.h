@@ -122,6 +122,8 @@ extern _Thread_local unsigned int dmasync_real_stat_depth;
 int dmasync_real_access(const char *path, int mode);
 int dmasync_real_faccessat(int dirfd, const char *path, int mode, int flags);
 DIR *dmasync_real_opendir(const char *path);
+int dmasync_real_chdir(const char *path);
+char *dmasync_real_getcwd(char *buf, size_t size);
 int dmasync_real_closedir(DIR *dir);
 FILE *dmasync_real_fopen(const char *path, const char *mode);
 int dmasync_real_fclose(FILE *f);

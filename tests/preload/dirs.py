@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Under `dmasync run`, paths relative to the emulated directories
+# (/dev/dma_heap, /sys/kernel/debug/sync) name what they name on Linux:
+# openat() of "system" in a directory fd of /dev/dma_heap is the heap,
+# chdir() into it works and getcwd() says so, "." and ".." are resolved
+# there, and a relative stat sees the device.  Prints TAP.
+import errno
+import fcntl
+import os
+import stat
+import struct
+import sys
+
+HEAP_ALLOC = (3 << 30) | (24 << 16) | (ord("H") << 8) | 0
+
+n = 0
+failed = 0
+
+
+def check(cond, what):
+    global n, failed
+    n += 1
+    print(("ok" if cond else "not ok"), n, "-", what, flush=True)
+    failed += not cond
+
+
+def is_heap(fd):
+    """Whether @fd allocates as the system heap does (a 4 KiB buffer)."""
+    arg = bytearray(struct.pack("QIIQ", 4096, 0, os.O_RDWR | os.O_CLOEXEC, 0))
+    try:
+        fcntl.ioctl(fd, HEAP_ALLOC, arg)
+    except OSError:
+        return False
+    buf = struct.unpack("QIIQ", arg)[1]
+    size = os.lseek(buf, 0, os.SEEK_END)
+    os.close(buf)
+    return size == 4096
+
+
+def main():
+    d = os.open("/dev/dma_heap", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    check(sorted(os.listdir(d)) == ["system"], "a directory fd of /dev/dma_heap lists system")
+    h = os.open("system", os.O_RDONLY | os.O_CLOEXEC, dir_fd=d)
+    check(os.readlink("/proc/self/fd/%d" % h) == "/dev/dma_heap/system" and is_heap(h),
+          "openat(its fd, \"system\") is the heap")
+    os.close(h)
+    st = os.stat("system", dir_fd=d)
+    check(stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat("/dev/dma_heap/system").st_rdev,
+          "fstatat(its fd, \"system\") is the character device")
+    try:
+        os.open("nothing", os.O_RDONLY, dir_fd=d)
+        check(False, "openat(its fd, \"nothing\") fails")
+    except OSError as e:
+        check(e.errno == errno.ENOENT, "openat(its fd, \"nothing\"): ENOENT (%s)" % e.strerror)
+    os.close(d)
+
+    top = os.getcwd()
+    os.chdir("/dev/dma_heap")
+    check(os.getcwd() == "/dev/dma_heap", "chdir(\"/dev/dma_heap\"), getcwd() says so")
+    h = os.open("system", os.O_RDWR | os.O_CLOEXEC)
+    check(is_heap(h), "open(\"system\") there is the heap")
+    os.close(h)
+    h = os.open("./system", os.O_RDWR | os.O_CLOEXEC)
+    check(is_heap(h), "open(\"./system\") too")
+    os.close(h)
+    check(os.listdir(".") == ["system"], "opendir(\".\") lists system")
+    check(os.access("system", os.R_OK | os.W_OK), "access(\"system\")")
+    check(stat.S_ISDIR(os.stat(".").st_mode), "stat(\".\") is a directory")
+    n_ = os.open("../null", os.O_WRONLY | os.O_CLOEXEC)
+    check(os.readlink("/proc/self/fd/%d" % n_) == "/dev/null", "\"../null\" is /dev/null")
+    os.close(n_)
+    os.chdir("..")
+    check(os.getcwd() == "/dev", "chdir(\"..\") goes to /dev")
+    check(os.path.exists("null"), "relative paths in /dev are /dev's")
+
+    os.chdir("/sys/kernel/debug/sync")
+    t = os.open("sw_sync", os.O_RDWR | os.O_CLOEXEC)
+    check(os.readlink("/proc/self/fd/%d" % t) == "/sys/kernel/debug/sync/sw_sync",
+          "chdir(\"/sys/kernel/debug/sync\"), then open(\"sw_sync\") is a timeline")
+    os.close(t)
+    os.chdir(top)
+    check(os.getcwd() == top, "chdir() back to %s" % top)
+    print("1..%d" % n)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
