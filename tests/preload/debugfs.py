@@ -12,29 +12,17 @@ import struct
 import sys
 import time
 
+from tap import check, done, ioc
+
 SW_SYNC = "/sys/kernel/debug/sync/sw_sync"
 HEAP = "/dev/dma_heap/system"
 BUFINFO = "/sys/kernel/debug/dma_buf/bufinfo"
 SYNC_INFO = "/sys/kernel/debug/sync/info"
 
 
-def IOC(d, t, nr, size):
-    return (d << 30) | (size << 16) | (ord(t) << 8) | nr
-
-
-CREATE_FENCE = IOC(3, "W", 0, 40)
-HEAP_ALLOC = IOC(3, "H", 0, 24)
-SET_NAME_A = IOC(1, "b", 1, 4)
-
-n = 0
-failed = 0
-
-
-def check(cond, what):
-    global n, failed
-    n += 1
-    print(("ok" if cond else "not ok"), n, "-", what, flush=True)
-    failed += not cond
+CREATE_FENCE = ioc(3, "W", 0, 40)
+HEAP_ALLOC = ioc(3, "H", 0, 24)
+SET_NAME_A = ioc(1, "b", 1, 4)
 
 
 def read(path):
@@ -102,8 +90,7 @@ def main():
             break
         time.sleep(0.01)
     check(gone, "bufinfo: the buffer gone once closed")
-    print("1..%d" % n)
-    return 1 if failed else 0
+    return done()
 
 
 if __name__ == "__main__":

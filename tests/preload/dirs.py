@@ -12,17 +12,9 @@ import stat
 import struct
 import sys
 
-HEAP_ALLOC = (3 << 30) | (24 << 16) | (ord("H") << 8) | 0
+from tap import check, done, ioc
 
-n = 0
-failed = 0
-
-
-def check(cond, what):
-    global n, failed
-    n += 1
-    print(("ok" if cond else "not ok"), n, "-", what, flush=True)
-    failed += not cond
+HEAP_ALLOC = ioc(3, "H", 0, 24)
 
 
 def is_heap(fd):
@@ -81,8 +73,7 @@ def main():
     os.close(t)
     os.chdir(top)
     check(os.getcwd() == top, "chdir() back to %s" % top)
-    print("1..%d" % n)
-    return 1 if failed else 0
+    return done()
 
 
 if __name__ == "__main__":

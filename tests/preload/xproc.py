@@ -12,31 +12,19 @@ import socket
 import struct
 import sys
 
+from tap import check, done, ioc
+
 SW_SYNC = "/sys/kernel/debug/sync/sw_sync"
 HEAP = "/dev/dma_heap/system"
 
 
-def IOC(d, t, nr, size):
-    return (d << 30) | (size << 16) | (ord(t) << 8) | nr
-
-
-CREATE_FENCE = IOC(3, "W", 0, 40)          # struct sw_sync_create_fence_data
-INC = IOC(1, "W", 1, 4)
-FILE_INFO = IOC(3, ">", 4, 56)             # struct sync_file_info
-HEAP_ALLOC = IOC(3, "H", 0, 24)            # struct dma_heap_allocation_data
-IMPORT = IOC(1, "b", 3, 8)                 # struct dma_buf_import_sync_file
-EXPORT = IOC(3, "b", 2, 8)                 # struct dma_buf_export_sync_file
+CREATE_FENCE = ioc(3, "W", 0, 40)          # struct sw_sync_create_fence_data
+INC = ioc(1, "W", 1, 4)
+FILE_INFO = ioc(3, ">", 4, 56)             # struct sync_file_info
+HEAP_ALLOC = ioc(3, "H", 0, 24)            # struct dma_heap_allocation_data
+IMPORT = ioc(1, "b", 3, 8)                 # struct dma_buf_import_sync_file
+EXPORT = ioc(3, "b", 2, 8)                 # struct dma_buf_export_sync_file
 SYNC_READ, SYNC_WRITE = 1, 2
-
-n = 0
-failed = 0
-
-
-def check(cond, what):
-    global n, failed
-    n += 1
-    print(("ok" if cond else "not ok"), n, "-", what, flush=True)
-    failed += not cond
 
 
 def fence(tl, value):
@@ -133,8 +121,7 @@ def main():
     check(m[5:10] == b"world", "its writes reach this mapping")
     os.close(tl)
     # the timeline's last copy is gone: a point still pending signals -ENOENT
-    print(f"1..{n}")
-    return 1 if failed else 0
+    return done()
 
 
 if __name__ == "__main__":

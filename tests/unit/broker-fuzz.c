@@ -685,6 +685,51 @@ static bool back_to(struct broker *b, int probe, uint64_t objects, int fds)
 }
 
 /*
+ * A broker of a case's own, a client that has said HELLO (@probe) and the
+ * broker's objects and fds before the case: fixture_start() (false, and
+ * the case reported failed, if there is no broker), fixture_back() (the
+ * broker back there, within a while), fixture_end() (@ok, and whether the
+ * broker stopped cleanly).
+ */
+struct fixture {
+	struct broker b;
+	struct ipc_stats st;
+	int probe, fds0;
+};
+
+static bool fixture_start(struct fixture *fx, const char *what)
+{
+	fx->probe = -1;
+	if (!broker_start(&fx->b)) {
+		tap(false, "%s (no broker)", what);
+		return false;
+	}
+	fx->probe = client_of(&fx->b);
+	if (fx->probe >= 0 && stats(fx->probe, &fx->st, 5000)) {
+		close(fx->probe);
+		fx->probe = -1;
+	}
+	fx->fds0 = fd_count(fx->b.pid);
+	return true;
+}
+
+static bool fixture_back(struct fixture *fx)
+{
+	bool ok = fx->probe >= 0 && back_to(&fx->b, fx->probe, fx->st.objects, fx->fds0);
+
+	if (!ok && fx->probe >= 0)
+		show_list(fx->probe);
+	return ok;
+}
+
+static bool fixture_end(struct fixture *fx, bool ok)
+{
+	if (fx->probe >= 0)
+		close(fx->probe);
+	return broker_stop(&fx->b) && ok;
+}
+
+/*
  * Found by the fuzzer (session 10, fixed): do_ioctl() takes the fds a request made from the fields
  * the *client's* ipc_ioctl.kind and .out_len point at (schema_lookup() of
  * the claimed kind), not from where the handler of the real target wrote
@@ -870,24 +915,19 @@ static void case_eventfd_log(void)
  */
 static void case_own_files(void)
 {
+	static const char what[] = "the broker keeps none of its own files for a client "
+				   "(connection as log or channel, page as buffer)";
 	static char text[] = "watchdog=1\n";
-	struct broker b;
-	struct ipc_stats st;
+	struct fixture fx;
 	struct ipc_adopt a = { .size = 4096, .accmode = O_RDWR };
 	struct ipc_msg req, rep;
-	int probe = -1, s = -1, page = -1, fds0 = 0;
+	int s = -1, page = -1;
 	long long r_chan = 0, r_adopt = 0;
 	bool ok = false;
 
-	if (!broker_start(&b)) {
-		tap(false, "the broker's own files given back by a client (no broker)");
+	if (!fixture_start(&fx, what))
 		return;
-	}
-	probe = client_of(&b);
-	if (probe < 0 || stats(probe, &st, 5000))
-		goto out;
-	fds0 = fd_count(b.pid);
-	s = sock_connect(b.path);
+	s = sock_connect(fx.b.path);
 	req = (struct ipc_msg){ .hdr = { .op = IPC_HELLO, .arg0 = IPC_VERSION,
 					 .arg1 = (uint64_t)getpid(), .len = sizeof(text) - 1 },
 				.payload = text, .nfds = 1 };
@@ -915,22 +955,17 @@ static void case_own_files(void)
 	s = -1;
 	close(page);
 	page = -1;
-	ok = r_chan == -EINVAL && r_adopt == -EINVAL && back_to(&b, probe, st.objects, fds0);
-	if (!ok) {
+	ok = r_chan == -EINVAL && r_adopt == -EINVAL;
+	if (!ok)
 		diag("ACCESS_CHANNEL of its connection: %lld, BUF_ADOPT of the page: %lld", r_chan,
 		     r_adopt);
-		show_list(probe);
-	}
+	ok = fixture_back(&fx) && ok;
 out:
 	if (s >= 0)
 		close(s);
 	if (page >= 0)
 		close(page);
-	if (probe >= 0)
-		close(probe);
-	ok = broker_stop(&b) && ok;
-	tap(ok, "the broker keeps none of its own files for a client (connection as log or "
-		"channel, page as buffer)");
+	tap(fixture_end(&fx, ok), what);
 }
 
 /*
@@ -941,21 +976,15 @@ out:
  */
 static void case_empty_message_fds(void)
 {
-	struct broker b;
-	struct ipc_stats st;
-	int probe = -1, s = -1, other = -1, fds0 = 0;
+	static const char what[] = "an empty message with fds drops its client and keeps none of them";
+	struct fixture fx;
+	int s, other;
 	bool ok = false;
 
-	if (!broker_start(&b)) {
-		tap(false, "an empty message with fds (no broker)");
+	if (!fixture_start(&fx, what))
 		return;
-	}
-	probe = client_of(&b);
-	if (probe < 0 || stats(probe, &st, 5000))
-		goto out;
-	fds0 = fd_count(b.pid);
-	s = client_of(&b);
-	other = client_of(&b);
+	s = client_of(&fx.b);
+	other = client_of(&fx.b);
 	if (s >= 0 && other >= 0) {
 		union {
 			char buf[CMSG_SPACE(sizeof(int))];
@@ -981,20 +1010,10 @@ static void case_empty_message_fds(void)
 	}
 	if (s >= 0)
 		close(s);
-	s = -1;
 	if (other >= 0)
 		close(other);
-	other = -1;
-	ok = ok && back_to(&b, probe, st.objects, fds0);
-out:
-	if (s >= 0)
-		close(s);
-	if (other >= 0)
-		close(other);
-	if (probe >= 0)
-		close(probe);
-	ok = broker_stop(&b) && ok;
-	tap(ok, "an empty message with fds drops its client and keeps none of them");
+	ok = fixture_back(&fx) && ok;
+	tap(fixture_end(&fx, ok), what);
 }
 
 /*
@@ -1009,26 +1028,27 @@ out:
  */
 static void case_adopt_log_cycle(void)
 {
+	static const char what[] = "a buffer adopted from the memfd its client gave as HELLO's log "
+				   "goes with the client";
 	static char text[] = "watchdog=1\n";
-	struct broker b;
-	struct ipc_stats st;
+	struct fixture fx;
 	struct ipc_adopt a = { .size = 4096, .accmode = O_RDWR };
 	struct ipc_msg req = { .hdr = { .op = IPC_HELLO, .arg0 = IPC_VERSION, .len = sizeof(text) - 1 },
 			       .payload = text, .nfds = 1 }, rep;
-	int probe = -1, s = -1, m = memfd_create("fuzz-cycle", MFD_CLOEXEC), fds0 = 0;
+	int s = -1, m = memfd_create("fuzz-cycle", MFD_CLOEXEC);
 	bool ok = false;
 
-	if (!broker_start(&b) || m < 0 || ftruncate(m, 4096)) {
-		tap(false, "a buffer adopted from a HELLO's log memfd (no broker)");
+	if (m < 0 || ftruncate(m, 4096)) {
+		tap(false, "%s (no memfd)", what);
 		if (m >= 0)
 			close(m);
 		return;
 	}
-	probe = client_of(&b);
-	if (probe < 0 || stats(probe, &st, 5000))
-		goto out;
-	fds0 = fd_count(b.pid);
-	s = sock_connect(b.path);
+	if (!fixture_start(&fx, what)) {
+		close(m);
+		return;
+	}
+	s = sock_connect(fx.b.path);
 	req.hdr.arg1 = (uint64_t)getpid();
 	req.fds[0] = m;
 	if (s < 0 || call(s, &req, &rep, 5000))
@@ -1049,18 +1069,13 @@ static void case_adopt_log_cycle(void)
 	s = -1;
 	close(m);
 	m = -1;
-	ok = back_to(&b, probe, st.objects, fds0);
-	if (!ok)
-		show_list(probe);
+	ok = fixture_back(&fx);
 out:
 	if (s >= 0)
 		close(s);
 	if (m >= 0)
 		close(m);
-	if (probe >= 0)
-		close(probe);
-	ok = broker_stop(&b) && ok;
-	tap(ok, "a buffer adopted from the memfd its client gave as HELLO's log goes with the client");
+	tap(fixture_end(&fx, ok), what);
 }
 
 /* ---- the well-behaved client ------------------------------------------------------------- */
