@@ -14,6 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "preload"))
+import tap  # noqa: E402
 import xproc  # noqa: E402
 
 TOOL = sys.argv[1]
@@ -22,7 +23,7 @@ TOOL = sys.argv[1]
 _sockdir = tempfile.mkdtemp(prefix="dmasync-tooltest-")
 os.environ["DMASYNC_SOCKET"] = os.path.join(_sockdir, "broker")
 atexit.register(shutil.rmtree, _sockdir, True)
-check = xproc.check
+check = tap.check
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The program under test: a timeline, N points, then INC steps; it reports
@@ -214,5 +215,4 @@ check(tool("run", "--fault=error=2", "--", "true").returncode == 2 and
       tool("run", "--watchdog=x", "--", "true").returncode == 2,
       "bad --fault and --watchdog values are refused with status 2")
 
-print("1..%d" % xproc.n)
-sys.exit(1 if xproc.failed else 0)
+sys.exit(tap.done())

@@ -16,6 +16,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "preload"))
+import tap  # noqa: E402
 import xproc  # noqa: E402
 
 TOOL = sys.argv[1]
@@ -25,7 +26,7 @@ _sockdir = tempfile.mkdtemp(prefix="dmasync-tooltest-")
 os.environ["DMASYNC_SOCKET"] = os.path.join(_sockdir, "broker")
 atexit.register(shutil.rmtree, _sockdir, True)
 SET_NAME_B = (1 << 30) | (8 << 16) | (ord("b") << 8) | 1
-check = xproc.check
+check = tap.check
 me = os.getpid()
 comm = open("/proc/self/comm").read().strip()
 
@@ -194,5 +195,4 @@ with tempfile.TemporaryDirectory() as tmp:
 r = tool("ls", "--format=nonsense")
 check(r.returncode == 2, "a bad option: usage, exit status 2")
 os.close(wr)
-print(f"1..{xproc.n}")
-sys.exit(1 if xproc.failed else 0)
+sys.exit(tap.done())
