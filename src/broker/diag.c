@@ -42,10 +42,9 @@ uint64_t diag_now_ns(void)
  * reopened through /proc as our own open file, non-blocking (the client's
  * file keeps its flags); a socket is written with MSG_DONTWAIT
  * (diag_log()).  Lines that do not fit are dropped.  Only what a stderr
- * can be is kept: a pipe, a character device, a file or a socket; not an
- * epoll, event or timer fd, a directory or an O_PATH fd (an epoll set
- * would keep what is registered in it alive as long as the log lives).
- * Consumes @fd.  Return: the log, or -1.
+ * can be is kept: a pipe, a character device, a file or a socket; an
+ * epoll, event or timer fd, a directory or an O_PATH fd takes no lines,
+ * so it is not held for nothing.  Consumes @fd.  Return: the log, or -1.
  */
 static int nonblocking_log(int fd)
 {
