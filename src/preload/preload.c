@@ -77,13 +77,11 @@ static bool is_dir_path(const char *path, const char *dir)
 	       (!path[n] || !strcmp(path + n, "/") || !strcmp(path + n, "/."));
 }
 
-static enum dev_path dev_path(const char *path)
+static void normalize(char *path);
+
+/* @path, absolute and written as the emulated nodes are: no "//", "." or "..". */
+static enum dev_path dev_path_exact(const char *path)
 {
-	/* Most paths differ by their second or sixth byte: no strcmp(). */
-	if (!path || path[0] != '/' || (path[1] != 'd' && path[1] != 's'))
-		return DP_NONE;
-	if (path[1] == 'd' && (memcmp(path, "/dev/", 5) || (path[5] != 'u' && path[5] != 'd')))
-		return DP_NONE;
 	if (!strcmp(path, "/dev/udmabuf"))
 		return DP_UDMABUF;
 	if (!strcmp(path, "/dev/dma_heap/system"))
@@ -101,6 +99,39 @@ static enum dev_path dev_path(const char *path)
 	if (is_dir_path(path, "/sys/kernel/debug/dma_buf"))
 		return DP_DMABUF_DIR;
 	return DP_NONE;
+}
+
+/*
+ * The emulated node absolute @path names, written as it is or with "//",
+ * "." and ".." in it ("/dev/./udmabuf", "/dev/dma_heap/../udmabuf": by
+ * name, as no component of those paths is a symbolic link).  A path that
+ * ends in "/" or "/." names only a directory.
+ */
+static enum dev_path dev_path(const char *path)
+{
+	char buf[PATH_MAX];
+	enum dev_path p;
+	size_t n;
+
+	/* Most paths differ by their second or sixth byte: no strcmp(). */
+	if (!path || path[0] != '/' || (path[1] != 'd' && path[1] != 's'))
+		return DP_NONE;
+	if (path[1] == 'd' && (memcmp(path, "/dev/", 5) ||
+			       (path[5] != 'u' && path[5] != 'd' && path[5] != '/' && path[5] != '.')))
+		return DP_NONE;
+	p = dev_path_exact(path);
+	if (p != DP_NONE || (!strstr(path, "//") && !strstr(path, "/.")))
+		return p;
+	n = strlen(path);
+	if (n >= sizeof(buf))
+		return DP_NONE;
+	memcpy(buf, path, n + 1);
+	normalize(buf);
+	p = dev_path_exact(buf);
+	if (p != DP_HEAP_DIR && p != DP_SYNC_DIR && p != DP_DMABUF_DIR &&
+	    (path[n - 1] == '/' || (n >= 2 && path[n - 1] == '.' && path[n - 2] == '/')))
+		return DP_NONE;	/* "/dev/udmabuf/": not a directory */
+	return p;
 }
 
 /* A path relative to @dirfd that names an emulated node (absolute only). */
@@ -260,37 +291,130 @@ static void normalize(char *path)
 }
 
 /*
- * A path relative to one of the emulated directories (@*dirfd is an fd of
- * its stand-in, or AT_FDCWD while the program works in it) as the absolute
- * path it names on Linux, in @buf, @*dirfd then AT_FDCWD: so "system" in
- * /dev/dma_heap is the heap, and ".." is /dev.  Anything else as it is.
- * Costs nothing until the program opened or entered one of them; then a
- * stat() per relative path.
+ * Whether relative @path may name an emulated node from a real directory
+ * ("udmabuf" in /dev, "dma_heap/system", "debug/sync/sw_sync" in
+ * /sys/kernel): by the names those paths are made of.  A guess that only
+ * decides whether the directory's own path is looked up.
+ */
+static bool may_name_emulated(const char *path)
+{
+	return strstr(path, "dma") || strstr(path, "sync") || strstr(path, "system") ||
+	       strstr(path, "info");
+}
+
+/* Stand-in path @text (@n bytes, no NUL needed) as the emulated
+ * directory's name ("/dev/dma_heap"), or NULL. */
+static const char *standin_name(const char *text, size_t n)
+{
+	for (unsigned int d = 0; d < N_EMULATED_DIRS; d++)
+		if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) &&
+		    strlen(emu_paths[d]) == n && !memcmp(text, emu_paths[d], n))
+			return emulated_name(d);
+	return NULL;
+}
+
+/* The emulated directory whose stand-in has inode @dev:@ino, or DP_NONE. */
+static enum dev_path standin_dir(dev_t dev, ino_t ino)
+{
+	if (!__atomic_load_n(&emu_relative, __ATOMIC_RELAXED))
+		return DP_NONE;
+	for (unsigned int d = 0; d < N_EMULATED_DIRS; d++)
+		if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) && dev == emu_dev[d] &&
+		    ino == emu_ino[d])
+			return emulated_dirs[d].p;
+	return DP_NONE;
+}
+
+/*
+ * Relative @path from the real directory @dirfd (AT_FDCWD: the working
+ * directory), as the absolute path of the emulated node it names on
+ * Linux, in @buf; else NULL.  The directory's path is the kernel's
+ * (getcwd(), /proc/self/fd): symbolic links in it are resolved, those in
+ * @path are not (only ".." after one would differ).
+ */
+static SLOW const char *resolve_relative(int dirfd, const char *path, char *buf, size_t len)
+{
+	char dir[PATH_MAX];
+	const char *name;
+	ssize_t n;
+	int saved = errno;
+
+	if (dirfd == AT_FDCWD) {
+		n = dmasync_real_getcwd(dir, sizeof(dir)) ? (ssize_t)strlen(dir) : -1;
+	} else {
+		char link[40];
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+		n = dmasync_real_readlink(link, dir, sizeof(dir) - 1);
+	}
+	errno = saved;
+	if (n <= 0 || dir[0] != '/' || (size_t)n >= sizeof(dir) - 1)
+		return NULL;
+	dir[n] = '\0';
+	/* A stand-in's path is its emulated directory's. */
+	name = standin_name(dir, (size_t)n);
+	if ((size_t)snprintf(buf, len, "%s/%s", name ? name : dir, path) >= len)
+		return NULL;
+	normalize(buf);
+	if (dev_path(buf) == DP_NONE)
+		return NULL;
+	/* Trailing "/" and "/." say "a directory": keep them for dev_path(). */
+	if (path[strlen(path) - 1] == '/' || !strcmp(path + strlen(path) - 1, ".")) {
+		size_t m = strlen(buf);
+
+		if (m + 2 >= len)
+			return NULL;
+		memcpy(buf + m, "/.", 3);
+		if (dev_path(buf) == DP_NONE)
+			return NULL;
+	}
+	return buf;
+}
+
+/*
+ * A relative path that names an emulated node on Linux, as its absolute
+ * path in @buf, @*dirfd then AT_FDCWD: one relative to an emulated
+ * directory (@*dirfd is an fd of its stand-in, or AT_FDCWD while the
+ * program works in it: "system" in /dev/dma_heap is the heap, and ".." is
+ * /dev), or one that enters one from a real directory ("udmabuf" in /dev,
+ * "dma_heap/system").  Anything else as it is.  Costs a look at the name
+ * (may_name_emulated()); then, until the program opened or entered an
+ * emulated directory, one system call for the few names it lets through;
+ * after that, a stat() per relative path.
  */
 static const char *rebase(int *dirfd, const char *path, char *buf, size_t len)
 {
+	const char *abs;
 	struct stat st;
 	int saved;
 
-	if (FAST(!__atomic_load_n(&emu_relative, __ATOMIC_RELAXED)) || !path || path[0] == '/' ||
-	    !path[0])
+	if (!path || path[0] == '/' || !path[0])
 		return path;
-	saved = errno;
-	if (*dirfd == AT_FDCWD ? dmasync_real_stat(".", &st) : dmasync_real_fstat(*dirfd, &st)) {
-		errno = saved;
-		return path;
-	}
-	for (unsigned int d = 0; d < N_EMULATED_DIRS; d++) {
-		if (!__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) || st.st_dev != emu_dev[d] ||
-		    st.st_ino != emu_ino[d])
-			continue;
-		if ((size_t)snprintf(buf, len, "%s/%s", emulated_name(d), path) >= len)
+	if (__builtin_expect(__atomic_load_n(&emu_relative, __ATOMIC_RELAXED), 0)) {
+		saved = errno;
+		if (*dirfd == AT_FDCWD ? dmasync_real_stat(".", &st)
+				       : dmasync_real_fstat(*dirfd, &st)) {
+			errno = saved;
 			return path;
-		normalize(buf);
-		*dirfd = AT_FDCWD;
-		return buf;
+		}
+		for (unsigned int d = 0; d < N_EMULATED_DIRS; d++) {
+			if (!__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) ||
+			    st.st_dev != emu_dev[d] || st.st_ino != emu_ino[d])
+				continue;
+			if ((size_t)snprintf(buf, len, "%s/%s", emulated_name(d), path) >= len)
+				return path;
+			normalize(buf);
+			*dirfd = AT_FDCWD;
+			return buf;
+		}
 	}
-	return path;
+	if (FAST(!may_name_emulated(path)))
+		return path;
+	abs = resolve_relative(*dirfd, path, buf, len);
+	if (!abs)
+		return path;
+	*dirfd = AT_FDCWD;
+	return abs;
 }
 
 /* Whether a path relative to @dirfd may name something in an emulated
@@ -299,9 +423,9 @@ static inline bool relative_path(const char *path)
 {
 	return path && path[0] && path[0] != '/';
 }
-#define REBASING(path)                                                          \
-	(__builtin_expect(__atomic_load_n(&emu_relative, __ATOMIC_RELAXED), 0) && \
-	 relative_path(path))
+#define REBASING(path)                                                                   \
+	(__builtin_expect(relative_path(path), 0) &&                                     \
+	 (__atomic_load_n(&emu_relative, __ATOMIC_RELAXED) || may_name_emulated(path)))
 
 /* The program now holds or works in an emulated directory. */
 static void emulated_dir_entered(void)
@@ -543,7 +667,8 @@ static inline bool plain_path(const char *path)
 		return strncmp(path, "/sys/kernel/debug/", 18) != 0;
 	case 'd':
 		return path[2] != 'e' || path[3] != 'v' || path[4] != '/' ||
-		       (path[5] != 'u' && path[5] != 'd' && path[5] != 'f' && path[5] != 's');
+		       (path[5] != 'u' && path[5] != 'd' && path[5] != 'f' && path[5] != 's' &&
+			path[5] != '/' && path[5] != '.');
 	default:
 		return true;
 	}
@@ -630,7 +755,11 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 	case DP_UDMABUF:
 	case DP_HEAP:
 	case DP_SW_SYNC:
-		fd = dmasync_open(path, flags);
+		/* As written without "//", "." or "..". */
+		fd = dmasync_open(p == DP_UDMABUF ? "/dev/udmabuf"
+				  : p == DP_HEAP  ? "/dev/dma_heap/system"
+						  : "/sys/kernel/debug/sync/sw_sync",
+				  flags);
 		if (fd >= 0)
 			errno = saved;
 		return fd;
@@ -836,16 +965,11 @@ EXPORT char *getcwd(char *buf, size_t size)
 	char *r = dmasync_real_getcwd(buf, size);
 
 	if (r && __atomic_load_n(&emu_relative, __ATOMIC_RELAXED)) {
-		for (unsigned int d = 0; d < N_EMULATED_DIRS; d++) {
-			const char *name = emulated_name(d);
+		const char *name = standin_name(r, strlen(r));
 
-			if (!__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) ||
-			    strcmp(r, emu_paths[d]))
-				continue;
-			/* The stand-in's path is longer than the name. */
+		/* The stand-in's path is longer than the name. */
+		if (name)
 			memcpy(r, name, strlen(name) + 1);
-			break;
-		}
 	}
 	return r;
 }
@@ -1025,17 +1149,31 @@ static SLOW int fd_stat_slow(enum fd_stat_call call, int ver, int fd, struct sta
 		return -1;
 	}
 	r = next_fd_stat(call, ver, fd, st, flags);
-	if (!r && !dmasync_real_stat_depth && ours(fd, &obj))
-		stat_as_kernel(&obj, st);
+	if (!r && !dmasync_real_stat_depth) {
+		if (ours(fd, &obj))
+			stat_as_kernel(&obj, st);
+		else if (standin_dir(st->st_dev, st->st_ino) != DP_NONE)
+			dev_stat(standin_dir(st->st_dev, st->st_ino), st);
+	}
 	if (!r)
 		errno = saved;
 	return r;
 }
 
+/*
+ * Whether the table knows @fd is not dmasync's and the program holds no
+ * emulated directory (whose stand-in's fds fstat() describes as Linux's
+ * directory): then a stat of it is libc's.
+ */
+static inline bool fd_stat_plain(int fd)
+{
+	return client_fd_none(fd) && !__atomic_load_n(&emu_relative, __ATOMIC_RELAXED);
+}
+
 /* An fd the table knows is not dmasync's costs one lookup. */
 EXPORT int fstat(int fd, struct stat *st)
 {
-	if (FAST(client_fd_none(fd)))
+	if (FAST(fd_stat_plain(fd)))
 		return dmasync_real_fstat(fd, st);
 	return fd_stat_slow(FD_FSTAT, 0, fd, st, 0);
 }
@@ -1049,7 +1187,7 @@ EXPORT int fstat64(int fd, struct stat64 *st)
 /* glibc < 2.33's entry point for fstat() (see __xstat() below). */
 EXPORT int __fxstat(int ver, int fd, struct stat *st)
 {
-	if (FAST(client_fd_none(fd)))
+	if (FAST(fd_stat_plain(fd)))
 		return dmasync_real___fxstat(ver, fd, st);
 	return fd_stat_slow(FD_FXSTAT, ver, fd, st, 0);
 }
@@ -1065,14 +1203,37 @@ static inline bool empty_path(int dirfd, const char *path, int flags)
 	return (flags & AT_EMPTY_PATH) && path && !path[0] && dirfd != AT_FDCWD;
 }
 
+/* dev_stat() as statx() shows it. */
+static void dev_statx(enum dev_path p, struct statx *stx)
+{
+	struct stat st;
+
+	dev_stat(p, &st);
+	memset(stx, 0, sizeof(*stx));
+	stx->stx_mask = STATX_BASIC_STATS;
+	stx->stx_mode = (__u16)st.st_mode;
+	stx->stx_nlink = (__u32)st.st_nlink;
+	stx->stx_ino = st.st_ino;
+	stx->stx_blksize = (__u32)st.st_blksize;
+	stx->stx_rdev_major = major(st.st_rdev);
+	stx->stx_rdev_minor = minor(st.st_rdev);
+}
+
 static SLOW int statx_fd(int fd, int flags, unsigned int mask, struct statx *stx)
 {
 	struct client_obj obj;
 	int saved = errno, r;
 
 	r = dmasync_real_statx(fd, "", flags, mask, stx);
-	if (!r && !dmasync_real_stat_depth && ours(fd, &obj))
-		statx_as_kernel(&obj, stx);
+	if (!r && !dmasync_real_stat_depth) {
+		enum dev_path p = standin_dir(makedev(stx->stx_dev_major, stx->stx_dev_minor),
+					      stx->stx_ino);
+
+		if (ours(fd, &obj))
+			statx_as_kernel(&obj, stx);
+		else if (p != DP_NONE)
+			dev_statx(p, stx);
+	}
 	if (!r)
 		errno = saved;
 	return r;
@@ -1137,7 +1298,7 @@ EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 		return fstatat_rebased(dirfd, path, st, flags);
 	p = dev_path_at(dirfd, path);
 
-	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
+	if (empty_path(dirfd, path, flags) && !fd_stat_plain(dirfd))
 		return fd_stat_slow(FD_FSTATAT, 0, dirfd, st, flags);
 	if (p == DP_NONE)
 		return dmasync_real_fstatat(dirfd, path, st, flags);
@@ -1163,25 +1324,16 @@ static SLOW int statx_rebased(int dirfd, const char *path, int flags, unsigned i
 EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
 {
 	enum dev_path p;
-	struct stat st;
 
 	if (REBASING(path))
 		return statx_rebased(dirfd, path, flags, mask, stx);
 	p = dev_path_at(dirfd, path);
 
-	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
+	if (empty_path(dirfd, path, flags) && !fd_stat_plain(dirfd))
 		return statx_fd(dirfd, flags, mask, stx);
 	if (p == DP_NONE)
 		return dmasync_real_statx(dirfd, path, flags, mask, stx);
-	dev_stat(p, &st);
-	memset(stx, 0, sizeof(*stx));
-	stx->stx_mask = STATX_BASIC_STATS;
-	stx->stx_mode = (__u16)st.st_mode;
-	stx->stx_nlink = (__u32)st.st_nlink;
-	stx->stx_ino = st.st_ino;
-	stx->stx_blksize = (__u32)st.st_blksize;
-	stx->stx_rdev_major = major(st.st_rdev);
-	stx->stx_rdev_minor = minor(st.st_rdev);
+	dev_statx(p, stx);
 	return 0;
 }
 
@@ -1254,7 +1406,7 @@ EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int
 		return fstatat_rebased(dirfd, path, st, flags);
 	p = dev_path_at(dirfd, path);
 
-	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
+	if (empty_path(dirfd, path, flags) && !fd_stat_plain(dirfd))
 		return fd_stat_slow(FD_FXSTATAT, ver, dirfd, st, flags);
 	if (p == DP_NONE)
 		return dmasync_real___fxstatat(ver, dirfd, path, st, flags);
@@ -1270,7 +1422,7 @@ EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
 		return fstatat_rebased(dirfd, path, (struct stat *)st, flags);
 	p = dev_path_at(dirfd, path);
 
-	if (empty_path(dirfd, path, flags) && !client_fd_none(dirfd))
+	if (empty_path(dirfd, path, flags) && !fd_stat_plain(dirfd))
 		return fd_stat_slow(FD_FXSTATAT64, ver, dirfd, (struct stat *)st, flags);
 	if (p == DP_NONE)
 		return dmasync_real___fxstatat64(ver, dirfd, path, st, flags);
@@ -1336,12 +1488,32 @@ static ssize_t fd_readlink(const char *path, char *buf, size_t len, bool *handle
 	return n;
 }
 
+/*
+ * The link of an fd of an emulated directory's stand-in is the emulated
+ * directory's path, as on Linux: @r bytes of it in @buf become the name.
+ */
+static ssize_t standin_link(ssize_t r, char *buf, size_t len)
+{
+	const char *name;
+
+	if (r <= 0 || !__atomic_load_n(&emu_relative, __ATOMIC_RELAXED))
+		return r;
+	name = standin_name(buf, (size_t)r);
+	if (!name)
+		return r;
+	r = (ssize_t)strlen(name);
+	if ((size_t)r > len)
+		r = (ssize_t)len;
+	memcpy(buf, name, (size_t)r);
+	return r;
+}
+
 EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
 {
 	bool handled;
 	ssize_t r = fd_readlink(path, buf, len, &handled);
 
-	return handled ? r : dmasync_real_readlink(path, buf, len);
+	return handled ? r : standin_link(dmasync_real_readlink(path, buf, len), buf, len);
 }
 
 EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t len)
@@ -1349,7 +1521,8 @@ EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t len)
 	bool handled = false;
 	ssize_t r = path[0] == '/' ? fd_readlink(path, buf, len, &handled) : -1;
 
-	return handled ? r : dmasync_real_readlinkat(dirfd, path, buf, len);
+	return handled ? r
+		       : standin_link(dmasync_real_readlinkat(dirfd, path, buf, len), buf, len);
 }
 
 /* ---- fds the program makes: never dmasync's ------------------------------------------ */

@@ -4,7 +4,9 @@
 # (/dev/dma_heap, /sys/kernel/debug/sync) name what they name on Linux:
 # openat() of "system" in a directory fd of /dev/dma_heap is the heap,
 # chdir() into it works and getcwd() says so, "." and ".." are resolved
-# there, and a relative stat sees the device.  Prints TAP.
+# there, and a relative stat sees the device; paths that enter them from a
+# real directory ("udmabuf" in a directory fd of /dev) and absolute paths
+# with "//", "." or ".." in them do too.  Prints TAP.
 import errno
 import fcntl
 import os
@@ -30,7 +32,62 @@ def is_heap(fd):
     return size == 4096
 
 
+def link(fd):
+    return os.readlink("/proc/self/fd/%d" % fd)
+
+
+def from_real_parents():
+    """Paths that enter the emulated nodes from real directories, first of
+    all (before the program holds any emulated directory)."""
+    top = os.getcwd()
+    dev = os.open("/dev", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    u = os.open("udmabuf", os.O_RDWR | os.O_CLOEXEC, dir_fd=dev)
+    check(link(u) == "/dev/udmabuf", "openat(fd of /dev, \"udmabuf\") is udmabuf")
+    os.close(u)
+    h = os.open("dma_heap/system", os.O_RDWR | os.O_CLOEXEC, dir_fd=dev)
+    check(is_heap(h), "openat(fd of /dev, \"dma_heap/system\") is the heap")
+    os.close(h)
+    check(stat.S_ISDIR(os.stat("dma_heap", dir_fd=dev).st_mode) and
+          stat.S_ISCHR(os.stat("dma_heap/system", dir_fd=dev).st_mode),
+          "fstatat(fd of /dev, \"dma_heap\"...) are a directory and a device")
+    hd = os.open("dma_heap", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dev)
+    st = os.fstat(hd)
+    check(link(hd) == "/dev/dma_heap" and stat.S_ISDIR(st.st_mode) and
+          st.st_ino == os.stat("/dev/dma_heap").st_ino and os.listdir(hd) == ["system"],
+          "openat(fd of /dev, \"dma_heap\"): its link, fstat() and listing are Linux's")
+    os.close(hd)
+    os.close(dev)
+    os.chdir("/dev")
+    h = os.open("./dma_heap/../dma_heap/system", os.O_RDWR | os.O_CLOEXEC)
+    check(is_heap(h), "chdir(\"/dev\"), then \"./dma_heap/../dma_heap/system\" is the heap")
+    os.close(h)
+    check(os.access("udmabuf", os.R_OK | os.W_OK), "access(\"udmabuf\") in /dev")
+    os.chdir("dma_heap")
+    check(os.getcwd() == "/dev/dma_heap", "chdir(\"dma_heap\") from /dev")
+    os.chdir(top)
+    k = os.open("/sys/kernel", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    t = os.open("debug/sync/sw_sync", os.O_RDWR | os.O_CLOEXEC, dir_fd=k)
+    check(link(t) == "/sys/kernel/debug/sync/sw_sync",
+          "openat(fd of /sys/kernel, \"debug/sync/sw_sync\") is a timeline")
+    os.close(t)
+    os.close(k)
+    for path in ("/dev//udmabuf", "/dev/./udmabuf", "/dev/dma_heap/../udmabuf",
+                 "/sys/kernel/debug//sync/./sw_sync"):
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        check(link(fd) in ("/dev/udmabuf", "/sys/kernel/debug/sync/sw_sync"),
+              "open(\"%s\")" % path)
+        os.close(fd)
+    for path in ("/dev/udmabuf/", "/dev/dma_heap/system/."):
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
+            check(False, "open(\"%s\") fails" % path)
+        except OSError as e:
+            check(e.errno in (errno.ENOTDIR, errno.ENOENT),
+                  "open(\"%s\") fails (%s; Linux: ENOTDIR)" % (path, e.strerror))
+
+
 def main():
+    from_real_parents()
     d = os.open("/dev/dma_heap", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     check(sorted(os.listdir(d)) == ["system"], "a directory fd of /dev/dma_heap lists system")
     h = os.open("system", os.O_RDONLY | os.O_CLOEXEC, dir_fd=d)
