@@ -574,7 +574,7 @@ static long file_count(const struct client_obj *obj)
 	FILE *maps;
 
 	if (d) {
-		while ((e = readdir(d))) {
+		while ((e = dmasync_real_readdir(d))) {
 			struct stat st;
 
 			if (e->d_name[0] == '.')
@@ -972,6 +972,39 @@ EXPORT char *getcwd(char *buf, size_t size)
 			memcpy(r, name, strlen(name) + 1);
 	}
 	return r;
+}
+
+/*
+ * The heap's entry in /dev/dma_heap is a character device on Linux
+ * (DT_CHR), the file standing for it a regular one: the one entry that
+ * differs, told by its name first, then by the directory's inode.
+ */
+EXPORT struct dirent *readdir(DIR *d)
+{
+	struct dirent *e = dmasync_real_readdir(d);
+	struct stat st;
+	int saved;
+
+	if (FAST(!e || !__atomic_load_n(&emu_relative, __ATOMIC_RELAXED)) ||
+	    e->d_type != DT_REG || strcmp(e->d_name, "system"))
+		return e;
+	saved = errno;
+	if (!dmasync_real_fstat(dirfd(d), &st) &&
+	    standin_dir(st.st_dev, st.st_ino) == DP_HEAP_DIR) {
+		struct stat dev;
+
+		dev_stat(DP_HEAP, &dev);
+		e->d_type = DT_CHR;
+		e->d_ino = dev.st_ino;
+	}
+	errno = saved;
+	return e;
+}
+
+/* LP64: struct dirent64 is struct dirent under another name. */
+EXPORT struct dirent64 *readdir64(DIR *d)
+{
+	return (struct dirent64 *)readdir(d);
 }
 
 EXPORT int closedir(DIR *d)

@@ -255,6 +255,7 @@ PASS(DIR *, opendir, (const char *path), (path))
 PASS(int, chdir, (const char *path), (path))
 PASS(char *, getcwd, (char *buf, size_t size), (buf, size))
 PASS(int, closedir, (DIR *dir), (dir))
+PASS(struct dirent *, readdir, (DIR *dir), (dir))
 PASS(FILE *, fopen, (const char *path, const char *mode), (path, mode))
 PASS(int, fclose, (FILE *f), (f))
 

@@ -125,6 +125,7 @@ DIR *dmasync_real_opendir(const char *path);
 int dmasync_real_chdir(const char *path);
 char *dmasync_real_getcwd(char *buf, size_t size);
 int dmasync_real_closedir(DIR *dir);
+struct dirent *dmasync_real_readdir(DIR *dir);
 FILE *dmasync_real_fopen(const char *path, const char *mode);
 int dmasync_real_fclose(FILE *f);
 

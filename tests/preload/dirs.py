@@ -90,6 +90,11 @@ def main():
     from_real_parents()
     d = os.open("/dev/dma_heap", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     check(sorted(os.listdir(d)) == ["system"], "a directory fd of /dev/dma_heap lists system")
+    ents = list(os.scandir("/dev/dma_heap"))
+    check(len(ents) == 1 and not ents[0].is_file(follow_symlinks=False) and
+          not ents[0].is_dir(follow_symlinks=False) and
+          ents[0].inode() == os.stat("/dev/dma_heap/system").st_ino,
+          "readdir(): system is no file or directory (DT_CHR), its d_ino stat()'s")
     h = os.open("system", os.O_RDONLY | os.O_CLOEXEC, dir_fd=d)
     check(os.readlink("/proc/self/fd/%d" % h) == "/dev/dma_heap/system" and is_heap(h),
           "openat(its fd, \"system\") is the heap")
