@@ -1472,27 +1472,59 @@ static SLOW int faccessat_rebased(int dirfd, const char *path, int mode, int fla
 			   : faccessat(dirfd, abs, mode, flags);
 }
 
+/*
+ * access() of emulated node @p as Linux answers it: bad mode bits or flags
+ * EINVAL; X_OK EACCES but for the directories (no execute bit, which
+ * root needs too); W_OK of the read-only listings EACCES (their writable
+ * open is refused); else allowed, as their open() is (whoever asks).
+ */
+static int dev_access(enum dev_path p, int mode, int flags)
+{
+	int err = 0;
+
+	if (mode & ~(R_OK | W_OK | X_OK) ||
+	    flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+		err = EINVAL;
+	else if ((mode & X_OK) && p != DP_HEAP_DIR && p != DP_SYNC_DIR && p != DP_DMABUF_DIR)
+		err = EACCES;
+	else if ((mode & W_OK) && (p == DP_BUFINFO || p == DP_SYNC_INFO))
+		err = EACCES;
+	if (!err)
+		return 0;
+	errno = err;
+	return -1;
+}
+
 EXPORT int access(const char *path, int mode)
 {
+	enum dev_path p;
+
 	if (REBASING(path))
 		return faccessat_rebased(AT_FDCWD, path, mode, 0);
-	return dev_path(path) == DP_NONE ? dmasync_real_access(path, mode) : 0;
+	p = dev_path(path);
+	return p == DP_NONE ? dmasync_real_access(path, mode) : dev_access(p, mode, 0);
 }
 
 EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
 {
+	enum dev_path p;
+
 	if (REBASING(path))
 		return faccessat_rebased(dirfd, path, mode, flags);
-	return dev_path_at(dirfd, path) == DP_NONE ? dmasync_real_faccessat(dirfd, path, mode, flags)
-						   : 0;
+	p = dev_path_at(dirfd, path);
+	return p == DP_NONE ? dmasync_real_faccessat(dirfd, path, mode, flags)
+			    : dev_access(p, mode, flags);
 }
 
 EXPORT int euidaccess(const char *path, int mode)
 {
+	enum dev_path p;
+
 	if (REBASING(path))
 		return faccessat_rebased(AT_FDCWD, path, mode, AT_EACCESS);
-	return dev_path(path) == DP_NONE ? dmasync_real_faccessat(AT_FDCWD, path, mode, AT_EACCESS)
-					 : 0;
+	p = dev_path(path);
+	return p == DP_NONE ? dmasync_real_faccessat(AT_FDCWD, path, mode, AT_EACCESS)
+			    : dev_access(p, mode, AT_EACCESS);
 }
 
 EXPORT int eaccess(const char *path, int mode)

@@ -2262,6 +2262,29 @@ static void t_device_fstat(void)
 	}
 }
 
+static void t_device_access(void)
+{
+	static const char *const paths[] = { SW_SYNC_PATH, UDMABUF_PATH, HEAP_PATH };
+	static const bool *const have[] = { &have_swsync, &have_udmabuf, &have_heap };
+
+	for (int i = 0; i < 3; i++) {
+		if (!*have[i])
+			continue;
+		diag("%s", paths[i]);
+		CHECK_EQ(access(paths[i], F_OK), 0);
+		CHECK_EQ(access(paths[i], R_OK | W_OK), 0);
+		/* No execute bit: refused, to root too. */
+		CHECK_ERR(access(paths[i], X_OK), EACCES);
+		CHECK_ERR(faccessat(AT_FDCWD, paths[i], R_OK | X_OK, AT_EACCESS), EACCES);
+		CHECK_ERR(access(paths[i], 8), EINVAL);
+		CHECK_ERR(faccessat(AT_FDCWD, paths[i], R_OK, 0x8000), EINVAL);
+	}
+	if (have_heap) {
+		CHECK_EQ(access("/dev/dma_heap", R_OK | X_OK), 0);
+		CHECK_EQ(access("/dev/dma_heap/", X_OK), 0);
+	}
+}
+
 static void t_dmabuf_fdinfo(void)
 {
 	for (int k = 0; k < NKINDS; k++) {
@@ -3690,6 +3713,7 @@ static const struct test tests[] = {
 	T(syncfile_lseek_read, SW, F_KERNEL, "sync_file: lseek ESPIPE, read EINVAL"),
 	T(syncfile_fstat, SW, F_KERNEL, "sync_file: fstat/statx: anon inode 0600, size 0, root's"),
 	T(device_fstat, 0, F_KERNEL, "sw_sync, udmabuf, heap fds: fstat/statx is stat() of the path"),
+	T(device_access, 0, F_KERNEL, "sw_sync, udmabuf, heap paths: access() modes, X_OK EACCES"),
 	T(syncfile_unknown_ioctls, SW, 0, "sync_file: unknown and foreign ioctls are ENOTTY"),
 	T(syncfile_set_deadline, SW, 0, "sync_file: SYNC_IOC_SET_DEADLINE (ENOTTY before 6.4)"),
 	/* FILE_INFO */
