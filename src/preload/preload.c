@@ -66,6 +66,7 @@
 enum dev_path {
 	DP_NONE, DP_UDMABUF, DP_HEAP, DP_HEAP_DIR, DP_SW_SYNC, DP_BUFINFO, DP_SYNC_INFO,
 	DP_SYNC_DIR, DP_DMABUF_DIR,
+	DP_NOTDIR,	/* an emulated file, named as a directory ("/dev/udmabuf/") */
 };
 
 /* Whether @path is the directory @dir: as it is, or followed by "/" or "/.". */
@@ -105,7 +106,7 @@ static enum dev_path dev_path_exact(const char *path)
  * The emulated node absolute @path names, written as it is or with "//",
  * "." and ".." in it ("/dev/./udmabuf", "/dev/dma_heap/../udmabuf": by
  * name, as no component of those paths is a symbolic link).  A path that
- * ends in "/" or "/." names only a directory.
+ * ends in "/" or "/." names only a directory: DP_NOTDIR for the others.
  */
 static enum dev_path dev_path(const char *path)
 {
@@ -120,17 +121,17 @@ static enum dev_path dev_path(const char *path)
 			       (path[5] != 'u' && path[5] != 'd' && path[5] != '/' && path[5] != '.')))
 		return DP_NONE;
 	p = dev_path_exact(path);
-	if (p != DP_NONE || (!strstr(path, "//") && !strstr(path, "/.")))
-		return p;
 	n = strlen(path);
-	if (n >= sizeof(buf))
-		return DP_NONE;
+	if (p != DP_NONE ||
+	    (path[n - 1] != '/' && !strstr(path, "//") && !strstr(path, "/.")) ||
+	    n >= sizeof(buf))
+		return p;
 	memcpy(buf, path, n + 1);
 	normalize(buf);
 	p = dev_path_exact(buf);
-	if (p != DP_HEAP_DIR && p != DP_SYNC_DIR && p != DP_DMABUF_DIR &&
+	if (p != DP_NONE && p != DP_HEAP_DIR && p != DP_SYNC_DIR && p != DP_DMABUF_DIR &&
 	    (path[n - 1] == '/' || (n >= 2 && path[n - 1] == '.' && path[n - 2] == '/')))
-		return DP_NONE;	/* "/dev/udmabuf/": not a directory */
+		return DP_NOTDIR;	/* "/dev/udmabuf/" */
 	return p;
 }
 
@@ -177,6 +178,23 @@ static void dev_stat(enum dev_path p, struct stat *st)
 	default:
 		break;
 	}
+}
+
+/* Whether @p is an emulated node that is no directory (ENOTDIR as one). */
+static bool emulated_file(enum dev_path p)
+{
+	return p != DP_NONE && p != DP_HEAP_DIR && p != DP_SYNC_DIR && p != DP_DMABUF_DIR;
+}
+
+/* stat() of emulated node @p: dev_stat(), or ENOTDIR. */
+static int emulated_stat(enum dev_path p, struct stat *st)
+{
+	if (p == DP_NOTDIR) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	dev_stat(p, st);
+	return 0;
 }
 
 /*
@@ -750,6 +768,11 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 
 	path = rebase(&dirfd, path, buf, sizeof(buf));
 	p = dev_path_at(dirfd, path);
+	if (emulated_file(p) && (p == DP_NOTDIR || (flags & O_DIRECTORY))) {
+		/* Linux: a trailing slash with O_CREAT is EISDIR first. */
+		errno = p == DP_NOTDIR && (flags & O_CREAT) ? EISDIR : ENOTDIR;
+		return -1;
+	}
 
 	switch (p) {
 	case DP_UDMABUF:
@@ -927,13 +950,19 @@ EXPORT int fclose(FILE *f)
 EXPORT DIR *opendir(const char *path)
 {
 	char buf[PATH_MAX];
+	enum dev_path p;
 	const char *dir;
 	int at = AT_FDCWD;
 	DIR *d;
 
 	if (REBASING(path))
 		path = rebase(&at, path, buf, sizeof(buf));
-	dir = emulated_dir(dev_path(path));
+	p = dev_path(path);
+	if (emulated_file(p)) {
+		errno = ENOTDIR;
+		return NULL;
+	}
+	dir = emulated_dir(p);
 	d = dmasync_real_opendir(dir ? dir : path);
 	if (d && dir)
 		emulated_dir_entered();
@@ -948,12 +977,18 @@ EXPORT DIR *opendir(const char *path)
 EXPORT int chdir(const char *path)
 {
 	char buf[PATH_MAX];
+	enum dev_path p;
 	const char *dir;
 	int at = AT_FDCWD, r;
 
 	if (REBASING(path))
 		path = rebase(&at, path, buf, sizeof(buf));
-	dir = emulated_dir(dev_path(path));
+	p = dev_path(path);
+	if (emulated_file(p)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	dir = emulated_dir(p);
 	r = dmasync_real_chdir(dir ? dir : path);
 	if (!r && dir)
 		emulated_dir_entered();
@@ -1294,8 +1329,7 @@ EXPORT int stat(const char *path, struct stat *st)
 
 	if (p == DP_NONE)
 		return dmasync_real_stat(path, st);
-	dev_stat(p, st);
-	return 0;
+	return emulated_stat(p, st);
 }
 
 /* LP64: struct stat64 is struct stat under another name. */
@@ -1314,8 +1348,7 @@ EXPORT int lstat(const char *path, struct stat *st)
 
 	if (p == DP_NONE)
 		return dmasync_real_lstat(path, st);
-	dev_stat(p, st);
-	return 0;
+	return emulated_stat(p, st);
 }
 
 EXPORT int lstat64(const char *path, struct stat64 *st)
@@ -1335,8 +1368,7 @@ EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 		return fd_stat_slow(FD_FSTATAT, 0, dirfd, st, flags);
 	if (p == DP_NONE)
 		return dmasync_real_fstatat(dirfd, path, st, flags);
-	dev_stat(p, st);
-	return 0;
+	return emulated_stat(p, st);
 }
 
 EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
@@ -1366,6 +1398,10 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
 		return statx_fd(dirfd, flags, mask, stx);
 	if (p == DP_NONE)
 		return dmasync_real_statx(dirfd, path, flags, mask, stx);
+	if (p == DP_NOTDIR) {
+		errno = ENOTDIR;
+		return -1;
+	}
 	dev_statx(p, stx);
 	return 0;
 }
@@ -1385,8 +1421,7 @@ EXPORT int __xstat(int ver, const char *path, struct stat *st)
 
 	if (p == DP_NONE)
 		return dmasync_real___xstat(ver, path, st);
-	dev_stat(p, st);
-	return 0;
+	return emulated_stat(p, st);
 }
 
 EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
@@ -1399,8 +1434,7 @@ EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
 
 	if (p == DP_NONE)
 		return dmasync_real___xstat64(ver, path, st);
-	dev_stat(p, (struct stat *)st);
-	return 0;
+	return emulated_stat(p, (struct stat *)st);
 }
 
 EXPORT int __lxstat(int ver, const char *path, struct stat *st)
@@ -1413,8 +1447,7 @@ EXPORT int __lxstat(int ver, const char *path, struct stat *st)
 
 	if (p == DP_NONE)
 		return dmasync_real___lxstat(ver, path, st);
-	dev_stat(p, st);
-	return 0;
+	return emulated_stat(p, st);
 }
 
 EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
@@ -1427,8 +1460,7 @@ EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
 
 	if (p == DP_NONE)
 		return dmasync_real___lxstat64(ver, path, st);
-	dev_stat(p, (struct stat *)st);
-	return 0;
+	return emulated_stat(p, (struct stat *)st);
 }
 
 EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
@@ -1443,8 +1475,7 @@ EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int
 		return fd_stat_slow(FD_FXSTATAT, ver, dirfd, st, flags);
 	if (p == DP_NONE)
 		return dmasync_real___fxstatat(ver, dirfd, path, st, flags);
-	dev_stat(p, st);
-	return 0;
+	return emulated_stat(p, st);
 }
 
 EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
@@ -1459,8 +1490,7 @@ EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
 		return fd_stat_slow(FD_FXSTATAT64, ver, dirfd, (struct stat *)st, flags);
 	if (p == DP_NONE)
 		return dmasync_real___fxstatat64(ver, dirfd, path, st, flags);
-	dev_stat(p, (struct stat *)st);
-	return 0;
+	return emulated_stat(p, (struct stat *)st);
 }
 
 static SLOW int faccessat_rebased(int dirfd, const char *path, int mode, int flags)
@@ -1485,6 +1515,8 @@ static int dev_access(enum dev_path p, int mode, int flags)
 	if (mode & ~(R_OK | W_OK | X_OK) ||
 	    flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
 		err = EINVAL;
+	else if (p == DP_NOTDIR)
+		err = ENOTDIR;
 	else if ((mode & X_OK) && p != DP_HEAP_DIR && p != DP_SYNC_DIR && p != DP_DMABUF_DIR)
 		err = EACCES;
 	else if ((mode & W_OK) && (p == DP_BUFINFO || p == DP_SYNC_INFO))

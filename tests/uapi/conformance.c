@@ -23,6 +23,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -2285,6 +2286,78 @@ static void t_device_access(void)
 	}
 }
 
+/* @fd's /proc/self/fd link is @want; close it.  False if @fd failed. */
+static bool opened_as(int fd, const char *want)
+{
+	char link[128];
+
+	if (fd < 0)
+		return false;
+	fd_link(fd, link, sizeof(link));
+	CHECK_STR(link, want);
+	close(fd);
+	return true;
+}
+
+static void t_device_path_forms(void)
+{
+	int dev, kern;
+	DIR *d;
+
+	if (have_udmabuf) {
+		CHECK(opened_as(open("/dev//udmabuf", O_RDWR | O_CLOEXEC), UDMABUF_PATH));
+		CHECK(opened_as(open("/dev/./udmabuf", O_RDWR | O_CLOEXEC), UDMABUF_PATH));
+		CHECK_ERR(open("/dev/udmabuf/", O_RDWR | O_CLOEXEC), ENOTDIR);
+		CHECK_ERR(open("/dev/udmabuf/.", O_RDWR | O_CLOEXEC), ENOTDIR);
+		CHECK_ERR(open("/dev/udmabuf/", O_RDWR | O_CREAT | O_CLOEXEC, 0600), EISDIR);
+		CHECK_ERR(open(UDMABUF_PATH, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ENOTDIR);
+		CHECK_ERR(access("/dev/udmabuf/", F_OK), ENOTDIR);
+		{
+			struct stat st;
+
+			CHECK_ERR(stat("/dev/udmabuf/", &st), ENOTDIR);
+		}
+		errno = 0;
+		d = opendir(UDMABUF_PATH);
+		CHECK(!d && errno == ENOTDIR);
+		if (d)
+			closedir(d);
+		CHECK_ERR(chdir(UDMABUF_PATH), ENOTDIR);
+	}
+	if (have_heap) {
+		CHECK(opened_as(open("/dev/dma_heap/../udmabuf", O_RDWR | O_CLOEXEC),
+				UDMABUF_PATH) || !have_udmabuf);
+		CHECK_ERR(open("/dev/dma_heap/system/", O_RDONLY | O_CLOEXEC), ENOTDIR);
+		dev = open("/dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		REQUIRE(dev >= 0);
+		track(dev);
+		CHECK(opened_as(openat(dev, "dma_heap/system", O_RDONLY | O_CLOEXEC), HEAP_PATH));
+		CHECK(opened_as(openat(dev, "dma_heap", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+				"/dev/dma_heap"));
+		if (have_udmabuf)
+			CHECK(opened_as(openat(dev, "udmabuf", O_RDWR | O_CLOEXEC), UDMABUF_PATH));
+		{
+			struct stat st;
+
+			CHECK_EQ(fstatat(dev, "dma_heap/system", &st, 0), 0);
+			CHECK(S_ISCHR(st.st_mode));
+		}
+		CHECK_EQ(faccessat(dev, "dma_heap/system", R_OK, 0), 0);
+		xclose(dev);
+	}
+	if (have_swsync) {
+		kern = open("/sys/kernel", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		REQUIRE(kern >= 0);
+		track(kern);
+		CHECK(opened_as(openat(kern, "debug/sync/sw_sync", O_RDWR | O_CLOEXEC),
+				SW_SYNC_PATH));
+		CHECK(opened_as(open("/sys/kernel/debug//sync/./sw_sync", O_RDWR | O_CLOEXEC),
+				SW_SYNC_PATH));
+		CHECK_ERR(open(SW_SYNC_PATH "/", O_RDWR | O_CLOEXEC), ENOTDIR);
+		xclose(kern);
+	}
+}
+
 static void t_dmabuf_fdinfo(void)
 {
 	for (int k = 0; k < NKINDS; k++) {
@@ -3714,6 +3787,7 @@ static const struct test tests[] = {
 	T(syncfile_fstat, SW, F_KERNEL, "sync_file: fstat/statx: anon inode 0600, size 0, root's"),
 	T(device_fstat, 0, F_KERNEL, "sw_sync, udmabuf, heap fds: fstat/statx is stat() of the path"),
 	T(device_access, 0, F_KERNEL, "sw_sync, udmabuf, heap paths: access() modes, X_OK EACCES"),
+	T(device_path_forms, 0, F_KERNEL, "device paths with //, ., .., trailing /, from a directory fd"),
 	T(syncfile_unknown_ioctls, SW, 0, "sync_file: unknown and foreign ioctls are ENOTTY"),
 	T(syncfile_set_deadline, SW, 0, "sync_file: SYNC_IOC_SET_DEADLINE (ENOTTY before 6.4)"),
 	/* FILE_INFO */
