@@ -27,6 +27,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +78,70 @@ int dmasync_open(const char *path, int flags, ...)
 	return open(path, flags, mode);
 }
 
+/*
+ * The requests Linux's VFS answers for every file before its driver sees
+ * them (do_vfs_ioctl()): on a dmasync fd, what they do to the fd, or to a
+ * file of the kind it stands for.  None of dmasync's files has a fasync
+ * method, and only a timeline (a debugfs file) is a regular one, of size 0.
+ * Return: the result, or -ENOIOCTLCMD for the driver's (or libc's) turn.
+ */
+#define NOT_VFS (-515)	/* the kernel's ENOIOCTLCMD */
+
+static long vfs_ioctl(int fd, bool regular, unsigned long request, void *arg)
+{
+	int on, fl;
+
+	switch ((unsigned int)request) {
+	case FIOCLEX:
+	case FIONCLEX:
+		return fcntl(fd, F_SETFD, (unsigned int)request == FIOCLEX ? FD_CLOEXEC : 0) ? -errno
+											  : 0;
+	case FIONBIO:
+	case FIOASYNC:
+		if (copy_from_user(&on, arg, sizeof(on)))
+			return -EFAULT;
+		if ((unsigned int)request == FIOASYNC)
+			return on ? -ENOTTY : 0;	/* no fasync method */
+		fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK))
+			return -errno;
+		return 0;
+	case FIGETBSZ:
+		on = 4096;
+		return copy_to_user(arg, &on, sizeof(on)) ? -EFAULT : 0;
+	case FIOQSIZE: {
+		loff_t zero = 0;
+
+		if (!regular)
+			return -ENOTTY;
+		return copy_to_user(arg, &zero, sizeof(zero)) ? -EFAULT : 0;
+	}
+	case FIONREAD:
+		on = 0;
+		if (!regular)
+			return NOT_VFS;	/* the driver's: ENOTTY */
+		return copy_to_user(arg, &on, sizeof(on)) ? -EFAULT : 0;
+	default:
+		return NOT_VFS;
+	}
+}
+
+static bool vfs_request(unsigned long request)
+{
+	switch ((unsigned int)request) {
+	case FIOCLEX:
+	case FIONCLEX:
+	case FIONBIO:
+	case FIOASYNC:
+	case FIGETBSZ:
+	case FIOQSIZE:
+	case FIONREAD:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int dmasync_ioctl(int fd, unsigned long request, ...)
 {
 	struct uapi_file *file;
@@ -89,6 +154,19 @@ int dmasync_ioctl(int fd, unsigned long request, ...)
 	va_end(ap);
 
 	file = uapi_files_any() ? uapi_file_lookup(fd) : NULL;
+	if (vfs_request(request)) {
+		struct client_obj obj;
+
+		r = NOT_VFS;
+		if (file)
+			r = vfs_ioctl(fd, !strcmp(file->ops->name, "sw_sync"), request, arg);
+		else if (client_enabled() && client_find(fd, &obj) == 1)
+			r = vfs_ioctl(fd, obj.kind == IPC_KIND_TIMELINE, request, arg);
+		if (r != NOT_VFS) {
+			uapi_file_put(file);
+			return r < 0 ? set_errno(r) : (int)r;
+		}
+	}
 	if (!file && client_enabled()) {
 		bool handled;
 

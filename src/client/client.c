@@ -1264,6 +1264,29 @@ void client_fds_closed(unsigned int lo, unsigned int hi)
 	fdt_mark(lo, hi, FD_UNKNOWN);
 }
 
+int client_fds_known(unsigned int lo, unsigned int hi, int *fds, struct client_obj *objs,
+		     int max)
+{
+	int n = 0;
+
+	if (!__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE))
+		return 0;
+	for (unsigned int c = lo / FDT_CHUNK; c < FDT_CHUNKS && c <= hi / FDT_CHUNK; c++) {
+		struct fd_slot *chunk = __atomic_load_n(&fdt[c], __ATOMIC_ACQUIRE);
+		unsigned int a = c * FDT_CHUNK, b = a + FDT_CHUNK - 1;
+
+		if (!chunk)
+			continue;
+		for (unsigned int fd = a > lo ? a : lo; fd <= b && fd <= hi && n < max; fd++) {
+			if (__atomic_load_n(&chunk[fd % FDT_CHUNK].state, __ATOMIC_ACQUIRE) !=
+			    FD_OURS || fdt_lookup((int)fd, &objs[n]) != 1)
+				continue;
+			fds[n++] = (int)fd;
+		}
+	}
+	return n;
+}
+
 void client_fd_copied(int from, int to)
 {
 	struct fd_slot *s;

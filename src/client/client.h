@@ -118,6 +118,22 @@ void client_trust_fd_numbers(void);
  * may come back as something else at once), and then were.  No lock: a
  * signal handler may call them. */
 void client_fds_closing(unsigned int lo, unsigned int hi);
+
+/**
+ * client_fds_known() - the fds of @lo..@hi the table knows are dmasync's
+ * @lo: first number
+ * @hi: last number (may be ~0u)
+ * @fds: filled with up to @max numbers
+ * @objs: filled with what each is
+ * @max: room in @fds and @objs
+ *
+ * For closes by another route than close() (close_range(), dup2() over
+ * an fd, fclose()): only numbers a lookup identified are found; costs a
+ * look at each allocated slot of the range.  Takes fdt_lock per hit.
+ * Return: the count.
+ */
+int client_fds_known(unsigned int lo, unsigned int hi, int *fds, struct client_obj *objs,
+		     int max);
 void client_fds_closed(unsigned int lo, unsigned int hi);
 /* @to now refers to what @from does (dup, dup2, dup3, F_DUPFD). */
 void client_fd_copied(int from, int to);

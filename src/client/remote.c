@@ -129,6 +129,15 @@ static void mirrors_forget(int fd, const struct client_obj *obj)
 	for (q = &regs; (r = *q);) {
 		if (r->fd == fd && r->dev == obj->dev && r->ino == obj->ino) {
 			*q = r->next;
+			/*
+			 * Out of the set first: closing the dup alone leaves
+			 * the registration while the mirror's file lives on
+			 * elsewhere (the broker's copy), and the set would
+			 * report a closed fd's events.  If the program closed
+			 * or reused @epfd, this fails harmlessly: the dup is
+			 * registered nowhere else.
+			 */
+			epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->dup, NULL);
 			close(r->dup);
 			free(r);
 		} else {
@@ -647,6 +656,31 @@ int client_close_obj(int fd, const struct client_obj *obj)
 		client_closed(obj);
 	errno = e;
 	return r;
+}
+
+int client_close_begin(unsigned int lo, unsigned int hi, struct client_obj *objs, int max)
+{
+	int fds[64], n, k = 0;
+
+	if (max > 64)
+		max = 64;
+	n = client_fds_known(lo, hi, fds, objs, max);
+	for (int i = 0; i < n; i++) {
+		if (objs[i].kind == IPC_KIND_DMA_BUF)
+			mirrors_forget(fds[i], &objs[i]);
+		else if (objs[i].kind == IPC_KIND_TIMELINE)
+			objs[k++] = objs[i];
+	}
+	return k;
+}
+
+void client_close_end(const struct client_obj *objs, int n)
+{
+	int e = errno;
+
+	for (int i = 0; i < n; i++)
+		client_closed(&objs[i]);
+	errno = e;
 }
 
 int client_entry_close(int fd, bool *handled)

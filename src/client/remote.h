@@ -28,4 +28,29 @@ int client_entry_close(int fd, bool *handled);
  * waits for the broker's release.  Return: close()'s. */
 int client_close_obj(int fd, const struct client_obj *obj);
 
+/**
+ * client_close_begin() - before a close of @lo..@hi by another route
+ * @lo: first number
+ * @hi: last number
+ * @objs: the timelines among them (room for @max)
+ * @max: at most 64 are handled
+ *
+ * What client_close_obj() does around close() for each fd of the range the
+ * table knows is dmasync's, for close_range(), dup2()/dup3() over an fd and
+ * fclose(): a dma-buf's epoll registrations go now; a timeline is kept in
+ * @objs for client_close_end(), after the system call.
+ * Return: the number of timelines in @objs.
+ */
+int client_close_begin(unsigned int lo, unsigned int hi, struct client_obj *objs, int max);
+
+/**
+ * client_close_end() - after it: each timeline's last close, if it was
+ * one, signals its points before this returns (a round trip each)
+ * @objs: from client_close_begin()
+ * @n: its return
+ *
+ * errno is kept.
+ */
+void client_close_end(const struct client_obj *objs, int n);
+
 #endif

@@ -910,6 +910,32 @@ EXPORT int creat64(const char *path, mode_t mode)
 	return creat(path, mode);
 }
 
+/*
+ * Closes by other routes than close() (close_range(), dup2()/dup3() over
+ * an fd, fclose()) of fds @lo..@hi: what close() does around the system
+ * call for those the table knows are dmasync's (client_close_begin()):
+ * a dma-buf's epoll registrations go, and a timeline's last close signals
+ * its points before the call returns (closing_end()).  Not in a signal
+ * handler that interrupted dmasync's own code, nor in process mode.
+ */
+struct closing {
+	struct client_obj tl[16];
+	int n;
+};
+
+static inline void closing_begin(struct closing *c, unsigned int lo, unsigned int hi)
+{
+	c->n = 0;
+	if (!client_busy() && !uapi_files_any())
+		c->n = client_close_begin(lo, hi, c->tl, 16);
+}
+
+static inline void closing_end(const struct closing *c)
+{
+	if (c->n)
+		client_close_end(c->tl, c->n);
+}
+
 EXPORT FILE *fopen(const char *path, const char *mode)
 {
 	char buf[PATH_MAX];
@@ -938,12 +964,17 @@ EXPORT FILE *fopen64(const char *path, const char *mode)
 EXPORT int fclose(FILE *f)
 {
 	int fd = f ? fileno(f) : -1, r;
+	struct closing c = { .n = 0 };
 
-	if (fd >= 0)
+	if (fd >= 0) {
+		closing_begin(&c, (unsigned int)fd, (unsigned int)fd);
 		client_fds_closing((unsigned int)fd, (unsigned int)fd);
+	}
 	r = dmasync_real_fclose(f);
-	if (fd >= 0)
+	if (fd >= 0) {
 		client_fds_closed((unsigned int)fd, (unsigned int)fd);
+		closing_end(&c);
+	}
 	return r;
 }
 
@@ -1870,13 +1901,18 @@ EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
 {
 	/* CLOSE_RANGE_CLOEXEC only marks them. */
 	bool closes = !(flags & CLOSE_RANGE_CLOEXEC) && lo <= hi;
+	struct closing c = { .n = 0 };
 	int r;
 
-	if (closes)
+	if (closes) {
+		closing_begin(&c, lo, hi);
 		client_fds_closing(lo, hi);
+	}
 	r = lo <= hi ? close_range_around(lo, hi, flags) : dmasync_real_close_range(lo, hi, flags);
-	if (closes)
+	if (closes) {
 		client_fds_closed(lo, hi);
+		closing_end(&c);
+	}
 	return r;
 }
 
@@ -1942,6 +1978,7 @@ EXPORT int dup(int fd)
  */
 static int dup_over(int fd, int fd2, int flags, bool three)
 {
+	struct closing c = { .n = 0 };
 	int r, moved = 0;
 
 	/* Copying one of the library's fds: a number the program never
@@ -1957,11 +1994,14 @@ static int dup_over(int fd, int fd2, int flags, bool three)
 			return -1;
 		}
 	}
-	if (fd2 >= 0 && fd2 != fd)
+	if (fd2 >= 0 && fd2 != fd) {
+		closing_begin(&c, (unsigned int)fd2, (unsigned int)fd2);
 		client_fds_closing((unsigned int)fd2, (unsigned int)fd2);
+	}
 	r = three ? dmasync_real_dup3(fd, fd2, flags) : dmasync_real_dup2(fd, fd2);
 	if (r >= 0) {
 		client_fd_copied(fd, r);
+		closing_end(&c);
 		return r;
 	}
 	if (moved > 0) {

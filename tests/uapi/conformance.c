@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -47,6 +48,7 @@
 #include <sys/wait.h>
 
 #include <linux/dma-buf.h>
+#include <linux/fs.h>
 #include <linux/dma-heap.h>
 #include <linux/sync_file.h>
 #include <linux/udmabuf.h>
@@ -3065,6 +3067,129 @@ static void t_signals_interrupt_waits(void)
 
 #define EP_TAG 0x0123456789abcdefull
 
+/*
+ * The requests the VFS answers for every file (FIOCLEX, FIONCLEX, FIONBIO,
+ * FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD) on each kind of fd: they act on
+ * the fd before any driver sees them (event loops such as libuv set
+ * O_NONBLOCK and FD_CLOEXEC this way).
+ */
+static void t_vfs_ioctls(void)
+{
+	static const char *const name[] = { "sync_file", "timeline", "udmabuf", "heap buffer",
+					    "/dev/udmabuf", "/dev/dma_heap/system" };
+	int fds[6] = { -1, -1, -1, -1, -1, -1 };
+
+	if (have_swsync) {
+		fds[1] = open_timeline();
+		fds[0] = create_fence(fds[1], 1);
+	}
+	for (int k = 0; k < NKINDS; k++)
+		if (kind_ok(k))
+			fds[2 + k] = new_dmabuf_kind(k, PAGE);
+	if (have_udmabuf)
+		fds[4] = open_udmabuf_dev();
+	if (have_heap)
+		fds[5] = open_heap();
+	for (int i = 0; i < 6; i++) {
+		int fd = fds[i], v, fl;
+		loff_t q = -1;
+
+		if (fd < 0)
+			continue;
+		diag("%s", name[i]);
+		CHECK_EQ(U_ioctl(fd, FIONCLEX), 0);
+		CHECK_EQ(U_fcntl(fd, F_GETFD), 0);
+		CHECK_EQ(U_ioctl(fd, FIOCLEX), 0);
+		CHECK_EQ(U_fcntl(fd, F_GETFD), FD_CLOEXEC);
+		v = 1;
+		CHECK_EQ(U_ioctl(fd, FIONBIO, &v), 0);
+		fl = U_fcntl(fd, F_GETFL);
+		if (i)	/* a sync file's O_NONBLOCK: see kernel-compat.md */
+			CHECK(fl >= 0 && (fl & O_NONBLOCK));
+		v = 0;
+		CHECK_EQ(U_ioctl(fd, FIONBIO, &v), 0);
+		fl = U_fcntl(fd, F_GETFL);
+		CHECK(fl >= 0 && !(fl & O_NONBLOCK));
+		CHECK_ERR(U_ioctl(fd, FIONBIO, (void *)8), EFAULT);
+		v = 0;
+		CHECK_EQ(U_ioctl(fd, FIOASYNC, &v), 0);
+		v = 1;
+		CHECK_ERR(U_ioctl(fd, FIOASYNC, &v), ENOTTY);	/* no fasync method */
+		v = 0;
+		CHECK_EQ(U_ioctl(fd, FIGETBSZ, &v), 0);
+		CHECK_EQ(v, 4096);
+		if (i == 1) {
+			/* a debugfs file: a regular one, of size 0 */
+			CHECK_EQ(U_ioctl(fd, FIOQSIZE, &q), 0);
+			CHECK_EQ(q, 0);
+			v = -1;
+			CHECK_EQ(U_ioctl(fd, FIONREAD, &v), 0);
+			CHECK_EQ(v, 0);
+		} else {
+			CHECK_ERR(U_ioctl(fd, FIOQSIZE, &q), ENOTTY);
+			/* the driver's: ENOTTY, or EINVAL from the heap's */
+			CHECK_ERR(U_ioctl(fd, FIONREAD, &v), i == 5 ? EINVAL : ENOTTY);
+		}
+	}
+}
+
+/* A registration goes with the last close of the file: a set that held
+ * only a closed dma-buf reports nothing, at once. */
+static void t_epoll_dmabuf_closed(void)
+{
+	int ep = track(epoll_create1(EPOLL_CLOEXEC));
+
+	REQUIRE(ep >= 0);
+	for (int k = 0; k < NKINDS; k++) {
+		for (int i = 0; i < 10; i++) {
+			struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.u64 = EP_TAG },
+					   out[4];
+			int b;
+
+			if (!kind_ok(k))
+				break;
+			b = new_dmabuf_kind(k, PAGE);
+			REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
+			CHECK_EQ(U_epoll_wait(ep, out, 4, 0), 1);
+			xclose(b);
+			CHECK_EQ(U_epoll_wait(ep, out, 4, 0), 0);
+		}
+	}
+}
+
+/* Closed by dup2(), dup3(), close_range() or fclose() rather than
+ * close(): a timeline's pending points signal -ENOENT before it returns. */
+static void t_swsync_close_routes(void)
+{
+	static const char *const route[] = { "dup2", "dup3", "close_range", "fclose" };
+
+	for (int r = 0; r < 4; r++) {
+		diag("%s", route[r]);
+		for (int i = 0; i < 10; i++) {
+			int tl = open_timeline(), f = create_fence(tl, 1), nul = -1;
+
+			untrack(tl);
+			if (r == 0 || r == 1) {
+				nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				REQUIRE(nul >= 0);
+				REQUIRE((r ? dup3(nul, tl, O_CLOEXEC) : dup2(nul, tl)) == tl);
+				close(tl);
+				close(nul);
+			} else if (r == 2) {
+				REQUIRE(close_range((unsigned int)tl, (unsigned int)tl, 0) == 0);
+			} else {
+				FILE *fp = fdopen(tl, "r");
+
+				REQUIRE(fp);
+				REQUIRE(fclose(fp) == 0);
+			}
+			CHECK_EQ(revents(f, POLLIN, 0), POLLIN);
+			CHECK_EQ(sf_status(f), -ENOENT);
+			xclose(f);
+		}
+	}
+}
+
 static void t_epoll_dmabuf(void)
 {
 	int tl = open_timeline(), b = new_dmabuf(PAGE), br = new_dmabuf(PAGE);
@@ -3774,6 +3899,7 @@ static const struct test tests[] = {
 	T(swsync_inc_signals_in_order, SW, 0, "sw_sync: INC signals every point up to the new value"),
 	T(swsync_same_value_shares_fence, SW, 0, "sw_sync: two fences for one pending value share a dma_fence"),
 	T(swsync_close_timeline_enoent, SW, 0, "sw_sync: closing the timeline signals pending points with -ENOENT"),
+	T(swsync_close_routes, SW, F_KERNEL, "sw_sync: a timeline closed by dup2/dup3/close_range/fclose signals at once"),
 	T(swsync_close_unpolled_merge_status, SW, 0, "sw_sync: merge of failed points: count-only status depends on poll order"),
 	T(swsync_bad_args, SW, 0, "sw_sync: EFAULT, ENOTTY, EBADF; no fd leaks on copy-out failure"),
 	T(swsync_timeline_poll, SW, 0, "sw_sync: the timeline fd always polls readable and writable"),
@@ -3854,6 +3980,8 @@ static const struct test tests[] = {
 	T(dmabuf_ppoll, DB | SW, 0, "dma-buf poll: ppoll timeout, POLLIN and POLLOUT entries"),
 	T(signals_interrupt_waits, DB | SW, 0, "signals: poll EINTR always, SYNC START EINTR or restarted"),
 	T(epoll_dmabuf, DB | SW, 0, "epoll: dma-buf readiness and data.u64 returned unchanged"),
+	T(epoll_dmabuf_closed, DB, 0, "epoll: a dma-buf's registration goes with its last close"),
+	T(vfs_ioctls, 0, 0, "FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD on every kind"),
 	T(epoll_dmabuf_blocking, DB | SW, 0, "epoll: epoll_wait on a dma-buf woken by a thread"),
 	T(epoll_sync_file, SW, 0, "epoll: sync_file level/edge triggered"),
 	T(epoll_sync_file_events, SW, 0, "epoll: sync_file reports EPOLLIN alone, whatever was asked"),
