@@ -33,7 +33,9 @@
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -115,17 +117,22 @@ static enum dev_path dev_path(const char *path)
 	size_t n;
 
 	/* Most paths differ by their second or sixth byte: no strcmp(). */
-	if (!path || path[0] != '/' || (path[1] != 'd' && path[1] != 's'))
+	if (!path || path[0] != '/')
 		return DP_NONE;
-	if (path[1] == 'd' && (memcmp(path, "/dev/", 5) ||
-			       (path[5] != 'u' && path[5] != 'd' && path[5] != '/' && path[5] != '.')))
-		return DP_NONE;
-	p = dev_path_exact(path);
 	n = strlen(path);
-	if (p != DP_NONE ||
-	    (path[n - 1] != '/' && !strstr(path, "//") && !strstr(path, "/.")) ||
-	    n >= sizeof(buf))
-		return p;
+	if (path[1] != '/' && path[1] != '.') {	/* "//dev/udmabuf", "/./dev/..." */
+		if (path[1] != 'd' && path[1] != 's')
+			return DP_NONE;
+		if (path[1] == 'd' &&
+		    (memcmp(path, "/dev/", 5) ||
+		     (path[5] != 'u' && path[5] != 'd' && path[5] != '/' && path[5] != '.')))
+			return DP_NONE;
+		p = dev_path_exact(path);
+		if (p != DP_NONE || (path[n - 1] != '/' && !strstr(path, "//") && !strstr(path, "/.")))
+			return p;
+	}
+	if (n >= sizeof(buf))
+		return DP_NONE;
 	memcpy(buf, path, n + 1);
 	normalize(buf);
 	p = dev_path_exact(buf);
@@ -184,6 +191,31 @@ static void dev_stat(enum dev_path p, struct stat *st)
 static bool emulated_file(enum dev_path p)
 {
 	return p != DP_NONE && p != DP_HEAP_DIR && p != DP_SYNC_DIR && p != DP_DMABUF_DIR;
+}
+
+/* Emulated node @p's path as written ("/dev/udmabuf"), or NULL. */
+static const char *dev_path_name(enum dev_path p)
+{
+	switch (p) {
+	case DP_UDMABUF:
+		return "/dev/udmabuf";
+	case DP_HEAP:
+		return "/dev/dma_heap/system";
+	case DP_HEAP_DIR:
+		return "/dev/dma_heap";
+	case DP_SW_SYNC:
+		return "/sys/kernel/debug/sync/sw_sync";
+	case DP_BUFINFO:
+		return "/sys/kernel/debug/dma_buf/bufinfo";
+	case DP_SYNC_INFO:
+		return "/sys/kernel/debug/sync/info";
+	case DP_SYNC_DIR:
+		return "/sys/kernel/debug/sync";
+	case DP_DMABUF_DIR:
+		return "/sys/kernel/debug/dma_buf";
+	default:
+		return NULL;
+	}
 }
 
 /* stat() of emulated node @p: dev_stat(), or ENOTDIR. */
@@ -618,6 +650,27 @@ static long file_count(const struct client_obj *obj)
 	return count + recorded_maps(obj->ino);
 }
 
+/*
+ * F_GETFL of a dmasync fd of @kind whose socket or memfd says @fl, as
+ * Linux's file says it: a sync file is an anon inode opened O_RDONLY (its
+ * socket is always non-blocking); open() of a device or of sw_sync adds
+ * O_LARGEFILE, which dma-bufs (anon files) lack and a heap buffer's memfd
+ * has.
+ */
+#define KERNEL_O_LARGEFILE 0100000	/* libc's O_LARGEFILE is 0 on LP64 */
+
+static int kernel_fl(enum ipc_kind kind, int fl)
+{
+	switch (kind) {
+	case IPC_KIND_SYNC_FILE:
+		return (fl & ~(O_ACCMODE | O_NONBLOCK | KERNEL_O_LARGEFILE)) | O_RDONLY;
+	case IPC_KIND_DMA_BUF:
+		return fl & ~KERNEL_O_LARGEFILE;
+	default:
+		return fl | KERNEL_O_LARGEFILE;
+	}
+}
+
 /* A memfd holding /proc/self/fdinfo/@fd's text for one of ours. */
 static int fdinfo_open(int fd, const struct client_obj *obj, int flags)
 {
@@ -628,8 +681,7 @@ static int fdinfo_open(int fd, const struct client_obj *obj, int flags)
 
 	if (fl < 0)
 		return -1;
-	if (obj->kind == IPC_KIND_SYNC_FILE)
-		fl = (fl & ~(O_ACCMODE | O_NONBLOCK)) | O_RDONLY;
+	fl = kernel_fl(obj->kind, fl);
 	n = snprintf(text, sizeof(text), "pos:\t0\nflags:\t0%o\nmnt_id:\t15\nino:\t%lu\n",
 		     (unsigned int)(fl | ((fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0)),
 		     (unsigned long)obj->ino);
@@ -680,9 +732,12 @@ static inline bool plain_path(const char *path)
 		return false;
 	switch (path[1]) {
 	case 'p':
+	case '/':	/* "//dev/udmabuf" */
+	case '.':	/* "/./dev/udmabuf", "/../dev/udmabuf" */
 		return false;
 	case 's':
-		return strncmp(path, "/sys/kernel/debug/", 18) != 0;
+		/* Also "/sys//kernel/debug/..." (a path of /sys with "debug" in it). */
+		return strncmp(path, "/sys/kernel/debug/", 18) != 0 && !strstr(path, "debug");
 	case 'd':
 		return path[2] != 'e' || path[3] != 'v' || path[4] != '/' ||
 		       (path[5] != 'u' && path[5] != 'd' && path[5] != 'f' && path[5] != 's' &&
@@ -768,9 +823,21 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 
 	path = rebase(&dirfd, path, buf, sizeof(buf));
 	p = dev_path_at(dirfd, path);
+	if (p != DP_NONE && (flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY)) {
+		errno = EINVAL;	/* Linux 6.1.192 (and 6.4 on) */
+		return -1;
+	}
+	if (p != DP_NONE && p != DP_NOTDIR && (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) {
+		errno = EEXIST;	/* they exist */
+		return -1;
+	}
 	if (emulated_file(p) && (p == DP_NOTDIR || (flags & O_DIRECTORY))) {
 		/* Linux: a trailing slash with O_CREAT is EISDIR first. */
 		errno = p == DP_NOTDIR && (flags & O_CREAT) ? EISDIR : ENOTDIR;
+		return -1;
+	}
+	if (emulated_file(p) && (flags & O_DIRECT)) {
+		errno = EINVAL;	/* no direct I/O: character devices, debugfs */
 		return -1;
 	}
 
@@ -779,10 +846,7 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 	case DP_HEAP:
 	case DP_SW_SYNC:
 		/* As written without "//", "." or "..". */
-		fd = dmasync_open(p == DP_UDMABUF ? "/dev/udmabuf"
-				  : p == DP_HEAP  ? "/dev/dma_heap/system"
-						  : "/sys/kernel/debug/sync/sw_sync",
-				  flags);
+		fd = dmasync_open(dev_path_name(p), flags);
 		if (fd >= 0)
 			errno = saved;
 		return fd;
@@ -1636,21 +1700,158 @@ static ssize_t standin_link(ssize_t r, char *buf, size_t len)
 	return r;
 }
 
+/* readlink() of an emulated node: none is a symbolic link. */
+static SLOW ssize_t dev_readlink(enum dev_path p)
+{
+	errno = p == DP_NOTDIR ? ENOTDIR : EINVAL;
+	return -1;
+}
+
 EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
 {
 	bool handled;
 	ssize_t r = fd_readlink(path, buf, len, &handled);
+	enum dev_path p;
 
-	return handled ? r : standin_link(dmasync_real_readlink(path, buf, len), buf, len);
+	if (handled)
+		return r;
+	p = dev_path(path);
+	if (p != DP_NONE)
+		return dev_readlink(p);
+	return standin_link(dmasync_real_readlink(path, buf, len), buf, len);
 }
 
 EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t len)
 {
 	bool handled = false;
 	ssize_t r = path[0] == '/' ? fd_readlink(path, buf, len, &handled) : -1;
+	enum dev_path p;
 
-	return handled ? r
-		       : standin_link(dmasync_real_readlinkat(dirfd, path, buf, len), buf, len);
+	if (handled)
+		return r;
+	p = dev_path(path);
+	if (p != DP_NONE)
+		return dev_readlink(p);
+	return standin_link(dmasync_real_readlinkat(dirfd, path, buf, len), buf, len);
+}
+
+/* ---- realpath, statfs ----------------------------------------------------------------- */
+
+/*
+ * realpath() of an emulated node is its path as written (glibc's own walk
+ * would stat each component, and /dev/dma_heap is not on the machine).
+ */
+EXPORT char *realpath(const char *path, char *resolved)
+{
+	char buf[PATH_MAX];
+	const char *name;
+	enum dev_path p;
+	int at = AT_FDCWD;
+
+	if (REBASING(path))
+		path = rebase(&at, path, buf, sizeof(buf));
+	p = dev_path(path);
+	if (p == DP_NONE)
+		return dmasync_real_realpath(path, resolved);
+	if (p == DP_NOTDIR) {
+		errno = ENOTDIR;
+		return NULL;
+	}
+	name = dev_path_name(p);
+	if (!resolved)
+		return strdup(name);
+	return strcpy(resolved, name);
+}
+
+EXPORT char *__realpath_chk(const char *path, char *resolved, size_t len);
+EXPORT char *__realpath_chk(const char *path, char *resolved, size_t len)
+{
+	(void)len;	/* PATH_MAX or more, or glibc would not have chosen it */
+	return realpath(path, resolved);
+}
+
+EXPORT char *canonicalize_file_name(const char *path)
+{
+	return realpath(path, NULL);
+}
+
+#define ANON_INODE_FS_MAGIC 0x09041934
+#define DMA_BUF_MAGIC 0x444d4142
+#define DEBUGFS_MAGIC 0x64626720
+#define TMPFS_MAGIC 0x01021994
+
+/* The file system Linux's file of kind @kind lives on. */
+static long kind_fs(enum ipc_kind kind)
+{
+	switch (kind) {
+	case IPC_KIND_SYNC_FILE:
+		return ANON_INODE_FS_MAGIC;
+	case IPC_KIND_DMA_BUF:
+		return DMA_BUF_MAGIC;
+	case IPC_KIND_TIMELINE:
+		return DEBUGFS_MAGIC;
+	default:
+		return TMPFS_MAGIC;	/* devtmpfs */
+	}
+}
+
+static SLOW int fstatfs_slow(int fd, struct statfs *buf)
+{
+	struct client_obj obj;
+	int saved = errno, r;
+
+	if (lib_fd_above(fd)) {
+		errno = EBADF;	/* a number the program never opened */
+		return -1;
+	}
+	r = dmasync_real_fstatfs(fd, buf);
+	if (!r && ours(fd, &obj)) {
+		buf->f_type = kind_fs(obj.kind);
+		errno = saved;
+	}
+	return r;
+}
+
+/* An fd the table knows is not dmasync's costs one lookup. */
+EXPORT int fstatfs(int fd, struct statfs *buf)
+{
+	if (FAST(client_fd_none(fd)))
+		return dmasync_real_fstatfs(fd, buf);
+	return fstatfs_slow(fd, buf);
+}
+
+EXPORT int fstatfs64(int fd, struct statfs64 *buf)
+{
+	return fstatfs(fd, (struct statfs *)buf);
+}
+
+/* statfs() of an emulated node: /dev's, or /sys's as debugfs. */
+EXPORT int statfs(const char *path, struct statfs *buf)
+{
+	char rb[PATH_MAX];
+	enum dev_path p;
+	int at = AT_FDCWD, r;
+	bool dev;
+
+	if (REBASING(path))
+		path = rebase(&at, path, rb, sizeof(rb));
+	p = dev_path(path);
+	if (p == DP_NONE)
+		return dmasync_real_statfs(path, buf);
+	if (p == DP_NOTDIR) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	dev = p == DP_UDMABUF || p == DP_HEAP || p == DP_HEAP_DIR;
+	r = dmasync_real_statfs(dev ? "/dev" : "/sys", buf);
+	if (!r)
+		buf->f_type = dev ? TMPFS_MAGIC : DEBUGFS_MAGIC;
+	return r;
+}
+
+EXPORT int statfs64(const char *path, struct statfs64 *buf)
+{
+	return statfs(path, (struct statfs *)buf);
 }
 
 /* ---- fds the program makes: never dmasync's ------------------------------------------ */
@@ -2036,26 +2237,30 @@ static SLOW int fcntl_slow(int fd, int cmd, void *arg)
 		errno = EBADF;	/* a number the program never opened */
 		return -1;
 	}
+	/* No dmasync file has a fasync method: Linux ignores O_ASYNC (the
+	 * socket under ours would send SIGIO, whose default kills). */
+	if (cmd == F_SETFL && ((long)arg & O_ASYNC) && !client_fd_none(fd) && ours(fd, &obj))
+		arg = (void *)((long)arg & ~(long)O_ASYNC);
 	r = dmasync_real_fcntl_ptr(fd, cmd, arg);
 	if (r < 0)
 		return r;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		client_fd_copied(fd, r);
-	/* A sync file is an anon inode opened O_RDONLY in Linux. */
-	else if (cmd == F_GETFL && !client_fd_none(fd) && ours(fd, &obj) &&
-		 obj.kind == IPC_KIND_SYNC_FILE)
-		r = (r & ~(O_ACCMODE | O_NONBLOCK)) | O_RDONLY;
+	else if (cmd == F_GETFL && !client_fd_none(fd) && ours(fd, &obj))
+		r = kernel_fl(obj.kind, r);
 	return r;
 }
 
-/* Only a dup or F_GETFL of one of ours, or any call on a number at the
- * library's floor and up (maybe its own: EBADF), need more than libc. */
+/* Only a dup, F_GETFL or F_SETFL with O_ASYNC of one of ours, or any call
+ * on a number at the library's floor and up (maybe its own: EBADF), need
+ * more than libc. */
 static inline int do_fcntl(int fd, int cmd, void *arg)
 {
 	int floor = __atomic_load_n(&lib_floor, __ATOMIC_RELAXED);
 
 	if (FAST((fd < floor || !floor) && cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC &&
-		 (cmd != F_GETFL || client_fd_none(fd))))
+		 ((cmd != F_GETFL && !(cmd == F_SETFL && ((long)arg & O_ASYNC))) ||
+		  client_fd_none(fd))))
 		return dmasync_real_fcntl_ptr(fd, cmd, arg);
 	return fcntl_slow(fd, cmd, arg);
 }
@@ -2097,6 +2302,37 @@ static SLOW int refused(int fd, int err)
 	return 0;
 }
 
+/*
+ * The vector and positioned forms.  Linux: a sync file is opened O_RDONLY
+ * (writes EBADF); sync files and dma-bufs are anon files with no
+ * positioned I/O (ESPIPE), nor has the heap device (ESPIPE); a timeline
+ * (debugfs) and /dev/udmabuf have it, but no read or write (EINVAL), as
+ * none of them has for plain I/O.  A device fd opened read-only answers
+ * writes EINVAL (Linux: EBADF): its access mode is not kept.
+ */
+static SLOW int refused_rw(int fd, bool write, bool positioned)
+{
+	struct client_obj obj;
+	int saved = errno;
+
+	if (lib_fd_above(fd)) {
+		errno = EBADF;
+		return -1;
+	}
+	if (!ours(fd, &obj)) {
+		errno = saved;
+		return 0;
+	}
+	if (positioned && (obj.kind == IPC_KIND_SYNC_FILE || obj.kind == IPC_KIND_DMA_BUF ||
+			   obj.kind == IPC_KIND_HEAP_DEV))
+		errno = ESPIPE;	/* anon files; the heap's nonseekable_open() */
+	else if (write && obj.kind == IPC_KIND_SYNC_FILE)
+		errno = EBADF;
+	else
+		errno = EINVAL;
+	return -1;
+}
+
 /* None of them has read or write. */
 static SLOW ssize_t read_slow(int fd, void *buf, size_t n)
 {
@@ -2114,7 +2350,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t n)
 
 static SLOW ssize_t write_slow(int fd, const void *buf, size_t n)
 {
-	if (refused(fd, EINVAL))
+	if (refused_rw(fd, true, false))
 		return -1;
 	return dmasync_real_write(fd, buf, n);
 }
@@ -2124,6 +2360,107 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 	if (FAST(client_fd_none(fd)))
 		return dmasync_real_write(fd, buf, n);
 	return write_slow(fd, buf, n);
+}
+
+/* libc checks the buffer first, then the call is read()'s. */
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t len);
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t len)
+{
+	if (!FAST(client_fd_none(fd)) && n <= len && refused(fd, EINVAL))
+		return -1;
+	return dmasync_real___read_chk(fd, buf, n, len);
+}
+
+#define RW_CALL(fd, write, positioned, name, args)                                      \
+	do {                                                                            \
+		if (!FAST(client_fd_none(fd)) && refused_rw(fd, write, positioned))    \
+			return -1;                                                      \
+		return dmasync_real_##name args;                                        \
+	} while (0)
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+	RW_CALL(fd, false, false, readv, (fd, iov, n));
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+	RW_CALL(fd, true, false, writev, (fd, iov, n));
+}
+
+EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	RW_CALL(fd, false, true, pread, (fd, buf, n, off));
+}
+
+EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off)
+{
+	return pread(fd, buf, n, off);
+}
+
+EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t len);
+EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t len)
+{
+	if (!FAST(client_fd_none(fd)) && n <= len && refused_rw(fd, false, true))
+		return -1;
+	return dmasync_real___pread_chk(fd, buf, n, off, len);
+}
+
+EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t off, size_t len);
+EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t off, size_t len)
+{
+	return __pread_chk(fd, buf, n, off, len);
+}
+
+EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	RW_CALL(fd, true, true, pwrite, (fd, buf, n, off));
+}
+
+EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	return pwrite(fd, buf, n, off);
+}
+
+EXPORT ssize_t preadv(int fd, const struct iovec *iov, int n, off_t off)
+{
+	RW_CALL(fd, false, true, preadv, (fd, iov, n, off));
+}
+
+EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
+{
+	return preadv(fd, iov, n, off);
+}
+
+EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+	RW_CALL(fd, true, true, pwritev, (fd, iov, n, off));
+}
+
+EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off)
+{
+	return pwritev(fd, iov, n, off);
+}
+
+/* Offset -1: the file position, as readv() (no ESPIPE then). */
+EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int n, off_t off, int flags)
+{
+	RW_CALL(fd, false, off != -1, preadv2, (fd, iov, n, off, flags));
+}
+
+EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int n, off_t off, int flags)
+{
+	return preadv2(fd, iov, n, off, flags);
+}
+
+EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int n, off_t off, int flags)
+{
+	RW_CALL(fd, true, off != -1, pwritev2, (fd, iov, n, off, flags));
+}
+
+EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int n, off_t off, int flags)
+{
+	return pwritev2(fd, iov, n, off, flags);
 }
 
 /*

@@ -4,8 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "real.h"
@@ -256,6 +259,25 @@ PASS(int, chdir, (const char *path), (path))
 PASS(char *, getcwd, (char *buf, size_t size), (buf, size))
 PASS(int, closedir, (DIR *dir), (dir))
 PASS(struct dirent *, readdir, (DIR *dir), (dir))
+PASS(int, fstatfs, (int fd, struct statfs *buf), (fd, buf))
+PASS(ssize_t, readv, (int fd, const struct iovec *iov, int n), (fd, iov, n))
+PASS(ssize_t, writev, (int fd, const struct iovec *iov, int n), (fd, iov, n))
+PASS(ssize_t, pread, (int fd, void *buf, size_t n, off_t off), (fd, buf, n, off))
+PASS(ssize_t, pwrite, (int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off))
+PASS(ssize_t, preadv, (int fd, const struct iovec *iov, int n, off_t off), (fd, iov, n, off))
+PASS(ssize_t, pwritev, (int fd, const struct iovec *iov, int n, off_t off), (fd, iov, n, off))
+PASS(ssize_t, preadv2, (int fd, const struct iovec *iov, int n, off_t off, int flags),
+     (fd, iov, n, off, flags))
+PASS(ssize_t, pwritev2, (int fd, const struct iovec *iov, int n, off_t off, int flags),
+     (fd, iov, n, off, flags))
+/* Declared only under _FORTIFY_SOURCE. */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t len);
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t len);
+PASS(ssize_t, __read_chk, (int fd, void *buf, size_t n, size_t len), (fd, buf, n, len))
+PASS(ssize_t, __pread_chk, (int fd, void *buf, size_t n, off_t off, size_t len),
+     (fd, buf, n, off, len))
+PASS(int, statfs, (const char *path, struct statfs *buf), (path, buf))
+PASS(char *, realpath, (const char *path, char *resolved), (path, resolved))
 PASS(FILE *, fopen, (const char *path, const char *mode), (path, mode))
 PASS(int, fclose, (FILE *f), (f))
 

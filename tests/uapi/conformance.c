@@ -26,8 +26,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +45,7 @@
 #include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -116,6 +119,10 @@ struct sw_sync_get_deadline {
 #define SW_SYNC_PATH "/sys/kernel/debug/sync/sw_sync"
 #define UDMABUF_PATH "/dev/udmabuf"
 #define HEAP_PATH "/dev/dma_heap/system"
+#define ANON_INODE_FS_MAGIC 0x09041934
+#define DMA_BUF_MAGIC 0x444d4142
+#define DEBUGFS_MAGIC 0x64626720
+#define TMPFS_MAGIC 0x01021994
 
 #define PAGE 4096u
 #define BLOCK_MS 5000      /* upper bound for every blocking wait */
@@ -2325,8 +2332,30 @@ static void t_device_path_forms(void)
 		if (d)
 			closedir(d);
 		CHECK_ERR(chdir(UDMABUF_PATH), ENOTDIR);
+		CHECK(opened_as(open("//dev/udmabuf", O_RDWR | O_CLOEXEC), UDMABUF_PATH));
+		CHECK(opened_as(open("/./dev/../dev/udmabuf", O_RDWR | O_CLOEXEC), UDMABUF_PATH));
+		CHECK_ERR(open(UDMABUF_PATH, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600), EEXIST);
+		CHECK_ERR(open(UDMABUF_PATH, O_RDWR | O_DIRECT | O_CLOEXEC), EINVAL);
+		{
+			char rp[PATH_MAX], *m;
+			struct statfs sfs;
+
+			CHECK(realpath("/dev/./udmabuf", rp) && !strcmp(rp, UDMABUF_PATH));
+			m = realpath(UDMABUF_PATH, NULL);
+			CHECK(m && !strcmp(m, UDMABUF_PATH));
+			free(m);
+			CHECK_ERR(readlink(UDMABUF_PATH, rp, sizeof(rp)), EINVAL);
+			CHECK_EQ(statfs(UDMABUF_PATH, &sfs), 0);
+			CHECK_EQ(sfs.f_type, TMPFS_MAGIC);	/* devtmpfs */
+		}
 	}
 	if (have_heap) {
+		char rp[PATH_MAX];
+
+		CHECK(realpath(HEAP_PATH, rp) && !strcmp(rp, HEAP_PATH));
+		CHECK(realpath("/dev/dma_heap/", rp) && !strcmp(rp, "/dev/dma_heap"));
+		CHECK_ERR(open("/dev/dma_heap", O_RDONLY | O_CREAT | O_EXCL, 0700), EEXIST);
+		CHECK_ERR(open("/dev/dma_heap", O_RDONLY | O_DIRECTORY | O_CREAT, 0700), EINVAL);
 		CHECK(opened_as(open("/dev/dma_heap/../udmabuf", O_RDWR | O_CLOEXEC),
 				UDMABUF_PATH) || !have_udmabuf);
 		CHECK_ERR(open("/dev/dma_heap/system/", O_RDONLY | O_CLOEXEC), ENOTDIR);
@@ -2356,6 +2385,16 @@ static void t_device_path_forms(void)
 		CHECK(opened_as(open("/sys/kernel/debug//sync/./sw_sync", O_RDWR | O_CLOEXEC),
 				SW_SYNC_PATH));
 		CHECK_ERR(open(SW_SYNC_PATH "/", O_RDWR | O_CLOEXEC), ENOTDIR);
+		CHECK_ERR(open(SW_SYNC_PATH, O_RDWR | O_DIRECT | O_CLOEXEC), EINVAL);
+		{
+			char rp[PATH_MAX];
+			struct statfs sfs;
+
+			CHECK(realpath("/sys/kernel/debug//sync/sw_sync", rp) &&
+			      !strcmp(rp, SW_SYNC_PATH));
+			CHECK_EQ(statfs(SW_SYNC_PATH, &sfs), 0);
+			CHECK_EQ(sfs.f_type, DEBUGFS_MAGIC);
+		}
 		xclose(kern);
 	}
 }
@@ -3131,6 +3170,113 @@ static void t_vfs_ioctls(void)
 			CHECK_ERR(U_ioctl(fd, FIONREAD, &v), i == 5 ? EINVAL : ENOTTY);
 		}
 	}
+}
+
+/*
+ * The vector and positioned read and write calls on each kind: none has
+ * read or write (EINVAL), a sync file is read-only (writes EBADF), and
+ * sync files and dma-bufs (anon files) have no positions (ESPIPE first).
+ */
+static void t_rw_calls(void)
+{
+	static const char *const name[] = { "sync_file", "timeline", "udmabuf", "heap buffer",
+					    "/dev/udmabuf", "/dev/dma_heap/system" };
+	int fds[6] = { -1, -1, -1, -1, -1, -1 };
+	char b[8] = { 0 };
+	struct iovec iov = { b, sizeof(b) };
+
+	if (have_swsync) {
+		fds[1] = open_timeline();
+		fds[0] = create_fence(fds[1], 1);
+	}
+	for (int k = 0; k < NKINDS; k++)
+		if (kind_ok(k))
+			fds[2 + k] = new_dmabuf_kind(k, PAGE);
+	if (have_udmabuf)
+		fds[4] = open_udmabuf_dev();
+	/* O_RDWR: dmasync keeps no access mode for a device fd (kernel-compat.md) */
+	if (have_heap)
+		fds[5] = track(U_open(HEAP_PATH, O_RDWR | O_CLOEXEC));
+	for (int i = 0; i < 6; i++) {
+		/* anon files, and the heap device (nonseekable_open()): no positions */
+		int fd = fds[i], anon = (i < 4 && i != 1) || i == 5;
+
+		if (fd < 0)
+			continue;
+		diag("%s", name[i]);
+		CHECK_ERR(readv(fd, &iov, 1), EINVAL);
+		CHECK_ERR(writev(fd, &iov, 1), i == 0 ? EBADF : EINVAL);
+		CHECK_ERR(write(fd, b, 1), i == 0 ? EBADF : EINVAL);
+		CHECK_ERR(pread(fd, b, 1, 0), anon ? ESPIPE : EINVAL);
+		CHECK_ERR(pwrite(fd, b, 1, 0), anon ? ESPIPE : EINVAL);
+		CHECK_ERR(preadv(fd, &iov, 1, 0), anon ? ESPIPE : EINVAL);
+		CHECK_ERR(pwritev(fd, &iov, 1, 0), anon ? ESPIPE : EINVAL);
+		CHECK_ERR(preadv2(fd, &iov, 1, -1, 0), EINVAL);
+	}
+	/* A pending sync file made blocking still answers at once. */
+	if (fds[0] >= 0) {
+		CHECK_EQ(U_fcntl(fds[0], F_SETFL, 0), 0);
+		CHECK_ERR(readv(fds[0], &iov, 1), EINVAL);
+	}
+}
+
+static volatile sig_atomic_t sigios;
+
+static void on_sigio(int s)
+{
+	(void)s;
+	sigios++;
+}
+
+/*
+ * fstatfs() names the file system each kind lives on; F_GETFL shows
+ * O_LARGEFILE where open() put it (devices, sw_sync) and not on dma-bufs
+ * (anon files); O_ASYNC is ignored (no fasync method: no SIGIO).
+ */
+static void t_fd_fs_flags(void)
+{
+	static const char *const name[] = { "sync_file", "timeline", "udmabuf", "heap buffer",
+					    "/dev/udmabuf", "/dev/dma_heap/system" };
+	static const long fs[] = { ANON_INODE_FS_MAGIC, DEBUGFS_MAGIC, DMA_BUF_MAGIC,
+				   DMA_BUF_MAGIC, TMPFS_MAGIC, TMPFS_MAGIC };
+	int fds[6] = { -1, -1, -1, -1, -1, -1 };
+	struct sigaction sa = { .sa_handler = on_sigio }, old;
+
+	if (have_swsync) {
+		fds[1] = open_timeline();
+		fds[0] = create_fence(fds[1], 1);
+	}
+	for (int k = 0; k < NKINDS; k++)
+		if (kind_ok(k))
+			fds[2 + k] = new_dmabuf_kind(k, PAGE);
+	if (have_udmabuf)
+		fds[4] = open_udmabuf_dev();
+	if (have_heap)
+		fds[5] = open_heap();
+	for (int i = 0; i < 6; i++) {
+		struct statfs sfs;
+		int fl;
+
+		if (fds[i] < 0)
+			continue;
+		diag("%s", name[i]);
+		REQUIRE(fstatfs(fds[i], &sfs) == 0);
+		CHECK_EQ(sfs.f_type, fs[i]);
+		fl = U_fcntl(fds[i], F_GETFL);
+		CHECK_EQ(fl & 0100000, i == 1 || i >= 4 ? 0100000 : 0);	/* O_LARGEFILE */
+	}
+	if (!have_swsync)
+		return;
+	sigaction(SIGIO, &sa, &old);
+	sigios = 0;
+	CHECK_EQ(U_fcntl(fds[0], F_SETOWN, getpid()), 0);
+	CHECK_EQ(U_fcntl(fds[0], F_SETFL, U_fcntl(fds[0], F_GETFL) | O_ASYNC), 0);
+	CHECK_EQ(U_fcntl(fds[0], F_GETFL) & O_ASYNC, 0);
+	inc(fds[1], 1);
+	CHECK_EQ(revents(fds[0], POLLIN, BLOCK_MS), POLLIN);
+	usleep(20000);
+	CHECK_EQ(sigios, 0);
+	sigaction(SIGIO, &old, NULL);
 }
 
 /* A registration goes with the last close of the file: a set that held
@@ -3982,6 +4128,8 @@ static const struct test tests[] = {
 	T(epoll_dmabuf, DB | SW, 0, "epoll: dma-buf readiness and data.u64 returned unchanged"),
 	T(epoll_dmabuf_closed, DB, 0, "epoll: a dma-buf's registration goes with its last close"),
 	T(vfs_ioctls, 0, 0, "FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD on every kind"),
+	T(fd_fs_flags, 0, F_KERNEL, "fstatfs f_type, F_GETFL O_LARGEFILE, O_ASYNC ignored, per kind"),
+	T(rw_calls, 0, F_KERNEL, "readv, writev, pread, pwrite, preadv, pwritev, preadv2 per kind"),
 	T(epoll_dmabuf_blocking, DB | SW, 0, "epoll: epoll_wait on a dma-buf woken by a thread"),
 	T(epoll_sync_file, SW, 0, "epoll: sync_file level/edge triggered"),
 	T(epoll_sync_file_events, SW, 0, "epoll: sync_file reports EPOLLIN alone, whatever was asked"),
