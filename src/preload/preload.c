@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -2461,6 +2462,39 @@ EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int n, off_t off, int f
 EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int n, off_t off, int flags)
 {
 	return pwritev2(fd, iov, n, off, flags);
+}
+
+/*
+ * In-kernel copies: none of dmasync's files can be spliced from or to
+ * (EINVAL); a sync file, read-only, cannot be written to (EBADF).  Only
+ * the fds' kinds are looked at: on Linux the other checks (offsets,
+ * flags, the other fd) may come first.
+ */
+static SLOW int refused_copy(int in, int out)
+{
+	if (!client_fd_none(out) && refused_rw(out, true, false))
+		return -1;
+	return !client_fd_none(in) && refused_rw(in, false, false);
+}
+
+EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+	if (!FAST(client_fd_none(in) && client_fd_none(out)) && refused_copy(in, out))
+		return -1;
+	return dmasync_real_sendfile(out, in, off, n);
+}
+
+EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n)
+{
+	return sendfile(out, in, off, n);
+}
+
+EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+		      unsigned int flags)
+{
+	if (!FAST(client_fd_none(in) && client_fd_none(out)) && refused_copy(in, out))
+		return -1;
+	return dmasync_real_splice(in, off_in, out, off_out, n, flags);
 }
 
 /*

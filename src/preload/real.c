@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -270,6 +271,9 @@ PASS(ssize_t, preadv2, (int fd, const struct iovec *iov, int n, off_t off, int f
      (fd, iov, n, off, flags))
 PASS(ssize_t, pwritev2, (int fd, const struct iovec *iov, int n, off_t off, int flags),
      (fd, iov, n, off, flags))
+PASS(ssize_t, sendfile, (int out, int in, off_t *off, size_t n), (out, in, off, n))
+PASS(ssize_t, splice, (int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+		       unsigned int flags), (in, off_in, out, off_out, n, flags))
 /* Declared only under _FORTIFY_SOURCE. */
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t len);
 ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t len);

@@ -137,6 +137,9 @@ ssize_t dmasync_real_preadv(int fd, const struct iovec *iov, int n, off_t off);
 ssize_t dmasync_real_pwritev(int fd, const struct iovec *iov, int n, off_t off);
 ssize_t dmasync_real_preadv2(int fd, const struct iovec *iov, int n, off_t off, int flags);
 ssize_t dmasync_real_pwritev2(int fd, const struct iovec *iov, int n, off_t off, int flags);
+ssize_t dmasync_real_sendfile(int out, int in, off_t *off, size_t n);
+ssize_t dmasync_real_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+			    unsigned int flags);
 ssize_t dmasync_real___read_chk(int fd, void *buf, size_t n, size_t len);
 ssize_t dmasync_real___pread_chk(int fd, void *buf, size_t n, off_t off, size_t len);
 int dmasync_real_statfs(const char *path, struct statfs *buf);

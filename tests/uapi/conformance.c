@@ -39,6 +39,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -3212,6 +3213,21 @@ static void t_rw_calls(void)
 		CHECK_ERR(preadv(fd, &iov, 1, 0), anon ? ESPIPE : EINVAL);
 		CHECK_ERR(pwritev(fd, &iov, 1, 0), anon ? ESPIPE : EINVAL);
 		CHECK_ERR(preadv2(fd, &iov, 1, -1, 0), EINVAL);
+		/* in-kernel copies from and to it */
+		{
+			int p[2], src = memfd_create("src", MFD_CLOEXEC);
+
+			REQUIRE(src >= 0 && pipe2(p, O_CLOEXEC) == 0);
+			REQUIRE(write(src, "x", 1) == 1 && write(p[1], "y", 1) == 1);
+			CHECK_ERR(sendfile(fd, src, &(off_t){ 0 }, 1), i == 0 ? EBADF : EINVAL);
+			CHECK_ERR(sendfile(p[1], fd, NULL, 1), EINVAL);
+			CHECK_ERR(splice(fd, NULL, p[1], NULL, 1, SPLICE_F_NONBLOCK), EINVAL);
+			CHECK_ERR(splice(p[0], NULL, fd, NULL, 1, SPLICE_F_NONBLOCK),
+				  i == 0 ? EBADF : EINVAL);
+			close(p[0]);
+			close(p[1]);
+			close(src);
+		}
 	}
 	/* A pending sync file made blocking still answers at once. */
 	if (fds[0] >= 0) {
@@ -4129,7 +4145,7 @@ static const struct test tests[] = {
 	T(epoll_dmabuf_closed, DB, 0, "epoll: a dma-buf's registration goes with its last close"),
 	T(vfs_ioctls, 0, 0, "FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD on every kind"),
 	T(fd_fs_flags, 0, F_KERNEL, "fstatfs f_type, F_GETFL O_LARGEFILE, O_ASYNC ignored, per kind"),
-	T(rw_calls, 0, F_KERNEL, "readv, writev, pread, pwrite, preadv, pwritev, preadv2 per kind"),
+	T(rw_calls, 0, F_KERNEL, "readv, writev, pread, pwrite, preadv, pwritev, preadv2, sendfile, splice per kind"),
 	T(epoll_dmabuf_blocking, DB | SW, 0, "epoll: epoll_wait on a dma-buf woken by a thread"),
 	T(epoll_sync_file, SW, 0, "epoll: sync_file level/edge triggered"),
 	T(epoll_sync_file_events, SW, 0, "epoll: sync_file reports EPOLLIN alone, whatever was asked"),
