@@ -1701,39 +1701,37 @@ static ssize_t standin_link(ssize_t r, char *buf, size_t len)
 	return r;
 }
 
-/* readlink() of an emulated node: none is a symbolic link. */
-static SLOW ssize_t dev_readlink(enum dev_path p)
+/*
+ * readlink() and readlinkat(): /proc/self/fd/N of one of ours is the
+ * kernel's link text; an emulated node is no symbolic link (EINVAL); a
+ * stand-in directory's link is the emulated directory's path.
+ */
+static ssize_t do_readlink(int dirfd, const char *path, char *buf, size_t len)
 {
-	errno = p == DP_NOTDIR ? ENOTDIR : EINVAL;
-	return -1;
+	bool handled = false;
+	ssize_t r = path && path[0] == '/' ? fd_readlink(path, buf, len, &handled) : -1;
+	enum dev_path p;
+
+	if (handled)
+		return r;
+	p = dev_path(path);	/* NULL: DP_NONE, and libc's EFAULT */
+	if (p != DP_NONE) {
+		errno = p == DP_NOTDIR ? ENOTDIR : EINVAL;
+		return -1;
+	}
+	r = dirfd == AT_FDCWD ? dmasync_real_readlink(path, buf, len)
+			      : dmasync_real_readlinkat(dirfd, path, buf, len);
+	return standin_link(r, buf, len);
 }
 
 EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
 {
-	bool handled;
-	ssize_t r = fd_readlink(path, buf, len, &handled);
-	enum dev_path p;
-
-	if (handled)
-		return r;
-	p = dev_path(path);
-	if (p != DP_NONE)
-		return dev_readlink(p);
-	return standin_link(dmasync_real_readlink(path, buf, len), buf, len);
+	return do_readlink(AT_FDCWD, path, buf, len);
 }
 
 EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t len)
 {
-	bool handled = false;
-	ssize_t r = path[0] == '/' ? fd_readlink(path, buf, len, &handled) : -1;
-	enum dev_path p;
-
-	if (handled)
-		return r;
-	p = dev_path(path);
-	if (p != DP_NONE)
-		return dev_readlink(p);
-	return standin_link(dmasync_real_readlinkat(dirfd, path, buf, len), buf, len);
+	return do_readlink(dirfd, path, buf, len);
 }
 
 /* ---- realpath, statfs ----------------------------------------------------------------- */

@@ -3107,6 +3107,32 @@ static void t_signals_interrupt_waits(void)
 
 #define EP_TAG 0x0123456789abcdefull
 
+/* One fd of each kind, -1 where the backend lacks it. */
+enum {
+	EK_SYNC_FILE, EK_TIMELINE, EK_UDMABUF, EK_HEAP_BUF, EK_UDMABUF_DEV, EK_HEAP_DEV, EVERY_KIND
+};
+static const char *const every_kind_name[EVERY_KIND] = {
+	"sync_file", "timeline", "udmabuf", "heap buffer", "/dev/udmabuf", "/dev/dma_heap/system"
+};
+
+/* The heap device opened O_RDWR (dmasync keeps no access mode for it). */
+static void open_every_kind(int fds[EVERY_KIND])
+{
+	for (int i = 0; i < EVERY_KIND; i++)
+		fds[i] = -1;
+	if (have_swsync) {
+		fds[EK_TIMELINE] = open_timeline();
+		fds[EK_SYNC_FILE] = create_fence(fds[EK_TIMELINE], 1);
+	}
+	for (int k = 0; k < NKINDS; k++)
+		if (kind_ok(k))
+			fds[EK_UDMABUF + k] = new_dmabuf_kind(k, PAGE);
+	if (have_udmabuf)
+		fds[EK_UDMABUF_DEV] = open_udmabuf_dev();
+	if (have_heap)
+		fds[EK_HEAP_DEV] = track(U_open(HEAP_PATH, O_RDWR | O_CLOEXEC));
+}
+
 /*
  * The requests the VFS answers for every file (FIOCLEX, FIONCLEX, FIONBIO,
  * FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD) on each kind of fd: they act on
@@ -3115,28 +3141,16 @@ static void t_signals_interrupt_waits(void)
  */
 static void t_vfs_ioctls(void)
 {
-	static const char *const name[] = { "sync_file", "timeline", "udmabuf", "heap buffer",
-					    "/dev/udmabuf", "/dev/dma_heap/system" };
-	int fds[6] = { -1, -1, -1, -1, -1, -1 };
+	int fds[EVERY_KIND];
 
-	if (have_swsync) {
-		fds[1] = open_timeline();
-		fds[0] = create_fence(fds[1], 1);
-	}
-	for (int k = 0; k < NKINDS; k++)
-		if (kind_ok(k))
-			fds[2 + k] = new_dmabuf_kind(k, PAGE);
-	if (have_udmabuf)
-		fds[4] = open_udmabuf_dev();
-	if (have_heap)
-		fds[5] = open_heap();
-	for (int i = 0; i < 6; i++) {
+	open_every_kind(fds);
+	for (int i = 0; i < EVERY_KIND; i++) {
 		int fd = fds[i], v, fl;
 		loff_t q = -1;
 
 		if (fd < 0)
 			continue;
-		diag("%s", name[i]);
+		diag("%s", every_kind_name[i]);
 		CHECK_EQ(U_ioctl(fd, FIONCLEX), 0);
 		CHECK_EQ(U_fcntl(fd, F_GETFD), 0);
 		CHECK_EQ(U_ioctl(fd, FIOCLEX), 0);
@@ -3144,7 +3158,7 @@ static void t_vfs_ioctls(void)
 		v = 1;
 		CHECK_EQ(U_ioctl(fd, FIONBIO, &v), 0);
 		fl = U_fcntl(fd, F_GETFL);
-		if (i)	/* a sync file's O_NONBLOCK: see kernel-compat.md */
+		if (i != EK_SYNC_FILE)	/* its O_NONBLOCK: see kernel-compat.md */
 			CHECK(fl >= 0 && (fl & O_NONBLOCK));
 		v = 0;
 		CHECK_EQ(U_ioctl(fd, FIONBIO, &v), 0);
@@ -3158,7 +3172,7 @@ static void t_vfs_ioctls(void)
 		v = 0;
 		CHECK_EQ(U_ioctl(fd, FIGETBSZ, &v), 0);
 		CHECK_EQ(v, 4096);
-		if (i == 1) {
+		if (i == EK_TIMELINE) {
 			/* a debugfs file: a regular one, of size 0 */
 			CHECK_EQ(U_ioctl(fd, FIOQSIZE, &q), 0);
 			CHECK_EQ(q, 0);
@@ -3168,7 +3182,7 @@ static void t_vfs_ioctls(void)
 		} else {
 			CHECK_ERR(U_ioctl(fd, FIOQSIZE, &q), ENOTTY);
 			/* the driver's: ENOTTY, or EINVAL from the heap's */
-			CHECK_ERR(U_ioctl(fd, FIONREAD, &v), i == 5 ? EINVAL : ENOTTY);
+			CHECK_ERR(U_ioctl(fd, FIONREAD, &v), i == EK_HEAP_DEV ? EINVAL : ENOTTY);
 		}
 	}
 }
@@ -3180,34 +3194,21 @@ static void t_vfs_ioctls(void)
  */
 static void t_rw_calls(void)
 {
-	static const char *const name[] = { "sync_file", "timeline", "udmabuf", "heap buffer",
-					    "/dev/udmabuf", "/dev/dma_heap/system" };
-	int fds[6] = { -1, -1, -1, -1, -1, -1 };
+	int fds[EVERY_KIND];
 	char b[8] = { 0 };
 	struct iovec iov = { b, sizeof(b) };
 
-	if (have_swsync) {
-		fds[1] = open_timeline();
-		fds[0] = create_fence(fds[1], 1);
-	}
-	for (int k = 0; k < NKINDS; k++)
-		if (kind_ok(k))
-			fds[2 + k] = new_dmabuf_kind(k, PAGE);
-	if (have_udmabuf)
-		fds[4] = open_udmabuf_dev();
-	/* O_RDWR: dmasync keeps no access mode for a device fd (kernel-compat.md) */
-	if (have_heap)
-		fds[5] = track(U_open(HEAP_PATH, O_RDWR | O_CLOEXEC));
-	for (int i = 0; i < 6; i++) {
+	open_every_kind(fds);
+	for (int i = 0; i < EVERY_KIND; i++) {
 		/* anon files, and the heap device (nonseekable_open()): no positions */
-		int fd = fds[i], anon = (i < 4 && i != 1) || i == 5;
+		int fd = fds[i], anon = i != EK_TIMELINE && i != EK_UDMABUF_DEV;
 
 		if (fd < 0)
 			continue;
-		diag("%s", name[i]);
+		diag("%s", every_kind_name[i]);
 		CHECK_ERR(readv(fd, &iov, 1), EINVAL);
-		CHECK_ERR(writev(fd, &iov, 1), i == 0 ? EBADF : EINVAL);
-		CHECK_ERR(write(fd, b, 1), i == 0 ? EBADF : EINVAL);
+		CHECK_ERR(writev(fd, &iov, 1), i == EK_SYNC_FILE ? EBADF : EINVAL);
+		CHECK_ERR(write(fd, b, 1), i == EK_SYNC_FILE ? EBADF : EINVAL);
 		CHECK_ERR(pread(fd, b, 1, 0), anon ? ESPIPE : EINVAL);
 		CHECK_ERR(pwrite(fd, b, 1, 0), anon ? ESPIPE : EINVAL);
 		CHECK_ERR(preadv(fd, &iov, 1, 0), anon ? ESPIPE : EINVAL);
@@ -3219,20 +3220,20 @@ static void t_rw_calls(void)
 
 			REQUIRE(src >= 0 && pipe2(p, O_CLOEXEC) == 0);
 			REQUIRE(write(src, "x", 1) == 1 && write(p[1], "y", 1) == 1);
-			CHECK_ERR(sendfile(fd, src, &(off_t){ 0 }, 1), i == 0 ? EBADF : EINVAL);
+			CHECK_ERR(sendfile(fd, src, &(off_t){ 0 }, 1), i == EK_SYNC_FILE ? EBADF : EINVAL);
 			CHECK_ERR(sendfile(p[1], fd, NULL, 1), EINVAL);
 			CHECK_ERR(splice(fd, NULL, p[1], NULL, 1, SPLICE_F_NONBLOCK), EINVAL);
 			CHECK_ERR(splice(p[0], NULL, fd, NULL, 1, SPLICE_F_NONBLOCK),
-				  i == 0 ? EBADF : EINVAL);
+				  i == EK_SYNC_FILE ? EBADF : EINVAL);
 			close(p[0]);
 			close(p[1]);
 			close(src);
 		}
 	}
 	/* A pending sync file made blocking still answers at once. */
-	if (fds[0] >= 0) {
-		CHECK_EQ(U_fcntl(fds[0], F_SETFL, 0), 0);
-		CHECK_ERR(readv(fds[0], &iov, 1), EINVAL);
+	if (fds[EK_SYNC_FILE] >= 0) {
+		CHECK_EQ(U_fcntl(fds[EK_SYNC_FILE], F_SETFL, 0), 0);
+		CHECK_ERR(readv(fds[EK_SYNC_FILE], &iov, 1), EINVAL);
 	}
 }
 
@@ -3251,45 +3252,34 @@ static void on_sigio(int s)
  */
 static void t_fd_fs_flags(void)
 {
-	static const char *const name[] = { "sync_file", "timeline", "udmabuf", "heap buffer",
-					    "/dev/udmabuf", "/dev/dma_heap/system" };
-	static const long fs[] = { ANON_INODE_FS_MAGIC, DEBUGFS_MAGIC, DMA_BUF_MAGIC,
-				   DMA_BUF_MAGIC, TMPFS_MAGIC, TMPFS_MAGIC };
-	int fds[6] = { -1, -1, -1, -1, -1, -1 };
+	static const long fs[EVERY_KIND] = { ANON_INODE_FS_MAGIC, DEBUGFS_MAGIC, DMA_BUF_MAGIC,
+					     DMA_BUF_MAGIC, TMPFS_MAGIC, TMPFS_MAGIC };
+	int fds[EVERY_KIND], sf;
 	struct sigaction sa = { .sa_handler = on_sigio }, old;
 
-	if (have_swsync) {
-		fds[1] = open_timeline();
-		fds[0] = create_fence(fds[1], 1);
-	}
-	for (int k = 0; k < NKINDS; k++)
-		if (kind_ok(k))
-			fds[2 + k] = new_dmabuf_kind(k, PAGE);
-	if (have_udmabuf)
-		fds[4] = open_udmabuf_dev();
-	if (have_heap)
-		fds[5] = open_heap();
-	for (int i = 0; i < 6; i++) {
+	open_every_kind(fds);
+	for (int i = 0; i < EVERY_KIND; i++) {
 		struct statfs sfs;
 		int fl;
 
 		if (fds[i] < 0)
 			continue;
-		diag("%s", name[i]);
+		diag("%s", every_kind_name[i]);
 		REQUIRE(fstatfs(fds[i], &sfs) == 0);
 		CHECK_EQ(sfs.f_type, fs[i]);
 		fl = U_fcntl(fds[i], F_GETFL);
-		CHECK_EQ(fl & 0100000, i == 1 || i >= 4 ? 0100000 : 0);	/* O_LARGEFILE */
+		CHECK_EQ(fl & 0100000, i == EK_TIMELINE || i >= EK_UDMABUF_DEV ? 0100000 : 0);	/* O_LARGEFILE */
 	}
 	if (!have_swsync)
 		return;
 	sigaction(SIGIO, &sa, &old);
 	sigios = 0;
-	CHECK_EQ(U_fcntl(fds[0], F_SETOWN, getpid()), 0);
-	CHECK_EQ(U_fcntl(fds[0], F_SETFL, U_fcntl(fds[0], F_GETFL) | O_ASYNC), 0);
-	CHECK_EQ(U_fcntl(fds[0], F_GETFL) & O_ASYNC, 0);
-	inc(fds[1], 1);
-	CHECK_EQ(revents(fds[0], POLLIN, BLOCK_MS), POLLIN);
+	sf = fds[EK_SYNC_FILE];
+	CHECK_EQ(U_fcntl(sf, F_SETOWN, getpid()), 0);
+	CHECK_EQ(U_fcntl(sf, F_SETFL, U_fcntl(sf, F_GETFL) | O_ASYNC), 0);
+	CHECK_EQ(U_fcntl(sf, F_GETFL) & O_ASYNC, 0);
+	inc(fds[EK_TIMELINE], 1);
+	CHECK_EQ(revents(sf, POLLIN, BLOCK_MS), POLLIN);
 	usleep(20000);
 	CHECK_EQ(sigios, 0);
 	sigaction(SIGIO, &old, NULL);
