@@ -120,7 +120,6 @@ static enum dev_path dev_path(const char *path)
 	/* Most paths differ by their second or sixth byte: no strcmp(). */
 	if (!path || path[0] != '/')
 		return DP_NONE;
-	n = strlen(path);
 	if (path[1] != '/' && path[1] != '.') {	/* "//dev/udmabuf", "/./dev/..." */
 		if (path[1] != 'd' && path[1] != 's')
 			return DP_NONE;
@@ -128,9 +127,15 @@ static enum dev_path dev_path(const char *path)
 		    (memcmp(path, "/dev/", 5) ||
 		     (path[5] != 'u' && path[5] != 'd' && path[5] != '/' && path[5] != '.')))
 			return DP_NONE;
+		/* /sys: only under kernel/debug ("debug" for "/sys//kernel/debug") */
+		if (path[1] == 's' && strncmp(path, "/sys/kernel/debug", 17) && !strstr(path, "debug"))
+			return DP_NONE;
 		p = dev_path_exact(path);
+		n = strlen(path);
 		if (p != DP_NONE || (path[n - 1] != '/' && !strstr(path, "//") && !strstr(path, "/.")))
 			return p;
+	} else {
+		n = strlen(path);
 	}
 	if (n >= sizeof(buf))
 		return DP_NONE;
