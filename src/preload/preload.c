@@ -302,6 +302,70 @@ static const char *emulated_dir(enum dev_path p)
 	return paths[d];
 }
 
+/*
+ * Stand-in files of the emulated files, for O_PATH opens (a path-only fd
+ * of them behaves as Linux's of the node: ioctl, read and mmap EBADF, poll
+ * POLLNVAL; fstat() and its /proc link are the node's; reopening it
+ * through /proc/self/fd opens the node): the entries of the emulated
+ * directories, and "dev-udmabuf" beside them.  Their inodes, once opened.
+ */
+static struct {
+	dev_t dev;
+	ino_t ino;
+	int made;	/* atomic: dev and ino are set */
+} standin_files[DP_NOTDIR];
+
+static const char *standin_file_path(enum dev_path p, char *buf, size_t len)
+{
+	const char *dir = emulated_dir(p == DP_HEAP || p == DP_UDMABUF ? DP_HEAP_DIR
+				       : p == DP_BUFINFO		  ? DP_DMABUF_DIR
+									  : DP_SYNC_DIR);
+	const char *name = p == DP_HEAP ? "system" : p == DP_SW_SYNC ? "sw_sync"
+						: p == DP_SYNC_INFO ? "info" : "bufinfo";
+
+	if (!dir)
+		return NULL;
+	if (p == DP_UDMABUF) {
+		const char *slash = strrchr(dir, '/');
+		int fd;
+
+		if (!slash || (size_t)snprintf(buf, len, "%.*s/dev-udmabuf", (int)(slash - dir),
+					       dir) >= len)
+			return NULL;
+		fd = dmasync_real_open(buf, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return NULL;
+		dmasync_real_close(fd);
+		return buf;
+	}
+	return (size_t)snprintf(buf, len, "%s/%s", dir, name) < len ? buf : NULL;
+}
+
+static void emulated_dir_entered(void);
+
+/* open(@p, O_PATH | @flags): a path-only fd of its stand-in file. */
+static SLOW int standin_file_open(enum dev_path p, int flags)
+{
+	char path[PATH_MAX + 16];
+	struct stat st;
+	int fd;
+
+	if (!standin_file_path(p, path, sizeof(path))) {
+		errno = ENOENT;
+		return -1;
+	}
+	fd = dmasync_real_openat(AT_FDCWD, path, flags, 0);
+	if (fd >= 0 && !__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) &&
+	    !dmasync_real_fstat(fd, &st)) {
+		standin_files[p].dev = st.st_dev;
+		standin_files[p].ino = st.st_ino;
+		__atomic_store_n(&standin_files[p].made, 1, __ATOMIC_RELEASE);
+	}
+	if (fd >= 0)
+		emulated_dir_entered();	/* fstat() and readlink() look at stand-ins now */
+	return fd;
+}
+
 /* The emulated directory's own path ("/dev/dma_heap"...). */
 static const char *emulated_name(unsigned int d)
 {
@@ -369,8 +433,9 @@ static const char *standin_name(const char *text, size_t n)
 	return NULL;
 }
 
-/* The emulated directory whose stand-in has inode @dev:@ino, or DP_NONE. */
-static enum dev_path standin_dir(dev_t dev, ino_t ino)
+/* The emulated directory or file whose stand-in has inode @dev:@ino, or
+ * DP_NONE. */
+static enum dev_path standin_node(dev_t dev, ino_t ino)
 {
 	if (!__atomic_load_n(&emu_relative, __ATOMIC_RELAXED))
 		return DP_NONE;
@@ -378,6 +443,10 @@ static enum dev_path standin_dir(dev_t dev, ino_t ino)
 		if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) && dev == emu_dev[d] &&
 		    ino == emu_ino[d])
 			return emulated_dirs[d].p;
+	for (unsigned int p = 0; p < DP_NOTDIR; p++)
+		if (__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) &&
+		    dev == standin_files[p].dev && ino == standin_files[p].ino)
+			return (enum dev_path)p;
 	return DP_NONE;
 }
 
@@ -829,6 +898,8 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 
 	path = rebase(&dirfd, path, buf, sizeof(buf));
 	p = dev_path_at(dirfd, path);
+	if (emulated_file(p) && p != DP_NOTDIR && (flags & O_PATH) && !(flags & O_DIRECTORY))
+		return standin_file_open(p, flags);	/* other flags are ignored */
 	if (p != DP_NONE && (flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY)) {
 		errno = EINVAL;	/* Linux 6.1.192 (and 6.4 on) */
 		return -1;
@@ -878,6 +949,16 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 		return fd;
 	default:
 		break;
+	}
+	if (path && __atomic_load_n(&emu_relative, __ATOMIC_RELAXED) &&
+	    (fd = proc_fd_number(path, "fd")) >= 0) {
+		struct stat st;
+
+		/* A path-only fd of a stand-in file reopens as the node. */
+		p = dmasync_real_fstat(fd, &st) ? DP_NONE : standin_node(st.st_dev, st.st_ino);
+		errno = saved;
+		if (emulated_file(p))
+			return do_openat_slow(AT_FDCWD, dev_path_name(p), flags, mode);
 	}
 	if (path && (fd = proc_fd_number(path, "fdinfo")) >= 0 && ours(fd, &obj)) {
 		fd = fdinfo_open(fd, &obj, flags);
@@ -1126,7 +1207,7 @@ EXPORT struct dirent *readdir(DIR *d)
 		return e;
 	saved = errno;
 	if (!dmasync_real_fstat(dirfd(d), &st) &&
-	    standin_dir(st.st_dev, st.st_ino) == DP_HEAP_DIR) {
+	    standin_node(st.st_dev, st.st_ino) == DP_HEAP_DIR) {
 		struct stat dev;
 
 		dev_stat(DP_HEAP, &dev);
@@ -1321,8 +1402,8 @@ static SLOW int fd_stat_slow(enum fd_stat_call call, int ver, int fd, struct sta
 	if (!r && !dmasync_real_stat_depth) {
 		if (ours(fd, &obj))
 			stat_as_kernel(&obj, st);
-		else if (standin_dir(st->st_dev, st->st_ino) != DP_NONE)
-			dev_stat(standin_dir(st->st_dev, st->st_ino), st);
+		else if (standin_node(st->st_dev, st->st_ino) != DP_NONE)
+			dev_stat(standin_node(st->st_dev, st->st_ino), st);
 	}
 	if (!r)
 		errno = saved;
@@ -1395,7 +1476,7 @@ static SLOW int statx_fd(int fd, int flags, unsigned int mask, struct statx *stx
 
 	r = dmasync_real_statx(fd, "", flags, mask, stx);
 	if (!r && !dmasync_real_stat_depth) {
-		enum dev_path p = standin_dir(makedev(stx->stx_dev_major, stx->stx_dev_minor),
+		enum dev_path p = standin_node(makedev(stx->stx_dev_major, stx->stx_dev_minor),
 					      stx->stx_ino);
 
 		if (ours(fd, &obj))
@@ -1687,8 +1768,9 @@ static ssize_t fd_readlink(const char *path, char *buf, size_t len, bool *handle
 }
 
 /*
- * The link of an fd of an emulated directory's stand-in is the emulated
- * directory's path, as on Linux: @r bytes of it in @buf become the name.
+ * The link of an fd of a stand-in (an emulated directory's, or a file's
+ * for O_PATH) is the emulated node's path, as on Linux: @r bytes of it in
+ * @buf become the name.
  */
 static ssize_t standin_link(ssize_t r, char *buf, size_t len)
 {
@@ -1697,6 +1779,14 @@ static ssize_t standin_link(ssize_t r, char *buf, size_t len)
 	if (r <= 0 || !__atomic_load_n(&emu_relative, __ATOMIC_RELAXED))
 		return r;
 	name = standin_name(buf, (size_t)r);
+	for (unsigned int p = 0; !name && p < DP_NOTDIR; p++) {
+		char path[PATH_MAX + 16];
+
+		if (__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) &&
+		    standin_file_path((enum dev_path)p, path, sizeof(path)) &&
+		    strlen(path) == (size_t)r && !memcmp(path, buf, (size_t)r))
+			name = dev_path_name((enum dev_path)p);
+	}
 	if (!name)
 		return r;
 	r = (ssize_t)strlen(name);

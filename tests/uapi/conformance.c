@@ -2400,6 +2400,61 @@ static void t_device_path_forms(void)
 	}
 }
 
+/* O_PATH of the device paths: a path-only fd (nothing but fstat, its
+ * link and reopening through /proc/self/fd works). */
+static void t_device_o_path(void)
+{
+	static const char *const paths[] = { SW_SYNC_PATH, UDMABUF_PATH, HEAP_PATH };
+	static const bool *const have[] = { &have_swsync, &have_udmabuf, &have_heap };
+
+	for (int i = 0; i < 3; i++) {
+		struct stat st, ps;
+		char link[128], proc[40];
+		struct pollfd pfd;
+		int fd, re;
+		char c;
+
+		if (!*have[i])
+			continue;
+		diag("%s", paths[i]);
+		fd = track(open(paths[i], O_PATH | O_CLOEXEC));
+		REQUIRE(fd >= 0);
+		CHECK_EQ(U_fcntl(fd, F_GETFL) & O_PATH, O_PATH);
+		CHECK_ERR(ioctl(fd, DMA_HEAP_IOCTL_ALLOC, &(struct dma_heap_allocation_data){ 0 }),
+			  EBADF);
+		CHECK_ERR(read(fd, &c, 1), EBADF);
+		CHECK(mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED &&
+		      errno == EBADF);
+		pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+		CHECK_EQ(poll(&pfd, 1, 0), 1);
+		CHECK_EQ(pfd.revents, POLLNVAL);
+		REQUIRE(fstat(fd, &st) == 0 && stat(paths[i], &ps) == 0);
+		CHECK_EQ(st.st_mode, ps.st_mode);
+		CHECK_EQ(st.st_rdev, ps.st_rdev);
+		fd_link(fd, link, sizeof(link));
+		CHECK_STR(link, paths[i]);
+		/* reopened through /proc: the node itself */
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		re = track(open(proc, (i == 2 ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+		REQUIRE(re >= 0);
+		fd_link(re, link, sizeof(link));
+		CHECK_STR(link, paths[i]);
+		if (i == 0) {
+			CHECK(create_fence(re, 1) >= 0);
+		} else if (i == 1) {
+			CHECK_ERR(U_ioctl(re, DMA_HEAP_IOCTL_ALLOC,
+					  &(struct dma_heap_allocation_data){ .len = PAGE }),
+				  ENOTTY);
+		} else {
+			struct dma_heap_allocation_data a = { .len = PAGE,
+							      .fd_flags = O_RDWR | O_CLOEXEC };
+
+			CHECK_EQ(U_ioctl(re, DMA_HEAP_IOCTL_ALLOC, &a), 0);
+			track((int)a.fd);
+		}
+	}
+}
+
 static void t_dmabuf_fdinfo(void)
 {
 	for (int k = 0; k < NKINDS; k++) {
@@ -4066,6 +4121,7 @@ static const struct test tests[] = {
 	T(device_fstat, 0, F_KERNEL, "sw_sync, udmabuf, heap fds: fstat/statx is stat() of the path"),
 	T(device_access, 0, F_KERNEL, "sw_sync, udmabuf, heap paths: access() modes, X_OK EACCES"),
 	T(device_path_forms, 0, F_KERNEL, "device paths with //, ., .., trailing /, from a directory fd"),
+	T(device_o_path, 0, F_KERNEL, "O_PATH of the device paths: a path-only fd, reopened through /proc"),
 	T(syncfile_unknown_ioctls, SW, 0, "sync_file: unknown and foreign ioctls are ENOTTY"),
 	T(syncfile_set_deadline, SW, 0, "sync_file: SYNC_IOC_SET_DEADLINE (ENOTTY before 6.4)"),
 	/* FILE_INFO */
