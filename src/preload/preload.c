@@ -312,7 +312,7 @@ static const char *emulated_dir(enum dev_path p)
 static struct {
 	dev_t dev;
 	ino_t ino;
-	int made;	/* atomic: dev and ino are set */
+	int made;	/* atomic: 1 once dev and ino are set */
 } standin_files[DP_NOTDIR];
 
 static const char *standin_file_path(enum dev_path p, char *buf, size_t len)
@@ -357,9 +357,15 @@ static SLOW int standin_file_open(enum dev_path p, int flags)
 	fd = dmasync_real_openat(AT_FDCWD, path, flags, 0);
 	if (fd >= 0 && !__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) &&
 	    !dmasync_real_fstat(fd, &st)) {
-		standin_files[p].dev = st.st_dev;
-		standin_files[p].ino = st.st_ino;
-		__atomic_store_n(&standin_files[p].made, 1, __ATOMIC_RELEASE);
+		int unset = 0;
+
+		/* One writer (2: being written); readers wait for 1. */
+		if (__atomic_compare_exchange_n(&standin_files[p].made, &unset, 2, false,
+						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+			standin_files[p].dev = st.st_dev;
+			standin_files[p].ino = st.st_ino;
+			__atomic_store_n(&standin_files[p].made, 1, __ATOMIC_RELEASE);
+		}
 	}
 	if (fd >= 0)
 		emulated_dir_entered();	/* fstat() and readlink() look at stand-ins now */
@@ -444,7 +450,7 @@ static enum dev_path standin_node(dev_t dev, ino_t ino)
 		    ino == emu_ino[d])
 			return emulated_dirs[d].p;
 	for (unsigned int p = 0; p < DP_NOTDIR; p++)
-		if (__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) &&
+		if (__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) == 1 &&
 		    dev == standin_files[p].dev && ino == standin_files[p].ino)
 			return (enum dev_path)p;
 	return DP_NONE;
@@ -1782,7 +1788,7 @@ static ssize_t standin_link(ssize_t r, char *buf, size_t len)
 	for (unsigned int p = 0; !name && p < DP_NOTDIR; p++) {
 		char path[PATH_MAX + 16];
 
-		if (__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) &&
+		if (__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) == 1 &&
 		    standin_file_path((enum dev_path)p, path, sizeof(path)) &&
 		    strlen(path) == (size_t)r && !memcmp(path, buf, (size_t)r))
 			name = dev_path_name((enum dev_path)p);
