@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -274,13 +275,22 @@ static const char *emulated_dir(enum dev_path p)
 		;
 	if (d == N_EMULATED_DIRS)
 		return NULL;
-	if (__atomic_load_n(&made[d], __ATOMIC_ACQUIRE))
-		return paths[d];
+	for (;;) {
+		int state = 0;
+
+		/* One maker (2: being made); the others wait for it. */
+		if (__atomic_compare_exchange_n(&made[d], &state, 2, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_ACQUIRE))
+			break;
+		if (state == 1)
+			return paths[d];
+		sched_yield();
+	}
 	if (ipc_default_socket(sock, sizeof(sock)))
-		return NULL;
+		goto fail;
 	slash = strrchr(sock, '/');
 	if (!slash)
-		return NULL;
+		goto fail;
 	*slash = '\0';
 	snprintf(paths[d], sizeof(paths[d]), "%s/%s", sock, emulated_dirs[d].name);
 	mkdir(paths[d], 0755);
@@ -291,15 +301,19 @@ static const char *emulated_dir(enum dev_path p)
 		snprintf(file, sizeof(file), "%s/%s", paths[d], emulated_dirs[d].entries[e]);
 		fd = dmasync_real_open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0)
-			return NULL;
+			goto fail;
 		dmasync_real_close(fd);
 	}
 	if (dmasync_real_stat(paths[d], &st))
-		return NULL;
+		goto fail;
 	emu_dev[d] = st.st_dev;
 	emu_ino[d] = st.st_ino;
 	__atomic_store_n(&made[d], 1, __ATOMIC_RELEASE);
 	return paths[d];
+
+fail:
+	__atomic_store_n(&made[d], 0, __ATOMIC_RELEASE);
+	return NULL;
 }
 
 /*
@@ -433,7 +447,7 @@ static bool may_name_emulated(const char *path)
 static const char *standin_name(const char *text, size_t n)
 {
 	for (unsigned int d = 0; d < N_EMULATED_DIRS; d++)
-		if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) &&
+		if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) == 1 &&
 		    strlen(emu_paths[d]) == n && !memcmp(text, emu_paths[d], n))
 			return emulated_name(d);
 	return NULL;
@@ -446,7 +460,7 @@ static enum dev_path standin_node(dev_t dev, ino_t ino)
 	if (!__atomic_load_n(&emu_relative, __ATOMIC_RELAXED))
 		return DP_NONE;
 	for (unsigned int d = 0; d < N_EMULATED_DIRS; d++)
-		if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) && dev == emu_dev[d] &&
+		if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) == 1 && dev == emu_dev[d] &&
 		    ino == emu_ino[d])
 			return emulated_dirs[d].p;
 	for (unsigned int p = 0; p < DP_NOTDIR; p++)
@@ -529,7 +543,7 @@ static const char *rebase(int *dirfd, const char *path, char *buf, size_t len)
 			return path;
 		}
 		for (unsigned int d = 0; d < N_EMULATED_DIRS; d++) {
-			if (!__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) ||
+			if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) != 1 ||
 			    st.st_dev != emu_dev[d] || st.st_ino != emu_ino[d])
 				continue;
 			if ((size_t)snprintf(buf, len, "%s/%s", emulated_name(d), path) >= len)
