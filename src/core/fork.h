@@ -55,7 +55,8 @@ enum core_fork_stage {
 	CORE_FORK_CLIENT_LEAVES,
 	/* uapi/device.c: devices_lock (a leaf). */
 	CORE_FORK_DEVICES,
-	/* preload/preload.c: maps_lock, the recorded mappings (a leaf). */
+	/* preload/preload.c: standin_lock (making the emulated nodes' stand-ins),
+	 * then maps_lock, the recorded mappings (leaves). */
 	CORE_FORK_PRELOAD,
 	CORE_FORK_STAGES
 };

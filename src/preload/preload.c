@@ -20,7 +20,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -262,6 +261,8 @@ static int emu_made[N_EMULATED_DIRS];
 /* Set once the program holds, or works in, one of them: only then are
  * relative paths looked at (rebase()). */
 static int emu_relative;
+/* Taken to make a stand-in (emulated_dir(), standin_file_open()). */
+static pthread_mutex_t standin_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *emulated_dir(enum dev_path p)
 {
@@ -275,16 +276,13 @@ static const char *emulated_dir(enum dev_path p)
 		;
 	if (d == N_EMULATED_DIRS)
 		return NULL;
-	for (;;) {
-		int state = 0;
-
-		/* One maker (2: being made); the others wait for it. */
-		if (__atomic_compare_exchange_n(&made[d], &state, 2, false, __ATOMIC_ACQUIRE,
-						__ATOMIC_ACQUIRE))
-			break;
-		if (state == 1)
-			return paths[d];
-		sched_yield();
+	if (__atomic_load_n(&made[d], __ATOMIC_ACQUIRE))
+		return paths[d];
+	/* One maker at a time (a leaf; held across fork() by its prepare). */
+	pthread_mutex_lock(&standin_lock);
+	if (__atomic_load_n(&made[d], __ATOMIC_ACQUIRE)) {
+		pthread_mutex_unlock(&standin_lock);
+		return paths[d];
 	}
 	if (ipc_default_socket(sock, sizeof(sock)))
 		goto fail;
@@ -309,10 +307,11 @@ static const char *emulated_dir(enum dev_path p)
 	emu_dev[d] = st.st_dev;
 	emu_ino[d] = st.st_ino;
 	__atomic_store_n(&made[d], 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&standin_lock);
 	return paths[d];
 
 fail:
-	__atomic_store_n(&made[d], 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&standin_lock);
 	return NULL;
 }
 
@@ -326,7 +325,7 @@ fail:
 static struct {
 	dev_t dev;
 	ino_t ino;
-	int made;	/* atomic: 1 once dev and ino are set */
+	int made;	/* atomic: 1 once dev and ino are set (standin_lock) */
 } standin_files[DP_NOTDIR];
 
 static const char *standin_file_path(enum dev_path p, char *buf, size_t len)
@@ -371,15 +370,13 @@ static SLOW int standin_file_open(enum dev_path p, int flags)
 	fd = dmasync_real_openat(AT_FDCWD, path, flags, 0);
 	if (fd >= 0 && !__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) &&
 	    !dmasync_real_fstat(fd, &st)) {
-		int unset = 0;
-
-		/* One writer (2: being written); readers wait for 1. */
-		if (__atomic_compare_exchange_n(&standin_files[p].made, &unset, 2, false,
-						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		pthread_mutex_lock(&standin_lock);
+		if (!__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE)) {
 			standin_files[p].dev = st.st_dev;
 			standin_files[p].ino = st.st_ino;
 			__atomic_store_n(&standin_files[p].made, 1, __ATOMIC_RELEASE);
 		}
+		pthread_mutex_unlock(&standin_lock);
 	}
 	if (fd >= 0)
 		emulated_dir_entered();	/* fstat() and readlink() look at stand-ins now */
@@ -447,7 +444,7 @@ static bool may_name_emulated(const char *path)
 static const char *standin_name(const char *text, size_t n)
 {
 	for (unsigned int d = 0; d < N_EMULATED_DIRS; d++)
-		if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) == 1 &&
+		if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) &&
 		    strlen(emu_paths[d]) == n && !memcmp(text, emu_paths[d], n))
 			return emulated_name(d);
 	return NULL;
@@ -460,11 +457,11 @@ static enum dev_path standin_node(dev_t dev, ino_t ino)
 	if (!__atomic_load_n(&emu_relative, __ATOMIC_RELAXED))
 		return DP_NONE;
 	for (unsigned int d = 0; d < N_EMULATED_DIRS; d++)
-		if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) == 1 && dev == emu_dev[d] &&
+		if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) && dev == emu_dev[d] &&
 		    ino == emu_ino[d])
 			return emulated_dirs[d].p;
 	for (unsigned int p = 0; p < DP_NOTDIR; p++)
-		if (__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) == 1 &&
+		if (__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) &&
 		    dev == standin_files[p].dev && ino == standin_files[p].ino)
 			return (enum dev_path)p;
 	return DP_NONE;
@@ -543,7 +540,7 @@ static const char *rebase(int *dirfd, const char *path, char *buf, size_t len)
 			return path;
 		}
 		for (unsigned int d = 0; d < N_EMULATED_DIRS; d++) {
-			if (__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) != 1 ||
+			if (!__atomic_load_n(&emu_made[d], __ATOMIC_ACQUIRE) ||
 			    st.st_dev != emu_dev[d] || st.st_ino != emu_ino[d])
 				continue;
 			if ((size_t)snprintf(buf, len, "%s/%s", emulated_name(d), path) >= len)
@@ -658,7 +655,22 @@ struct map_record {
 static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct map_record *map_records;
 
-CORE_FORK_MUTEX_HANDLER(maps_fork, &maps_lock);
+/* Both leaves of this stage, held across fork(): standin_lock, then maps_lock. */
+static void preload_fork_take(void)
+{
+	pthread_mutex_lock(&standin_lock);
+	pthread_mutex_lock(&maps_lock);
+}
+
+static void preload_fork_give(void)
+{
+	pthread_mutex_unlock(&maps_lock);
+	pthread_mutex_unlock(&standin_lock);
+}
+
+static const struct core_fork_handler maps_fork = {
+	.prepare = preload_fork_take, .parent = preload_fork_give, .child = preload_fork_give,
+};
 
 static void map_record_add(void *addr, ino_t ino)
 {
@@ -1802,7 +1814,7 @@ static ssize_t standin_link(ssize_t r, char *buf, size_t len)
 	for (unsigned int p = 0; !name && p < DP_NOTDIR; p++) {
 		char path[PATH_MAX + 16];
 
-		if (__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) == 1 &&
+		if (__atomic_load_n(&standin_files[p].made, __ATOMIC_ACQUIRE) &&
 		    standin_file_path((enum dev_path)p, path, sizeof(path)) &&
 		    strlen(path) == (size_t)r && !memcmp(path, buf, (size_t)r))
 			name = dev_path_name((enum dev_path)p);
