@@ -22,13 +22,18 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +44,7 @@
 #include "file.h"
 #include "remote.h"
 #include "ktime.h"
+#include "sync_file-priv.h"
 #include "tracked.h"
 #include "uaccess.h"
 
@@ -79,18 +85,100 @@ int dmasync_open(const char *path, int flags, ...)
 }
 
 /*
+ * The file systems Linux keeps dmasync's kinds of files on: anon inodes
+ * (sync files), the dma-buf file system, debugfs (the timeline, the only
+ * regular file), devtmpfs (the device nodes).  Each is one mount.
+ */
+enum vfs_home { HOME_ANON, HOME_DMABUF, HOME_DEBUGFS, HOME_DEV };
+
+static enum vfs_home kind_home(enum ipc_kind kind)
+{
+	switch (kind) {
+	case IPC_KIND_SYNC_FILE:
+		return HOME_ANON;
+	case IPC_KIND_DMA_BUF:
+		return HOME_DMABUF;
+	case IPC_KIND_TIMELINE:
+		return HOME_DEBUGFS;
+	default:
+		return HOME_DEV;
+	}
+}
+
+static enum vfs_home file_home(const struct uapi_file *file)
+{
+	const char *n = file->ops->name;
+
+	return !strcmp(n, "sync_file") ? HOME_ANON
+	       : !strcmp(n, "dmabuf")  ? HOME_DMABUF
+	       : !strcmp(n, "sw_sync") ? HOME_DEBUGFS
+				       : HOME_DEV;
+}
+
+/* Where the file behind @fd lives, one of ours or not: -EBADF, 0 not on
+ * any of those mounts, or 1 + its enum vfs_home. */
+static int fd_home(int fd)
+{
+	struct uapi_file *file = uapi_files_any() ? uapi_file_lookup(fd) : NULL;
+	struct client_obj obj;
+	struct stat st, dev;
+
+	if (file) {
+		int h = 1 + (int)file_home(file);
+
+		uapi_file_put(file);
+		return h;
+	}
+	if (client_enabled() && client_find(fd, &obj) == 1)
+		return 1 + (int)kind_home(obj.kind);
+	if (fstat(fd, &st))
+		return -EBADF;
+	/* The one anon inode all anon files share; the /dev mount */
+	if (!(st.st_mode & S_IFMT) && major(st.st_dev) == 0)
+		return 1 + HOME_ANON;
+	if (!stat("/dev", &dev) && st.st_dev == dev.st_dev)
+		return 1 + HOME_DEV;
+	return 0;
+}
+
+static bool has_cap_sys_admin(void)
+{
+	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };	/* _LINUX_CAPABILITY_VERSION_3 */
+	struct { uint32_t effective, permitted, inheritable; } data[2] = { { 0 } };
+
+	return !syscall(SYS_capget, &hdr, data) && (data[0].effective & (1u << 21));
+}
+
+/*
+ * FICLONE, FICLONERANGE from @src into @fd (of @home): a source on
+ * another mount cannot be cloned from (EXDEV); on the same one, none of
+ * these is a regular file (EINVAL) but debugfs's, which cannot clone.
+ */
+static long vfs_clone(enum vfs_home home, int src)
+{
+	int h = fd_home(src);
+
+	if (h < 0)
+		return h;
+	if (h != 1 + (int)home)
+		return -EXDEV;
+	return home == HOME_DEBUGFS ? -EOPNOTSUPP : -EINVAL;
+}
+
+/*
  * The requests Linux's VFS answers for every file before its driver sees
  * them (do_vfs_ioctl()): on a dmasync fd, what they do to the fd, or to a
  * file of the kind it stands for.  None of dmasync's files has a fasync
  * method, and only a timeline (a debugfs file) is a regular one, of size 0.
+ * None of their file systems can be frozen or map extents.
  * Return: the result, or -ENOIOCTLCMD for the driver's (or libc's) turn.
  */
 #define NOT_VFS (-515)	/* the kernel's ENOIOCTLCMD */
 
-static long vfs_ioctl(int fd, bool regular, unsigned long request, void *arg)
+static long vfs_ioctl(int fd, enum vfs_home home, unsigned long request, void *arg)
 {
+	bool regular = home == HOME_DEBUGFS;
 	int on, fl;
-
 	switch ((unsigned int)request) {
 	case FIOCLEX:
 	case FIONCLEX:
@@ -102,6 +190,8 @@ static long vfs_ioctl(int fd, bool regular, unsigned long request, void *arg)
 			return -EFAULT;
 		if ((unsigned int)request == FIOASYNC)
 			return on ? -ENOTTY : 0;	/* no fasync method */
+		if (home == HOME_ANON)	/* a sync file: its socket stays non-blocking */
+			return uapi_sync_file_set_nonblock(fd, on);
 		fl = fcntl(fd, F_GETFL);
 		if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK))
 			return -errno;
@@ -121,6 +211,20 @@ static long vfs_ioctl(int fd, bool regular, unsigned long request, void *arg)
 		if (!regular)
 			return NOT_VFS;	/* the driver's: ENOTTY */
 		return copy_to_user(arg, &on, sizeof(on)) ? -EFAULT : 0;
+	case FIFREEZE:
+	case FITHAW:
+		return has_cap_sys_admin() ? -EOPNOTSUPP : -EPERM;
+	case FS_IOC_FIEMAP:
+		return -EOPNOTSUPP;
+	case FICLONE:
+		return vfs_clone(home, (int)(long)arg);
+	case FICLONERANGE: {
+		struct file_clone_range range;
+
+		if (copy_from_user(&range, arg, sizeof(range)))
+			return -EFAULT;
+		return vfs_clone(home, (int)range.src_fd);
+	}
 	default:
 		return NOT_VFS;
 	}
@@ -136,6 +240,11 @@ static bool vfs_request(unsigned long request)
 	case FIGETBSZ:
 	case FIOQSIZE:
 	case FIONREAD:
+	case FIFREEZE:
+	case FITHAW:
+	case FS_IOC_FIEMAP:
+	case FICLONE:
+	case FICLONERANGE:
 		return true;
 	default:
 		return false;
@@ -159,9 +268,9 @@ int dmasync_ioctl(int fd, unsigned long request, ...)
 
 		r = NOT_VFS;
 		if (file)
-			r = vfs_ioctl(fd, !strcmp(file->ops->name, "sw_sync"), request, arg);
+			r = vfs_ioctl(fd, file_home(file), request, arg);
 		else if (client_enabled() && client_find(fd, &obj) == 1)
-			r = vfs_ioctl(fd, obj.kind == IPC_KIND_TIMELINE, request, arg);
+			r = vfs_ioctl(fd, kind_home(obj.kind), request, arg);
 		if (r != NOT_VFS) {
 			uapi_file_put(file);
 			return r < 0 ? set_errno(r) : (int)r;

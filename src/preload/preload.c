@@ -38,6 +38,7 @@
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <dmasync/dmasync-uapi.h>
@@ -45,8 +46,10 @@
 #include "remote.h"
 #include "ipc.h"
 #include "real.h"
+#include "device.h"
 #include "file.h"
 #include "fork.h"
+#include "sync_file-priv.h"
 #include "uaccess.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -758,24 +761,58 @@ static long file_count(const struct client_obj *obj)
 }
 
 /*
- * F_GETFL of a dmasync fd of @kind whose socket or memfd says @fl, as
- * Linux's file says it: a sync file is an anon inode opened O_RDONLY (its
- * socket is always non-blocking); open() of a device or of sw_sync adds
+ * F_GETFL of the dmasync fd @fd of @kind whose socket or memfd says @fl,
+ * as Linux's file says it: a sync file is an anon inode opened O_RDONLY;
+ * open() of a device or of sw_sync keeps its access mode (which the
+ * socket, always O_RDWR, cannot: uapi_device_accmode()) and adds
  * O_LARGEFILE, which dma-bufs (anon files) lack and a heap buffer's memfd
- * has.
+ * has.  O_APPEND... are the socket's or memfd's, as set; so is O_NONBLOCK
+ * but a sync file's (uapi_sync_file_nonblock()).
  */
 #define KERNEL_O_LARGEFILE 0100000	/* libc's O_LARGEFILE is 0 on LP64 */
 
-static int kernel_fl(enum ipc_kind kind, int fl)
+static int kernel_fl(int fd, enum ipc_kind kind, int fl)
 {
 	switch (kind) {
 	case IPC_KIND_SYNC_FILE:
-		return (fl & ~(O_ACCMODE | O_NONBLOCK | KERNEL_O_LARGEFILE)) | O_RDONLY;
+		return (fl & ~(O_ACCMODE | O_NONBLOCK | KERNEL_O_LARGEFILE)) | O_RDONLY |
+		       uapi_sync_file_nonblock(fd);
 	case IPC_KIND_DMA_BUF:
 		return fl & ~KERNEL_O_LARGEFILE;
 	default:
-		return fl | KERNEL_O_LARGEFILE;
+		return (fl & ~O_ACCMODE) | uapi_device_accmode(fd) | KERNEL_O_LARGEFILE;
 	}
+}
+
+/* The access mode of @obj's open file (@fd). */
+static int obj_accmode(int fd, const struct client_obj *obj)
+{
+	switch (obj->kind) {
+	case IPC_KIND_SYNC_FILE:
+		return O_RDONLY;
+	case IPC_KIND_DMA_BUF: {
+		int fl = dmasync_real_fcntl(fd, F_GETFL);
+
+		return fl < 0 ? O_RDWR : fl & O_ACCMODE;
+	}
+	default:
+		return uapi_device_accmode(fd);
+	}
+}
+
+/* Whether @obj's open file (@fd) was opened for writing / reading. */
+static bool obj_writable(int fd, const struct client_obj *obj)
+{
+	int mode = obj_accmode(fd, obj);
+
+	return mode == O_WRONLY || mode == O_RDWR;
+}
+
+static bool obj_readable(int fd, const struct client_obj *obj)
+{
+	int mode = obj_accmode(fd, obj);
+
+	return mode == O_RDONLY || mode == O_RDWR;
 }
 
 /* A memfd holding /proc/self/fdinfo/@fd's text for one of ours. */
@@ -788,7 +825,7 @@ static int fdinfo_open(int fd, const struct client_obj *obj, int flags)
 
 	if (fl < 0)
 		return -1;
-	fl = kernel_fl(obj->kind, fl);
+	fl = kernel_fl(fd, obj->kind, fl);
 	n = snprintf(text, sizeof(text), "pos:\t0\nflags:\t0%o\nmnt_id:\t15\nino:\t%lu\n",
 		     (unsigned int)(fl | ((fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0)),
 		     (unsigned long)obj->ino);
@@ -2354,6 +2391,42 @@ EXPORT int dup3(int fd, int fd2, int flags)
 	return dup_over(fd, fd2, flags, true);
 }
 
+/*
+ * fcntl()'s requests that Linux answers from the file itself: locks need
+ * the access mode their type does (EBADF; the socket under ours is
+ * O_RDWR), seals are shmem's (a heap buffer's memfd has them: EINVAL;
+ * F_ADD_SEALS checks for writing first: EPERM), leases regular files'
+ * (EINVAL; the timeline's is open for writing by the kernel itself:
+ * EAGAIN).  Return: the errno, or 0 to let libc's call run.
+ */
+static int fcntl_file_error(int fd, const struct client_obj *obj, int cmd, void *arg)
+{
+	struct flock l;
+
+	switch (cmd) {
+	case F_SETLK:
+	case F_SETLKW:
+	case F_OFD_SETLK:
+	case F_OFD_SETLKW:
+		if (copy_from_user(&l, arg, sizeof(l)))
+			return 0;	/* libc's: EFAULT */
+		if ((l.l_type == F_RDLCK && !obj_readable(fd, obj)) ||
+		    (l.l_type == F_WRLCK && !obj_writable(fd, obj)))
+			return EBADF;
+		return 0;
+	case F_GET_SEALS:
+		return EINVAL;
+	case F_ADD_SEALS:
+		return obj_writable(fd, obj) ? EINVAL : EPERM;
+	case F_SETLEASE:
+		if ((long)arg != F_RDLCK && (long)arg != F_WRLCK && (long)arg != F_UNLCK)
+			return EINVAL;
+		return obj->kind == IPC_KIND_TIMELINE ? EAGAIN : EINVAL;
+	default:
+		return 0;
+	}
+}
+
 static SLOW int fcntl_slow(int fd, int cmd, void *arg)
 {
 	struct client_obj obj;
@@ -2363,30 +2436,61 @@ static SLOW int fcntl_slow(int fd, int cmd, void *arg)
 		errno = EBADF;	/* a number the program never opened */
 		return -1;
 	}
-	/* No dmasync file has a fasync method: Linux ignores O_ASYNC (the
-	 * socket under ours would send SIGIO, whose default kills). */
-	if (cmd == F_SETFL && ((long)arg & O_ASYNC) && !client_fd_none(fd) && ours(fd, &obj))
-		arg = (void *)((long)arg & ~(long)O_ASYNC);
+	if (!client_fd_none(fd) && ours(fd, &obj)) {
+		int e = fcntl_file_error(fd, &obj, cmd, arg);
+
+		if (e) {
+			errno = e;
+			return -1;
+		}
+		/* No dmasync file has a fasync method: Linux ignores O_ASYNC
+		 * (the socket under ours would send SIGIO, whose default kills). */
+		if (cmd == F_SETFL && ((long)arg & O_ASYNC))
+			arg = (void *)((long)arg & ~(long)O_ASYNC);
+		/* A sync file's socket stays non-blocking; the program's flag
+		 * is kept beside it. */
+		if (cmd == F_SETFL && obj.kind == IPC_KIND_SYNC_FILE) {
+			r = uapi_sync_file_set_nonblock(fd, (long)arg & O_NONBLOCK);
+			if (r) {
+				errno = -r;
+				return -1;
+			}
+			arg = (void *)((long)arg | O_NONBLOCK);
+		}
+	} else {
+		obj.kind = IPC_KIND_NONE;
+	}
 	r = dmasync_real_fcntl_ptr(fd, cmd, arg);
 	if (r < 0)
 		return r;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		client_fd_copied(fd, r);
-	else if (cmd == F_GETFL && !client_fd_none(fd) && ours(fd, &obj))
-		r = kernel_fl(obj.kind, r);
+	else if (cmd == F_GETFL && obj.kind != IPC_KIND_NONE)
+		r = kernel_fl(fd, obj.kind, r);
 	return r;
 }
 
-/* Only a dup, F_GETFL or F_SETFL with O_ASYNC of one of ours, or any call
- * on a number at the library's floor and up (maybe its own: EBADF), need
- * more than libc. */
+/* The requests that may act differently on one of ours; the dups always
+ * need more than libc. */
+#define FCNTL_OURS_LOW ((1ull << F_GETFL) | (1ull << F_SETFL) | (1ull << F_SETLK) | \
+			(1ull << F_SETLKW) | (1ull << F_OFD_SETLK) | (1ull << F_OFD_SETLKW))
+
+static inline bool fcntl_request_ours(int cmd)
+{
+	if ((unsigned int)cmd < 64)
+		return (FCNTL_OURS_LOW >> cmd) & 1;
+	return cmd == F_GET_SEALS || cmd == F_ADD_SEALS || cmd == F_SETLEASE;
+}
+
+/* Only a dup, one of the requests above on one of ours, or any call on a
+ * number at the library's floor and up (maybe its own: EBADF), need more
+ * than libc. */
 static inline int do_fcntl(int fd, int cmd, void *arg)
 {
 	int floor = __atomic_load_n(&lib_floor, __ATOMIC_RELAXED);
 
 	if (FAST((fd < floor || !floor) && cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC &&
-		 ((cmd != F_GETFL && !(cmd == F_SETFL && ((long)arg & O_ASYNC))) ||
-		  client_fd_none(fd))))
+		 (!fcntl_request_ours(cmd) || client_fd_none(fd))))
 		return dmasync_real_fcntl_ptr(fd, cmd, arg);
 	return fcntl_slow(fd, cmd, arg);
 }
@@ -2429,17 +2533,16 @@ static SLOW int refused(int fd, int err)
 }
 
 /*
- * The vector and positioned forms.  Linux: a sync file is opened O_RDONLY
- * (writes EBADF); sync files and dma-bufs are anon files with no
- * positioned I/O (ESPIPE), nor has the heap device (ESPIPE); a timeline
- * (debugfs) and /dev/udmabuf have it, but no read or write (EINVAL), as
- * none of them has for plain I/O.  A device fd opened read-only answers
- * writes EINVAL (Linux: EBADF): its access mode is not kept.
+ * The plain, vector and positioned forms.  Linux, in its order: no
+ * positioned I/O on sync files and dma-bufs (anon files) nor on the heap
+ * device (nonseekable_open()): ESPIPE; then the access mode (a sync file
+ * is O_RDONLY; a device or timeline as opened): EBADF; then none of them
+ * has read or write: EINVAL.
  */
 static SLOW int refused_rw(int fd, bool write, bool positioned)
 {
 	struct client_obj obj;
-	int saved = errno;
+	int saved = errno, mode;
 
 	if (lib_fd_above(fd)) {
 		errno = EBADF;
@@ -2449,10 +2552,11 @@ static SLOW int refused_rw(int fd, bool write, bool positioned)
 		errno = saved;
 		return 0;
 	}
+	mode = obj_accmode(fd, &obj);
 	if (positioned && (obj.kind == IPC_KIND_SYNC_FILE || obj.kind == IPC_KIND_DMA_BUF ||
 			   obj.kind == IPC_KIND_HEAP_DEV))
 		errno = ESPIPE;	/* anon files; the heap's nonseekable_open() */
-	else if (write && obj.kind == IPC_KIND_SYNC_FILE)
+	else if (write ? mode != O_WRONLY && mode != O_RDWR : mode != O_RDONLY && mode != O_RDWR)
 		errno = EBADF;
 	else
 		errno = EINVAL;
@@ -2462,7 +2566,7 @@ static SLOW int refused_rw(int fd, bool write, bool positioned)
 /* None of them has read or write. */
 static SLOW ssize_t read_slow(int fd, void *buf, size_t n)
 {
-	if (refused(fd, EINVAL))
+	if (refused_rw(fd, false, false))
 		return -1;
 	return dmasync_real_read(fd, buf, n);
 }
@@ -2492,7 +2596,7 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t len);
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t len)
 {
-	if (!FAST(client_fd_none(fd)) && n <= len && refused(fd, EINVAL))
+	if (!FAST(client_fd_none(fd)) && n <= len && refused_rw(fd, false, false))
 		return -1;
 	return dmasync_real___read_chk(fd, buf, n, len);
 }
@@ -2620,6 +2724,324 @@ EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n
 	if (!FAST(client_fd_none(in) && client_fd_none(out)) && refused_copy(in, out))
 		return -1;
 	return dmasync_real_splice(in, off_in, out, off_out, n, flags);
+}
+
+/*
+ * The calls on a file's data and attributes that Linux's files behind
+ * dmasync's fds refuse: a sync file and a dma-buf are anon files (no type
+ * bits), the devices character devices, a timeline a debugfs regular file
+ * without data.  Without these, a heap buffer's memfd would be truncated,
+ * punched, synced, copied, sealed, leased and given extended attributes,
+ * and a socket's "system.sockprotoname" would show.  Each first checks
+ * what Linux checks first (arguments, then the access mode), with errors
+ * from Linux 6.1 (conformance case file_calls).
+ */
+
+/*
+ * Whether @fd is a dmasync fd (in *@obj); EBADF in errno for one of the
+ * library's own numbers (and true: the caller fails).  errno is kept
+ * otherwise.
+ */
+static SLOW bool file_call_ours(int fd, struct client_obj *obj)
+{
+	if (lib_fd_above(fd)) {
+		errno = EBADF;
+		obj->kind = IPC_KIND_NONE;
+		return true;
+	}
+	return ours(fd, obj);
+}
+
+static SLOW int ftruncate_slow(int fd, off_t len)
+{
+	struct client_obj obj;
+
+	if (!file_call_ours(fd, &obj))
+		return dmasync_real_ftruncate(fd, len);
+	if (obj.kind == IPC_KIND_NONE)
+		return -1;
+	/* Only a regular file opened for writing: the timeline's (no data). */
+	if (len >= 0 && obj.kind == IPC_KIND_TIMELINE && obj_writable(fd, &obj))
+		return 0;
+	errno = EINVAL;
+	return -1;
+}
+
+EXPORT int ftruncate(int fd, off_t len)
+{
+	if (FAST(client_fd_none(fd)))
+		return dmasync_real_ftruncate(fd, len);
+	return ftruncate_slow(fd, len);
+}
+
+EXPORT int ftruncate64(int fd, off_t len)
+{
+	return ftruncate(fd, len);
+}
+
+/* fallocate()'s errno on one of ours, 0 never: its arguments' checks, the
+ * access mode, then the file's type. */
+static int falloc_error(int fd, const struct client_obj *obj, int mode, off_t off, off_t len)
+{
+	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_NO_HIDE_STALE |
+			  FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE |
+			  FALLOC_FL_UNSHARE_RANGE;
+
+	if (off < 0 || len <= 0)
+		return EINVAL;
+	if ((mode & ~known) ||
+	    (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) ==
+		    (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) ||
+	    ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE)))
+		return EOPNOTSUPP;
+	if (((mode & FALLOC_FL_COLLAPSE_RANGE) && mode != FALLOC_FL_COLLAPSE_RANGE) ||
+	    ((mode & FALLOC_FL_INSERT_RANGE) && mode != FALLOC_FL_INSERT_RANGE) ||
+	    ((mode & FALLOC_FL_UNSHARE_RANGE) &&
+	     (mode & ~(FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_KEEP_SIZE))))
+		return EINVAL;
+	if (!obj_writable(fd, obj))
+		return EBADF;
+	/* debugfs has no fallocate; the others are neither regular nor block */
+	return obj->kind == IPC_KIND_TIMELINE ? EOPNOTSUPP : ENODEV;
+}
+
+static SLOW int fallocate_slow(int fd, int mode, off_t off, off_t len)
+{
+	struct client_obj obj;
+
+	if (!file_call_ours(fd, &obj))
+		return dmasync_real_fallocate(fd, mode, off, len);
+	if (obj.kind != IPC_KIND_NONE)
+		errno = falloc_error(fd, &obj, mode, off, len);
+	return -1;
+}
+
+EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
+{
+	if (FAST(client_fd_none(fd)))
+		return dmasync_real_fallocate(fd, mode, off, len);
+	return fallocate_slow(fd, mode, off, len);
+}
+
+EXPORT int fallocate64(int fd, int mode, off_t off, off_t len)
+{
+	return fallocate(fd, mode, off, len);
+}
+
+/* libc's: fallocate(0), and where that is not supported (the timeline),
+ * its own writes, which fail as the timeline's write does.  An error
+ * number, errno untouched. */
+static SLOW int posix_fallocate_slow(int fd, off_t off, off_t len)
+{
+	struct client_obj obj;
+	int saved = errno, e;
+
+	if (!file_call_ours(fd, &obj))
+		return dmasync_real_posix_fallocate(fd, off, len);
+	e = obj.kind == IPC_KIND_NONE ? EBADF : falloc_error(fd, &obj, 0, off, len);
+	errno = saved;
+	return e == EOPNOTSUPP ? EINVAL : e;
+}
+
+EXPORT int posix_fallocate(int fd, off_t off, off_t len)
+{
+	if (FAST(client_fd_none(fd)))
+		return dmasync_real_posix_fallocate(fd, off, len);
+	return posix_fallocate_slow(fd, off, len);
+}
+
+EXPORT int posix_fallocate64(int fd, off_t off, off_t len)
+{
+	return posix_fallocate(fd, off, len);
+}
+
+/* None of them has an fsync method. */
+EXPORT int fsync(int fd)
+{
+	if (!FAST(client_fd_none(fd)) && refused(fd, EINVAL))
+		return -1;
+	return dmasync_real_fsync(fd);
+}
+
+EXPORT int fdatasync(int fd)
+{
+	if (!FAST(client_fd_none(fd)) && refused(fd, EINVAL))
+		return -1;
+	return dmasync_real_fdatasync(fd);
+}
+
+/* Its arguments first; then only regular files (the timeline's, with no
+ * pages: nothing to do) are synced, the others ESPIPE. */
+static SLOW int sync_file_range_slow(int fd, off_t off, off_t n, unsigned int flags)
+{
+	const unsigned int known = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				   SYNC_FILE_RANGE_WAIT_AFTER;
+	struct client_obj obj;
+	uint64_t end = (uint64_t)off + (uint64_t)n;
+
+	if (!file_call_ours(fd, &obj))
+		return dmasync_real_sync_file_range(fd, off, n, flags);
+	if (obj.kind == IPC_KIND_NONE)
+		return -1;
+	if ((flags & ~known) || off < 0 || (int64_t)end < 0 || end < (uint64_t)off) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (obj.kind == IPC_KIND_TIMELINE)
+		return 0;
+	errno = ESPIPE;
+	return -1;
+}
+
+EXPORT int sync_file_range(int fd, off_t off, off_t n, unsigned int flags)
+{
+	if (FAST(client_fd_none(fd)))
+		return dmasync_real_sync_file_range(fd, off, n, flags);
+	return sync_file_range_slow(fd, off, n, flags);
+}
+
+/* Nothing to read ahead in a file without pages; a timeline's succeeds. */
+static SLOW ssize_t readahead_slow(int fd, off_t off, size_t n)
+{
+	struct client_obj obj;
+
+	if (!file_call_ours(fd, &obj))
+		return dmasync_real_readahead(fd, off, n);
+	if (obj.kind == IPC_KIND_NONE)
+		return -1;
+	if (obj.kind == IPC_KIND_TIMELINE && obj_readable(fd, &obj))
+		return 0;
+	errno = obj_readable(fd, &obj) ? EINVAL : EBADF;
+	return -1;
+}
+
+EXPORT ssize_t readahead(int fd, off_t off, size_t n)
+{
+	if (FAST(client_fd_none(fd)))
+		return dmasync_real_readahead(fd, off, n);
+	return readahead_slow(fd, off, n);
+}
+
+/*
+ * In-kernel copies between files (flags first, then each end's type): none
+ * of ours is a regular file (EINVAL) but the timeline; between it and
+ * another regular file, the access modes (EBADF), then their file systems
+ * differ (EXDEV).
+ */
+static SLOW int copy_range_refused(int in, int out, unsigned int flags)
+{
+	struct client_obj oin = { .kind = IPC_KIND_NONE }, oout = { .kind = IPC_KIND_NONE };
+	int saved = errno;
+	bool in_ours = !client_fd_none(in) && file_call_ours(in, &oin);
+	bool out_ours = !client_fd_none(out) && file_call_ours(out, &oout);
+	struct stat st;
+
+	if (!in_ours && !out_ours) {
+		errno = saved;
+		return 0;
+	}
+	if ((in_ours && oin.kind == IPC_KIND_NONE) || (out_ours && oout.kind == IPC_KIND_NONE))
+		return -1;	/* one of the library's own: EBADF */
+	errno = EINVAL;
+	if (flags || (in_ours && oin.kind != IPC_KIND_TIMELINE) ||
+	    (out_ours && oout.kind != IPC_KIND_TIMELINE))
+		return -1;
+	/* a timeline at one end at least, and nothing else of ours */
+	if (dmasync_real_fstat(in_ours ? out : in, &st))
+		return -1;	/* EBADF */
+	errno = EINVAL;
+	if (!S_ISREG(st.st_mode))
+		return -1;
+	if ((in_ours && !obj_readable(in, &oin)) || (out_ours && !obj_writable(out, &oout)))
+		errno = EBADF;
+	else
+		errno = EXDEV;
+	return -1;
+}
+
+EXPORT ssize_t copy_file_range(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+			       unsigned int flags)
+{
+	if (!FAST(client_fd_none(in) && client_fd_none(out)) && copy_range_refused(in, out, flags))
+		return -1;
+	return dmasync_real_copy_file_range(in, off_in, out, off_out, n, flags);
+}
+
+/* Pipes only, as splice(): the access modes first, then EINVAL. */
+EXPORT ssize_t tee(int in, int out, size_t n, unsigned int flags)
+{
+	if (!FAST(client_fd_none(in) && client_fd_none(out)) && refused_copy(in, out))
+		return -1;
+	return dmasync_real_tee(in, out, n, flags);
+}
+
+/*
+ * Extended attributes.  Linux: a debugfs file has none and takes none
+ * (EOPNOTSUPP); the others take no "user." attributes (not regular files:
+ * ENODATA to read, EPERM to write), have no handler for the rest
+ * (EOPNOTSUPP) and list nothing.  The name is checked first, by libc's
+ * own read of it from the fd (EFAULT, ERANGE); a socket's
+ * "system.sockprotoname" never shows.
+ */
+enum xattr_op { XATTR_GET, XATTR_SET, XATTR_REMOVE };
+
+static SLOW int xattr_refused(int fd, const char *name, enum xattr_op op)
+{
+	struct client_obj obj;
+	int saved = errno;
+
+	if (!file_call_ours(fd, &obj)) {
+		errno = saved;
+		return 0;
+	}
+	if (obj.kind == IPC_KIND_NONE)
+		return -1;
+	if (dmasync_real_fgetxattr(fd, name, NULL, 0) < 0 && (errno == EFAULT || errno == ERANGE))
+		return -1;
+	if (obj.kind == IPC_KIND_TIMELINE)
+		errno = EOPNOTSUPP;
+	else if (!strncmp(name, "user.", 5))
+		errno = op == XATTR_GET ? ENODATA : EPERM;
+	else
+		errno = EOPNOTSUPP;
+	return -1;
+}
+
+EXPORT ssize_t fgetxattr(int fd, const char *name, void *value, size_t size)
+{
+	if (!FAST(client_fd_none(fd)) && xattr_refused(fd, name, XATTR_GET))
+		return -1;
+	return dmasync_real_fgetxattr(fd, name, value, size);
+}
+
+EXPORT int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)
+{
+	if (!FAST(client_fd_none(fd)) && xattr_refused(fd, name, XATTR_SET))
+		return -1;
+	return dmasync_real_fsetxattr(fd, name, value, size, flags);
+}
+
+EXPORT int fremovexattr(int fd, const char *name)
+{
+	if (!FAST(client_fd_none(fd)) && xattr_refused(fd, name, XATTR_REMOVE))
+		return -1;
+	return dmasync_real_fremovexattr(fd, name);
+}
+
+static SLOW ssize_t flistxattr_slow(int fd, char *list, size_t size)
+{
+	struct client_obj obj;
+
+	if (!file_call_ours(fd, &obj))
+		return dmasync_real_flistxattr(fd, list, size);
+	return obj.kind == IPC_KIND_NONE ? -1 : 0;
+}
+
+EXPORT ssize_t flistxattr(int fd, char *list, size_t size)
+{
+	if (FAST(client_fd_none(fd)))
+		return dmasync_real_flistxattr(fd, list, size);
+	return flistxattr_slow(fd, list, size);
 }
 
 /*

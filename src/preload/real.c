@@ -10,6 +10,7 @@
 #include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <sys/vfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "real.h"
@@ -274,6 +275,22 @@ PASS(ssize_t, pwritev2, (int fd, const struct iovec *iov, int n, off_t off, int 
 PASS(ssize_t, sendfile, (int out, int in, off_t *off, size_t n), (out, in, off, n))
 PASS(ssize_t, splice, (int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
 		       unsigned int flags), (in, off_in, out, off_out, n, flags))
+PASS(int, ftruncate, (int fd, off_t len), (fd, len))
+PASS(int, fallocate, (int fd, int mode, off_t off, off_t len), (fd, mode, off, len))
+PASS(int, posix_fallocate, (int fd, off_t off, off_t len), (fd, off, len))
+PASS(int, fsync, (int fd), (fd))
+PASS(int, fdatasync, (int fd), (fd))
+PASS(int, sync_file_range, (int fd, off_t off, off_t n, unsigned int flags), (fd, off, n, flags))
+PASS(ssize_t, readahead, (int fd, off_t off, size_t n), (fd, off, n))
+PASS(ssize_t, copy_file_range, (int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+				unsigned int flags), (in, off_in, out, off_out, n, flags))
+PASS(ssize_t, tee, (int in, int out, size_t n, unsigned int flags), (in, out, n, flags))
+PASS(ssize_t, fgetxattr, (int fd, const char *name, void *value, size_t size),
+     (fd, name, value, size))
+PASS(int, fsetxattr, (int fd, const char *name, const void *value, size_t size, int flags),
+     (fd, name, value, size, flags))
+PASS(int, fremovexattr, (int fd, const char *name), (fd, name))
+PASS(ssize_t, flistxattr, (int fd, char *list, size_t size), (fd, list, size))
 /* Declared only under _FORTIFY_SOURCE. */
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t len);
 ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t len);
@@ -291,6 +308,24 @@ int dmasync_real_open64(const char *path, int flags, mode_t mode);
 int dmasync_real_open64(const char *path, int flags, mode_t mode)
 {
 	return dmasync_real_open(path, flags, mode);
+}
+
+int dmasync_real_ftruncate64(int fd, off_t len);
+int dmasync_real_ftruncate64(int fd, off_t len)
+{
+	return dmasync_real_ftruncate(fd, len);
+}
+
+int dmasync_real_fallocate64(int fd, int mode, off_t off, off_t len);
+int dmasync_real_fallocate64(int fd, int mode, off_t off, off_t len)
+{
+	return dmasync_real_fallocate(fd, mode, off, len);
+}
+
+int dmasync_real_posix_fallocate64(int fd, off_t off, off_t len);
+int dmasync_real_posix_fallocate64(int fd, off_t off, off_t len)
+{
+	return dmasync_real_posix_fallocate(fd, off, len);
 }
 
 int dmasync_real_openat64(int dirfd, const char *path, int flags, mode_t mode);

@@ -147,4 +147,19 @@ char *dmasync_real_realpath(const char *path, char *resolved);
 FILE *dmasync_real_fopen(const char *path, const char *mode);
 int dmasync_real_fclose(FILE *f);
 
+int dmasync_real_ftruncate(int fd, off_t len);
+int dmasync_real_fallocate(int fd, int mode, off_t off, off_t len);
+int dmasync_real_posix_fallocate(int fd, off_t off, off_t len);
+int dmasync_real_fsync(int fd);
+int dmasync_real_fdatasync(int fd);
+int dmasync_real_sync_file_range(int fd, off_t off, off_t n, unsigned int flags);
+ssize_t dmasync_real_readahead(int fd, off_t off, size_t n);
+ssize_t dmasync_real_copy_file_range(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+				     unsigned int flags);
+ssize_t dmasync_real_tee(int in, int out, size_t n, unsigned int flags);
+ssize_t dmasync_real_fgetxattr(int fd, const char *name, void *value, size_t size);
+int dmasync_real_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
+int dmasync_real_fremovexattr(int fd, const char *name);
+ssize_t dmasync_real_flistxattr(int fd, char *list, size_t size);
+
 #endif

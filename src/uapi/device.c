@@ -48,14 +48,38 @@ static int make_pair(int sv[2])
 	return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
 }
 
+/*
+ * The open file's access mode, kept where every holder of the fd can read
+ * it, as the kernel's f_mode: in the socket's SO_PRIORITY (0..6 may be set
+ * by anyone; AF_UNIX sockets make no use of it), as O_ACCMODE + 1.
+ */
+static int set_accmode(int fd, int flags)
+{
+	int v = (flags & O_ACCMODE) + 1;
+
+	return setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, sizeof(v));
+}
+
+int uapi_device_accmode(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, &len) || len != sizeof(v) || v < 1 ||
+	    v > O_ACCMODE + 1)
+		return O_RDWR;
+	return v - 1;
+}
+
 /* The fd of a new open file in @sv[0] and the registry's end in @sv[1],
- * with @flags' O_CLOEXEC and O_NONBLOCK. */
+ * with @flags' O_CLOEXEC, O_NONBLOCK and access mode. */
 static int make_fds(int flags, int sv[2])
 {
 	if (make_pair(sv) && (!uapi_files_reclaim_fds(errno) || make_pair(sv)))
 		return -errno;
 	if ((!(flags & O_CLOEXEC) && fcntl(sv[0], F_SETFD, 0)) ||
 	    ((flags & O_NONBLOCK) && fcntl(sv[0], F_SETFL, O_NONBLOCK)) ||
+	    set_accmode(sv[0], flags) ||
 	    shutdown(sv[1], SHUT_WR)) {
 		int r = -errno;
 

@@ -62,6 +62,13 @@ struct uapi_device *uapi_device_find(const char *path);
 /* Open @dev with @flags (open(2)'s).  Return: the new fd, or a negative errno. */
 int uapi_device_open(const struct uapi_device *dev, int flags);
 
+/*
+ * uapi_device_accmode - the access mode (O_RDONLY, O_WRONLY, O_RDWR or 3) the
+ * open file behind @fd, a device node's fd in any process, was opened
+ * with; O_RDWR if @fd is not one.  One system call; borrows @fd.
+ */
+int uapi_device_accmode(int fd);
+
 /* The .release op of every node's open files. */
 void uapi_device_file_release(struct uapi_file *file);
 

@@ -13,6 +13,7 @@
 #ifndef DMASYNC_PRIV_SYNC_FILE_H
 #define DMASYNC_PRIV_SYNC_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include <dmasync/dma-buf.h>
@@ -66,6 +67,19 @@ void sync_file_set_fence(struct sync_file *sync_file, struct dma_fence *fence);
 struct uapi_file;
 struct dma_fence *uapi_sync_file_fence(struct uapi_file *file);
 void uapi_sync_file_name(struct uapi_file *file, char *buf, size_t len);
+
+/*
+ * uapi_sync_file_nonblock / uapi_sync_file_set_nonblock - the O_NONBLOCK
+ * (0 or O_NONBLOCK) a program sees on the sync file @fd of any process, and
+ * setting it.  The socket under it stays non-blocking whatever the program
+ * asks (a read() or write() of it must never wait), so the flag the
+ * program set is kept beside it, on the same open file (its SO_PRIORITY,
+ * which AF_UNIX sockets make no use of): dups, children and receivers see
+ * it, as they see a kernel file's f_flags.  One system call each; @fd is
+ * borrowed.  Return (set): 0 or a negative errno.
+ */
+int uapi_sync_file_nonblock(int fd);
+int uapi_sync_file_set_nonblock(int fd, bool on);
 
 /*
  * uapi_sync_file_reserve_hook - if set, sync_file_alloc() asks it first

@@ -129,6 +129,8 @@ struct sync_file *sync_file_alloc(void)
 			goto err_free;
 		}
 	}
+	/* Non-blocking, so that a program's read() or write() of A never
+	 * hangs; the O_NONBLOCK it sees is uapi_sync_file_nonblock()'s. */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) &&
 	    (!uapi_files_reclaim_fds(errno) ||
 	     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))) {
@@ -390,6 +392,23 @@ static void sync_file_name(struct sync_file *sf, char *buf, size_t len)
 	snprintf(buf, len, "%s-%s%llu-%lld", dma_fence_driver_name(fence),
 		 dma_fence_timeline_name(fence), (unsigned long long)fence->context,
 		 (long long)fence->seqno);
+}
+
+int uapi_sync_file_nonblock(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, &len) || len != sizeof(v))
+		return 0;
+	return v == 1 ? O_NONBLOCK : 0;
+}
+
+int uapi_sync_file_set_nonblock(int fd, bool on)
+{
+	int v = on;
+
+	return setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, sizeof(v)) ? -errno : 0;
 }
 
 struct dma_fence *uapi_sync_file_fence(struct uapi_file *file)

@@ -50,8 +50,10 @@
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 
 #include <linux/dma-buf.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <linux/dma-heap.h>
 #include <linux/sync_file.h>
@@ -3170,7 +3172,7 @@ static const char *const every_kind_name[EVERY_KIND] = {
 	"sync_file", "timeline", "udmabuf", "heap buffer", "/dev/udmabuf", "/dev/dma_heap/system"
 };
 
-/* The heap device opened O_RDWR (dmasync keeps no access mode for it). */
+/* The heap device opened O_RDWR. */
 static void open_every_kind(int fds[EVERY_KIND])
 {
 	for (int i = 0; i < EVERY_KIND; i++)
@@ -3213,12 +3215,13 @@ static void t_vfs_ioctls(void)
 		v = 1;
 		CHECK_EQ(U_ioctl(fd, FIONBIO, &v), 0);
 		fl = U_fcntl(fd, F_GETFL);
-		if (i != EK_SYNC_FILE)	/* its O_NONBLOCK: see kernel-compat.md */
-			CHECK(fl >= 0 && (fl & O_NONBLOCK));
+		CHECK(fl >= 0 && (fl & O_NONBLOCK));
 		v = 0;
 		CHECK_EQ(U_ioctl(fd, FIONBIO, &v), 0);
 		fl = U_fcntl(fd, F_GETFL);
-		CHECK(fl >= 0 && !(fl & O_NONBLOCK));
+		/* a linked program's libc F_GETFL shows a sync file's socket */
+		CHECK(fl >= 0);
+		CHECK_EQ(fl & O_NONBLOCK, i == EK_SYNC_FILE ? WRAPPER_KNOWN(O_NONBLOCK, 0) : 0);
 		CHECK_ERR(U_ioctl(fd, FIONBIO, (void *)8), EFAULT);
 		v = 0;
 		CHECK_EQ(U_ioctl(fd, FIOASYNC, &v), 0);
@@ -3289,6 +3292,187 @@ static void t_rw_calls(void)
 	if (fds[EK_SYNC_FILE] >= 0) {
 		CHECK_EQ(U_fcntl(fds[EK_SYNC_FILE], F_SETFL, 0), 0);
 		CHECK_ERR(readv(fds[EK_SYNC_FILE], &iov, 1), EINVAL);
+	}
+}
+
+/*
+ * The calls on a file's data and attributes, per kind: Linux's sync files
+ * and dma-bufs are anon files (no type bits), the devices character
+ * devices, the timeline a debugfs regular file, so truncating, allocating,
+ * syncing, copying, sealing, leasing and extended attributes answer as
+ * those do, and never touch what dmasync makes the fd of.  A sync file is
+ * opened read-only (locks for writing, allocation, seals: EBADF/EPERM).
+ */
+static void t_file_calls(void)
+{
+	int fds[EVERY_KIND];
+	char buf[64];
+
+	open_every_kind(fds);
+	for (int i = 0; i < EVERY_KIND; i++) {
+		int fd = fds[i], tl = i == EK_TIMELINE, ro = i == EK_SYNC_FILE;
+		int m = track(memfd_create("other", MFD_CLOEXEC)), p[2];
+		struct flock wr = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		struct flock rd = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+
+		if (fd < 0)
+			continue;
+		diag("%s", every_kind_name[i]);
+		REQUIRE(m >= 0 && ftruncate(m, PAGE) == 0 && pipe2(p, O_CLOEXEC) == 0);
+		REQUIRE(write(p[1], "y", 1) == 1);
+		if (tl) {
+			CHECK_EQ(ftruncate(fd, 0), 0);
+			CHECK_EQ(ftruncate(fd, 2 * PAGE), 0);
+		} else {
+			CHECK_ERR(ftruncate(fd, 0), EINVAL);
+			CHECK_ERR(ftruncate(fd, 2 * PAGE), EINVAL);
+		}
+		CHECK_ERR(ftruncate(fd, -1), EINVAL);
+		CHECK_ERR(fallocate(fd, 0, 0, PAGE), ro ? EBADF : tl ? EOPNOTSUPP : ENODEV);
+		CHECK_ERR(fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, PAGE),
+			  ro ? EBADF : tl ? EOPNOTSUPP : ENODEV);
+		CHECK_ERR(fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, PAGE), EOPNOTSUPP);
+		CHECK_ERR(fallocate(fd, 0, -1, PAGE), EINVAL);
+		CHECK_EQ(posix_fallocate(fd, 0, PAGE), ro ? EBADF : tl ? EINVAL : ENODEV);
+		CHECK_ERR(fsync(fd), EINVAL);
+		CHECK_ERR(fdatasync(fd), EINVAL);
+		if (tl)
+			CHECK_EQ(sync_file_range(fd, 0, 0, 0), 0);
+		else
+			CHECK_ERR(sync_file_range(fd, 0, 0, 0), ESPIPE);
+		CHECK_ERR(sync_file_range(fd, -1, 0, 0), EINVAL);
+		if (tl)
+			CHECK_EQ(readahead(fd, 0, PAGE), 0);
+		else
+			CHECK_ERR(readahead(fd, 0, PAGE), EINVAL);
+		CHECK_ERR(copy_file_range(fd, NULL, m, NULL, 1, 0), tl ? EXDEV : EINVAL);
+		CHECK_ERR(copy_file_range(m, &(loff_t){ 0 }, fd, NULL, 1, 0), tl ? EXDEV : EINVAL);
+		CHECK_ERR(tee(fd, p[1], 1, SPLICE_F_NONBLOCK), EINVAL);
+		CHECK_ERR(tee(p[0], fd, 1, SPLICE_F_NONBLOCK), ro ? EBADF : EINVAL);
+		/* locks: a file's own, of the types its mode allows */
+		CHECK_EQ(U_fcntl(fd, F_SETLK, &rd), 0);
+		if (ro)
+			CHECK_ERR(U_fcntl(fd, F_SETLK, &wr), EBADF);
+		else
+			CHECK_EQ(U_fcntl(fd, F_SETLK, &wr), 0);
+		rd.l_type = F_UNLCK;
+		CHECK_EQ(U_fcntl(fd, F_SETLK, &rd), 0);
+		if (ro) {
+			CHECK_ERR(U_fcntl(fd, F_OFD_SETLK, &wr), EBADF);
+		} else {
+			CHECK_EQ(U_fcntl(fd, F_OFD_SETLK, &wr), 0);
+			wr.l_type = F_UNLCK;
+			CHECK_EQ(U_fcntl(fd, F_OFD_SETLK, &wr), 0);
+		}
+		/* seals are shmem's; leases regular files' */
+		CHECK_ERR(U_fcntl(fd, F_GET_SEALS), EINVAL);
+		CHECK_ERR(U_fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), ro ? EPERM : EINVAL);
+		CHECK_EQ(U_fcntl(fd, F_GETLEASE), F_UNLCK);
+		CHECK_ERR(U_fcntl(fd, F_SETLEASE, F_RDLCK), tl ? EAGAIN : EINVAL);
+		CHECK_ERR(U_fcntl(fd, F_GETPIPE_SZ), EBADF);
+		/* extended attributes: none listed, none taken */
+		CHECK_EQ(flistxattr(fd, buf, sizeof(buf)), 0);
+		CHECK_ERR(fgetxattr(fd, "system.sockprotoname", buf, sizeof(buf)), EOPNOTSUPP);
+		CHECK_ERR(fgetxattr(fd, "user.x", buf, sizeof(buf)), tl ? EOPNOTSUPP : ENODATA);
+		CHECK_ERR(fsetxattr(fd, "user.x", "1", 1, 0), tl ? EOPNOTSUPP : EPERM);
+		CHECK_ERR(fremovexattr(fd, "user.x"), tl ? EOPNOTSUPP : EPERM);
+		CHECK_ERR(fgetxattr(fd, "", buf, sizeof(buf)), ERANGE);
+		/* the VFS's requests for file systems */
+		CHECK_ERR(U_ioctl(fd, FICLONE, m), EXDEV);
+		CHECK_ERR(U_ioctl(fd, FS_IOC_FIEMAP, buf), EOPNOTSUPP);
+		if (geteuid() == 0)
+			CHECK_ERR(U_ioctl(fd, FIFREEZE, 0), EOPNOTSUPP);
+		close(p[0]);
+		close(p[1]);
+		xclose(m);
+	}
+	/* A heap buffer (its memfd under dmasync) is still whole. */
+	if (fds[EK_HEAP_BUF] >= 0) {
+		void *a = U_mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fds[EK_HEAP_BUF], 0);
+
+		CHECK_EQ(U_lseek(fds[EK_HEAP_BUF], 0, SEEK_END), PAGE);
+		CHECK(a != MAP_FAILED);
+		if (a != MAP_FAILED)
+			U_munmap(a, PAGE);
+	}
+}
+
+/*
+ * A device or the sw_sync file keeps the access mode it was opened with
+ * (F_GETFL; read, write, locks and allocation check it first), and the
+ * requests still work in every mode; a sync file shows the O_NONBLOCK the
+ * program sets.
+ */
+static void t_open_modes(void)
+{
+	static const char *const path[] = { UDMABUF_PATH, HEAP_PATH, SW_SYNC_PATH };
+	const bool have[] = { have_udmabuf, have_heap, have_swsync };
+	static const int mode[] = { O_RDONLY, O_WRONLY, O_RDWR };
+
+	for (int d = 0; d < 3; d++) {
+		if (!have[d])
+			continue;
+		for (int j = 0; j < 3; j++) {
+			int fd = track(U_open(path[d], mode[j] | O_CLOEXEC)), fl, r;
+			bool can_rd = mode[j] != O_WRONLY, can_wr = mode[j] != O_RDONLY;
+			struct flock wr = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+			char c;
+
+			diag("%s mode %d", path[d], mode[j]);
+			REQUIRE(fd >= 0);
+			fl = U_fcntl(fd, F_GETFL);
+			CHECK_EQ(fl & O_ACCMODE, mode[j]);
+			CHECK_EQ(fl & 0100000, 0100000);	/* O_LARGEFILE */
+			CHECK_ERR(write(fd, "x", 1), can_wr ? EINVAL : EBADF);
+			CHECK_ERR(read(fd, &c, 1), can_rd ? EINVAL : EBADF);
+			if (can_wr)
+				CHECK_EQ(U_fcntl(fd, F_SETLK, &wr), 0);
+			else
+				CHECK_ERR(U_fcntl(fd, F_SETLK, &wr), EBADF);
+			if (d != 2)
+				CHECK_ERR(fallocate(fd, 0, 0, PAGE), can_wr ? ENODEV : EBADF);
+			if (d == 0) {
+				int mfd = new_memfd(PAGE, F_SEAL_SHRINK);
+				struct udmabuf_create cr = { .memfd = mfd, .flags = UDMABUF_FLAGS_CLOEXEC,
+							     .size = PAGE };
+
+				r = U_ioctl(fd, UDMABUF_CREATE, &cr);
+				CHECKF(r >= 0, "UDMABUF_CREATE: %s", errname(errno));
+				if (r >= 0)
+					xclose(track(r));
+				xclose(mfd);
+			} else if (d == 1) {
+				struct dma_heap_allocation_data a = { .len = PAGE, .fd_flags = O_RDWR | O_CLOEXEC };
+
+				r = U_ioctl(fd, DMA_HEAP_IOCTL_ALLOC, &a);
+				CHECKF(r == 0, "ALLOC: %s", errname(errno));
+				if (r == 0)
+					xclose(track((int)a.fd));
+			} else {
+				int f = create_fence(fd, 1);
+
+				xclose(f);
+			}
+			/* dup()s and fork()s share the open file: the mode too */
+			{
+				int d2 = track(U_dup(fd));
+
+				CHECK_EQ(U_fcntl(d2, F_GETFL) & O_ACCMODE, mode[j]);
+				xclose(d2);
+			}
+			xclose(fd);
+		}
+	}
+	if (have_swsync) {
+		int tl = open_timeline(), f = create_fence(tl, 1);
+
+		CHECK_EQ(U_fcntl(f, F_GETFL) & (O_ACCMODE | O_NONBLOCK), O_RDONLY);
+		CHECK_EQ(U_fcntl(f, F_SETFL, O_NONBLOCK), 0);
+		CHECK_EQ(U_fcntl(f, F_GETFL) & (O_ACCMODE | O_NONBLOCK), O_RDONLY | O_NONBLOCK);
+		CHECK_EQ(U_fcntl(f, F_SETFL, 0), 0);
+		CHECK_EQ(U_fcntl(f, F_GETFL) & O_NONBLOCK, 0);
+		xclose(f);
+		xclose(tl);
 	}
 }
 
@@ -4192,6 +4376,8 @@ static const struct test tests[] = {
 	T(vfs_ioctls, 0, 0, "FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD on every kind"),
 	T(fd_fs_flags, 0, F_KERNEL, "fstatfs f_type, F_GETFL O_LARGEFILE, O_ASYNC ignored, per kind"),
 	T(rw_calls, 0, F_KERNEL, "readv, writev, pread, pwrite, preadv, pwritev, preadv2, sendfile, splice per kind"),
+	T(file_calls, 0, F_KERNEL, "ftruncate, fallocate, fsync, copy_file_range, locks, seals, leases, xattrs per kind"),
+	T(open_modes, 0, F_KERNEL, "devices and sw_sync keep their access mode; a sync file's O_NONBLOCK shows"),
 	T(epoll_dmabuf_blocking, DB | SW, 0, "epoll: epoll_wait on a dma-buf woken by a thread"),
 	T(epoll_sync_file, SW, 0, "epoll: sync_file level/edge triggered"),
 	T(epoll_sync_file_events, SW, 0, "epoll: sync_file reports EPOLLIN alone, whatever was asked"),
