@@ -996,18 +996,24 @@ static int hello(int fd)
 /* ---- known objects ---------------------------------------------------------------------- */
 
 /*
- * A direct-mapped cache of (dev, ino) -> what the broker said, positive or
- * negative.  Entries carry the broker's instance id: an object of a broker
- * that died answers -ENOLINK.  Collisions simply evict (the next lookup of
- * the evicted inode asks the broker again).
+ * A cache of (dev, ino) -> what the broker said, positive or negative:
+ * 2048 sets of 4 entries, zero (empty) until used, so that only the
+ * pages a process uses are its memory (160 bytes an entry).  Entries carry
+ * the broker's instance id: an object of a broker that died answers
+ * -ENOLINK.  A full set evicts in turn (the next lookup of the evicted
+ * inode asks the broker again, one round trip: with one entry per set,
+ * 4096 in all, a process holding 3500 live sync files asked again for up
+ * to half of its lookups, depending on their inode numbers).
  */
-#define KNOWN_BITS 12
+#define KNOWN_SET_BITS 11
+#define KNOWN_WAYS 4
+#define KNOWN_BITS (KNOWN_SET_BITS + 2)
 struct known {
 	dev_t dev;
 	ino_t ino;
 	uint64_t broker;
 	uint64_t size;
-	int kind;	/* enum ipc_kind; -1: empty */
+	int kind1;	/* enum ipc_kind + 1; 0: empty */
 	uint32_t tl_slot, tl_gen;
 	uint64_t seqno;
 	char name[32];	/* a sync file's, with tl_slot or points */
@@ -1016,23 +1022,42 @@ struct known {
 };
 static pthread_mutex_t known_lock = PTHREAD_MUTEX_INITIALIZER;	/* a leaf */
 static struct known known[1u << KNOWN_BITS];
-static bool known_ready;
 
-static unsigned int known_slot(dev_t dev, ino_t ino)
+static unsigned char known_next[1u << KNOWN_SET_BITS];	/* each set's next victim */
+
+static unsigned int known_set(dev_t dev, ino_t ino)
 {
 	uint64_t h = ((uint64_t)dev * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)ino * 0xC2B2AE3D27D4EB4Full);
 
-	return (unsigned int)(h >> (64 - KNOWN_BITS));
+	return (unsigned int)(h >> (64 - KNOWN_SET_BITS));
 }
 
-/* known_lock held */
-static void known_init_locked(void)
+/* known_lock held: the entry of (@dev, @ino), or NULL. */
+static struct known *known_find_locked(dev_t dev, ino_t ino)
 {
-	if (known_ready)
-		return;
-	for (unsigned int i = 0; i < (1u << KNOWN_BITS); i++)
-		known[i].kind = -1;
-	known_ready = true;
+	struct known *set = &known[known_set(dev, ino) * KNOWN_WAYS];
+
+	for (unsigned int w = 0; w < KNOWN_WAYS; w++)
+		if (set[w].kind1 && set[w].dev == dev && set[w].ino == ino)
+			return &set[w];
+	return NULL;
+}
+
+/* known_lock held: the entry to (re)write for (@dev, @ino): its own, an
+ * empty one, or the set's next victim. */
+static struct known *known_slot_locked(dev_t dev, ino_t ino)
+{
+	unsigned int i = known_set(dev, ino);
+	struct known *k = known_find_locked(dev, ino), *set = &known[i * KNOWN_WAYS];
+
+	if (k)
+		return k;
+	for (unsigned int w = 0; w < KNOWN_WAYS; w++)
+		if (!set[w].kind1)
+			return &set[w];
+	k = &set[known_next[i]];
+	known_next[i] = (unsigned char)((known_next[i] + 1) % KNOWN_WAYS);
+	return k;
 }
 
 /* @nf: what the broker said of it beyond its kind and size, or NULL. */
@@ -1042,11 +1067,10 @@ static void known_put(dev_t dev, ino_t ino, int kind, uint64_t size, uint64_t br
 	struct known *k;
 
 	client_lock(&known_lock);
-	known_init_locked();
-	k = &known[known_slot(dev, ino)];
+	k = known_slot_locked(dev, ino);
 	k->dev = dev;
 	k->ino = ino;
-	k->kind = kind;
+	k->kind1 = kind + 1;
 	k->size = size;
 	k->broker = broker;
 	k->tl_slot = nf ? nf->tl_slot : 0;
@@ -1070,9 +1094,8 @@ static unsigned int known_points(dev_t dev, ino_t ino, char name[32],
 	struct known *k;
 
 	client_lock(&known_lock);
-	known_init_locked();
-	k = &known[known_slot(dev, ino)];
-	if (k->kind == IPC_KIND_SYNC_FILE && k->dev == dev && k->ino == ino && k->n_points) {
+	k = known_find_locked(dev, ino);
+	if (k && k->kind1 == IPC_KIND_SYNC_FILE + 1 && k->n_points) {
 		n = k->n_points;
 		memcpy(name, k->name, 32);
 		memcpy(points, k->points, n * sizeof(points[0]));
@@ -1089,9 +1112,8 @@ static bool known_name(dev_t dev, ino_t ino, char name[32])
 	bool ok = false;
 
 	client_lock(&known_lock);
-	known_init_locked();
-	k = &known[known_slot(dev, ino)];
-	if (k->kind == IPC_KIND_SYNC_FILE && k->dev == dev && k->ino == ino && k->tl_slot) {
+	k = known_find_locked(dev, ino);
+	if (k && k->kind1 == IPC_KIND_SYNC_FILE + 1 && k->tl_slot) {
 		memcpy(name, k->name, 32);
 		ok = true;
 	}
@@ -1106,10 +1128,9 @@ static int known_get(dev_t dev, ino_t ino, struct client_obj *obj)
 	int kind = -1;
 
 	client_lock(&known_lock);
-	known_init_locked();
-	k = &known[known_slot(dev, ino)];
-	if (k->kind >= 0 && k->dev == dev && k->ino == ino) {
-		kind = k->kind;
+	k = known_find_locked(dev, ino);
+	if (k) {
+		kind = k->kind1 - 1;
 		obj->size = k->size;
 		obj->broker = k->broker;
 		obj->tl_slot = k->tl_slot;
