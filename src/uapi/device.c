@@ -71,14 +71,18 @@ int uapi_device_accmode(int fd)
 	return v - 1;
 }
 
+/* The open file's flags that F_SETFL can put on the socket too, as open()
+ * keeps them in the kernel's file (O_NOATIME: the opener owns the node). */
+#define FILE_FLAGS (O_NONBLOCK | O_APPEND | O_NOATIME)
+
 /* The fd of a new open file in @sv[0] and the registry's end in @sv[1],
- * with @flags' O_CLOEXEC, O_NONBLOCK and access mode. */
+ * with @flags' O_CLOEXEC, FILE_FLAGS and access mode. */
 static int make_fds(int flags, int sv[2])
 {
 	if (make_pair(sv) && (!uapi_files_reclaim_fds(errno) || make_pair(sv)))
 		return -errno;
 	if ((!(flags & O_CLOEXEC) && fcntl(sv[0], F_SETFD, 0)) ||
-	    ((flags & O_NONBLOCK) && fcntl(sv[0], F_SETFL, O_NONBLOCK)) ||
+	    ((flags & FILE_FLAGS) && fcntl(sv[0], F_SETFL, flags & FILE_FLAGS)) ||
 	    set_accmode(sv[0], flags) ||
 	    shutdown(sv[1], SHUT_WR)) {
 		int r = -errno;

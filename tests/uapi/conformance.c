@@ -3400,8 +3400,8 @@ static void t_file_calls(void)
 /*
  * A device or the sw_sync file keeps the access mode it was opened with
  * (F_GETFL; read, write, locks and allocation check it first), and the
- * requests still work in every mode; a sync file shows the O_NONBLOCK the
- * program sets.
+ * requests still work in every mode; O_APPEND and O_NONBLOCK given to open()
+ * show too; a sync file shows the O_NONBLOCK the program sets.
  */
 static void t_open_modes(void)
 {
@@ -3462,6 +3462,20 @@ static void t_open_modes(void)
 			}
 			xclose(fd);
 		}
+	}
+	/* open()'s file flags stay in the file */
+	for (int d = 0; d < 3; d++) {
+		int fd;
+
+		if (!have[d])
+			continue;
+		fd = track(U_open(path[d], O_RDWR | O_APPEND | O_NONBLOCK | O_CLOEXEC));
+		REQUIRE(fd >= 0);
+		CHECK_EQ(U_fcntl(fd, F_GETFL) & (O_ACCMODE | O_APPEND | O_NONBLOCK),
+			 O_RDWR | O_APPEND | O_NONBLOCK);
+		CHECK_EQ(U_fcntl(fd, F_SETFL, 0), 0);
+		CHECK_EQ(U_fcntl(fd, F_GETFL) & (O_ACCMODE | O_APPEND | O_NONBLOCK), O_RDWR);
+		xclose(fd);
 	}
 	if (have_swsync) {
 		int tl = open_timeline(), f = create_fence(tl, 1);
