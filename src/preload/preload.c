@@ -657,6 +657,9 @@ struct map_record {
 };
 static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct map_record *map_records;
+/* Records kept, and the count at which the unmapped ones are dropped
+ * (munmap() is not wrapped): twice what was left the last time. */
+static unsigned long map_records_n, map_records_prune_at = 256;
 
 /* Both leaves of this stage, held across fork(): standin_lock, then maps_lock. */
 static void preload_fork_take(void)
@@ -675,6 +678,58 @@ static const struct core_fork_handler maps_fork = {
 	.prepare = preload_fork_take, .parent = preload_fork_give, .child = preload_fork_give,
 };
 
+static int ulong_cmp(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* maps_lock held: drop the records whose mapping is gone, with one read of
+ * /proc/self/maps (a memory the program unmapped is never seen again). */
+static void map_records_prune_locked(void)
+{
+	unsigned long *starts, n = 0, cap = 1024;
+	struct map_record **p, *m;
+	char line[512];
+	FILE *maps = dmasync_real_fopen("/proc/self/maps", "re");
+
+	starts = maps ? malloc(cap * sizeof(*starts)) : NULL;
+	if (!starts) {
+		if (maps)
+			dmasync_real_fclose(maps);
+		return;
+	}
+	while (fgets(line, sizeof(line), maps)) {
+		if (n == cap) {
+			unsigned long *more = realloc(starts, 2 * cap * sizeof(*starts));
+
+			if (!more) {
+				/* not the whole list: keep every record */
+				dmasync_real_fclose(maps);
+				free(starts);
+				return;
+			}
+			starts = more;
+			cap *= 2;
+		}
+		starts[n++] = strtoul(line, NULL, 16);
+	}
+	dmasync_real_fclose(maps);
+	qsort(starts, n, sizeof(*starts), ulong_cmp);
+	for (p = &map_records; (m = *p);) {
+		if (!bsearch(&m->start, starts, n, sizeof(*starts), ulong_cmp)) {
+			*p = m->next;
+			free(m);
+			map_records_n--;
+			continue;
+		}
+		p = &m->next;
+	}
+	free(starts);
+	map_records_prune_at = map_records_n * 2 > 256 ? map_records_n * 2 : 256;
+}
+
 static void map_record_add(void *addr, ino_t ino)
 {
 	struct map_record *m = malloc(sizeof(*m));
@@ -684,8 +739,21 @@ static void map_record_add(void *addr, ino_t ino)
 	m->start = (unsigned long)addr;
 	m->ino = ino;
 	pthread_mutex_lock(&maps_lock);
+	/* A mapping that starts where a recorded one did replaced it, or came
+	 * after its munmap(). */
+	for (struct map_record **p = &map_records, *old; (old = *p);) {
+		if (old->start == m->start) {
+			*p = old->next;
+			free(old);
+			map_records_n--;
+			continue;
+		}
+		p = &old->next;
+	}
 	m->next = map_records;
 	map_records = m;
+	if (++map_records_n >= map_records_prune_at)
+		map_records_prune_locked();
 	pthread_mutex_unlock(&maps_lock);
 }
 
@@ -715,6 +783,7 @@ static long recorded_maps(ino_t ino)
 		if (m->ino == ino && !mapped_at(m->start)) {
 			*p = m->next;
 			free(m);
+			map_records_n--;
 			continue;
 		}
 		n += m->ino == ino;

@@ -20,6 +20,9 @@
 #include <string.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
+#include <linux/udmabuf.h>
+#include <malloc.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -140,6 +143,53 @@ static void *requests(void *arg)
 	for (long i = 0; !__atomic_load_n(&stop_requests, __ATOMIC_ACQUIRE) || i < 20; i++)
 		*failures += !round_trip();
 	return NULL;
+}
+
+/*
+ * A udmabuf mapped and unmapped many times (a client mapping a frame's
+ * buffer every frame): what the library keeps per mapping (munmap() is not
+ * wrapped) stays bounded.  Return: the growth of the heap in use, bytes.
+ */
+static long udmabuf_map_churn(int rounds)
+{
+	struct udmabuf_create c = { .flags = UDMABUF_FLAGS_CLOEXEC, .size = 4096 };
+	int dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+	int m = memfd_create("churn", MFD_ALLOW_SEALING | MFD_CLOEXEC), b;
+	struct mallinfo2 before, after;
+	long grown = -1;
+
+	if (dev < 0 || m < 0 || ftruncate(m, 4096) || fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK))
+		goto out;
+	c.memfd = (uint32_t)m;
+	b = ioctl(dev, UDMABUF_CREATE, &c);
+	if (b < 0)
+		goto out;
+	/* the first mappings set up what every later one reuses */
+	for (int i = 0; i < 300; i++) {
+		void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, b, 0);
+
+		if (p == MAP_FAILED)
+			goto out_buf;
+		munmap(p, 4096);
+	}
+	before = mallinfo2();
+	for (int i = 0; i < rounds; i++) {
+		void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, b, 0);
+
+		if (p == MAP_FAILED)
+			goto out_buf;
+		munmap(p, 4096);
+	}
+	after = mallinfo2();
+	grown = (long)after.uordblks - (long)before.uordblks;
+out_buf:
+	close(b);
+out:
+	if (m >= 0)
+		close(m);
+	if (dev >= 0)
+		close(dev);
+	return grown;
 }
 
 int main(void)
@@ -425,6 +475,13 @@ int main(void)
 		close(ex.fd);
 		close((int)a.fd);
 		close(heap);
+	}
+	{
+		long grown = udmabuf_map_churn(20000);
+
+		snprintf(what, sizeof(what),
+			 "20000 mmap/munmap of a udmabuf: the heap in use grew by %ld bytes", grown);
+		check(grown >= 0 && grown < 64 * 1024, what);
 	}
 	printf("1..%d\n", nr);
 	return failed;
