@@ -646,20 +646,25 @@ static int fd_link_text(int fd, const struct client_obj *obj, char *buf, size_t 
 }
 
 /*
- * Mappings of socket-backed dma-bufs (udmabufs): their pages are the source
- * memfds', so /proc/self/maps cannot tell them; the mmap wrapper records
- * them for fdinfo's count (an entry goes once its range is unmapped).
+ * Mappings of dma-bufs, recorded by the mmap wrapper: a udmabuf's pages are
+ * its source memfds', so /proc/self/maps cannot tell them (fdinfo's count
+ * needs the records); and msync() and mremap() answer for every dma-buf's
+ * mapping as Linux's do (no fsync; a heap buffer's pages cannot be grown
+ * into).  An entry goes once its range is unmapped.
  */
+#define PAGE_SIZE_4K 4096ul
+
 struct map_record {
-	unsigned long start;
+	unsigned long start, len;
 	ino_t ino;
+	bool memfd;	/* a heap buffer's: /proc/self/maps shows its inode */
 	struct map_record *next;
 };
 static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct map_record *map_records;
 /* Records kept, and the count at which the unmapped ones are dropped
  * (munmap() is not wrapped): twice what was left the last time. */
-static unsigned long map_records_n, map_records_prune_at = 256;
+static unsigned long map_records_n, map_records_prune_at = 256;	/* atomic n: read unlocked */
 
 /* Both leaves of this stage, held across fork(): standin_lock, then maps_lock. */
 static void preload_fork_take(void)
@@ -721,7 +726,7 @@ static void map_records_prune_locked(void)
 		if (!bsearch(&m->start, starts, n, sizeof(*starts), ulong_cmp)) {
 			*p = m->next;
 			free(m);
-			map_records_n--;
+			__atomic_sub_fetch(&map_records_n, 1, __ATOMIC_RELAXED);
 			continue;
 		}
 		p = &m->next;
@@ -730,14 +735,16 @@ static void map_records_prune_locked(void)
 	map_records_prune_at = map_records_n * 2 > 256 ? map_records_n * 2 : 256;
 }
 
-static void map_record_add(void *addr, ino_t ino)
+static void map_record_add(void *addr, size_t len, ino_t ino, bool memfd)
 {
 	struct map_record *m = malloc(sizeof(*m));
 
 	if (!m)
 		return;
 	m->start = (unsigned long)addr;
+	m->len = (len + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
 	m->ino = ino;
+	m->memfd = memfd;
 	pthread_mutex_lock(&maps_lock);
 	/* A mapping that starts where a recorded one did replaced it, or came
 	 * after its munmap(). */
@@ -745,14 +752,14 @@ static void map_record_add(void *addr, ino_t ino)
 		if (old->start == m->start) {
 			*p = old->next;
 			free(old);
-			map_records_n--;
+			__atomic_sub_fetch(&map_records_n, 1, __ATOMIC_RELAXED);
 			continue;
 		}
 		p = &old->next;
 	}
 	m->next = map_records;
 	map_records = m;
-	if (++map_records_n >= map_records_prune_at)
+	if (__atomic_add_fetch(&map_records_n, 1, __ATOMIC_RELAXED) >= map_records_prune_at)
 		map_records_prune_locked();
 	pthread_mutex_unlock(&maps_lock);
 }
@@ -780,13 +787,13 @@ static long recorded_maps(ino_t ino)
 
 	pthread_mutex_lock(&maps_lock);
 	for (p = &map_records; (m = *p);) {
-		if (m->ino == ino && !mapped_at(m->start)) {
+		if (m->ino == ino && !m->memfd && !mapped_at(m->start)) {
 			*p = m->next;
 			free(m);
-			map_records_n--;
+			__atomic_sub_fetch(&map_records_n, 1, __ATOMIC_RELAXED);
 			continue;
 		}
-		n += m->ino == ino;
+		n += m->ino == ino && !m->memfd;
 		p = &m->next;
 	}
 	pthread_mutex_unlock(&maps_lock);
@@ -3269,8 +3276,8 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		return p;
 	errno = saved;
 	if (ours(fd, &obj) && obj.kind == IPC_KIND_DMA_BUF && !dmasync_real_fstat(fd, &st) &&
-	    S_ISSOCK(st.st_mode))
-		map_record_add(p, obj.ino);
+	    (flags & MAP_SHARED))
+		map_record_add(p, len, obj.ino, !S_ISSOCK(st.st_mode));
 	errno = saved;
 	return p;
 }
@@ -3283,6 +3290,131 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	return do_mmap(addr, len, prot, flags, fd, off);
+}
+
+/*
+ * The line of /proc/self/maps whose range holds @addr: whether it is still
+ * @m's mapping (a heap buffer's shows its memfd's inode; a udmabuf's, a
+ * source memfd).
+ */
+static bool record_live(const struct map_record *m)
+{
+	char line[512];
+	FILE *maps = dmasync_real_fopen("/proc/self/maps", "re");
+	bool live = false;
+
+	if (!maps)
+		return false;
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long lo, hi, ino;
+		int at = 0;
+
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu %n", &lo, &hi, &ino, &at) < 3)
+			continue;
+		if (lo <= m->start && m->start < hi) {
+			live = m->memfd ? ino == (unsigned long)m->ino
+					: at && !strncmp(line + at, "/memfd:", 7);
+			break;
+		}
+	}
+	dmasync_real_fclose(maps);
+	return live;
+}
+
+/* A live record of a dma-buf mapping meeting [@addr, @addr + @len), or
+ * of a heap buffer's holding @addr (@memfd_only), copied to @out. */
+static bool dmabuf_mapped(unsigned long addr, unsigned long len, bool memfd_only,
+			  struct map_record *out)
+{
+	struct map_record *m;
+	bool found = false;
+
+	pthread_mutex_lock(&maps_lock);
+	for (m = map_records; m && !found; m = m->next) {
+		if ((memfd_only && !m->memfd) || addr + len <= m->start ||
+		    m->start + m->len <= addr)
+			continue;
+		found = record_live(m);
+		if (found)
+			*out = *m;
+	}
+	pthread_mutex_unlock(&maps_lock);
+	return found;
+}
+
+/* No dma-buf has an fsync method: MS_SYNC of a range holding one's
+ * mapping is EINVAL (after libc's own checks of the call). */
+static SLOW int msync_slow(void *addr, size_t len, int flags)
+{
+	struct map_record m;
+	int saved = errno;
+
+	if (dmasync_real_msync(addr, len, flags))
+		return -1;
+	if (dmabuf_mapped((unsigned long)addr, len ? len : 1, false, &m)) {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = saved;
+	return 0;
+}
+
+EXPORT int msync(void *addr, size_t len, int flags)
+{
+	if (FAST(!(flags & MS_SYNC) || !__atomic_load_n(&map_records_n, __ATOMIC_RELAXED)))
+		return dmasync_real_msync(addr, len, flags);
+	return msync_slow(addr, len, flags);
+}
+
+/*
+ * A heap buffer's mapping cannot grow (Linux maps its pages as PFNs: EFAULT
+ * once the arguments pass); a udmabuf's can, as on Linux 6.1.  A moved
+ * mapping keeps its record.
+ */
+static SLOW void *mremap_slow(void *old, size_t old_len, size_t new_len, int flags,
+			      void *new_addr)
+{
+	struct map_record m;
+	void *p;
+
+	if (!((unsigned long)old & (PAGE_SIZE_4K - 1)) && new_len &&
+	    ((new_len + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1)) >
+		    ((old_len + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1)) &&
+	    !(flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) &&
+	    dmabuf_mapped((unsigned long)old, 1, true, &m)) {
+		errno = EFAULT;
+		return MAP_FAILED;
+	}
+	p = dmasync_real_mremap(old, old_len, new_len, flags, new_addr);
+	if (p != MAP_FAILED && p != old) {
+		struct map_record *r;
+
+		pthread_mutex_lock(&maps_lock);
+		for (r = map_records; r; r = r->next)
+			if (r->start == (unsigned long)old) {
+				r->start = (unsigned long)p;
+				r->len = (new_len + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
+				break;
+			}
+		pthread_mutex_unlock(&maps_lock);
+	}
+	return p;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL;
+
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (FAST(!__atomic_load_n(&map_records_n, __ATOMIC_RELAXED)))
+		return dmasync_real_mremap(old, old_len, new_len, flags, new_addr);
+	return mremap_slow(old, old_len, new_len, flags, new_addr);
 }
 
 /* ---- readiness ---------------------------------------------------------------------------- */

@@ -291,6 +291,30 @@ PASS(int, fsetxattr, (int fd, const char *name, const void *value, size_t size, 
      (fd, name, value, size, flags))
 PASS(int, fremovexattr, (int fd, const char *name), (fd, name))
 PASS(ssize_t, flistxattr, (int fd, char *list, size_t size), (fd, list, size))
+PASS(int, msync, (void *addr, size_t len, int flags), (addr, len, flags))
+/* Variadic in libc: its optional new address always passed. */
+typedef __typeof__(&mremap) mremap_fn;
+static void *first_mremap(void *old, size_t old_len, size_t new_len, int flags, ...);
+static mremap_fn real_mremap = first_mremap;
+static __attribute__((noinline, cold)) void *first_mremap(void *old, size_t old_len,
+							  size_t new_len, int flags, ...)
+{
+	mremap_fn next = (mremap_fn)dlsym(RTLD_NEXT, "mremap");
+	va_list ap;
+	void *new_addr;
+
+	va_start(ap, flags);
+	new_addr = va_arg(ap, void *);
+	va_end(ap);
+	__atomic_store_n(&real_mremap, next, __ATOMIC_RELEASE);
+	return next(old, old_len, new_len, flags, new_addr);
+}
+
+void *dmasync_real_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
+{
+	return CALL(mremap)(old, old_len, new_len, flags, new_addr);
+}
+
 /* Declared only under _FORTIFY_SOURCE. */
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t len);
 ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t len);

@@ -162,4 +162,7 @@ int dmasync_real_fsetxattr(int fd, const char *name, const void *value, size_t s
 int dmasync_real_fremovexattr(int fd, const char *name);
 ssize_t dmasync_real_flistxattr(int fd, char *list, size_t size);
 
+int dmasync_real_msync(void *addr, size_t len, int flags);
+void *dmasync_real_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
+
 #endif

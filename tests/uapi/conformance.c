@@ -3382,6 +3382,43 @@ static void t_file_calls(void)
 		CHECK_ERR(U_ioctl(fd, FS_IOC_FIEMAP, buf), EOPNOTSUPP);
 		if (geteuid() == 0)
 			CHECK_ERR(U_ioctl(fd, FIFREEZE, 0), EOPNOTSUPP);
+		/* its mappings: no fsync (MS_SYNC); a heap buffer's pages are
+		 * PFNs, which a mapping cannot grow into (a udmabuf's can) */
+		if (i == EK_UDMABUF || i == EK_HEAP_BUF) {
+			void *a = U_mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), *g;
+			size_t len = PAGE;
+
+			REQUIRE(a != MAP_FAILED);
+			CHECK_ERR(msync(a, PAGE, MS_SYNC), EINVAL);
+			CHECK_EQ(msync(a, PAGE, MS_ASYNC), 0);
+			errno = 0;
+			g = mremap(a, PAGE, 2 * PAGE, MREMAP_MAYMOVE);
+			if (i == EK_HEAP_BUF) {
+				CHECKF(g == MAP_FAILED && errno == EFAULT, "mremap growth: %s",
+				       g == MAP_FAILED ? errname(errno) : "grown");
+			} else {
+				CHECKF(g != MAP_FAILED, "mremap growth: %s", errname(errno));
+			}
+			if (g != MAP_FAILED) {
+				a = g;
+				len = 2 * PAGE;
+			}
+			/* moved (into a hole of our own), still the buffer's */
+			{
+				char *hole = mmap(NULL, 4 * PAGE, PROT_NONE,
+						  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+				REQUIRE(hole != MAP_FAILED);
+				g = mremap(a, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, hole + PAGE);
+				CHECKF(g == hole + PAGE, "mremap move: %s", errname(errno));
+				if (g != MAP_FAILED) {
+					a = g;
+					CHECK_ERR(msync(a, PAGE, MS_SYNC), EINVAL);
+				}
+				U_munmap(a, len);
+				munmap(hole, 4 * PAGE);
+			}
+		}
 		close(p[0]);
 		close(p[1]);
 		xclose(m);
