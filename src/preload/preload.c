@@ -3401,6 +3401,39 @@ static SLOW void *mremap_slow(void *old, size_t old_len, size_t new_len, int fla
 	return p;
 }
 
+/*
+ * A heap buffer's mapped pages are PFNs, which vmsplice() cannot take
+ * (EFAULT; what comes before them in @iov is spliced); a udmabuf's are the
+ * memfds' own pages.
+ */
+static SLOW ssize_t vmsplice_slow(int fd, const struct iovec *iov, size_t n, unsigned int flags)
+{
+	struct map_record m;
+	struct iovec v;
+	size_t i;
+
+	for (i = 0; i < n && i < 1024; i++) {
+		if (copy_from_user(&v, &iov[i], sizeof(v)))
+			break;	/* libc's call: EFAULT */
+		if (v.iov_len && dmabuf_mapped((unsigned long)v.iov_base, v.iov_len, true, &m)) {
+			if (!i) {
+				errno = EFAULT;
+				return -1;
+			}
+			n = i;
+			break;
+		}
+	}
+	return dmasync_real_vmsplice(fd, iov, n, flags);
+}
+
+EXPORT ssize_t vmsplice(int fd, const struct iovec *iov, size_t n, unsigned int flags)
+{
+	if (FAST(!__atomic_load_n(&map_records_n, __ATOMIC_RELAXED)))
+		return dmasync_real_vmsplice(fd, iov, n, flags);
+	return vmsplice_slow(fd, iov, n, flags);
+}
+
 EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
 	void *new_addr = NULL;

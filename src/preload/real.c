@@ -292,6 +292,8 @@ PASS(int, fsetxattr, (int fd, const char *name, const void *value, size_t size, 
 PASS(int, fremovexattr, (int fd, const char *name), (fd, name))
 PASS(ssize_t, flistxattr, (int fd, char *list, size_t size), (fd, list, size))
 PASS(int, msync, (void *addr, size_t len, int flags), (addr, len, flags))
+PASS(ssize_t, vmsplice, (int fd, const struct iovec *iov, size_t n, unsigned int flags),
+     (fd, iov, n, flags))
 /* Variadic in libc: its optional new address always passed. */
 typedef __typeof__(&mremap) mremap_fn;
 static void *first_mremap(void *old, size_t old_len, size_t new_len, int flags, ...);

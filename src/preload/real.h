@@ -165,4 +165,6 @@ ssize_t dmasync_real_flistxattr(int fd, char *list, size_t size);
 int dmasync_real_msync(void *addr, size_t len, int flags);
 void *dmasync_real_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 
+ssize_t dmasync_real_vmsplice(int fd, const struct iovec *iov, size_t n, unsigned int flags);
+
 #endif

@@ -3391,6 +3391,14 @@ static void t_file_calls(void)
 			REQUIRE(a != MAP_FAILED);
 			CHECK_ERR(msync(a, PAGE, MS_SYNC), EINVAL);
 			CHECK_EQ(msync(a, PAGE, MS_ASYNC), 0);
+			{
+				struct iovec v = { a, 1 };
+
+				if (i == EK_HEAP_BUF)
+					CHECK_ERR(vmsplice(p[1], &v, 1, SPLICE_F_NONBLOCK), EFAULT);
+				else
+					CHECK_EQ(vmsplice(p[1], &v, 1, SPLICE_F_NONBLOCK), 1);
+			}
 			errno = 0;
 			g = mremap(a, PAGE, 2 * PAGE, MREMAP_MAYMOVE);
 			if (i == EK_HEAP_BUF) {
