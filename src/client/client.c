@@ -1308,6 +1308,30 @@ int client_fds_known(unsigned int lo, unsigned int hi, int *fds, struct client_o
 	return n;
 }
 
+int client_fd_copy_elsewhere(dev_t dev, ino_t ino, unsigned int lo, unsigned int hi)
+{
+	if (!__atomic_load_n(&fdt_trusted, __ATOMIC_ACQUIRE))
+		return -1;
+	for (unsigned int c = 0; c < FDT_CHUNKS; c++) {
+		struct fd_slot *chunk = __atomic_load_n(&fdt[c], __ATOMIC_ACQUIRE);
+
+		if (!chunk)
+			continue;
+		for (unsigned int i = 0; i < FDT_CHUNK; i++) {
+			unsigned int fd = c * FDT_CHUNK + i;
+			struct client_obj obj;
+
+			if ((fd >= lo && fd <= hi) ||
+			    __atomic_load_n(&chunk[i].state, __ATOMIC_ACQUIRE) != FD_OURS ||
+			    fdt_lookup((int)fd, &obj) != 1)
+				continue;
+			if (obj.dev == dev && obj.ino == ino)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 void client_fd_copied(int from, int to)
 {
 	struct fd_slot *s;

@@ -135,6 +135,14 @@ void client_fds_closing(unsigned int lo, unsigned int hi);
 int client_fds_known(unsigned int lo, unsigned int hi, int *fds, struct client_obj *objs,
 		     int max);
 void client_fds_closed(unsigned int lo, unsigned int hi);
+/*
+ * client_fd_copy_elsewhere() - whether the table knows an fd outside
+ * @lo..@hi of the object (@dev, @ino): another copy that keeps its file
+ * open in this process.  Costs a look at every allocated slot; takes
+ * fdt_lock per fd of ours.
+ * Return: 1 yes, 0 no, -1 unknown (the table is not trusted: no preload).
+ */
+int client_fd_copy_elsewhere(dev_t dev, ino_t ino, unsigned int lo, unsigned int hi);
 /* @to now refers to what @from does (dup, dup2, dup3, F_DUPFD). */
 void client_fd_copied(int from, int to);
 /*

@@ -118,22 +118,36 @@ void client_mirrors_unlock(void)
 	client_unlock(&mirror_lock);
 }
 
-/* The program closed an fd of @obj: drop what this process keeps for it. */
-static void mirrors_forget(int fd, const struct client_obj *obj)
+/*
+ * The program closed @lo..@hi, fds of @obj among them: the kernel drops a
+ * file's epoll registrations when the file goes, whatever number each was
+ * made under.  While another fd of @obj stays open here the registrations
+ * stay too (and report under the closed number, as Linux's do); with the
+ * last one they all go.  Without the preload's table, only those made
+ * under the closed numbers go.  (With the buffer left open only in other
+ * processes or in mappings they go too: Linux keeps them while the file
+ * lives anywhere.)
+ */
+static void mirrors_forget(unsigned int lo, unsigned int hi, const struct client_obj *obj)
 {
 	struct epoll_reg **q, *r;
+	int others;
 
+	if (!__atomic_load_n(&regs, __ATOMIC_RELAXED))
+		return;
+	others = client_fd_copy_elsewhere(obj->dev, obj->ino, lo, hi);
+	if (others > 0)
+		return;
 	client_lock(&mirror_lock);
-	/* The kernel drops a closed file's registrations with its last fd;
-	 * ours stand for this fd number. */
 	for (q = &regs; (r = *q);) {
-		if (r->fd == fd && r->dev == obj->dev && r->ino == obj->ino) {
+		if (r->dev == obj->dev && r->ino == obj->ino &&
+		    (!others || ((unsigned int)r->fd >= lo && (unsigned int)r->fd <= hi))) {
 			*q = r->next;
 			/*
 			 * Out of the set first: closing the dup alone leaves
 			 * the registration while the mirror's file lives on
 			 * elsewhere (the broker's copy), and the set would
-			 * report a closed fd's events.  If the program closed
+			 * report a closed file's events.  If the program closed
 			 * or reused @epfd, this fails harmlessly: the dup is
 			 * registered nowhere else.
 			 */
@@ -507,8 +521,16 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 	if (!*handled)
 		return -1;
 	if (op != EPOLL_CTL_DEL) {
+		const uint32_t excl_ok = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP |
+					 EPOLLET | EPOLLEXCLUSIVE;
+
 		if (copy_from_user(&ev, event, sizeof(ev)))
 			return fail(-EFAULT);
+		/* Before any look at the set, as the kernel: EPOLLEXCLUSIVE
+		 * only when adding, with the events it allows. */
+		if ((ev.events & EPOLLEXCLUSIVE) &&
+		    (op == EPOLL_CTL_MOD || (op == EPOLL_CTL_ADD && (ev.events & ~excl_ok))))
+			return fail(fcntl(epfd, F_GETFD) < 0 ? -EBADF : -EINVAL);
 		/* A dma-buf's poll op reports EPOLLIN and EPOLLOUT only; its
 		 * mirror is a socket, which would add EPOLLRDNORM... */
 		ev.events &= EPOLLIN | EPOLLOUT | UAPI_EPOLL_FLAGS;
@@ -522,8 +544,21 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 	switch (op) {
 	case EPOLL_CTL_ADD:
 		if (reg) {
+			/*
+			 * Ours says it is there; the set says whether it still
+			 * is (the program may have closed @epfd and made a new
+			 * set at its number): adding the dup again succeeds
+			 * only if it is not, and then it is registered as
+			 * asked.
+			 */
+			if (!epoll_ctl(epfd, EPOLL_CTL_ADD, reg->dup, &ev)) {
+				reg->ev = ev;
+				client_unlock(&mirror_lock);
+				return 0;
+			}
+			r = errno;
 			client_unlock(&mirror_lock);
-			return fail(-EEXIST);
+			return fail(-r);
 		}
 		client_unlock(&mirror_lock);
 		m = client_mirror(fd);
@@ -648,7 +683,7 @@ int client_close_obj(int fd, const struct client_obj *obj)
 	int r, e;
 
 	if (obj->kind == IPC_KIND_DMA_BUF)
-		mirrors_forget(fd, obj);
+		mirrors_forget((unsigned int)fd, (unsigned int)fd, obj);
 	r = close(fd);
 	e = errno;
 	/* A timeline's last close signals its points: before we return. */
@@ -667,7 +702,7 @@ int client_close_begin(unsigned int lo, unsigned int hi, struct client_obj *objs
 	n = client_fds_known(lo, hi, fds, objs, max);
 	for (int i = 0; i < n; i++) {
 		if (objs[i].kind == IPC_KIND_DMA_BUF)
-			mirrors_forget(fds[i], &objs[i]);
+			mirrors_forget(lo, hi, &objs[i]);
 		else if (objs[i].kind == IPC_KIND_TIMELINE)
 			objs[k++] = objs[i];
 	}

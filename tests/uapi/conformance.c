@@ -3607,6 +3607,54 @@ static void t_epoll_dmabuf_closed(void)
 	}
 }
 
+/*
+ * A registration belongs to the file, not the number: closing the number
+ * it was made under while a dup keeps the file open leaves it reporting
+ * (under the closed number's data), the file's last close ends it; a new
+ * epoll set at a closed set's number starts empty; EPOLLEXCLUSIVE is
+ * refused with MOD before the set is looked at.
+ */
+static void t_epoll_dmabuf_file_not_number(void)
+{
+	for (int k = 0; k < NKINDS; k++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EP_TAG }, out[4];
+		int ep, b, d, ep2;
+
+		if (!kind_ok(k))
+			continue;
+		ep = track(epoll_create1(EPOLL_CLOEXEC));
+		b = new_dmabuf_kind(k, PAGE);
+		REQUIRE(ep >= 0 && U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
+		d = track(U_dup(b));
+		REQUIRE(d >= 0);
+		xclose(b);
+		CHECK_EQ(U_epoll_wait(ep, out, 4, 0), 1);
+		CHECK_EQ(out[0].data.u64, EP_TAG);
+		CHECK_ERR(U_epoll_ctl(ep, EPOLL_CTL_DEL, d, NULL), ENOENT);	/* not its number */
+		xclose(d);
+		CHECK_EQ(U_epoll_wait(ep, out, 4, 0), 0);
+
+		/* a set closed with a registration in it; a new one at its number */
+		b = new_dmabuf_kind(k, PAGE);
+		REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
+		xclose(ep);
+		ep2 = track(epoll_create1(EPOLL_CLOEXEC));
+		REQUIRE(ep2 >= 0);
+		CHECK_EQ(U_epoll_ctl(ep2, EPOLL_CTL_MOD, b, &ev), -1);
+		CHECK_EQ(U_epoll_ctl(ep2, EPOLL_CTL_ADD, b, &ev), 0);
+		CHECK_ERR(U_epoll_ctl(ep2, EPOLL_CTL_ADD, b, &ev), EEXIST);
+		CHECK_EQ(U_epoll_wait(ep2, out, 4, 0), 1);
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		CHECK_ERR(U_epoll_ctl(ep2, EPOLL_CTL_MOD, b, &ev), EINVAL);
+		CHECK_EQ(U_epoll_ctl(ep2, EPOLL_CTL_DEL, b, NULL), 0);
+		CHECK_ERR(U_epoll_ctl(ep2, EPOLL_CTL_MOD, b, &ev), EINVAL);	/* before ENOENT */
+		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLEXCLUSIVE;
+		CHECK_ERR(U_epoll_ctl(ep2, EPOLL_CTL_ADD, b, &ev), EINVAL);
+		xclose(b);
+		xclose(ep2);
+	}
+}
+
 /* Closed by dup2(), dup3(), close_range() or fclose() rather than
  * close(): a timeline's pending points signal -ENOENT before it returns. */
 static void t_swsync_close_routes(void)
@@ -4432,6 +4480,7 @@ static const struct test tests[] = {
 	T(signals_interrupt_waits, DB | SW, 0, "signals: poll EINTR always, SYNC START EINTR or restarted"),
 	T(epoll_dmabuf, DB | SW, 0, "epoll: dma-buf readiness and data.u64 returned unchanged"),
 	T(epoll_dmabuf_closed, DB, 0, "epoll: a dma-buf's registration goes with its last close"),
+	T(epoll_dmabuf_file_not_number, DB, F_KERNEL, "epoll: a dma-buf's registration is its file's: dup'd and closed, sets at reused numbers"),
 	T(vfs_ioctls, 0, 0, "FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD on every kind"),
 	T(fd_fs_flags, 0, F_KERNEL, "fstatfs f_type, F_GETFL O_LARGEFILE, O_ASYNC ignored, per kind"),
 	T(rw_calls, 0, F_KERNEL, "readv, writev, pread, pwrite, preadv, pwritev, preadv2, sendfile, splice per kind"),
