@@ -216,8 +216,7 @@ struct pp_fast {
  * lowest free number at or above @min and its registration in the
  * program's epoll set moves with it, with the events and data it was
  * registered with.  Moving re-registers: a disarmed EPOLLONESHOT
- * registration is armed again, and an edge-triggered one reports the
- * buffer's current readiness once more.  @fd is left open, in no epoll
+ * registration is armed again.  @fd is left open, in no epoll
  * set, so that no other thread is given the number before the caller
  * replaces or closes it.  Takes the registrations' lock.
  *
@@ -534,6 +533,11 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 		/* A dma-buf's poll op reports EPOLLIN and EPOLLOUT only; its
 		 * mirror is a socket, which would add EPOLLRDNORM... */
 		ev.events &= EPOLLIN | EPOLLOUT | UAPI_EPOLL_FLAGS;
+		/* ...and, when ready, wakes its own wait queue at every poll,
+		 * so an edge-triggered registration reports it at every
+		 * epoll_wait() as a level-triggered one does (Linux 6.1):
+		 * the mirror is registered level-triggered. */
+		ev.events &= ~(uint32_t)EPOLLET;
 	}
 	if (epfd == fd)
 		return fail(-EINVAL);

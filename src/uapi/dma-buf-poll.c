@@ -471,13 +471,16 @@ static unsigned int epoll_dirs(u32 events)
 }
 
 /* The caller's event as registered for M: readiness bits limited to the
- * two a dma-buf reports, the control flags kept. */
+ * two a dma-buf reports, the control flags kept but EPOLLET (the kernel's
+ * dma-buf poll wakes its own wait queue whenever it finds a direction
+ * ready, so edge-triggered reports at every epoll_wait() while ready, as
+ * level-triggered does). */
 static struct epoll_event mirror_event(const struct epoll_event *ev)
 {
 	struct epoll_event out = *ev;
 
 	out.events = (ev->events & (EPOLLIN | EPOLLOUT)) |
-		     (ev->events & (EPOLLET | EPOLLONESHOT | EPOLLWAKEUP | EPOLLEXCLUSIVE));
+		     (ev->events & (EPOLLONESHOT | EPOLLWAKEUP | EPOLLEXCLUSIVE));
 	return out;
 }
 

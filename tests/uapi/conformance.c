@@ -3655,6 +3655,46 @@ static void t_epoll_dmabuf_file_not_number(void)
 	}
 }
 
+/*
+ * Edge-triggered on a dma-buf: its poll op wakes its own wait queue
+ * whenever it finds a direction ready, so each epoll_wait() reports the
+ * buffer again while it stays ready, as level-triggered does; a pending
+ * fence stops the direction it blocks, and its signal brings it back.
+ */
+static void t_epoll_dmabuf_edge_triggered(void)
+{
+	for (int k = 0; k < NKINDS; k++) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET, .data.u64 = EP_TAG },
+				   out[4];
+		int ep, b, tl, f;
+
+		if (!kind_ok(k))
+			continue;
+		ep = track(epoll_create1(EPOLL_CLOEXEC));
+		b = new_dmabuf_kind(k, PAGE);
+		tl = open_timeline();
+		f = create_fence(tl, 1);
+		REQUIRE(ep >= 0 && U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
+		for (int i = 0; i < 3; i++) {
+			CHECK_EQ(U_epoll_wait(ep, out, 4, 0), 1);
+			CHECK_EQ(out[0].events, EPOLLIN | EPOLLOUT);
+		}
+		import_fence(b, f, DMA_BUF_SYNC_READ);	/* writers wait for it */
+		for (int i = 0; i < 2; i++) {
+			CHECK_EQ(U_epoll_wait(ep, out, 4, 0), 1);
+			CHECK_EQ(out[0].events, EPOLLIN);
+		}
+		inc(tl, 1);
+		CHECK_EQ(U_epoll_wait(ep, out, 4, BLOCK_MS), 1);
+		CHECK_EQ(out[0].events, EPOLLIN | EPOLLOUT);
+		CHECK_EQ(U_epoll_wait(ep, out, 4, 0), 1);
+		xclose(f);
+		xclose(tl);
+		xclose(b);
+		xclose(ep);
+	}
+}
+
 /* Closed by dup2(), dup3(), close_range() or fclose() rather than
  * close(): a timeline's pending points signal -ENOENT before it returns. */
 static void t_swsync_close_routes(void)
@@ -4480,6 +4520,7 @@ static const struct test tests[] = {
 	T(signals_interrupt_waits, DB | SW, 0, "signals: poll EINTR always, SYNC START EINTR or restarted"),
 	T(epoll_dmabuf, DB | SW, 0, "epoll: dma-buf readiness and data.u64 returned unchanged"),
 	T(epoll_dmabuf_closed, DB, 0, "epoll: a dma-buf's registration goes with its last close"),
+	T(epoll_dmabuf_edge_triggered, DB | SW, 0, "epoll: edge-triggered on a dma-buf reports it at every wait while ready"),
 	T(epoll_dmabuf_file_not_number, DB, F_KERNEL, "epoll: a dma-buf's registration is its file's: dup'd and closed, sets at reused numbers"),
 	T(vfs_ioctls, 0, 0, "FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD on every kind"),
 	T(fd_fs_flags, 0, F_KERNEL, "fstatfs f_type, F_GETFL O_LARGEFILE, O_ASYNC ignored, per kind"),
