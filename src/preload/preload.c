@@ -572,6 +572,20 @@ static inline bool relative_path(const char *path)
 	(__builtin_expect(relative_path(path), 0) &&                                     \
 	 (__atomic_load_n(&emu_relative, __ATOMIC_RELAXED) || may_name_emulated(path)))
 
+/*
+ * What the path *@path, relative to the working directory, names: rebased
+ * first (into @buf) when it may enter an emulated directory, *@path then
+ * pointing at the rebased path.
+ */
+static enum dev_path dev_path_cwd(const char **path, char *buf, size_t len)
+{
+	int at = AT_FDCWD;
+
+	if (REBASING(*path))
+		*path = rebase(&at, *path, buf, len);
+	return dev_path(*path);
+}
+
 /* The program now holds or works in an emulated directory. */
 static void emulated_dir_entered(void)
 {
@@ -1279,12 +1293,9 @@ EXPORT DIR *opendir(const char *path)
 	char buf[PATH_MAX];
 	enum dev_path p;
 	const char *dir;
-	int at = AT_FDCWD;
 	DIR *d;
 
-	if (REBASING(path))
-		path = rebase(&at, path, buf, sizeof(buf));
-	p = dev_path(path);
+	p = dev_path_cwd(&path, buf, sizeof(buf));
 	if (emulated_file(p)) {
 		errno = ENOTDIR;
 		return NULL;
@@ -1306,11 +1317,9 @@ EXPORT int chdir(const char *path)
 	char buf[PATH_MAX];
 	enum dev_path p;
 	const char *dir;
-	int at = AT_FDCWD, r;
+	int r;
 
-	if (REBASING(path))
-		path = rebase(&at, path, buf, sizeof(buf));
-	p = dev_path(path);
+	p = dev_path_cwd(&path, buf, sizeof(buf));
 	if (emulated_file(p)) {
 		errno = ENOTDIR;
 		return -1;
@@ -1985,11 +1994,8 @@ EXPORT char *realpath(const char *path, char *resolved)
 	char buf[PATH_MAX];
 	const char *name;
 	enum dev_path p;
-	int at = AT_FDCWD;
 
-	if (REBASING(path))
-		path = rebase(&at, path, buf, sizeof(buf));
-	p = dev_path(path);
+	p = dev_path_cwd(&path, buf, sizeof(buf));
 	if (p == DP_NONE)
 		return dmasync_real_realpath(path, resolved);
 	if (p == DP_NOTDIR) {
@@ -2069,12 +2075,10 @@ EXPORT int statfs(const char *path, struct statfs *buf)
 {
 	char rb[PATH_MAX];
 	enum dev_path p;
-	int at = AT_FDCWD, r;
+	int r;
 	bool dev;
 
-	if (REBASING(path))
-		path = rebase(&at, path, rb, sizeof(rb));
-	p = dev_path(path);
+	p = dev_path_cwd(&path, rb, sizeof(rb));
 	if (p == DP_NONE)
 		return dmasync_real_statfs(path, buf);
 	if (p == DP_NOTDIR) {
@@ -2591,21 +2595,33 @@ int preload_fcntl64(int fd, int cmd, void *arg)
  * -1 with errno @err on a dmasync fd, EBADF on one of the library's own (a
  * number the program never opened); 0 for any other fd, errno as it was.
  */
+/*
+ * Whether @fd is a dmasync fd (in *@obj); EBADF in errno for one of the
+ * library's own numbers (and true: the caller fails).  errno is kept
+ * otherwise.
+ */
+static SLOW bool file_call_ours(int fd, struct client_obj *obj)
+{
+	if (lib_fd_above(fd)) {
+		errno = EBADF;
+		obj->kind = IPC_KIND_NONE;
+		return true;
+	}
+	return ours(fd, obj);
+}
+
 static SLOW int refused(int fd, int err)
 {
 	struct client_obj obj;
 	int saved = errno;
 
-	if (lib_fd_above(fd)) {
-		errno = EBADF;
-		return -1;
+	if (!file_call_ours(fd, &obj)) {
+		errno = saved;
+		return 0;
 	}
-	if (ours(fd, &obj)) {
+	if (obj.kind != IPC_KIND_NONE)
 		errno = err;
-		return -1;
-	}
-	errno = saved;
-	return 0;
+	return -1;
 }
 
 /*
@@ -2618,21 +2634,18 @@ static SLOW int refused(int fd, int err)
 static SLOW int refused_rw(int fd, bool write, bool positioned)
 {
 	struct client_obj obj;
-	int saved = errno, mode;
+	int saved = errno;
 
-	if (lib_fd_above(fd)) {
-		errno = EBADF;
-		return -1;
-	}
-	if (!ours(fd, &obj)) {
+	if (!file_call_ours(fd, &obj)) {
 		errno = saved;
 		return 0;
 	}
-	mode = obj_accmode(fd, &obj);
+	if (obj.kind == IPC_KIND_NONE)
+		return -1;	/* one of the library's own: EBADF */
 	if (positioned && (obj.kind == IPC_KIND_SYNC_FILE || obj.kind == IPC_KIND_DMA_BUF ||
 			   obj.kind == IPC_KIND_HEAP_DEV))
 		errno = ESPIPE;	/* anon files; the heap's nonseekable_open() */
-	else if (write ? mode != O_WRONLY && mode != O_RDWR : mode != O_RDONLY && mode != O_RDWR)
+	else if (!(write ? obj_writable(fd, &obj) : obj_readable(fd, &obj)))
 		errno = EBADF;
 	else
 		errno = EINVAL;
@@ -2812,21 +2825,6 @@ EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n
  * what Linux checks first (arguments, then the access mode), with errors
  * from Linux 6.1 (conformance case file_calls).
  */
-
-/*
- * Whether @fd is a dmasync fd (in *@obj); EBADF in errno for one of the
- * library's own numbers (and true: the caller fails).  errno is kept
- * otherwise.
- */
-static SLOW bool file_call_ours(int fd, struct client_obj *obj)
-{
-	if (lib_fd_above(fd)) {
-		errno = EBADF;
-		obj->kind = IPC_KIND_NONE;
-		return true;
-	}
-	return ours(fd, obj);
-}
 
 static SLOW int ftruncate_slow(int fd, off_t len)
 {
