@@ -140,9 +140,14 @@ static void pin_tasks(pid_t pid, int cpu, const cpu_set_t *dflt)
 	if (!d)
 		return;
 	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
+		if (e->d_name[0] != '.') {
 			sched_setaffinity((pid_t)atoi(e->d_name), sizeof(cpu_set_t),
 					  cpu >= 0 ? &one : dflt);
+			if (pid && getenv("BENCH_POLICY")) {
+				struct sched_param sp = { 0 };
+				sched_setscheduler((pid_t)atoi(e->d_name), atoi(getenv("BENCH_POLICY")), &sp);
+			}
+		}
 	closedir(d);
 }
 

@@ -92,6 +92,8 @@ struct broker_client {
 	struct broker_owner *owner;
 	struct proxy_set proxies;	/* its own fences' stand-ins */
 	int own_fd;			/* IPC_OWN_FD (-1: none) */
+	int *carried;			/* IPC_FDS for its next IPC_IOCTL */
+	unsigned int n_carried;
 	bool hello;			/* a HELLO of our version was answered */
 	struct broker_client *next;
 };
@@ -343,7 +345,8 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 	const struct schema_layout *lay;
 	char *region, *array = NULL;
 	uint32_t in_fields[SCHEMA_UDMABUF_LIST_LIMIT + 1];
-	unsigned int n_fields = 0, next_fd = 1;
+	unsigned int n_fields = 0;
+	const char *idx;
 	size_t array_bytes = 0, region_len, len;
 	struct engine_obj_info target = { 0 };
 	long ret;
@@ -367,10 +370,12 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 		return;
 	}
 	if (io.in_len > in->hdr.len - sizeof(io) ||
+	    io.in_fd_count > (in->hdr.len - sizeof(io) - io.in_len) / sizeof(uint16_t) ||
 	    io.in_len > (SCRATCH_PAGES - 1) * PAGE || io.out_len > 16384) {
 		out->hdr.ret = -EPROTO;
 		return;
 	}
+	idx = (const char *)in->payload + sizeof(io) + io.in_len;
 	lay = schema_lookup((enum ipc_kind)io.kind, io.request);
 	region_len = io.in_len > io.out_len ? io.in_len : io.out_len;
 	if (lay->region == REGION_STRING && region_len < lay->max)
@@ -403,10 +408,16 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 				in_fields[n_fields++] = lay->in_fd[i];
 	}
 	for (unsigned int i = 0; i < n_fields; i++) {
-		bool sent = i < 32 ? (io.in_fd_mask >> i) & 1 : (int)rd32(region, in_fields[i]) >= 0;
+		uint16_t k = 0;
+		int v = -1;
 
-		wr32(region, in_fields[i], sent && next_fd < in->nfds ? (uint32_t)in->fds[next_fd++]
-								     : (uint32_t)-1);
+		if (i < io.in_fd_count)
+			memcpy(&k, idx + i * sizeof(k), sizeof(k));
+		if (k && k < in->nfds)
+			v = in->fds[k];
+		else if (k >= in->nfds && k - in->nfds < c->n_carried)
+			v = c->carried[k - in->nfds];
+		wr32(region, in_fields[i], (uint32_t)v);
 	}
 
 	/* FILE_INFO's array: ours, as large as what the handler may write. */
@@ -514,6 +525,46 @@ static const char *device_path(uint64_t dev)
 	}
 }
 
+/* The fds IPC_FDS carried for @c's next IPC_IOCTL: closed. */
+static void carried_drop(struct broker_client *c)
+{
+	for (unsigned int i = 0; i < c->n_carried; i++)
+		if (c->carried[i] >= 0)
+			close(c->carried[i]);
+	c->n_carried = 0;
+}
+
+/*
+ * IPC_FDS: keep @in's fds for @c's next IPC_IOCTL (after those carried
+ * before, unless arg0 starts anew).  No more than an IPC_IOCTL can name:
+ * the rest are closed (the request then finds those fields naming none).
+ * Nor one of our own files (ours()): held until a request that may never
+ * come, the client's own connection would keep itself alive.  Its place
+ * is kept, naming none (what such a file is as a memfd: EBADFD).
+ */
+static void carried_take(struct broker_client *c, struct ipc_msg *in)
+{
+	const unsigned int max = SCHEMA_UDMABUF_LIST_LIMIT + 1;
+
+	if (in->hdr.arg0)
+		carried_drop(c);
+	if (!c->carried)
+		c->carried = malloc(max * sizeof(*c->carried));
+	for (unsigned int i = 0; i < in->nfds; i++) {
+		int fd = in->fds[i];
+
+		if (ours(fd)) {
+			close(fd);
+			fd = -1;
+		}
+		if (c->carried && c->n_carried < max)
+			c->carried[c->n_carried++] = fd;
+		else if (fd >= 0)
+			close(fd);
+	}
+	in->nfds = 0;	/* ours now */
+}
+
 /* Handle @in from @c; fill @out.  Return: false if no reply is due. */
 /* For IPC_BUF_PULL: @fence is a stand-in of the asking client's own. */
 static bool proxy_mine(struct dma_fence *fence, void *set)
@@ -587,7 +638,7 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 	 * one-way messages are dropped, the rest answered EPROTO. */
 	if (!c->hello && in->hdr.op != IPC_HELLO) {
 		if (in->hdr.op == IPC_NUDGE || in->hdr.op == IPC_PROXY_SIGNAL ||
-		    in->hdr.op == IPC_OWN_FD)
+		    in->hdr.op == IPC_OWN_FD || in->hdr.op == IPC_FDS)
 			return false;
 		out->hdr.ret = -EPROTO;
 		return true;
@@ -603,6 +654,10 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		int64_t fd = (int64_t)in->hdr.arg0;
 
 		c->own_fd = fd >= 0 && fd <= INT_MAX ? (int)fd : -1;
+		return false;
+	}
+	if (in->hdr.op == IPC_FDS) {
+		carried_take(c, in);
 		return false;
 	}
 	c->requests++;
@@ -784,12 +839,17 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 	}
 	case IPC_MAP: {
 		struct ipc_map_piece *pc = (void *)tx;
-		int n = in->nfds == 1 ? engine_map(in->fds[0], pc, out->fds, IPC_MAX_FDS) : -EPROTO;
+		unsigned int nfds = 0, total = 0;
+		int n = in->nfds != 1 ? -EPROTO
+			: in->hdr.arg0 > UINT_MAX ? -EINVAL
+			: engine_map(in->fds[0], (unsigned int)in->hdr.arg0, pc,
+				     IPC_MAX_PAYLOAD / sizeof(*pc), out->fds, IPC_MAX_FDS, &nfds, &total);
 
 		out->hdr.ret = n < 0 ? n : 0;
 		if (n > 0) {
-			out->nfds = (unsigned int)n;
-			out->hdr.len = (uint32_t)(n * sizeof(*pc));
+			out->nfds = nfds;
+			out->hdr.len = (uint32_t)((unsigned int)n * sizeof(*pc));
+			out->hdr.arg0 = total;
 		}
 		break;
 	}
@@ -907,6 +967,8 @@ static void client_drop(struct broker_client *c)
 	n_clients--;
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	carried_drop(c);
+	free(c->carried);
 	/* Nobody is left to signal its proxies, or to run its exporters' ops. */
 	broker_proxy_set_fini(&c->proxies);
 	if (c->owner->access_fd >= 0) {
@@ -938,6 +1000,8 @@ static bool client_serve(struct broker_client *c)
 		broker_tlpage_drain();
 		reply = handle(c, &in, &out);
 		ipc_msg_close_fds(&in);
+		if (in.hdr.op == IPC_IOCTL)
+			carried_drop(c);	/* served (or refused) with them */
 		if (reply) {
 			r = ipc_send(c->fd, &out, MSG_DONTWAIT);
 			/* Our copies of what we handed over. */

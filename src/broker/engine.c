@@ -191,33 +191,54 @@ int engine_mirror(int fd)
 	return m;
 }
 
-int engine_map(int fd, struct ipc_map_piece *pieces, int *fds, unsigned int max)
+int engine_map(int fd, unsigned int first, struct ipc_map_piece *pieces, unsigned int max_pieces,
+	       int *fds, unsigned int max_fds, unsigned int *nfds, unsigned int *total)
 {
 	struct uapi_dmabuf *obj = dmabuf_lookup(fd);
-	unsigned int n = 0;
+	int src[IPC_MAX_FDS];	/* the pieces' memfds whose copy is fds[k] */
+	unsigned int n = 0, k = 0;
 	int r = 0;
 
+	*nfds = 0;
 	if (!obj)
 		return -EINVAL;
-	if (!obj->npieces) {
+	*total = obj->npieces;
+	if (!obj->npieces || first >= obj->npieces) {
+		r = obj->npieces ? -EINVAL : -ENODEV;
 		uapi_dmabuf_put(obj);
-		return -ENODEV;
+		return r;
 	}
-	for (; n < obj->npieces && n < max; n++) {
-		fds[n] = fcntl(obj->pieces[n].memfd, F_DUPFD_CLOEXEC, 0);
-		if (fds[n] < 0) {
-			r = -errno;
-			break;
+	if (max_fds > IPC_MAX_FDS)
+		max_fds = IPC_MAX_FDS;
+	for (; first + n < obj->npieces && n < max_pieces; n++) {
+		const struct uapi_dmabuf_piece *p = &obj->pieces[first + n];
+		unsigned int j;
+
+		/* Pieces of one memfd share its fd (udmabuf.c), so its copy. */
+		for (j = 0; j < k && src[j] != p->memfd; j++)
+			;
+		if (j == k) {
+			if (k == max_fds)
+				break;
+			fds[k] = fcntl(p->memfd, F_DUPFD_CLOEXEC, 0);
+			if (fds[k] < 0) {
+				r = -errno;
+				break;
+			}
+			src[k++] = p->memfd;
 		}
-		pieces[n].offset = obj->pieces[n].offset;
-		pieces[n].len = obj->pieces[n].len;
+		pieces[n].offset = p->offset;
+		pieces[n].len = p->len;
+		pieces[n].fd = j;
+		pieces[n].pad = 0;
 	}
 	uapi_dmabuf_put(obj);
 	if (r) {
-		while (n)
-			close(fds[--n]);
+		while (k)
+			close(fds[--k]);
 		return r;
 	}
+	*nfds = k;
 	return (int)n;
 }
 

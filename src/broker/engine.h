@@ -72,11 +72,15 @@ void engine_closed(dev_t dev, ino_t ino);
 int engine_mirror(int fd);
 
 /*
- * The pieces of the udmabuf @fd: up to @max (offset, length) pairs and a
- * new fd of each piece's memfd.  Return: the number of pieces, or a
- * negative errno (-ENODEV: not a udmabuf).
+ * The pieces of the udmabuf @fd from piece @first on: up to @max_pieces
+ * of them into @pieces, with new fds of their memfds into @fds, one per
+ * memfd, as long as no more than @max_fds are needed (*@nfds: how many).
+ * *@total: the buffer's number of pieces.  Return: the number of pieces
+ * filled (at least one), or a negative errno (-ENODEV: not a udmabuf,
+ * -EINVAL: @first past its last piece).
  */
-int engine_map(int fd, struct ipc_map_piece *pieces, int *fds, unsigned int max);
+int engine_map(int fd, unsigned int first, struct ipc_map_piece *pieces, unsigned int max_pieces,
+	       int *fds, unsigned int max_fds, unsigned int *nfds, unsigned int *total);
 
 /*
  * DMA_BUF_IOCTL_SYNC without the wait: checks, begin/end CPU access, and

@@ -376,6 +376,8 @@ static void sleep_ns(long ns)
 static int hello(int fd);
 static void stub_announce_locked(void);
 static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_t owner);
+static int roundtrip_carrying_locked(struct ipc_msg *req, const int *extra, unsigned int n_extra,
+				     struct ipc_msg *rep, uint64_t owner);
 
 void client_set_fd_floor(int min)
 {
@@ -646,14 +648,37 @@ static int roundtrip_locked(struct ipc_msg *req, struct ipc_msg *rep)
  */
 static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_t owner)
 {
-	int fd = owner ? connect_spawning_locked(false) : connect_locked(), r;
+	return roundtrip_carrying_locked(req, NULL, 0, rep, owner);
+}
+
+/*
+ * The same, with @n_extra more fds (@extra, borrowed) sent just before
+ * @req in IPC_FDS messages, the first of which drops what an attempt
+ * before this one left with the broker (an IPC_IOCTL naming more files
+ * than one message carries; ipc.h).
+ */
+static int roundtrip_carrying_locked(struct ipc_msg *req, const int *extra, unsigned int n_extra,
+				     struct ipc_msg *rep, uint64_t owner)
+{
+	int fd = owner ? connect_spawning_locked(false) : connect_locked(), r = 0;
 
 	if (fd < 0)
 		return owner && (fd == -ENOENT || fd == -ECONNREFUSED) ? -ENOLINK : fd;
 	if (owner && owner != broker_id)
 		return -ENOLINK;
+	for (unsigned int done = 0; !r && done < n_extra;) {
+		struct ipc_msg m = { .hdr = { .op = IPC_FDS, .arg0 = !done } };
+
+		m.nfds = n_extra - done < IPC_MAX_FDS ? n_extra - done : IPC_MAX_FDS;
+		memcpy(m.fds, extra + done, m.nfds * sizeof(int));
+		done += m.nfds;
+		r = ipc_send(fd, &m, 0);
+	}
+	if (r == -EBADF)
+		return r;	/* an attached fd: the caller decides */
 	req->hdr.seq = next_seq();
-	r = ipc_send(fd, req, 0);
+	if (!r)
+		r = ipc_send(fd, req, 0);
 	if (r == -EBADF)
 		return r;	/* an attached fd: the caller decides */
 	if (!r) {
@@ -2054,19 +2079,50 @@ long client_ioctl_unidentified(int fd, unsigned long request, void *arg)
 	return r == -ENOLINK ? -EREMOTE : r;
 }
 
+/*
+ * An IPC_IOCTL's input fds (ipc.h): each number the @n fields at @field
+ * of @region name, once, into @fds from [1] on ([0]: the target), and one
+ * index per field into @idx (unaligned).  With @check, a number that is
+ * not open names none.  Return: the number of fds in @fds.
+ */
+static unsigned int gather_fds(const char *region, const int *field, unsigned int n, bool check,
+			       int *fds, char *idx)
+{
+	unsigned int total = 1;
+
+	for (unsigned int i = 0; i < n; i++) {
+		int v = (int)get_u32(region, (size_t)field[i]);
+		uint16_t k = 0;
+
+		if (v >= 0) {
+			for (k = 1; k < total && fds[k] != v; k++)
+				;
+			if (k == total) {
+				if (check && fcntl(v, F_GETFD) < 0)
+					k = 0;
+				else
+					fds[total++] = v;
+			}
+		}
+		memcpy(idx + i * sizeof(k), &k, sizeof(k));
+	}
+	return total;
+}
+
 static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned long request,
 				void *arg, bool unidentified)
 {
 	const struct schema_layout *lay = schema_lookup(obj->kind, (uint32_t)request);
 	static _Thread_local char in[sizeof(struct ipc_ioctl) + SCHEMA_UDMABUF_HEAD +
-				      SCHEMA_UDMABUF_LIST_LIMIT * SCHEMA_UDMABUF_ITEM + 16384];
+				      SCHEMA_UDMABUF_LIST_LIMIT * SCHEMA_UDMABUF_ITEM + 16384 +
+				      (SCHEMA_UDMABUF_LIST_LIMIT + 1) * sizeof(uint16_t)];
 	struct ipc_ioctl *io = (void *)in;
 	char *region = in + sizeof(*io);
 	struct ipc_msg req = { .hdr = { .op = IPC_IOCTL, .flags = unidentified ? IPC_IOCTL_UNIDENTIFIED : 0 },
 			       .payload = in }, rep;
 	uint32_t in_len = 0, out_len = schema_ioc_out((uint32_t)request);
-	int fd_field[SCHEMA_UDMABUF_LIST_LIMIT + 1];
-	unsigned int n_fd_fields = 0;
+	int fd_field[SCHEMA_UDMABUF_LIST_LIMIT + 1], sent[SCHEMA_UDMABUF_LIST_LIMIT + 2];
+	unsigned int n_fd_fields = 0, n_sent;
 	uint64_t user_array = 0;
 	int newfds[IPC_MAX_FDS];
 	unsigned int n_new = 0;
@@ -2126,42 +2182,27 @@ static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned l
 	io->in_len = in_len;
 	req.hdr.len = (uint32_t)sizeof(*io) + in_len;
 
-	/* fds: the target, then every input fd field holding an open fd. */
-	req.fds[0] = fd;
-	req.nfds = 1;
-	for (unsigned int i = 0; i < n_fd_fields && i < 32; i++) {
-		int v = (int)get_u32(region, (size_t)fd_field[i]);
-
-		if (v >= 0 && req.nfds < IPC_MAX_FDS) {
-			req.fds[req.nfds++] = v;
-			io->in_fd_mask |= 1u << i;
-		}
-	}
-	/* udmabuf lists past 32 items: their fds follow in order, no mask. */
-	for (unsigned int i = 32; i < n_fd_fields; i++) {
-		int v = (int)get_u32(region, (size_t)fd_field[i]);
-
-		if (v >= 0 && req.nfds < IPC_MAX_FDS)
-			req.fds[req.nfds++] = v;
-	}
+	/* fds: the target, then each fd the input fields name, once (ipc.h). */
+	io->in_fd_count = n_fd_fields;
+	req.hdr.len += n_fd_fields * (uint32_t)sizeof(uint16_t);
+	sent[0] = fd;
+	n_sent = gather_fds(region, fd_field, n_fd_fields, false, sent, region + in_len);
+	req.nfds = n_sent < IPC_MAX_FDS ? n_sent : IPC_MAX_FDS;
+	memcpy(req.fds, sent, req.nfds * sizeof(int));
 
 	client_lock(&conn_lock);
-	r = roundtrip_to_locked(&req, &rep, obj->broker);
+	r = roundtrip_carrying_locked(&req, sent + req.nfds, n_sent - req.nfds, &rep, obj->broker);
 	if (r == -EBADF) {
 		/* A field named an fd that is not open: send it as none. */
-		unsigned int k = 1;
-
 		if (fcntl(fd, F_GETFD) < 0) {
 			client_unlock(&conn_lock);
 			return -EBADF;
 		}
-		for (unsigned int i = 1; i < req.nfds; i++)
-			if (fcntl(req.fds[i], F_GETFD) >= 0)
-				req.fds[k++] = req.fds[i];
-			else if (i - 1 < 32)
-				io->in_fd_mask &= ~(1u << (i - 1));
-		req.nfds = k;
-		r = roundtrip_to_locked(&req, &rep, obj->broker);
+		n_sent = gather_fds(region, fd_field, n_fd_fields, true, sent, region + in_len);
+		req.nfds = n_sent < IPC_MAX_FDS ? n_sent : IPC_MAX_FDS;
+		memcpy(req.fds, sent, req.nfds * sizeof(int));
+		r = roundtrip_carrying_locked(&req, sent + req.nfds, n_sent - req.nfds, &rep,
+					      obj->broker);
 	}
 	if (r) {
 		client_unlock(&conn_lock);
@@ -2509,61 +2550,70 @@ again:
 void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, size_t off, int *err)
 {
 	struct ipc_msg req = { .hdr = { .op = IPC_MAP } }, rep;
-	char *base, *p;
+	char *base = MAP_FAILED;
+	uint64_t first = 0, total = 1;
 	size_t pos = 0;
-	int r;
+	int r = 0;
 
-	req.fds[0] = fd;
-	req.nfds = 1;
 	client_lock(&conn_lock);
-	r = roundtrip_locked(&req, &rep);
-	if (!r && rep.hdr.ret < 0)
-		r = (int)rep.hdr.ret;
-	if (r) {
-		if (!r)
-			ipc_msg_close_fds(&rep);
-		client_unlock(&conn_lock);
-		*err = -r;
-		return MAP_FAILED;
-	}
-	/* One reservation, then each piece of the window mapped over it. */
-	base = mmap(addr, len, PROT_NONE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)), -1, 0);
-	if (base == MAP_FAILED) {
-		*err = errno;
-		ipc_msg_close_fds(&rep);
-		client_unlock(&conn_lock);
-		return MAP_FAILED;
-	}
-	{
-		const struct ipc_map_piece *pc = rep.payload;
-		unsigned int n = rep.hdr.len / sizeof(*pc);
+	/* The pieces come as many at a time as one message carries fds for;
+	 * those past the window are not asked for. */
+	while (!r && first < total && pos < off + len) {
+		const struct ipc_map_piece *pc;
+		unsigned int n;
 
-		for (unsigned int i = 0; i < n && i < rep.nfds; i++) {
+		req.hdr.arg0 = first;
+		req.fds[0] = fd;
+		req.nfds = 1;
+		r = roundtrip_locked(&req, &rep);
+		if (r)
+			break;
+		pc = rep.payload;
+		n = rep.hdr.len / sizeof(*pc);
+		if (rep.hdr.ret < 0 || !n || rep.hdr.arg0 <= first) {
+			r = rep.hdr.ret < 0 ? (int)rep.hdr.ret : -EPROTO;
+			ipc_msg_close_fds(&rep);
+			break;
+		}
+		total = rep.hdr.arg0;
+		first += n;
+		/* One reservation, then each piece of the window mapped over it. */
+		if (base == MAP_FAILED) {
+			base = mmap(addr, len, PROT_NONE,
+				    MAP_PRIVATE | MAP_ANONYMOUS |
+					    (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)), -1, 0);
+			if (base == MAP_FAILED)
+				r = -errno;
+		}
+		for (unsigned int i = 0; !r && i < n; i++) {
 			size_t a = pos, b = pos + pc[i].len;
 
 			pos = b;
 			if (b <= off || a >= off + len)
 				continue;
+			if (pc[i].fd >= rep.nfds) {
+				r = -EPROTO;
+				break;
+			}
 			{
 				size_t from = a > off ? a : off, to = b < off + len ? b : off + len;
 
-				p = mmap(base + (from - off), to - from, prot,
+				if (mmap(base + (from - off), to - from, prot,
 					 MAP_FIXED | (flags & MAP_TYPE) |
 						 (flags & ~(MAP_TYPE | MAP_FIXED | MAP_FIXED_NOREPLACE)),
-					 rep.fds[i], (off_t)(pc[i].offset + (from - a)));
-				if (p == MAP_FAILED) {
-					*err = errno;
-					munmap(base, len);
-					ipc_msg_close_fds(&rep);
-					client_unlock(&conn_lock);
-					return MAP_FAILED;
-				}
+					 rep.fds[pc[i].fd], (off_t)(pc[i].offset + (from - a))) == MAP_FAILED)
+					r = -errno;
 			}
 		}
+		ipc_msg_close_fds(&rep);
 	}
-	ipc_msg_close_fds(&rep);
 	client_unlock(&conn_lock);
+	if (r) {
+		if (base != MAP_FAILED)
+			munmap(base, len);
+		*err = -r;
+		return MAP_FAILED;
+	}
 	return base;
 }
 

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPC_VERSION 7
+#define IPC_VERSION 8
 /* The kernel's limit on fds in one SCM_RIGHTS message. */
 #define IPC_MAX_FDS 253
 /* Payload bytes: the largest argument (a udmabuf list of 1024 items, a
@@ -31,7 +31,10 @@ enum ipc_op {
 			 * payload: its struct ipc_newfd */
 	IPC_CLOSED,	/* arg0: dev, arg1: ino: a copy was closed; release now if last */
 	IPC_MIRROR,	/* fd: a dma-buf -> its readiness mirror */
-	IPC_MAP,	/* fd: a udmabuf -> struct ipc_map_piece[] + one fd per piece */
+	IPC_MAP,	/* fd: a udmabuf, arg0: its first piece wanted ->
+			 * arg0: its number of pieces; struct ipc_map_piece[]
+			 * for pieces arg0 on, as many as the fds of one
+			 * message name (one fd per memfd) */
 	IPC_SYNC,	/* fd: a dma-buf; arg0: dma_buf_sync.flags, arg1:
 			 * IPC_SYNC_* -> 0; or 1 + a sync file to wait on; or
 			 * 2 + an answer socket: the exporter's CPU-access op
@@ -78,6 +81,8 @@ enum ipc_op {
 			 * dev, arg1: ino of a buffer it adopted, arg2:
 			 * IPC_CPU_* op | direction << 8; fd: the answer socket,
 			 * on which the client writes the op's int32_t result */
+	IPC_FDS,	/* no reply: fds the next IPC_IOCTL's input fields name
+			 * beyond what one message carries (struct ipc_ioctl) */
 	IPC_OP_MAX,
 };
 
@@ -134,8 +139,14 @@ struct ipc_hdr {
  * argument region (for most requests the _IOC_SIZE bytes at the argument
  * pointer; see schema.c).  If @in_fault, the caller's region became
  * unreadable at byte @in_len; the broker lays the bytes out so that the
- * same offset faults for the engine.  fds: [0] the target, then one per
- * input fd field that held an open fd (bit i of @in_fd_mask: field i).
+ * same offset faults for the engine.  fds: [0] the target, then each open
+ * fd the input fd fields name, once however many name it (a udmabuf list
+ * may name one memfd 1024 times).  After the region, @in_fd_count
+ * uint16_t, one per input fd field in field order: 0 if it names no fd
+ * sent (negative, or not open), else k, the k-th fd sent: fds[k] of this
+ * message if k < nfds, else fd k - nfds of those that IPC_FDS messages
+ * just before it carried (a list naming more files than one message
+ * can carry; the broker closes them once the request is served).
  *
  * Reply payload: this, with @out_len bytes of the argument region and
  * @array_len bytes of the FILE_INFO array after it; fds: one per output fd
@@ -150,7 +161,7 @@ struct ipc_ioctl {
 	uint32_t in_fault;
 	uint32_t out_len;
 	uint32_t array_len;
-	uint32_t in_fd_mask;
+	uint32_t in_fd_count;
 	uint32_t out_fd_mask;
 };
 
@@ -255,10 +266,12 @@ struct ipc_fdinfo {
 	uint32_t has_name;
 };
 
-/* IPC_MAP reply: one per piece, in buffer order, each with its fd. */
+/* IPC_MAP reply: one per piece, in buffer order from the first asked. */
 struct ipc_map_piece {
 	uint64_t offset;	/* in the source memfd */
 	uint64_t len;
+	uint32_t fd;		/* index of its memfd in the reply's fds */
+	uint32_t pad;
 };
 
 struct ipc_stats {

@@ -40,7 +40,10 @@ int uapi_fd_reopen(int fd, int accmode);
 struct uapi_dmabuf_piece {
 	char *addr;
 	size_t len;
-	int memfd;	/* our fd of the memfd it maps */
+	int memfd;	/* our fd of the memfd it maps, shared by every piece of
+			 * that memfd (the first one's): one fd per file, not
+			 * per item, as a list may name one memfd 1024 times */
+	bool memfd_own;	/* this piece's to close (the first of its memfd) */
 	u64 offset;	/* in @memfd */
 };
 

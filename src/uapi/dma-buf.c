@@ -72,7 +72,7 @@ static void dma_buf_file_release(struct uapi_file *file)
 	free((char *)obj->buf.name);
 	for (unsigned int i = 0; i < obj->npieces; i++) {
 		munmap(obj->pieces[i].addr, obj->pieces[i].len);
-		if (obj->pieces[i].memfd >= 0)
+		if (obj->pieces[i].memfd_own)
 			close(obj->pieces[i].memfd);
 	}
 	free(obj->pieces);

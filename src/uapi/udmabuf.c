@@ -116,6 +116,28 @@ static void *map_item(int fd, u64 offset, u64 size, int *err)
 	return p;
 }
 
+/*
+ * pieces[@n]'s memfd, @fd (@st: its stat): the fd of an earlier piece of
+ * the same file (@files[k]: the stat of pieces[k]'s), else a copy of our
+ * own.  Return: 0 or -errno.
+ */
+static int piece_memfd(struct uapi_dmabuf_piece *pieces, unsigned int n, int fd,
+		       const struct stat *st, struct stat *files)
+{
+	files[n] = *st;
+	for (unsigned int k = n; k-- > 0;)
+		if (files[k].st_ino == st->st_ino && files[k].st_dev == st->st_dev) {
+			pieces[n].memfd = pieces[k].memfd;
+			pieces[n].memfd_own = false;
+			return 0;
+		}
+	pieces[n].memfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (pieces[n].memfd < 0)
+		return -errno;
+	pieces[n].memfd_own = true;
+	return 0;
+}
+
 static long udmabuf_create(const struct udmabuf_create_list *head,
 			   const struct udmabuf_create_item *list)
 {
@@ -124,6 +146,7 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 	struct uapi_dmabuf_piece *pieces = NULL;
 	struct uapi_dmabuf *obj;
 	struct udmabuf *ub = NULL;
+	struct stat *files = NULL;	/* files[k]: what pieces[k] maps */
 	struct dma_buf *buf;
 	unsigned int n = 0;
 	u64 pagecount = 0;
@@ -141,8 +164,9 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 		return -EINVAL;
 
 	pieces = calloc(head->count, sizeof(*pieces));
+	files = calloc(head->count, sizeof(*files));
 	ub = calloc(1, sizeof(*ub));
-	if (!pieces || !ub) {
+	if (!pieces || !files || !ub) {
 		r = -ENOMEM;
 		goto err_unmap;
 	}
@@ -166,15 +190,17 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 		}
 		pieces[n].len = list[i].size;
 		pieces[n].offset = list[i].offset;
-		/* For mappings in other processes (the broker hands it out). */
-		pieces[n].memfd = fcntl((int)list[i].memfd, F_DUPFD_CLOEXEC, 0);
-		if (pieces[n].memfd < 0) {
-			r = -errno;
+		/* For mappings in other processes (the broker hands it out):
+		 * one fd per memfd, whatever number of items name it. */
+		r = piece_memfd(pieces, n, (int)list[i].memfd, &st, files);
+		if (r) {
 			munmap(pieces[n].addr, pieces[n].len);
 			goto err_unmap;
 		}
 		n++;
 	}
+	free(files);
+	files = NULL;
 
 	/* The fd comes last, after every argument check, as in Linux. */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) &&
@@ -215,8 +241,10 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 err_unmap:
 	for (unsigned int i = 0; i < n; i++) {
 		munmap(pieces[i].addr, pieces[i].len);
-		close(pieces[i].memfd);
+		if (pieces[i].memfd_own)
+			close(pieces[i].memfd);
 	}
+	free(files);
 	free(pieces);
 	free(ub);
 	return r;

@@ -1386,13 +1386,13 @@ static uint32_t ioc_size(uint32_t request)
 /* Fill the argument region of a request plausibly; the in-fd fields go as
  * fds of the pool.  Return: in_len. */
 static uint32_t fill_region(struct fuzzer *f, int kind, uint32_t request, char *reg,
-			    int *fds, unsigned int *nfds, uint32_t *mask)
+			    int *fds, unsigned int *nfds, uint16_t *idx, uint32_t *nidx)
 {
 	uint32_t len = ioc_size(request);
 	struct pfd *p;
 
 	memset(reg, 0, 8192);
-	*mask = 0;
+	*nidx = 0;
 	switch (request) {
 	case SW_SYNC_IOC_CREATE_FENCE: {
 		struct sw_sync_create_fence_data d = { .value = rn(f, 8) + 1, .fence = -1 };
@@ -1422,12 +1422,13 @@ static uint32_t fill_region(struct fuzzer *f, int kind, uint32_t request, char *
 		p = pick(f, chance(f, 75) ? IPC_KIND_SYNC_FILE : -1);
 		if (p && chance(f, 90)) {
 			memcpy(reg + off, &p->fd, 4);
+			idx[(*nidx)++] = (uint16_t)*nfds;
 			fds[(*nfds)++] = p->fd;
-			*mask |= 1;
 		} else {
 			int none = chance(f, 50) ? -1 : (int)interesting(f);
 
 			memcpy(reg + off, &none, 4);
+			idx[(*nidx)++] = 0;
 		}
 		break;
 	}
@@ -1470,10 +1471,10 @@ static uint32_t fill_region(struct fuzzer *f, int kind, uint32_t request, char *
 					    .size = chance(f, 70) ? 4096 : interesting(f) };
 
 		p = pick(f, -1);
+		idx[(*nidx)++] = p ? (uint16_t)*nfds : 0;
 		if (p) {
 			c.memfd = (uint32_t)p->fd;
 			fds[(*nfds)++] = p->fd;
-			*mask |= 1;
 		}
 		memcpy(reg, &c, sizeof(c));
 		break;
@@ -1489,10 +1490,10 @@ static uint32_t fill_region(struct fuzzer *f, int kind, uint32_t request, char *
 
 			p = pick(f, -1);
 			it.memfd = p ? (uint32_t)p->fd : (uint32_t)-1;
-			if (p && i < 32) {
+			/* now and then an index past what was sent (none) */
+			idx[(*nidx)++] = p ? (uint16_t)*nfds : chance(f, 90) ? 0 : (uint16_t)r64(f);
+			if (p)
 				fds[(*nfds)++] = p->fd;
-				*mask |= 1u << i;
-			}
 			memcpy(reg + 8 + 24 * i, &it, sizeof(it));
 		}
 		len = 8 + 24 * n;
@@ -1520,6 +1521,7 @@ static uint32_t build(struct fuzzer *f, struct ipc_hdr *h, char *pl, int *fds, u
 		IPC_FDINFO, IPC_LIST, IPC_FAULT, IPC_DOORBELL, IPC_SETTLE, IPC_NUDGE,
 		IPC_PROXY_CREATE, IPC_PROXY_SIGNAL, IPC_BUF_ADOPT, IPC_BUF_PUSH, IPC_BUF_PULL,
 		IPC_OWN_FD, IPC_BUF_NAME, IPC_ACCESS_CHANNEL, IPC_CPU_ACCESS, 0, IPC_OP_MAX,
+		IPC_FDS,
 	};
 	uint32_t len = 0;
 	struct pfd *p;
@@ -1560,11 +1562,13 @@ static uint32_t build(struct fuzzer *f, struct ipc_hdr *h, char *pl, int *fds, u
 		int i = (int)rn(f, sizeof(requests) / sizeof(requests[0]));
 		struct ipc_ioctl io = { .request = requests[i].request, .kind = (uint32_t)requests[i].kind };
 		unsigned int n = 1;
+		uint16_t idx[16];
 
 		p = pick(f, chance(f, 85) ? requests[i].kind : -1);
 		fds[0] = p ? p->fd : 0;
 		io.in_len = fill_region(f, requests[i].kind, io.request, pl + sizeof(io), fds, &n,
-					&io.in_fd_mask);
+					idx, &io.in_fd_count);
+		memcpy(pl + sizeof(io) + io.in_len, idx, io.in_fd_count * sizeof(idx[0]));
 		io.out_len = schema_ioc_out(io.request);
 		if (requests[i].kind == IPC_KIND_DMA_BUF && io.request == DMA_BUF_SET_NAME_B)
 			io.out_len = 0;
@@ -1572,14 +1576,25 @@ static uint32_t build(struct fuzzer *f, struct ipc_hdr *h, char *pl, int *fds, u
 			h->flags = IPC_IOCTL_UNIDENTIFIED;
 		*nfds = p ? n : 0;
 		memcpy(pl, &io, sizeof(io));
-		len = (uint32_t)sizeof(io) + io.in_len;
+		len = (uint32_t)sizeof(io) + io.in_len + io.in_fd_count * (uint32_t)sizeof(idx[0]);
 		break;
 	}
+	case IPC_FDS:
+		/* fds for the next IOCTL's fields, now and then anew */
+		h->arg0 = rn(f, 2);
+		for (unsigned int k = rn(f, 4); k--;) {
+			p = pick(f, -1);
+			if (p)
+				fds[(*nfds)++] = p->fd;
+		}
+		break;
 	case IPC_IDENTIFY: case IPC_MIRROR: case IPC_MAP: case IPC_SYNC: case IPC_FDINFO:
 	case IPC_ACCESS_CHANNEL:
 		p = pick(f, chance(f, 60) ? IPC_KIND_DMA_BUF : -1);
 		if (p)
 			fds[(*nfds)++] = p->fd;
+		if (h->op == IPC_MAP)
+			h->arg0 = chance(f, 80) ? 0 : chance(f, 50) ? rn(f, 4) : interesting(f);
 		if (h->op == IPC_SYNC) {
 			static const uint64_t fl[] = {
 				DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ,

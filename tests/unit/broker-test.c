@@ -574,6 +574,66 @@ TEST(client_claims_do_not_steer_the_broker)
 	CHECK_EQ(on_own_broker(claims_case), 0);
 }
 
+/*
+ * Found by broker-fuzz (session 14): fds carried for a request naming
+ * more files than one message carries (IPC_FDS) are held until that
+ * request.  A client that carries its own connection and never sends it
+ * kept itself alive: its end never hung up for the broker, so its
+ * objects and fds stayed for good.  Also: fds carried and never used go
+ * with the client, and a memfd carried for a real request is used.
+ */
+static int carried_case(void)
+{
+	struct ipc_stats st0, st;
+	int s, code = 0, m = memfd_create("carried", MFD_CLOEXEC);
+
+	if (m < 0 || client_stats(&st0))
+		return 2;
+	for (int round = 0; round < 2; round++) {
+		struct ipc_msg fds = { .hdr = { .op = IPC_FDS, .arg0 = 1 }, .nfds = 2 };
+
+		s = raw_client();
+		if (s < 0)
+			return 2;
+		fds.fds[0] = s;		/* its own connection */
+		fds.fds[1] = m;
+		if (ipc_send(s, &fds, 0))
+			code |= 4;
+		/* the second round asks something after: still answered */
+		if (round) {
+			struct ipc_msg req = { .hdr = { .op = IPC_STATS, .seq = 5 } }, rep;
+			static char buf[IPC_MAX_PAYLOAD];
+
+			rep.payload = buf;
+			if (ipc_send(s, &req, 0) || ipc_recv(s, &rep, 0) || rep.hdr.seq != 5)
+				code |= 8;
+			else
+				ipc_msg_close_fds(&rep);
+		}
+		close(s);
+	}
+	/* both connections are dropped: the clients go back to what they were */
+	for (int i = 0; i < 300; i++) {
+		if (client_stats(&st))
+			return code | 16;
+		if (st.clients <= st0.clients)
+			break;
+		usleep(10000);
+	}
+	if (st.clients > st0.clients) {
+		fprintf(stderr, "# %llu clients, %llu before\n", (unsigned long long)st.clients,
+			(unsigned long long)st0.clients);
+		code |= 32;
+	}
+	close(m);
+	return code;
+}
+
+TEST(carried_fds_never_keep_a_client_alive)
+{
+	CHECK_EQ(on_own_broker(carried_case), 0);
+}
+
 /* ---- stress ------------------------------------------------------------------------------ */
 
 struct xstress {
