@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -280,8 +281,15 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	int r = 0, e = 0;
 
 	*handled = false;
-	if (!nfds || nfds > 4096)
+	if (!nfds)
 		return 0;
+	if (nfds > 4096) {
+		struct rlimit rl;
+
+		/* Past the fd limit the kernel's EINVAL comes first. */
+		if (getrlimit(RLIMIT_NOFILE, &rl) || nfds > rl.rlim_cur)
+			return 0;
+	}
 	nat = malloc((nfds + nfds) * sizeof(*nat));
 	fast = malloc(nfds * sizeof(*fast));
 	buf_ready = malloc(nfds * sizeof(*buf_ready));

@@ -3107,6 +3107,52 @@ static void t_dmabuf_poll_pending_write(void)
 	}
 }
 
+/*
+ * A poll array longer than 4096 entries (as long as the fd limit allows;
+ * most of them -1): the buffer in it still reports its implicit-sync
+ * state, both kinds, with a sync file beside it.
+ */
+static void t_dmabuf_poll_long_array(void)
+{
+	enum { N = 5000 };
+	struct rlimit lim;
+	struct pollfd *p;
+
+	REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+	if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < N) {
+		lim.rlim_cur = N;
+		if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < N)
+			lim.rlim_max = N;	/* may be raised with CAP_SYS_RESOURCE */
+		if (setrlimit(RLIMIT_NOFILE, &lim))
+			SKIP("RLIMIT_NOFILE cannot be raised to %d", N);
+	}
+	p = calloc(N, sizeof(*p));
+	REQUIRE(p);
+	for (int k = 0; k < NKINDS; k++) {
+		int tl, b, f;
+
+		if (!kind_ok(k))
+			continue;
+		tl = open_timeline();
+		b = new_dmabuf_kind(k, PAGE);
+		f = create_fence(tl, 1);
+		import_fence(b, f, DMA_BUF_SYNC_WRITE);
+		for (int i = 0; i < N; i++)
+			p[i].fd = -1;
+		p[N - 2].fd = f;
+		p[N - 2].events = POLLIN;
+		p[N - 1].fd = b;
+		p[N - 1].events = POLLIN | POLLOUT;
+		CHECK_EQ(U_poll(p, N, 0), 0);
+		CHECK_EQ(p[N - 1].revents, 0);
+		inc(tl, 1);
+		CHECK_EQ(U_poll(p, N, 1000), 2);
+		CHECK_EQ(p[N - 2].revents, POLLIN);
+		CHECK_EQ(p[N - 1].revents, POLLIN | POLLOUT);
+	}
+	free(p);
+}
+
 static void t_dmabuf_poll_pending_read(void)
 {
 	for (int k = 0; k < NKINDS; k++) {
@@ -4613,6 +4659,7 @@ static const struct test tests[] = {
 	T(dmabuf_poll_idle, DB, 0, "dma-buf poll: idle buffer reports exactly the requested subset"),
 	T(dmabuf_poll_pending_write, DB | SW, 0, "dma-buf poll: pending WRITE fence blocks POLLIN and POLLOUT"),
 	T(dmabuf_poll_pending_read, DB | SW, 0, "dma-buf poll: pending READ fence blocks only POLLOUT"),
+	T(dmabuf_poll_long_array, DB | SW, 0, "dma-buf poll: an array of 5000 entries"),
 	T(dmabuf_poll_blocking_thread, DB | SW, 0, "dma-buf poll: blocking poll woken by INC from a thread"),
 	T(dmabuf_poll_blocking_child, DB | SW, F_XPROC, "dma-buf poll: blocking poll woken by INC from a forked child"),
 	T(dmabuf_poll_two_writers, DB | SW, 0, "dma-buf poll: blocking poll waits for every writer"),
