@@ -301,12 +301,15 @@ static void describe_fds(struct broker_client *c, struct ipc_msg *out, char *buf
 	for (unsigned int i = 0; i < out->nfds; i++) {
 		struct engine_obj_info info = { 0 };
 		struct ipc_newfd nf;
-		int fl = fcntl(out->fds[i], F_GETFD);
 		bool claimed;
+		int fl;
 
 		/* Counted against its maker until it is released. */
 		engine_identify_claim(out->fds[i], &info, c ? c->owner : NULL, owner_released,
 				      &claimed);
+		/* Every sync file is made close-on-exec (sync_file.c), as Linux
+		 * makes them: no need to ask. */
+		fl = info.kind == IPC_KIND_SYNC_FILE ? FD_CLOEXEC : fcntl(out->fds[i], F_GETFD);
 		/* Recognisable as ours even after we are gone (ipc.h).  Of the
 		 * dma-bufs, a udmabuf is a socket; a heap buffer is a memfd,
 		 * which refuses the mark (ENOTSOCK) and is told by its name. */

@@ -2547,6 +2547,14 @@ again:
 	return 0;
 }
 
+/* The inode of the memfd client_map_pieces() last mapped first, per thread. */
+static _Thread_local ino_t map_first_ino __attribute__((tls_model("initial-exec")));
+
+ino_t client_map_first_ino(void)
+{
+	return map_first_ino;
+}
+
 void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, size_t off, int *err)
 {
 	struct ipc_msg req = { .hdr = { .op = IPC_MAP } }, rep;
@@ -2598,11 +2606,15 @@ void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, siz
 			{
 				size_t from = a > off ? a : off, to = b < off + len ? b : off + len;
 
+				struct stat st;
+
 				if (mmap(base + (from - off), to - from, prot,
 					 MAP_FIXED | (flags & MAP_TYPE) |
 						 (flags & ~(MAP_TYPE | MAP_FIXED | MAP_FIXED_NOREPLACE)),
 					 rep.fds[pc[i].fd], (off_t)(pc[i].offset + (from - a))) == MAP_FAILED)
 					r = -errno;
+				else if (from == off)
+					map_first_ino = fstat(rep.fds[pc[i].fd], &st) ? 0 : st.st_ino;
 			}
 		}
 		ipc_msg_close_fds(&rep);

@@ -341,6 +341,10 @@ int client_mirror(int fd);
 void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, size_t off,
 			int *err);
 
+/* The inode of the memfd the calling thread's last client_map_pieces()
+ * mapped at the start of its window (what /proc/self/maps shows there). */
+ino_t client_map_first_ino(void);
+
 /* IPC_SYNC: DMA_BUF_IOCTL_SYNC with its wait done here (interruptibly). */
 long client_sync(int fd, void *arg);
 

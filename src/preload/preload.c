@@ -670,8 +670,10 @@ static int fd_link_text(int fd, const struct client_obj *obj, char *buf, size_t 
 
 struct map_record {
 	unsigned long start, len;
-	ino_t ino;
-	bool memfd;	/* a heap buffer's: /proc/self/maps shows its inode */
+	ino_t ino;	/* the dma-buf's */
+	ino_t shown;	/* what /proc/self/maps shows at @start while it lasts: the
+			 * heap buffer's memfd, or a udmabuf's first source memfd */
+	bool memfd;	/* a heap buffer's */
 	struct map_record *next;
 };
 static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -749,7 +751,7 @@ static void map_records_prune_locked(void)
 	map_records_prune_at = map_records_n * 2 > 256 ? map_records_n * 2 : 256;
 }
 
-static void map_record_add(void *addr, size_t len, ino_t ino, bool memfd)
+static void map_record_add(void *addr, size_t len, ino_t ino, ino_t shown, bool memfd)
 {
 	struct map_record *m = malloc(sizeof(*m));
 
@@ -759,6 +761,7 @@ static void map_record_add(void *addr, size_t len, ino_t ino, bool memfd)
 	m->len = (len + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
 	m->ino = ino;
 	m->memfd = memfd;
+	m->shown = shown;
 	pthread_mutex_lock(&maps_lock);
 	/* A mapping that starts where a recorded one did replaced it, or came
 	 * after its munmap(). */
@@ -3275,7 +3278,9 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	errno = saved;
 	if (ours(fd, &obj) && obj.kind == IPC_KIND_DMA_BUF && !dmasync_real_fstat(fd, &st) &&
 	    (flags & MAP_SHARED))
-		map_record_add(p, len, obj.ino, !S_ISSOCK(st.st_mode));
+		map_record_add(p, len, obj.ino,
+			       S_ISSOCK(st.st_mode) ? client_map_first_ino() : obj.ino,
+			       !S_ISSOCK(st.st_mode));
 	errno = saved;
 	return p;
 }
@@ -3292,8 +3297,9 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 
 /*
  * The line of /proc/self/maps whose range holds @addr: whether it is still
- * @m's mapping (a heap buffer's shows its memfd's inode; a udmabuf's, a
- * source memfd).
+ * @m's mapping (a heap buffer's shows its memfd's inode; a udmabuf's, the
+ * memfd it mapped first there; an ordinary memfd mapped at the same
+ * address later shows another inode).
  */
 static bool record_live(const struct map_record *m)
 {
@@ -3310,7 +3316,7 @@ static bool record_live(const struct map_record *m)
 		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu %n", &lo, &hi, &ino, &at) < 3)
 			continue;
 		if (lo <= m->start && m->start < hi) {
-			live = m->memfd ? ino == (unsigned long)m->ino
+			live = m->shown ? ino == (unsigned long)m->shown
 					: at && !strncmp(line + at, "/memfd:", 7);
 			break;
 		}

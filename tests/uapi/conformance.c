@@ -3572,6 +3572,15 @@ static void t_file_calls(void)
 				U_munmap(a, len);
 				munmap(hole, 4 * PAGE);
 			}
+			/* an ordinary memfd mapped where the buffer was: fsync */
+			a = U_mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			REQUIRE(a != MAP_FAILED);
+			U_munmap(a, PAGE);
+			REQUIRE(ftruncate(m, PAGE) == 0);
+			g = mmap(a, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, m, 0);
+			REQUIRE(g == a);
+			CHECK_EQ(msync(g, PAGE, MS_SYNC), 0);
+			munmap(g, PAGE);
 		}
 		close(p[0]);
 		close(p[1]);
