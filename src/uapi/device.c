@@ -50,25 +50,23 @@ static int make_pair(int sv[2])
 
 /*
  * The open file's access mode, kept where every holder of the fd can read
- * it, as the kernel's f_mode: in the socket's SO_PRIORITY (0..6 may be set
- * by anyone; AF_UNIX sockets make no use of it), as O_ACCMODE + 1.
+ * it, as the kernel's f_mode: the file's word (uapi_file_word()), as
+ * O_ACCMODE + 1.  Return: 0 or -1 with errno set.
  */
 static int set_accmode(int fd, int flags)
 {
-	int v = (flags & O_ACCMODE) + 1;
+	int r = uapi_file_set_word(fd, (flags & O_ACCMODE) + 1);
 
-	return setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, sizeof(v));
+	if (r)
+		errno = -r;
+	return r ? -1 : 0;
 }
 
 int uapi_device_accmode(int fd)
 {
-	int v = 0;
-	socklen_t len = sizeof(v);
+	int v = uapi_file_word(fd);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, &len) || len != sizeof(v) || v < 1 ||
-	    v > O_ACCMODE + 1)
-		return O_RDWR;
-	return v - 1;
+	return v < 1 || v > O_ACCMODE + 1 ? O_RDWR : v - 1;
 }
 
 /* The open file's flags that F_SETFL can put on the socket too, as open()

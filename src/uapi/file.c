@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -670,6 +671,21 @@ unsigned int uapi_files_count(void)
 	n = uapi_installed_count;
 	pthread_mutex_unlock(&registry_lock);
 	return n;
+}
+
+int uapi_file_word(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, &len) || len != sizeof(v))
+		return -1;
+	return v;
+}
+
+int uapi_file_set_word(int fd, int word)
+{
+	return setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &word, sizeof(word)) ? -errno : 0;
 }
 
 /* ---- registry ------------------------------------------------------------------- */

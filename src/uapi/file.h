@@ -252,6 +252,18 @@ int uapi_epoll_ctl_no_poll(int epfd, int op, struct epoll_event *event);
 int uapi_file_epoll_ctl_no_poll(struct uapi_file *file, int epfd, int op, int fd,
 				struct epoll_event *event);
 
+/*
+ * uapi_file_word - a small number (0 to 6) kept with the open file of the
+ * socket @fd, where every holder sees it (dups, fork children, SCM_RIGHTS
+ * receivers), as the kernel keeps f_flags and f_mode with a file: its
+ * SO_PRIORITY, which anyone may set in that range and AF_UNIX ignores.
+ * Each kind keeps one thing there (a device's access mode, a sync file's
+ * O_NONBLOCK).  Return: the word, or -1 if @fd is no socket.
+ * uapi_file_set_word - set it.  Return: 0 or a negative errno.
+ */
+int uapi_file_word(int fd);
+int uapi_file_set_word(int fd, int word);
+
 /* Like uapi_file_lookup(), but only objects with @ops. */
 struct uapi_file *uapi_file_lookup_type(int fd, const struct uapi_file_ops *ops);
 

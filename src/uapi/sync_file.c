@@ -394,21 +394,15 @@ static void sync_file_name(struct sync_file *sf, char *buf, size_t len)
 		 (long long)fence->seqno);
 }
 
+/* The program's O_NONBLOCK: the file's word (uapi_file_word()), 1 if set. */
 int uapi_sync_file_nonblock(int fd)
 {
-	int v = 0;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, &len) || len != sizeof(v))
-		return 0;
-	return v == 1 ? O_NONBLOCK : 0;
+	return uapi_file_word(fd) == 1 ? O_NONBLOCK : 0;
 }
 
 int uapi_sync_file_set_nonblock(int fd, bool on)
 {
-	int v = on;
-
-	return setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, sizeof(v)) ? -errno : 0;
+	return uapi_file_set_word(fd, on);
 }
 
 struct dma_fence *uapi_sync_file_fence(struct uapi_file *file)
