@@ -538,14 +538,9 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 		if ((ev.events & EPOLLEXCLUSIVE) &&
 		    (op == EPOLL_CTL_MOD || (op == EPOLL_CTL_ADD && (ev.events & ~excl_ok))))
 			return fail(fcntl(epfd, F_GETFD) < 0 ? -EBADF : -EINVAL);
-		/* A dma-buf's poll op reports EPOLLIN and EPOLLOUT only; its
-		 * mirror is a socket, which would add EPOLLRDNORM... */
-		ev.events &= EPOLLIN | EPOLLOUT | UAPI_EPOLL_FLAGS;
-		/* ...and, when ready, wakes its own wait queue at every poll,
-		 * so an edge-triggered registration reports it at every
-		 * epoll_wait() as a level-triggered one does (Linux 6.1):
-		 * the mirror is registered level-triggered. */
-		ev.events &= ~(uint32_t)EPOLLET;
+		/* A dma-buf's poll reports EPOLLIN and EPOLLOUT only (its
+		 * mirror, a socket, would add EPOLLRDNORM), level-triggered. */
+		ev.events = uapi_dmabuf_mirror_events(ev.events);
 	}
 	if (epfd == fd)
 		return fail(-EINVAL);

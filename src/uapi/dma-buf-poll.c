@@ -470,17 +470,12 @@ static unsigned int epoll_dirs(u32 events)
 	return ((events & EPOLLIN) ? DMABUF_IN : 0) | ((events & EPOLLOUT) ? DMABUF_OUT : 0);
 }
 
-/* The caller's event as registered for M: readiness bits limited to the
- * two a dma-buf reports, the control flags kept but EPOLLET (the kernel's
- * dma-buf poll wakes its own wait queue whenever it finds a direction
- * ready, so edge-triggered reports at every epoll_wait() while ready, as
- * level-triggered does). */
+/* The caller's event as registered for M (uapi_dmabuf_mirror_events()). */
 static struct epoll_event mirror_event(const struct epoll_event *ev)
 {
 	struct epoll_event out = *ev;
 
-	out.events = (ev->events & (EPOLLIN | EPOLLOUT)) |
-		     (ev->events & (EPOLLONESHOT | EPOLLWAKEUP | EPOLLEXCLUSIVE));
+	out.events = uapi_dmabuf_mirror_events(ev->events);
 	return out;
 }
 

@@ -28,6 +28,8 @@
 #define DMASYNC_PRIV_FILE_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <poll.h>
 #include <sys/types.h>
@@ -231,6 +233,20 @@ struct uapi_file *uapi_file_lookup(int fd);
 
 /* The flags of an epoll registration, as opposed to the events it waits for. */
 #define UAPI_EPOLL_FLAGS (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)
+
+/*
+ * The events a dma-buf's epoll registration is made with on the socket
+ * that mirrors its readiness (in this process or the broker's), from the
+ * caller's @events: the two readiness bits a dma-buf's poll reports, and
+ * the control flags but EPOLLET.  Linux 6.1's dma-buf poll wakes its own
+ * wait queue whenever it finds a direction ready, so an edge-triggered
+ * registration reports it at every epoll_wait() while ready, as a
+ * level-triggered one does.
+ */
+static inline uint32_t uapi_dmabuf_mirror_events(uint32_t events)
+{
+	return events & (EPOLLIN | EPOLLOUT | (UAPI_EPOLL_FLAGS & ~(uint32_t)EPOLLET));
+}
 
 /*
  * uapi_epoll_ctl_masked - epoll_ctl(@epfd, @op, @fd, @event) of a file
