@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,46 @@ static long vfs_clone(enum vfs_home home, int src)
  */
 #define NOT_VFS (-515)	/* the kernel's ENOIOCTLCMD */
 
+/*
+ * FIDEDUPERANGE of @fd (of @home): the VFS copies the request in (EFAULT,
+ * ENOMEM past a page), then wants a readable, regular file that can remap
+ * (none of dmasync's: EINVAL, or for a timeline, a debugfs file,
+ * EOPNOTSUPP), after its reserved fields are zero.
+ */
+static long vfs_dedupe(int fd, enum vfs_home home, void *arg)
+{
+	char buf[4096];
+	struct file_dedupe_range *same = (void *)buf;
+	size_t size;
+	uint16_t count;
+	int mode;
+
+	if (copy_from_user(&count, (char *)arg + offsetof(struct file_dedupe_range, dest_count),
+			   sizeof(count)))
+		return -EFAULT;
+	size = offsetof(struct file_dedupe_range, info) +
+	       (size_t)count * sizeof(struct file_dedupe_range_info);
+	if (size > sizeof(buf))
+		return -ENOMEM;
+	if (copy_from_user(buf, arg, size))
+		return -EFAULT;
+	switch (home) {
+	case HOME_ANON:
+		mode = O_RDONLY;	/* a sync file */
+		break;
+	case HOME_DMABUF:
+		mode = fcntl(fd, F_GETFL);
+		mode = mode < 0 ? O_RDWR : mode & O_ACCMODE;
+		break;
+	default:
+		mode = uapi_device_accmode(fd);
+		break;
+	}
+	if (mode == O_WRONLY || same->reserved1 || same->reserved2)
+		return -EINVAL;
+	return home == HOME_DEBUGFS ? -EOPNOTSUPP : -EINVAL;
+}
+
 static long vfs_ioctl(int fd, enum vfs_home home, unsigned long request, void *arg)
 {
 	bool regular = home == HOME_DEBUGFS;
@@ -225,6 +266,8 @@ static long vfs_ioctl(int fd, enum vfs_home home, unsigned long request, void *a
 			return -EFAULT;
 		return vfs_clone(home, (int)range.src_fd);
 	}
+	case FIDEDUPERANGE:
+		return vfs_dedupe(fd, home, arg);
 	default:
 		return NOT_VFS;
 	}
@@ -245,6 +288,7 @@ static bool vfs_request(unsigned long request)
 	case FS_IOC_FIEMAP:
 	case FICLONE:
 	case FICLONERANGE:
+	case FIDEDUPERANGE:
 		return true;
 	default:
 		return false;

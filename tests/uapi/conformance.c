@@ -3388,6 +3388,36 @@ static void t_vfs_ioctls(void)
 			/* the driver's: ENOTTY, or EINVAL from the heap's */
 			CHECK_ERR(U_ioctl(fd, FIONREAD, &v), i == EK_HEAP_DEV ? EINVAL : ENOTTY);
 		}
+		/* FIDEDUPERANGE: the request copied in (EFAULT, ENOMEM past a
+		 * page), its reserved fields, then a regular file that can
+		 * remap: none of these (a timeline, debugfs's, cannot) */
+		{
+			union {
+				struct file_dedupe_range r;
+				char b[64];
+			} d;
+
+			memset(&d, 0, sizeof(d));
+			CHECK_ERR(U_ioctl(fd, FIDEDUPERANGE, &d), i == EK_TIMELINE ? EOPNOTSUPP : EINVAL);
+			d.r.reserved2 = 1;
+			CHECK_ERR(U_ioctl(fd, FIDEDUPERANGE, &d), EINVAL);
+			d.r.reserved2 = 0;
+			d.r.dest_count = 300;
+			CHECK_ERR(U_ioctl(fd, FIDEDUPERANGE, &d), ENOMEM);
+			CHECK_ERR(U_ioctl(fd, FIDEDUPERANGE, (void *)8), EFAULT);
+		}
+	}
+	/* a file opened for writing only cannot be the source */
+	{
+		union {
+			struct file_dedupe_range r;
+			char b[64];
+		} d;
+		int w = track(U_open(SW_SYNC_PATH, O_WRONLY | O_CLOEXEC));
+
+		memset(&d, 0, sizeof(d));
+		if (w >= 0)
+			CHECK_ERR(U_ioctl(w, FIDEDUPERANGE, &d), EINVAL);
 	}
 }
 
@@ -4679,7 +4709,7 @@ static const struct test tests[] = {
 	T(epoll_dmabuf_closed, DB, 0, "epoll: a dma-buf's registration goes with its last close"),
 	T(epoll_dmabuf_edge_triggered, DB | SW, 0, "epoll: edge-triggered on a dma-buf reports it at every wait while ready"),
 	T(epoll_dmabuf_file_not_number, DB, F_KERNEL, "epoll: a dma-buf's registration is its file's: dup'd and closed, sets at reused numbers"),
-	T(vfs_ioctls, 0, 0, "FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD on every kind"),
+	T(vfs_ioctls, 0, 0, "FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD, FIDEDUPERANGE on every kind"),
 	T(fd_fs_flags, 0, F_KERNEL, "fstatfs f_type, F_GETFL O_LARGEFILE, O_ASYNC ignored, per kind"),
 	T(rw_calls, 0, F_KERNEL, "readv, writev, pread, pwrite, preadv, pwritev, preadv2, sendfile, splice per kind"),
 	T(file_calls, 0, F_KERNEL, "ftruncate, fallocate, fsync, copy_file_range, locks, seals, leases, xattrs per kind"),
