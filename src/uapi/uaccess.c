@@ -148,16 +148,18 @@ static void choose_mode(void)
 
 	find_brk_start();
 
+	/* Released with the mode: a thread that sees it chosen without going
+	 * through pthread_once() sees brk_start too. */
 	if (strict && *strict && *strict != '0')
-		__atomic_store_n(&uaccess_mode, UACCESS_VM, __ATOMIC_RELAXED);
+		__atomic_store_n(&uaccess_mode, UACCESS_VM, __ATOMIC_RELEASE);
 	else
 		__atomic_store_n(&uaccess_mode, probes_work() ? UACCESS_PROBE : UACCESS_VM,
-				 __ATOMIC_RELAXED);
+				 __ATOMIC_RELEASE);
 }
 
 static int get_mode(void)
 {
-	int m = __atomic_load_n(&uaccess_mode, __ATOMIC_RELAXED);
+	int m = __atomic_load_n(&uaccess_mode, __ATOMIC_ACQUIRE);
 
 	if (m < 0) {
 		pthread_once(&mode_once, choose_mode);

@@ -667,6 +667,91 @@ static void *xstress_thread(void *arg)
 	return NULL;
 }
 
+/* ---- long udmabuf lists from many threads ------------------------------------------------ */
+
+enum { LIST_FILES = 260, LIST_ITEMS = 2 * LIST_FILES };
+
+struct list_stress {
+	int dev, iters, errors;
+	int memfd[LIST_FILES];
+};
+
+/* Lists naming more memfds than one message carries (their fds go ahead in
+ * IPC_FDS messages), made and mapped by several threads at once: every
+ * page must be the one its item named. */
+static void *list_stress_thread(void *arg)
+{
+	struct list_stress *x = arg;
+	size_t head = sizeof(struct udmabuf_create_list);
+	struct udmabuf_create_list *l = calloc(1, head + LIST_ITEMS * sizeof(l->list[0]));
+
+	if (!l)
+		return NULL;
+	l->flags = UDMABUF_FLAGS_CLOEXEC;
+	l->count = LIST_ITEMS;
+	for (int it = 0; it < x->iters; it++) {
+		int shift = rand_r(&(unsigned int){ (unsigned int)it }) % LIST_FILES, b;
+		unsigned char *p;
+
+		for (unsigned int i = 0; i < LIST_ITEMS; i++) {
+			l->list[i].memfd = (uint32_t)x->memfd[(i + (unsigned int)shift) % LIST_FILES];
+			l->list[i].offset = 0;
+			l->list[i].size = PAGE;
+		}
+		b = dmasync_ioctl(x->dev, UDMABUF_CREATE_LIST, l);
+		if (b < 0) {
+			__atomic_fetch_add(&x->errors, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		p = dmasync_mmap(NULL, LIST_ITEMS * PAGE, PROT_READ, MAP_SHARED, b, 0);
+		if (p == MAP_FAILED) {
+			__atomic_fetch_add(&x->errors, 1, __ATOMIC_RELAXED);
+		} else {
+			for (unsigned int i = 0; i < LIST_ITEMS; i++)
+				if (p[(size_t)i * PAGE] != (unsigned char)((i + (unsigned int)shift) % LIST_FILES)) {
+					__atomic_fetch_add(&x->errors, 1, __ATOMIC_RELAXED);
+					break;
+				}
+			munmap(p, LIST_ITEMS * PAGE);
+		}
+		dmasync_close(b);
+	}
+	free(l);
+	return NULL;
+}
+
+TEST(udmabuf_long_lists_from_four_threads)
+{
+	struct list_stress x = { .iters = (int)STRESS(12) };
+	pthread_t th[4];
+	pid_t pid;
+
+	x.dev = dmasync_open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+	REQUIRE(x.dev >= 0);
+	for (int k = 0; k < LIST_FILES; k++) {
+		unsigned char v = (unsigned char)k;
+
+		x.memfd[k] = memfd_create("lists", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		REQUIRE(x.memfd[k] >= 0);
+		REQUIRE(ftruncate(x.memfd[k], PAGE) == 0 && pwrite(x.memfd[k], &v, 1, 0) == 1);
+		REQUIRE(fcntl(x.memfd[k], F_ADD_SEALS, F_SEAL_SHRINK) == 0);
+	}
+	fflush(stdout);
+	pid = fork();	/* and a second process doing the same */
+	REQUIRE(pid >= 0);
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, list_stress_thread, &x);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	if (pid == 0)
+		_exit(x.errors ? 2 : 0);
+	CHECK_EQ(x.errors, 0);
+	CHECK_EQ(wait_status(pid), 0);
+	for (int k = 0; k < LIST_FILES; k++)
+		close(x.memfd[k]);
+	dmasync_close(x.dev);
+}
+
 /* 2 processes x 4 threads on one timeline and one buffer; a third thread
  * advances the timeline so that everything signals. */
 TEST(stress_two_processes_four_threads)
