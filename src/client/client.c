@@ -2109,19 +2109,86 @@ static unsigned int gather_fds(const char *region, const int *field, unsigned in
 	return total;
 }
 
+/*
+ * An IPC_IOCTL's buffers: its argument region (and the fd indices after
+ * it), the argument written back, its input fd fields and the fds sent.
+ * Most requests' fit on the stack (struct small_request).  A udmabuf list
+ * or a large ioctl struct takes the calling thread's struct big_request,
+ * mapped at its first such request and unmapped when the thread ends:
+ * neither in static TLS, which would take its size from every thread's
+ * stack in every program under the preload (a thread made with a 64 KiB
+ * stack crashed), nor on the stack, which would take ~60 KiB of it.
+ */
+#define SMALL_REGION 512u
+
+struct small_request {
+	char in[sizeof(struct ipc_ioctl) + SMALL_REGION + SCHEMA_MAX_FD_FIELDS * sizeof(uint16_t)];
+	char out[SMALL_REGION];
+	int fd_field[SCHEMA_MAX_FD_FIELDS];
+	int sent[SCHEMA_MAX_FD_FIELDS + 1];
+};
+
+struct big_request {
+	char in[sizeof(struct ipc_ioctl) + SCHEMA_UDMABUF_HEAD +
+		SCHEMA_UDMABUF_LIST_LIMIT * SCHEMA_UDMABUF_ITEM + 16384 +
+		(SCHEMA_UDMABUF_LIST_LIMIT + 1) * sizeof(uint16_t)];
+	char out[16384];
+	int fd_field[SCHEMA_UDMABUF_LIST_LIMIT + 1];
+	int sent[SCHEMA_UDMABUF_LIST_LIMIT + 2];
+};
+
+static _Thread_local struct big_request *big_tls __attribute__((tls_model("initial-exec")));
+static pthread_key_t big_key;
+static pthread_once_t big_once = PTHREAD_ONCE_INIT;
+
+static void big_request_free(void *p)
+{
+	munmap(p, sizeof(struct big_request));
+}
+
+static void big_key_make(void)
+{
+	pthread_key_create(&big_key, big_request_free);
+}
+
+/* The calling thread's struct big_request, or NULL (no memory). */
+static struct big_request *big_request(void)
+{
+	struct big_request *b = big_tls;
+
+	if (b)
+		return b;
+	pthread_once(&big_once, big_key_make);
+	b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b == MAP_FAILED)
+		return NULL;
+	if (pthread_setspecific(big_key, b)) {
+		munmap(b, sizeof(*b));
+		return NULL;
+	}
+	big_tls = b;
+	return b;
+}
+
 static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned long request,
 				void *arg, bool unidentified)
 {
 	const struct schema_layout *lay = schema_lookup(obj->kind, (uint32_t)request);
-	static _Thread_local char in[sizeof(struct ipc_ioctl) + SCHEMA_UDMABUF_HEAD +
-				      SCHEMA_UDMABUF_LIST_LIMIT * SCHEMA_UDMABUF_ITEM + 16384 +
-				      (SCHEMA_UDMABUF_LIST_LIMIT + 1) * sizeof(uint16_t)];
+	uint32_t in_len = 0, out_len = schema_ioc_out((uint32_t)request);
+	bool big = lay->region == REGION_UDMABUF_LIST || out_len > SMALL_REGION ||
+		   (lay->region == REGION_STRING ? lay->max : schema_ioc_in((uint32_t)request)) >
+			   SMALL_REGION;
+	struct small_request small;
+	struct big_request *b = big ? big_request() : NULL;
+	char *in = big ? (b ? b->in : NULL) : small.in;
+	char *out = big ? (b ? b->out : NULL) : small.out;
+	int *fd_field = big ? (b ? b->fd_field : NULL) : small.fd_field;
+	int *sent = big ? (b ? b->sent : NULL) : small.sent;
+	size_t out_max = big ? sizeof(b->out) : sizeof(small.out);
 	struct ipc_ioctl *io = (void *)in;
 	char *region = in + sizeof(*io);
 	struct ipc_msg req = { .hdr = { .op = IPC_IOCTL, .flags = unidentified ? IPC_IOCTL_UNIDENTIFIED : 0 },
 			       .payload = in }, rep;
-	uint32_t in_len = 0, out_len = schema_ioc_out((uint32_t)request);
-	int fd_field[SCHEMA_UDMABUF_LIST_LIMIT + 1], sent[SCHEMA_UDMABUF_LIST_LIMIT + 2];
 	unsigned int n_fd_fields = 0, n_sent;
 	uint64_t user_array = 0;
 	int newfds[IPC_MAX_FDS];
@@ -2131,6 +2198,8 @@ static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned l
 
 	if (obj->dead)
 		return -ENOLINK;
+	if (!in)
+		return -ENOMEM;
 	memset(io, 0, sizeof(*io));
 	io->request = (uint32_t)request;
 	io->kind = obj->kind;
@@ -2224,10 +2293,9 @@ static long client_ioctl_remote(int fd, const struct client_obj *obj, unsigned l
 		const struct ipc_ioctl *ro = rep.payload;
 		const char *rregion = (const char *)rep.payload + sizeof(*ro);
 		size_t newfd_off = sizeof(*ro) + ro->out_len + ro->array_len;
-		char out[16384];
 		unsigned int f = 0;
 
-		if (newfd_off > rep.hdr.len || ro->out_len > sizeof(out)) {
+		if (newfd_off > rep.hdr.len || ro->out_len > out_max) {
 			ipc_msg_close_fds(&rep);
 			client_unlock(&conn_lock);
 			return -EPROTO;
