@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <poll.h>
 #include <pthread.h>
@@ -275,7 +276,7 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	struct pollfd *nat;
 	struct pp_fast *fast;
 	nfds_t *buf_ready;
-	unsigned int n_fast = 0, n_doors = 0, waiting = 0, n_buf_ready = 0;
+	unsigned int n_fast = 0, n_doors = 0, waiting = 0, n_buf_ready = 0, max_doors = UINT_MAX;
 	bool any = false, ready_now = false, sync_any = false;
 	int64_t deadline = 0;
 	int r = 0, e = 0;
@@ -286,9 +287,13 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	if (nfds > 4096) {
 		struct rlimit rl;
 
-		/* Past the fd limit the kernel's EINVAL comes first. */
+		/* Past the fd limit the kernel's EINVAL comes first; up to it,
+		 * the doorbells that fit (the rest wait for the broker's
+		 * records, which wake the sync files themselves). */
 		if (getrlimit(RLIMIT_NOFILE, &rl) || nfds > rl.rlim_cur)
 			return 0;
+		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur - nfds < max_doors)
+			max_doors = (unsigned int)(rl.rlim_cur - nfds);
 	}
 	nat = malloc((nfds + nfds) * sizeof(*nat));
 	fast = malloc(nfds * sizeof(*fast));
@@ -364,7 +369,7 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	 * first and then looks for pollers), and wait on the doorbells. */
 	if (!ready_now) {
 		for (unsigned int k = 0; k < n_fast; k++) {
-			int door = client_doorbell(&fast[k].obj);
+			int door = n_doors < max_doors ? client_doorbell(&fast[k].obj) : -1;
 			unsigned int d;
 
 			if (door < 0)

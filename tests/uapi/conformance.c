@@ -3110,7 +3110,8 @@ static void t_dmabuf_poll_pending_write(void)
 /*
  * A poll array longer than 4096 entries (as long as the fd limit allows;
  * most of them -1): the buffer in it still reports its implicit-sync
- * state, both kinds, with a sync file beside it.
+ * state, both kinds, with a sync file beside it.  Also past the limit:
+ * EINVAL.
  */
 static void t_dmabuf_poll_long_array(void)
 {
@@ -3118,14 +3119,14 @@ static void t_dmabuf_poll_long_array(void)
 	struct rlimit lim;
 	struct pollfd *p;
 
+	/* exactly as many entries as the fd limit allows (the kernel's
+	 * bound): an emulation that adds entries of its own must fit them */
 	REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
-	if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < N) {
-		lim.rlim_cur = N;
-		if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < N)
-			lim.rlim_max = N;	/* may be raised with CAP_SYS_RESOURCE */
-		if (setrlimit(RLIMIT_NOFILE, &lim))
-			SKIP("RLIMIT_NOFILE cannot be raised to %d", N);
-	}
+	lim.rlim_cur = N;
+	if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < N)
+		lim.rlim_max = N;	/* may be raised with CAP_SYS_RESOURCE */
+	if (setrlimit(RLIMIT_NOFILE, &lim))
+		SKIP("RLIMIT_NOFILE cannot be set to %d", N);
 	p = calloc(N, sizeof(*p));
 	REQUIRE(p);
 	for (int k = 0; k < NKINDS; k++) {
@@ -3150,6 +3151,9 @@ static void t_dmabuf_poll_long_array(void)
 		CHECK_EQ(p[N - 2].revents, POLLIN);
 		CHECK_EQ(p[N - 1].revents, POLLIN | POLLOUT);
 	}
+	lim.rlim_cur = N - 1;
+	REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+	CHECK_ERR(U_poll(p, N, 0), EINVAL);
 	free(p);
 }
 
