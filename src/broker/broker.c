@@ -843,10 +843,14 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 	case IPC_MAP: {
 		struct ipc_map_piece *pc = (void *)tx;
 		unsigned int nfds = 0, total = 0;
+		/* arg1: at most this many fds (0: as many as fit): the client
+		 * asks for fewer when its fd table had no room for them. */
+		unsigned int max_fds = in->hdr.arg1 && in->hdr.arg1 < IPC_MAX_FDS
+					       ? (unsigned int)in->hdr.arg1 : IPC_MAX_FDS;
 		int n = in->nfds != 1 ? -EPROTO
 			: in->hdr.arg0 > UINT_MAX ? -EINVAL
 			: engine_map(in->fds[0], (unsigned int)in->hdr.arg0, pc,
-				     IPC_MAX_PAYLOAD / sizeof(*pc), out->fds, IPC_MAX_FDS, &nfds, &total);
+				     IPC_MAX_PAYLOAD / sizeof(*pc), out->fds, max_fds, &nfds, &total);
 
 		out->hdr.ret = n < 0 ? n : 0;
 		if (n > 0) {

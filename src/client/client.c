@@ -2627,21 +2627,28 @@ void *client_map_pieces(int fd, void *addr, size_t len, int prot, int flags, siz
 {
 	struct ipc_msg req = { .hdr = { .op = IPC_MAP } }, rep;
 	char *base = MAP_FAILED;
-	uint64_t first = 0, total = 1;
+	uint64_t first = 0, total = 1, max_fds = IPC_MAX_FDS;
 	size_t pos = 0;
 	int r = 0;
 
 	client_lock(&conn_lock);
-	/* The pieces come as many at a time as one message carries fds for;
-	 * those past the window are not asked for. */
+	/* The pieces come as many at a time as one message carries fds for
+	 * (fewer if our fd table had no room for that many: EMFILE, the fds
+	 * cut); those past the window are not asked for. */
 	while (!r && first < total && pos < off + len) {
 		const struct ipc_map_piece *pc;
 		unsigned int n;
 
 		req.hdr.arg0 = first;
+		req.hdr.arg1 = max_fds;
 		req.fds[0] = fd;
 		req.nfds = 1;
 		r = roundtrip_locked(&req, &rep);
+		if (r == -EMFILE && max_fds > 1) {
+			max_fds /= 2;
+			r = 0;
+			continue;
+		}
 		if (r)
 			break;
 		pc = rep.payload;

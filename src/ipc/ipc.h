@@ -31,10 +31,11 @@ enum ipc_op {
 			 * payload: its struct ipc_newfd */
 	IPC_CLOSED,	/* arg0: dev, arg1: ino: a copy was closed; release now if last */
 	IPC_MIRROR,	/* fd: a dma-buf -> its readiness mirror */
-	IPC_MAP,	/* fd: a udmabuf, arg0: its first piece wanted ->
-			 * arg0: its number of pieces; struct ipc_map_piece[]
-			 * for pieces arg0 on, as many as the fds of one
-			 * message name (one fd per memfd) */
+	IPC_MAP,	/* fd: a udmabuf, arg0: its first piece wanted, arg1:
+			 * at most this many fds (0: no limit) -> arg0: its
+			 * number of pieces; struct ipc_map_piece[] for pieces
+			 * arg0 on, as many as the fds of one message name
+			 * (one fd per memfd) */
 	IPC_SYNC,	/* fd: a dma-buf; arg0: dma_buf_sync.flags, arg1:
 			 * IPC_SYNC_* -> 0; or 1 + a sync file to wait on; or
 			 * 2 + an answer socket: the exporter's CPU-access op

@@ -2058,6 +2058,31 @@ static void t_udmabuf_list_many(void)
 	for (unsigned k = 0; k < DISTINCT; k++)
 		U_close(m[k]);	/* the buffer holds their pages */
 	REQUIRE(b >= 0);
+	/* mapped with only 4 fds free (a mapping takes none on Linux) */
+	{
+		static int fill[FD_SCAN + 8];
+		struct rlimit old, lim;
+		int hi = 0, n_fill = 0;
+
+		REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+		for (int fd = 0; fd < fd_scan; fd++)
+			if (U_fcntl(fd, F_GETFD) != -1)
+				hi = fd;
+		lim = old;
+		lim.rlim_cur = (rlim_t)hi + 1 + 4;
+		REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+		while (n_fill < FD_SCAN && (fill[n_fill] = U_dup(0)) >= 0)
+			n_fill++;
+		for (int i = 0; i < 4 && n_fill > 0; i++)
+			U_close(fill[--n_fill]);
+		pu = U_mmap(NULL, (size_t)2 * DISTINCT * PAGE, PROT_READ, MAP_SHARED, b, 0);
+		CHECKF(pu != MAP_FAILED, "mmap with 4 fds free: %s", errname(errno));
+		if (pu != MAP_FAILED)
+			U_munmap(pu, (size_t)2 * DISTINCT * PAGE);
+		while (n_fill > 0)
+			U_close(fill[--n_fill]);
+		REQUIRE(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	}
 	pu = map_shared(b, (size_t)2 * DISTINCT * PAGE, 0);
 	for (unsigned i = 0; i < 2 * DISTINCT; i++) {
 		unsigned v;
@@ -4669,7 +4694,7 @@ static const struct test tests[] = {
 	T(udmabuf_create_list_errors, UD, 0, "udmabuf: CREATE_LIST count and item errors"),
 	T(udmabuf_list_overrun, UD, 0, "udmabuf: CREATE_LIST count past the caller's stack array: an errno, no crash"),
 	T(udmabuf_list_alias, UD, 0, "udmabuf: a page listed twice aliases"),
-	T(udmabuf_list_many, UD, 0, "udmabuf: 1024 items, 300 memfds; item errors in order"),
+	T(udmabuf_list_many, UD, F_XPROC, "udmabuf: 1024 items, 300 memfds; item errors in order"),
 	T(udmabuf_mmap_coherency, UD, 0, "udmabuf: mmap coherent with the memfd, offsets, limits, MAP_PRIVATE"),
 	T(udmabuf_sync_end_first, UD, 0, "udmabuf: SYNC END before any START is EINVAL"),
 	/* dma-heap */
