@@ -669,6 +669,30 @@ static void *xstress_thread(void *arg)
 
 /* ---- long udmabuf lists from many threads ------------------------------------------------ */
 
+/*
+ * @fn(@arg) in 4 threads of this process and 4 of a fork child, made
+ * first; they count their failures in *@errors (each process its own).
+ * The child exits 2 if it counted any.  Return: the child's exit status
+ * (-1: no child).
+ */
+static int four_threads_two_processes(void *(*fn)(void *), void *arg, const int *errors)
+{
+	pthread_t th[4];
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, fn, arg);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	if (pid == 0)
+		_exit(__atomic_load_n(errors, __ATOMIC_RELAXED) ? 2 : 0);
+	return wait_status(pid);
+}
+
 enum { LIST_FILES = 260, LIST_ITEMS = 2 * LIST_FILES };
 
 struct list_stress {
@@ -723,8 +747,7 @@ static void *list_stress_thread(void *arg)
 TEST(udmabuf_long_lists_from_four_threads)
 {
 	struct list_stress x = { .iters = (int)STRESS(12) };
-	pthread_t th[4];
-	pid_t pid;
+	int status;
 
 	x.dev = dmasync_open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
 	REQUIRE(x.dev >= 0);
@@ -736,17 +759,9 @@ TEST(udmabuf_long_lists_from_four_threads)
 		REQUIRE(ftruncate(x.memfd[k], PAGE) == 0 && pwrite(x.memfd[k], &v, 1, 0) == 1);
 		REQUIRE(fcntl(x.memfd[k], F_ADD_SEALS, F_SEAL_SHRINK) == 0);
 	}
-	fflush(stdout);
-	pid = fork();	/* and a second process doing the same */
-	REQUIRE(pid >= 0);
-	for (int i = 0; i < 4; i++)
-		pthread_create(&th[i], NULL, list_stress_thread, &x);
-	for (int i = 0; i < 4; i++)
-		pthread_join(th[i], NULL);
-	if (pid == 0)
-		_exit(x.errors ? 2 : 0);
+	status = four_threads_two_processes(list_stress_thread, &x, &x.errors);
 	CHECK_EQ(x.errors, 0);
-	CHECK_EQ(wait_status(pid), 0);
+	CHECK_EQ(status, 0);
 	for (int k = 0; k < LIST_FILES; k++)
 		close(x.memfd[k]);
 	dmasync_close(x.dev);
@@ -758,27 +773,17 @@ TEST(stress_two_processes_four_threads)
 {
 	struct dma_heap_allocation_data a = { .len = PAGE, .fd_flags = O_RDWR | O_CLOEXEC };
 	int heap = dmasync_open("/dev/dma_heap/system", O_RDWR | O_CLOEXEC);
-	int tl = open_tl(), iters = (int)STRESS(400);
-	pid_t pid;
+	int tl = open_tl(), iters = (int)STRESS(400), status;
 
 	REQUIRE(heap >= 0);
 	REQUIRE(dmasync_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a) == 0);
-	fflush(stdout);
-	pid = fork();
-	REQUIRE(pid >= 0);
 	{
 		struct xstress x = { .tl = tl, .b = (int)a.fd, .iters = iters };
-		pthread_t th[4];
 
-		for (int i = 0; i < 4; i++)
-			pthread_create(&th[i], NULL, xstress_thread, &x);
-		for (int i = 0; i < 4; i++)
-			pthread_join(th[i], NULL);
-		if (pid == 0)
-			_exit(x.errors ? 2 : 0);
+		status = four_threads_two_processes(xstress_thread, &x, &x.errors);
 		CHECK_EQ(x.errors, 0);
 	}
-	CHECK_EQ(wait_status(pid), 0);
+	CHECK_EQ(status, 0);
 	/* everything imported signals: the buffer goes idle */
 	CHECK_EQ(inc(tl, 10), 0);
 	{
