@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -392,26 +393,39 @@ int client_own_fd(void)
 /*
  * Doorbells: the eventfd of each slot this process waited or signaled on,
  * kept (above the fd floor, FD_CLOEXEC) in a small table; the oldest is
- * closed when it is full.  Entries change under doors_lock (a leaf, but
- * for the rare round trip that asks for a new one, made holding conn_lock
- * and then doors_lock); client_fd_is_own() reads the fds without it.
+ * closed when it is full.  Beside each, once this process has polled with
+ * it, its wait set: an epoll set of this process's own in which the
+ * doorbell is edge-triggered (client_doorbell_set()).  Entries change under
+ * doors_lock (a leaf, but for the rare round trip that asks for a new one,
+ * made holding conn_lock and then doors_lock); client_fd_is_own() reads the
+ * fds without it.
  */
 #define DOORS 32
 struct door {
 	int fd;		/* -1: empty */
+	int set;	/* -1: none yet */
 	uint32_t slot1, gen;
 	uint64_t broker;
 	unsigned int users;	/* polls and INCs using it now (never closed then) */
 };
-static struct door doors[DOORS] = { [0 ... DOORS - 1] = { .fd = -1 } };
+static struct door doors[DOORS] = { [0 ... DOORS - 1] = { .fd = -1, .set = -1 } };
 
 static bool fd_is_doorbell(int fd);
 
-/* In a fork child: the threads that used doorbells are the parent's. */
+/* In a fork child: the threads that used doorbells are the parent's, and so
+ * are the wait sets (an epoll set is one object, whoever holds it: parent
+ * and child would take each other's rings); the child makes its own. */
 static void doors_fork_child(void)
 {
-	for (unsigned int i = 0; i < DOORS; i++)
+	for (unsigned int i = 0; i < DOORS; i++) {
+		int set = doors[i].set;
+
 		doors[i].users = 0;
+		if (set >= 0) {
+			__atomic_store_n(&doors[i].set, -1, __ATOMIC_RELAXED);
+			close(set);
+		}
+	}
 }
 
 bool client_fd_is_own(int fd)
@@ -491,11 +505,16 @@ int client_move_own_fd(int fd)
 		r = move_slot(&conn_fd, min);
 		client_unlock(&send_lock);
 	}
-	/* A doorbell (the timeline page's) moves the same way. */
+	/* A doorbell (the timeline page's) and its wait set move the same
+	 * way (the set's registration follows the doorbell's open file, not
+	 * its number). */
 	client_lock(&doors_lock);
-	for (unsigned int i = 0; fd >= 0 && r == -ENOENT && i < DOORS; i++)
+	for (unsigned int i = 0; fd >= 0 && r == -ENOENT && i < DOORS; i++) {
 		if (doors[i].fd == fd)
 			r = move_slot(&doors[i].fd, min);
+		else if (doors[i].set == fd)
+			r = move_slot(&doors[i].set, min);
+	}
 	client_unlock(&doors_lock);
 	/* And the stub's sync file. */
 	client_lock(&stub_lock);
@@ -822,7 +841,8 @@ void client_point_waiting(const struct client_obj *obj, bool waiting)
 static bool fd_is_doorbell(int fd)
 {
 	for (unsigned int i = 0; i < DOORS; i++)
-		if (__atomic_load_n(&doors[i].fd, __ATOMIC_RELAXED) == fd)
+		if (__atomic_load_n(&doors[i].fd, __ATOMIC_RELAXED) == fd ||
+		    __atomic_load_n(&doors[i].set, __ATOMIC_RELAXED) == fd)
 			return true;
 	return false;
 }
@@ -899,6 +919,12 @@ int client_doorbell(const struct client_obj *obj)
 				__atomic_store_n(&d->fd, -1, __ATOMIC_RELAXED);
 				close(old);
 			}
+			if (d->set >= 0) {
+				int old = d->set;
+
+				__atomic_store_n(&d->set, -1, __ATOMIC_RELAXED);
+				close(old);
+			}
 			d->slot1 = obj->tl_slot;
 			d->gen = obj->tl_gen;
 			d->broker = obj->broker;
@@ -913,6 +939,44 @@ int client_doorbell(const struct client_obj *obj)
 	client_unlock(&doors_lock);
 	client_unlock(&conn_lock);
 	return fd >= 0 ? fd : -ENOENT;
+}
+
+/* A new wait set of the doorbell @door.  Return: its fd or -errno. */
+static int door_set_make(int door)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+	int set = epoll_create1(EPOLL_CLOEXEC), r;
+
+	if (set < 0)
+		return -errno;
+	if (epoll_ctl(set, EPOLL_CTL_ADD, door, &ev)) {
+		r = -errno;
+		close(set);
+		return r;
+	}
+	return kept_high(set);
+}
+
+int client_doorbell_set(int fd)
+{
+	int set = -ENOENT;
+
+	client_lock(&doors_lock);
+	for (unsigned int i = 0; i < DOORS; i++) {
+		struct door *d = &doors[i];
+
+		if (d->fd != fd || !d->users)
+			continue;
+		if (d->set < 0) {
+			set = door_set_make(fd);
+			if (set >= 0)
+				__atomic_store_n(&d->set, set, __ATOMIC_RELAXED);
+		}
+		set = d->set >= 0 ? d->set : set;
+		break;
+	}
+	client_unlock(&doors_lock);
+	return set;
 }
 
 void client_doorbell_put(int fd)

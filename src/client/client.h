@@ -312,7 +312,8 @@ void client_closed(const struct client_obj *obj);
  * socket, or the broker).  client_point_waiting(): count this process in
  * (or out of) the pollers of the point's timeline, so that signalers ring
  * its doorbell; client_doorbell(): that doorbell (an eventfd of the
- * library's, readable once rung; read it to re-arm), or a negative errno.
+ * library's, which signalers write and nobody reads: every poller of the
+ * timeline, in every process, waits on it), or a negative errno.
  * No system call but the first client_doorbell() of a timeline.
  */
 int client_point_state(const struct client_obj *obj);
@@ -323,6 +324,18 @@ unsigned int client_buffer_ready(const struct client_obj *obj);
 int client_doorbell(const struct client_obj *obj);
 /* Done with a doorbell client_doorbell() gave (until then it stays open). */
 void client_doorbell_put(int fd);
+/*
+ * client_doorbell_set - the wait set of a doorbell client_doorbell() gave
+ * @fd and this caller has not put yet: an epoll set of this process's in
+ * which @fd is edge-triggered, so every ring queues one event in it, which
+ * a poller takes (epoll_wait() with no timeout) and looks at its points
+ * again.  Polling it waits for the next ring without taking rings meant
+ * for pollers in other processes.  Threads of one process share it (one
+ * may take a ring another needed; that one wakes at the broker's record).
+ * Made at the first call (three system calls), kept like the doorbell.
+ * Return: its fd, or a negative errno.
+ */
+int client_doorbell_set(int fd);
 
 /*
  * client_settle - before a poll or epoll_wait that lets the kernel report

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -199,8 +200,16 @@ bool client_fd_is_mirror(int fd)
  * doorbell, which the signaler rings, and looks again when it rings (the
  * sync file's own readiness, which the broker's record brings, still
  * counts: a release or a broker's death wakes it).  A doorbell rung for
- * another point of the timeline is read (re-armed) and the wait goes on
- * for the rest of the time.
+ * another point of the timeline wakes the call, which looks again and
+ * waits on for the rest of the time.
+ *
+ * Every poller of a timeline, in every process, waits on the same
+ * doorbell, so none may read it: a read takes the count to zero, and a
+ * poller the write had woken that had not looked yet would look, find
+ * nothing and sleep on (woken a hop later, by the broker's record; not at
+ * all while the broker stands still).  The call waits on the doorbell's
+ * wait set instead (client_doorbell_set()), where every ring queues an
+ * event of this process's own.
  */
 struct pp_fast {
 	nfds_t idx;			/* in the caller's array */
@@ -270,13 +279,22 @@ static bool all_decided(const struct pollfd *nat, nfds_t nfds)
 	return true;
 }
 
+/* Take the events a doorbell's wait set queued (the rings it saw). */
+static void bells_take(int set)
+{
+	struct epoll_event ev[8];
+
+	while (epoll_wait(set, ev, 8, 0) == 8)
+		;
+}
+
 int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
 		       const sigset_t *sigmask, bool *handled)
 {
 	struct pollfd *nat;
 	struct pp_fast *fast;
 	nfds_t *buf_ready;
-	unsigned int n_fast = 0, n_doors = 0, waiting = 0, n_buf_ready = 0, max_doors = UINT_MAX;
+	unsigned int n_fast = 0, n_bells = 0, waiting = 0, n_buf_ready = 0, max_bells = UINT_MAX;
 	bool any = false, ready_now = false, sync_any = false;
 	int64_t deadline = 0;
 	int r = 0, e = 0;
@@ -288,12 +306,12 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 		struct rlimit rl;
 
 		/* Past the fd limit the kernel's EINVAL comes first; up to it,
-		 * the doorbells that fit (the rest wait for the broker's
-		 * records, which wake the sync files themselves). */
+		 * the doorbells' wait sets that fit (the rest wait for the
+		 * broker's records, which wake the sync files themselves). */
 		if (getrlimit(RLIMIT_NOFILE, &rl) || nfds > rl.rlim_cur)
 			return 0;
-		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur - nfds < max_doors)
-			max_doors = (unsigned int)(rl.rlim_cur - nfds);
+		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur - nfds < max_bells)
+			max_bells = (unsigned int)(rl.rlim_cur - nfds);
 	}
 	nat = malloc((nfds + nfds) * sizeof(*nat));
 	fast = malloc(nfds * sizeof(*fast));
@@ -365,29 +383,41 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 	}
 	*handled = true;
 
-	/* Not ready yet: count ourselves in, then look again (a signaler adds
-	 * first and then looks for pollers), and wait on the doorbells. */
+	/* Not ready yet: count ourselves in (a signaler adds first and then
+	 * looks for pollers: one of the two sees the other), take the rings
+	 * the wait sets saw before, look again, and wait on the sets. */
 	if (!ready_now) {
+		int saved = errno;
+
 		for (unsigned int k = 0; k < n_fast; k++) {
-			int door = n_doors < max_doors ? client_doorbell(&fast[k].obj) : -1;
+			int door = n_bells < max_bells ? client_doorbell(&fast[k].obj) : -1, set;
 			unsigned int d;
 
 			if (door < 0)
 				continue;
+			set = client_doorbell_set(door);
+			if (set < 0) {
+				client_doorbell_put(door);
+				continue;
+			}
 			client_point_waiting(&fast[k].obj, true);
 			waiting |= 1;
 			fast[k].door = -2;	/* counted in, holding the doorbell */
 			fast[k].door_fd = door;
-			for (d = 0; d < n_doors && nat[nfds + d].fd != door; d++)
+			for (d = 0; d < n_bells && nat[nfds + d].fd != set; d++)
 				;
-			if (d == n_doors) {
-				nat[nfds + d].fd = door;
+			if (d == n_bells) {
+				nat[nfds + d].fd = set;
 				nat[nfds + d].events = POLLIN;
-				n_doors++;
+				n_bells++;
 			}
-			if (client_point_state(&fast[k].obj) == 1)
-				ready_now = true;
 		}
+		for (unsigned int d = 0; d < n_bells; d++)
+			bells_take(nat[nfds + d].fd);
+		for (unsigned int k = 0; k < n_fast; k++)
+			if (fast[k].door == -2 && client_point_state(&fast[k].obj) == 1)
+				ready_now = true;
+		errno = saved;
 	}
 	/* The caller's timeout as given the first time (the kernel judges it:
 	 * EINVAL), what is left of it after a doorbell rang for another point;
@@ -421,18 +451,14 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 			e = errno;
 			break;
 		}
-		r = ppoll(nat, nfds + (ready_now ? 0 : n_doors), t, sigmask);
+		r = ppoll(nat, nfds + (ready_now ? 0 : n_bells), t, sigmask);
 		e = errno;
 		if (r < 0)
 			break;
-		for (unsigned int d = 0; !ready_now && d < n_doors; d++) {
-			uint64_t v;
-
+		for (unsigned int d = 0; !ready_now && d < n_bells; d++) {
 			if (nat[nfds + d].revents & POLLIN) {
 				rung = true;
-				if (read(nat[nfds + d].fd, &v, sizeof(v)) < 0) {
-					/* another poller re-armed it first */
-				}
+				bells_take(nat[nfds + d].fd);
 			}
 		}
 		for (unsigned int k = 0; k < n_fast; k++) {

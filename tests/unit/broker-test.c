@@ -1065,6 +1065,81 @@ TEST(timeline_page_doorbell_wakes_past_a_stuck_request)
 }
 
 /*
+ * Two processes take turns on one timeline with the broker stopped, both
+ * on one CPU: each INCs (ringing the doorbell for the other) and at once
+ * polls its own next point, so its poll sees the ring it just made before
+ * the other process has run.  Every poller of a timeline waits on the same
+ * doorbell: a poll that took the ring (read the eventfd) left the other
+ * asleep, and with the broker stopped nothing woke it (the first hop hung
+ * until the poll's timeout).  Each hop must be woken by the doorbell.
+ */
+#define TURNS 200
+
+static int doorbell_turns(void)
+{
+	int tl = open_tl(), last = create_fence(tl, 2 * TURNS + 2), fences[TURNS], ready[2], code = 0;
+	struct ipc_stats st;
+	cpu_set_t one;
+	pid_t pid;
+	char c;
+
+	if (tl < 0 || last < 0 || pipe2(ready, O_CLOEXEC) || client_stats(&st))
+		return 2;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+	if (sched_setaffinity(0, sizeof(one), &one))
+		return 2;
+	/* the doorbell, fetched once (a request) and inherited by the child */
+	if (revents(last, POLLIN, 0) != 0)
+		return 2;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < TURNS; i++)
+			if ((fences[i] = create_fence(tl, 2 * (unsigned int)i + 1)) < 0)
+				_exit(2);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(2);
+		for (int i = 0; i < TURNS; i++) {
+			if (revents(fences[i], POLLIN, 2000) != POLLIN)
+				_exit(3);
+			if (inc(tl, 1))
+				_exit(4);
+		}
+		_exit(0);
+	}
+	for (int i = 0; i < TURNS; i++)
+		if ((fences[i] = create_fence(tl, 2 * (unsigned int)i + 2)) < 0)
+			code |= 2;
+	if (read(ready[0], &c, 1) != 1)
+		code |= 2;
+	kill((pid_t)st.pid, SIGSTOP);
+	for (int i = 0; !code && i < TURNS; i++) {
+		if (inc(tl, 1))
+			code |= 4;
+		else if (revents(fences[i], POLLIN, 2000) != POLLIN)
+			code |= 8;	/* not woken while the broker stood still */
+	}
+	kill((pid_t)st.pid, SIGCONT);
+	if (code)
+		kill(pid, SIGKILL);
+	if (wait_status(pid) != 0)
+		code |= 16;
+	for (int i = 0; i < TURNS; i++)
+		close(fences[i]);
+	close(last);
+	close(ready[0]);
+	close(ready[1]);
+	dmasync_close(tl);
+	return code;
+}
+
+TEST(timeline_page_doorbell_wakes_each_poller_in_turn)
+{
+	CHECK_EQ(on_own_broker(doorbell_turns), 0);
+}
+
+/*
  * More timelines than the page has slots: the rest are served by requests,
  * with the same results; a slot given back serves the next timeline, and
  * a sync file of the old one is not read from it.
@@ -1206,9 +1281,9 @@ static int fds_from(int min)
 }
 
 /*
- * A process that polls points of many timelines keeps a doorbell for at
- * most 32 of them (the table reuses the entries of released or idle
- * ones), and every poll still wakes.
+ * A process that polls points of many timelines keeps a doorbell and its
+ * wait set for at most 32 of them (the table reuses the entries of
+ * released or idle ones), and every poll still wakes.
  */
 static int doorbells_bounded(void)
 {
@@ -1226,7 +1301,7 @@ static int doorbells_bounded(void)
 		if (i % 2)
 			dmasync_close(tl);	/* half released, half kept (to exit) */
 	}
-	if (fds_from(1024) - base > 32 + 2)
+	if (fds_from(1024) - base > 2 * 32 + 2)
 		code |= 8;
 	return code;
 }
