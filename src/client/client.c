@@ -404,6 +404,7 @@ int client_own_fd(void)
 struct door {
 	int fd;		/* -1: empty */
 	int set;	/* -1: none yet */
+	bool set_taken;	/* a poll waits on it */
 	uint32_t slot1, gen;
 	uint64_t broker;
 	unsigned int users;	/* polls and INCs using it now (never closed then) */
@@ -421,6 +422,7 @@ static void doors_fork_child(void)
 		int set = doors[i].set;
 
 		doors[i].users = 0;
+		doors[i].set_taken = false;
 		if (set >= 0) {
 			__atomic_store_n(&doors[i].set, -1, __ATOMIC_RELAXED);
 			close(set);
@@ -925,6 +927,7 @@ int client_doorbell(const struct client_obj *obj)
 				__atomic_store_n(&d->set, -1, __ATOMIC_RELAXED);
 				close(old);
 			}
+			d->set_taken = false;
 			d->slot1 = obj->tl_slot;
 			d->gen = obj->tl_gen;
 			d->broker = obj->broker;
@@ -941,8 +944,9 @@ int client_doorbell(const struct client_obj *obj)
 	return fd >= 0 ? fd : -ENOENT;
 }
 
-/* A new wait set of the doorbell @door.  Return: its fd or -errno. */
-static int door_set_make(int door)
+/* A new wait set of the doorbell @door, moved out of the program's numbering
+ * if it is to be @kept.  Return: its fd or -errno. */
+static int door_set_make(int door, bool kept)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
 	int set = epoll_create1(EPOLL_CLOEXEC), r;
@@ -954,29 +958,58 @@ static int door_set_make(int door)
 		close(set);
 		return r;
 	}
-	return kept_high(set);
+	return kept ? kept_high(set) : set;
 }
 
-int client_doorbell_set(int fd)
+int client_doorbell_set(int fd, bool *own)
 {
 	int set = -ENOENT;
+	bool taken = false;
 
+	*own = false;
 	client_lock(&doors_lock);
 	for (unsigned int i = 0; i < DOORS; i++) {
 		struct door *d = &doors[i];
 
 		if (d->fd != fd || !d->users)
 			continue;
+		taken = d->set_taken;
+		if (taken)
+			break;
 		if (d->set < 0) {
-			set = door_set_make(fd);
+			set = door_set_make(fd, true);
 			if (set >= 0)
 				__atomic_store_n(&d->set, set, __ATOMIC_RELAXED);
 		}
-		set = d->set >= 0 ? d->set : set;
+		if (d->set >= 0) {
+			set = d->set;
+			d->set_taken = true;
+		}
 		break;
 	}
 	client_unlock(&doors_lock);
+	if (taken) {
+		/* Another thread waits on the kept one: a set for this call
+		 * (the caller's use of @fd keeps it open meanwhile). */
+		set = door_set_make(fd, false);
+		*own = set >= 0;
+	}
 	return set;
+}
+
+void client_doorbell_set_put(int fd, int set, bool own)
+{
+	if (own) {
+		close(set);
+		return;
+	}
+	client_lock(&doors_lock);
+	for (unsigned int i = 0; i < DOORS; i++)
+		if (doors[i].fd == fd && doors[i].set == set) {
+			doors[i].set_taken = false;
+			break;
+		}
+	client_unlock(&doors_lock);
 }
 
 void client_doorbell_put(int fd)

@@ -325,17 +325,19 @@ int client_doorbell(const struct client_obj *obj);
 /* Done with a doorbell client_doorbell() gave (until then it stays open). */
 void client_doorbell_put(int fd);
 /*
- * client_doorbell_set - the wait set of a doorbell client_doorbell() gave
- * @fd and this caller has not put yet: an epoll set of this process's in
- * which @fd is edge-triggered, so every ring queues one event in it, which
- * a poller takes (epoll_wait() with no timeout) and looks at its points
- * again.  Polling it waits for the next ring without taking rings meant
- * for pollers in other processes.  Threads of one process share it (one
- * may take a ring another needed; that one wakes at the broker's record).
- * Made at the first call (three system calls), kept like the doorbell.
- * Return: its fd, or a negative errno.
+ * client_doorbell_set - a wait set of a doorbell client_doorbell() gave
+ * @fd and the caller has not put yet: an epoll set in which @fd is
+ * edge-triggered, so every ring queues one event in it, which its poller
+ * takes (epoll_wait() with no timeout) and then looks at its points again.
+ * Waiting on it waits for the next ring without taking rings meant for
+ * anyone else, as long as one poller alone waits on each set: the
+ * process's set, kept like the doorbell (made at its first use: three
+ * system calls), if no other thread has it; else (*@own true) a new one
+ * for the caller alone.  Give it back with client_doorbell_set_put()
+ * before the doorbell.  Return: its fd, or a negative errno.
  */
-int client_doorbell_set(int fd);
+int client_doorbell_set(int fd, bool *own);
+void client_doorbell_set_put(int fd, int set, bool own);
 
 /*
  * client_settle - before a poll or epoll_wait that lets the kernel report

@@ -209,13 +209,17 @@ bool client_fd_is_mirror(int fd)
  * nothing and sleep on (woken a hop later, by the broker's record; not at
  * all while the broker stands still).  The call waits on the doorbell's
  * wait set instead (client_doorbell_set()), where every ring queues an
- * event of this process's own.
+ * event of this process's own; a thread whose process's set another
+ * thread waits on makes one of its own for the call.
  */
 struct pp_fast {
 	nfds_t idx;			/* in the caller's array */
 	struct client_obj obj;
 	int door;			/* -2: counted in as a poller, else -1 */
 	int door_fd;			/* with -2: the doorbell it holds */
+	int set;			/* with -2: the wait set it took, or -1 (an
+					 * earlier entry's, of the same doorbell) */
+	bool own_set;			/* that set is this call's own */
 };
 
 /**
@@ -390,27 +394,32 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 		int saved = errno;
 
 		for (unsigned int k = 0; k < n_fast; k++) {
-			int door = n_bells < max_bells ? client_doorbell(&fast[k].obj) : -1, set;
-			unsigned int d;
+			int door = n_bells < max_bells ? client_doorbell(&fast[k].obj) : -1;
+			unsigned int j;
 
 			if (door < 0)
 				continue;
-			set = client_doorbell_set(door);
-			if (set < 0) {
-				client_doorbell_put(door);
-				continue;
+			fast[k].set = -1;
+			fast[k].own_set = false;
+			for (j = 0; j < k && !(fast[j].door == -2 && fast[j].door_fd == door); j++)
+				;
+			if (j == k) {
+				/* the first entry of this doorbell takes its set */
+				int set = client_doorbell_set(door, &fast[k].own_set);
+
+				if (set < 0) {
+					client_doorbell_put(door);
+					continue;
+				}
+				fast[k].set = set;
+				nat[nfds + n_bells].fd = set;
+				nat[nfds + n_bells].events = POLLIN;
+				n_bells++;
 			}
 			client_point_waiting(&fast[k].obj, true);
 			waiting |= 1;
 			fast[k].door = -2;	/* counted in, holding the doorbell */
 			fast[k].door_fd = door;
-			for (d = 0; d < n_bells && nat[nfds + d].fd != set; d++)
-				;
-			if (d == n_bells) {
-				nat[nfds + d].fd = set;
-				nat[nfds + d].events = POLLIN;
-				n_bells++;
-			}
 		}
 		for (unsigned int d = 0; d < n_bells; d++)
 			bells_take(nat[nfds + d].fd);
@@ -478,6 +487,9 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 		for (unsigned int k = 0; k < n_fast; k++)
 			if (fast[k].door == -2) {
 				client_point_waiting(&fast[k].obj, false);
+				if (fast[k].set >= 0)
+					client_doorbell_set_put(fast[k].door_fd, fast[k].set,
+								fast[k].own_set);
 				client_doorbell_put(fast[k].door_fd);
 			}
 	/* Buffers known ready: what was asked of IN and OUT, as the kernel. */
