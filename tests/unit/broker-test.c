@@ -1065,25 +1065,52 @@ TEST(timeline_page_doorbell_wakes_past_a_stuck_request)
 }
 
 /*
- * Two processes take turns on one timeline with the broker stopped, both
- * on one CPU: each INCs (ringing the doorbell for the other) and at once
- * polls its own next point, so its poll sees the ring it just made before
- * the other process has run.  Every poller of a timeline waits on the same
- * doorbell: a poll that took the ring (read the eventfd) left the other
- * asleep, and with the broker stopped nothing woke it (the first hop hung
- * until the poll's timeout).  Each hop must be woken by the doorbell.
+ * Two processes (or two threads of one) take turns on one timeline with
+ * the broker stopped, both on one CPU: each INCs (ringing the doorbell for
+ * the other) and at once polls its own next point, so its poll sees the
+ * ring it just made before the other side has run.  Every poller of a
+ * timeline waits on the same doorbell: a poll that took the ring (read the
+ * eventfd, or took the event from a wait set the other side waited on
+ * too) left the other asleep, and with the broker stopped nothing woke it
+ * (the first turn hung until the poll's timeout).  Each turn must be
+ * woken by the doorbell.
  */
 #define TURNS 200
 
-static int doorbell_turns(void)
+struct turns {
+	int tl;
+	int odd[TURNS];		/* the other side's points: 1, 3, 5... */
+};
+
+/* The other side: wait for each odd point, then INC to the next even one. */
+static int turns_odd(struct turns *t)
 {
-	int tl = open_tl(), last = create_fence(tl, 2 * TURNS + 2), fences[TURNS], ready[2], code = 0;
+	for (int i = 0; i < TURNS; i++) {
+		if (revents(t->odd[i], POLLIN, 2000) != POLLIN)
+			return 3;
+		if (inc(t->tl, 1))
+			return 4;
+	}
+	return 0;
+}
+
+static void *turns_odd_thread(void *arg)
+{
+	return (void *)(long)turns_odd(arg);
+}
+
+static int doorbell_turns(bool threads)
+{
+	struct turns t = { .tl = open_tl() };
+	int last = create_fence(t.tl, 2 * TURNS + 2), even[TURNS], ready[2], code = 0;
 	struct ipc_stats st;
+	pthread_t th;
 	cpu_set_t one;
-	pid_t pid;
+	pid_t pid = -1;
+	void *res;
 	char c;
 
-	if (tl < 0 || last < 0 || pipe2(ready, O_CLOEXEC) || client_stats(&st))
+	if (t.tl < 0 || last < 0 || pipe2(ready, O_CLOEXEC) || client_stats(&st))
 		return 2;
 	CPU_ZERO(&one);
 	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
@@ -1093,50 +1120,76 @@ static int doorbell_turns(void)
 	if (revents(last, POLLIN, 0) != 0)
 		return 2;
 	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
+	if (threads) {
 		for (int i = 0; i < TURNS; i++)
-			if ((fences[i] = create_fence(tl, 2 * (unsigned int)i + 1)) < 0)
+			if ((t.odd[i] = create_fence(t.tl, 2 * (unsigned int)i + 1)) < 0)
+				return 2;
+		if (pthread_create(&th, NULL, turns_odd_thread, &t))
+			return 2;
+	} else {
+		pid = fork();
+		if (pid == 0) {
+			for (int i = 0; i < TURNS; i++)
+				if ((t.odd[i] = create_fence(t.tl, 2 * (unsigned int)i + 1)) < 0)
+					_exit(2);
+			if (write(ready[1], "r", 1) != 1)
 				_exit(2);
-		if (write(ready[1], "r", 1) != 1)
-			_exit(2);
-		for (int i = 0; i < TURNS; i++) {
-			if (revents(fences[i], POLLIN, 2000) != POLLIN)
-				_exit(3);
-			if (inc(tl, 1))
-				_exit(4);
+			_exit(turns_odd(&t));
 		}
-		_exit(0);
 	}
 	for (int i = 0; i < TURNS; i++)
-		if ((fences[i] = create_fence(tl, 2 * (unsigned int)i + 2)) < 0)
+		if ((even[i] = create_fence(t.tl, 2 * (unsigned int)i + 2)) < 0)
 			code |= 2;
-	if (read(ready[0], &c, 1) != 1)
+	if (!threads && read(ready[0], &c, 1) != 1)
 		code |= 2;
 	kill((pid_t)st.pid, SIGSTOP);
 	for (int i = 0; !code && i < TURNS; i++) {
-		if (inc(tl, 1))
+		if (inc(t.tl, 1))
 			code |= 4;
-		else if (revents(fences[i], POLLIN, 2000) != POLLIN)
+		else if (revents(even[i], POLLIN, 2000) != POLLIN)
 			code |= 8;	/* not woken while the broker stood still */
 	}
 	kill((pid_t)st.pid, SIGCONT);
-	if (code)
-		kill(pid, SIGKILL);
-	if (wait_status(pid) != 0)
-		code |= 16;
+	if (threads) {
+		if (code)
+			inc(t.tl, 2 * TURNS);	/* let the other side finish */
+		if (pthread_join(th, &res) || res)
+			code |= 16;
+		for (int i = 0; i < TURNS; i++)
+			close(t.odd[i]);
+	} else {
+		if (code)
+			kill(pid, SIGKILL);
+		if (wait_status(pid) != 0)
+			code |= 16;
+	}
 	for (int i = 0; i < TURNS; i++)
-		close(fences[i]);
+		close(even[i]);
 	close(last);
 	close(ready[0]);
 	close(ready[1]);
-	dmasync_close(tl);
+	dmasync_close(t.tl);
 	return code;
+}
+
+static int doorbell_turns_processes(void)
+{
+	return doorbell_turns(false);
+}
+
+static int doorbell_turns_threads(void)
+{
+	return doorbell_turns(true);
 }
 
 TEST(timeline_page_doorbell_wakes_each_poller_in_turn)
 {
-	CHECK_EQ(on_own_broker(doorbell_turns), 0);
+	CHECK_EQ(on_own_broker(doorbell_turns_processes), 0);
+}
+
+TEST(timeline_page_doorbell_wakes_each_thread_in_turn)
+{
+	CHECK_EQ(on_own_broker(doorbell_turns_threads), 0);
 }
 
 /*
