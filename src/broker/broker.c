@@ -987,7 +987,15 @@ static void client_drop(struct broker_client *c)
 	free(c);
 }
 
-/* Serve every message waiting on @c.  Return: false if @c is gone. */
+/*
+ * Serve the messages waiting on @c, up to and including the first request
+ * answered: its client sends no other request before it has the reply (a
+ * process's threads take turns), so nothing is likely to be waiting after
+ * it, and the loop's epoll_wait(), level-triggered, brings @c back if
+ * something is (a read that found nothing cost a system call per request).
+ * One-way messages (nudges, carried fds) are read on.  Return: false if @c
+ * is gone.
+ */
 static bool client_serve(struct broker_client *c)
 {
 	struct ipc_msg in = { .payload = rx }, out;
@@ -1018,6 +1026,7 @@ static bool client_serve(struct broker_client *c)
 				client_drop(c);
 				return false;
 			}
+			return true;
 		}
 	}
 }
