@@ -1193,6 +1193,130 @@ TEST(timeline_page_doorbell_wakes_each_thread_in_turn)
 }
 
 /*
+ * Eight pollers, four threads in each of two processes, each waiting in
+ * turn for its own points of one timeline, with the broker stopped: the
+ * signaler INCs by one and waits for the one poller whose point that
+ * reached to say so before it INCs again.  Every ring wakes all eight
+ * (seven look and sleep on); a wake-up lost to another poller (of this
+ * process or the other) is never made up for, since the broker's record
+ * cannot come: the turn times out.
+ */
+enum { WAKERS = 8, WAKER_ROUNDS = 25 };
+
+struct waker {
+	int tl, slot, ack;
+	int fences[WAKER_ROUNDS];
+	int err;
+};
+
+static void *waker_thread(void *arg)
+{
+	struct waker *w = arg;
+	char me = (char)w->slot;
+
+	for (int r = 0; r < WAKER_ROUNDS; r++) {
+		if (revents(w->fences[r], POLLIN, 3000) != POLLIN || write(w->ack, &me, 1) != 1) {
+			w->err = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Four pollers of this process, slots @first..@first+3, their points made
+ * and the doorbell fetched (requests: before the broker stops). */
+static int wakers_make(struct waker *w, int tl, int first, int ack)
+{
+	for (int k = 0; k < 4; k++) {
+		w[k].tl = tl;
+		w[k].slot = first + k;
+		w[k].ack = ack;
+		w[k].err = 0;
+		for (int r = 0; r < WAKER_ROUNDS; r++)
+			if ((w[k].fences[r] = create_fence(tl, (unsigned int)(r * WAKERS + first + k + 1))) < 0)
+				return -1;
+	}
+	return revents(w[0].fences[WAKER_ROUNDS - 1], POLLIN, 0) == 0 ? 0 : -1;
+}
+
+static int wakers_run(struct waker *w, pthread_t *th)
+{
+	for (int k = 0; k < 4; k++)
+		if (pthread_create(&th[k], NULL, waker_thread, &w[k]))
+			return -1;
+	return 0;
+}
+
+static int wakers_join(struct waker *w, pthread_t *th)
+{
+	int err = 0;
+
+	for (int k = 0; k < 4; k++) {
+		pthread_join(th[k], NULL);
+		err |= w[k].err;
+		for (int r = 0; r < WAKER_ROUNDS; r++)
+			close(w[k].fences[r]);
+	}
+	return err;
+}
+
+static int doorbell_many_pollers(void)
+{
+	int tl = open_tl(), ack[2], ready[2], code = 0;
+	struct waker w[4];
+	struct ipc_stats st;
+	pthread_t th[4];
+	pid_t pid;
+	char c;
+
+	if (tl < 0 || pipe2(ack, O_CLOEXEC) || pipe2(ready, O_CLOEXEC) || client_stats(&st))
+		return 2;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		if (wakers_make(w, tl, 4, ack[1]) || wakers_run(w, th) ||
+		    write(ready[1], "r", 1) != 1)
+			_exit(2);
+		_exit(wakers_join(w, th) ? 3 : 0);
+	}
+	if (wakers_make(w, tl, 0, ack[1]) || wakers_run(w, th))
+		code |= 2;
+	if (read(ready[0], &c, 1) != 1)
+		code |= 2;
+	kill((pid_t)st.pid, SIGSTOP);
+	for (int i = 0; !code && i < WAKERS * WAKER_ROUNDS; i++) {
+		struct pollfd p = { .fd = ack[0], .events = POLLIN };
+
+		if (inc(tl, 1))
+			code |= 4;
+		else if (poll(&p, 1, 3000) != 1 || read(ack[0], &c, 1) != 1)
+			code |= 8;	/* its poller was not woken */
+		else if (c != i % WAKERS)
+			code |= 32;	/* another one said it was */
+	}
+	kill((pid_t)st.pid, SIGCONT);
+	if (code) {
+		inc(tl, WAKERS * WAKER_ROUNDS);	/* let everyone finish */
+		kill(pid, SIGKILL);
+	}
+	if (wakers_join(w, th) && !code)
+		code |= 16;
+	if (wait_status(pid) != 0 && !code)
+		code |= 16;
+	close(ack[0]);
+	close(ack[1]);
+	close(ready[0]);
+	close(ready[1]);
+	dmasync_close(tl);
+	return code;
+}
+
+TEST(timeline_page_doorbell_wakes_each_of_many_pollers)
+{
+	CHECK_EQ(on_own_broker(doorbell_many_pollers), 0);
+}
+
+/*
  * More timelines than the page has slots: the rest are served by requests,
  * with the same results; a slot given back serves the next timeline, and
  * a sync file of the old one is not read from it.
