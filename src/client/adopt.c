@@ -398,6 +398,11 @@ out_unlock:
 	return r;
 }
 
+int client_adopt_fd(void)
+{
+	return __atomic_load_n(&chan_fd, __ATOMIC_RELAXED);
+}
+
 bool client_adopt_fd_is_own(int fd)
 {
 	return fd >= 0 && fd == __atomic_load_n(&chan_fd, __ATOMIC_RELAXED);

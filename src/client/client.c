@@ -840,6 +840,30 @@ void client_point_waiting(const struct client_obj *obj, bool waiting)
 				   waiting ? 1u : (uint32_t)-1, __ATOMIC_SEQ_CST);
 }
 
+int client_kept_fds(int *fds, int max)
+{
+	int n = 0, one[4] = {
+		__atomic_load_n(&conn_fd, __ATOMIC_RELAXED),
+		__atomic_load_n(&inherited_fd, __ATOMIC_RELAXED),
+		__atomic_load_n(&stub_fd, __ATOMIC_RELAXED),
+		client_adopt_fd(),
+	};
+
+	for (unsigned int i = 0; i < 4 && n < max; i++)
+		if (one[i] >= 0)
+			fds[n++] = one[i];
+	for (unsigned int i = 0; i < DOORS && n < max; i++) {
+		int fd = __atomic_load_n(&doors[i].fd, __ATOMIC_RELAXED),
+		    set = __atomic_load_n(&doors[i].set, __ATOMIC_RELAXED);
+
+		if (fd >= 0)
+			fds[n++] = fd;
+		if (set >= 0 && n < max)
+			fds[n++] = set;
+	}
+	return n;
+}
+
 static bool fd_is_doorbell(int fd)
 {
 	for (unsigned int i = 0; i < DOORS; i++)
@@ -1003,9 +1027,11 @@ void client_doorbell_set_put(int fd, int set, bool own)
 		close(set);
 		return;
 	}
+	/* Either number may have moved meanwhile (a dup2() onto it): the
+	 * entry is the one holding either. */
 	client_lock(&doors_lock);
 	for (unsigned int i = 0; i < DOORS; i++)
-		if (doors[i].fd == fd && doors[i].set == set) {
+		if (doors[i].set_taken && (doors[i].fd == fd || doors[i].set == set)) {
 			doors[i].set_taken = false;
 			break;
 		}

@@ -164,8 +164,18 @@ bool client_fd_is_own(int fd);
  * lowest free number >= @min (0, -ENOENT if @fd is not it, or -errno). */
 bool client_adopt_fd_is_own(int fd);
 int client_adopt_move_fd(int fd, int min);
+/* adopt.c: the CPU-access channel's number, or -1. */
+int client_adopt_fd(void);
 /* The connection's number, or -1. */
 int client_own_fd(void);
+/*
+ * client_kept_fds - every fd the client keeps for itself (the connection, a
+ * fork child's kept number of its parent's, the stub's copy, the doorbells
+ * and their wait sets, the CPU-access channel): the numbers
+ * client_fd_is_own() answers true for, up to @max into @fds, for a close
+ * of a range to go around.  Return: how many.
+ */
+int client_kept_fds(int *fds, int max);
 /*
  * client_move_own_fd - if @fd is the connection, move it to another number
  * at or above the floor, under the connection's lock, leaving a copy at

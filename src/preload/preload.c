@@ -2311,17 +2311,17 @@ static SLOW int close_slow(int fd)
 	return r;
 }
 
-/* close_range() of @lo..@hi around the library's own fds (and up to 253
- * epoll mirrors: a program with more loses the registrations beyond). */
+/* close_range() of @lo..@hi around the library's own fds (and epoll mirrors
+ * up to 512 fds in all: a program with more loses the registrations
+ * beyond). */
 static int close_range_around(unsigned int lo, unsigned int hi, int flags)
 {
-	int own[256], n = 0, r = 0;
+	int own[512], n = 0, r = 0;
 	unsigned int from = lo;
 
-	own[n] = client_own_fd();
-	n += own[n] >= 0;
+	n += client_kept_fds(own, 128);
 	n += uapi_own_fds(own + n);
-	n += client_mirror_fds(own + n, 256 - n);
+	n += client_mirror_fds(own + n, 512 - n);
 	/* in order (insertion: few) */
 	for (int i = 1; i < n; i++)
 		for (int j = i; j > 0 && own[j] < own[j - 1]; j--) {
