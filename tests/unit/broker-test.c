@@ -1116,7 +1116,9 @@ static int doorbell_turns(bool threads)
 	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
 	if (sched_setaffinity(0, sizeof(one), &one))
 		return 2;
-	/* the doorbell, fetched once (a request) and inherited by the child */
+	/* the doorbell, fetched once (a request) and inherited by the child,
+	 * with this process's wait set, which the child must not share (it
+	 * failed this test when a fork child kept it) */
 	if (revents(last, POLLIN, 0) != 0)
 		return 2;
 	fflush(stdout);
