@@ -83,6 +83,9 @@ static struct {
 	long many;		/* live objects wanted */
 } cfg;
 
+/* Live objects the last step makes (fewer if the fd limit is lower). */
+#define MANY_OBJECTS 100000l
+
 static void set_cfg(bool quick)
 {
 	cfg.quick = quick;
@@ -91,7 +94,7 @@ static void set_cfg(bool quick)
 	cfg.n_count = quick ? 200 : 500;
 	cfg.pp_rounds = quick ? 200 : 400;
 	cfg.scale_s = quick ? 0.4 : 1.5;
-	cfg.many = 100000;
+	cfg.many = MANY_OBJECTS;
 }
 
 static void die(const char *what)
@@ -1112,8 +1115,9 @@ static void many_objects(void)
 	if (!fds)
 		die("calloc");
 	printf("\nmany live objects (placement [0]): our RLIMIT_NOFILE soft raised to the hard limit, "
-	       "%llu;\nthe broker's is %s (it holds one fd per object)\n",
-	       (unsigned long long)rl.rlim_cur, blim);
+	       "%llu;\nthe broker's is %s (it holds one fd per object); objects one client may "
+	       "own: %s\n", (unsigned long long)rl.rlim_cur, blim,
+	       getenv("DMASYNC_MAX_OBJECTS") ? getenv("DMASYNC_MAX_OBJECTS") : "the default");
 	if (want < cfg.many)
 		printf("  the hard limit is too low for %ld sync files: making %ld instead\n",
 		       cfg.many, want);
@@ -1230,6 +1234,15 @@ static void default_env(void)
 			if (realpath(path, real) && !access(real, X_OK))
 				setenv("DMASYNC_DAEMON", real, 1);
 		}
+	}
+	/* The broker this bench starts lets one client own the many objects
+	 * of its last step (one process makes them all; the default cap per
+	 * client is 65536). */
+	if (!getenv("DMASYNC_MAX_OBJECTS")) {
+		char cap[32];
+
+		snprintf(cap, sizeof(cap), "%ld", MANY_OBJECTS + 4096);
+		setenv("DMASYNC_MAX_OBJECTS", cap, 1);
 	}
 	if (!getenv("DMASYNC_SOCKET")) {
 		char sock[64];
