@@ -64,8 +64,14 @@
 #include "spinlock-priv.h"
 #include "uaccess.h"
 
-/* Buckets for 10^5 live objects (a broker's load) at a few per chain. */
-#define HASH_BITS 15
+/*
+ * Buckets for 10^5 live objects (a broker's load) at under one per bucket.
+ * With 2^15, a broker filled to 100,000 objects in the kernel VM slowed
+ * 1.7-1.9x from about 32,000 on, in its requests too; with 2^18 it stayed
+ * flat (docs/status.md, session 15).  The tables are untouched memory in
+ * a process that makes no in-process object (every client of a broker).
+ */
+#define HASH_BITS 18
 /* In uapi_file.refs: a closer sleeps until the count drops to 1. */
 #define FILE_CLOSER_WAITS (1 << 30)
 #define HASH_SIZE (1u << HASH_BITS)
@@ -311,16 +317,21 @@ static void fork_child(void)
 	 * The parent's objects stay the parent's: the child forgets them
 	 * (closing its copies of our internal fds) and starts afresh.
 	 */
-	for (unsigned int i = 0; i < HASH_SIZE; i++) {
+	for (unsigned int i = 0; uapi_installed_count && i < HASH_SIZE; i++) {
 		for (struct uapi_file *f = table[i]; f; f = f->hash_next) {
 			if (f->watch_fd >= 0)
 				close(f->watch_fd);
 			if (f->ofd_fd >= 0)
 				close(f->ofd_fd);
 		}
-		table[i] = NULL;
-		by_id[i] = NULL;
-		by_wd[i] = NULL;
+		/* Only buckets in use are written: the rest stay the
+		 * untouched (uncopied) pages they are. */
+		if (table[i])
+			table[i] = NULL;
+		if (by_id[i])
+			by_id[i] = NULL;
+		if (by_wd[i])
+			by_wd[i] = NULL;
 	}
 	uapi_installed_count = 0;
 	/*
@@ -812,7 +823,7 @@ void uapi_file_for_each(const struct uapi_file_ops *ops,
 	cap = uapi_installed_count;
 	if (cap)
 		snap = malloc(cap * sizeof(*snap));
-	for (unsigned int i = 0; snap && i < HASH_SIZE; i++) {
+	for (unsigned int i = 0; snap && n < cap && i < HASH_SIZE; i++) {
 		for (struct uapi_file *f = table[i]; f && n < cap; f = f->hash_next) {
 			if (ops && f->ops != ops)
 				continue;
