@@ -1197,6 +1197,7 @@ int broker_run(const struct broker_options *opt)
 	engine_on_dmabuf_release(broker_tlpage_buf_release);
 	engine_on_dmabuf_change(broker_tlpage_buf_changed);
 	engine_on_cpu_access(ask_exporter);
+	engine_signal_by_record();
 	broker_tlpage_init();
 	lfd = listen_on(opt->socket);
 	if (lfd < 0)

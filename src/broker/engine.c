@@ -337,6 +337,11 @@ unsigned int engine_object_count(void)
 	return uapi_files_count();
 }
 
+void engine_signal_by_record(void)
+{
+	uapi_sync_file_set_shutdown(false);
+}
+
 long engine_sync_file_count(int fd)
 {
 	struct dma_fence *fence = sync_file_get_fence(fd);

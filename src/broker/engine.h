@@ -141,6 +141,15 @@ int engine_fdinfo(int fd, struct ipc_fdinfo *info);
 unsigned int engine_object_count(void);
 
 /*
+ * engine_signal_by_record - a sync file shows its signal by its record
+ * alone, without shutting its socket (src/uapi/sync_file-priv.h, "DOC: the
+ * signal record"): every holder reads it through dmasync, and a shutdown
+ * would wake the registry's monitor thread at every signal.  Main thread,
+ * before the first object.
+ */
+void engine_signal_by_record(void);
+
+/*
  * engine_list - every live object, in the listing format of src/uapi/file.h
  * ("DOC: object listing"), to @out.  @describe_owner prints "\tPID\tCOMM"
  * for an object's owner (engine_claim()).  Any thread; takes the objects'

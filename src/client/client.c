@@ -1081,6 +1081,7 @@ static long inc_in_page(const struct client_obj *obj, void *arg)
 	struct ipc_msg nudge = { .hdr = { .op = IPC_NUDGE } };
 	void *page = page_of(obj);
 	uint32_t v, inc;
+	bool first;
 	int r;
 
 	if (!page || obj->kind != IPC_KIND_TIMELINE ||
@@ -1088,7 +1089,7 @@ static long inc_in_page(const struct client_obj *obj, void *arg)
 		return -EAGAIN;
 	if (copy_from_user(&inc, arg, sizeof(inc)))
 		return -EFAULT;
-	if (tlpage_add(page, obj->tl_slot - 1, inc, ktime_get())) {
+	if (tlpage_add(page, obj->tl_slot - 1, inc, ktime_get(), &first)) {
 		int door = client_doorbell(obj);
 		uint64_t one = 1;
 
@@ -1101,10 +1102,16 @@ static long inc_in_page(const struct client_obj *obj, void *arg)
 	}
 	/* One message, no reply: the broker applies the page before it serves
 	 * anything else, and wakes for this to bring the sync files' own
-	 * readiness (and everything made of the points) up to date.  Sent
-	 * past another thread's round trip.  -EAGAIN: its queue is full, so
-	 * it has this to drain anyway.  A broker that died is noticed here, as
-	 * by a request (-ENOLINK). */
+	 * readiness (and everything made of the points) up to date.  Only
+	 * the INC that found no dirty mark sends it: any other has one on its
+	 * way, and the broker takes every mark when it applies (the summary
+	 * first).  Sent past another thread's round trip.  -EAGAIN: its queue
+	 * is full, so it has this to drain anyway.  A broker that died is
+	 * noticed here, as by a request (-ENOLINK); without a nudge to send,
+	 * by the page's life word, and a send then confirms it (the word is
+	 * in shared memory any client may scribble on). */
+	if (!first && tlpage_broker_alive(page))
+		return 0;
 	r = send_oneway(obj->broker, &nudge, MSG_DONTWAIT);
 	return r == -EAGAIN ? 0 : r;
 }

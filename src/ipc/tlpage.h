@@ -288,7 +288,7 @@ static inline bool tlpage_unsettled(void *page)
  * the log, the dirty marks.  The caller checked the slot (tlpage_read()).
  * Return: whether someone polls with the slot's doorbell.
  */
-static inline bool tlpage_add(void *page, uint32_t i, uint32_t inc, int64_t ts)
+static inline bool tlpage_add(void *page, uint32_t i, uint32_t inc, int64_t ts, bool *first)
 {
 	struct tlpage_hdr *h = tlpage_hdr(page);
 	struct tlpage_slot *s = tlpage_slot(page, i);
@@ -302,7 +302,7 @@ static inline bool tlpage_add(void *page, uint32_t i, uint32_t inc, int64_t ts)
 	__atomic_store_n(&e->ts, ts, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->seq, pos + 1, __ATOMIC_RELEASE);
 	__atomic_fetch_or(&h->dirty[i / 64], 1ull << (i % 64), __ATOMIC_SEQ_CST);
-	__atomic_fetch_or(&h->summary, 1ull << (i / 64), __ATOMIC_SEQ_CST);
+	*first = !__atomic_fetch_or(&h->summary, 1ull << (i / 64), __ATOMIC_SEQ_CST);
 	return __atomic_load_n(&s->waiters, __ATOMIC_SEQ_CST) != 0;
 }
 

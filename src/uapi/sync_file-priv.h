@@ -23,12 +23,16 @@
  * DOC: the signal record
  *
  * A sync file's fd is one end (A) of a socket pair whose other end (B) the
- * holder of the object keeps: A turns readable when B is shut down, the
- * moment the fence signals.  Just before, B sends one record: everything
- * FILE_INFO can report, which is final once the fence has signaled.  Any
- * process holding A reads it with recv(MSG_PEEK) (never consumed) and
- * answers FILE_INFO with that one system call, no request to the broker.
- * A readable A without a record: the holder went away (the broker died).
+ * holder of the object keeps: A turns readable the moment the fence
+ * signals, when B sends one record: everything FILE_INFO can report, which
+ * is final once the fence has signaled.  Any process holding A reads it
+ * with recv(MSG_PEEK) (never consumed) and answers FILE_INFO with that one
+ * system call, no request to the broker.  Then B is shut down, so that A
+ * stays readable even if something reads the record out of it (a program
+ * calling libc's read() on it; Linux answers EINVAL), except in the broker
+ * (uapi_sync_file_set_shutdown()), whose sync files' holders read through
+ * dmasync.  A readable A without a record: the holder went away (the
+ * broker died), or had no memory for the record.
  *
  * The record: this header, then @num_fences struct sync_fence_info if
  * @complete (omitted when too many for one send).
@@ -80,6 +84,13 @@ void uapi_sync_file_name(struct uapi_file *file, char *buf, size_t len);
  */
 int uapi_sync_file_nonblock(int fd);
 int uapi_sync_file_set_nonblock(int fd, bool on);
+
+/*
+ * uapi_sync_file_set_shutdown - whether a sync file's end B is also shut
+ * down when the fence signals (sync_file.c, "show_signaled"); on by
+ * default.  Set once, before the first sync file (the broker turns it off).
+ */
+void uapi_sync_file_set_shutdown(bool on);
 
 /*
  * uapi_sync_file_reserve_hook - if set, sync_file_alloc() asks it first

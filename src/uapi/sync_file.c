@@ -185,7 +185,7 @@ static int status_signaled(struct dma_fence *fence)
 	return fence->error ? fence->error : 1;
 }
 
-static void send_record(struct sync_file *sf, struct dma_fence *fence)
+static bool send_record(struct sync_file *sf, struct dma_fence *fence)
 {
 	/* ~2.6 KiB: callbacks run on any thread's stack, deep in a signal. */
 	struct {
@@ -219,14 +219,28 @@ static void send_record(struct sync_file *sf, struct dma_fence *fence)
 	sync_file_name(sf, rec.hdr.name, sizeof(rec.hdr.name));
 	rec.hdr.len = (__u32)(sizeof(rec.hdr) + (rec.hdr.complete ? n * sizeof(rec.fi[0]) : 0));
 	/* B's direction is empty and far larger than a record: all or nothing. */
-	send(sf->peer, &rec, rec.hdr.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return send(sf->peer, &rec, rec.hdr.len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)rec.hdr.len;
 }
 
-/* The record, then make A readable. */
+static bool shutdown_on_signal = true;
+
+void uapi_sync_file_set_shutdown(bool on)
+{
+	shutdown_on_signal = on;
+}
+
+/*
+ * The record (A turns readable), then B's shutdown (A stays readable) if
+ * on, or if the record could not be sent.  The broker turns it off: a
+ * shutdown also wakes every waiter on B, and its monitor thread waits on B
+ * for A's last close, so each signal cost that thread a wake-up for
+ * nothing, a context switch each (26% of a one-CPU cross-process
+ * ping-pong, docs/status.md "Session 16").
+ */
 static void show_signaled(struct sync_file *sf)
 {
-	send_record(sf, sf->fence);
-	shutdown(sf->peer, SHUT_WR);
+	if (!send_record(sf, sf->fence) || shutdown_on_signal)
+		shutdown(sf->peer, SHUT_WR);
 }
 
 /* Fence callback, fence lock held (or none: signaled already at set_fence). */

@@ -2029,6 +2029,90 @@ TEST(file_info_of_a_pending_point_when_the_broker_dies)
 	CHECK_EQ(on_own_broker(pending_when_broker_dies_case), 0);
 }
 
+/*
+ * Only the INC that finds no INC before it unapplied nudges the broker;
+ * the others leave their mark in the page and return.  Three INCs made
+ * while the broker stands still are applied in one go once it runs, and
+ * the sync file shows it to libc's poll() (the broker's sync files show a
+ * signal by the record alone).  An INC made after the broker died while a
+ * nudge was still on its way (so with none of its own to send) still
+ * answers ENOLINK, as every request does then.
+ */
+/* Whether process @pid (not our child) shows as stopped ('T' in /proc) or
+ * is gone, within @ms: kill() returns before SIGSTOP takes effect. */
+static bool stopped_within(pid_t pid, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		char path[64], buf[256], *paren;
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return true;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		paren = strrchr(buf, ')');
+		if (n <= 0 || (paren && paren[1] == ' ' && paren[2] == 'T'))
+			return true;
+		sleep_ms(1);
+	}
+	return false;
+}
+
+static int inc_behind_a_pending_nudge_case(void)
+{
+	int tl = open_tl(), f = create_fence(tl, 3), g = create_fence(tl, 100), code = 0;
+	struct ipc_stats st;
+	struct pollfd p;
+
+	if (tl < 0 || f < 0 || g < 0 || client_stats(&st) || kill((pid_t)st.pid, SIGSTOP) ||
+	    !stopped_within((pid_t)st.pid, 5000))
+		return 2;
+	for (int i = 0; i < 3; i++)
+		if (inc(tl, 1))
+			code |= 4;
+	kill((pid_t)st.pid, SIGCONT);
+	p = (struct pollfd){ .fd = f, .events = POLLIN };
+	if (poll(&p, 1, 5000) != 1 || p.revents != POLLIN || status(f) != 1)
+		code |= 8;
+	/* pending again, then the broker dies with the nudge unread */
+	if (kill((pid_t)st.pid, SIGSTOP) || !stopped_within((pid_t)st.pid, 5000) || inc(tl, 1) ||
+	    kill((pid_t)st.pid, SIGKILL))
+		return code | 16;
+	/* Its fds close one by one as it exits, g's end maybe before the
+	 * connection's (by its last thread, after the leader shows 'Z'): an
+	 * INC made meanwhile may still queue its nudge, as one made just
+	 * before the kill would; then every INC answers ENOLINK. */
+	p = (struct pollfd){ .fd = g, .events = POLLIN };
+	if (poll(&p, 1, 5000) != 1 || !(p.revents & POLLHUP))
+		return code | 32;
+	for (int i = 0;; i++) {
+		int r = inc(tl, 1);
+
+		if (r == -1 && errno == ENOLINK)
+			break;
+		if (r != 0 || i == 5000) {
+			fprintf(stderr, "# INC behind a nudge, the broker dead: %d (%s)\n", r,
+				r ? strerror(errno) : "no error, 5 s on");
+			code |= 64;
+			break;
+		}
+		sleep_ms(1);
+	}
+	close(f);
+	close(g);
+	dmasync_close(tl);
+	return code;
+}
+
+TEST(inc_behind_a_pending_nudge)
+{
+	CHECK_EQ(on_own_broker(inc_behind_a_pending_nudge_case), 0);
+}
+
 /* In a child with a broker of its own: the requests counted are its own. */
 TEST(file_info_from_the_signal_record)
 {
