@@ -483,7 +483,7 @@ bool broker_tlpage_lookup(uint64_t context, uint32_t *slot1, uint32_t *gen)
 bool broker_tlpage_inc(struct sync_timeline *tl, uint32_t inc)
 {
 	struct tlpage_slot *s;
-	bool ring = false, first;
+	bool ring = false;
 	int i, door = -1;
 
 	pthread_mutex_lock(&lock);
@@ -493,8 +493,7 @@ bool broker_tlpage_inc(struct sync_timeline *tl, uint32_t inc)
 		pthread_mutex_unlock(&lock);
 		return false;
 	}
-	ring = tlpage_add(page, (uint32_t)i, inc, ktime_get(), &first);
-	(void)first;
+	ring = tlpage_add(page, (uint32_t)i, inc, ktime_get(), NULL);
 	drain_locked();
 	if (ring && priv[i].doorbell >= 0)
 		door = priv[i].doorbell;

@@ -413,20 +413,26 @@ static struct door doors[DOORS] = { [0 ... DOORS - 1] = { .fd = -1, .set = -1 } 
 
 static bool fd_is_doorbell(int fd);
 
+/* Close @d's wait set, if it has one (doors_lock held, or a fork child). */
+static void door_close_set(struct door *d)
+{
+	int set = d->set;
+
+	d->set_taken = false;
+	if (set >= 0) {
+		__atomic_store_n(&d->set, -1, __ATOMIC_RELAXED);
+		close(set);
+	}
+}
+
 /* In a fork child: the threads that used doorbells are the parent's, and so
  * are the wait sets (an epoll set is one object, whoever holds it: parent
  * and child would take each other's rings); the child makes its own. */
 static void doors_fork_child(void)
 {
 	for (unsigned int i = 0; i < DOORS; i++) {
-		int set = doors[i].set;
-
 		doors[i].users = 0;
-		doors[i].set_taken = false;
-		if (set >= 0) {
-			__atomic_store_n(&doors[i].set, -1, __ATOMIC_RELAXED);
-			close(set);
-		}
+		door_close_set(&doors[i]);
 	}
 }
 
@@ -945,13 +951,7 @@ int client_doorbell(const struct client_obj *obj)
 				__atomic_store_n(&d->fd, -1, __ATOMIC_RELAXED);
 				close(old);
 			}
-			if (d->set >= 0) {
-				int old = d->set;
-
-				__atomic_store_n(&d->set, -1, __ATOMIC_RELAXED);
-				close(old);
-			}
-			d->set_taken = false;
+			door_close_set(d);
 			d->slot1 = obj->tl_slot;
 			d->gen = obj->tl_gen;
 			d->broker = obj->broker;

@@ -286,6 +286,8 @@ static inline bool tlpage_unsettled(void *page)
 /*
  * tlpage_add - a signaler's INC of slot @i by @inc at time @ts: the value,
  * the log, the dirty marks.  The caller checked the slot (tlpage_read()).
+ * *@first (if not NULL): whether the summary was empty (nothing was left
+ * for the broker to apply: this INC is the one to nudge it).
  * Return: whether someone polls with the slot's doorbell.
  */
 static inline bool tlpage_add(void *page, uint32_t i, uint32_t inc, int64_t ts, bool *first)
@@ -302,7 +304,10 @@ static inline bool tlpage_add(void *page, uint32_t i, uint32_t inc, int64_t ts, 
 	__atomic_store_n(&e->ts, ts, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->seq, pos + 1, __ATOMIC_RELEASE);
 	__atomic_fetch_or(&h->dirty[i / 64], 1ull << (i % 64), __ATOMIC_SEQ_CST);
-	*first = !__atomic_fetch_or(&h->summary, 1ull << (i / 64), __ATOMIC_SEQ_CST);
+	uint64_t was = __atomic_fetch_or(&h->summary, 1ull << (i / 64), __ATOMIC_SEQ_CST);
+
+	if (first)
+		*first = !was;
 	return __atomic_load_n(&s->waiters, __ATOMIC_SEQ_CST) != 0;
 }
 
