@@ -203,6 +203,7 @@ static void owner_released(void *owner)
 static struct broker_client *clients;
 static unsigned int n_clients;
 static uint64_t n_requests;
+static uint64_t n_nudges, n_rings;	/* IPC_STATS */
 static uint64_t instance_id;
 static char rx[IPC_MAX_PAYLOAD];
 static char tx[IPC_MAX_PAYLOAD];
@@ -646,8 +647,10 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		out->hdr.ret = -EPROTO;
 		return true;
 	}
-	if (in->hdr.op == IPC_NUDGE)
+	if (in->hdr.op == IPC_NUDGE) {
+		n_nudges++;
 		return false;	/* no reply: the drain before it did the work */
+	}
 	if (in->hdr.op == IPC_PROXY_SIGNAL) {
 		broker_proxy_signal(&c->proxies, in->hdr.arg0, (int)(int64_t)in->hdr.arg1,
 				    (int64_t)in->hdr.arg2);
@@ -896,7 +899,8 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 	}
 	case IPC_STATS: {
 		struct ipc_stats st = { .pid = (uint64_t)getpid(), .clients = n_clients,
-					.objects = engine_object_count(), .requests = n_requests };
+					.objects = engine_object_count(), .requests = n_requests,
+					.nudges = n_nudges, .rings = n_rings };
 		struct timespec ts;
 
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -960,6 +964,7 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 /* ---- clients ------------------------------------------------------------------------ */
 
 static int epfd = -1;
+static char bells_tag;		/* epoll data of the doorbells (tlpage) */
 
 static void client_drop(struct broker_client *c)
 {
@@ -1208,6 +1213,7 @@ int broker_run(const struct broker_options *opt)
 	ev.events = EPOLLIN;
 	ev.data.ptr = NULL;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
+	broker_tlpage_watch(epfd, &bells_tag);
 	if (opt->max_objects)
 		max_objects = opt->max_objects;
 	diagnostics_init(opt);
@@ -1229,6 +1235,8 @@ int broker_run(const struct broker_options *opt)
 		for (int i = 0; i < n; i++) {
 			if (!evs[i].data.ptr)
 				client_accept(lfd);
+			else if (evs[i].data.ptr == &bells_tag)
+				n_rings++;	/* a doorbell rang: drained above */
 			else
 				client_serve(evs[i].data.ptr);
 		}

@@ -9,11 +9,15 @@
  * difference it finds into sync_timeline signals, in log order with the
  * logged times where the log still holds them (an INC's points signal at
  * the time that INC was made), the rest at once.
+ *
+ * The doorbells are watched in the broker's loop (broker_tlpage_watch()):
+ * a client whose INC rings one needs no IPC_NUDGE to wake the broker.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -42,6 +46,8 @@ static int page_fd = -1;
 static struct slot_priv priv[TLPAGE_SLOTS];
 static int bucket[BUCKETS];
 static int free_head = -1;
+static int watch_epfd = -1;		/* the loop's epoll set, or -1 */
+static void *watch_tag;			/* its data for a doorbell */
 
 static unsigned int hash(uint64_t context)
 {
@@ -437,6 +443,9 @@ void broker_tlpage_release(struct sync_timeline *tl)
 	put = priv[i].tl;
 	priv[i].tl = NULL;
 	if (priv[i].doorbell >= 0) {
+		/* Out of the loop's set first: clients' copies keep the file. */
+		if (watch_epfd >= 0)
+			epoll_ctl(watch_epfd, EPOLL_CTL_DEL, priv[i].doorbell, NULL);
 		close(priv[i].doorbell);
 		priv[i].doorbell = -1;
 	}
@@ -509,6 +518,30 @@ bool broker_tlpage_inc(struct sync_timeline *tl, uint32_t inc)
 	return true;
 }
 
+void broker_tlpage_watch(int epfd, void *tag)
+{
+	pthread_mutex_lock(&lock);
+	watch_epfd = epfd;
+	watch_tag = tag;
+	pthread_mutex_unlock(&lock);
+}
+
+/* lock held: a new doorbell, in the loop's set if it has one (a client
+ * that rings it wakes the loop, and sends no nudge: IPC_DOORBELL), or
+ * -1. */
+static int bell_make(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = watch_tag };
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (fd >= 0 && watch_epfd >= 0 && epoll_ctl(watch_epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		/* Unwatched, a ring would not wake us: no doorbell at all. */
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 int broker_tlpage_doorbell(uint32_t slot1, uint32_t gen)
 {
 	struct tlpage_slot *s;
@@ -523,7 +556,7 @@ int broker_tlpage_doorbell(uint32_t slot1, uint32_t gen)
 		return -ESTALE;
 	}
 	if (priv[slot1 - 1].doorbell < 0)
-		priv[slot1 - 1].doorbell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		priv[slot1 - 1].doorbell = bell_make();
 	fd = priv[slot1 - 1].doorbell >= 0 ? fcntl(priv[slot1 - 1].doorbell, F_DUPFD_CLOEXEC, 3)
 					   : -1;
 	if (fd < 0)

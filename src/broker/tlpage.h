@@ -67,8 +67,17 @@ void broker_tlpage_drain(void);
 bool broker_tlpage_inc(struct sync_timeline *tl, uint32_t inc);
 
 /*
+ * broker_tlpage_watch - watch every doorbell made from now on in the epoll
+ * set @epfd, edge-triggered, with @tag as its data: a ring wakes the
+ * loop, which drains the page.  Call it before the first client connects
+ * (a client that rings a doorbell sends no nudge).
+ */
+void broker_tlpage_watch(int epfd, void *tag);
+
+/*
  * broker_tlpage_doorbell - a new fd of the doorbell of slot @slot1 - 1 at
- * generation @gen (made on first use), for the caller to send and close.
+ * generation @gen (made on first use, watched as broker_tlpage_watch()
+ * says), for the caller to send and close.
  * Return: the fd, or -ESTALE (the slot serves another timeline now), or
  * another negative errno.
  */

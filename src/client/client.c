@@ -1066,10 +1066,26 @@ void client_settle(void)
 	errno = saved;
 }
 
+/* The doorbell of @obj's slot if this process holds it already (a user
+ * more, for client_doorbell_put()), or -1: never a request. */
+static int doorbell_held(const struct client_obj *obj)
+{
+	struct door *d;
+	int fd = -1;
+
+	client_lock(&doors_lock);
+	if ((d = door_find_locked(obj))) {
+		d->users++;
+		fd = d->fd;
+	}
+	client_unlock(&doors_lock);
+	return fd;
+}
+
 /*
  * SW_SYNC_IOC_INC in the timeline page: add, ring the doorbell if someone
  * polls with it (the poller wakes on this write, not on the broker's
- * record), and nudge the broker.  No round trip: every later request is
+ * record), and wake the broker.  No round trip: every later request is
  * answered after the broker applied the page, every poll through dmasync
  * decides the timeline's points from the page, and one that lets the
  * kernel report other sync files settles first (client_settle()).  Return:
@@ -1081,36 +1097,41 @@ static long inc_in_page(const struct client_obj *obj, void *arg)
 	struct ipc_msg nudge = { .hdr = { .op = IPC_NUDGE } };
 	void *page = page_of(obj);
 	uint32_t v, inc;
-	bool first;
-	int r;
+	bool first, rang = false;
+	int door, r;
 
 	if (!page || obj->kind != IPC_KIND_TIMELINE ||
 	    !tlpage_read(page, obj->tl_slot - 1, obj->tl_gen, &v))
 		return -EAGAIN;
 	if (copy_from_user(&inc, arg, sizeof(inc)))
 		return -EFAULT;
-	if (tlpage_add(page, obj->tl_slot - 1, inc, ktime_get(), &first)) {
-		int door = client_doorbell(obj);
+	/* The broker must wake for what no dirty mark announced yet (@first:
+	 * any later INC has that wake-up on its way, and the broker takes
+	 * every mark when it applies, the summary first).  It watches the
+	 * doorbells: a ring for the pollers is its wake-up too, and the
+	 * first INC rings one this process holds rather than send a nudge. */
+	if (tlpage_add(page, obj->tl_slot - 1, inc, ktime_get(), &first))
+		door = client_doorbell(obj);
+	else
+		door = first ? doorbell_held(obj) : -1;
+	if (door >= 0) {
 		uint64_t one = 1;
+		int saved = errno;
 
-		if (door >= 0) {
-			if (write(door, &one, sizeof(one)) < 0) {
-				/* EAGAIN: the counter is full, so it is readable */
-			}
-			client_doorbell_put(door);
-		}
+		/* Failed (EAGAIN: the counter is full, readable for pollers,
+		 * but a write that adds nothing wakes nobody): the nudge. */
+		rang = write(door, &one, sizeof(one)) == sizeof(one);
+		errno = saved;
+		client_doorbell_put(door);
 	}
-	/* One message, no reply: the broker applies the page before it serves
-	 * anything else, and wakes for this to bring the sync files' own
-	 * readiness (and everything made of the points) up to date.  Only
-	 * the INC that found no dirty mark sends it: any other has one on its
-	 * way, and the broker takes every mark when it applies (the summary
-	 * first).  Sent past another thread's round trip.  -EAGAIN: its queue
-	 * is full, so it has this to drain anyway.  A broker that died is
-	 * noticed here, as by a request (-ENOLINK); without a nudge to send,
-	 * by the page's life word, and a send then confirms it (the word is
-	 * in shared memory any client may scribble on). */
-	if (!first && tlpage_broker_alive(page))
+	/* Otherwise one message, no reply, which brings the sync files' own
+	 * readiness (and everything made of the points) up to date, sent
+	 * past another thread's round trip (-EAGAIN: its queue is full, so
+	 * it has this to drain anyway).  A broker that died is noticed here,
+	 * as by a request (-ENOLINK); without a nudge to send, by the page's
+	 * life word, and a send then confirms it (the word is in shared
+	 * memory any client may scribble on). */
+	if ((rang || !first) && tlpage_broker_alive(page))
 		return 0;
 	r = send_oneway(obj->broker, &nudge, MSG_DONTWAIT);
 	return r == -EAGAIN ? 0 : r;

@@ -282,6 +282,24 @@ static bool all_decided(const struct pollfd *nat, nfds_t nfds)
 	return true;
 }
 
+/* Whether every entry of @nat is either left out (negative) or one of the
+ * @n fast entries, and all of those are reached by the page: the call's
+ * answer is known without a system call. */
+static bool all_fast_ready(const struct pollfd *nat, nfds_t nfds, const struct pp_fast *fast,
+			   unsigned int n)
+{
+	nfds_t left = 0;
+
+	for (nfds_t i = 0; i < nfds; i++)
+		left += nat[i].fd >= 0;
+	if (left != n)
+		return false;
+	for (unsigned int k = 0; k < n; k++)
+		if (nat[fast[k].idx].fd < 0 || client_point_state(&fast[k].obj) != 1)
+			return false;
+	return true;
+}
+
 /* Take the events a doorbell's wait set queued (the rings it saw). */
 static void bells_take(int set)
 {
@@ -451,24 +469,26 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 			left.tv_nsec = rest % 1000000000ll;
 			t = &left;
 		}
-		if (ready_now && !sigmask && !n_fast && all_decided(nat, nfds)) {
-			/* Nothing for the kernel to look at: no system call. */
+		if (ready_now && !sigmask &&
+		    (n_fast ? all_fast_ready(nat, nfds, fast, n_fast) : all_decided(nat, nfds))) {
+			/* Nothing for the kernel to look at: no system call.  (A
+			 * point the page shows reached is signaled, whatever its
+			 * socket shows: POLLIN, below.) */
 			for (nfds_t i = 0; i < nfds; i++)
 				nat[i].revents = 0;
 			r = 0;
 			e = errno;
+			for (unsigned int k = 0; k < n_fast; k++)
+				nat[fast[k].idx].revents = (short)(nat[fast[k].idx].events &
+								   (POLLIN | POLLRDNORM));
 			break;
 		}
 		r = ppoll(nat, nfds + (ready_now ? 0 : n_bells), t, sigmask);
 		e = errno;
 		if (r < 0)
 			break;
-		for (unsigned int d = 0; !ready_now && d < n_bells; d++) {
-			if (nat[nfds + d].revents & POLLIN) {
-				rung = true;
-				bells_take(nat[nfds + d].fd);
-			}
-		}
+		for (unsigned int d = 0; !ready_now && d < n_bells; d++)
+			rung |= (nat[nfds + d].revents & POLLIN) != 0;
 		for (unsigned int k = 0; k < n_fast; k++) {
 			struct pollfd *p = &nat[fast[k].idx];
 
@@ -481,6 +501,12 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 			got = nat[i].revents != 0;
 		if (got || ready_now || !rung || (tmo && deadline != INT64_MAX && deadline - ktime_get() <= 0))
 			break;
+		/* Rung for another point: take the rings and wait on.  (A call
+		 * that got its answer leaves them: the next call takes them
+		 * before it waits.) */
+		for (unsigned int d = 0; d < n_bells; d++)
+			if (nat[nfds + d].revents & POLLIN)
+				bells_take(nat[nfds + d].fd);
 	}
 	if (waiting)
 		for (unsigned int k = 0; k < n_fast; k++)

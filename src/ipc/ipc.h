@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPC_VERSION 8
+#define IPC_VERSION 9
 /* The kernel's limit on fds in one SCM_RIGHTS message. */
 #define IPC_MAX_FDS 253
 /* Payload bytes: the largest argument (a udmabuf list of 1024 items, a
@@ -49,7 +49,8 @@ enum ipc_op {
 	IPC_FAULT,	/* arg0: IPC_FAULT_STALL or _RELEASE, arg1: a timeline's
 			 * fence context, arg2: errno to release with -> 0 or
 			 * points released (tools: `dmasync fault`) */
-	IPC_DOORBELL,	/* arg0: slot + 1, arg1: its gen -> fd: the slot's doorbell */
+	IPC_DOORBELL,	/* arg0: slot + 1, arg1: its gen -> fd: the slot's doorbell
+			 * (the broker watches it: a ring wakes it as a NUDGE) */
 	IPC_SETTLE,	/* -> 0 once every INC made in the timeline page is applied */
 	IPC_NUDGE,	/* no reply: an INC was made in the timeline page, apply it */
 	IPC_PROXY_CREATE, /* struct ipc_proxy -> fd: a sync file of a proxy fence,
@@ -281,6 +282,8 @@ struct ipc_stats {
 	uint64_t objects;	/* live fd-backed objects */
 	uint64_t requests;
 	uint64_t cpu_ns;	/* the broker's CPU time so far (user + system) */
+	uint64_t nudges;	/* IPC_NUDGE messages received */
+	uint64_t rings;		/* wake-ups of its loop by a doorbell */
 };
 
 /* A message being built or received. */

@@ -2121,6 +2121,55 @@ TEST(inc_behind_a_pending_nudge)
 	CHECK_EQ(on_own_broker(inc_behind_a_pending_nudge_case), 0);
 }
 
+/*
+ * The broker watches the timelines' doorbells: an INC that rings one (for
+ * a poller, or the one its process holds) wakes the broker without an
+ * IPC_NUDGE of its own, and the sync file's own readiness (libc's poll(),
+ * woken by the broker's record) follows.  An INC with no doorbell to ring
+ * nudges.  (Without the watch, the ring would reach the broker's loop
+ * only by its next periodic wake-up, and never count as its wake-up.)
+ */
+static int inc_rings_the_broker_case(void)
+{
+	int tl = open_tl(), f = create_fence(tl, 1), g = create_fence(tl, 2), code = 0;
+	struct ipc_stats s0, s1, s2;
+	struct pollfd p = { .fd = f, .events = POLLIN };
+
+	if (tl < 0 || f < 0 || g < 0 || client_stats(&s0))
+		return 2;
+	if (inc(tl, 1) || poll(&p, 1, 5000) != 1 || p.revents != POLLIN || client_stats(&s1))
+		return 4;
+	if (s1.nudges != s0.nudges + 1 || s1.rings != s0.rings) {
+		fprintf(stderr, "# INC, no doorbell: %llu nudges, %llu rings\n",
+			(unsigned long long)(s1.nudges - s0.nudges),
+			(unsigned long long)(s1.rings - s0.rings));
+		code |= 8;
+	}
+	/* A poll through dmasync that finds g pending takes the doorbell. */
+	p = (struct pollfd){ .fd = g, .events = POLLIN };
+	if (dmasync_poll(&p, 1, 0) != 0)
+		code |= 16;
+	p = (struct pollfd){ .fd = g, .events = POLLIN };
+	if (inc(tl, 1) || poll(&p, 1, 5000) != 1 || p.revents != POLLIN || client_stats(&s2))
+		return code | 32;
+	/* The ring was queued before the record came, so before STATS. */
+	if (s2.nudges != s1.nudges || s2.rings == s1.rings) {
+		fprintf(stderr, "# INC, doorbell held: %llu nudges, %llu rings\n",
+			(unsigned long long)(s2.nudges - s1.nudges),
+			(unsigned long long)(s2.rings - s1.rings));
+		code |= 64;
+	}
+	close(f);
+	close(g);
+	dmasync_close(tl);
+	return code;
+}
+
+TEST(inc_rings_the_broker)
+{
+	CHECK_EQ(on_own_broker(inc_rings_the_broker_case), 0);
+}
+
 /* In a child with a broker of its own: the requests counted are its own. */
 TEST(file_info_from_the_signal_record)
 {
