@@ -828,6 +828,13 @@ int client_point_state(const struct client_obj *obj)
 	return tlpage_passed((uint32_t)obj->seqno, v);
 }
 
+bool client_point_broker_alive(const struct client_obj *obj)
+{
+	void *page = page_of(obj);
+
+	return page && tlpage_broker_alive(page);
+}
+
 unsigned int client_buffer_ready(const struct client_obj *obj)
 {
 	void *page = page_of(obj);

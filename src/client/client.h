@@ -325,8 +325,11 @@ void client_closed(const struct client_obj *obj);
  * library's, which signalers write and nobody reads: every poller of the
  * timeline, in every process, waits on it), or a negative errno.
  * No system call but the first client_doorbell() of a timeline.
+ * client_point_broker_alive(): whether the broker of @obj's page still
+ * lives (a page whose broker died is frozen; its sync files hang up).
  */
 int client_point_state(const struct client_obj *obj);
+bool client_point_broker_alive(const struct client_obj *obj);
 void client_point_waiting(const struct client_obj *obj, bool waiting);
 /* The directions in which the dma-buf @obj is known ready (bit 0 POLLIN,
  * bit 1 POLLOUT; 0: not known, ask), from the page.  No system call. */

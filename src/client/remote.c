@@ -283,8 +283,9 @@ static bool all_decided(const struct pollfd *nat, nfds_t nfds)
 }
 
 /* Whether every entry of @nat is either left out (negative) or one of the
- * @n fast entries, and all of those are reached by the page: the call's
- * answer is known without a system call. */
+ * @n fast entries, and all of those are reached by the page of a broker
+ * that lives: the call's answer is known without a system call.  (Once
+ * the broker died, the sockets show the hang-up too.) */
 static bool all_fast_ready(const struct pollfd *nat, nfds_t nfds, const struct pp_fast *fast,
 			   unsigned int n)
 {
@@ -295,7 +296,8 @@ static bool all_fast_ready(const struct pollfd *nat, nfds_t nfds, const struct p
 	if (left != n)
 		return false;
 	for (unsigned int k = 0; k < n; k++)
-		if (nat[fast[k].idx].fd < 0 || client_point_state(&fast[k].obj) != 1)
+		if (nat[fast[k].idx].fd < 0 || client_point_state(&fast[k].obj) != 1 ||
+		    !client_point_broker_alive(&fast[k].obj))
 			return false;
 	return true;
 }

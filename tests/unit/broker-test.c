@@ -1994,12 +1994,14 @@ static int pending_when_broker_dies_case(void)
 	struct sync_fence_info fi;
 	struct pollfd p;
 	struct ipc_stats st;
-	int tl = open_tl(), f, g, m, code = 0;
+	int tl = open_tl(), f, g, h, m, code = 0;
 
 	f = create_fence(tl, 5);
 	g = create_fence(tl, 6);
+	h = create_fence(tl, 1);
 	md.fd2 = g;
-	if (f < 0 || g < 0 || dmasync_ioctl(f, SYNC_IOC_MERGE, &md) || client_stats(&st))
+	if (f < 0 || g < 0 || h < 0 || inc(tl, 1) || dmasync_ioctl(f, SYNC_IOC_MERGE, &md) ||
+	    client_stats(&st))
 		return 2;
 	m = md.fence;
 	for (int i = 0; i < 3; i++)
@@ -2017,8 +2019,16 @@ static int pending_when_broker_dies_case(void)
 	}
 	if (status(m) >= 0)
 		code |= 16;
+	/* One that had signaled, which the page (frozen now) shows reached,
+	 * polls as every sync file of a dead broker: hung up too. */
+	p = (struct pollfd){ .fd = h, .events = POLLIN };
+	if (dmasync_poll(&p, 1, 0) != 1 || !(p.revents & POLLIN) || !(p.revents & POLLHUP)) {
+		fprintf(stderr, "# signaled before the broker died: %#x\n", (unsigned int)p.revents);
+		code |= 32;
+	}
 	close(f);
 	close(g);
+	close(h);
 	close(m);
 	close(tl);
 	return code;
