@@ -503,12 +503,24 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 			got = nat[i].revents != 0;
 		if (got || ready_now || !rung || (tmo && deadline != INT64_MAX && deadline - ktime_get() <= 0))
 			break;
-		/* Rung for another point: take the rings and wait on.  (A call
-		 * that got its answer leaves them: the next call takes them
-		 * before it waits.) */
+		/* Rung for another point: take the rings, then look again
+		 * before waiting on (a ring made after the look above is
+		 * taken here: only a look after the take may sleep on).  A
+		 * call that got its answer leaves them: the next call takes
+		 * them before it looks. */
 		for (unsigned int d = 0; d < n_bells; d++)
 			if (nat[nfds + d].revents & POLLIN)
 				bells_take(nat[nfds + d].fd);
+		for (unsigned int k = 0; k < n_fast; k++) {
+			struct pollfd *p = &nat[fast[k].idx];
+
+			if (client_point_state(&fast[k].obj) == 1) {
+				p->revents |= (short)(p->events & (POLLIN | POLLRDNORM));
+				got = true;
+			}
+		}
+		if (got)
+			break;	/* what the kernel said of the rest stands */
 	}
 	if (waiting)
 		for (unsigned int k = 0; k < n_fast; k++)
