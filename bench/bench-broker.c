@@ -1493,8 +1493,8 @@ int main(int argc, char **argv)
 		printf("\nsignal-to-wakeup across 2 processes sharing 1 timeline (INC, then a poll of "
 		       "the next fence;\n%d rounds; [1]: the second process on the broker's CPU), "
 		       "one way:\n", rounds);
-		printf("  dmasync_poll() in a linked program (an fstat identifies each fd): woken by the signaler's doorbell, 1 "
-		       "wake-up per hop\n");
+		printf("  dmasync_poll() in a linked program (an fstat identifies each fd): woken by the "
+		       "signaler's doorbell, 1 wake-up per hop\n");
 		for (int p = 0; p < n_places; p++)
 			printf("  [%d] %6.2f us = %5.2fx the eventfd ping-pong (c) %.2f us; target <= 1.5x: "
 			       "%s; broker CPU %.2f us/hop\n", p, us(pp[p]), pp[p] / fl[p].c, us(fl[p].c),
