@@ -50,6 +50,28 @@ int main(int argc, char **argv)
 	sync_timeline_destroy(tl);
 	printf("%s %d - public_api_round_trip\n", failures ? "not ok" : "ok", ++n);
 
+	/* Two buffers locked in one transaction of the reservation class, as
+	 * the kernel's drivers do: the class is exported data (it was not:
+	 * a program using it did not link). */
+	{
+		struct dma_resv r1, r2;
+		struct ww_acquire_ctx ctx;
+		int before = failures;
+
+		dma_resv_init(&r1);
+		dma_resv_init(&r2);
+		ww_acquire_init(&ctx, &reservation_ww_class);
+		EXPECT(dma_resv_lock(&r1, &ctx) == 0);
+		EXPECT(dma_resv_lock(&r2, &ctx) == 0);
+		ww_acquire_done(&ctx);
+		dma_resv_unlock(&r2);
+		dma_resv_unlock(&r1);
+		ww_acquire_fini(&ctx);
+		dma_resv_fini(&r2);
+		dma_resv_fini(&r1);
+		printf("%s %d - reservation_ww_class\n", failures > before ? "not ok" : "ok", ++n);
+	}
+
 	/* the export list: public names present, private ones hidden */
 	lib = dlopen(argc > 1 ? argv[1] : "libdmasync.so", RTLD_NOW | RTLD_NOLOAD);
 	if (!lib)
@@ -62,6 +84,7 @@ int main(int argc, char **argv)
 			EXPECT(dlsym(lib, "dma_fence_signal") != NULL);
 			EXPECT(dlsym(lib, "dma_resv_get_singleton") != NULL);
 			EXPECT(dlsym(lib, "ww_mutex_lock") != NULL);
+			EXPECT(dlsym(lib, "reservation_ww_class") != NULL);
 			EXPECT(dlsym(lib, "dmasync_ioctl") != NULL);
 			EXPECT(dlsym(lib, "core_call_rcu") == NULL);
 			EXPECT(dlsym(lib, "core_warn") == NULL);
