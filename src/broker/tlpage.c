@@ -526,17 +526,24 @@ void broker_tlpage_watch(int epfd, void *tag)
 	pthread_mutex_unlock(&lock);
 }
 
-/* lock held: a new doorbell, in the loop's set if it has one (a client
- * that rings it wakes the loop, and sends no nudge: IPC_DOORBELL), or
- * -1. */
+/* lock held: a new doorbell, in the loop's set (a client that rings it
+ * wakes the loop, and sends no nudge: IPC_DOORBELL), or -1 and errno.
+ * Unwatched, a ring would not wake us: no doorbell at all then. */
 static int bell_make(void)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = watch_tag };
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int fd;
 
-	if (fd >= 0 && watch_epfd >= 0 && epoll_ctl(watch_epfd, EPOLL_CTL_ADD, fd, &ev)) {
-		/* Unwatched, a ring would not wake us: no doorbell at all. */
+	if (watch_epfd < 0) {
+		errno = ENXIO;
+		return -1;
+	}
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd >= 0 && epoll_ctl(watch_epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		int e = errno;
+
 		close(fd);
+		errno = e;
 		fd = -1;
 	}
 	return fd;
