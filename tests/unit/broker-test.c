@@ -6,6 +6,7 @@
  * check, and a 2-process x 4-thread stress.  Work that needs a broker of
  * its own runs in forked children with their own DMASYNC_SOCKET.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -2131,6 +2132,39 @@ TEST(inc_behind_a_pending_nudge)
 	CHECK_EQ(on_own_broker(inc_behind_a_pending_nudge_case), 0);
 }
 
+/* Whether process @pid (not our child) is gone, or down to its leader,
+ * a zombie, within @ms: every thread has exited, so its fds are closed. */
+static bool threads_gone_within(pid_t pid, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		char path[64], buf[256], *paren;
+		struct dirent *e;
+		int tasks = 0, fd;
+		ssize_t n;
+		DIR *d;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		d = opendir(path);
+		if (!d)
+			return true;
+		while ((e = readdir(d)))
+			tasks += e->d_name[0] != '.';
+		closedir(d);
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return true;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		paren = strrchr(buf, ')');
+		if (tasks <= 1 && paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'))
+			return true;
+		sleep_ms(1);
+	}
+	return false;
+}
+
 /*
  * The broker watches the timelines' doorbells: an INC that rings one (for
  * a poller, or the one its process holds) wakes the broker without an
@@ -2138,14 +2172,17 @@ TEST(inc_behind_a_pending_nudge)
  * woken by the broker's record) follows.  An INC with no doorbell to ring
  * nudges.  (Without the watch, the ring would reach the broker's loop
  * only by its next periodic wake-up, and never count as its wake-up.)
+ * Once the broker is dead, a ring still succeeds (the doorbell is the
+ * process's too): the INC answers ENOLINK by the page's life word.
  */
 static int inc_rings_the_broker_case(void)
 {
-	int tl = open_tl(), f = create_fence(tl, 1), g = create_fence(tl, 2), code = 0;
+	int tl = open_tl(), f = create_fence(tl, 1), g = create_fence(tl, 2),
+	    h = create_fence(tl, 100), code = 0;
 	struct ipc_stats s0, s1, s2;
 	struct pollfd p = { .fd = f, .events = POLLIN };
 
-	if (tl < 0 || f < 0 || g < 0 || client_stats(&s0))
+	if (tl < 0 || f < 0 || g < 0 || h < 0 || client_stats(&s0))
 		return 2;
 	if (inc(tl, 1) || poll(&p, 1, 5000) != 1 || p.revents != POLLIN || client_stats(&s1))
 		return 4;
@@ -2169,8 +2206,28 @@ static int inc_rings_the_broker_case(void)
 			(unsigned long long)(s2.rings - s1.rings));
 		code |= 64;
 	}
+	/* A ring still succeeds once the broker is dead (the doorbell is ours
+	 * too): the INC reads the page's life word and answers ENOLINK. */
+	if (kill((pid_t)s2.pid, SIGKILL))
+		return code | 128;
+	p = (struct pollfd){ .fd = h, .events = POLLIN };	/* pending: its hang-up */
+	if (poll(&p, 1, 5000) != 1 || !(p.revents & POLLHUP)) {
+		fprintf(stderr, "# the broker killed, its sync file: %#x\n", (unsigned int)p.revents);
+		return code | 128;
+	}
+	/* Every thread of it gone (its leader a zombie alone, or reaped): its
+	 * fds, the connection's end among them, are closed.  The first INC
+	 * since (nothing left unapplied: it rings the doorbell it holds) must
+	 * not stop at the ring. */
+	if (!threads_gone_within((pid_t)s2.pid, 5000))
+		return code | 128;
+	if (inc(tl, 1) != -1 || errno != ENOLINK) {
+		fprintf(stderr, "# INC with the doorbell, the broker dead: %s\n", strerror(errno));
+		code |= 128;
+	}
 	close(f);
 	close(g);
+	close(h);
 	dmasync_close(tl);
 	return code;
 }
