@@ -302,6 +302,24 @@ static bool all_fast_ready(const struct pollfd *nat, nfds_t nfds, const struct p
 	return true;
 }
 
+/* Show the @n fast entries whose points the page shows reached as their
+ * sockets will once the record is there (POLLIN, and POLLRDNORM if asked).
+ * Return: whether any is. */
+static bool fast_show_reached(struct pollfd *nat, const struct pp_fast *fast, unsigned int n)
+{
+	bool any = false;
+
+	for (unsigned int k = 0; k < n; k++) {
+		struct pollfd *p = &nat[fast[k].idx];
+
+		if (client_point_state(&fast[k].obj) == 1) {
+			p->revents |= (short)(p->events & (POLLIN | POLLRDNORM));
+			any = true;
+		}
+	}
+	return any;
+}
+
 /* Take the events a doorbell's wait set queued (the rings it saw). */
 static void bells_take(int set)
 {
@@ -480,9 +498,7 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 				nat[i].revents = 0;
 			r = 0;
 			e = errno;
-			for (unsigned int k = 0; k < n_fast; k++)
-				nat[fast[k].idx].revents = (short)(nat[fast[k].idx].events &
-								   (POLLIN | POLLRDNORM));
+			fast_show_reached(nat, fast, n_fast);
 			break;
 		}
 		r = ppoll(nat, nfds + (ready_now ? 0 : n_bells), t, sigmask);
@@ -491,14 +507,7 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 			break;
 		for (unsigned int d = 0; !ready_now && d < n_bells; d++)
 			rung |= (nat[nfds + d].revents & POLLIN) != 0;
-		for (unsigned int k = 0; k < n_fast; k++) {
-			struct pollfd *p = &nat[fast[k].idx];
-
-			/* As its socket will show it once the record is there. */
-			if (client_point_state(&fast[k].obj) == 1)
-				p->revents |= (short)(p->events & (POLLIN | POLLRDNORM));
-			got |= p->revents != 0;
-		}
+		got = fast_show_reached(nat, fast, n_fast);
 		for (nfds_t i = 0; i < nfds && !got; i++)
 			got = nat[i].revents != 0;
 		if (got || ready_now || !rung || (tmo && deadline != INT64_MAX && deadline - ktime_get() <= 0))
@@ -511,15 +520,7 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 		for (unsigned int d = 0; d < n_bells; d++)
 			if (nat[nfds + d].revents & POLLIN)
 				bells_take(nat[nfds + d].fd);
-		for (unsigned int k = 0; k < n_fast; k++) {
-			struct pollfd *p = &nat[fast[k].idx];
-
-			if (client_point_state(&fast[k].obj) == 1) {
-				p->revents |= (short)(p->events & (POLLIN | POLLRDNORM));
-				got = true;
-			}
-		}
-		if (got)
+		if (fast_show_reached(nat, fast, n_fast))
 			break;	/* what the kernel said of the rest stands */
 	}
 	if (waiting)

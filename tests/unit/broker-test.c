@@ -2040,24 +2040,33 @@ TEST(file_info_of_a_pending_point_when_the_broker_dies)
 	CHECK_EQ(on_own_broker(pending_when_broker_dies_case), 0);
 }
 
+/* The state letter of process @pid in /proc ('R', 'S', 'T', 'Z'...), or 0
+ * if it is gone. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[256], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	paren = strrchr(buf, ')');
+	return n > 0 && paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
 /* Whether process @pid (not our child) shows as stopped ('T' in /proc) or
  * is gone, within @ms: kill() returns before SIGSTOP takes effect. */
 static bool stopped_within(pid_t pid, int ms)
 {
 	for (int i = 0; i < ms; i++) {
-		char path[64], buf[256], *paren;
-		ssize_t n;
-		int fd;
+		char st = proc_state(pid);
 
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return true;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		buf[n > 0 ? n : 0] = '\0';
-		paren = strrchr(buf, ')');
-		if (n <= 0 || (paren && paren[1] == ' ' && paren[2] == 'T'))
+		if (!st || st == 'T')
 			return true;
 		sleep_ms(1);
 	}
@@ -2137,10 +2146,9 @@ TEST(inc_behind_a_pending_nudge)
 static bool threads_gone_within(pid_t pid, int ms)
 {
 	for (int i = 0; i < ms; i++) {
-		char path[64], buf[256], *paren;
+		char path[64], st;
 		struct dirent *e;
-		int tasks = 0, fd;
-		ssize_t n;
+		int tasks = 0;
 		DIR *d;
 
 		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
@@ -2150,15 +2158,8 @@ static bool threads_gone_within(pid_t pid, int ms)
 		while ((e = readdir(d)))
 			tasks += e->d_name[0] != '.';
 		closedir(d);
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return true;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		buf[n > 0 ? n : 0] = '\0';
-		paren = strrchr(buf, ')');
-		if (tasks <= 1 && paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'))
+		st = proc_state(pid);
+		if (!st || (tasks <= 1 && (st == 'Z' || st == 'X')))
 			return true;
 		sleep_ms(1);
 	}
