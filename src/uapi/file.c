@@ -65,22 +65,26 @@
 #include "uaccess.h"
 
 /*
- * Buckets for 10^5 live objects (a broker's load) at under one per bucket.
- * With 2^15, a broker filled to 100,000 objects in the kernel VM slowed
- * 1.7-1.9x from about 32,000 on, in its requests too; with 2^18 it stayed
- * flat (docs/status.md, session 15).  The tables are untouched memory in
- * a process that makes no in-process object (every client of a broker).
+ * The registry: three chained hash tables, by inode, by monitor id and by
+ * inotify watch, sharing one bucket count.  They start at HASH_MIN_BITS
+ * and double, under registry_lock, whenever the installed objects
+ * outnumber the buckets, so chains stay at about one object whatever the
+ * load (a broker with 10^5 and more live objects; docs/status.md, sessions
+ * 15 and 18); they never shrink.  A process that makes no in-process
+ * object (every client of a broker) allocates none.  A failed doubling
+ * leaves the tables as they are: longer chains, nothing lost.
  */
-#define HASH_BITS 18
+#define HASH_MIN_BITS 8
+#define HASH_MAX_BITS 26
 /* In uapi_file.refs: a closer sleeps until the count drops to 1. */
 #define FILE_CLOSER_WAITS (1 << 30)
-#define HASH_SIZE (1u << HASH_BITS)
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct uapi_file *table[HASH_SIZE];
+static unsigned int hash_bits;		/* 0 until the first install */
+static struct uapi_file **table;
 /* Objects watched for hang-up, by id: a monitor event names an object by id
  * so that an event for an object uninstalled meanwhile finds nothing. */
-static struct uapi_file *by_id[HASH_SIZE];
+static struct uapi_file **by_id;
 static u64 next_id = 2; /* even: monitor events with the low bit set are fd watches */
 unsigned int uapi_installed_count;	/* file.h: uapi_files_any() */
 static int epfd = -1;
@@ -96,15 +100,98 @@ static bool monitor_running;
 #define INOTIFY_ID ((u64)-2)
 static int ino_fd = -1;
 static pthread_mutex_t ino_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct uapi_file *by_wd[HASH_SIZE];
+static struct uapi_file **by_wd;
 
 void (*uapi_file_release_hook)(struct uapi_file *file);
 
+static unsigned int hash_bits_of(u64 h, unsigned int bits)
+{
+	return (unsigned int)(h >> (64 - bits));
+}
+
+/* Callers hold registry_lock, with the tables made (hash_bits != 0). */
 static unsigned int hash(dev_t dev, ino_t ino)
 {
-	u64 h = ((u64)dev * 0x9E3779B97F4A7C15ull) ^ ((u64)ino * 0xC2B2AE3D27D4EB4Full);
+	return hash_bits_of(((u64)dev * 0x9E3779B97F4A7C15ull) ^ ((u64)ino * 0xC2B2AE3D27D4EB4Full),
+			    hash_bits);
+}
 
-	return (unsigned int)(h >> (64 - HASH_BITS));
+static unsigned int id_hash(u64 id)
+{
+	return hash_bits_of(id * 0x9E3779B97F4A7C15ull, hash_bits);
+}
+
+static unsigned int wd_hash(int wd)
+{
+	return hash_bits_of((u64)(unsigned int)wd * 0x9E3779B97F4A7C15ull, hash_bits);
+}
+
+/*
+ * Make the tables, or double them once the installed objects outnumber the
+ * buckets, moving every object to its new chains.  Called with
+ * registry_lock held, before an install links its object.  Return: 0, or
+ * -ENOMEM when there are no tables yet and none could be made (a failed
+ * doubling keeps the old ones).
+ */
+static int tables_fit(unsigned int count)
+{
+	struct uapi_file **old_table = table, **old_id = by_id, **old_wd = by_wd;
+	unsigned int old_size = hash_bits ? 1u << hash_bits : 0, bits = hash_bits;
+	struct uapi_file **mem;
+	size_t size;
+
+	if (!bits)
+		bits = HASH_MIN_BITS;
+	else if (count > old_size && bits < HASH_MAX_BITS)
+		bits++;
+	else
+		return 0;
+	size = (size_t)1 << bits;
+	mem = calloc(3 * size, sizeof(*mem));
+	if (!mem)
+		return old_table ? 0 : -ENOMEM;
+	table = mem;
+	by_id = mem + size;
+	by_wd = mem + 2 * size;
+	hash_bits = bits;
+	for (unsigned int i = 0; i < old_size; i++) {
+		struct uapi_file *f, *next;
+
+		for (f = old_table[i]; f; f = next) {
+			unsigned int h = hash(f->dev, f->ino);
+
+			next = f->hash_next;
+			f->hash_next = table[h];
+			table[h] = f;
+		}
+		for (f = old_id[i]; f; f = next) {
+			unsigned int h = id_hash(f->id);
+
+			next = f->id_next;
+			f->id_next = by_id[h];
+			by_id[h] = f;
+		}
+		for (f = old_wd[i]; f; f = next) {
+			unsigned int h = wd_hash(f->wd);
+
+			next = f->wd_next;
+			f->wd_next = by_wd[h];
+			by_wd[h] = f;
+		}
+	}
+	/* One allocation holds all three (old_id and old_wd are inside it). */
+	free(old_table);
+	return 0;
+}
+
+unsigned int uapi_file_buckets(void)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&registry_lock);
+	n = hash_bits ? 1u << hash_bits : 0;
+	pthread_mutex_unlock(&registry_lock);
+	return n;
 }
 
 int uapi_epoll_ctl_masked(int ep, int op, int fd, struct epoll_event *event, uint32_t keep)
@@ -317,7 +404,7 @@ static void fork_child(void)
 	 * The parent's objects stay the parent's: the child forgets them
 	 * (closing its copies of our internal fds) and starts afresh.
 	 */
-	for (unsigned int i = 0; uapi_installed_count && i < HASH_SIZE; i++) {
+	for (unsigned int i = 0; uapi_installed_count && i < 1u << hash_bits; i++) {
 		for (struct uapi_file *f = table[i]; f; f = f->hash_next) {
 			if (f->watch_fd >= 0)
 				close(f->watch_fd);
@@ -380,18 +467,13 @@ __attribute__((constructor)) static void registry_init(void)
 	core_fork_register(CORE_FORK_REGISTRY, &registry_fork);
 }
 
-static unsigned int id_hash(u64 id)
-{
-	return (unsigned int)((id * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
-}
-
 /* The installed object with @id, with a reference, or NULL. */
 static struct uapi_file *get_by_id(u64 id)
 {
 	struct uapi_file *f;
 
 	pthread_mutex_lock(&registry_lock);
-	for (f = by_id[id_hash(id)]; f; f = f->id_next)
+	for (f = hash_bits ? by_id[id_hash(id)] : NULL; f; f = f->id_next)
 		if (f->id == id)
 			break;
 	if (f)
@@ -418,18 +500,13 @@ static void fire_fd_watch(struct uapi_fd_watch *watch)
 	watch->func(watch);
 }
 
-static unsigned int wd_hash(int wd)
-{
-	return (unsigned int)(((u64)(unsigned int)wd * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
-}
-
 /* The installed object watched by @wd, with a reference, or NULL. */
 static struct uapi_file *get_by_wd(int wd)
 {
 	struct uapi_file *f;
 
 	pthread_mutex_lock(&registry_lock);
-	for (f = by_wd[wd_hash(wd)]; f; f = f->wd_next)
+	for (f = hash_bits ? by_wd[wd_hash(wd)] : NULL; f; f = f->wd_next)
 		if (f->wd == wd)
 			break;
 	if (f)
@@ -701,10 +778,32 @@ int uapi_file_set_word(int fd, int word)
 
 /* ---- registry ------------------------------------------------------------------- */
 
+/* With registry_lock held and the tables fitted: @file joins the registry,
+ * which takes a reference. */
+static void link_locked(struct uapi_file *file)
+{
+	unsigned int h = hash(file->dev, file->ino);
+
+	uapi_file_get(file);
+	file->installed = true;
+	file->hash_next = table[h];
+	table[h] = file;
+	if (file->id) {
+		h = id_hash(file->id);
+		file->id_next = by_id[h];
+		by_id[h] = file;
+	}
+	if (file->wd >= 0) {
+		h = wd_hash(file->wd);
+		file->wd_next = by_wd[h];
+		by_wd[h] = file;
+	}
+	__atomic_store_n(&uapi_installed_count, uapi_installed_count + 1, __ATOMIC_RELAXED);
+}
+
 int uapi_file_install(struct uapi_file *file, int user_fd, int watch_fd, int ofd_fd)
 {
 	struct stat st;
-	unsigned int h;
 	int r;
 
 	if (fstat(user_fd, &st))
@@ -713,10 +812,10 @@ int uapi_file_install(struct uapi_file *file, int user_fd, int watch_fd, int ofd
 	file->ino = st.st_ino;
 	file->watch_fd = watch_fd;
 	file->ofd_fd = ofd_fd;
-	h = hash(file->dev, file->ino);
 
 	pthread_mutex_lock(&registry_lock);
-	if (watch_fd >= 0) {
+	r = tables_fit(uapi_installed_count + 1);
+	if (!r && watch_fd >= 0) {
 		struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT };
 
 		file->id = next_id;
@@ -726,22 +825,14 @@ int uapi_file_install(struct uapi_file *file, int user_fd, int watch_fd, int ofd
 		r = monitor_start_locked();
 		if (!r && epoll_ctl(epfd, EPOLL_CTL_ADD, watch_fd, &ev))
 			r = -errno;
-		if (r) {
-			pthread_mutex_unlock(&registry_lock);
-			file->watch_fd = -1;
-			file->ofd_fd = -1;
-			return r;
-		}
 	}
-	uapi_file_get(file);
-	file->installed = true;
-	file->hash_next = table[h];
-	table[h] = file;
-	if (file->id) {
-		file->id_next = by_id[id_hash(file->id)];
-		by_id[id_hash(file->id)] = file;
+	if (r) {
+		pthread_mutex_unlock(&registry_lock);
+		file->watch_fd = -1;
+		file->ofd_fd = -1;
+		return r;
 	}
-	__atomic_store_n(&uapi_installed_count, uapi_installed_count + 1, __ATOMIC_RELAXED);
+	link_locked(file);
 	pthread_mutex_unlock(&registry_lock);
 	return 0;
 }
@@ -755,7 +846,9 @@ int uapi_file_install_inode(struct uapi_file *file, int user_fd)
 	if (fstat(user_fd, &st))
 		return -errno;
 	pthread_mutex_lock(&registry_lock);
-	r = monitor_start_locked();
+	r = tables_fit(uapi_installed_count + 1);
+	if (!r)
+		r = monitor_start_locked();
 	if (!r && ino_fd < 0) {
 		/* Made at load time; again in a fork child that needs one. */
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = INOTIFY_ID };
@@ -788,13 +881,7 @@ int uapi_file_install_inode(struct uapi_file *file, int user_fd)
 	file->dev = st.st_dev;
 	file->ino = st.st_ino;
 	file->wd = wd;
-	uapi_file_get(file);
-	file->installed = true;
-	file->hash_next = table[hash(file->dev, file->ino)];
-	table[hash(file->dev, file->ino)] = file;
-	file->wd_next = by_wd[wd_hash(wd)];
-	by_wd[wd_hash(wd)] = file;
-	__atomic_store_n(&uapi_installed_count, uapi_installed_count + 1, __ATOMIC_RELAXED);
+	link_locked(file);
 	pthread_mutex_unlock(&registry_lock);
 	return 0;
 }
@@ -804,7 +891,7 @@ struct uapi_file *uapi_file_lookup_key(dev_t dev, ino_t ino)
 	struct uapi_file *f;
 
 	pthread_mutex_lock(&registry_lock);
-	for (f = table[hash(dev, ino)]; f; f = f->hash_next)
+	for (f = hash_bits ? table[hash(dev, ino)] : NULL; f; f = f->hash_next)
 		if (f->dev == dev && f->ino == ino)
 			break;
 	if (f)
@@ -823,7 +910,7 @@ void uapi_file_for_each(const struct uapi_file_ops *ops,
 	cap = uapi_installed_count;
 	if (cap)
 		snap = malloc(cap * sizeof(*snap));
-	for (unsigned int i = 0; snap && n < cap && i < HASH_SIZE; i++) {
+	for (unsigned int i = 0; snap && n < cap && i < 1u << hash_bits; i++) {
 		for (struct uapi_file *f = table[i]; f && n < cap; f = f->hash_next) {
 			if (ops && f->ops != ops)
 				continue;
@@ -1013,7 +1100,8 @@ static struct uapi_file *lookup(int fd, const struct uapi_file_ops *ops)
 	if (fd < 0 || fstat(fd, &st))
 		return NULL;
 	pthread_mutex_lock(&registry_lock);
-	for (struct uapi_file *f = table[hash(st.st_dev, st.st_ino)]; f; f = f->hash_next) {
+	for (struct uapi_file *f = hash_bits ? table[hash(st.st_dev, st.st_ino)] : NULL; f;
+	     f = f->hash_next) {
 		if (f->dev != st.st_dev || f->ino != st.st_ino)
 			continue;
 		if (ops && f->ops != ops)

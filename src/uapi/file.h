@@ -217,6 +217,10 @@ void uapi_file_for_each(const struct uapi_file_ops *ops,
  * Nothing when the caller holds a spinlock.  Return: how many. */
 int uapi_files_drain_inodes(void);
 
+/* The registry's bucket count (0 before the first install): it doubles as
+ * installed objects outnumber it.  Takes the registry lock. */
+unsigned int uapi_file_buckets(void);
+
 /* Whether any object is installed (no lock: a hint for fast paths). */
 extern unsigned int uapi_installed_count;
 static inline bool uapi_files_any(void)
