@@ -35,7 +35,8 @@
  * Sync files are closed with close(); the timelines (only at the end) with
  * dmasync_close(), whose last close makes a round trip (IPC_CLOSED).
  *
- * Usage: bench-broker [--quick]           (~20-30 s, or ~6 s, on 2 CPUs)
+ * Usage: bench-broker [--quick] [--objects N]  (~20-30 s, or ~6 s, on 2 CPUs;
+ *                                 N live objects in the last step, 100000)
  *        bench-broker --count REQUEST N   (run only REQUEST N times; for strace)
  * Needs broker mode.  DMASYNC_DAEMON and DMASYNC_SOCKET say which broker;
  * unset, it uses the dmasyncd of its own build tree (../src/broker/dmasyncd) and
@@ -89,7 +90,7 @@ static struct {
 /* Live objects the last step makes (fewer if the fd limit is lower). */
 #define MANY_OBJECTS 100000l
 
-static void set_cfg(bool quick)
+static void set_cfg(bool quick, long many)
 {
 	cfg.quick = quick;
 	cfg.n_floor = quick ? 3000 : 12000;
@@ -97,7 +98,7 @@ static void set_cfg(bool quick)
 	cfg.n_count = quick ? 200 : 500;
 	cfg.pp_rounds = quick ? 200 : 400;
 	cfg.scale_s = quick ? 0.4 : 1.5;
-	cfg.many = MANY_OBJECTS;
+	cfg.many = many > 0 ? many : MANY_OBJECTS;
 }
 
 static void die(const char *what)
@@ -1268,7 +1269,7 @@ static void many_objects(void)
 /* ---- main --------------------------------------------------------------------------- */
 
 /* Broker mode with this build's dmasyncd unless told otherwise. */
-static void default_env(void)
+static void default_env(long many)
 {
 	ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 
@@ -1295,7 +1296,7 @@ static void default_env(void)
 	if (!getenv("DMASYNC_MAX_OBJECTS")) {
 		char cap[32];
 
-		snprintf(cap, sizeof(cap), "%ld", MANY_OBJECTS + 4096);
+		snprintf(cap, sizeof(cap), "%ld", (many > 0 ? many : MANY_OBJECTS) + 4096);
 		setenv("DMASYNC_MAX_OBJECTS", cap, 1);
 	}
 	if (!getenv("DMASYNC_SOCKET")) {
@@ -1322,22 +1323,31 @@ int main(int argc, char **argv)
 	struct scale sc[3];
 	static const int nprocs[3] = { 1, 10, 100 };
 	char blim[64];
+	const char *count_req = NULL;
+	long count_n = 0, many = 0;
 	bool quick = false;
 	ktime_t t_start = ktime_get();
 
-	default_env();
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick")) {
 			quick = true;
+		} else if (!strcmp(argv[i], "--objects") && i + 1 < argc &&
+			   (many = strtol(argv[i + 1], NULL, 10)) > 0) {
+			i++;
 		} else if (!strcmp(argv[i], "--count") && i + 2 < argc) {
-			set_cfg(quick);
-			return count_mode(argv[i + 1], strtol(argv[i + 2], NULL, 10));
+			count_req = argv[i + 1];
+			count_n = strtol(argv[i + 2], NULL, 10);
+			i += 2;
 		} else {
-			fprintf(stderr, "Usage: %s [--quick] | --count REQUEST N\n", argv[0]);
+			fprintf(stderr, "Usage: %s [--quick] [--objects N] | --count REQUEST N\n",
+				argv[0]);
 			return 2;
 		}
 	}
-	set_cfg(quick);
+	default_env(many);
+	set_cfg(quick, many);
+	if (count_req)
+		return count_mode(count_req, count_n);
 	if (!client_enabled()) {
 		printf("bench-broker: needs broker mode (DMASYNC_MODE=%s): skipped\n",
 		       getenv("DMASYNC_MODE"));
