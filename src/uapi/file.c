@@ -109,6 +109,12 @@ static unsigned int hash_bits_of(u64 h, unsigned int bits)
 	return (unsigned int)(h >> (64 - bits));
 }
 
+/* registry_lock held: the bucket count, 0 before the first install. */
+static unsigned int buckets_locked(void)
+{
+	return hash_bits ? 1u << hash_bits : 0;
+}
+
 /* Callers hold registry_lock, with the tables made (hash_bits != 0). */
 static unsigned int hash(dev_t dev, ino_t ino)
 {
@@ -136,7 +142,7 @@ static unsigned int wd_hash(int wd)
 static int tables_fit(unsigned int count)
 {
 	struct uapi_file **old_table = table, **old_id = by_id, **old_wd = by_wd;
-	unsigned int old_size = hash_bits ? 1u << hash_bits : 0, bits = hash_bits;
+	unsigned int old_size = buckets_locked(), bits = hash_bits;
 	struct uapi_file **mem;
 	size_t size;
 
@@ -189,7 +195,7 @@ unsigned int uapi_file_buckets(void)
 	unsigned int n;
 
 	pthread_mutex_lock(&registry_lock);
-	n = hash_bits ? 1u << hash_bits : 0;
+	n = buckets_locked();
 	pthread_mutex_unlock(&registry_lock);
 	return n;
 }
@@ -404,7 +410,7 @@ static void fork_child(void)
 	 * The parent's objects stay the parent's: the child forgets them
 	 * (closing its copies of our internal fds) and starts afresh.
 	 */
-	for (unsigned int i = 0; uapi_installed_count && i < 1u << hash_bits; i++) {
+	for (unsigned int i = 0; uapi_installed_count && i < buckets_locked(); i++) {
 		for (struct uapi_file *f = table[i]; f; f = f->hash_next) {
 			if (f->watch_fd >= 0)
 				close(f->watch_fd);
@@ -910,7 +916,7 @@ void uapi_file_for_each(const struct uapi_file_ops *ops,
 	cap = uapi_installed_count;
 	if (cap)
 		snap = malloc(cap * sizeof(*snap));
-	for (unsigned int i = 0; snap && n < cap && i < 1u << hash_bits; i++) {
+	for (unsigned int i = 0; snap && n < cap && i < buckets_locked(); i++) {
 		for (struct uapi_file *f = table[i]; f && n < cap; f = f->hash_next) {
 			if (ops && f->ops != ops)
 				continue;
