@@ -19,6 +19,7 @@
 #include <dmasync/dmasync-uapi.h>
 #include <dmasync/sync_file.h>
 #include "device.h"
+#include "dma-fence-priv.h"
 #include "dma-buf-priv.h"
 #include "engine.h"
 #include "file.h"
@@ -144,10 +145,8 @@ enum ipc_kind engine_identify_claim(int fd, struct engine_obj_info *info, void *
 	} else if (kind == IPC_KIND_SYNC_FILE) {
 		/* The file found: no more lookups of @fd (each an fstat). */
 		struct dma_fence *fence = uapi_sync_file_fence(file);
-		struct dma_fence *stub = dma_fence_get_stub();
 
-		info->stub = fence && fence == stub;
-		dma_fence_put(stub);
+		info->stub = fence && core_dma_fence_is_stub(fence);
 		if (fence && dma_fence_is_sw_sync(fence)) {
 			info->context = fence->context;
 			info->seqno = fence->seqno;

@@ -9,6 +9,7 @@
 
 #include <dmasync/dma-fence.h>
 #include "debug.h"
+#include "dma-fence-priv.h"
 #include "futex.h"
 #include "irq_work.h"
 #include "rcu.h"
@@ -523,6 +524,11 @@ static void dma_fence_stub_init(void)
 	set_bit(DMA_FENCE_FLAG_ENABLE_SIGNAL_BIT, &dma_fence_stub.flags);
 	dma_fence_signal(&dma_fence_stub);
 	/* The initial reference is never dropped: the stub is never released. */
+}
+
+bool core_dma_fence_is_stub(const struct dma_fence *fence)
+{
+	return fence == &dma_fence_stub;
 }
 
 struct dma_fence *dma_fence_get_stub(void)

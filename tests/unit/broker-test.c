@@ -1644,6 +1644,46 @@ TEST(export_of_an_idle_buffer_from_the_page)
 }
 
 /*
+ * The stub takes its timestamp when it is first used (Linux: the first
+ * dma_fence_get_stub()), here the first EXPORT of an idle buffer: making
+ * and describing sync files before (the broker describes every new fd,
+ * and asks each whether it is the stub) is not a use.  Before: the stub
+ * was made, and stamped, by the first CREATE_FENCE's description.
+ */
+static int stub_time_case(void)
+{
+	struct dma_heap_allocation_data a = { .len = PAGE, .fd_flags = O_RDWR | O_CLOEXEC };
+	struct dma_buf_export_sync_file ex = { .flags = DMA_BUF_SYNC_READ, .fd = -1 };
+	int heap = dmasync_open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC), tl = open_tl();
+	int done = create_fence(tl, 0), pending = create_fence(tl, 1), code = 0;
+	struct sync_fence_info fi;
+	struct timespec t;
+	int64_t before;
+
+	if (heap < 0 || done < 0 || pending < 0 || dmasync_ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a))
+		return 2;
+	if (status(done) != 1 || status(pending) != 0)
+		code |= 4;
+	sleep_ms(30);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	before = (int64_t)t.tv_sec * 1000000000ll + t.tv_nsec;
+	if (dmasync_ioctl((int)a.fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex))
+		return code | 2;
+	if (info_one(ex.fd, &fi, NULL) != 1 || strcmp(fi.driver_name, "stub"))
+		code |= 8;
+	if ((int64_t)fi.timestamp_ns < before)
+		code |= 16;	/* stamped before its first use */
+	CLOSE_ALL(ex.fd, (int)a.fd, done, pending, heap);
+	dmasync_close(tl);
+	return code;
+}
+
+TEST(stub_time_is_its_first_use)
+{
+	CHECK_EQ(on_own_broker(stub_time_case), 0);
+}
+
+/*
  * The kept stub under threads and forks: four threads export an idle
  * buffer and close the copies while another thread forks children that do
  * the same (the fork handlers take the stub's lock) and imports a pending
