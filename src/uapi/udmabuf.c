@@ -98,6 +98,11 @@ static int check_memfd(int fd, struct stat *st)
 	return 0;
 }
 
+static u64 round_up_page(u64 n)
+{
+	return (n + PAGE - 1) / PAGE * PAGE;
+}
+
 /* Map @size bytes at @offset of memfd @fd, writable if ever asked to be. */
 static void *map_item(int fd, u64 offset, u64 size, int *err)
 {
@@ -179,8 +184,16 @@ static long udmabuf_create(const struct udmabuf_create_list *head,
 			goto err_unmap;
 		if (!list[i].size)
 			continue;
-		if (list[i].offset > (u64)st.st_size || list[i].size > (u64)st.st_size - list[i].offset) {
-			r = -EINVAL;	/* a page beyond the end of the memfd */
+		/* Page by page, as shmem hands them over: an index past the
+		 * largest file's is EFBIG; a page that starts at or beyond the
+		 * end of the memfd EINVAL (the page holding the end is whole). */
+		if (list[i].offset / PAGE > (u64)INT64_MAX / PAGE) {
+			r = -EFBIG;
+			goto err_unmap;
+		}
+		if (list[i].offset >= round_up_page((u64)st.st_size) ||
+		    list[i].size > round_up_page((u64)st.st_size) - list[i].offset) {
+			r = -EINVAL;
 			goto err_unmap;
 		}
 		pieces[n].addr = map_item((int)list[i].memfd, list[i].offset, list[i].size, &e);

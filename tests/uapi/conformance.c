@@ -1797,10 +1797,25 @@ static void t_udmabuf_geometry(void)
 	/* size/alignment checks come before the fd is looked at */
 	CHECK_ERR(try_udmabuf(dev, -1, 0, 0, 0), EINVAL);
 	CHECK_ERR(try_udmabuf(dev, -1, 1, PAGE, 0), EINVAL);
+	/* a page index past the largest file's: EFBIG, before the end */
+	CHECK_ERR(try_udmabuf(dev, mfd, 0xfffffffffffff000ull, PAGE, 0), EFBIG);
+	CHECK_ERR(try_udmabuf(dev, mfd, 0x8000000000000000ull, PAGE, 0), EFBIG);
+	CHECK_ERR(try_udmabuf(dev, mfd, 0x7ffffffffffff000ull, PAGE, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, mfd, 1ull << 62, PAGE, 0), EINVAL);
 	b = try_udmabuf(dev, mfd, PAGE, 2 * PAGE, 0);
 	REQUIRE(b >= 0);
 	CHECK_EQ(U_lseek(b, 0, SEEK_END), 2 * PAGE);
 	CHECK_OK(try_udmabuf(dev, mfd, 3 * PAGE, PAGE, 0));
+	/* a memfd whose size is not a whole number of pages: the page that
+	 * holds its end counts whole */
+	mfd = new_memfd(PAGE + 904, F_SEAL_SHRINK);
+	b = try_udmabuf(dev, mfd, PAGE, PAGE, 0);
+	CHECK(b >= 0);
+	if (b >= 0)
+		CHECK_EQ(U_lseek(b, 0, SEEK_END), PAGE);
+	CHECK_OK(try_udmabuf(dev, mfd, 0, 2 * PAGE, 0));
+	CHECK_ERR(try_udmabuf(dev, mfd, 0, 3 * PAGE, 0), EINVAL);
+	CHECK_ERR(try_udmabuf(dev, mfd, 2 * PAGE, PAGE, 0), EINVAL);
 }
 
 static void t_udmabuf_bad_fds(void)
