@@ -130,7 +130,7 @@ TEST(create_checks_geometry)
 		{ mfd, 100, PAGE }, { mfd, 0, PAGE + 1 }, { mfd, 0, 100 }, { mfd, 0, 0 },
 		{ mfd, PAGE, 0 }, { big, 0, (64u << 20) + PAGE }, { mfd, 0, 5 * PAGE },
 		{ mfd, 4 * PAGE, PAGE }, { mfd, 3 * PAGE, 2 * PAGE },
-		{ mfd, ~0ull & ~(u64)(PAGE - 1), PAGE },
+		{ mfd, 0x7ffffffffffff000ull, PAGE },
 		/* size and alignment come before the fd */
 		{ -1, 0, 0 }, { -1, 1, PAGE },
 	};
@@ -140,6 +140,10 @@ TEST(create_checks_geometry)
 		CHECK_EQ(try_udmabuf(dev, bad[i].fd, bad[i].off, bad[i].size, 0), -1);
 		CHECK_EQ(errno, EINVAL);
 	}
+	/* a page index past the largest file's (Linux 6.1's shmem) */
+	errno = 0;
+	CHECK_EQ(try_udmabuf(dev, mfd, ~0ull & ~(u64)(PAGE - 1), PAGE, 0), -1);
+	CHECK_EQ(errno, EFBIG);
 	b = try_udmabuf(dev, mfd, PAGE, 2 * PAGE, 0);
 	REQUIRE(b >= 0);
 	CHECK_EQ(dmasync_lseek(b, 0, SEEK_END), 2 * PAGE);
