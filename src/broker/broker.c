@@ -272,7 +272,7 @@ static void describe_one(const struct engine_obj_info *info, int fd, struct ipc_
 						&nf->tl_slot, &nf->tl_gen))
 			nf->tl_slot = nf->tl_gen = 0;
 	} else if (info->context && broker_tlpage_lookup(info->context, &nf->tl_slot, &nf->tl_gen)) {
-		nf->seqno = info->seqno;
+		nf->mark = info->mark;
 		memcpy(nf->name, info->name, sizeof(nf->name));
 	} else if (info->n_points) {
 		unsigned int i;
@@ -282,7 +282,7 @@ static void describe_one(const struct engine_obj_info *info, int fd, struct ipc_
 
 			if (!broker_tlpage_lookup(info->contexts[i], &pt->tl_slot, &pt->tl_gen))
 				break;
-			pt->seqno = info->seqnos[i];
+			pt->mark = info->marks[i];
 		}
 		if (i == info->n_points) {
 			nf->n_points = i;

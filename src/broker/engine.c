@@ -25,6 +25,7 @@
 #include "file.h"
 #include "sync_file-priv.h"
 #include "sw_sync_dev.h"
+#include "tlpage.h"
 #include "uaccess.h"
 #include <dmasync/sw_sync.h>
 
@@ -86,7 +87,7 @@ static void describe_points(struct dma_fence *fence, struct engine_obj_info *inf
 			continue;
 		}
 		info->contexts[n] = leaf->context;
-		info->seqnos[n] = leaf->seqno;
+		info->marks[n] = broker_tlpage_mark(leaf);
 		n++;
 	}
 	info->n_points = ok && n >= 2 ? n : 0;
@@ -149,7 +150,7 @@ enum ipc_kind engine_identify_claim(int fd, struct engine_obj_info *info, void *
 		info->stub = fence && core_dma_fence_is_stub(fence);
 		if (fence && dma_fence_is_sw_sync(fence)) {
 			info->context = fence->context;
-			info->seqno = fence->seqno;
+			info->mark = broker_tlpage_mark(fence);
 			uapi_sync_file_name(file, info->name, sizeof(info->name));
 		} else if (fence) {
 			describe_points(fence, info);

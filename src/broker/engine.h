@@ -23,14 +23,15 @@ struct engine_obj_info {
 	ino_t ino;
 	uint64_t size;		/* dma-bufs */
 	/* A timeline, or a sync file of one sw_sync point: its fence context
-	 * (0: neither), the point's seqno, the sync file's FILE_INFO name. */
+	 * (0: neither), the point's mark in the timeline page
+	 * (broker_tlpage_mark()), the sync file's FILE_INFO name. */
 	uint64_t context;
-	uint64_t seqno;
+	uint64_t mark;
 	char name[32];
 	/* A sync file of 2..IPC_POINTS_MAX sw_sync points (context 0): each
-	 * point's context and seqno, in FILE_INFO's order. */
+	 * point's context and mark, in FILE_INFO's order. */
 	unsigned int n_points;
-	uint64_t contexts[IPC_POINTS_MAX], seqnos[IPC_POINTS_MAX];
+	uint64_t contexts[IPC_POINTS_MAX], marks[IPC_POINTS_MAX];
 	/* A sync file of the global stub fence (what EXPORT_SYNC_FILE gives
 	 * for a buffer with nothing unsignaled to wait for). */
 	bool stub;

@@ -3,12 +3,13 @@
  * The broker's side of the timeline page (tlpage.h, src/ipc/tlpage.h).
  *
  * Per slot the broker keeps, privately: the timeline (a reference), its
- * fence context, the page value it has applied (@seen) and the log
+ * fence context, the page count it has applied (@seen) and the log
  * position it has read up to, and the doorbell if anyone asked for it.
- * Clients only ever add to a slot's value; the broker turns each
- * difference it finds into sync_timeline signals, in log order with the
- * logged times where the log still holds them (an INC's points signal at
- * the time that INC was made), the rest at once.
+ * Clients only ever add to a slot's count; the broker turns each
+ * difference it finds into sync_timeline signals (in steps the core splits
+ * at INT_MAX, as Linux's INC), in log order with the logged times where
+ * the log still holds them (an INC's points signal at the time that INC
+ * was made), the rest at once.
  *
  * The doorbells are watched in the broker's loop (broker_tlpage_watch()):
  * a client whose INC rings one needs no IPC_NUDGE to wake the broker.
@@ -33,7 +34,7 @@
 struct slot_priv {
 	struct sync_timeline *tl;	/* a reference; NULL: free */
 	uint64_t context;
-	uint32_t seen;			/* page value applied */
+	uint64_t seen;			/* page count applied */
 	uint32_t log_seen;		/* log position read up to */
 	int doorbell;			/* eventfd, or -1 */
 	int next;			/* hash chain (slot index), or -1 */
@@ -280,32 +281,44 @@ static int find_locked(uint64_t context)
 	return -1;
 }
 
-/* lock held: publish that slot @s reached @value, its points signaled at
+/* lock held: publish that slot @s reached @count, its points signaled at
  * @ts (tlpage_point_time()). */
-static void applied_locked(struct tlpage_slot *s, uint32_t value, int64_t ts)
+static void applied_locked(struct tlpage_slot *s, uint64_t count, int64_t ts)
 {
 	uint32_t pos = __atomic_load_n(&s->applied_head, __ATOMIC_RELAXED);
 	struct tlpage_applied *e = &s->applied[pos % TLPAGE_APPLIED];
 
 	__atomic_store_n(&e->seq, 0, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	__atomic_store_n(&e->value, value, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->count, count, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->ts, ts, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->seq, pos + 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->applied_head, pos + 1, __ATOMIC_RELEASE);
 }
 
-/* lock held: signal @tl up to page value @target (if it is ahead of what
+/* lock held: signal @tl up to page count @target (if it is ahead of what
  * was applied and not beyond @limit) at @ts (0: now). */
-static void advance_locked(struct tlpage_slot *s, struct slot_priv *sp, uint32_t target,
-			   uint32_t limit, int64_t ts)
+static void advance_locked(struct tlpage_slot *s, struct slot_priv *sp, uint64_t target,
+			   uint64_t limit, int64_t ts)
 {
 	struct core_sync_fault at = { .timestamp = ts > 0 ? ts : ktime_get() };
-	uint32_t d = target - sp->seen;
+	uint64_t d = target - sp->seen;
 
-	if (!d || d > limit - sp->seen)
+	if (target <= sp->seen || target > limit)
 		return;
-	core_sync_timeline_signal_faulty(sp->tl, d, &at);
+	/* A point signals once as much as its distance was added, whatever
+	 * the steps (each at most INT_MAX, which the core sees to).  Past
+	 * 2^32 every point pending before has signaled, and only the value
+	 * mod 2^32 is left to reach: at most three steps, whatever a client
+	 * wrote in the count. */
+	if (d >= 2 * (1ull << 32))
+		d = (1ull << 32) + (d & UINT32_MAX);
+	while (d) {
+		uint32_t step = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+
+		core_sync_timeline_signal_faulty(sp->tl, step, &at);
+		d -= step;
+	}
 	sp->seen = target;
 	applied_locked(s, target, at.timestamp);
 }
@@ -315,26 +328,27 @@ static void apply_locked(uint32_t i)
 {
 	struct tlpage_slot *s = tlpage_slot(page, i);
 	struct slot_priv *sp = &priv[i];
-	uint32_t v, head, from;
+	uint32_t head, from;
+	uint64_t c;
 
 	if (!sp->tl)
 		return;
-	v = __atomic_load_n(&s->value, __ATOMIC_SEQ_CST);
+	c = __atomic_load_n(&s->count, __ATOMIC_SEQ_CST);
 	head = __atomic_load_n(&s->log_head, __ATOMIC_ACQUIRE);
 	from = head - sp->log_seen > TLPAGE_LOG ? head - TLPAGE_LOG : sp->log_seen;
 	for (uint32_t pos = from; pos != head; pos++) {
 		struct tlpage_log *e = &s->log[pos % TLPAGE_LOG];
 		uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
-		uint32_t value = __atomic_load_n(&e->value, __ATOMIC_RELAXED);
+		uint64_t count = __atomic_load_n(&e->count, __ATOMIC_RELAXED);
 		int64_t ts = __atomic_load_n(&e->ts, __ATOMIC_RELAXED);
 
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (seq != pos + 1 || __atomic_load_n(&e->seq, __ATOMIC_RELAXED) != seq || ts <= 0)
 			continue;	/* being rewritten, or never finished */
-		advance_locked(s, sp, value, v, ts);
+		advance_locked(s, sp, count, c, ts);
 	}
 	sp->log_seen = head;
-	advance_locked(s, sp, v, v, 0);
+	advance_locked(s, sp, c, c, 0);
 }
 
 static void drain_locked(void)
@@ -394,15 +408,16 @@ void broker_tlpage_attach(struct sync_timeline *tl, bool fast)
 	sp->context = sync_timeline_context(tl);
 	sp->next = bucket[hash(sp->context)];
 	bucket[hash(sp->context)] = i;
-	sp->seen = sync_timeline_value(tl);
+	sp->seen = 0;
 	sp->log_seen = __atomic_load_n(&s->log_head, __ATOMIC_ACQUIRE);
 	name = sync_timeline_name(tl);
 	memset(s->name, 0, sizeof(s->name));
 	memcpy(s->name, name, strnlen(name, sizeof(s->name) - 1));
-	__atomic_store_n(&s->value, sp->seen, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->base, sync_timeline_value(tl), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->count, 0, __ATOMIC_RELAXED);
 	/* Where its life here starts: the time of points signaled before is
 	 * not ours to tell. */
-	applied_locked(s, sp->seen, 0);
+	applied_locked(s, 0, 0);
 	__atomic_store_n(&s->state, fast ? TLPAGE_FAST : TLPAGE_SLOW, __ATOMIC_RELAXED);
 	gen = __atomic_load_n(&s->gen, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->gen, (gen + 1) | 1u, __ATOMIC_RELEASE);	/* odd: live */
@@ -487,6 +502,26 @@ bool broker_tlpage_lookup(uint64_t context, uint32_t *slot1, uint32_t *gen)
 	}
 	pthread_mutex_unlock(&lock);
 	return ok;
+}
+
+uint64_t broker_tlpage_mark(const struct dma_fence *pt)
+{
+	uint64_t mark = 0;
+	int i;
+
+	pthread_mutex_lock(&lock);
+	i = page ? find_locked(pt->context) : -1;
+	/* Under the lock nothing applies the page: the timeline's value is
+	 * the one @seen stands for, and a point pending now is ahead of it by
+	 * 1..INT_MAX (the core signals every point within reach). */
+	if (i >= 0 && !test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &pt->flags)) {
+		int32_t d = (int32_t)((uint32_t)pt->seqno - sync_timeline_value(priv[i].tl));
+
+		if (d > 0)
+			mark = priv[i].seen + (uint64_t)d;
+	}
+	pthread_mutex_unlock(&lock);
+	return mark;
 }
 
 bool broker_tlpage_inc(struct sync_timeline *tl, uint32_t inc)

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct dma_fence;
+
 struct sync_timeline;
 
 /* Make the page (a memfd, mapped).  Return: 0 or a negative errno; without
@@ -50,6 +52,14 @@ void broker_tlpage_slow(struct sync_timeline *tl);
  * Return: false if it has none, or none clients may use.
  */
 bool broker_tlpage_lookup(uint64_t context, uint32_t *slot1, uint32_t *gen);
+
+/*
+ * broker_tlpage_mark - the mark of sw_sync point @pt for clients that
+ * decide it from the page (src/ipc/tlpage.h): 0 if it has signaled (or
+ * its timeline has no slot), else the slot's count at which it signals.
+ * Takes the page's lock.
+ */
+uint64_t broker_tlpage_mark(const struct dma_fence *pt);
 
 /*
  * broker_tlpage_drain - apply every INC clients made in the page since the

@@ -820,12 +820,12 @@ static void *page_of(const struct client_obj *obj)
 int client_point_state(const struct client_obj *obj)
 {
 	void *page = page_of(obj);
-	uint32_t v;
+	uint64_t c;
 
 	if (!page || obj->kind != IPC_KIND_SYNC_FILE ||
-	    !tlpage_read(page, obj->tl_slot - 1, obj->tl_gen, &v))
+	    !tlpage_read(page, obj->tl_slot - 1, obj->tl_gen, &c))
 		return -1;
-	return tlpage_passed((uint32_t)obj->seqno, v);
+	return tlpage_passed(obj->mark, c);
 }
 
 bool client_point_broker_alive(const struct client_obj *obj)
@@ -1103,12 +1103,13 @@ static long inc_in_page(const struct client_obj *obj, void *arg)
 {
 	struct ipc_msg nudge = { .hdr = { .op = IPC_NUDGE } };
 	void *page = page_of(obj);
-	uint32_t v, inc;
+	uint32_t inc;
+	uint64_t c;
 	bool first, rang = false;
 	int door, r;
 
 	if (!page || obj->kind != IPC_KIND_TIMELINE ||
-	    !tlpage_read(page, obj->tl_slot - 1, obj->tl_gen, &v))
+	    !tlpage_read(page, obj->tl_slot - 1, obj->tl_gen, &c))
 		return -EAGAIN;
 	if (copy_from_user(&inc, arg, sizeof(inc)))
 		return -EFAULT;
@@ -1198,7 +1199,7 @@ struct known {
 	uint64_t size;
 	int kind1;	/* enum ipc_kind + 1; 0: empty */
 	uint32_t tl_slot, tl_gen;
-	uint64_t seqno;
+	uint64_t mark;
 	char name[32];	/* a sync file's, with tl_slot or points */
 	unsigned int n_points;	/* a merge's, in the page (struct ipc_newfd) */
 	struct ipc_point points[IPC_POINTS_MAX];
@@ -1258,7 +1259,7 @@ static void known_put(dev_t dev, ino_t ino, int kind, uint64_t size, uint64_t br
 	k->broker = broker;
 	k->tl_slot = nf ? nf->tl_slot : 0;
 	k->tl_gen = nf ? nf->tl_gen : 0;
-	k->seqno = nf ? nf->seqno : 0;
+	k->mark = nf ? nf->mark : 0;
 	k->n_points = nf && nf->n_points <= IPC_POINTS_MAX ? nf->n_points : 0;
 	if (nf) {
 		memcpy(k->name, nf->name, sizeof(k->name));
@@ -1318,7 +1319,7 @@ static int known_get(dev_t dev, ino_t ino, struct client_obj *obj)
 		obj->broker = k->broker;
 		obj->tl_slot = k->tl_slot;
 		obj->tl_gen = k->tl_gen;
-		obj->seqno = k->seqno;
+		obj->mark = k->mark;
 		obj->dead = kind != IPC_KIND_NONE && k->broker != __atomic_load_n(&broker_id, __ATOMIC_RELAXED);
 	}
 	client_unlock(&known_lock);
@@ -1431,7 +1432,7 @@ static void fdt_record(int fd, int state, const struct client_obj *obj, bool lea
 		s->broker = obj->broker;
 		s->tl_slot = obj->tl_slot;
 		s->tl_gen = obj->tl_gen;
-		s->seqno = obj->seqno;
+		s->mark = obj->mark;
 		__atomic_store_n(&s->state, FD_OURS, __ATOMIC_RELEASE);
 	}
 	client_unlock(&fdt_lock);
@@ -1561,7 +1562,7 @@ static int fdt_lookup(int fd, struct client_obj *obj)
 	obj->broker = s->broker;
 	obj->tl_slot = s->tl_slot;
 	obj->tl_gen = s->tl_gen;
-	obj->seqno = s->seqno;
+	obj->mark = s->mark;
 	client_unlock(&fdt_lock);
 	if (state != FD_OURS)
 		return -1;
@@ -1693,7 +1694,7 @@ static void learn_newfds(const struct ipc_msg *rep, size_t off)
 		struct client_obj obj = {
 			.kind = (enum ipc_kind)nf[i].kind, .dev = (dev_t)nf[i].dev,
 			.ino = (ino_t)nf[i].ino, .size = nf[i].size, .broker = broker,
-			.tl_slot = nf[i].tl_slot, .tl_gen = nf[i].tl_gen, .seqno = nf[i].seqno,
+			.tl_slot = nf[i].tl_slot, .tl_gen = nf[i].tl_gen, .mark = nf[i].mark,
 		};
 
 		known_put((dev_t)nf[i].dev, (ino_t)nf[i].ino, (int)nf[i].kind, nf[i].size, broker,
@@ -1852,7 +1853,7 @@ static int client_find_slow(int fd, struct client_obj *obj)
 	obj->kind = (enum ipc_kind)kind;
 	obj->tl_slot = nf.tl_slot;
 	obj->tl_gen = nf.tl_gen;
-	obj->seqno = nf.seqno;
+	obj->mark = nf.mark;
 	return kind != IPC_KIND_NONE;
 }
 
@@ -2039,7 +2040,7 @@ static bool file_info_pending_merge(const struct client_obj *obj, struct sync_fi
 	memset(fi, 0, n * sizeof(*fi));
 	for (unsigned int i = 0; i < n; i++) {
 		const char *tl;
-		uint32_t v;
+		uint64_t count;
 
 		if (pts[i].tl_slot - 1 >= TLPAGE_SLOTS)
 			return false;
@@ -2048,12 +2049,12 @@ static bool file_info_pending_merge(const struct client_obj *obj, struct sync_fi
 			fi[i].obj_name[c] = tl[c];
 		memcpy(fi[i].driver_name, "sw_sync", sizeof("sw_sync"));
 		/* Read after the name: the slot served this timeline throughout. */
-		if (!tlpage_read(pm->base, pts[i].tl_slot - 1, pts[i].tl_gen, &v))
+		if (!tlpage_read(pm->base, pts[i].tl_slot - 1, pts[i].tl_gen, &count))
 			return false;
-		if (!tlpage_passed((uint32_t)pts[i].seqno, v)) {
+		if (!tlpage_passed(pts[i].mark, count)) {
 			pending++;
 		} else if (tlpage_point_time(pm->base, pts[i].tl_slot - 1, pts[i].tl_gen,
-					     (uint32_t)pts[i].seqno, &ts)) {
+					     pts[i].mark, &ts)) {
 			fi[i].status = 1;
 			fi[i].timestamp_ns = (__u64)ts;
 			timed++;

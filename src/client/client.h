@@ -29,10 +29,11 @@ struct client_obj {
 	uint64_t broker;	/* the instance that owns it */
 	/* A timeline, or a sync file of one sw_sync point: the timeline's
 	 * slot + 1 in the broker's timeline page (0: none), its generation,
-	 * and the point's seqno; a dma-buf: its buffer slot + 1 and
-	 * generation (src/ipc/tlpage.h). */
+	 * and the point's mark (the slot's count at which it signals, 0:
+	 * signaled); a dma-buf: its buffer slot + 1 and generation
+	 * (src/ipc/tlpage.h). */
 	uint32_t tl_slot, tl_gen;
-	uint64_t seqno;
+	uint64_t mark;
 };
 
 /*
@@ -205,7 +206,7 @@ struct client_fd_slot {
 	ino_t ino;
 	uint64_t size, broker;
 	uint32_t tl_slot, tl_gen;
-	uint64_t seqno;
+	uint64_t mark;
 };
 extern struct client_fd_slot *client_fdt[CLIENT_FDT_CHUNKS];
 

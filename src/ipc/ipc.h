@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IPC_VERSION 9
+#define IPC_VERSION 10
 /* The kernel's limit on fds in one SCM_RIGHTS message. */
 #define IPC_MAX_FDS 253
 /* Payload bytes: the largest argument (a udmabuf list of 1024 items, a
@@ -192,10 +192,11 @@ struct ipc_newfd {
 	uint64_t dev, ino, size;
 	/* A timeline, or a sync file of one sw_sync point: its timeline's
 	 * slot + 1 in the timeline page (0: none) and generation; the
-	 * point's seqno and the sync file's name (FILE_INFO while pending).
+	 * point's mark (the slot's count at which it signals, 0: signaled;
+	 * tlpage.h) and the sync file's name (FILE_INFO while pending).
 	 * A dma-buf: its buffer slot + 1 and generation (tlpage.h). */
 	uint32_t tl_slot, tl_gen;
-	uint64_t seqno;
+	uint64_t mark;
 	char name[32];
 	/* A sync file of 2..IPC_POINTS_MAX sw_sync points (a merge), each
 	 * with a slot in the page (tl_slot above is then 0): the points in
@@ -203,7 +204,7 @@ struct ipc_newfd {
 	uint32_t n_points, pad;
 	struct ipc_point {
 		uint32_t tl_slot, tl_gen;
-		uint64_t seqno;
+		uint64_t mark;
 	} points[4];
 };
 #define IPC_POINTS_MAX 4

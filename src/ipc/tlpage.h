@@ -8,9 +8,11 @@
  * and mapped shared by every client.  Each sw_sync timeline the broker
  * makes gets a slot, if one is free and the timeline is not under fault
  * injection.  In a slot:
- *  - @value is the timeline's value as signalers left it.  A client's
- *    SW_SYNC_IOC_INC adds to it here (an atomic add), logs the value it
- *    reached with its CLOCK_MONOTONIC time, marks the slot dirty, rings
+ *  - @count is what signalers added to the timeline since the slot was
+ *    taken, in 64 bits (it never wraps; the timeline's value is @base plus
+ *    its low 32 bits).  A client's SW_SYNC_IOC_INC adds to it here (an
+ *    atomic add), logs the count it reached with its CLOCK_MONOTONIC
+ *    time, marks the slot dirty, rings
  *    the doorbell if someone polls, and nudges the broker (IPC_NUDGE, no
  *    reply).  The broker applies what it finds before it serves any
  *    request and whenever it wakes, signaling the points with the logged
@@ -19,8 +21,17 @@
  *    (tlpage_unsettled()): after INC returns, every observer through
  *    dmasync sees it, as on Linux.
  *  - A process that polls a point of the timeline, or asks FILE_INFO of a
- *    sync file that holds one pending point, reads @value to decide: ready
- *    (or pending) with no request.  A poller counts itself in @waiters;
+ *    sync file that holds one pending point, reads @count to decide: ready
+ *    (or pending) with no request.  The broker describes each point with
+ *    its *mark*, the count at which it signals: 0 if it has signaled, else
+ *    the count when described plus its distance ahead of the timeline's
+ *    value then.  Linux applies an INC in steps of at most INT_MAX, each
+ *    signaling the points within reach, so a point pending at distance d
+ *    (1..INT_MAX) signals exactly when d more has been added, however
+ *    large the INCs; and a signaled point stays signaled, however far the
+ *    32-bit value wraps past it.  A comparison of the point's seqno with
+ *    the value (as the kernel's sw_sync makes at each step) cannot tell
+ *    either once INCs total 2^31 or more.  A poller counts itself in @waiters;
  *    a signaler that sees waiters writes the slot's doorbell (an eventfd
  *    the broker hands out, IPC_DOORBELL), so the poller wakes on the
  *    signaler's write, not on the broker's record.
@@ -60,36 +71,37 @@ enum {
 
 struct tlpage_log {
 	uint32_t seq;		/* position + 1 once written; 0 while being written */
-	uint32_t value;		/* the value that INC reached */
+	uint32_t pad;
+	uint64_t count;		/* the count that INC reached */
 	int64_t ts;		/* its CLOCK_MONOTONIC time, ns */
 };
 
 /*
- * What the broker applied: the value the timeline reached and the time its
+ * What the broker applied: the count the timeline reached and the time its
  * points signaled with, written by the broker only (same seq protocol as
- * struct tlpage_log).  The first entry of a slot's life is its value when
- * it was attached, with ts 0 (unknown).  A point pending when the slot was
- * attached, or made pending since, signaled at the ts of the first entry
- * that reached its seqno if the entry before it did not: any holder can
- * read its FILE_INFO timestamp here, the same the broker would answer
- * (tlpage_point_time()).
+ * struct tlpage_log).  The first entry of a slot's life is count 0, with
+ * ts 0 (unknown).  A point pending when the slot was attached, or made
+ * pending since, signaled at the ts of the first entry that reached its
+ * mark if the entry before it did not: any holder can read its FILE_INFO
+ * timestamp here, the same the broker would answer (tlpage_point_time()).
  */
 struct tlpage_applied {
 	uint32_t seq;
-	uint32_t value;
+	uint32_t pad;
+	uint64_t count;
 	int64_t ts;
 };
 
 #define TLPAGE_APPLIED 4u
 
 struct tlpage_slot {
-	uint32_t value;
+	uint32_t base;		/* the timeline's value when the slot was taken */
 	uint32_t gen;
 	uint32_t state;
 	uint32_t waiters;
 	uint32_t log_head;
 	uint32_t applied_head;	/* entries written to @applied, ever */
-	uint32_t pad[2];
+	uint64_t count;		/* added since the slot was taken */
 	struct tlpage_log log[TLPAGE_LOG];
 	char name[32];		/* the timeline's name, for FILE_INFO */
 	struct tlpage_applied applied[TLPAGE_APPLIED];
@@ -136,7 +148,7 @@ struct tlpage_hdr {
 	union tlpage_alive alive;
 };
 
-_Static_assert(sizeof(struct tlpage_slot) == 192, "slot size");
+_Static_assert(sizeof(struct tlpage_slot) == 256, "slot size");
 _Static_assert(sizeof(struct tlpage_buf) == 16, "buffer slot size");
 _Static_assert(sizeof(struct tlpage_hdr) <= TLPAGE_HDR_SIZE, "header size");
 
@@ -200,18 +212,18 @@ static inline uint32_t tlpage_buf_changes(void *page, uint32_t i, uint32_t gen)
 	return __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == gen ? r >> 2 : UINT32_MAX;
 }
 
-/* Whether seqno @pt has been reached by value @v (32-bit wrap, as sw_sync). */
-static inline bool tlpage_passed(uint32_t pt, uint32_t v)
+/* Whether a point of mark @mark has signaled at count @count. */
+static inline bool tlpage_passed(uint64_t mark, uint64_t count)
 {
-	return (int32_t)(pt - v) <= 0;
+	return count >= mark;
 }
 
 /*
- * tlpage_read - the value of slot @i if it still serves timeline
- * generation @gen fast.  Return: true and *@value, or false (ask the
+ * tlpage_read - the count of slot @i if it still serves timeline
+ * generation @gen fast.  Return: true and *@count, or false (ask the
  * broker).
  */
-static inline bool tlpage_read(void *page, uint32_t i, uint32_t gen, uint32_t *value)
+static inline bool tlpage_read(void *page, uint32_t i, uint32_t gen, uint64_t *count)
 {
 	struct tlpage_slot *s;
 	uint32_t g;
@@ -222,25 +234,26 @@ static inline bool tlpage_read(void *page, uint32_t i, uint32_t gen, uint32_t *v
 	g = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
 	if (g != gen || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != TLPAGE_FAST)
 		return false;
-	*value = __atomic_load_n(&s->value, __ATOMIC_SEQ_CST);
+	*count = __atomic_load_n(&s->count, __ATOMIC_SEQ_CST);
 	return __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) == gen;
 }
 
 /*
- * tlpage_point_time - the time the point @seqno of slot @i (generation
- * @gen) signaled, if the slot's applied entries still show the step that
- * reached it (the entry before it below @seqno, both intact) and the slot
- * still serves that timeline fast.  Only for a point that was pending
- * when it became known (a point made signaled has its own time).
+ * tlpage_point_time - the time the point of mark @mark of slot @i
+ * (generation @gen) signaled, if the slot's applied entries still show the
+ * step that reached it (the entry before it below @mark, both intact) and
+ * the slot still serves that timeline fast.  Only for a point that was
+ * pending when it became known (a point made signaled has its own time).
  * Return: true and *@ts, or false (ask the broker).
  */
-static inline bool tlpage_point_time(void *page, uint32_t i, uint32_t gen, uint32_t seqno,
+static inline bool tlpage_point_time(void *page, uint32_t i, uint32_t gen, uint64_t mark,
 				     int64_t *ts)
 {
 	struct tlpage_slot *s;
-	uint32_t head, v;
+	uint32_t head;
+	uint64_t c;
 
-	if (!tlpage_read(page, i, gen, &v) || !tlpage_passed(seqno, v))
+	if (!tlpage_read(page, i, gen, &c) || !tlpage_passed(mark, c))
 		return false;
 	s = tlpage_slot(page, i);
 	head = __atomic_load_n(&s->applied_head, __ATOMIC_ACQUIRE);
@@ -249,17 +262,17 @@ static inline bool tlpage_point_time(void *page, uint32_t i, uint32_t gen, uint3
 		struct tlpage_applied *p = &s->applied[(pos - 1) % TLPAGE_APPLIED];
 		uint32_t eseq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
 		uint32_t pseq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
-		uint32_t ev = __atomic_load_n(&e->value, __ATOMIC_RELAXED);
-		uint32_t pv = __atomic_load_n(&p->value, __ATOMIC_RELAXED);
+		uint64_t ec = __atomic_load_n(&e->count, __ATOMIC_RELAXED);
+		uint64_t pc = __atomic_load_n(&p->count, __ATOMIC_RELAXED);
 		int64_t t = __atomic_load_n(&e->ts, __ATOMIC_RELAXED);
 
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (eseq != pos + 1 || pseq != pos || __atomic_load_n(&e->seq, __ATOMIC_RELAXED) != eseq ||
 		    __atomic_load_n(&p->seq, __ATOMIC_RELAXED) != pseq)
 			return false;	/* being rewritten: ask */
-		if (!tlpage_passed(seqno, ev))
+		if (!tlpage_passed(mark, ec))
 			return false;	/* not applied yet */
-		if (!tlpage_passed(seqno, pv)) {
+		if (!tlpage_passed(mark, pc)) {
 			if (t <= 0 || __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != gen)
 				return false;
 			*ts = t;
@@ -284,7 +297,7 @@ static inline bool tlpage_unsettled(void *page)
 }
 
 /*
- * tlpage_add - a signaler's INC of slot @i by @inc at time @ts: the value,
+ * tlpage_add - a signaler's INC of slot @i by @inc at time @ts: the count,
  * the log, the dirty marks.  The caller checked the slot (tlpage_read()).
  * *@first (if not NULL): whether the summary was empty (nothing was left
  * for the broker to apply: this INC is the one to nudge it).
@@ -294,13 +307,13 @@ static inline bool tlpage_add(void *page, uint32_t i, uint32_t inc, int64_t ts, 
 {
 	struct tlpage_hdr *h = tlpage_hdr(page);
 	struct tlpage_slot *s = tlpage_slot(page, i);
-	uint32_t v = __atomic_add_fetch(&s->value, inc, __ATOMIC_SEQ_CST);
+	uint64_t c = __atomic_add_fetch(&s->count, (uint64_t)inc, __ATOMIC_SEQ_CST);
 	uint32_t pos = __atomic_fetch_add(&s->log_head, 1, __ATOMIC_ACQ_REL);
 	struct tlpage_log *e = &s->log[pos % TLPAGE_LOG];
 
 	__atomic_store_n(&e->seq, 0, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	__atomic_store_n(&e->value, v, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->count, c, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->ts, ts, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->seq, pos + 1, __ATOMIC_RELEASE);
 	__atomic_fetch_or(&h->dirty[i / 64], 1ull << (i % 64), __ATOMIC_SEQ_CST);

@@ -1020,6 +1020,74 @@ static void t_swsync_wraparound(void)
 	CHECK_EQ(sf_status(create_fence(tl, 0x7ffffffeu)), 0);
 }
 
+/*
+ * Linux applies an INC in steps of at most INT_MAX, each signaling every
+ * point within reach, and a signaled point stays signaled: a point
+ * pending at distance d signals once d was added, however large the INCs,
+ * and one signaled at creation stays so however far the value wraps past
+ * it.  (dmasync's timeline page decided both from a 32-bit compare of
+ * seqno and value, which cannot tell once INCs total 2^31 or more.)
+ */
+static void t_swsync_huge_increments(void)
+{
+	int tl = open_timeline(), f5 = create_fence(tl, 5), f;
+	struct sync_fence_info born, later;
+
+	/* one INC past a pending point by far more than INT_MAX */
+	inc(tl, 0xffffffffu);
+	CHECK_EQ(sf_status(f5), 1);
+	CHECK_EQ(revents(f5, POLLIN, 0), POLLIN);
+	/* the value wrapped to exactly 0xffffffff */
+	CHECK_EQ(sf_status(create_fence(tl, 0xffffffffu)), 1);
+	f = create_fence(tl, 0);
+	CHECK_EQ(sf_status(f), 0);
+	CHECK_EQ(revents(f, POLLIN, 0), 0);
+	inc(tl, 1);
+	CHECK_EQ(sf_status(f), 1);
+
+	tl = open_timeline();
+	f = create_fence(tl, 1);
+	inc(tl, 0x90000000u);
+	CHECK_EQ(sf_status(f), 1);
+	CHECK_EQ(revents(f, POLLIN, 0), POLLIN);
+	f = create_fence(tl, 0x90000001u);
+	CHECK_EQ(sf_status(f), 0);
+	inc(tl, 0xffffffffu);
+	CHECK_EQ(sf_status(f), 1);
+
+	/* signaled at creation (half the number space ahead, or behind),
+	 * then passed by the wrapping value: still signaled, same time */
+	tl = open_timeline();
+	f = create_fence(tl, 0x80000000u);
+	CHECK_EQ(sf_status(f), 1);
+	born = sf_fence(f);
+	inc(tl, 1);
+	CHECK_EQ(sf_status(f), 1);
+	later = sf_fence(f);
+	CHECK_EQ(later.status, 1);
+	CHECK_EQ(later.timestamp_ns, born.timestamp_ns);
+	CHECK_EQ(revents(f, POLLIN, 0), POLLIN);
+
+	tl = open_timeline();
+	f = create_fence(tl, 0xfffffff0u);
+	CHECK_EQ(sf_status(f), 1);
+	inc(tl, 0x7fffffffu);
+	CHECK_EQ(sf_status(f), 1);
+	inc(tl, 0x7fffffffu);
+	CHECK_EQ(sf_status(f), 1);
+
+	/* signaled by an INC, then the value wraps all the way round */
+	tl = open_timeline();
+	inc(tl, 1);
+	f = create_fence(tl, 2);
+	inc(tl, 1);
+	CHECK_EQ(sf_status(f), 1);
+	inc(tl, 0x80000000u);
+	inc(tl, 0x7fffffffu);
+	CHECK_EQ(sf_status(f), 1);
+	CHECK_EQ(revents(f, POLLIN, 0), POLLIN);
+}
+
 static void t_swsync_inc_signals_in_order(void)
 {
 	int tl = open_timeline();
@@ -4663,6 +4731,7 @@ static const struct test tests[] = {
 	T(swsync_fence_fd_flags, SW, 0, "sw_sync: fence fds are O_RDONLY with FD_CLOEXEC"),
 	T(swsync_past_value_born_signaled, SW, 0, "sw_sync: a point at or below the timeline value is born signaled"),
 	T(swsync_wraparound, SW, 0, "sw_sync: 32-bit wrap-aware seqno compare, INC above INT_MAX"),
+	T(swsync_huge_increments, SW, 0, "sw_sync: INCs past 2^31 signal what Linux's steps do; signaled stays signaled"),
 	T(swsync_inc_signals_in_order, SW, 0, "sw_sync: INC signals every point up to the new value"),
 	T(swsync_same_value_shares_fence, SW, 0, "sw_sync: two fences for one pending value share a dma_fence"),
 	T(swsync_close_timeline_enoent, SW, 0, "sw_sync: closing the timeline signals pending points with -ENOENT"),
