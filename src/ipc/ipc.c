@@ -179,7 +179,10 @@ int ipc_default_socket(char *buf, size_t len)
 	r = check_dir(dir);
 	if (r)
 		return r;
-	r = snprintf(buf, len, "%s/broker", dir);
+	/* One socket per protocol version: a broker of another version that
+	 * lingers (an older one, with objects still alive) is not in the way
+	 * of programs built with this one (it would answer them EPROTO). */
+	r = snprintf(buf, len, "%s/broker-v%d", dir, IPC_VERSION);
 	return r < 0 || (size_t)r >= len ? -ENAMETOOLONG : 0;
 }
 

@@ -328,9 +328,10 @@ enum ipc_kind ipc_marked_kind(int fd);
 
 /*
  * ipc_default_socket - the broker's socket path: $DMASYNC_SOCKET, else
- * $XDG_RUNTIME_DIR/dmasync/broker, else /tmp/dmasync-$UID/broker; the
- * directory of the last two is created 0700 and refused (-EPERM) if it is
- * not a directory of ours that only we can enter.
+ * $XDG_RUNTIME_DIR/dmasync/broker-vN, else /tmp/dmasync-$UID/broker-vN
+ * (N: IPC_VERSION); the directory of the last two is created 0700 and
+ * refused (-EPERM) if it is not a directory of ours that only we can
+ * enter.
  * Return: 0 or a negative errno.
  */
 int ipc_default_socket(char *buf, size_t len);
