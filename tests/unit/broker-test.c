@@ -218,6 +218,51 @@ TEST(long_socket_path)
 	CHECK(exists(path));
 }
 
+/*
+ * The default socket is per protocol version: a broker of another version
+ * on the runtime directory's old name (here a socket that listens and
+ * never answers, where the client would wait for ever) is not in the way;
+ * the client starts its own on broker-vN.
+ */
+TEST(default_socket_per_protocol_version)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[128], sub[160], want[200];
+	int old, st = -1;
+	pid_t pid;
+
+	fresh_socket(dir, sizeof(dir));
+	REQUIRE(mkdir(dir, 0700) == 0);
+	snprintf(sub, sizeof(sub), "%s/dmasync", dir);
+	REQUIRE(mkdir(sub, 0700) == 0);
+	REQUIRE(strlen(sub) + sizeof("/broker") <= sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sub, strlen(sub));
+	memcpy(sa.sun_path + strlen(sub), "/broker", sizeof("/broker"));
+	old = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	REQUIRE(old >= 0);
+	REQUIRE(bind(old, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(old, 8) == 0);
+	snprintf(want, sizeof(want), "%s/broker-v%d", sub, IPC_VERSION);
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		int tl, f;
+
+		alarm(20);
+		unsetenv("DMASYNC_SOCKET");
+		setenv("XDG_RUNTIME_DIR", dir, 1);
+		tl = open_tl();
+		f = create_fence(tl, 1);
+		_exit(f >= 0 && inc(tl, 1) == 0 && status(f) == 1 ? 0 : 2);
+	}
+	REQUIRE(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(exists(want));
+	close(old);
+	/* the broker leaves once idle: nothing of it outlives the case */
+	CHECK(WAIT_UNTIL(!exists(want), 5000));
+}
+
 /* Clients racing to start it start one. */
 TEST(racing_clients_start_one_broker)
 {
