@@ -744,7 +744,11 @@ static bool handle(struct broker_client *c, struct ipc_msg *in, struct ipc_msg *
 		break;
 	}
 	case IPC_SETTLE:
-		break;	/* the drain before every request did the work */
+		/* The drain before every request applied the page; a reaped
+		 * child's last copies went before its parent's wait returned. */
+		if (in->hdr.arg0 & IPC_SETTLE_HANGUPS)
+			engine_settle_hangups();
+		break;
 	case IPC_PROXY_CREATE: {
 		struct ipc_proxy p;
 		uint64_t id;

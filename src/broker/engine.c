@@ -93,6 +93,11 @@ static void describe_points(struct dma_fence *fence, struct engine_obj_info *inf
 	info->n_points = ok && n >= 2 ? n : 0;
 }
 
+void engine_settle_hangups(void)
+{
+	uapi_files_settle();
+}
+
 void engine_trust_scratch(void *p, size_t len)
 {
 	uaccess_trust_range(p, len);

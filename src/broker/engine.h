@@ -62,6 +62,10 @@ enum ipc_kind engine_identify_claim(int fd, struct engine_obj_info *info, void *
  */
 void engine_trust_scratch(void *p, size_t len);
 
+/* Release now every object whose last fd is closed already (its hang-up
+ * queued): uapi_files_settle(). */
+void engine_settle_hangups(void);
+
 /*
  * A copy of the fd of the object with (@dev, @ino) was closed somewhere:
  * if no copy is left, release the object now (a timeline's points signal

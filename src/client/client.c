@@ -1073,6 +1073,26 @@ void client_settle(void)
 	errno = saved;
 }
 
+void client_settle_hangups(void)
+{
+	struct ipc_msg req = { .hdr = { .op = IPC_SETTLE, .arg0 = IPC_SETTLE_HANGUPS } }, rep;
+	uint64_t owner;
+	int saved;
+
+	/* Not connected: nothing of ours the child could have held (and no
+	 * broker is started for this).  Not in a signal handler that
+	 * interrupted us holding the lock. */
+	if (__atomic_load_n(&conn_fd, __ATOMIC_RELAXED) < 0 || client_busy())
+		return;
+	saved = errno;
+	client_lock(&conn_lock);
+	owner = broker_id;
+	if (owner && !roundtrip_to_locked(&req, &rep, owner))
+		ipc_msg_close_fds(&rep);
+	client_unlock(&conn_lock);
+	errno = saved;
+}
+
 /* The doorbell of @obj's slot if this process holds it already (a user
  * more, for client_doorbell_put()), or -1: never a request. */
 static int doorbell_held(const struct client_obj *obj)

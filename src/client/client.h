@@ -362,6 +362,16 @@ void client_doorbell_set_put(int fd, int set, bool own);
  */
 void client_settle(void);
 
+/*
+ * client_settle_hangups - after the process reaped a child: ask the
+ * broker it is connected to (none: nothing) to release every object whose
+ * last fd is closed already, as the child's exit closed its fds (Linux
+ * has released what they were the last copies of before wait returns).
+ * One round trip; errno kept; nothing in a signal handler that
+ * interrupted the client (client_busy()).
+ */
+void client_settle_hangups(void);
+
 /* IPC_MIRROR: a new fd (ours to keep) whose readiness mirrors the buffer's
  * (readable: POLLIN ready; writable: POLLOUT ready). */
 int client_mirror(int fd);

@@ -51,7 +51,9 @@ enum ipc_op {
 			 * points released (tools: `dmasync fault`) */
 	IPC_DOORBELL,	/* arg0: slot + 1, arg1: its gen -> fd: the slot's doorbell
 			 * (the broker watches it: a ring wakes it as a NUDGE) */
-	IPC_SETTLE,	/* -> 0 once every INC made in the timeline page is applied */
+	IPC_SETTLE,	/* -> 0 once every INC made in the timeline page is applied;
+			 * arg0 IPC_SETTLE_HANGUPS: and every object whose last
+			 * fd was closed before is released (a child reaped) */
 	IPC_NUDGE,	/* no reply: an INC was made in the timeline page, apply it */
 	IPC_PROXY_CREATE, /* struct ipc_proxy -> fd: a sync file of a proxy fence,
 			 * arg0: its id (0: made signaled, no PROXY_SIGNAL due) */
@@ -180,6 +182,8 @@ struct ipc_ioctl {
  * object it uses fresh, for the day its broker is gone.
  */
 #define IPC_IOCTL_UNIDENTIFIED 1u
+/* IPC_SETTLE's arg0: also release what the hang-ups queued name. */
+#define IPC_SETTLE_HANGUPS 1u
 #define IPC_IOCTL_NOT_OURS 0x6e6f74u
 
 /*

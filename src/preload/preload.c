@@ -3713,6 +3713,75 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	return r;
 }
 
+/* ---- children ------------------------------------------------------------------------------- */
+
+/*
+ * A child that exited or was killed closed its fds before its parent's
+ * wait could report it, and Linux had released by then what they were the
+ * last copies of (a timeline's pending points signaled -ENOENT).  The
+ * broker learns of such closes from hang-up events, a moment later: ask it
+ * to finish them before the program looks (client_settle_hangups(): only
+ * in a process connected to a broker; nothing in a signal handler that
+ * interrupted dmasync).  A stopped or continued child closed nothing.
+ */
+static SLOW void reaped(const int *status)
+{
+	int st;
+
+	if (status && !copy_from_user(&st, status, sizeof(st)) && !WIFEXITED(st) &&
+	    !WIFSIGNALED(st))
+		return;
+	client_settle_hangups();
+}
+
+EXPORT pid_t waitpid(pid_t pid, int *status, int options)
+{
+	pid_t r = dmasync_real_waitpid(pid, status, options);
+
+	if (r > 0)
+		reaped(status);
+	return r;
+}
+
+EXPORT pid_t wait(int *status)
+{
+	pid_t r = dmasync_real_wait(status);
+
+	if (r > 0)
+		reaped(status);
+	return r;
+}
+
+EXPORT pid_t wait3(int *status, int options, struct rusage *ru)
+{
+	pid_t r = dmasync_real_wait3(status, options, ru);
+
+	if (r > 0)
+		reaped(status);
+	return r;
+}
+
+EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
+{
+	pid_t r = dmasync_real_wait4(pid, status, options, ru);
+
+	if (r > 0)
+		reaped(status);
+	return r;
+}
+
+EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options)
+{
+	int r = dmasync_real_waitid(type, id, info, options);
+	siginfo_t si;
+
+	/* WNOWAIT too: the child is a zombie, its fds closed all the same. */
+	if (!r && info && !copy_from_user(&si, info, sizeof(si)) && si.si_pid > 0 &&
+	    (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED))
+		client_settle_hangups();
+	return r;
+}
+
 /* ---- setup ---------------------------------------------------------------------------------- */
 
 /* Every close goes through the wrappers now: the table of fd numbers can

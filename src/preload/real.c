@@ -10,6 +10,7 @@
 #include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -175,6 +176,12 @@ void dmasync_real_closefrom(int lo)
 	CALL(closefrom)(lo);
 }
 
+PASS(pid_t, wait, (int *status), (status))
+PASS(pid_t, waitpid, (pid_t pid, int *status, int options), (pid, status, options))
+PASS(pid_t, wait3, (int *status, int options, struct rusage *ru), (status, options, ru))
+PASS(pid_t, wait4, (pid_t pid, int *status, int options, struct rusage *ru),
+     (pid, status, options, ru))
+PASS(int, waitid, (idtype_t type, id_t id, siginfo_t *info, int options), (type, id, info, options))
 PASS(int, dup, (int fd), (fd))
 PASS(int, dup2, (int fd, int fd2), (fd, fd2))
 PASS(int, dup3, (int fd, int fd2, int flags), (fd, fd2, flags))

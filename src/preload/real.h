@@ -25,6 +25,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 int dmasync_real_open(const char *path, int flags, ...);
 int dmasync_real_openat(int dirfd, const char *path, int flags, ...);
@@ -33,6 +35,11 @@ int dmasync_real_openat_mode(int dirfd, const char *path, int flags, mode_t mode
 int dmasync_real_close(int fd);
 int dmasync_real_close_range(unsigned int lo, unsigned int hi, int flags);
 void dmasync_real_closefrom(int lo);
+pid_t dmasync_real_wait(int *status);
+pid_t dmasync_real_waitpid(pid_t pid, int *status, int options);
+pid_t dmasync_real_wait3(int *status, int options, struct rusage *ru);
+pid_t dmasync_real_wait4(pid_t pid, int *status, int options, struct rusage *ru);
+int dmasync_real_waitid(idtype_t type, id_t id, siginfo_t *info, int options);
 int dmasync_real_dup(int fd);
 int dmasync_real_dup2(int fd, int fd2);
 int dmasync_real_dup3(int fd, int fd2, int flags);

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -98,6 +99,13 @@ static bool monitor_running;
  * handled before it is released (uapi_file_closed() relies on that).
  */
 #define INOTIFY_ID ((u64)-2)
+/* uapi_files_settle()'s ping of the monitor: an eventfd in its set,
+ * EPOLLONESHOT, that only the monitor thread answers. */
+#define PING_ID ((u64)-4)
+static int ping_fd = -1;
+static pthread_mutex_t settle_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t pings_asked, pings_done;
+static _Thread_local bool in_monitor;
 static int ino_fd = -1;
 static pthread_mutex_t ino_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct uapi_file **by_wd;
@@ -434,6 +442,9 @@ static void fork_child(void)
 	 */
 	child_renew(&epfd, epoll_create1(EPOLL_CLOEXEC));
 	child_renew(&ino_fd, inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+	if (ping_fd >= 0)
+		close(ping_fd);	/* made again by the child's first settle */
+	ping_fd = -1;
 	if (epfd >= 0 && ino_fd >= 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = INOTIFY_ID };
 
@@ -580,6 +591,46 @@ static int handle_inotify(void)
 	return released;
 }
 
+/*
+ * A settler's ping (uapi_files_settle()).  In the monitor thread: every
+ * event that was ready before the ping has been handled (the ready list is
+ * first in, first out, and the monitor handles its rounds in order), so
+ * answer it.  Elsewhere (a thread draining hang-ups took it): give it back
+ * to the monitor, re-armed once that thread's drain is over.
+ */
+static bool ping_taken;
+
+/* The ping's registration, one-shot, armed again. */
+static void ping_rearm(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = PING_ID };
+	int ep, pf;
+
+	pthread_mutex_lock(&registry_lock);
+	ep = epfd;
+	pf = ping_fd;
+	pthread_mutex_unlock(&registry_lock);
+	if (ep >= 0 && pf >= 0)
+		epoll_ctl(ep, EPOLL_CTL_MOD, pf, &ev);
+}
+
+static void handle_ping(void)
+{
+	uint64_t v;
+
+	if (!in_monitor) {
+		__atomic_store_n(&ping_taken, true, __ATOMIC_RELAXED);
+		return;
+	}
+	if (read(ping_fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing written, which cannot be; answer anyway */
+	}
+	__atomic_store_n(&pings_done, __atomic_load_n(&pings_asked, __ATOMIC_SEQ_CST),
+			 __ATOMIC_SEQ_CST);
+	futex_wake(&pings_done, INT_MAX);
+	ping_rearm();
+}
+
 /* Return: the number of hang-ups (closed objects) among the events. */
 static int handle_events(struct epoll_event *ev, int n)
 {
@@ -590,6 +641,10 @@ static int handle_events(struct epoll_event *ev, int n)
 
 		if (ev[i].data.u64 == INOTIFY_ID) {
 			hangups += handle_inotify();
+			continue;
+		}
+		if (ev[i].data.u64 == PING_ID) {
+			handle_ping();
 			continue;
 		}
 		if (ev[i].data.u64 & FD_WATCH_TAG) {
@@ -628,6 +683,7 @@ static void *monitor_main(void *arg)
 	/* This thread sleeps for long: let its deferred frees complete
 	 * without it, and hand them over after every round. */
 	core_rcu_thread_free_in_worker();
+	in_monitor = true;
 	for (;;) {
 		int n = epoll_wait(fd, ev, 32, -1);
 
@@ -709,7 +765,45 @@ int uapi_files_drain(void)
 		return 0;
 	while ((n = epoll_wait(fd, ev, 32, 0)) > 0)
 		total += handle_events(ev, n);
+	if (__atomic_exchange_n(&ping_taken, false, __ATOMIC_ACQ_REL))
+		ping_rearm();	/* the monitor's to answer */
 	return total;
+}
+
+int uapi_files_settle(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = PING_ID };
+	bool ping = false;
+	uint32_t t, done;
+	int n;
+
+	if (core_spinlocks_held() || in_monitor)
+		return 0;
+	n = uapi_files_drain();
+	/* One settler at a time: one ping in flight, answered for it. */
+	pthread_mutex_lock(&settle_lock);
+	pthread_mutex_lock(&registry_lock);
+	if (monitor_running && epfd >= 0 && ping_fd < 0) {
+		int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+		if (fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)) {
+			close(fd);
+			fd = -1;
+		}
+		set_own(&ping_fd, fd);
+	}
+	ping = monitor_running && ping_fd >= 0;
+	if (ping) {
+		uint64_t one = 1;
+
+		t = __atomic_add_fetch(&pings_asked, 1, __ATOMIC_SEQ_CST);
+		ping = write(ping_fd, &one, sizeof(one)) == sizeof(one);
+	}
+	pthread_mutex_unlock(&registry_lock);
+	while (ping && (int32_t)(t - (done = __atomic_load_n(&pings_done, __ATOMIC_SEQ_CST))) > 0)
+		futex_wait_until(&pings_done, done, -1);
+	pthread_mutex_unlock(&settle_lock);
+	return n;
 }
 
 bool uapi_files_reclaim_fds(int err)

@@ -350,6 +350,19 @@ int uapi_files_reap(void);
 int uapi_files_drain(void);
 
 /*
+ * uapi_files_settle - release every object whose last fd was closed before
+ * the call (its hang-up event queued), before returning: what
+ * uapi_files_drain() finds, and what the monitor thread holds, which it is
+ * asked to finish (a ping through its set, answered after every event
+ * queued before it).  For the broker, after a client reaped a child that
+ * may have held last copies (Linux releases them before the parent's
+ * wait returns).  Not from the monitor thread, nor holding a spinlock
+ * (then it does nothing).  A hang-up another thread's drain took just
+ * before may still be in progress.  Return: how many this thread handled.
+ */
+int uapi_files_settle(void);
+
+/*
  * uapi_files_reclaim_fds - a call that makes fds failed with errno @err:
  * whether to try it once more, because it was EMFILE or ENFILE and closed
  * objects whose hang-up was pending (each holding an internal fd) were

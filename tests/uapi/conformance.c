@@ -1293,6 +1293,44 @@ static void t_syncfile_poll_blocking_child(void)
 	CHECKF(ms_since(t0) >= MIN_WAIT_MS, "woke after %lld ms", (long long)ms_since(t0));
 }
 
+/*
+ * A timeline whose last fd goes with a child's exit: its points have
+ * signaled -ENOENT by the time the parent's waitpid() returns (the exit
+ * closes the child's fds before the parent can reap it).  Looped, since a
+ * late release shows only now and then.
+ */
+static void t_swsync_released_by_exit(void)
+{
+	int late = 0, bad = 0;
+
+	for (int i = 0; i < 40; i++) {
+		int tl = open_timeline(), f = create_fence(tl, 1), go[2], st;
+		pid_t pid;
+		char c;
+
+		REQUIRE(f >= 0 && pipe2(go, O_CLOEXEC) == 0);
+		fflush(stdout);
+		pid = fork();
+		REQUIRE(pid >= 0);
+		if (pid == 0) {
+			/* holds the timeline until the parent let go of it */
+			close(go[1]);
+			_exit(read(go[0], &c, 1) == 0 ? 0 : 1);
+		}
+		close(go[0]);
+		U_close(tl);
+		close(go[1]);
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+			bad++;
+		st = sf_status(f);
+		late += st == 0;
+		bad += st != 0 && st != -ENOENT;
+		U_close(f);
+	}
+	CHECK_EQ(late, 0);
+	CHECK_EQ(bad, 0);
+}
+
 static void t_syncfile_poll_many(void)
 {
 	int t1 = open_timeline(), t2 = open_timeline();
@@ -4743,6 +4781,7 @@ static const struct test tests[] = {
 	T(syncfile_poll_sticky, SW, 0, "sync_file: poll POLLIN only, sticky once signaled"),
 	T(syncfile_poll_blocking_thread, SW, 0, "sync_file: blocking poll woken by INC from a thread"),
 	T(syncfile_poll_blocking_child, SW, F_XPROC, "sync_file: blocking poll woken by INC from a forked child"),
+	T(swsync_released_by_exit, SW, F_XPROC | F_KERNEL, "sw_sync: a timeline whose last fd goes with a child's exit has signaled -ENOENT when waitpid() returns"),
 	T(syncfile_poll_many, SW, 0, "sync_file: poll on several sync_files"),
 	T(syncfile_ppoll_timeout, SW, 0, "sync_file: ppoll times out, then reports POLLIN"),
 	T(syncfile_lseek_read, SW, F_KERNEL, "sync_file: lseek ESPIPE, read EINVAL"),
