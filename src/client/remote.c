@@ -590,6 +590,8 @@ static int sync_file_epoll_ctl(int epfd, int op, int fd, struct epoll_event *eve
 	return r < 0 ? fail(r) : r;
 }
 
+bool client_epoll_sets_hold_ours;
+
 int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, bool *handled)
 {
 	struct client_obj obj;
@@ -597,6 +599,9 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 	struct epoll_event ev;
 	int r = client_find(fd, &obj), m;
 
+	if (r == 1 && op != EPOLL_CTL_DEL &&
+	    (obj.kind == IPC_KIND_SYNC_FILE || obj.kind == IPC_KIND_DMA_BUF))
+		__atomic_store_n(&client_epoll_sets_hold_ours, true, __ATOMIC_RELAXED);
 	if (r == 1 && obj.kind == IPC_KIND_SYNC_FILE) {
 		*handled = true;
 		return sync_file_epoll_ctl(epfd, op, fd, event);

@@ -19,6 +19,18 @@ long client_entry_ioctl(int fd, unsigned long request, void *arg, bool *handled)
 int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
 		       const sigset_t *sigmask, bool *handled);
 int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, bool *handled);
+/*
+ * Set (for good) once the process registered a sync file or dma-buf in an
+ * epoll set: a poll() or select() of an epoll fd may then observe them, so
+ * it settles INCs made in the timeline page first (client_settle(): one
+ * load when none is on its way), as epoll_wait() does.
+ */
+extern bool client_epoll_sets_hold_ours;
+static inline void client_settle_for_epoll_sets(void)
+{
+	if (__atomic_load_n(&client_epoll_sets_hold_ours, __ATOMIC_RELAXED))
+		client_settle();
+}
 void *client_entry_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset,
 			bool *handled);
 off_t client_entry_lseek(int fd, off_t offset, int whence, bool *handled);

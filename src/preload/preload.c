@@ -3541,10 +3541,12 @@ static SLOW int poll_slow(struct pollfd *fds, nfds_t n, int timeout)
 {
 	int saved = errno, kinds = client_enabled() ? poll_kinds(fds, n) : 0, r;
 
-	if (!(kinds & (POLL_DMABUF | POLL_SYNC_FILE)) && (n <= 64 || !client_enabled()))
+	if (!(kinds & (POLL_DMABUF | POLL_SYNC_FILE)) && (n <= 64 || !client_enabled())) {
+		client_settle_for_epoll_sets();
 		r = dmasync_real_poll(fds, n, timeout);
-	else
+	} else {
 		r = dmasync_poll(fds, n, timeout);
+	}
 	if (r > 0 && (kinds & (POLL_SYNC_FILE | POLL_TIMELINE)))
 		r = trim_sync_files(fds, n);
 	if (r >= 0)
@@ -3552,9 +3554,12 @@ static SLOW int poll_slow(struct pollfd *fds, nfds_t n, int timeout)
 	return r;
 }
 
+/* An epoll fd among them (not dmasync's) may report a sync file whose
+ * INC is on its way: the slow path settles first. */
 EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-	if (FAST(poll_all_none(fds, n)))
+	if (FAST(!__atomic_load_n(&client_epoll_sets_hold_ours, __ATOMIC_RELAXED) &&
+		 poll_all_none(fds, n)))
 		return dmasync_real_poll(fds, n, timeout);
 	return poll_slow(fds, n, timeout);
 }
@@ -3570,9 +3575,10 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const
 {
 	int saved = errno, kinds = client_enabled() ? poll_kinds(fds, n) : 0, r;
 
-	if (!(kinds & (POLL_DMABUF | POLL_SYNC_FILE)) && (n <= 64 || !client_enabled()))
+	if (!(kinds & (POLL_DMABUF | POLL_SYNC_FILE)) && (n <= 64 || !client_enabled())) {
+		client_settle_for_epoll_sets();
 		r = dmasync_real_ppoll(fds, n, tmo, mask);
-	else
+	} else
 		r = dmasync_ppoll(fds, n, tmo, mask);
 	if (r > 0 && (kinds & (POLL_SYNC_FILE | POLL_TIMELINE)))
 		r = trim_sync_files(fds, n);
@@ -3683,8 +3689,10 @@ EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 		tsp = &ts;
 	}
 	rc = select_via_poll(n, r, w, e, tsp, NULL, &handled);
-	if (!handled)
+	if (!handled) {
+		client_settle_for_epoll_sets();	/* errno kept */
 		return dmasync_real_select(n, r, w, e, tv);
+	}
 	if (rc >= 0)
 		errno = saved;
 	return rc;
@@ -3697,8 +3705,10 @@ EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec
 	bool handled;
 
 	rc = select_via_poll(n, r, w, e, tmo, mask, &handled);
-	if (!handled)
+	if (!handled) {
+		client_settle_for_epoll_sets();	/* errno kept */
 		return dmasync_real_pselect(n, r, w, e, tmo, mask);
+	}
 	if (rc >= 0)
 		errno = saved;
 	return rc;

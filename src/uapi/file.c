@@ -622,7 +622,7 @@ static void handle_ping(void)
 		__atomic_store_n(&ping_taken, true, __ATOMIC_RELAXED);
 		return;
 	}
-	if (read(ping_fd, &v, sizeof(v)) < 0) {
+	if (read(__atomic_load_n(&ping_fd, __ATOMIC_RELAXED), &v, sizeof(v)) < 0) {
 		/* EAGAIN: nothing written, which cannot be; answer anyway */
 	}
 	__atomic_store_n(&pings_done, __atomic_load_n(&pings_asked, __ATOMIC_SEQ_CST),

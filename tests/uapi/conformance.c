@@ -1331,6 +1331,68 @@ static void t_swsync_released_by_exit(void)
 	CHECK_EQ(bad, 0);
 }
 
+/*
+ * An epoll set holding a sync file is readable once the sync file is:
+ * right after this process's INC, and right after another process's INC
+ * that it learned of (here through a pipe), poll(), select() and a set
+ * holding that set see it with no timeout.  Looped, since a late signal
+ * shows only now and then.
+ */
+static void t_epoll_set_polled_after_inc(void)
+{
+	int late_own = 0, late_sel = 0, late_nest = 0, late_other = 0;
+
+	for (int i = 0; i < 20; i++) {
+		int tl = open_timeline(), f = create_fence(tl, 1), g = create_fence(tl, 2);
+		int ep = epoll_create1(EPOLL_CLOEXEC), outer = epoll_create1(EPOLL_CLOEXEC);
+		struct epoll_event ev = { .events = EPOLLIN };
+		struct pollfd p = { .fd = ep, .events = POLLIN };
+		struct pollfd po = { .fd = outer, .events = POLLIN };
+		int ep2 = epoll_create1(EPOLL_CLOEXEC), said[2], st;
+		struct pollfd p2 = { .fd = ep2, .events = POLLIN };
+		struct timeval zero = { 0, 0 };
+		fd_set rs;
+		pid_t pid;
+		char c;
+
+		REQUIRE(ep >= 0 && outer >= 0 && ep2 >= 0 && pipe2(said, O_CLOEXEC) == 0);
+		REQUIRE(epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev) == 0);
+		REQUIRE(epoll_ctl(outer, EPOLL_CTL_ADD, ep, &ev) == 0);
+		REQUIRE(epoll_ctl(ep2, EPOLL_CTL_ADD, g, &ev) == 0);
+		inc(tl, 1);
+		late_own += poll(&p, 1, 0) != 1 || p.revents != POLLIN;
+		FD_ZERO(&rs);
+		FD_SET(ep, &rs);
+		late_sel += select(ep + 1, &rs, NULL, NULL, &zero) != 1;
+		late_nest += poll(&po, 1, 0) != 1;
+		/* another process's INC, which it tells us of */
+		fflush(stdout);
+		pid = fork();
+		REQUIRE(pid >= 0);
+		if (pid == 0) {
+			__u32 one = 1;
+
+			_exit(U_ioctl(tl, SW_SYNC_IOC_INC, &one) || write(said[1], "x", 1) != 1);
+		}
+		if (read(said[0], &c, 1) == 1)
+			late_other += poll(&p2, 1, 0) != 1 || p2.revents != POLLIN;
+		CHECK_EQ(waitpid(pid, &st, 0), pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		close(said[0]);
+		close(said[1]);
+		close(ep);
+		close(ep2);
+		close(outer);
+		U_close(f);
+		U_close(g);
+		U_close(tl);
+	}
+	CHECK_EQ(late_own, 0);
+	CHECK_EQ(late_sel, 0);
+	CHECK_EQ(late_nest, 0);
+	CHECK_EQ(late_other, 0);
+}
+
 static void t_syncfile_poll_many(void)
 {
 	int t1 = open_timeline(), t2 = open_timeline();
@@ -4781,6 +4843,7 @@ static const struct test tests[] = {
 	T(syncfile_poll_sticky, SW, 0, "sync_file: poll POLLIN only, sticky once signaled"),
 	T(syncfile_poll_blocking_thread, SW, 0, "sync_file: blocking poll woken by INC from a thread"),
 	T(syncfile_poll_blocking_child, SW, F_XPROC, "sync_file: blocking poll woken by INC from a forked child"),
+	T(epoll_set_polled_after_inc, SW, F_XPROC | F_KERNEL, "sync_file in an epoll set: poll/select of the set (and of a set holding it) see the INC at once"),
 	T(swsync_released_by_exit, SW, F_XPROC | F_KERNEL, "sw_sync: a timeline whose last fd goes with a child's exit has signaled -ENOENT when waitpid() returns"),
 	T(syncfile_poll_many, SW, 0, "sync_file: poll on several sync_files"),
 	T(syncfile_ppoll_timeout, SW, 0, "sync_file: ppoll times out, then reports POLLIN"),
