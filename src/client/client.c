@@ -159,6 +159,29 @@ static void conn_drop_locked(void)
 static int connect_spawning_locked(bool may_spawn);
 
 /*
+ * conn_lock held, after a send on the connection failed with @err: whether
+ * its fd is no longer ours (closed, or another kind of file at its number:
+ * the program closed it with a raw system call, past the preload's close,
+ * which keeps it).  Then it is forgotten, not closed (the number may be
+ * the program's now), and the caller may connect again and send again: a
+ * send that failed delivered nothing.  EBADF with our fd still there is an
+ * attached fd's, the caller's to answer.
+ */
+static bool conn_lost_locked(int err)
+{
+	int fd = conn_fd;
+
+	if (fd < 0 || (err != -EBADF && err != -ENOTSOCK))
+		return false;
+	if (err == -EBADF && fcntl(fd, F_GETFD) >= 0)
+		return false;
+	client_lock(&send_lock);
+	__atomic_store_n(&conn_fd, -1, __ATOMIC_RELAXED);
+	client_unlock(&send_lock);
+	return true;
+}
+
+/*
  * send_oneway - send @msg, which has no reply, to broker instance @owner:
  * on the connection as it is, under send_lock alone (past another thread's
  * round trip); else (no connection yet, as in a fork child, or the send
@@ -169,17 +192,20 @@ static int connect_spawning_locked(bool may_spawn);
  */
 static int send_oneway(uint64_t owner, struct ipc_msg *msg, int flags)
 {
-	int r = -ENOTCONN, fd;
+	int r = -ENOTCONN, fd, failed = -1;
 
 	client_lock(&send_lock);
 	if (conn_fd >= 0 && owner == __atomic_load_n(&broker_id, __ATOMIC_RELAXED)) {
 		msg->hdr.seq = next_seq();
 		r = ipc_send(conn_fd, msg, flags);
+		failed = conn_fd;
 	}
 	client_unlock(&send_lock);
 	if (!r || r == -EAGAIN)
 		return r;
 	client_lock(&conn_lock);
+	if (failed >= 0 && failed == conn_fd)
+		conn_lost_locked(r);	/* then a new connection, below */
 	fd = connect_spawning_locked(false);
 	r = fd < 0 || owner != broker_id ? -ENOLINK : 0;
 	if (!r) {
@@ -687,8 +713,12 @@ static int roundtrip_to_locked(struct ipc_msg *req, struct ipc_msg *rep, uint64_
 static int roundtrip_carrying_locked(struct ipc_msg *req, const int *extra, unsigned int n_extra,
 				     struct ipc_msg *rep, uint64_t owner)
 {
-	int fd = owner ? connect_spawning_locked(false) : connect_locked(), r = 0;
+	bool again = true;
+	int fd, r;
 
+retry:
+	fd = owner ? connect_spawning_locked(false) : connect_locked();
+	r = 0;
 	if (fd < 0)
 		return owner && (fd == -ENOENT || fd == -ECONNREFUSED) ? -ENOLINK : fd;
 	if (owner && owner != broker_id)
@@ -701,11 +731,15 @@ static int roundtrip_carrying_locked(struct ipc_msg *req, const int *extra, unsi
 		done += m.nfds;
 		r = ipc_send(fd, &m, 0);
 	}
-	if (r == -EBADF)
-		return r;	/* an attached fd: the caller decides */
-	req->hdr.seq = next_seq();
-	if (!r)
+	if (!r) {
+		req->hdr.seq = next_seq();
 		r = ipc_send(fd, req, 0);
+	}
+	/* Our fd taken from under us: once more, on a new connection. */
+	if (again && conn_lost_locked(r)) {
+		again = false;
+		goto retry;
+	}
 	if (r == -EBADF)
 		return r;	/* an attached fd: the caller decides */
 	if (!r) {

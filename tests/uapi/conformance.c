@@ -1393,6 +1393,55 @@ static void t_epoll_set_polled_after_inc(void)
 	CHECK_EQ(late_other, 0);
 }
 
+/* The highest fd open, as the program sees them. */
+static int highest_fd(void)
+{
+	int hi = 2;
+
+	for (int fd = 3; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			hi = fd;
+	return hi;
+}
+
+/*
+ * A program that closes every fd above its highest with a raw
+ * close_range() system call (as some do before they exec, or to tidy up):
+ * every request after it works, the first included, and an INC is either
+ * done and answered 0 or not done.  (dmasync's own fds, which its
+ * close_range() wrapper goes around, are gone then.)
+ */
+static void t_raw_close_range_above_highest(void)
+{
+	int tl = open_timeline(), f = create_fence(tl, 1), g = create_fence(tl, 5), m, t2;
+	struct sync_merge_data md;
+	__u32 one = 1;
+
+	REQUIRE(f >= 0 && g >= 0);
+	syscall(SYS_close_range, highest_fd() + 1, ~0u, 0);
+	CHECK_EQ(U_ioctl(tl, SW_SYNC_IOC_INC, &one), 0);
+	CHECK_EQ(sf_status(f), 1);
+	syscall(SYS_close_range, highest_fd() + 1, ~0u, 0);
+	memset(&md, 0, sizeof(md));
+	md.fd2 = g;
+	strcpy(md.name, "m");
+	CHECK_EQ(U_ioctl(f, SYNC_IOC_MERGE, &md), 0);
+	m = md.fence;
+	CHECK(m >= 0);
+	syscall(SYS_close_range, highest_fd() + 1, ~0u, 0);
+	CHECK(create_fence(tl, 7) >= 0);
+	syscall(SYS_close_range, highest_fd() + 1, ~0u, 0);
+	t2 = U_open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
+	CHECK(t2 >= 0);
+	syscall(SYS_close_range, highest_fd() + 1, ~0u, 0);
+	CHECK_EQ(U_ioctl(tl, SW_SYNC_IOC_INC, &one), 0);
+	CHECK_EQ(sf_status(m), 0);
+	CHECK_EQ(U_ioctl(tl, SW_SYNC_IOC_INC, &(__u32){ 3 }), 0);
+	CHECK_EQ(sf_status(m), 1);
+	U_close(m);
+	U_close(t2);
+}
+
 static void t_syncfile_poll_many(void)
 {
 	int t1 = open_timeline(), t2 = open_timeline();
@@ -4844,6 +4893,7 @@ static const struct test tests[] = {
 	T(syncfile_poll_blocking_thread, SW, 0, "sync_file: blocking poll woken by INC from a thread"),
 	T(syncfile_poll_blocking_child, SW, F_XPROC, "sync_file: blocking poll woken by INC from a forked child"),
 	T(epoll_set_polled_after_inc, SW, F_XPROC | F_KERNEL, "sync_file in an epoll set: poll/select of the set (and of a set holding it) see the INC at once"),
+	T(raw_close_range_above_highest, SW, F_KERNEL, "requests after a raw close_range() system call of every fd above the highest all work"),
 	T(swsync_released_by_exit, SW, F_XPROC | F_KERNEL, "sw_sync: a timeline whose last fd goes with a child's exit has signaled -ENOENT when waitpid() returns"),
 	T(syncfile_poll_many, SW, 0, "sync_file: poll on several sync_files"),
 	T(syncfile_ppoll_timeout, SW, 0, "sync_file: ppoll times out, then reports POLLIN"),
