@@ -1033,7 +1033,7 @@ static SLOW int listing_open(enum dev_path p, int flags)
 	if (!(tool && *tool ? posix_spawn(&pid, tool, &fa, NULL, argv, env)
 			    : posix_spawnp(&pid, "dmasync", &fa, NULL, argv, env))) {
 		/* A program that ignores SIGCHLD has it reaped for us: ECHILD. */
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		while (dmasync_real_waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 		if (dmasync_real_lseek(memfd, 0, SEEK_END) > 0) {
 			char path[40];
