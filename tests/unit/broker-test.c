@@ -41,6 +41,7 @@
 #include <dmasync/sync_file.h>
 #include "client.h"
 #include "ipc.h"
+#include "tlpage.h"
 #include "test-harness.h"
 #include "uapi-test.h"
 
@@ -1468,22 +1469,25 @@ static int scribbled_page(void)
 	rep.payload = buf;
 	if (ipc_send(s, &req, 0) || ipc_recv(s, &rep, 0) || rep.nfds != 1)
 		return 4;
-	page = mmap(NULL, 4096 + 4096 * 128, PROT_READ | PROT_WRITE, MAP_SHARED, rep.fds[0], 0);
+	page = mmap(NULL, TLPAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, rep.fds[0], 0);
 	close(rep.fds[0]);
 	if (page == MAP_FAILED)
 		return 5;
-	/* every dirty bit, every slot's value and log garbage */
-	memset(page + 24, 0xff, 8 + 512);
-	for (int i = 0; i < 4096; i++) {
-		unsigned char *slot = page + 4096 + 128 * i;
+	/* every dirty bit, every slot's count and log garbage (the layout
+	 * from tlpage.h: it outgrew the literal offsets this once had) */
+	memset(&tlpage_hdr(page)->summary, 0xff, sizeof(tlpage_hdr(page)->summary));
+	memset(tlpage_hdr(page)->dirty, 0xff, sizeof(tlpage_hdr(page)->dirty));
+	for (uint32_t i = 0; i < TLPAGE_SLOTS; i++) {
+		struct tlpage_slot *slot = tlpage_slot(page, i);
 
-		memset(slot + 16, 0xee, 4);		/* log_head */
-		memset(slot + 32, 0xa5, 64);		/* log */
+		memset(&slot->count, 0xa5, sizeof(slot->count));
+		memset(&slot->log_head, 0xee, sizeof(slot->log_head));
+		memset(slot->log, 0xa5, sizeof(slot->log));
 	}
 	/* the broker still answers, and the timeline still works */
 	if (status(f) < 0 || inc(tl, 1) || revents(f, POLLIN, 1000) != POLLIN)
 		code |= 8;
-	munmap(page, 4096 + 4096 * 128);
+	munmap(page, TLPAGE_SIZE);
 	close(s);
 	close(f);
 	dmasync_close(tl);
