@@ -14,6 +14,15 @@
 #include "fork.h"
 #include "uaccess.h"
 
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+#include <valgrind/memcheck.h>
+#define under_valgrind() (RUNNING_ON_VALGRIND != 0)
+#define show_written(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)
+#else
+#define under_valgrind() false
+#define show_written(p, n) ((void)(p), (void)(n))
+#endif
+
 enum uaccess_mode {
 	UACCESS_PROBE,	/* probe every page with a syscall, then memcpy() */
 	UACCESS_VM,	/* process_vm_readv()/process_vm_writev() */
@@ -150,7 +159,9 @@ static void choose_mode(void)
 
 	/* Released with the mode: a thread that sees it chosen without going
 	 * through pthread_once() sees brk_start too. */
-	if (strict && *strict && *strict != '0')
+	/* Under valgrind: no probes (each would be reported as a system
+	 * call given a bad address, in the program's own error count). */
+	if ((strict && *strict && *strict != '0') || under_valgrind())
 		__atomic_store_n(&uaccess_mode, UACCESS_VM, __ATOMIC_RELEASE);
 	else
 		__atomic_store_n(&uaccess_mode, probes_work() ? UACCESS_PROBE : UACCESS_VM,
@@ -243,6 +254,12 @@ static int vm_copy(void *to, const void *from, size_t n, bool to_user)
 		local.iov_base = (void *)from;
 		remote.iov_base = to;
 		r = process_vm_writev(my_pid(), &local, 1, &remote, 1, 0);
+		/* A write memcheck cannot see (it tracks our own process's
+		 * memory only through our instructions and the system calls
+		 * it knows write it): tell it, as its wrapper of the kernel's
+		 * call would. */
+		if (r == (ssize_t)n)
+			show_written(to, n);
 	} else {
 		local.iov_base = to;
 		remote.iov_base = (void *)from;

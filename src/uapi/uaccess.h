@@ -28,6 +28,10 @@
  *    calls are refused (seccomp policies of some container runtimes),
  *    bytes are bounced through a temporary pipe, which reports EFAULT the
  *    same way.
+ *  - Under valgrind, the exact path only: memcheck would report every
+ *    probe (a system call handed a bad address on purpose) as the
+ *    program's error, and what process_vm_writev() writes is marked
+ *    written for it, as its wrappers of the kernel's calls do.
  *
  * Both helpers are thread-safe, keep working in a child after fork(), and
  * preserve errno.
