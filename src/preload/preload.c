@@ -3505,8 +3505,19 @@ static int trim_sync_files(struct pollfd *fds, nfds_t n)
 		struct client_obj obj;
 
 		if (fds[i].revents && !client_fd_none(fds[i].fd) && ours(fds[i].fd, &obj)) {
-			if (obj.kind == IPC_KIND_SYNC_FILE)
-				fds[i].revents &= POLLIN | POLLHUP | POLLERR | POLLNVAL;
+			/*
+			 * A sync file polls POLLIN or nothing.  Its socket hangs
+			 * up when the broker dies, with an error too (ECONNRESET:
+			 * the broker's end had bytes unread): the file is then
+			 * signaled with -ENOLINK (FILE_INFO), so it shows POLLIN,
+			 * if asked, as a fence signaled with an error does.
+			 * libsync's sync_wait(), and so Mesa, takes POLLERR for
+			 * a failed wait.
+			 */
+			if (obj.kind == IPC_KIND_SYNC_FILE && (fds[i].revents & (POLLHUP | POLLERR)))
+				fds[i].revents = (short)(fds[i].events & POLLIN);
+			else if (obj.kind == IPC_KIND_SYNC_FILE)
+				fds[i].revents &= POLLIN | POLLNVAL;
 			/* Files with no poll method: the kernel's default mask. */
 			else if (obj.kind == IPC_KIND_TIMELINE || obj.kind == IPC_KIND_UDMABUF_DEV ||
 				 obj.kind == IPC_KIND_HEAP_DEV)
@@ -3610,8 +3621,10 @@ EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
 }
 
 /*
- * select() of a dma-buf: its readiness goes through poll; the fd sets are
- * translated both ways.  Only when a set holds one (else libc's select).
+ * select() of a dma-buf or sync file: its readiness goes through poll (a
+ * sync file's as poll() shows it: never writable, readable once signaled,
+ * also when its broker died); the fd sets are translated both ways.  Only
+ * when a set holds one (else libc's select).
  */
 static int select_via_poll(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
 			   const sigset_t *mask, bool *handled)
@@ -3641,15 +3654,14 @@ static int select_via_poll(int n, fd_set *r, fd_set *w, fd_set *e, const struct 
 		p[np].revents = 0;
 		np++;
 	}
-	if (!any) {
-		if (sync)
-			client_settle();
+	if (!any && !sync)
 		return 0;
-	}
 	*handled = true;
 	rc = dmasync_ppoll(p, np, tmo, mask);
 	if (rc < 0)
 		return rc;
+	if (sync)
+		trim_sync_files(p, np);
 	if (r)
 		FD_ZERO(r);
 	if (w)
