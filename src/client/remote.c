@@ -734,6 +734,10 @@ void *client_entry_mmap(void *addr, size_t length, int prot, int flags, int fd, 
 		err = EINVAL;
 	else if (length > SIZE_MAX - PAGE)
 		err = ENOMEM;
+	/* A dma-buf's inode has no type: mappable up to ULONG_MAX bytes (a
+	 * negative offset goes past that). */
+	else if ((size_t)offset / PAGE > (SIZE_MAX - (length + PAGE - 1) / PAGE * PAGE) / PAGE)
+		err = EOVERFLOW;
 	else if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
 		err = EINVAL;
 	else if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY ||
@@ -747,6 +751,10 @@ void *client_entry_mmap(void *addr, size_t length, int prot, int flags, int fd, 
 		err = errno;
 	if (!err && S_ISSOCK(st.st_mode) && type == MAP_PRIVATE)
 		err = EINVAL;	/* udmabufs refuse private mappings */
+	/* The system heap maps its pages one by one as PFNs, and a private
+	 * (copy-on-write) mapping of PFNs must be made in one go: one page. */
+	if (!err && S_ISREG(st.st_mode) && type == MAP_PRIVATE && pages > 1)
+		err = EINVAL;
 	if (err) {
 		errno = err;
 		return MAP_FAILED;

@@ -605,8 +605,8 @@ static bool ours(int fd, struct client_obj *obj)
 	return client_enabled() && !client_busy() && client_find(fd, obj) == 1;
 }
 
-/* "/proc/self/fd/N", "/proc/thread-self/fd/N" or "/proc/PID/fd/N" for us:
- * N, else -1.  @what is "fd" or "fdinfo". */
+/* "/proc/self/fd/N", "/proc/thread-self/fd/N" or "/proc/PID/fd/N" for us
+ * (and "/dev/fd/N" for "fd"): N, else -1.  @what is "fd" or "fdinfo". */
 static int proc_fd_number(const char *path, const char *what)
 {
 	char self[32];
@@ -615,6 +615,10 @@ static int proc_fd_number(const char *path, const char *what)
 	long fd;
 	char *end;
 
+	if (!strcmp(what, "fd") && !strncmp(path, "/dev/fd/", 8)) {
+		rest = path + 5;	/* /dev/fd is /proc/self/fd */
+		goto number;
+	}
 	if (path[0] != '/' || path[1] != 'p' || strncmp(path, "/proc/", 6))
 		return -1;
 	path += 6;
@@ -627,6 +631,7 @@ static int proc_fd_number(const char *path, const char *what)
 		rest = path + strlen(self);
 	if (!rest)
 		return -1;
+number:
 	n = strlen(what);
 	if (strncmp(rest, what, n) || rest[n] != '/')
 		return -1;
@@ -1127,6 +1132,25 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 		if (fd >= 0)
 			errno = saved;
 		return fd;
+	}
+	/*
+	 * Reopening one of ours through /proc: a device or the sw_sync file
+	 * opens anew, as its path does; a dma-buf or sync file cannot be
+	 * opened (ENXIO).  Here a heap buffer would reopen its memfd, with
+	 * any access mode asked (a read-only buffer made writable).  O_PATH
+	 * opens nothing: the kernel's.
+	 */
+	if (path && !(flags & O_PATH) && (fd = proc_fd_number(path, "fd")) >= 0 && ours(fd, &obj)) {
+		p = obj.kind == IPC_KIND_TIMELINE     ? DP_SW_SYNC
+		    : obj.kind == IPC_KIND_UDMABUF_DEV ? DP_UDMABUF
+		    : obj.kind == IPC_KIND_HEAP_DEV    ? DP_HEAP
+						       : DP_NONE;
+		if (p == DP_NONE) {
+			errno = ENXIO;
+			return -1;
+		}
+		errno = saved;
+		return do_openat_slow(AT_FDCWD, dev_path_name(p), flags, mode);
 	}
 	fd = dmasync_real_openat(dirfd, path, flags, mode);
 	if (fd >= 0 && ordinary_path(path))
@@ -3325,6 +3349,28 @@ static bool record_live(const struct map_record *m)
 	return live;
 }
 
+/* Whether the mapping holding @addr is shared and writable (its line of
+ * /proc/self/maps says "rw?s"). */
+static bool mapping_shared_writable(unsigned long addr)
+{
+	char line[512], perms[8];
+	FILE *maps = dmasync_real_fopen("/proc/self/maps", "re");
+	bool yes = false;
+
+	if (!maps)
+		return false;
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && lo <= addr && addr < hi) {
+			yes = perms[1] == 'w' && perms[3] == 's';
+			break;
+		}
+	}
+	dmasync_real_fclose(maps);
+	return yes;
+}
+
 /* A live record of a dma-buf mapping meeting [@addr, @addr + @len), or
  * of a heap buffer's holding @addr (@memfd_only), copied to @out. */
 static bool dmabuf_mapped(unsigned long addr, unsigned long len, bool memfd_only,
@@ -3368,6 +3414,80 @@ EXPORT int msync(void *addr, size_t len, int flags)
 	if (FAST(!(flags & MS_SYNC) || !__atomic_load_n(&map_records_n, __ATOMIC_RELAXED)))
 		return dmasync_real_msync(addr, len, flags);
 	return msync_slow(addr, len, flags);
+}
+
+/*
+ * Advice on a dma-buf's mapping, as Linux answers it.  Here the mapping is
+ * one of a memfd (the heap buffer's, or a udmabuf's source), which the
+ * kernel would advise as shmem; on Linux it is the dma-buf file's.  So:
+ *  - MADV_REMOVE punches no hole (the dma-buf's inode is not a regular
+ *    file: ENODEV), after the checks of the mapping Linux makes first
+ *    (EACCES unless shared and writable); here it would free the memory;
+ *  - a heap buffer's pages are PFNs (VM_PFNMAP | VM_IO): they cannot be
+ *    dropped, aged, paged out, dumped or copied to a fork child again
+ *    (EINVAL).
+ * Other advice, and every call Linux refuses on its arguments alone, is
+ * the kernel's.  The range is judged by the first dma-buf mapping it meets.
+ */
+static SLOW int madvise_slow(void *addr, size_t len, int advice)
+{
+	struct map_record m;
+	bool heap_refuses = advice == MADV_DONTNEED || advice == MADV_COLD ||
+			    advice == MADV_PAGEOUT || advice == MADV_DODUMP ||
+			    advice == MADV_DOFORK || advice == MADV_DONTNEED_LOCKED;
+	unsigned long a = (unsigned long)addr;
+
+	if ((advice != MADV_REMOVE && !heap_refuses) || (a & (PAGE_SIZE_4K - 1)) || !len ||
+	    a + len < a || !dmabuf_mapped(a, len, false, &m))
+		return dmasync_real_madvise(addr, len, advice);
+	if (advice == MADV_REMOVE) {
+		errno = mapping_shared_writable(a) ? ENODEV : EACCES;
+		return -1;
+	}
+	if (m.memfd) {
+		errno = EINVAL;
+		return -1;
+	}
+	return dmasync_real_madvise(addr, len, advice);
+}
+
+EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	if (FAST(!__atomic_load_n(&map_records_n, __ATOMIC_RELAXED)))
+		return dmasync_real_madvise(addr, len, advice);
+	return madvise_slow(addr, len, advice);
+}
+
+/* A heap buffer's mapped pages are PFNs, which mincore() never counts as
+ * resident (a udmabuf's are the memfds' pages, as on Linux). */
+static SLOW int mincore_slow(void *addr, size_t len, unsigned char *vec)
+{
+	unsigned long a = (unsigned long)addr, end = a + len;
+	unsigned long pages = (len + PAGE_SIZE_4K - 1) / PAGE_SIZE_4K;
+	int r = dmasync_real_mincore(addr, len, vec);
+
+	if (r || !len)
+		return r;
+	pthread_mutex_lock(&maps_lock);
+	for (struct map_record *p = map_records; p; p = p->next) {
+		unsigned long lo = p->start > a ? p->start : a;
+		unsigned long hi = p->start + p->len < end ? p->start + p->len : end;
+
+		if (!p->memfd || lo >= hi || !record_live(p))
+			continue;
+		for (unsigned long pg = (lo - a) / PAGE_SIZE_4K;
+		     pg < pages && a + pg * PAGE_SIZE_4K < hi; pg++)
+			vec[pg] = 0;
+	}
+	pthread_mutex_unlock(&maps_lock);
+	return 0;
+}
+
+EXPORT int mincore(void *addr, size_t len, unsigned char *vec)
+{
+	if (FAST(!__atomic_load_n(&map_records_n, __ATOMIC_RELAXED)))
+		return dmasync_real_mincore(addr, len, vec);
+	return mincore_slow(addr, len, vec);
 }
 
 /*

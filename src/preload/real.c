@@ -299,6 +299,8 @@ PASS(int, fsetxattr, (int fd, const char *name, const void *value, size_t size, 
 PASS(int, fremovexattr, (int fd, const char *name), (fd, name))
 PASS(ssize_t, flistxattr, (int fd, char *list, size_t size), (fd, list, size))
 PASS(int, msync, (void *addr, size_t len, int flags), (addr, len, flags))
+PASS(int, madvise, (void *addr, size_t len, int advice), (addr, len, advice))
+PASS(int, mincore, (void *addr, size_t len, unsigned char *vec), (addr, len, vec))
 PASS(ssize_t, vmsplice, (int fd, const struct iovec *iov, size_t n, unsigned int flags),
      (fd, iov, n, flags))
 /* Variadic in libc: its optional new address always passed. */

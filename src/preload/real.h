@@ -170,6 +170,8 @@ int dmasync_real_fremovexattr(int fd, const char *name);
 ssize_t dmasync_real_flistxattr(int fd, char *list, size_t size);
 
 int dmasync_real_msync(void *addr, size_t len, int flags);
+int dmasync_real_madvise(void *addr, size_t len, int advice);
+int dmasync_real_mincore(void *addr, size_t len, unsigned char *vec);
 void *dmasync_real_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 
 ssize_t dmasync_real_vmsplice(int fd, const struct iovec *iov, size_t n, unsigned int flags);

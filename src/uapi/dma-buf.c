@@ -655,6 +655,10 @@ static void *dma_buf_mmap(struct uapi_file *file, void *addr, size_t length, int
 		return ERR_PTR(-EINVAL);
 	if (length > SIZE_MAX - PAGE)
 		return ERR_PTR(-ENOMEM);
+	/* The inode has no type: mappable up to ULONG_MAX bytes (a negative
+	 * offset goes past that). */
+	if ((size_t)offset / PAGE > (SIZE_MAX - (length + PAGE - 1) / PAGE * PAGE) / PAGE)
+		return ERR_PTR(-EOVERFLOW);
 	if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
 		return ERR_PTR(-EINVAL);
 	if (obj->accmode == O_WRONLY || obj->accmode == O_ACCMODE ||
@@ -665,6 +669,11 @@ static void *dma_buf_mmap(struct uapi_file *file, void *addr, size_t length, int
 	if (offset < 0 || pgoff + pages > obj->buf.size / PAGE)
 		return ERR_PTR(-EINVAL);
 	if (obj->shared_only && type == MAP_PRIVATE)
+		return ERR_PTR(-EINVAL);
+	/* The system heap maps its pages one by one as PFNs, and a private
+	 * (copy-on-write) mapping of PFNs must be made in one go: one page. */
+	if (obj->t.kind == TRACKED_MEMFD && type == MAP_PRIVATE && pages > 1 &&
+	    obj->buf.exp_name && !strcmp(obj->buf.exp_name, "system"))
 		return ERR_PTR(-EINVAL);
 	if (obj->t.kind == TRACKED_MEMFD)
 		p = mmap(addr, length, prot, flags, fd, offset);

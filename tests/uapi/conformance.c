@@ -4864,6 +4864,85 @@ static void t_xproc_pidfd_getfd(void)
 	CHECK_EQ(wait_child(pid), 0);
 }
 
+/*
+ * A dma-buf's mappings as Linux makes them: of the dma-buf file, whose
+ * inode has no type (so mappable up to ULONG_MAX bytes: a negative offset
+ * overflows), and for the system heap of PFNs (a private mapping is one
+ * remap_pfn_range() call: one page).  Advice: MADV_REMOVE punches nothing
+ * (ENODEV; the pages stay), and the heap's PFNs cannot be dropped, aged,
+ * paged out, dumped or re-forked (EINVAL), nor count as resident.  A
+ * dma-buf cannot be reopened through /proc or /dev/fd (ENXIO); a device
+ * can (a new device fd).  (Session 19, from a helper's probe: under the
+ * preload the mappings were the memfds' and MADV_REMOVE freed their memory;
+ * a read-only heap buffer reopened read-write through /proc.)
+ */
+static void t_dmabuf_mapping_rules(void)
+{
+	char path[64];
+	bool have_madvise = madvise(NULL, 0, MADV_NORMAL) == 0 || errno != ENOSYS;
+
+	for (int k = 0; k < NKINDS; k++) {
+		int b, fd;
+		unsigned char *p, vec[2];
+		bool heap = k == KIND_HEAP;
+
+		if (!kind_ok(k))
+			continue;
+		diag("%s", kind_name[k]);
+		b = new_dmabuf_kind(k, 2 * PAGE);
+		CHECK_ERR(U_mmap(NULL, PAGE, PROT_READ, MAP_SHARED, b, -(off_t)PAGE), EOVERFLOW);
+		CHECK_ERR(U_mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, b, -((off_t)1 << 40)), EINVAL);
+		CHECK_ERR(U_mmap(NULL, PAGE, PROT_READ, MAP_SHARED, b, (off_t)1 << 40), EINVAL);
+		p = track_map(U_mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE, b, 0), 2 * PAGE);
+		CHECK_EQ(p == MAP_FAILED ? errno : 0, EINVAL);	/* heap: PFNs; udmabuf: shared only */
+		if (p != MAP_FAILED)
+			xunmap(p);
+		p = track_map(U_mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, b, PAGE), PAGE);
+		CHECK_EQ(p == MAP_FAILED ? errno : 0, heap ? 0 : EINVAL);
+		if (p != MAP_FAILED)
+			xunmap(p);
+		p = track_map(U_mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, b, 0),
+			      2 * PAGE);
+		REQUIRE(p != MAP_FAILED);
+		p[PAGE] = 0x32;
+		if (have_madvise) {
+			unsigned char *r;
+
+			CHECK_ERR(madvise(p + PAGE, PAGE, MADV_REMOVE), ENODEV);
+			CHECK_EQ(p[PAGE], 0x32);
+			if (heap) {
+				CHECK_ERR(madvise(p, 2 * PAGE, MADV_DONTNEED), EINVAL);
+				CHECK_ERR(madvise(p, 2 * PAGE, MADV_COLD), EINVAL);
+				CHECK_ERR(madvise(p, 2 * PAGE, MADV_PAGEOUT), EINVAL);
+				CHECK_ERR(madvise(p, 2 * PAGE, MADV_DODUMP), EINVAL);
+				CHECK_ERR(madvise(p, 2 * PAGE, MADV_DOFORK), EINVAL);
+			} else {
+				CHECK_EQ(madvise(p, 2 * PAGE, MADV_DONTNEED), 0);
+			}
+			CHECK_EQ(p[PAGE], 0x32);
+			r = track_map(U_mmap(NULL, PAGE, PROT_READ, MAP_SHARED, b, PAGE), PAGE);
+			REQUIRE(r != MAP_FAILED);
+			CHECK_ERR(madvise(r, PAGE, MADV_REMOVE), EACCES);
+			CHECK_EQ(r[0], 0x32);
+			xunmap(r);
+		}
+		CHECK_EQ(mincore(p, 2 * PAGE, vec), 0);
+		CHECK_EQ(vec[1] & 1, heap ? 0 : 1);
+		xunmap(p);
+		/* no reopening a dma-buf; a device reopens */
+		for (int m = 0; m < (access("/dev/fd", F_OK) ? 2 : 3); m++) {
+			snprintf(path, sizeof(path), m == 2 ? "/dev/fd/%d" : "/proc/self/fd/%d", b);
+			CHECK_ERR(U_open(path, m == 1 ? O_RDONLY : O_RDWR), ENXIO);
+		}
+		fd = heap ? open_heap() : open_udmabuf_dev();
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		CHECK_OK(track(U_open(path, O_RDWR | O_CLOEXEC)));
+		xclose(b);
+	}
+	if (!have_madvise)
+		diag("no madvise() in this kernel: advice not compared");
+}
+
 /* ================================================================== */
 /* Test table and driver                                              */
 
@@ -4977,6 +5056,7 @@ static const struct test tests[] = {
 	T(vfs_ioctls, 0, 0, "FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD, FIDEDUPERANGE on every kind"),
 	T(fd_fs_flags, 0, F_KERNEL, "fstatfs f_type, F_GETFL O_LARGEFILE, O_ASYNC ignored, per kind"),
 	T(rw_calls, 0, F_KERNEL, "readv, writev, pread, pwrite, preadv, pwritev, preadv2, sendfile, splice per kind"),
+	T(dmabuf_mapping_rules, DB, F_KERNEL, "dma-buf mappings: offsets past ULONG_MAX, private heap pages, advice, no reopening"),
 	T(file_calls, 0, F_KERNEL, "ftruncate, fallocate, fsync, copy_file_range, locks, seals, leases, xattrs per kind"),
 	T(open_modes, 0, F_KERNEL, "devices and sw_sync keep their access mode; a sync file's O_NONBLOCK shows"),
 	T(epoll_dmabuf_blocking, DB | SW, 0, "epoll: epoll_wait on a dma-buf woken by a thread"),
