@@ -1035,6 +1035,11 @@ static SLOW int listing_open(enum dev_path p, int flags)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, memfd, 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+	/* The tool counts every process's fds of each buffer: not the
+	 * program's that it would inherit. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
 	if (!(tool && *tool ? posix_spawn(&pid, tool, &fa, NULL, argv, env)
 			    : posix_spawnp(&pid, "dmasync", &fa, NULL, argv, env))) {
 		/* A program that ignores SIGCHLD has it reaped for us: ECHILD. */

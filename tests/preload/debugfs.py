@@ -40,6 +40,11 @@ def main():
     fcntl.ioctl(heap, HEAP_ALLOC, a)
     b = struct.unpack("QIIQ", a)[1]
     fcntl.ioctl(b, SET_NAME_A, b"frame0\0")
+    # one the listing tool would inherit (no O_CLOEXEC): counted once
+    a = bytearray(struct.pack("QIIQ", 4096, 0, os.O_RDWR, 0))
+    fcntl.ioctl(heap, HEAP_ALLOC, a)
+    b1 = struct.unpack("QIIQ", a)[1]
+    fcntl.ioctl(b1, SET_NAME_A, b"frame1\0")
 
     for path in (BUFINFO, SYNC_INFO):
         st = os.stat(path)
@@ -62,7 +67,11 @@ def main():
     row = [l for l in lines if l.startswith("00008192\t")]
     check(len(row) == 1 and "\tsystem\t" in row[0] and row[0].endswith("\tframe0"),
           "bufinfo: our 8 KiB heap buffer, exporter system, its name: %r" % row)
-    check(any(l.startswith("Total ") and "8192 bytes" in l for l in lines),
+    row = [l.split("\t") for l in lines if l.endswith("\tframe1")]
+    check(len(row) == 1 and row[0][3] == "00000001",
+          "bufinfo: a buffer's fd without O_CLOEXEC counted once: %r" % row)
+    os.close(b1)
+    check(any(l.startswith("Total ") and "12288 bytes" in l for l in lines),
           "bufinfo: the total")
     fd = os.open(BUFINFO, os.O_RDONLY)
     try:
