@@ -124,7 +124,7 @@ static void *map_item(int fd, u64 offset, u64 size, int *err)
 /*
  * pieces[@n]'s memfd, @fd (@st: its stat): the fd of an earlier piece of
  * the same file (@files[k]: the stat of pieces[k]'s), else a copy of our
- * own.  Return: 0 or -errno.
+ * own, read-write.  Return: 0 or -errno.
  */
 static int piece_memfd(struct uapi_dmabuf_piece *pieces, unsigned int n, int fd,
 		       const struct stat *st, struct stat *files)
@@ -136,7 +136,13 @@ static int piece_memfd(struct uapi_dmabuf_piece *pieces, unsigned int n, int fd,
 			pieces[n].memfd_own = false;
 			return 0;
 		}
-	pieces[n].memfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	/* The buffer is read-write whatever the memfd's fd was opened for
+	 * (Linux maps the pages, not the file): a read-only fd is reopened. */
+	pieces[n].memfd = -1;
+	if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+		pieces[n].memfd = uapi_fd_reopen(fd, O_RDWR);
+	if (pieces[n].memfd < 0)
+		pieces[n].memfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (pieces[n].memfd < 0)
 		return -errno;
 	pieces[n].memfd_own = true;

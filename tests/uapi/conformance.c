@@ -4939,6 +4939,25 @@ static void t_dmabuf_mapping_rules(void)
 		CHECK_OK(track(U_open(path, O_RDWR | O_CLOEXEC)));
 		xclose(b);
 	}
+	if (kind_ok(KIND_UDMABUF)) {
+		/* a udmabuf is read-write whatever its memfd's fd was opened for */
+		int mfd = new_memfd(PAGE, F_SEAL_SHRINK), ro, b;
+		unsigned char *p, c = 0;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+		ro = track(open(path, O_RDONLY | O_CLOEXEC));
+		REQUIRE(ro >= 0);
+		b = try_udmabuf(open_udmabuf_dev(), ro, 0, PAGE, UDMABUF_FLAGS_CLOEXEC);
+		REQUIRE(b >= 0);
+		p = track_map(U_mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, b, 0), PAGE);
+		CHECK_EQ(p == MAP_FAILED ? errno : 0, 0);
+		if (p != MAP_FAILED) {
+			p[7] = 0x42;
+			CHECK_EQ(pread(mfd, &c, 1, 7), 1);
+			CHECK_EQ(c, 0x42);
+			xunmap(p);
+		}
+	}
 	if (!have_madvise)
 		diag("no madvise() in this kernel: advice not compared");
 }
