@@ -1792,6 +1792,14 @@ int client_find(int fd, struct client_obj *obj)
 	return r;
 }
 
+bool client_fd_still(int fd, const struct client_obj *obj)
+{
+	struct client_obj now;
+	int r = fdt_lookup(fd, &now);
+
+	return r < 0 || (r == 1 && now.dev == obj->dev && now.ino == obj->ino);
+}
+
 /* The broker id of objects of a broker this process never knew, found dead. */
 #define BROKER_GONE UINT64_MAX
 

@@ -110,6 +110,15 @@ bool client_busy(void);
 int client_find(int fd, struct client_obj *obj);
 
 /*
+ * client_fd_still - whether @fd still holds the object client_find() gave
+ * as @obj, as far as this process's table knows without a system call
+ * (true when it does not know: a linked program's, whose closes it does not
+ * see).  Under the preload, which sees every close and copy, exact: another
+ * thread may have closed the number or put another file there meanwhile.
+ */
+bool client_fd_still(int fd, const struct client_obj *obj);
+
+/*
  * Under the preload, which sees every close: remember what each fd number
  * is, so that client_find() answers without a system call (client.c, "fd
  * numbers").  The preload then reports what closes and copies fds.

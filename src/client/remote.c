@@ -304,7 +304,10 @@ static bool all_fast_ready(const struct pollfd *nat, nfds_t nfds, const struct p
 
 /* Show the @n fast entries whose points the page shows reached as their
  * sockets will once the record is there (POLLIN, and POLLRDNORM if asked).
- * Return: whether any is. */
+ * Not an entry whose number the kernel found closed (POLLNVAL: another
+ * thread closed it meanwhile), nor one whose number now holds another file
+ * (what the kernel said of it stands): Linux's poll looks at the number
+ * anew whenever it wakes.  Return: whether any is. */
 static bool fast_show_reached(struct pollfd *nat, const struct pp_fast *fast, unsigned int n)
 {
 	bool any = false;
@@ -312,7 +315,8 @@ static bool fast_show_reached(struct pollfd *nat, const struct pp_fast *fast, un
 	for (unsigned int k = 0; k < n; k++) {
 		struct pollfd *p = &nat[fast[k].idx];
 
-		if (client_point_state(&fast[k].obj) == 1) {
+		if (!(p->revents & POLLNVAL) && client_point_state(&fast[k].obj) == 1 &&
+		    client_fd_still(p->fd, &fast[k].obj)) {
 			p->revents |= (short)(p->events & (POLLIN | POLLRDNORM));
 			any = true;
 		}
