@@ -25,24 +25,8 @@ import sys
 import tempfile
 import time
 
-from tap import check, done, ioc
-
-SW_SYNC = "/sys/kernel/debug/sync/sw_sync"
-CREATE_FENCE = ioc(3, "W", 0, 40)
-INC = ioc(1, "W", 1, 4)
-FILE_INFO = ioc(3, ">", 4, 56)
-
-
-def fence(tl, value):
-    buf = bytearray(struct.pack("I32si", value, b"bd", -1))
-    fcntl.ioctl(tl, CREATE_FENCE, buf)
-    return struct.unpack("I32si", buf)[2]
-
-
-def status(fd):
-    buf = bytearray(56)
-    fcntl.ioctl(fd, FILE_INFO, buf)
-    return struct.unpack_from("i", buf, 32)[0]
+from tap import check, done
+from xproc import INC, SW_SYNC, fence, status
 
 
 def program():
