@@ -3820,15 +3820,29 @@ EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 	int saved = errno, rc;
 	bool handled;
 
+	int64_t t0 = 0;
+
 	if (tv) {
 		ts.tv_sec = tv->tv_sec;
 		ts.tv_nsec = tv->tv_usec * 1000;
 		tsp = &ts;
+		t0 = ktime_get();
 	}
 	rc = select_via_poll(n, r, w, e, tsp, NULL, &handled);
 	if (!handled) {
 		client_settle_for_epoll_sets();	/* errno kept */
 		return dmasync_real_select(n, r, w, e, tv);
+	}
+	/* Linux's select() writes back the time left (pselect()'s libc
+	 * passes a copy). */
+	if (tv && tv->tv_sec >= 0 && tv->tv_usec >= 0 && (rc >= 0 || errno == EINTR)) {
+		int64_t left = (int64_t)tv->tv_sec * 1000000 + tv->tv_usec -
+			       (ktime_get() - t0) / 1000;
+
+		if (left < 0)
+			left = 0;
+		tv->tv_sec = left / 1000000;
+		tv->tv_usec = left % 1000000;
 	}
 	if (rc >= 0)
 		errno = saved;

@@ -5004,6 +5004,43 @@ static void t_poll_fd_closed_by_another_thread(void)
 	CHECK_EQ(c.revents, POLLNVAL);
 }
 
+/*
+ * select() of sync files, as Linux's: readable once signaled, never
+ * writable, and the time left written back into the timeval.  (Session 19:
+ * under the preload, select() of sync files now goes through its poll.)
+ */
+static void t_select_sync_files(void)
+{
+	int tl = open_timeline(), f = create_fence(tl, 1), g = create_fence(tl, 2);
+	struct timeval tv = { 0, 150 * 1000 };
+	fd_set r, w;
+	int64_t t0;
+
+	FD_ZERO(&r);
+	FD_ZERO(&w);
+	FD_SET(f, &r);
+	FD_SET(f, &w);
+	FD_SET(g, &r);
+	t0 = now_ns();
+	CHECK_EQ(select((f > g ? f : g) + 1, &r, &w, NULL, &tv), 0);
+	CHECK(ms_since(t0) >= 140);
+	CHECK_EQ(tv.tv_sec, 0);
+	CHECK_EQ(tv.tv_usec, 0);
+	inc(tl, 1);
+	FD_ZERO(&r);
+	FD_ZERO(&w);
+	FD_SET(f, &r);
+	FD_SET(f, &w);
+	FD_SET(g, &r);
+	tv.tv_sec = 5;
+	tv.tv_usec = 0;
+	CHECK_EQ(select((f > g ? f : g) + 1, &r, &w, NULL, &tv), 1);
+	CHECK(FD_ISSET(f, &r));
+	CHECK(!FD_ISSET(f, &w));
+	CHECK(!FD_ISSET(g, &r));
+	CHECK(tv.tv_sec >= 4 && tv.tv_sec <= 5 && (tv.tv_sec < 5 || tv.tv_usec == 0));
+}
+
 /* ================================================================== */
 /* Test table and driver                                              */
 
@@ -5117,6 +5154,7 @@ static const struct test tests[] = {
 	T(vfs_ioctls, 0, 0, "FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC, FIGETBSZ, FIOQSIZE, FIONREAD, FIDEDUPERANGE on every kind"),
 	T(fd_fs_flags, 0, F_KERNEL, "fstatfs f_type, F_GETFL O_LARGEFILE, O_ASYNC ignored, per kind"),
 	T(rw_calls, 0, F_KERNEL, "readv, writev, pread, pwrite, preadv, pwritev, preadv2, sendfile, splice per kind"),
+	T(select_sync_files, SW, 0, "select: a sync file readable once signaled, never writable; the time left written back"),
 	T(poll_fd_closed_by_another_thread, SW, 0, "poll: a sync file closed by another thread while polled reads POLLNVAL"),
 	T(dmabuf_mapping_rules, DB, F_KERNEL, "dma-buf mappings: offsets past ULONG_MAX, private heap pages, advice, no reopening"),
 	T(file_calls, 0, F_KERNEL, "ftruncate, fallocate, fsync, copy_file_range, locks, seals, leases, xattrs per kind"),
