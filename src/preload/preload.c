@@ -3325,55 +3325,58 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 }
 
 /*
- * The line of /proc/self/maps whose range holds @addr: whether it is still
- * @m's mapping (a heap buffer's shows its memfd's inode; a udmabuf's, the
- * memfd it mapped first there; an ordinary memfd mapped at the same
- * address later shows another inode).
+ * The line of /proc/self/maps whose range holds @addr: its permissions
+ * (@perms, "rw-s"...), inode and whether its path is a memfd's.  Return:
+ * false if no line holds @addr.
  */
-static bool record_live(const struct map_record *m)
+static bool maps_line_at(unsigned long addr, char perms[8], unsigned long *ino, bool *memfd)
 {
 	char line[512];
 	FILE *maps = dmasync_real_fopen("/proc/self/maps", "re");
-	bool live = false;
-
-	if (!maps)
-		return false;
-	while (fgets(line, sizeof(line), maps)) {
-		unsigned long lo, hi, ino;
-		int at = 0;
-
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu %n", &lo, &hi, &ino, &at) < 3)
-			continue;
-		if (lo <= m->start && m->start < hi) {
-			live = m->shown ? ino == (unsigned long)m->shown
-					: at && !strncmp(line + at, "/memfd:", 7);
-			break;
-		}
-	}
-	dmasync_real_fclose(maps);
-	return live;
-}
-
-/* Whether the mapping holding @addr is shared and writable (its line of
- * /proc/self/maps says "rw?s"). */
-static bool mapping_shared_writable(unsigned long addr)
-{
-	char line[512], perms[8];
-	FILE *maps = dmasync_real_fopen("/proc/self/maps", "re");
-	bool yes = false;
+	bool found = false;
 
 	if (!maps)
 		return false;
 	while (fgets(line, sizeof(line), maps)) {
 		unsigned long lo, hi;
+		int at = 0;
 
-		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && lo <= addr && addr < hi) {
-			yes = perms[1] == 'w' && perms[3] == 's';
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %lu %n", &lo, &hi, perms, ino, &at) < 4)
+			continue;
+		if (lo <= addr && addr < hi) {
+			*memfd = at && !strncmp(line + at, "/memfd:", 7);
+			found = true;
 			break;
 		}
 	}
 	dmasync_real_fclose(maps);
-	return yes;
+	return found;
+}
+
+/*
+ * Whether @m is still a live mapping: a heap buffer's shows its memfd's
+ * inode at its start; a udmabuf's, the memfd it mapped first there; an
+ * ordinary memfd mapped at the same address later shows another inode.
+ */
+static bool record_live(const struct map_record *m)
+{
+	char perms[8];
+	unsigned long ino;
+	bool memfd;
+
+	if (!maps_line_at(m->start, perms, &ino, &memfd))
+		return false;
+	return m->shown ? ino == (unsigned long)m->shown : memfd;
+}
+
+/* Whether the mapping holding @addr is shared and writable ("rw?s"). */
+static bool mapping_shared_writable(unsigned long addr)
+{
+	char perms[8];
+	unsigned long ino;
+	bool memfd;
+
+	return maps_line_at(addr, perms, &ino, &memfd) && perms[1] == 'w' && perms[3] == 's';
 }
 
 /* A live record of a dma-buf mapping meeting [@addr, @addr + @len), or
