@@ -350,6 +350,14 @@ int dmasync_epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int
 	return epoll_pwait(epfd, events, maxevents, timeout, sigmask);
 }
 
+int dmasync_epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
+			 const struct timespec *timeout, const sigset_t *sigmask)
+{
+	if (client_enabled())
+		client_settle();
+	return epoll_pwait2(epfd, events, maxevents, timeout, sigmask);
+}
+
 int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
 	struct uapi_file *file = uapi_files_any() ? uapi_file_lookup(fd) : NULL;

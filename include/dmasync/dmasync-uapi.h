@@ -106,6 +106,15 @@ DMASYNC_EXPORT int dmasync_epoll_pwait(int epfd, struct epoll_event *events, int
 				       int timeout, const sigset_t *sigmask);
 
 /**
+ * dmasync_epoll_pwait2 - epoll_pwait2(2) counterpart of dmasync_epoll_wait().
+ *
+ * @timeout is a struct timespec (NULL: wait forever), as epoll_pwait2(2)'s
+ * (glibc 2.35 and later).
+ */
+DMASYNC_EXPORT int dmasync_epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
+					const struct timespec *timeout, const sigset_t *sigmask);
+
+/**
  * dmasync_mmap - mmap(2) that maps udmabufs (offsets, lists) correctly.
  *
  * Thread-safe; @fd is borrowed (the mapping outlives its close, as with

@@ -3748,6 +3748,12 @@ EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
 	return dmasync_epoll_pwait(epfd, ev, max, timeout, mask);
 }
 
+EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *timeout,
+			const sigset_t *mask)
+{
+	return dmasync_epoll_pwait2(epfd, ev, max, timeout, mask);
+}
+
 /*
  * select() of a dma-buf or sync file: its readiness goes through poll (a
  * sync file's as poll() shows it: never writable, readable once signaled,

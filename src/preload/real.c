@@ -197,6 +197,8 @@ PASS(int, epoll_wait, (int epfd, struct epoll_event *ev, int max, int timeout),
      (epfd, ev, max, timeout))
 PASS(int, epoll_pwait, (int epfd, struct epoll_event *ev, int max, int timeout,
 			const sigset_t *mask), (epfd, ev, max, timeout, mask))
+PASS(int, epoll_pwait2, (int epfd, struct epoll_event *ev, int max, const struct timespec *timeout,
+			 const sigset_t *mask), (epfd, ev, max, timeout, mask))
 PASS(void *, mmap, (void *addr, size_t len, int prot, int flags, int fd, off_t off),
      (addr, len, prot, flags, fd, off))
 PASS(off_t, lseek, (int fd, off_t off, int whence), (fd, off, whence))

@@ -68,6 +68,8 @@ int dmasync_real_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int dmasync_real_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout);
 int dmasync_real_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
 			     const sigset_t *mask);
+int dmasync_real_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+			       const struct timespec *timeout, const sigset_t *mask);
 void *dmasync_real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 off_t dmasync_real_lseek(int fd, off_t off, int whence);
 ssize_t dmasync_real_read(int fd, void *buf, size_t n);

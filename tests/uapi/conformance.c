@@ -1333,19 +1333,21 @@ static void t_swsync_released_by_exit(void)
 
 /*
  * An epoll set holding a sync file is readable once the sync file is:
- * right after this process's INC, and right after another process's INC
- * that it learned of (here through a pipe), poll(), select() and a set
- * holding that set see it with no timeout.  Looped, since a late signal
- * shows only now and then.
+ * right after this process's INC, epoll_wait(), epoll_pwait() and
+ * epoll_pwait2() of it, and poll(), select() and a set holding it, and
+ * right after another process's INC that it learned of (here through a
+ * pipe), poll() of it, see it with no timeout.  Looped, since a late
+ * signal shows only now and then.
  */
 static void t_epoll_set_polled_after_inc(void)
 {
-	int late_own = 0, late_sel = 0, late_nest = 0, late_other = 0;
+	static const struct timespec zero_ts;
+	int late_own = 0, late_sel = 0, late_nest = 0, late_other = 0, late_wait = 0;
 
-	for (int i = 0; i < 20; i++) {
+	for (int i = 0; i < 21; i++) {
 		int tl = open_timeline(), f = create_fence(tl, 1), g = create_fence(tl, 2);
 		int ep = epoll_create1(EPOLL_CLOEXEC), outer = epoll_create1(EPOLL_CLOEXEC);
-		struct epoll_event ev = { .events = EPOLLIN };
+		struct epoll_event ev = { .events = EPOLLIN }, out[2];
 		struct pollfd p = { .fd = ep, .events = POLLIN };
 		struct pollfd po = { .fd = outer, .events = POLLIN };
 		int ep2 = epoll_create1(EPOLL_CLOEXEC), said[2], st;
@@ -1360,6 +1362,13 @@ static void t_epoll_set_polled_after_inc(void)
 		REQUIRE(epoll_ctl(outer, EPOLL_CTL_ADD, ep, &ev) == 0);
 		REQUIRE(epoll_ctl(ep2, EPOLL_CTL_ADD, g, &ev) == 0);
 		inc(tl, 1);
+		/* each of the epoll waits first, in turn */
+		if (i % 3 == 0)
+			late_wait += epoll_wait(ep, out, 2, 0) != 1;
+		else if (i % 3 == 1)
+			late_wait += epoll_pwait(ep, out, 2, 0, NULL) != 1;
+		else
+			late_wait += epoll_pwait2(ep, out, 2, &zero_ts, NULL) != 1;
 		late_own += poll(&p, 1, 0) != 1 || p.revents != POLLIN;
 		FD_ZERO(&rs);
 		FD_SET(ep, &rs);
@@ -1387,6 +1396,7 @@ static void t_epoll_set_polled_after_inc(void)
 		U_close(g);
 		U_close(tl);
 	}
+	CHECK_EQ(late_wait, 0);
 	CHECK_EQ(late_own, 0);
 	CHECK_EQ(late_sel, 0);
 	CHECK_EQ(late_nest, 0);
@@ -5069,7 +5079,7 @@ static const struct test tests[] = {
 	T(syncfile_poll_sticky, SW, 0, "sync_file: poll POLLIN only, sticky once signaled"),
 	T(syncfile_poll_blocking_thread, SW, 0, "sync_file: blocking poll woken by INC from a thread"),
 	T(syncfile_poll_blocking_child, SW, F_XPROC, "sync_file: blocking poll woken by INC from a forked child"),
-	T(epoll_set_polled_after_inc, SW, F_XPROC | F_KERNEL, "sync_file in an epoll set: poll/select of the set (and of a set holding it) see the INC at once"),
+	T(epoll_set_polled_after_inc, SW, F_XPROC | F_KERNEL, "sync_file in an epoll set: epoll_wait/pwait/pwait2 of it, poll/select of it and of a set holding it see the INC at once"),
 	T(raw_close_range_above_highest, SW, F_KERNEL, "requests after a raw close_range() system call of every fd above the highest all work"),
 	T(swsync_released_by_exit, SW, F_XPROC | F_KERNEL, "sw_sync: a timeline whose last fd goes with a child's exit has signaled -ENOENT when waitpid() returns"),
 	T(syncfile_poll_many, SW, 0, "sync_file: poll on several sync_files"),
