@@ -281,6 +281,13 @@ static int cmd_run(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	if (strchr(argv[i], '/') && access(argv[i], X_OK)) {
+		/* as env(1): a path that is there but cannot run is 126 */
+		int e = errno;
+
+		fprintf(stderr, "dmasync run: %s: %s\n", argv[i], strerror(e));
+		return e == ENOENT ? 127 : 126;
+	}
 	if (!find_program(argv[i], file, sizeof(file))) {
 		fprintf(stderr, "dmasync run: %s: command not found\n", argv[i]);
 		return 127;

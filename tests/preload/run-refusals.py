@@ -37,6 +37,16 @@ with tempfile.TemporaryDirectory() as d:
           f"a set-user-ID binary: 126 and a reason ({r.returncode}: {r.stderr.strip()})")
 r = run("no-such-program-dmasync")
 check(r.returncode == 127 and "not found" in r.stderr, "a missing program: 127")
+# A path that is there but cannot be run is 126, as env(1) and shells say.
+with tempfile.TemporaryDirectory() as d:
+    plain = os.path.join(d, "not-executable")
+    open(plain, "w").close()
+    for path, code, why in ((plain, 126, "Permission denied"), (d, 126, "Permission denied"),
+                            (os.path.join(plain, "x"), 126, "Not a directory"),
+                            (os.path.join(d, "missing"), 127, "No such file")):
+        r = run(path)
+        check(r.returncode == code and why in r.stderr,
+              f"{os.path.basename(path)}: {code} and '{why}' ({r.returncode}: {r.stderr.strip()})")
 if sanitized:
     for what in ("the program and its children get the preload library",
                  "the program's exit status is dmasync run's",
