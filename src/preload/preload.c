@@ -594,6 +594,8 @@ static void emulated_dir_entered(void)
 
 /* ---- what an fd is ------------------------------------------------------------------ */
 
+static bool lib_fd(int fd);
+
 /*
  * Whether @fd is one of dmasync's, filled in @obj.  Not in a signal handler
  * that interrupted this thread inside dmasync (client_busy()): the call
@@ -1132,6 +1134,12 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 		if (emulated_file(p))
 			return do_openat_slow(AT_FDCWD, dev_path_name(p), flags, mode);
 	}
+	if (path && (((fd = proc_fd_number(path, "fd")) >= 0 && lib_fd(fd)) ||
+		     ((fd = proc_fd_number(path, "fdinfo")) >= 0 && lib_fd(fd)))) {
+		/* the library's own fds are not the program's (lib_fd()) */
+		errno = ENOENT;
+		return -1;
+	}
 	if (path && (fd = proc_fd_number(path, "fdinfo")) >= 0 && ours(fd, &obj)) {
 		fd = fdinfo_open(fd, &obj, flags);
 		if (fd >= 0)
@@ -1320,6 +1328,96 @@ EXPORT int fclose(FILE *f)
 	return r;
 }
 
+/*
+ * Listings of this process's fds.  The library's own fds are not the
+ * program's (lib_fd()): as close() and fcntl() of one answer EBADF, a
+ * listing of /proc/self/fd or /proc/self/fdinfo (any of its names:
+ * /dev/fd, /proc/PID/fd, a thread's) leaves them out, so a program
+ * counting its fds there finds what it would on Linux.  The directory
+ * streams open on such a listing are kept here (a few at a time; more go
+ * unfiltered); readdir() looks here only while there is one.
+ */
+#define FD_LISTINGS 8
+static DIR *fd_listings[FD_LISTINGS];
+static unsigned int fd_listings_open;
+
+/* Whether @dirfd is a directory of this process's fds or fdinfo: its
+ * link names /proc/OURPID/fd, /proc/OURPID/task/TID/fdinfo... */
+static bool fd_listing_dir(int dirfd)
+{
+	char link[64], want[32], *rest;
+	struct statfs sfs;
+	ssize_t n;
+	int saved = errno;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+	if (dmasync_real_fstatfs(dirfd, &sfs) || sfs.f_type != 0x9fa0 /* PROC_SUPER_MAGIC */ ||
+	    (n = dmasync_real_readlink(link, link, sizeof(link) - 1)) <= 0) {
+		errno = saved;
+		return false;
+	}
+	errno = saved;
+	link[n] = '\0';
+	snprintf(want, sizeof(want), "/proc/%d/", (int)getpid());
+	if (strncmp(link, want, strlen(want)))
+		return false;
+	rest = link + strlen(want);
+	if (!strncmp(rest, "task/", 5)) {
+		rest += 5 + strspn(rest + 5, "0123456789");
+		if (*rest++ != '/')
+			return false;
+	}
+	return !strcmp(rest, "fd") || !strcmp(rest, "fdinfo");
+}
+
+/* Keep @d if it lists this process's fds. */
+static void fd_listing_opened(DIR *d)
+{
+	int fd = d ? dirfd(d) : -1;
+
+	if (fd < 0 || !fd_listing_dir(fd))
+		return;
+	for (unsigned int i = 0; i < FD_LISTINGS; i++) {
+		DIR *none = NULL;
+
+		if (__atomic_compare_exchange_n(&fd_listings[i], &none, d, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED)) {
+			__atomic_add_fetch(&fd_listings_open, 1, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
+static void fd_listing_closing(DIR *d)
+{
+	if (FAST(!__atomic_load_n(&fd_listings_open, __ATOMIC_ACQUIRE)))
+		return;
+	for (unsigned int i = 0; i < FD_LISTINGS; i++) {
+		DIR *was = d;
+
+		if (__atomic_compare_exchange_n(&fd_listings[i], &was, NULL, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			__atomic_sub_fetch(&fd_listings_open, 1, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
+/* Whether entry @e of @d is one of the library's fds in a listing. */
+static bool fd_listing_hides(DIR *d, const struct dirent *e)
+{
+	char *end;
+	long fd;
+	bool listing = false;
+
+	for (unsigned int i = 0; i < FD_LISTINGS && !listing; i++)
+		listing = __atomic_load_n(&fd_listings[i], __ATOMIC_ACQUIRE) == d;
+	if (!listing || e->d_name[0] < '0' || e->d_name[0] > '9')
+		return false;
+	fd = strtol(e->d_name, &end, 10);
+	return !*end && fd <= INT_MAX && lib_fd((int)fd);
+}
+
 EXPORT DIR *opendir(const char *path)
 {
 	char buf[PATH_MAX];
@@ -1336,6 +1434,16 @@ EXPORT DIR *opendir(const char *path)
 	d = dmasync_real_opendir(dir ? dir : path);
 	if (d && dir)
 		emulated_dir_entered();
+	else if (d && path && strstr(path, "fd"))
+		fd_listing_opened(d);
+	return d;
+}
+
+EXPORT DIR *fdopendir(int fd)
+{
+	DIR *d = dmasync_real_fdopendir(fd);
+
+	fd_listing_opened(d);
 	return d;
 }
 
@@ -1388,6 +1496,9 @@ EXPORT struct dirent *readdir(DIR *d)
 	struct stat st;
 	int saved;
 
+	if (__builtin_expect(__atomic_load_n(&fd_listings_open, __ATOMIC_ACQUIRE) != 0, 0))
+		while (e && fd_listing_hides(d, e))
+			e = dmasync_real_readdir(d);
 	if (FAST(!e || !__atomic_load_n(&emu_relative, __ATOMIC_RELAXED)) ||
 	    e->d_type != DT_REG || strcmp(e->d_name, "system"))
 		return e;
@@ -1416,6 +1527,7 @@ EXPORT int closedir(DIR *d)
 
 	if (fd >= 0)
 		client_fds_closing((unsigned int)fd, (unsigned int)fd);
+	fd_listing_closing(d);
 	r = dmasync_real_closedir(d);
 	if (fd >= 0)
 		client_fds_closed((unsigned int)fd, (unsigned int)fd);
@@ -1941,6 +2053,12 @@ static ssize_t fd_readlink(const char *path, char *buf, size_t len, bool *handle
 	int fd = path ? proc_fd_number(path, "fd") : -1, n;
 
 	*handled = false;
+	if (fd >= 0 && lib_fd(fd)) {
+		/* not the program's: not open, as far as it can tell */
+		*handled = true;
+		errno = ENOENT;
+		return -1;
+	}
 	if (fd < 0 || !ours(fd, &obj))
 		return -1;
 	n = fd_link_text(fd, &obj, text, sizeof(text));

@@ -266,6 +266,7 @@ PASS(int, access, (const char *path, int mode), (path, mode))
 PASS(int, faccessat, (int dirfd, const char *path, int mode, int flags),
      (dirfd, path, mode, flags))
 PASS(DIR *, opendir, (const char *path), (path))
+PASS(DIR *, fdopendir, (int fd), (fd))
 PASS(int, chdir, (const char *path), (path))
 PASS(char *, getcwd, (char *buf, size_t size), (buf, size))
 PASS(int, closedir, (DIR *dir), (dir))

@@ -131,6 +131,7 @@ extern _Thread_local unsigned int dmasync_real_stat_depth;
 int dmasync_real_access(const char *path, int mode);
 int dmasync_real_faccessat(int dirfd, const char *path, int mode, int flags);
 DIR *dmasync_real_opendir(const char *path);
+DIR *dmasync_real_fdopendir(int fd);
 int dmasync_real_chdir(const char *path);
 char *dmasync_real_getcwd(char *buf, size_t size);
 int dmasync_real_closedir(DIR *dir);
