@@ -47,6 +47,30 @@ static const char usage[] =
 
 static int ready_pipe = -1;
 
+/*
+ * A broker started by a program that had closed its stdin or stdout would
+ * find those numbers free, and the engine's own fds (made by constructors,
+ * before main()) would take them; signal_ready() then puts /dev/null over
+ * 0-2 and every object it serves breaks.  So fill the holes first, before
+ * any other constructor opens anything, as daemons do.
+ */
+__attribute__((constructor(101))) static void stdio_fill(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* The lowest free number: this one. */
+		int null = open("/dev/null", O_RDWR);
+
+		if (null < 0)
+			return;
+		if (null != fd) {
+			close(null);
+			return;
+		}
+	}
+}
+
 static void signal_ready(void *arg)
 {
 	int null;

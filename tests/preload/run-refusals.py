@@ -72,5 +72,34 @@ else:
         check(r.returncode == 0 and r.stdout == "opened\n" and lingering,
               "the output ends with the program, not with the broker it started "
               f"({r.returncode}, {r.stdout!r}, broker still there: {lingering})")
+# A program that closed its stdin and stdout before its first dmasync call
+# starts the broker with those numbers free: the broker must still serve
+# it, and the programs after it.
+PROG = r"""
+import fcntl, os, struct, sys
+sys.path.insert(0, %r)
+from xproc import CREATE_FENCE, INC, SW_SYNC, fence, status
+tl = os.open(SW_SYNC, os.O_RDWR)
+f = fence(tl, 1)
+before = status(f)
+fcntl.ioctl(tl, INC, struct.pack("I", 1))
+os.write(2, b"%%d %%d\n" %% (before, status(f)))
+""" % os.path.dirname(os.path.abspath(__file__))
+if sanitized:
+    n += 1
+    print(f"ok {n} - a program with stdin and stdout closed starts a working broker"
+          " # SKIP sanitizer build: sh cannot load its preload library")
+else:
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, DMASYNC_SOCKET=os.path.join(d, "broker"))
+        got = []
+        for _ in range(2):
+            r = subprocess.run([dmasync, "run", "--", "sh", "-c",
+                                'exec 0<&- 1>&-; exec "$0" -c "$1"', sys.executable, PROG],
+                               capture_output=True, text=True, env=env)
+            got.append((r.returncode, r.stderr.strip()))
+        check(got == [(0, "0 1")] * 2,
+              "a program with stdin and stdout closed starts a working broker,"
+              f" and the next program uses it ({got})")
 print(f"1..{n}")
 sys.exit(1 if failed else 0)
