@@ -262,7 +262,7 @@ static int cmd_run(int argc, char **argv)
 {
 	const char *preload = preload_path(), *old, *why;
 	char file[PATH_MAX];
-	int i = 1, r;
+	int i = 1, r, err;
 
 	for (; i < argc && !strncmp(argv[i], "-", 1); i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -328,8 +328,9 @@ static int cmd_run(int argc, char **argv)
 	    env_prepend("ASAN_OPTIONS", "verify_asan_link_order=0"))
 		return 126;
 	execv(file, argv + i);
-	fprintf(stderr, "dmasync run: %s: %s\n", argv[i], strerror(errno));
-	return errno == ENOENT ? 127 : 126;
+	err = errno;	/* before fprintf() may change it */
+	fprintf(stderr, "dmasync run: %s: %s\n", argv[i], strerror(err));
+	return err == ENOENT ? 127 : 126;
 }
 
 int main(int argc, char **argv)

@@ -1345,14 +1345,14 @@ static unsigned int fd_listings_open;
  * link names /proc/OURPID/fd, /proc/OURPID/task/TID/fdinfo... */
 static bool fd_listing_dir(int dirfd)
 {
-	char link[64], want[32], *rest;
+	char path[32], link[64], want[32], *rest;
 	struct statfs sfs;
 	ssize_t n;
 	int saved = errno;
 
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
 	if (dmasync_real_fstatfs(dirfd, &sfs) || sfs.f_type != 0x9fa0 /* PROC_SUPER_MAGIC */ ||
-	    (n = dmasync_real_readlink(link, link, sizeof(link) - 1)) <= 0) {
+	    (n = dmasync_real_readlink(path, link, sizeof(link) - 1)) <= 0) {
 		errno = saved;
 		return false;
 	}
@@ -1377,21 +1377,23 @@ static void fd_listing_opened(DIR *d)
 
 	if (fd < 0 || !fd_listing_dir(fd))
 		return;
+	/* Counted first: the count is never below the streams kept (a fork
+	 * between the two steps leaves it above, which costs readdir() a
+	 * look, never a listing left unfiltered or a stale slot). */
+	__atomic_add_fetch(&fd_listings_open, 1, __ATOMIC_ACQ_REL);
 	for (unsigned int i = 0; i < FD_LISTINGS; i++) {
 		DIR *none = NULL;
 
 		if (__atomic_compare_exchange_n(&fd_listings[i], &none, d, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_RELAXED)) {
-			__atomic_add_fetch(&fd_listings_open, 1, __ATOMIC_RELEASE);
+						__ATOMIC_RELAXED))
 			return;
-		}
 	}
+	__atomic_sub_fetch(&fd_listings_open, 1, __ATOMIC_RELEASE);
 }
 
+/* Forget @d (every slot is looked at: the count alone may lag a slot). */
 static void fd_listing_closing(DIR *d)
 {
-	if (FAST(!__atomic_load_n(&fd_listings_open, __ATOMIC_ACQUIRE)))
-		return;
 	for (unsigned int i = 0; i < FD_LISTINGS; i++) {
 		DIR *was = d;
 
@@ -1434,8 +1436,8 @@ EXPORT DIR *opendir(const char *path)
 	d = dmasync_real_opendir(dir ? dir : path);
 	if (d && dir)
 		emulated_dir_entered();
-	else if (d && path && strstr(path, "fd"))
-		fd_listing_opened(d);
+	else if (d)
+		fd_listing_opened(d);	/* any name: ".", a symlink, /dev/fd... */
 	return d;
 }
 
@@ -1519,6 +1521,114 @@ EXPORT struct dirent *readdir(DIR *d)
 EXPORT struct dirent64 *readdir64(DIR *d)
 {
 	return (struct dirent64 *)readdir(d);
+}
+
+/*
+ * scandir() and its kin: glibc's reads with its own opendir() and
+ * readdir(), which this library does not see (an fd listing would show
+ * the library's fds, /dev/dma_heap would not be there).  So the same
+ * work, on the streams above: every entry read, @sel keeps some (errno
+ * as it was), @cmp sorts them, each in its own malloc()ed block.
+ */
+static int scan_stream(DIR *d, struct dirent ***list, int (*sel)(const struct dirent *),
+		       int (*cmp)(const struct dirent **, const struct dirent **))
+{
+	struct dirent **v = NULL, *e;
+	size_t n = 0, cap = 0;
+	int saved = errno, err = 0;
+
+	if (!d)
+		return -1;
+	for (;;) {
+		struct dirent *copy;
+		size_t len;
+
+		errno = 0;
+		e = readdir(d);
+		if (!e) {
+			err = errno;
+			break;
+		}
+		if (sel && !sel(e))
+			continue;
+		if (n == cap) {
+			struct dirent **more;
+
+			cap = cap ? 2 * cap : 16;
+			more = cap > INT_MAX ? NULL : realloc(v, cap * sizeof(*v));
+			if (!more) {
+				err = cap > INT_MAX ? EOVERFLOW : ENOMEM;
+				break;
+			}
+			v = more;
+		}
+		len = offsetof(struct dirent, d_name) + strlen(e->d_name) + 1;
+		copy = malloc(len);
+		if (!copy) {
+			err = ENOMEM;
+			break;
+		}
+		memcpy(copy, e, len);
+		v[n++] = copy;
+	}
+	closedir(d);
+	if (err) {
+		while (n)
+			free(v[--n]);
+		free(v);
+		errno = err;
+		return -1;
+	}
+	if (cmp && n > 1)
+		qsort(v, n, sizeof(*v), (int (*)(const void *, const void *))cmp);
+	*list = v;
+	errno = saved;
+	return (int)n;
+}
+
+EXPORT int scandir(const char *path, struct dirent ***list, int (*sel)(const struct dirent *),
+		   int (*cmp)(const struct dirent **, const struct dirent **))
+{
+	return scan_stream(opendir(path), list, sel, cmp);
+}
+
+EXPORT int scandirat(int dirfd, const char *path, struct dirent ***list,
+		     int (*sel)(const struct dirent *),
+		     int (*cmp)(const struct dirent **, const struct dirent **))
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return -1;
+	d = fdopendir(fd);
+	if (!d) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return scan_stream(d, list, sel, cmp);
+}
+
+/* LP64: the 64 names are the same functions. */
+EXPORT int scandir64(const char *path, struct dirent64 ***list,
+		     int (*sel)(const struct dirent64 *),
+		     int (*cmp)(const struct dirent64 **, const struct dirent64 **))
+{
+	return scan_stream(opendir(path), (struct dirent ***)list,
+			   (int (*)(const struct dirent *))sel,
+			   (int (*)(const struct dirent **, const struct dirent **))cmp);
+}
+
+EXPORT int scandirat64(int dirfd, const char *path, struct dirent64 ***list,
+		       int (*sel)(const struct dirent64 *),
+		       int (*cmp)(const struct dirent64 **, const struct dirent64 **))
+{
+	return scandirat(dirfd, path, (struct dirent ***)list,
+			 (int (*)(const struct dirent *))sel,
+			 (int (*)(const struct dirent **, const struct dirent **))cmp);
 }
 
 EXPORT int closedir(DIR *d)
@@ -1653,7 +1763,11 @@ static int lib_floor;
 
 static bool lib_fd(int fd)
 {
-	return client_fd_is_own(fd) || uapi_fd_is_own(fd) || client_fd_is_mirror(fd);
+	/* The mirrors' table has a lock: not taken by a signal handler that
+	 * interrupted this thread inside dmasync (client_busy()), which may
+	 * hold it; there a mirror passes for the program's. */
+	return client_fd_is_own(fd) || uapi_fd_is_own(fd) ||
+	       (!client_busy() && client_fd_is_mirror(fd));
 }
 
 /*

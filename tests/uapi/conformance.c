@@ -1497,8 +1497,34 @@ static void t_fd_listing_census(void)
 	snprintf(self, sizeof(self), "/proc/%d/fd", (int)getpid());
 	CHECK_EQ(list_fds(self, true, now), open_n);
 	CHECK(hi < FD_SCAN);
+	/* scandir() (libuv's, so Node's, way to list) sees them and its own */
+	{
+		struct dirent **names;
+		int n = scandir("/proc/self/fd", &names, NULL, alphasort), listed = 0;
+
+		REQUIRE(n >= 0);
+		for (int i = 0; i < n; i++) {
+			listed += names[i]->d_name[0] != '.';
+			free(names[i]);
+		}
+		free(names);
+		CHECK_EQ(listed, open_n + 1);
+	}
+	/* and a listing by a name other than "fd": "." after chdir() */
+	{
+		int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		REQUIRE(cwd >= 0);
+		if (chdir("/proc/self/fd") == 0) {
+			CHECK_EQ(list_fds(".", false, now), open_n + 1);	/* and cwd */
+			CHECK_EQ(fchdir(cwd), 0);
+		} else {
+			CHECK(!"chdir /proc/self/fd");
+		}
+		close(cwd);
+	}
 	/* and a number the listing leaves out has no link either */
-	for (int fd = hi + 1; fd < hi + 200; fd++) {
+	for (int fd = hi + 1; fd < 4096; fd++) {
 		char link[64], buf[64];
 
 		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -2850,6 +2876,28 @@ static void t_device_path_forms(void)
 			CHECK(S_ISCHR(st.st_mode));
 		}
 		CHECK_EQ(faccessat(dev, "dma_heap/system", R_OK, 0), 0);
+		{
+			/* scandir() and scandirat() list the heap, a character device */
+			struct dirent **names;
+			int n = scandir("/dev/dma_heap", &names, NULL, alphasort), system = 0;
+			int m;
+
+			CHECK(n >= 3);
+			for (int i = 0; i < n; i++) {
+				system += !strcmp(names[i]->d_name, "system") &&
+					  names[i]->d_type == DT_CHR;
+				free(names[i]);
+			}
+			if (n >= 0)
+				free(names);
+			CHECK_EQ(system, 1);
+			m = scandirat(dev, "dma_heap", &names, NULL, NULL);
+			CHECK_EQ(m, n);
+			for (int i = 0; i < m; i++)
+				free(names[i]);
+			if (m >= 0)
+				free(names);
+		}
 		xclose(dev);
 	}
 	if (have_swsync) {
