@@ -551,9 +551,15 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 
 			memcpy(&p, &fds[i], sizeof(p));
 			if (nat[i].fd != p.fd) {
-				/* A buffer: its readiness, or an error if the broker went. */
-				p.revents = nat[i].revents & (POLLHUP | POLLERR) ? POLLERR
-					    : nat[i].revents & p.events & (POLLIN | POLLOUT);
+				/* A buffer: its readiness, or an error if the broker went.
+				 * Writable is readable too: the mirror was caught between
+				 * its two steps (mirror_show(), uapi/dma-buf-poll.c). */
+				short seen = nat[i].revents;
+
+				if (seen & POLLOUT)
+					seen |= POLLIN;
+				p.revents = seen & (POLLHUP | POLLERR) ? POLLERR
+					    : seen & p.events & (POLLIN | POLLOUT);
 			} else {
 				p.revents = nat[i].revents;
 			}
@@ -592,6 +598,32 @@ static int sync_file_epoll_ctl(int epfd, int op, int fd, struct epoll_event *eve
 	int r = uapi_epoll_ctl_masked(epfd, op, fd, event, EPOLLIN);
 
 	return r < 0 ? fail(r) : r;
+}
+
+void client_epoll_events_fix(int epfd, struct epoll_event *ev, int n)
+{
+	struct epoll_reg *reg;
+	int i;
+
+	if (__builtin_expect(!__atomic_load_n(&regs, __ATOMIC_RELAXED), 1))
+		return;
+	for (i = 0; i < n && (ev[i].events & (EPOLLIN | EPOLLOUT)) != EPOLLOUT; i++)
+		;
+	/* (Not in a signal handler that interrupted us holding the lock.) */
+	if (i == n || client_busy())
+		return;
+	client_lock(&mirror_lock);
+	for (; i < n; i++) {
+		if ((ev[i].events & (EPOLLIN | EPOLLOUT)) != EPOLLOUT)
+			continue;
+		for (reg = regs; reg; reg = reg->next)
+			if (reg->epfd == epfd && (reg->ev.events & EPOLLIN) &&
+			    reg->ev.data.u64 == ev[i].data.u64) {
+				ev[i].events |= EPOLLIN;
+				break;
+			}
+	}
+	client_unlock(&mirror_lock);
 }
 
 bool client_epoll_sets_hold_ours;

@@ -1562,7 +1562,10 @@ static int scan_stream(DIR *d, struct dirent ***list, int (*sel)(const struct di
 			}
 			v = more;
 		}
+		/* the whole record, as glibc copies it (d_reclen covers it) */
 		len = offsetof(struct dirent, d_name) + strlen(e->d_name) + 1;
+		if (e->d_reclen > len)
+			len = e->d_reclen;
 		copy = malloc(len);
 		if (!copy) {
 			err = ENOMEM;

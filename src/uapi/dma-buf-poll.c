@@ -87,24 +87,34 @@ static void fill(int fd)
 	while (r == (ssize_t)sizeof(fill_bytes));
 }
 
-/* poll_lock held: make @m show @ready for the directions it watches. */
+/*
+ * poll_lock held: make @m show @ready for the directions it watches.
+ *
+ * Two system calls when both directions change, and a waiter on M wakes at
+ * the first.  Writable always goes first: the buffer is never writable
+ * without being readable (POLLOUT waits for every fence POLLIN waits for,
+ * and more), so a waiter that finds M writable and not readable is looking
+ * between the two calls of a change to both, and a poll() that asked for
+ * both adds POLLIN (client/remote.c).  Read first, "readable alone" would
+ * be a state the buffer can really be in, and could not be told apart.
+ */
 static void mirror_show(struct dmabuf_mirror *m, unsigned int ready)
 {
 	bool in = ready & DMABUF_IN, out = ready & DMABUF_OUT;
 
-	if ((m->dirs & DMABUF_IN) && in != m->in_shown) {
-		if (in)
-			send(m->p, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-		else
-			drain(m->m);
-		m->in_shown = in;
-	}
 	if ((m->dirs & DMABUF_OUT) && out != m->out_shown) {
 		if (out)
 			drain(m->p);
 		else
 			fill(m->m);
 		m->out_shown = out;
+	}
+	if ((m->dirs & DMABUF_IN) && in != m->in_shown) {
+		if (in)
+			send(m->p, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			drain(m->m);
+		m->in_shown = in;
 	}
 }
 
