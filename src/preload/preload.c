@@ -607,8 +607,25 @@ static bool ours(int fd, struct client_obj *obj)
 	return client_enabled() && !client_busy() && client_find(fd, obj) == 1;
 }
 
-/* "/proc/self/fd/N", "/proc/thread-self/fd/N" or "/proc/PID/fd/N" for us
- * (and "/dev/fd/N" for "fd"): N, else -1.  @what is "fd" or "fdinfo". */
+/* "/proc/self/fd/N", "/proc/thread-self/fd/N", "/proc/PID/fd/N" for us or
+ * for one of our threads, each also as ".../task/TID/fd/N" (and "/dev/fd/N"
+ * for "fd"): N, else -1.  @what is "fd" or "fdinfo". */
+/* "TID/..." of another thread of this process: what follows "TID/", else
+ * NULL (one system call: the thread group is the kernel's to say). */
+static const char *other_thread(const char *path)
+{
+	char *end;
+	long tid = strtol(path, &end, 10);
+	int saved = errno;
+	bool ours;
+
+	if (*end != '/' || tid <= 0 || tid > INT_MAX)
+		return NULL;
+	ours = syscall(SYS_tgkill, (long)getpid(), tid, 0L) == 0;
+	errno = saved;
+	return ours ? end + 1 : NULL;
+}
+
 static int proc_fd_number(const char *path, const char *what)
 {
 	char self[32];
@@ -631,8 +648,16 @@ static int proc_fd_number(const char *path, const char *what)
 		rest = path + 12;
 	else if (!strncmp(path, self, strlen(self)))
 		rest = path + strlen(self);
+	else if (path[0] >= '1' && path[0] <= '9')
+		rest = other_thread(path);
 	if (!rest)
 		return -1;
+	/* a thread's view: /proc/self/task/TID/fd/N */
+	if (!strncmp(rest, "task/", 5) && rest[5] >= '1' && rest[5] <= '9') {
+		rest += 5 + strspn(rest + 5, "0123456789");
+		if (*rest++ != '/')
+			return -1;
+	}
 number:
 	n = strlen(what);
 	if (strncmp(rest, what, n) || rest[n] != '/')
@@ -1359,9 +1384,10 @@ static bool fd_listing_dir(int dirfd)
 	errno = saved;
 	link[n] = '\0';
 	snprintf(want, sizeof(want), "/proc/%d/", (int)getpid());
-	if (strncmp(link, want, strlen(want)))
-		return false;
-	rest = link + strlen(want);
+	if (!strncmp(link, want, strlen(want)))
+		rest = link + strlen(want);
+	else if (strncmp(link, "/proc/", 6) || !(rest = (char *)other_thread(link + 6)))
+		return false;	/* not ours, nor one of our threads' */
 	if (!strncmp(rest, "task/", 5)) {
 		rest += 5 + strspn(rest + 5, "0123456789");
 		if (*rest++ != '/')

@@ -1446,6 +1446,18 @@ static int list_fds(const char *path, bool by_fd, unsigned char *seen)
  * before, and exactly the fds fcntl() says are open (under dmasync, not
  * the library's own).
  */
+/* Publishes its thread id, then waits for a byte on the pipe. */
+static int census_tid;
+static void *census_thread(void *arg)
+{
+	int *p = arg;
+	char c;
+
+	__atomic_store_n(&census_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	(void)!read(p[0], &c, 1);
+	return NULL;
+}
+
 static void t_fd_listing_census(void)
 {
 	static const char *const dirs[] = { "/proc/self/fd", "/proc/self/fdinfo", "/dev/fd" };
@@ -1522,6 +1534,45 @@ static void t_fd_listing_census(void)
 			CHECK(!"chdir /proc/self/fd");
 		}
 		close(cwd);
+	}
+	/* a thread's view, and another thread's, as the process's */
+	{
+		int tid;
+		char tdir[64];
+		pthread_t th;
+		int p[2];
+		char c;
+
+		snprintf(tdir, sizeof(tdir), "/proc/self/task/%ld/fd", (long)syscall(SYS_gettid));
+		CHECK_EQ(list_fds(tdir, false, now), open_n);
+		REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+		REQUIRE(pthread_create(&th, NULL, census_thread, p) == 0);
+		while (!(tid = __atomic_load_n(&census_tid, __ATOMIC_ACQUIRE)))
+			sleep_ms(1);
+		__atomic_store_n(&census_tid, 0, __ATOMIC_RELAXED);
+		snprintf(tdir, sizeof(tdir), "/proc/%d/fd", tid);
+		CHECK_EQ(list_fds(tdir, false, now), open_n + 2);
+		snprintf(tdir, sizeof(tdir), "/proc/%d/task/%d/fdinfo", tid, tid);
+		CHECK_EQ(list_fds(tdir, true, now), open_n + 2);
+		for (int fd = hi + 3; fd < 4096; fd++) {
+			char link[80], buf[64];
+
+			snprintf(link, sizeof(link), "/proc/%d/fd/%d", tid, fd);
+			if (readlink(link, buf, sizeof(buf)) >= 0 || errno != ENOENT) {
+				CHECKF(0, "%s: a link past the highest fd", link);
+				break;
+			}
+			snprintf(link, sizeof(link), "/proc/self/task/%d/fd/%d", tid, fd);
+			if (readlink(link, buf, sizeof(buf)) >= 0 || errno != ENOENT) {
+				CHECKF(0, "%s: a link past the highest fd", link);
+				break;
+			}
+		}
+		c = 0;
+		(void)!write(p[1], &c, 1);
+		pthread_join(th, NULL);
+		close(p[0]);
+		close(p[1]);
 	}
 	/* and a number the listing leaves out has no link either */
 	for (int fd = hi + 1; fd < 4096; fd++) {
