@@ -1366,34 +1366,57 @@ EXPORT int fclose(FILE *f)
 static DIR *fd_listings[FD_LISTINGS];
 static unsigned int fd_listings_open;
 
-/* Whether @dirfd is a directory of this process's fds or fdinfo: its
- * link names /proc/OURPID/fd, /proc/OURPID/task/TID/fdinfo... */
-static bool fd_listing_dir(int dirfd)
+/* Which directory of this process's (or one of its threads') fds @link,
+ * a directory's path as /proc/self/fd/N's link names it, is: 1 for
+ * /proc/OURPID/fd (or /proc/OURPID/task/TID/fd...), 2 for fdinfo, else 0. */
+static int fd_listing_link(const char *link)
 {
-	char path[32], link[64], want[32], *rest;
-	struct statfs sfs;
-	ssize_t n;
-	int saved = errno;
+	char want[32];
+	const char *rest;
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
-	if (dmasync_real_fstatfs(dirfd, &sfs) || sfs.f_type != 0x9fa0 /* PROC_SUPER_MAGIC */ ||
-	    (n = dmasync_real_readlink(path, link, sizeof(link) - 1)) <= 0) {
-		errno = saved;
-		return false;
-	}
-	errno = saved;
-	link[n] = '\0';
 	snprintf(want, sizeof(want), "/proc/%d/", (int)getpid());
 	if (!strncmp(link, want, strlen(want)))
 		rest = link + strlen(want);
-	else if (strncmp(link, "/proc/", 6) || !(rest = (char *)other_thread(link + 6)))
-		return false;	/* not ours, nor one of our threads' */
+	else if (strncmp(link, "/proc/", 6) || !(rest = other_thread(link + 6)))
+		return 0;	/* not ours, nor one of our threads' */
 	if (!strncmp(rest, "task/", 5)) {
 		rest += 5 + strspn(rest + 5, "0123456789");
 		if (*rest++ != '/')
-			return false;
+			return 0;
 	}
-	return !strcmp(rest, "fd") || !strcmp(rest, "fdinfo");
+	return !strcmp(rest, "fd") ? 1 : !strcmp(rest, "fdinfo") ? 2 : 0;
+}
+
+/* fd_listing_link() of the directory @dirfd (AT_FDCWD: the working one). */
+static int fd_listing_kind(int dirfd)
+{
+	char path[32], link[64];
+	struct statfs sfs;
+	ssize_t n;
+	int saved = errno, r;
+
+	if (dirfd == AT_FDCWD)
+		r = dmasync_real_statfs(".", &sfs);
+	else
+		r = dmasync_real_fstatfs(dirfd, &sfs);
+	if (dirfd == AT_FDCWD)
+		snprintf(path, sizeof(path), "/proc/self/cwd");
+	else
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	if (r || sfs.f_type != 0x9fa0 /* PROC_SUPER_MAGIC */ ||
+	    (n = dmasync_real_readlink(path, link, sizeof(link) - 1)) <= 0) {
+		errno = saved;
+		return 0;
+	}
+	errno = saved;
+	link[n] = '\0';
+	return fd_listing_link(link);
+}
+
+/* Whether @dirfd is a directory of this process's fds or fdinfo. */
+static bool fd_listing_dir(int dirfd)
+{
+	return fd_listing_kind(dirfd) != 0;
 }
 
 /* Keep @d if it lists this process's fds. */
@@ -2253,6 +2276,15 @@ static ssize_t do_readlink(int dirfd, const char *path, char *buf, size_t len)
 	bool handled = false;
 	ssize_t r = path && path[0] == '/' ? fd_readlink(path, buf, len, &handled) : -1;
 	enum dev_path p;
+	char abs[32];
+
+	/* "N" relative to a directory of our fds (a directory fd of
+	 * /proc/self/fd, or the working directory): /proc/self/fd/N. */
+	if (path && path[0] >= '0' && path[0] <= '9' && strlen(path) < 11 &&
+	    path[strspn(path, "0123456789")] == '\0' && fd_listing_kind(dirfd) == 1) {
+		snprintf(abs, sizeof(abs), "/proc/self/fd/%s", path);
+		r = fd_readlink(abs, buf, len, &handled);
+	}
 
 	if (handled)
 		return r;

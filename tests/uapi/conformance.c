@@ -1535,6 +1535,31 @@ static void t_fd_listing_census(void)
 		}
 		close(cwd);
 	}
+	/* names relative to a directory fd of /proc/self/fd, as the paths */
+	{
+		int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int tl = open_timeline(), f = create_fence(tl, 1);
+		char name[16], buf[64];
+		ssize_t n;
+
+		REQUIRE(dir >= 0);
+		snprintf(name, sizeof(name), "%d", f);
+		n = readlinkat(dir, name, buf, sizeof(buf) - 1);
+		CHECK(n > 0);
+		buf[n > 0 ? n : 0] = '\0';
+		CHECK_STR(buf, "anon_inode:sync_file");
+		for (int fd = hi + 4; fd < 4096; fd++) {
+			snprintf(name, sizeof(name), "%d", fd);
+			if (readlinkat(dir, name, buf, sizeof(buf)) >= 0 || errno != ENOENT) {
+				CHECKF(0, "readlinkat(/proc/self/fd, %s): a link past the highest fd",
+				       name);
+				break;
+			}
+		}
+		xclose(f);
+		xclose(tl);
+		close(dir);
+	}
 	/* a thread's view, and another thread's, as the process's */
 	{
 		int tid;
