@@ -349,6 +349,8 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 	const struct schema_layout *lay;
 	char *region, *array = NULL;
 	uint32_t in_fields[SCHEMA_UDMABUF_LIST_LIMIT + 1];
+	int out_before[SCHEMA_MAX_FD_FIELDS];
+	bool out_was_open[SCHEMA_MAX_FD_FIELDS];
 	unsigned int n_fields = 0;
 	const char *idx;
 	size_t array_bytes = 0, region_len, len;
@@ -443,6 +445,17 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 		}
 	}
 
+	/*
+	 * Output fd fields as the client sent them, and whether each named an
+	 * fd of ours already: one the handler did not overwrite is no new fd
+	 * (a heap ALLOC without the read direction makes none and leaves the
+	 * caller's 0 there; closing "it" closed our fd 0, someone's object).
+	 */
+	for (unsigned int i = 0; i < lay->n_out_fds; i++) {
+		out_before[i] = lay->out_fd[i] + 4u <= region_len ? (int)rd32(region, lay->out_fd[i]) : -1;
+		out_was_open[i] = out_before[i] >= 0 && fcntl(out_before[i], F_GETFD) >= 0;
+	}
+
 	/* A timeline whose maker asked for faults, or one stalled by hand. */
 	if (io.kind == IPC_KIND_TIMELINE && io.request == SW_SYNC_IOC_INC && !io.in_fault &&
 	    io.in_len >= 4 && (fault_inc(in->fds[0], rd32(region, 0)) ||
@@ -486,8 +499,8 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 			int nfd = lay->out_fd[i] + 4u <= region_len ?
 					  (int)rd32(region, lay->out_fd[i]) : -1;
 
-			if (nfd < 0)
-				continue;
+			if (nfd < 0 || (nfd == out_before[i] && out_was_open[i]))
+				continue;	/* none made (above) */
 			if (lay->out_fd[i] + 4u <= io.out_len) {
 				out->fds[out->nfds++] = nfd;
 				ro->out_fd_mask |= 1u << i;

@@ -2662,6 +2662,48 @@ static void t_heap_alloc_errors(void)
 	CHECK_ERR(U_ioctl(heap, SYNC_IOC_FILE_INFO, &a), EINVAL);
 }
 
+/*
+ * ALLOC encoded without the read direction: 0, nothing copied out (Linux
+ * leaves the new fd installed, unreachable: closed here if it is there;
+ * dmasync makes none).  Whatever else the process holds keeps working:
+ * a broker once took the caller's 0 in the fd field for a new fd and
+ * closed its own fd 0, the object of whoever sat there.
+ */
+static void t_heap_alloc_write_only_request(void)
+{
+	int heap = open_heap(), tl = open_timeline(), f = create_fence(tl, 1);
+	int b = new_dmabuf(PAGE), prev = -1;
+
+	for (int i = 0; i < 4; i++) {
+		struct dma_heap_allocation_data a = { .len = PAGE, .fd_flags = O_RDWR | O_CLOEXEC };
+		int next = U_dup(0);
+
+		REQUIRE(next >= 0);
+		U_close(next);
+		CHECK_EQ(U_ioctl(heap, _IOW('H', 0, struct dma_heap_allocation_data), &a), 0);
+		CHECK_EQ(a.fd, 0);
+		if (U_fcntl(next, F_GETFD) >= 0)
+			U_close(next);	/* Linux's, out of the program's reach */
+		/* made after the last one, kept across this one */
+		if (prev >= 0) {
+			int e = try_export(prev, DMA_BUF_SYNC_RW);
+
+			CHECKF(e >= 0, "EXPORT from a buffer made before: %s", errname(errno));
+			if (e >= 0)
+				xclose(e);
+			CHECKF(try_import(prev, f, DMA_BUF_SYNC_READ) == 0,
+			       "IMPORT into a buffer made before: %s", errname(errno));
+			xclose(prev);
+		}
+		prev = new_dmabuf(PAGE);
+	}
+	xclose(prev);
+	CHECK_EQ(sf_status(f), 0);
+	xclose(try_export(b, DMA_BUF_SYNC_READ));
+	inc(tl, 1);
+	CHECK_EQ(sf_status(f), 1);
+}
+
 static void t_heap_mmap(void)
 {
 	int heap = open_heap();
@@ -5416,6 +5458,7 @@ static const struct test tests[] = {
 	/* dma-heap */
 	T(heap_alloc_basic, HP, 0, "dma-heap: ALLOC, fd_flags, size rounded up"),
 	T(heap_alloc_errors, HP, 0, "dma-heap: ALLOC errors; unknown ioctls are EINVAL"),
+	T(heap_alloc_write_only_request, HP | SW, 0, "dma-heap: ALLOC without the read direction is 0 and copies nothing out; the process's other objects keep working"),
 	T(heap_mmap, HP, 0, "dma-heap: mmap, O_RDONLY buffer refuses PROT_WRITE"),
 	/* dma-buf */
 	T(dmabuf_lseek, DB, 0, "dma-buf: lseek SEEK_END/SEEK_SET 0 only"),
