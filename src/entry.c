@@ -337,40 +337,25 @@ int dmasync_ioctl(int fd, unsigned long request, ...)
 int dmasync_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
 	/* INCs made in the timeline page reach the sync files first. */
-	int r;
-
 	if (client_enabled())
 		client_settle();
-	r = epoll_wait(epfd, events, maxevents, timeout);
-	if (r > 0 && client_enabled())
-		client_epoll_events_fix(epfd, events, r);
-	return r;
+	return epoll_wait(epfd, events, maxevents, timeout);
 }
 
 int dmasync_epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
 			const sigset_t *sigmask)
 {
-	int r;
-
 	if (client_enabled())
 		client_settle();
-	r = epoll_pwait(epfd, events, maxevents, timeout, sigmask);
-	if (r > 0 && client_enabled())
-		client_epoll_events_fix(epfd, events, r);
-	return r;
+	return epoll_pwait(epfd, events, maxevents, timeout, sigmask);
 }
 
 int dmasync_epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
 			 const struct timespec *timeout, const sigset_t *sigmask)
 {
-	int r;
-
 	if (client_enabled())
 		client_settle();
-	r = epoll_pwait2(epfd, events, maxevents, timeout, sigmask);
-	if (r > 0 && client_enabled())
-		client_epoll_events_fix(epfd, events, r);
-	return r;
+	return epoll_pwait2(epfd, events, maxevents, timeout, sigmask);
 }
 
 int dmasync_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)

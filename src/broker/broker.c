@@ -452,7 +452,10 @@ static void do_ioctl(struct broker_client *c, struct ipc_msg *in, struct ipc_msg
 	 * caller's 0 there; closing "it" closed our fd 0, someone's object).
 	 */
 	for (unsigned int i = 0; i < lay->n_out_fds; i++) {
-		out_before[i] = lay->out_fd[i] + 4u <= region_len ? (int)rd32(region, lay->out_fd[i]) : -1;
+		/* (a region ending at a fault ends with the caller's bytes) */
+		size_t have = io.in_fault ? io.in_len : region_len;
+
+		out_before[i] = lay->out_fd[i] + 4u <= have ? (int)rd32(region, lay->out_fd[i]) : -1;
 		out_was_open[i] = out_before[i] >= 0 && fcntl(out_before[i], F_GETFD) >= 0;
 	}
 

@@ -600,32 +600,6 @@ static int sync_file_epoll_ctl(int epfd, int op, int fd, struct epoll_event *eve
 	return r < 0 ? fail(r) : r;
 }
 
-void client_epoll_events_fix(int epfd, struct epoll_event *ev, int n)
-{
-	struct epoll_reg *reg;
-	int i;
-
-	if (__builtin_expect(!__atomic_load_n(&regs, __ATOMIC_RELAXED), 1))
-		return;
-	for (i = 0; i < n && (ev[i].events & (EPOLLIN | EPOLLOUT)) != EPOLLOUT; i++)
-		;
-	/* (Not in a signal handler that interrupted us holding the lock.) */
-	if (i == n || client_busy())
-		return;
-	client_lock(&mirror_lock);
-	for (; i < n; i++) {
-		if ((ev[i].events & (EPOLLIN | EPOLLOUT)) != EPOLLOUT)
-			continue;
-		for (reg = regs; reg; reg = reg->next)
-			if (reg->epfd == epfd && (reg->ev.events & EPOLLIN) &&
-			    reg->ev.data.u64 == ev[i].data.u64) {
-				ev[i].events |= EPOLLIN;
-				break;
-			}
-	}
-	client_unlock(&mirror_lock);
-}
-
 bool client_epoll_sets_hold_ours;
 
 int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, bool *handled)

@@ -20,14 +20,6 @@ int client_entry_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t
 		       const sigset_t *sigmask, bool *handled);
 int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, bool *handled);
 /*
- * The @n events an epoll wait on @epfd returned in @ev: one of a buffer's
- * registration that asked for EPOLLIN and shows EPOLLOUT alone caught its
- * mirror between the two steps of a change to both (the buffer is never
- * writable and not readable): EPOLLIN is added.  A table look only when
- * such an event is there.
- */
-void client_epoll_events_fix(int epfd, struct epoll_event *ev, int n);
-/*
  * Set (for good) once the process registered a sync file or dma-buf in an
  * epoll set: a poll() or select() of an epoll fd may then observe them, so
  * it settles INCs made in the timeline page first (client_settle(): one

@@ -595,6 +595,7 @@ static void emulated_dir_entered(void)
 /* ---- what an fd is ------------------------------------------------------------------ */
 
 static bool lib_fd(int fd);
+static bool lib_fd_hidden(int fd);
 
 /*
  * Whether @fd is one of dmasync's, filled in @obj.  Not in a signal handler
@@ -619,8 +620,9 @@ static const char *other_thread(const char *path)
 	int saved = errno;
 	bool ours;
 
-	if (*end != '/' || tid <= 0 || tid > INT_MAX)
-		return NULL;
+	if (*end != '/' || tid <= 0 || tid > INT_MAX ||
+	    (strncmp(end + 1, "fd", 2) && strncmp(end + 1, "task/", 5)))
+		return NULL;	/* (no system call for /proc/1/stat and the like) */
 	ours = syscall(SYS_tgkill, (long)getpid(), tid, 0L) == 0;
 	errno = saved;
 	return ours ? end + 1 : NULL;
@@ -1159,8 +1161,8 @@ static SLOW int do_openat_slow(int dirfd, const char *path, int flags, mode_t mo
 		if (emulated_file(p))
 			return do_openat_slow(AT_FDCWD, dev_path_name(p), flags, mode);
 	}
-	if (path && (((fd = proc_fd_number(path, "fd")) >= 0 && lib_fd(fd)) ||
-		     ((fd = proc_fd_number(path, "fdinfo")) >= 0 && lib_fd(fd)))) {
+	if (path && (((fd = proc_fd_number(path, "fd")) >= 0 && lib_fd_hidden(fd)) ||
+		     ((fd = proc_fd_number(path, "fdinfo")) >= 0 && lib_fd_hidden(fd)))) {
 		/* the library's own fds are not the program's (lib_fd()) */
 		errno = ENOENT;
 		return -1;
@@ -1357,14 +1359,11 @@ EXPORT int fclose(FILE *f)
  * Listings of this process's fds.  The library's own fds are not the
  * program's (lib_fd()): as close() and fcntl() of one answer EBADF, a
  * listing of /proc/self/fd or /proc/self/fdinfo (any of its names:
- * /dev/fd, /proc/PID/fd, a thread's) leaves them out, so a program
- * counting its fds there finds what it would on Linux.  The directory
- * streams open on such a listing are kept here (a few at a time; more go
- * unfiltered); readdir() looks here only while there is one.
+ * /dev/fd, /proc/PID/fd, a thread's, "." after chdir()) leaves them out,
+ * so a program counting its fds there finds what it would on Linux.
+ * readdir() looks at the directory only when an entry's name is the
+ * number of one of the library's fds: nothing is paid at opendir().
  */
-#define FD_LISTINGS 8
-static DIR *fd_listings[FD_LISTINGS];
-static unsigned int fd_listings_open;
 
 /* Which directory of this process's (or one of its threads') fds @link,
  * a directory's path as /proc/self/fd/N's link names it, is: 1 for
@@ -1419,54 +1418,26 @@ static bool fd_listing_dir(int dirfd)
 	return fd_listing_kind(dirfd) != 0;
 }
 
-/* Keep @d if it lists this process's fds. */
-static void fd_listing_opened(DIR *d)
+/*
+ * lib_fd() where a lock may not be taken: a signal handler that interrupted
+ * dmasync (client_busy()) sees the mirrors as the program's.  For what
+ * only hides a number (listings, links); close() and dup() keep lib_fd().
+ */
+static bool lib_fd_hidden(int fd)
 {
-	int fd = d ? dirfd(d) : -1;
-
-	if (fd < 0 || !fd_listing_dir(fd))
-		return;
-	/* Counted first: the count is never below the streams kept (a fork
-	 * between the two steps leaves it above, which costs readdir() a
-	 * look, never a listing left unfiltered or a stale slot). */
-	__atomic_add_fetch(&fd_listings_open, 1, __ATOMIC_ACQ_REL);
-	for (unsigned int i = 0; i < FD_LISTINGS; i++) {
-		DIR *none = NULL;
-
-		if (__atomic_compare_exchange_n(&fd_listings[i], &none, d, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_RELAXED))
-			return;
-	}
-	__atomic_sub_fetch(&fd_listings_open, 1, __ATOMIC_RELEASE);
+	return client_busy() ? client_fd_is_own(fd) || uapi_fd_is_own(fd) : lib_fd(fd);
 }
 
-/* Forget @d (every slot is looked at: the count alone may lag a slot). */
-static void fd_listing_closing(DIR *d)
-{
-	for (unsigned int i = 0; i < FD_LISTINGS; i++) {
-		DIR *was = d;
-
-		if (__atomic_compare_exchange_n(&fd_listings[i], &was, NULL, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-			__atomic_sub_fetch(&fd_listings_open, 1, __ATOMIC_RELEASE);
-			return;
-		}
-	}
-}
-
-/* Whether entry @e of @d is one of the library's fds in a listing. */
+/* Whether entry @e of @d is one of the library's fds in a listing of ours. */
 static bool fd_listing_hides(DIR *d, const struct dirent *e)
 {
 	char *end;
 	long fd;
-	bool listing = false;
 
-	for (unsigned int i = 0; i < FD_LISTINGS && !listing; i++)
-		listing = __atomic_load_n(&fd_listings[i], __ATOMIC_ACQUIRE) == d;
-	if (!listing || e->d_name[0] < '0' || e->d_name[0] > '9')
+	if (e->d_name[0] < '0' || e->d_name[0] > '9')
 		return false;
 	fd = strtol(e->d_name, &end, 10);
-	return !*end && fd <= INT_MAX && lib_fd((int)fd);
+	return !*end && fd <= INT_MAX && lib_fd_hidden((int)fd) && fd_listing_dir(dirfd(d));
 }
 
 EXPORT DIR *opendir(const char *path)
@@ -1474,6 +1445,7 @@ EXPORT DIR *opendir(const char *path)
 	char buf[PATH_MAX];
 	enum dev_path p;
 	const char *dir;
+	int saved = errno;
 	DIR *d;
 
 	p = dev_path_cwd(&path, buf, sizeof(buf));
@@ -1481,20 +1453,11 @@ EXPORT DIR *opendir(const char *path)
 		errno = ENOTDIR;
 		return NULL;
 	}
-	dir = emulated_dir(p);
+	dir = emulated_dir(p);	/* may make the stand-in: errno as it was */
+	errno = saved;
 	d = dmasync_real_opendir(dir ? dir : path);
 	if (d && dir)
 		emulated_dir_entered();
-	else if (d)
-		fd_listing_opened(d);	/* any name: ".", a symlink, /dev/fd... */
-	return d;
-}
-
-EXPORT DIR *fdopendir(int fd)
-{
-	DIR *d = dmasync_real_fdopendir(fd);
-
-	fd_listing_opened(d);
 	return d;
 }
 
@@ -1547,9 +1510,8 @@ EXPORT struct dirent *readdir(DIR *d)
 	struct stat st;
 	int saved;
 
-	if (__builtin_expect(__atomic_load_n(&fd_listings_open, __ATOMIC_ACQUIRE) != 0, 0))
-		while (e && fd_listing_hides(d, e))
-			e = dmasync_real_readdir(d);
+	while (e && __builtin_expect(fd_listing_hides(d, e), 0))
+		e = dmasync_real_readdir(d);
 	if (FAST(!e || !__atomic_load_n(&emu_relative, __ATOMIC_RELAXED)) ||
 	    e->d_type != DT_REG || strcmp(e->d_name, "system"))
 		return e;
@@ -1689,7 +1651,6 @@ EXPORT int closedir(DIR *d)
 
 	if (fd >= 0)
 		client_fds_closing((unsigned int)fd, (unsigned int)fd);
-	fd_listing_closing(d);
 	r = dmasync_real_closedir(d);
 	if (fd >= 0)
 		client_fds_closed((unsigned int)fd, (unsigned int)fd);
@@ -1815,11 +1776,7 @@ static int lib_floor;
 
 static bool lib_fd(int fd)
 {
-	/* The mirrors' table has a lock: not taken by a signal handler that
-	 * interrupted this thread inside dmasync (client_busy()), which may
-	 * hold it; there a mirror passes for the program's. */
-	return client_fd_is_own(fd) || uapi_fd_is_own(fd) ||
-	       (!client_busy() && client_fd_is_mirror(fd));
+	return client_fd_is_own(fd) || uapi_fd_is_own(fd) || client_fd_is_mirror(fd);
 }
 
 /*
@@ -2219,7 +2176,7 @@ static ssize_t fd_readlink(const char *path, char *buf, size_t len, bool *handle
 	int fd = path ? proc_fd_number(path, "fd") : -1, n;
 
 	*handled = false;
-	if (fd >= 0 && lib_fd(fd)) {
+	if (fd >= 0 && lib_fd_hidden(fd)) {
 		/* not the program's: not open, as far as it can tell */
 		*handled = true;
 		errno = ENOENT;
