@@ -608,9 +608,6 @@ static bool ours(int fd, struct client_obj *obj)
 	return client_enabled() && !client_busy() && client_find(fd, obj) == 1;
 }
 
-/* "/proc/self/fd/N", "/proc/thread-self/fd/N", "/proc/PID/fd/N" for us or
- * for one of our threads, each also as ".../task/TID/fd/N" (and "/dev/fd/N"
- * for "fd"): N, else -1.  @what is "fd" or "fdinfo". */
 /* "TID/..." of another thread of this process: what follows "TID/", else
  * NULL (one system call: the thread group is the kernel's to say). */
 static const char *other_thread(const char *path)
@@ -618,16 +615,19 @@ static const char *other_thread(const char *path)
 	char *end;
 	long tid = strtol(path, &end, 10);
 	int saved = errno;
-	bool ours;
+	bool member;
 
 	if (*end != '/' || tid <= 0 || tid > INT_MAX ||
 	    (strncmp(end + 1, "fd", 2) && strncmp(end + 1, "task/", 5)))
 		return NULL;	/* (no system call for /proc/1/stat and the like) */
-	ours = syscall(SYS_tgkill, (long)getpid(), tid, 0L) == 0;
+	member = syscall(SYS_tgkill, (long)getpid(), tid, 0L) == 0;
 	errno = saved;
-	return ours ? end + 1 : NULL;
+	return member ? end + 1 : NULL;
 }
 
+/* "/proc/self/fd/N", "/proc/thread-self/fd/N", "/proc/PID/fd/N" for us or
+ * for one of our threads, each also as ".../task/TID/fd/N" (and "/dev/fd/N"
+ * for "fd"): N, else -1.  @what is "fd" or "fdinfo". */
 static int proc_fd_number(const char *path, const char *what)
 {
 	char self[32];
