@@ -1394,14 +1394,13 @@ static int fd_listing_kind(int dirfd)
 	ssize_t n;
 	int saved = errno, r;
 
-	if (dirfd == AT_FDCWD)
+	if (dirfd == AT_FDCWD) {
 		r = dmasync_real_statfs(".", &sfs);
-	else
-		r = dmasync_real_fstatfs(dirfd, &sfs);
-	if (dirfd == AT_FDCWD)
 		snprintf(path, sizeof(path), "/proc/self/cwd");
-	else
+	} else {
+		r = dmasync_real_fstatfs(dirfd, &sfs);
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	}
 	if (r || sfs.f_type != 0x9fa0 /* PROC_SUPER_MAGIC */ ||
 	    (n = dmasync_real_readlink(path, link, sizeof(link) - 1)) <= 0) {
 		errno = saved;
@@ -1410,12 +1409,6 @@ static int fd_listing_kind(int dirfd)
 	errno = saved;
 	link[n] = '\0';
 	return fd_listing_link(link);
-}
-
-/* Whether @dirfd is a directory of this process's fds or fdinfo. */
-static bool fd_listing_dir(int dirfd)
-{
-	return fd_listing_kind(dirfd) != 0;
 }
 
 /*
@@ -1437,7 +1430,8 @@ static bool fd_listing_hides(DIR *d, const struct dirent *e)
 	if (e->d_name[0] < '0' || e->d_name[0] > '9')
 		return false;
 	fd = strtol(e->d_name, &end, 10);
-	return !*end && fd <= INT_MAX && lib_fd_hidden((int)fd) && fd_listing_dir(dirfd(d));
+	return !*end && fd <= INT_MAX && lib_fd_hidden((int)fd) &&
+	       fd_listing_kind(dirfd(d)) != 0;
 }
 
 EXPORT DIR *opendir(const char *path)
