@@ -103,6 +103,7 @@ struct epoll_reg {
 	dev_t dev;
 	ino_t ino;
 	int dup;
+	pid_t pid;		/* the process that registered it */
 	struct epoll_event ev;	/* as registered (client_mirror_move()) */
 	struct epoll_reg *next;
 };
@@ -134,12 +135,14 @@ static void mirrors_forget(unsigned int lo, unsigned int hi, const struct client
 {
 	struct epoll_reg **q, *r;
 	int others;
+	pid_t me;
 
 	if (!__atomic_load_n(&regs, __ATOMIC_RELAXED))
 		return;
 	others = client_fd_copy_elsewhere(obj->dev, obj->ino, lo, hi);
 	if (others > 0)
 		return;
+	me = getpid();
 	client_lock(&mirror_lock);
 	for (q = &regs; (r = *q);) {
 		if (r->dev == obj->dev && r->ino == obj->ino &&
@@ -151,9 +154,14 @@ static void mirrors_forget(unsigned int lo, unsigned int hi, const struct client
 			 * elsewhere (the broker's copy), and the set would
 			 * report a closed file's events.  If the program closed
 			 * or reused @epfd, this fails harmlessly: the dup is
-			 * registered nowhere else.
+			 * registered nowhere else.  A registration inherited
+			 * over fork() is not taken out: the set is the
+			 * parent's too, where the buffer (and so, on Linux,
+			 * the registration) lives on; this process's copy of
+			 * the dup goes.
 			 */
-			epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->dup, NULL);
+			if (r->pid == me)
+				epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->dup, NULL);
 			close(r->dup);
 			free(r);
 		} else {
@@ -688,6 +696,7 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 		reg->dev = obj.dev;
 		reg->ino = obj.ino;
 		reg->dup = m;
+		reg->pid = getpid();
 		reg->ev = ev;
 		client_lock(&mirror_lock);
 		reg->next = regs;

@@ -4148,6 +4148,27 @@ static SLOW void reaped(const int *status)
 	client_settle_hangups();
 }
 
+/*
+ * vfork() is fork() here.  A vfork() child runs in its parent's memory
+ * until it execs, so the closes, dup2()s and close_range()s it makes on the
+ * way (Python's subprocess, for one) would rewrite the parent's record of
+ * its fds and epoll registrations, and any lock or allocation in those
+ * paths would be made in the parent's heap.  fork() gives the child a copy
+ * of its own (and runs the fork handlers); a vfork() child may do nothing
+ * a fork() child may not, so only the time to copy the page tables differs.
+ */
+EXPORT pid_t vfork(void)
+{
+	return fork();
+}
+
+pid_t __vfork(void);
+
+EXPORT pid_t __vfork(void)
+{
+	return fork();
+}
+
 EXPORT pid_t waitpid(pid_t pid, int *status, int options)
 {
 	pid_t r = dmasync_real_waitpid(pid, status, options);

@@ -3,13 +3,16 @@
 # sync file and a dma-buf that another process hands it over a Unix socket,
 # with each selector it has (epoll, poll, select), as a compositor's loop
 # waits for a client's fences.  The other process signals after a delay:
-# each callback runs once, after the signal, not before.  Prints TAP.
+# each callback runs once, after the signal, not before.  While it waits,
+# the loop starts a program (subprocess: vfork, close_range, exec), as a
+# compositor starts its clients.  Prints TAP.
 import asyncio
 import fcntl
 import os
 import selectors
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -48,14 +51,17 @@ def waiter(sock):
 
         loop.add_reader(f, fired, f, "sync file")
         loop.add_reader(buf, fired, buf, "dma-buf")
+        if subprocess.run(["true"]).returncode:
+            failures.append(f"{sel.__name__}: `true` failed")
         sock.send(b"go")
         try:
             loop.run_until_complete(asyncio.wait_for(ready, 5))
         except asyncio.TimeoutError:
-            failures.append(f"{sel.__name__}: timed out {hits}")
+            failures.append(f"{sel.__name__}: timed out, calls: "
+                            f"{ {w: len(t) for w, t in hits.items()} }")
         for what, times in hits.items():
             if not times or times[0] < DELAY * 0.9 or times[0] > DELAY + 1.0:
-                failures.append(f"{sel.__name__} {what}: woken at {times}")
+                failures.append(f"{sel.__name__} {what}: woken at {times[:3]}")
         if status(f) != 1:
             failures.append(f"{sel.__name__}: status {status(f)} after the wake-up")
         loop.close()

@@ -4518,6 +4518,60 @@ static void t_dma_buf_poll_both_from_child(void)
 	CHECKF(bad[1] == 0, "epoll: %d of %d wake-ups without EPOLLOUT", bad[1], ROUNDS * KIDS / 2);
 }
 
+/* vfork() and leave, after putting /dev/null at @at (if >= 0) and closing
+ * every fd from 3 up, as Python's subprocess does before its exec. */
+static pid_t __attribute__((noinline)) vfork_closer(int nul, int at)
+{
+	pid_t pid = vfork();
+
+	if (pid == 0) {
+		if (at >= 0)
+			dup2(nul, at);
+		close_range(3, ~0u, 0);
+		_exit(0);
+	}
+	return pid;
+}
+
+/*
+ * vfork() children that close the parent's objects (their copies) before
+ * they leave: in the parent, the buffer's epoll registration and poll, the
+ * pending point and the timeline's last close are as they were.
+ */
+static void t_vfork_child_closes(void)
+{
+	int tl = open_timeline(), f = create_fence(tl, 1), b = new_dmabuf(PAGE), g;
+	int ep = track(epoll_create1(EPOLL_CLOEXEC));
+	int nul = track(open("/dev/null", O_RDONLY | O_CLOEXEC));
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.u64 = EP_TAG }, out[2];
+
+	REQUIRE(ep >= 0 && nul >= 0);
+	import_fence(b, f, DMA_BUF_SYNC_WRITE);
+	REQUIRE(U_epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) == 0);
+	fflush(stdout);
+	for (int i = 0; i < 50; i++) {
+		pid_t pid = vfork_closer(nul, (i & 1) ? b : -1);
+
+		REQUIRE(pid > 0);
+		CHECK_EQ(wait_child(pid), 0);
+	}
+	CHECK_EQ(U_epoll_wait(ep, out, 2, 0), 0);
+	CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), 0);
+	CHECK_EQ(sf_status(f), 0);
+	inc(tl, 1);
+	CHECK_EQ(U_epoll_wait(ep, out, 2, BLOCK_MS), 1);
+	CHECK_EQ(out[0].events, EPOLLIN | EPOLLOUT);
+	CHECK_EQ(out[0].data.u64, EP_TAG);
+	CHECK_EQ(revents(b, POLLIN | POLLOUT, 0), POLLIN | POLLOUT);
+	CHECK_EQ(sf_status(f), 1);
+	CHECK_EQ(U_epoll_ctl(ep, EPOLL_CTL_DEL, b, NULL), 0);
+	CHECK_EQ(U_epoll_wait(ep, out, 2, 0), 0);
+	g = create_fence(tl, 2);
+	untrack(tl);
+	CHECK_EQ(U_close(tl), 0);
+	CHECK_EQ(sf_status(g), -ENOENT);
+}
+
 static void t_epoll_dmabuf(void)
 {
 	int tl = open_timeline(), b = new_dmabuf(PAGE), br = new_dmabuf(PAGE);
@@ -5494,6 +5548,7 @@ static const struct test tests[] = {
 	T(dmabuf_ppoll, DB | SW, 0, "dma-buf poll: ppoll timeout, POLLIN and POLLOUT entries"),
 	T(signals_interrupt_waits, DB | SW, 0, "signals: poll EINTR always, SYNC START EINTR or restarted"),
 	T(dma_buf_poll_both_from_child, DB | SW, F_XPROC, "dma-buf: children polling POLLIN|POLLOUT (poll, epoll) wake with POLLOUT, never POLLIN alone, when its only fence, a writer, signals"),
+	T(vfork_child_closes, DB | SW, F_XPROC, "vfork() children closing every fd (close_range, dup2 over a dma-buf) leave the parent's registrations, points and timeline as they were"),
 	T(epoll_dmabuf, DB | SW, 0, "epoll: dma-buf readiness and data.u64 returned unchanged"),
 	T(epoll_dmabuf_closed, DB, 0, "epoll: a dma-buf's registration goes with its last close"),
 	T(epoll_dmabuf_edge_triggered, DB | SW, 0, "epoll: edge-triggered on a dma-buf reports it at every wait while ready"),
