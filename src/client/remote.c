@@ -634,15 +634,13 @@ int client_entry_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, 
 	if (!*handled)
 		return -1;
 	if (op != EPOLL_CTL_DEL) {
-		const uint32_t excl_ok = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP |
-					 EPOLLET | EPOLLEXCLUSIVE;
-
 		if (copy_from_user(&ev, event, sizeof(ev)))
 			return fail(-EFAULT);
 		/* Before any look at the set, as the kernel: EPOLLEXCLUSIVE
 		 * only when adding, with the events it allows. */
 		if ((ev.events & EPOLLEXCLUSIVE) &&
-		    (op == EPOLL_CTL_MOD || (op == EPOLL_CTL_ADD && (ev.events & ~excl_ok))))
+		    (op == EPOLL_CTL_MOD ||
+		     (op == EPOLL_CTL_ADD && (ev.events & ~UAPI_EPOLL_EXCLUSIVE_OK))))
 			return fail(fcntl(epfd, F_GETFD) < 0 ? -EBADF : -EINVAL);
 		/* A dma-buf's poll reports EPOLLIN and EPOLLOUT only (its
 		 * mirror, a socket, would add EPOLLRDNORM), level-triggered. */

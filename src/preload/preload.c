@@ -1498,17 +1498,14 @@ EXPORT char *getcwd(char *buf, size_t size)
  * (DT_CHR), the file standing for it a regular one: the one entry that
  * differs, told by its name first, then by the directory's inode.
  */
-EXPORT struct dirent *readdir(DIR *d)
+static void heap_dir_entry(DIR *d, struct dirent *e)
 {
-	struct dirent *e = dmasync_real_readdir(d);
 	struct stat st;
 	int saved;
 
-	while (e && __builtin_expect(fd_listing_hides(d, e), 0))
-		e = dmasync_real_readdir(d);
-	if (FAST(!e || !__atomic_load_n(&emu_relative, __ATOMIC_RELAXED)) ||
-	    e->d_type != DT_REG || strcmp(e->d_name, "system"))
-		return e;
+	if (FAST(!__atomic_load_n(&emu_relative, __ATOMIC_RELAXED)) || e->d_type != DT_REG ||
+	    strcmp(e->d_name, "system"))
+		return;
 	saved = errno;
 	if (!dmasync_real_fstat(dirfd(d), &st) &&
 	    standin_node(st.st_dev, st.st_ino) == DP_HEAP_DIR) {
@@ -1519,8 +1516,40 @@ EXPORT struct dirent *readdir(DIR *d)
 		e->d_ino = dev.st_ino;
 	}
 	errno = saved;
+}
+
+EXPORT struct dirent *readdir(DIR *d)
+{
+	struct dirent *e = dmasync_real_readdir(d);
+
+	while (e && __builtin_expect(fd_listing_hides(d, e), 0))
+		e = dmasync_real_readdir(d);
+	if (e)
+		heap_dir_entry(d, e);
 	return e;
 }
+
+/* The same through the caller's @entry (deprecated, still in use). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+EXPORT int readdir_r(DIR *d, struct dirent *entry, struct dirent **result)
+{
+	int r;
+
+	do
+		r = dmasync_real_readdir_r(d, entry, result);
+	while (!r && *result && __builtin_expect(fd_listing_hides(d, *result), 0));
+	if (!r && *result)
+		heap_dir_entry(d, *result);
+	return r;
+}
+
+/* LP64: struct dirent64 is struct dirent under another name. */
+EXPORT int readdir64_r(DIR *d, struct dirent64 *entry, struct dirent64 **result)
+{
+	return readdir_r(d, (struct dirent *)entry, (struct dirent **)result);
+}
+#pragma GCC diagnostic pop
 
 /* LP64: struct dirent64 is struct dirent under another name. */
 EXPORT struct dirent64 *readdir64(DIR *d)
@@ -1704,8 +1733,34 @@ static void stat_as_kernel(const struct client_obj *obj, struct stat *st)
 	st->st_blksize = 4096;
 }
 
+/* The attribute bits statx() reports of every file (Linux 6.1). */
+#define STATX_ATTRS_GENERIC ((__u64)(STATX_ATTR_AUTOMOUNT | STATX_ATTR_MOUNT_ROOT | STATX_ATTR_DAX))
+
+/*
+ * Those of a file under /dev: its file system's (devtmpfs, like tmpfs,
+ * adds append, immutable and nodump), as statx() of /dev/null shows them;
+ * read once.  errno kept.
+ */
+static __u64 dev_attributes_mask(void)
+{
+	static __u64 mask;	/* 0: not read yet */
+	__u64 m = __atomic_load_n(&mask, __ATOMIC_RELAXED);
+	struct statx stx;
+	int saved = errno;
+
+	if (m)
+		return m;
+	m = STATX_ATTRS_GENERIC;
+	if (!dmasync_real_statx(AT_FDCWD, "/dev/null", 0, STATX_BASIC_STATS, &stx))
+		m |= stx.stx_attributes_mask;
+	errno = saved;
+	__atomic_store_n(&mask, m, __ATOMIC_RELAXED);
+	return m;
+}
+
 /* The same for statx(): the fields asked for or not, as the kernel fills
- * them all; none of these files has a birth time. */
+ * them all; none of these files has a birth time, nor attributes of its
+ * own (a sync file or dma-buf has anon inode's, a timeline debugfs's). */
 static void statx_as_kernel(const struct client_obj *obj, struct statx *stx)
 {
 	struct stat st;
@@ -1725,6 +1780,11 @@ static void statx_as_kernel(const struct client_obj *obj, struct statx *stx)
 	stx->stx_blksize = (__u32)st.st_blksize;
 	stx->stx_rdev_major = major(st.st_rdev);
 	stx->stx_rdev_minor = minor(st.st_rdev);
+	stx->stx_attributes = 0;
+	if (obj->kind == IPC_KIND_UDMABUF_DEV || obj->kind == IPC_KIND_HEAP_DEV)
+		stx->stx_attributes_mask = dev_attributes_mask();
+	else
+		stx->stx_attributes_mask = STATX_ATTRS_GENERIC;
 }
 
 /*
@@ -1882,6 +1942,10 @@ static void dev_statx(enum dev_path p, struct statx *stx)
 	stx->stx_blksize = (__u32)st.st_blksize;
 	stx->stx_rdev_major = major(st.st_rdev);
 	stx->stx_rdev_minor = minor(st.st_rdev);
+	if (p == DP_UDMABUF || p == DP_HEAP || p == DP_HEAP_DIR)
+		stx->stx_attributes_mask = dev_attributes_mask();
+	else
+		stx->stx_attributes_mask = STATX_ATTRS_GENERIC;
 }
 
 static SLOW int statx_fd(int fd, int flags, unsigned int mask, struct statx *stx)
@@ -2901,37 +2965,89 @@ static SLOW int refused(int fd, int err)
 }
 
 /*
- * The plain, vector and positioned forms.  Linux, in its order: no
- * positioned I/O on sync files and dma-bufs (anon files) nor on the heap
- * device (nonseekable_open()): ESPIPE; then the access mode (a sync file
- * is O_RDONLY; a device or timeline as opened): EBADF; then none of them
- * has read or write: EINVAL.
+ * A vector of @n entries at @iov, read as the kernel imports one: a count
+ * over UIO_MAXIOV (1024; a negative int is one) EINVAL, an unreadable array
+ * EFAULT, a length over SSIZE_MAX EINVAL, then a range outside user space
+ * EFAULT.  An errno, 0 if it would be accepted.
  */
-static SLOW int refused_rw(int fd, bool write, bool positioned)
+static SLOW int iov_refused(const struct iovec *iov, int n)
+{
+	const unsigned long user_top = 0x7ffffffff000ul;	/* x86-64's TASK_SIZE_MAX */
+	struct iovec v[32];
+
+	if (n < 0 || n > 1024)
+		return EINVAL;
+	/* the whole array, then every length, then every range */
+	for (int pass = 0; pass < 3; pass++)
+		for (int i = 0; i < n; i += 32) {
+			int k = n - i < 32 ? n - i : 32;
+
+			if (copy_from_user(v, iov + i, (size_t)k * sizeof(v[0])))
+				return EFAULT;
+			for (int j = 0; j < k && pass; j++) {
+				unsigned long b = (unsigned long)v[j].iov_base, l = v[j].iov_len;
+
+				if (pass == 1 && l > (unsigned long)SSIZE_MAX)
+					return EINVAL;
+				if (pass == 2 && (l > user_top || b > user_top - l))
+					return EFAULT;
+			}
+		}
+	return 0;
+}
+
+/*
+ * One read or write call of the plain, vector and positioned forms, as
+ * refused_rw() judges it.
+ */
+struct rw_call {
+	bool write;
+	bool positioned;		/* at @pos, not the file position */
+	off_t pos;
+	bool vector;			/* with @iov, @niov */
+	const struct iovec *iov;
+	int niov;
+};
+
+/*
+ * Linux, in its order: a negative position EINVAL (before the fd is
+ * looked at); no positioned I/O on sync files and dma-bufs (anon files)
+ * nor on the heap device (nonseekable_open()): ESPIPE; a vector's own
+ * errors (iov_refused()); then the access mode (a sync file is O_RDONLY; a
+ * device or timeline as opened): EBADF; then none of them has read or
+ * write: EINVAL.  0 for an fd not dmasync's, errno kept.
+ */
+static SLOW int refused_rw(int fd, const struct rw_call *c)
 {
 	struct client_obj obj;
-	int saved = errno;
+	int saved = errno, e;
 
 	if (!file_call_ours(fd, &obj)) {
 		errno = saved;
 		return 0;
 	}
-	if (obj.kind == IPC_KIND_NONE)
-		return -1;	/* one of the library's own: EBADF */
-	if (positioned && (obj.kind == IPC_KIND_SYNC_FILE || obj.kind == IPC_KIND_DMA_BUF ||
-			   obj.kind == IPC_KIND_HEAP_DEV))
+	if (c->positioned && c->pos < 0)
+		errno = EINVAL;
+	else if (obj.kind == IPC_KIND_NONE)
+		errno = EBADF;	/* one of the library's own */
+	else if (c->positioned && (obj.kind == IPC_KIND_SYNC_FILE || obj.kind == IPC_KIND_DMA_BUF ||
+			      obj.kind == IPC_KIND_HEAP_DEV))
 		errno = ESPIPE;	/* anon files; the heap's nonseekable_open() */
-	else if (!(write ? obj_writable(fd, &obj) : obj_readable(fd, &obj)))
+	else if (c->vector && (e = iov_refused(c->iov, c->niov)))
+		errno = e;
+	else if (!(c->write ? obj_writable(fd, &obj) : obj_readable(fd, &obj)))
 		errno = EBADF;
 	else
 		errno = EINVAL;
 	return -1;
 }
 
+#define RW_PLAIN(w) (&(const struct rw_call){ .write = (w) })
+
 /* None of them has read or write. */
 static SLOW ssize_t read_slow(int fd, void *buf, size_t n)
 {
-	if (refused_rw(fd, false, false))
+	if (refused_rw(fd, RW_PLAIN(false)))
 		return -1;
 	return dmasync_real_read(fd, buf, n);
 }
@@ -2945,7 +3061,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t n)
 
 static SLOW ssize_t write_slow(int fd, const void *buf, size_t n)
 {
-	if (refused_rw(fd, true, false))
+	if (refused_rw(fd, RW_PLAIN(true)))
 		return -1;
 	return dmasync_real_write(fd, buf, n);
 }
@@ -2961,31 +3077,35 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t len);
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t len)
 {
-	if (!FAST(client_fd_none(fd)) && n <= len && refused_rw(fd, false, false))
+	if (!FAST(client_fd_none(fd)) && n <= len && refused_rw(fd, RW_PLAIN(false)))
 		return -1;
 	return dmasync_real___read_chk(fd, buf, n, len);
 }
 
-#define RW_CALL(fd, write, positioned, name, args)                                      \
-	do {                                                                            \
-		if (!FAST(client_fd_none(fd)) && refused_rw(fd, write, positioned))    \
-			return -1;                                                      \
-		return dmasync_real_##name args;                                        \
+/* @positioned: whether @off is a position (else the file's is used);
+ * @vector: whether it is a vector call, of @v and @nv. */
+#define RW_CALL(fd, w, positioned, off, vector, v, nv, name, args)				\
+	do {											\
+		const struct rw_call c_ = { (w), (positioned), (off), (vector), (v), (nv) };	\
+												\
+		if (!FAST(client_fd_none(fd)) && refused_rw(fd, &c_))				\
+			return -1;								\
+		return dmasync_real_##name args;						\
 	} while (0)
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-	RW_CALL(fd, false, false, readv, (fd, iov, n));
+	RW_CALL(fd, false, false, 0, true, iov, n, readv, (fd, iov, n));
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-	RW_CALL(fd, true, false, writev, (fd, iov, n));
+	RW_CALL(fd, true, false, 0, true, iov, n, writev, (fd, iov, n));
 }
 
 EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-	RW_CALL(fd, false, true, pread, (fd, buf, n, off));
+	RW_CALL(fd, false, true, off, false, NULL, 0, pread, (fd, buf, n, off));
 }
 
 EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off)
@@ -2996,7 +3116,8 @@ EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off)
 EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t len);
 EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t len)
 {
-	if (!FAST(client_fd_none(fd)) && n <= len && refused_rw(fd, false, true))
+	if (!FAST(client_fd_none(fd)) && n <= len &&
+	    refused_rw(fd, &(const struct rw_call){ .positioned = true, .pos = off }))
 		return -1;
 	return dmasync_real___pread_chk(fd, buf, n, off, len);
 }
@@ -3009,7 +3130,7 @@ EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t off, size_t len)
 
 EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-	RW_CALL(fd, true, true, pwrite, (fd, buf, n, off));
+	RW_CALL(fd, true, true, off, false, NULL, 0, pwrite, (fd, buf, n, off));
 }
 
 EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
@@ -3019,7 +3140,7 @@ EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 
 EXPORT ssize_t preadv(int fd, const struct iovec *iov, int n, off_t off)
 {
-	RW_CALL(fd, false, true, preadv, (fd, iov, n, off));
+	RW_CALL(fd, false, true, off, true, iov, n, preadv, (fd, iov, n, off));
 }
 
 EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
@@ -3029,7 +3150,7 @@ EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
 
 EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
-	RW_CALL(fd, true, true, pwritev, (fd, iov, n, off));
+	RW_CALL(fd, true, true, off, true, iov, n, pwritev, (fd, iov, n, off));
 }
 
 EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off)
@@ -3040,7 +3161,7 @@ EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off)
 /* Offset -1: the file position, as readv() (no ESPIPE then). */
 EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int n, off_t off, int flags)
 {
-	RW_CALL(fd, false, off != -1, preadv2, (fd, iov, n, off, flags));
+	RW_CALL(fd, false, off != -1, off, true, iov, n, preadv2, (fd, iov, n, off, flags));
 }
 
 EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int n, off_t off, int flags)
@@ -3050,7 +3171,7 @@ EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int n, off_t off, int
 
 EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int n, off_t off, int flags)
 {
-	RW_CALL(fd, true, off != -1, pwritev2, (fd, iov, n, off, flags));
+	RW_CALL(fd, true, off != -1, off, true, iov, n, pwritev2, (fd, iov, n, off, flags));
 }
 
 EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int n, off_t off, int flags)
@@ -3059,36 +3180,171 @@ EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int n, off_t off, in
 }
 
 /*
- * In-kernel copies: none of dmasync's files can be spliced from or to
- * (EINVAL); a sync file, read-only, cannot be written to (EBADF).  Only
- * the fds' kinds are looked at: on Linux the other checks (offsets,
- * flags, the other fd) may come first.
+ * In-kernel copies (splice(), tee(), sendfile()): none of dmasync's files
+ * can be spliced from or to.  Each call's checks in Linux's order, then
+ * both ends' (copy_ends_refused()).  A foreign end is judged by its
+ * F_GETFL (a bad fd, the access mode) and fstat() (a pipe); the calls
+ * with no fd of ours go to libc as they are.
  */
-static SLOW int refused_copy(int in, int out)
+
+/* Whether @fd, not ours, is a pipe or FIFO (get_pipe_info()). */
+static bool foreign_pipe(int fd)
 {
-	if (!client_fd_none(out) && refused_rw(out, true, false))
-		return -1;
-	return !client_fd_none(in) && refused_rw(in, false, false);
+	struct stat st;
+
+	return !dmasync_real_fstat(fd, &st) && S_ISFIFO(st.st_mode);
 }
 
-EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+/*
+ * Reading @in and writing @out: EBADF for a bad fd (either) or one not
+ * open for that; else EINVAL (no splice_read or splice_write).  Always -1.
+ */
+static SLOW int copy_ends_refused(int in, int out)
 {
-	if (!FAST(client_fd_none(in) && client_fd_none(out)) && refused_copy(in, out))
-		return -1;
-	return dmasync_real_sendfile(out, in, off, n);
+	const int ends[2] = { in, out };
+	bool bad = false;
+
+	for (int i = 0; i < 2 && !bad; i++) {
+		struct client_obj obj;
+		int fl;
+
+		if (file_call_ours(ends[i], &obj)) {
+			bad = obj.kind == IPC_KIND_NONE ||
+			      !(i ? obj_writable(ends[i], &obj) : obj_readable(ends[i], &obj));
+			continue;
+		}
+		fl = fcntl(ends[i], F_GETFL);
+		bad = fl < 0 || (fl & O_PATH) ||
+		      (fl & O_ACCMODE) == (i ? O_RDONLY : O_WRONLY);
+	}
+	errno = bad ? EBADF : EINVAL;
+	return -1;
 }
 
-EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n)
+#define SPLICE_FLAGS_KNOWN (SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT)
+
+/*
+ * splice(): nothing to copy is 0 before anything is looked at; then the
+ * flags; the fds; an offset for a pipe end ESPIPE; the offsets' memory
+ * EFAULT; then the ends.
+ */
+static SLOW ssize_t splice_slow(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+				unsigned int flags)
 {
-	return sendfile(out, in, off, n);
+	struct client_obj oi, oo;
+	int saved = errno;
+	bool in_ours = file_call_ours(in, &oi), out_ours = file_call_ours(out, &oo);
+	loff_t o;
+
+	if (!in_ours && !out_ours) {
+		errno = saved;
+		return dmasync_real_splice(in, off_in, out, off_out, n, flags);
+	}
+	errno = saved;
+	if (!n)
+		return 0;
+	errno = EINVAL;
+	if (flags & ~SPLICE_FLAGS_KNOWN)
+		return -1;
+	errno = EBADF;
+	if ((in_ours && oi.kind == IPC_KIND_NONE) || (out_ours && oo.kind == IPC_KIND_NONE) ||
+	    (!in_ours && fcntl(in, F_GETFD) < 0) || (!out_ours && fcntl(out, F_GETFD) < 0))
+		return -1;
+	errno = ESPIPE;
+	if ((off_in && !in_ours && foreign_pipe(in)) || (off_out && !out_ours && foreign_pipe(out)))
+		return -1;
+	errno = EFAULT;
+	if ((off_out && copy_from_user(&o, off_out, sizeof(o))) ||
+	    (off_in && copy_from_user(&o, off_in, sizeof(o))))
+		return -1;
+	return copy_ends_refused(in, out);
 }
 
 EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
 		      unsigned int flags)
 {
-	if (!FAST(client_fd_none(in) && client_fd_none(out)) && refused_copy(in, out))
+	if (FAST(client_fd_none(in) && client_fd_none(out)))
+		return dmasync_real_splice(in, off_in, out, off_out, n, flags);
+	return splice_slow(in, off_in, out, off_out, n, flags);
+}
+
+/* tee(): the flags first, then nothing to copy is 0, then the ends. */
+static SLOW ssize_t tee_slow(int in, int out, size_t n, unsigned int flags)
+{
+	struct client_obj oi, oo;
+	int saved = errno;
+
+	if (!file_call_ours(in, &oi) && !file_call_ours(out, &oo)) {
+		errno = saved;
+		return dmasync_real_tee(in, out, n, flags);
+	}
+	errno = EINVAL;
+	if (flags & ~SPLICE_FLAGS_KNOWN)
 		return -1;
-	return dmasync_real_splice(in, off_in, out, off_out, n, flags);
+	errno = saved;
+	if (!n)
+		return 0;
+	return copy_ends_refused(in, out);
+}
+
+EXPORT ssize_t tee(int in, int out, size_t n, unsigned int flags)
+{
+	if (FAST(client_fd_none(in) && client_fd_none(out)))
+		return dmasync_real_tee(in, out, n, flags);
+	return tee_slow(in, out, n, flags);
+}
+
+/*
+ * sendfile(): the offset is read first (EFAULT); then the input: a bad fd
+ * or one not open for reading EBADF, an offset for a file without
+ * positions ESPIPE (ours but the timeline and /dev/udmabuf; a foreign one
+ * that cannot seek), a negative offset EINVAL; then both ends.
+ */
+static SLOW ssize_t sendfile_slow(int out, int in, off_t *off, size_t n)
+{
+	struct client_obj oi, oo;
+	int saved = errno, fl;
+	bool in_ours = file_call_ours(in, &oi), out_ours = file_call_ours(out, &oo);
+	off_t pos = 0;
+
+	if (!in_ours && !out_ours) {
+		errno = saved;
+		return dmasync_real_sendfile(out, in, off, n);
+	}
+	errno = EFAULT;
+	if (off && copy_from_user(&pos, off, sizeof(pos)))
+		return -1;
+	errno = EBADF;
+	if (in_ours) {
+		if (oi.kind == IPC_KIND_NONE || !obj_readable(in, &oi))
+			return -1;
+		errno = ESPIPE;
+		if (off && oi.kind != IPC_KIND_TIMELINE && oi.kind != IPC_KIND_UDMABUF_DEV)
+			return -1;
+	} else {
+		fl = fcntl(in, F_GETFL);
+		if (fl < 0 || (fl & O_PATH) || (fl & O_ACCMODE) == O_WRONLY)
+			return -1;
+		errno = ESPIPE;
+		if (off && lseek(in, 0, SEEK_CUR) < 0 && errno == ESPIPE)
+			return -1;
+	}
+	errno = EINVAL;
+	if (off && pos < 0)
+		return -1;
+	return copy_ends_refused(in, out);
+}
+
+EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+	if (FAST(client_fd_none(in) && client_fd_none(out)))
+		return dmasync_real_sendfile(out, in, off, n);
+	return sendfile_slow(out, in, off, n);
+}
+
+EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n)
+{
+	return sendfile(out, in, off, n);
 }
 
 /*
@@ -3315,14 +3571,6 @@ EXPORT ssize_t copy_file_range(int in, loff_t *off_in, int out, loff_t *off_out,
 	if (!FAST(client_fd_none(in) && client_fd_none(out)) && copy_range_refused(in, out, flags))
 		return -1;
 	return dmasync_real_copy_file_range(in, off_in, out, off_out, n, flags);
-}
-
-/* Pipes only, as splice(): the access modes first, then EINVAL. */
-EXPORT ssize_t tee(int in, int out, size_t n, unsigned int flags)
-{
-	if (!FAST(client_fd_none(in) && client_fd_none(out)) && refused_copy(in, out))
-		return -1;
-	return dmasync_real_tee(in, out, n, flags);
 }
 
 /*
@@ -3744,8 +3992,10 @@ EXPORT int mincore(void *addr, size_t len, unsigned char *vec)
 
 /*
  * A heap buffer's mapping cannot grow (Linux maps its pages as PFNs: EFAULT
- * once the arguments pass); a udmabuf's can, as on Linux 6.1.  A moved
- * mapping keeps its record.
+ * once the arguments pass); a udmabuf's can, as on Linux 6.1.  Neither
+ * moves with MREMAP_DONTUNMAP (EINVAL once the arguments pass, as Linux
+ * 6.1 answers for both in the kernel VM).  A moved mapping keeps its
+ * record.
  */
 static SLOW void *mremap_slow(void *old, size_t old_len, size_t new_len, int flags,
 			      void *new_addr)
@@ -3753,6 +4003,13 @@ static SLOW void *mremap_slow(void *old, size_t old_len, size_t new_len, int fla
 	struct map_record m;
 	void *p;
 
+	if ((flags & MREMAP_DONTUNMAP) && (flags & MREMAP_MAYMOVE) && old_len == new_len &&
+	    new_len && !((unsigned long)old & (PAGE_SIZE_4K - 1)) &&
+	    !(flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) &&
+	    dmabuf_mapped((unsigned long)old, 1, false, &m)) {
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
 	if (!((unsigned long)old & (PAGE_SIZE_4K - 1)) && new_len &&
 	    ((new_len + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1)) >
 		    ((old_len + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1)) &&
@@ -4137,13 +4394,14 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
  * to finish them before the program looks (client_settle_hangups(): only
  * in a process connected to a broker; nothing in a signal handler that
  * interrupted dmasync).  A stopped or continued child closed nothing.
+ * The status was just written by the kernel (the call succeeded), so it
+ * is read as it is: shells reap in their SIGCHLD handler, where nothing
+ * may allocate (copy_from_user()'s first use in a thread did, and broke
+ * the heap of a shell interrupted in malloc()).
  */
 static SLOW void reaped(const int *status)
 {
-	int st;
-
-	if (status && !copy_from_user(&st, status, sizeof(st)) && !WIFEXITED(st) &&
-	    !WIFSIGNALED(st))
+	if (status && !WIFEXITED(*status) && !WIFSIGNALED(*status))
 		return;
 	client_settle_hangups();
 }
@@ -4208,11 +4466,12 @@ EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
 EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options)
 {
 	int r = dmasync_real_waitid(type, id, info, options);
-	siginfo_t si;
 
-	/* WNOWAIT too: the child is a zombie, its fds closed all the same. */
-	if (!r && info && !copy_from_user(&si, info, sizeof(si)) && si.si_pid > 0 &&
-	    (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED))
+	/* WNOWAIT too: the child is a zombie, its fds closed all the same.
+	 * @info was just written by the kernel (see reaped()). */
+	if (!r && info && info->si_pid > 0 &&
+	    (info->si_code == CLD_EXITED || info->si_code == CLD_KILLED ||
+	     info->si_code == CLD_DUMPED))
 		client_settle_hangups();
 	return r;
 }

@@ -271,6 +271,11 @@ PASS(int, chdir, (const char *path), (path))
 PASS(char *, getcwd, (char *buf, size_t size), (buf, size))
 PASS(int, closedir, (DIR *dir), (dir))
 PASS(struct dirent *, readdir, (DIR *dir), (dir))
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"	/* readdir_r() */
+PASS(int, readdir_r, (DIR *dir, struct dirent *entry, struct dirent **result),
+     (dir, entry, result))
+#pragma GCC diagnostic pop
 PASS(int, fstatfs, (int fd, struct statfs *buf), (fd, buf))
 PASS(ssize_t, readv, (int fd, const struct iovec *iov, int n), (fd, iov, n))
 PASS(ssize_t, writev, (int fd, const struct iovec *iov, int n), (fd, iov, n))

@@ -136,6 +136,7 @@ int dmasync_real_chdir(const char *path);
 char *dmasync_real_getcwd(char *buf, size_t size);
 int dmasync_real_closedir(DIR *dir);
 struct dirent *dmasync_real_readdir(DIR *dir);
+int dmasync_real_readdir_r(DIR *dir, struct dirent *entry, struct dirent **result);
 struct statfs;
 int dmasync_real_fstatfs(int fd, struct statfs *buf);
 struct iovec;

@@ -218,7 +218,11 @@ int uapi_epoll_ctl_masked(int ep, int op, int fd, struct epoll_event *event, uin
 	else if (copy_from_user(&ev, event, sizeof(ev)))
 		return -EFAULT;
 	else {
-		ev.events &= keep | UAPI_EPOLL_FLAGS;
+		/* EPOLLEXCLUSIVE beside an event it does not allow: the
+		 * kernel refuses that (after its checks of the fds) as it is,
+		 * which masking would hide. */
+		if (!(ev.events & EPOLLEXCLUSIVE) || !(ev.events & ~UAPI_EPOLL_EXCLUSIVE_OK))
+			ev.events &= keep | UAPI_EPOLL_FLAGS;
 		r = epoll_ctl(ep, op, fd, &ev);
 	}
 	return r < 0 ? -errno : r;

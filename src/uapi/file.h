@@ -238,6 +238,11 @@ struct uapi_file *uapi_file_lookup(int fd);
 /* The flags of an epoll registration, as opposed to the events it waits for. */
 #define UAPI_EPOLL_FLAGS (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)
 
+/* The events epoll_ctl() allows beside EPOLLEXCLUSIVE (and itself). */
+#define UAPI_EPOLL_EXCLUSIVE_OK                                                             \
+	((uint32_t)(EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET |       \
+		    EPOLLEXCLUSIVE))
+
 /*
  * The events a dma-buf's epoll registration is made with on the socket
  * that mirrors its readiness (in this process or the broker's), from the
@@ -257,8 +262,9 @@ static inline uint32_t uapi_dmabuf_mirror_events(uint32_t events)
  * whose kernel poll op reports only @keep (beside EPOLLHUP and EPOLLERR,
  * which come unasked): an ADD or MOD registers the caller's events masked
  * to @keep and the flags (EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE,
- * EPOLLWAKEUP), so that the socket under it does not add its own bits.
- * @event: the caller's unchecked pointer.  Return: epoll_ctl()'s result
+ * EPOLLWAKEUP), so that the socket under it does not add its own bits;
+ * EPOLLEXCLUSIVE with events beyond UAPI_EPOLL_EXCLUSIVE_OK goes to the
+ * kernel unmasked, to be refused.  @event: the caller's unchecked pointer.  Return: epoll_ctl()'s result
  * or a negative errno.
  */
 int uapi_epoll_ctl_masked(int epfd, int op, int fd, struct epoll_event *event, uint32_t keep);

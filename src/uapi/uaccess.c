@@ -46,9 +46,14 @@ static void forget_pid(void)
 
 static const struct core_fork_handler uaccess_fork = { .child = forget_pid };
 
+static int get_mode(void);
+
+/* The mode is chosen here, where nothing can interrupt the choice: a
+ * first copy in a signal handler would otherwise make it there. */
 __attribute__((constructor)) static void uaccess_init(void)
 {
 	core_fork_register(CORE_FORK_UACCESS, &uaccess_fork);
+	get_mode();
 }
 
 static pid_t my_pid(void)
@@ -122,6 +127,18 @@ static bool probes_work(void)
 
 static uintptr_t brk_start;	/* the heap's first byte (0: unknown) */
 
+/* A file of /proc, opened and read with the system calls themselves
+ * (async-signal-safe; no lazily resolved libc function). */
+static int proc_open(const char *path)
+{
+	return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+}
+
+static ssize_t proc_read(int fd, char *buf, size_t n)
+{
+	return syscall(SYS_read, fd, buf, n);
+}
+
 /*
  * Where the program break began: field 47 (start_brk) of /proc/self/stat.
  * Read once, with plain system calls.
@@ -129,13 +146,13 @@ static uintptr_t brk_start;	/* the heap's first byte (0: unknown) */
 static void find_brk_start(void)
 {
 	char buf[1024], *p;
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC), field = 1;
+	int fd = proc_open("/proc/self/stat"), field = 1;
 	ssize_t n;
 
 	if (fd < 0)
 		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = proc_read(fd, buf, sizeof(buf) - 1);
+	syscall(SYS_close, fd);
 	if (n <= 0)
 		return;
 	buf[n] = '\0';
@@ -282,32 +299,107 @@ static int vm_copy(void *to, const void *from, size_t n, bool to_user)
  * Most ioctl arguments are structs on the caller's stack.  Memory between
  * the current stack pointer and the top of the thread's stack holds live
  * frames, so it is mapped and writable without asking the kernel.  The
- * bounds come from pthread_getattr_np() once per thread; a call running
- * on another stack (sigaltstack, coroutines, sanitizers' fake frames)
- * simply does not qualify and takes the probe.
+ * bounds are found once per thread, from the mapping that holds the stack
+ * pointer in /proc/self/maps (stack_bounds()); a call running on another
+ * stack (sigaltstack, coroutines, sanitizers' fake frames) simply does not
+ * qualify and takes the probe.
  */
 /* initial-exec: no __tls_get_addr() call on the fast path of every copy */
 #define TLS_IE __attribute__((tls_model("initial-exec")))
 _Thread_local struct uaccess_stack uaccess_stack TLS_IE; /* 0, 0 until known */
 static _Thread_local int stack_known TLS_IE; /* 0 not yet, 1 known, -1 unavailable */
 
+static uintptr_t parse_hex(const char **p)
+{
+	uintptr_t v = 0;
+
+	for (;; (*p)++) {
+		char c = **p;
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uintptr_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uintptr_t)(c - 'a' + 10);
+		else
+			return v;
+	}
+}
+
+/*
+ * The calling thread's stack, for @sp: the readable and writable mapping
+ * that holds it, in /proc/self/maps.  The main thread's is its own
+ * mapping ("[stack]", which only grows); another thread's ends where its
+ * descriptor begins (glibc puts it at the top of the thread's stack, in
+ * the same mapping, also for a stack the program gave), since the mapping
+ * above may be merged with it and go later.  No allocation, no lock, no
+ * libc function resolved on first use: the first copy of a thread may be
+ * made in a signal handler (a shell's SIGCHLD handler reaps children with
+ * waitpid()); pthread_getattr_np(), used before, allocates and reads the
+ * maps with stdio.  Return: true and the bounds, or false.
+ */
+static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+{
+	char buf[4096];
+	size_t have = 0;
+	int fd = proc_open("/proc/self/maps");
+	bool found = false, done = false;
+
+	if (fd < 0)
+		return false;
+	while (!done) {
+		ssize_t n = proc_read(fd, buf + have, sizeof(buf) - 1 - have);
+		char *line = buf, *nl;
+
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		while (!done && (nl = strchr(line, '\n'))) {
+			const char *p = line;
+			uintptr_t start, end;
+
+			*nl = '\0';
+			start = parse_hex(&p);
+
+			if (*p++ == '-') {
+				end = parse_hex(&p);
+				if (sp >= start && sp < end) {
+					done = true;
+					found = p[0] == ' ' && p[1] == 'r' && p[2] == 'w';
+					*lo = start;
+					*hi = end;
+					if (found && !strstr(p, "[stack]")) {
+						uintptr_t self = (uintptr_t)pthread_self();
+
+						found = self > sp && self < end;
+						*hi = self;
+					}
+				}
+			}
+			line = nl + 1;
+		}
+		/* keep the unfinished line; a line never fills the buffer */
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1)
+			break;
+	}
+	syscall(SYS_close, fd);
+	return found;
+}
+
 static bool on_live_stack(uintptr_t a, size_t n)
 {
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
 
 	if (!stack_known) {
-		pthread_attr_t attr;
-		void *lo;
-		size_t size;
+		uintptr_t lo, hi;
 
 		stack_known = -1;
-		if (!pthread_getattr_np(pthread_self(), &attr)) {
-			if (!pthread_attr_getstack(&attr, &lo, &size) && size) {
-				uaccess_stack.lo = (uintptr_t)lo;
-				uaccess_stack.hi = (uintptr_t)lo + size;
-				stack_known = 1;
-			}
-			pthread_attr_destroy(&attr);
+		if (stack_bounds(sp, &lo, &hi)) {
+			uaccess_stack.lo = lo;
+			uaccess_stack.hi = hi;
+			stack_known = 1;
 		}
 	}
 	return stack_known > 0 && sp >= uaccess_stack.lo && sp < uaccess_stack.hi && a >= sp &&
@@ -392,6 +484,13 @@ void uapi_uaccess_set_mode(int m)
 		choose_mode();
 	else
 		__atomic_store_n(&uaccess_mode, m, __ATOMIC_RELAXED);
+}
+
+/* Test hook: the calling thread's stack as the first copy finds it. */
+bool uapi_uaccess_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+bool uapi_uaccess_stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+	return stack_bounds((uintptr_t)__builtin_frame_address(0), lo, hi);
 }
 
 bool uaccess_known_readable_slow(const void *from, size_t n)

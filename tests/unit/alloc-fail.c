@@ -10,9 +10,11 @@ extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t m);
 extern void *__libc_realloc(void *p, size_t n);
 static _Thread_local int fail_countdown = -1;
+static _Thread_local int allocs;
 
 static bool fail_now(void)
 {
+	allocs++;
 	if (fail_countdown < 0)
 		return false;
 	return fail_countdown-- == 0;
@@ -29,8 +31,18 @@ void alloc_fail_after(int n)
 {
 	fail_countdown = n;
 }
+
+int alloc_count(void)
+{
+	return allocs;
+}
 #else
 void alloc_fail_after(int n)
 {
+}
+
+int alloc_count(void)
+{
+	return -1;
 }
 #endif

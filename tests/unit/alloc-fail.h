@@ -27,4 +27,10 @@
  */
 void alloc_fail_after(int n);
 
+/*
+ * alloc_count - the number of malloc(), calloc() and realloc() calls the
+ * calling thread made so far; -1 without the interposer.
+ */
+int alloc_count(void);
+
 #endif

@@ -32,6 +32,7 @@
 #include <dmasync/dmasync-uapi.h>
 #include <dmasync/sw_sync.h>
 #include <dmasync/sync_file.h>
+#include "alloc-fail.h"
 #include "file.h"
 #include "sw_sync_uapi.h"
 #include "test-harness.h"
@@ -40,6 +41,7 @@
 /* Internal hooks (not public API). */
 extern int (*uapi_kernel_sync_file_info)(int fd, struct sync_file_info *info);
 void uapi_uaccess_set_mode(int mode);
+bool uapi_uaccess_stack_bounds(uintptr_t *lo, uintptr_t *hi);
 
 /* ---- helpers ------------------------------------------------------------------- */
 
@@ -1355,6 +1357,96 @@ TEST(uaccess_arguments_on_any_stack)
 	CHECK_EQ(errno, EFAULT);
 	munmap(stack, size);
 	CLOSE_ALL(c.f, c.tl);
+}
+
+/*
+ * The first copy of a thread finds its stack without allocating: it may be
+ * made in a signal handler that interrupted malloc() (a shell reaps its
+ * children with waitpid() in its SIGCHLD handler, and the preload's
+ * waitpid() copied the status; pthread_getattr_np() allocated there and
+ * broke the shell's heap).  The bounds hold the stack pointer and lie in
+ * the stack pthread_getattr_np() reports, for the main thread, a thread
+ * of glibc's and one on a stack the program gave.
+ */
+struct first_copy {
+	int allocs, found;
+	uintptr_t lo, hi, sp, alo, ahi, self;
+};
+
+static void first_copy_run(struct first_copy *fc)
+{
+	pthread_attr_t attr;
+	void *a;
+	size_t size;
+	int before = alloc_count();
+
+	fc->found = uapi_uaccess_stack_bounds(&fc->lo, &fc->hi);
+	fc->allocs = alloc_count() - before;
+	fc->sp = (uintptr_t)__builtin_frame_address(0);
+	fc->self = (uintptr_t)pthread_self();
+	fc->alo = fc->ahi = 0;
+	if (!pthread_getattr_np(pthread_self(), &attr)) {
+		if (!pthread_attr_getstack(&attr, &a, &size)) {
+			fc->alo = (uintptr_t)a;
+			fc->ahi = (uintptr_t)a + size;
+		}
+		pthread_attr_destroy(&attr);
+	}
+}
+
+static void *first_copy_thread(void *arg)
+{
+	first_copy_run(arg);
+	return NULL;
+}
+
+static void first_copy_check(const char *what, const struct first_copy *fc, bool main_thread)
+{
+	printf("# %s: [%#lx, %#lx), sp %#lx, pthread [%#lx, %#lx)\n", what,
+	       (unsigned long)fc->lo, (unsigned long)fc->hi, (unsigned long)fc->sp,
+	       (unsigned long)fc->alo, (unsigned long)fc->ahi);
+	CHECK(fc->found);
+	if (ALLOC_FAIL_INTERPOSED)
+		CHECK_EQ(fc->allocs, 0);
+	CHECK(fc->lo <= fc->sp && fc->sp < fc->hi);
+	CHECK(fc->alo <= fc->sp && fc->sp < fc->ahi);
+	/* the main thread's: the mapping's top, where glibc's ends or a page
+	 * or so above (the environment's strings); another's: its descriptor */
+	if (main_thread)
+		CHECK(fc->hi >= fc->ahi && fc->hi - fc->ahi < 65536);
+	else
+		CHECK(fc->hi == fc->self && fc->hi <= fc->ahi);
+}
+
+TEST(uaccess_first_copy_allocates_nothing)
+{
+	size_t size = 256 * 1024;
+	void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct first_copy fc;
+	pthread_attr_t attr;
+	pthread_t th;
+
+	REQUIRE(stack != MAP_FAILED);
+	if (ALLOC_FAIL_INTERPOSED) {	/* the count sees allocations */
+		int before = alloc_count();
+
+		void *volatile p = malloc(16);
+
+		free(p);
+		CHECK_EQ(alloc_count(), before + 1);
+	}
+	first_copy_run(&fc);
+	first_copy_check("main thread", &fc, true);
+	REQUIRE(pthread_create(&th, NULL, first_copy_thread, &fc) == 0);
+	pthread_join(th, NULL);
+	first_copy_check("a thread", &fc, false);
+	pthread_attr_init(&attr);
+	pthread_attr_setstack(&attr, stack, size);
+	REQUIRE(pthread_create(&th, &attr, first_copy_thread, &fc) == 0);
+	pthread_join(th, NULL);
+	pthread_attr_destroy(&attr);
+	first_copy_check("a thread on a stack of the program's", &fc, false);
+	munmap(stack, size);
 }
 
 /* ---- sync_files of the real kernel (faked) ------------------------------------------- */
