@@ -4484,6 +4484,7 @@ __attribute__((constructor)) static void preload_init(void)
 {
 	int floor;
 
+	dmasync_real_prime();
 	core_fork_register(CORE_FORK_PRELOAD, &maps_fork);
 	client_trust_fd_numbers();
 	/*

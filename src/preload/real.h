@@ -180,4 +180,10 @@ void *dmasync_real_mremap(void *old, size_t old_len, size_t new_len, int flags, 
 
 ssize_t dmasync_real_vmsplice(int fd, const struct iovec *iov, size_t n, unsigned int flags);
 
+/*
+ * dmasync_real_prime - resolve the async-signal-safe ones now (the
+ * library's constructor), so that none is looked up in a signal handler.
+ */
+void dmasync_real_prime(void);
+
 #endif
