@@ -2981,8 +2981,10 @@ static SLOW int iov_refused(const struct iovec *iov, int n)
 	for (int pass = 0; pass < 3; pass++)
 		for (int i = 0; i < n; i += 32) {
 			int k = n - i < 32 ? n - i : 32;
+			/* an address, not pointer arithmetic: @iov may be NULL */
+			uintptr_t at = (uintptr_t)iov + (uintptr_t)i * sizeof(v[0]);
 
-			if (copy_from_user(v, iov + i, (size_t)k * sizeof(v[0])))
+			if (copy_from_user(v, (const void *)at, (size_t)k * sizeof(v[0])))
 				return EFAULT;
 			for (int j = 0; j < k && pass; j++) {
 				unsigned long b = (unsigned long)v[j].iov_base, l = v[j].iov_len;
