@@ -4048,7 +4048,7 @@ static SLOW ssize_t vmsplice_slow(int fd, const struct iovec *iov, size_t n, uns
 	size_t i;
 
 	for (i = 0; i < n && i < 1024; i++) {
-		if (copy_from_user(&v, &iov[i], sizeof(v)))
+		if (copy_from_user(&v, (const void *)((uintptr_t)iov + i * sizeof(v)), sizeof(v)))
 			break;	/* libc's call: EFAULT */
 		if (v.iov_len && dmabuf_mapped((unsigned long)v.iov_base, v.iov_len, true, &m)) {
 			if (!i) {
