@@ -309,22 +309,6 @@ static int vm_copy(void *to, const void *from, size_t n, bool to_user)
 _Thread_local struct uaccess_stack uaccess_stack TLS_IE; /* 0, 0 until known */
 static _Thread_local int stack_known TLS_IE; /* 0 not yet, 1 known, -1 unavailable */
 
-static uintptr_t parse_hex(const char **p)
-{
-	uintptr_t v = 0;
-
-	for (;; (*p)++) {
-		char c = **p;
-
-		if (c >= '0' && c <= '9')
-			v = v << 4 | (uintptr_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v << 4 | (uintptr_t)(c - 'a' + 10);
-		else
-			return v;
-	}
-}
-
 /*
  * The calling thread's stack, for @sp: the readable and writable mapping
  * that holds it, in /proc/self/maps.  The main thread's is its own
@@ -355,14 +339,13 @@ static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 		have += (size_t)n;
 		buf[have] = '\0';
 		while (!done && (nl = strchr(line, '\n'))) {
-			const char *p = line;
+			char *p;
 			uintptr_t start, end;
 
 			*nl = '\0';
-			start = parse_hex(&p);
-
+			start = (uintptr_t)strtoull(line, &p, 16);
 			if (*p++ == '-') {
-				end = parse_hex(&p);
+				end = (uintptr_t)strtoull(p, &p, 16);
 				if (sp >= start && sp < end) {
 					done = true;
 					found = p[0] == ' ' && p[1] == 'r' && p[2] == 'w';
