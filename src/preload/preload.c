@@ -4415,18 +4415,55 @@ static SLOW void reaped(const int *status)
  * its fds and epoll registrations, and any lock or allocation in those
  * paths would be made in the parent's heap.  fork() gives the child a copy
  * of its own (and runs the fork handlers); a vfork() child may do nothing
- * a fork() child may not, so only the time to copy the page tables differs.
+ * a fork() child may not.
+ *
+ * What stays of vfork() is its order: the parent resumes only once the
+ * child has exec'ed or exited (a program may count on it, say to waitpid()
+ * with WNOHANG right after).  The child keeps the write end of a
+ * close-on-exec pipe, high up and out of the program's way; the parent
+ * reads the other end until the kernel closes it (exec, exit, or a child
+ * that closed it itself, which then resumes the parent early).  Raw system
+ * calls: nothing here is the program's.  Writes the child makes to memory
+ * are its own, as after any fork(): that part of vfork() is not kept.
  */
+static pid_t fork_in_order(void)
+{
+	int saved, p[2], w, floor;
+	pid_t pid;
+	char c;
+
+	if (syscall(SYS_pipe2, p, O_CLOEXEC))
+		return fork();
+	floor = __atomic_load_n(&lib_floor, __ATOMIC_RELAXED);
+	w = floor ? (int)syscall(SYS_fcntl, p[1], F_DUPFD_CLOEXEC, floor) : -1;
+	if (w >= 0) {
+		syscall(SYS_close, p[1]);
+		p[1] = w;
+	}
+	pid = fork();
+	saved = errno;
+	if (pid == 0) {
+		syscall(SYS_close, p[0]);
+		return 0;
+	}
+	syscall(SYS_close, p[1]);
+	while (pid > 0 && (syscall(SYS_read, p[0], &c, 1) < 0 && errno == EINTR))
+		;
+	syscall(SYS_close, p[0]);
+	errno = saved;
+	return pid;
+}
+
 EXPORT pid_t vfork(void)
 {
-	return fork();
+	return fork_in_order();
 }
 
 pid_t __vfork(void);
 
 EXPORT pid_t __vfork(void)
 {
-	return fork();
+	return fork_in_order();
 }
 
 EXPORT pid_t waitpid(pid_t pid, int *status, int options)

@@ -4703,6 +4703,37 @@ static void t_vfork_child_closes(void)
 	CHECK_EQ(sf_status(g), -ENOENT);
 }
 
+/* vfork() a child that sleeps @ms, then execs true(1) (@exec) or leaves. */
+static pid_t __attribute__((noinline)) vfork_sleeper(int ms, bool exec)
+{
+	pid_t pid = vfork();
+
+	if (pid == 0) {
+		struct timespec ts = { 0, ms * 1000000L };
+
+		nanosleep(&ts, NULL);
+		if (exec)
+			execl("/bin/true", "true", (char *)NULL);
+		_exit(exec ? 127 : 3);
+	}
+	return pid;
+}
+
+/* A vfork() parent resumes once its child has exec'ed or exited, not before. */
+static void t_vfork_parent_waits(void)
+{
+	for (int i = 0; i < 4; i++) {
+		int64_t t0 = now_ns();
+		pid_t pid = vfork_sleeper(30, i & 1);
+		int64_t took = now_ns() - t0;
+
+		REQUIRE(pid > 0);
+		CHECKF(took >= 30 * 1000000LL, "vfork() returned after %lld us, child slept 30 ms",
+		       (long long)(took / 1000));
+		CHECK_EQ(wait_child(pid), (i & 1) ? 0 : 3);
+	}
+}
+
 static void t_epoll_dmabuf(void)
 {
 	int tl = open_timeline(), b = new_dmabuf(PAGE), br = new_dmabuf(PAGE);
@@ -5680,6 +5711,7 @@ static const struct test tests[] = {
 	T(signals_interrupt_waits, DB | SW, 0, "signals: poll EINTR always, SYNC START EINTR or restarted"),
 	T(dma_buf_poll_both_from_child, DB | SW, F_XPROC, "dma-buf: children polling POLLIN|POLLOUT (poll, epoll) wake with POLLOUT, never POLLIN alone, when its only fence, a writer, signals"),
 	T(vfork_child_closes, DB | SW, F_XPROC, "vfork() children closing every fd (close_range, dup2 over a dma-buf) leave the parent's registrations, points and timeline as they were"),
+	T(vfork_parent_waits, 0, F_XPROC, "a vfork() parent resumes only once its child has exec'ed or exited"),
 	T(epoll_dmabuf, DB | SW, 0, "epoll: dma-buf readiness and data.u64 returned unchanged"),
 	T(epoll_dmabuf_closed, DB, 0, "epoll: a dma-buf's registration goes with its last close"),
 	T(epoll_dmabuf_edge_triggered, DB | SW, 0, "epoll: edge-triggered on a dma-buf reports it at every wait while ready"),
