@@ -716,21 +716,57 @@ static struct map_record *map_records;
  * (munmap() is not wrapped): twice what was left the last time. */
 static unsigned long map_records_n, map_records_prune_at = 256;	/* atomic n: read unlocked */
 
-/* Both leaves of this stage, held across fork(): standin_lock, then maps_lock. */
+/*
+ * The pipes of vfork()s in progress (fork_in_order()), so that a fork() by
+ * another thread meanwhile does not keep their write ends in its child
+ * (which would hold that parent until the child exec'ed or exited): every
+ * child but the vfork()ing thread's own closes them.  vfork_lock guards
+ * the slots and is held across fork(), so a pipe is never half recorded
+ * in a child, nor closed and its number reused between record and fork.
+ */
+struct vfork_pipe {
+	int r, w;	/* -1: free */
+};
+#define VFORK_PIPES 8
+static pthread_mutex_t vfork_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vfork_pipe vfork_pipes[VFORK_PIPES] = {
+	[0 ... VFORK_PIPES - 1] = { -1, -1 },
+};
+static __thread struct vfork_pipe *vfork_mine;	/* this thread's fork() is a vfork() */
+
+/* Leaves of this stage, held across fork(): standin_lock, maps_lock, vfork_lock. */
 static void preload_fork_take(void)
 {
 	pthread_mutex_lock(&standin_lock);
 	pthread_mutex_lock(&maps_lock);
+	pthread_mutex_lock(&vfork_lock);
 }
 
 static void preload_fork_give(void)
 {
+	pthread_mutex_unlock(&vfork_lock);
 	pthread_mutex_unlock(&maps_lock);
 	pthread_mutex_unlock(&standin_lock);
 }
 
+static void preload_fork_child(void)
+{
+	for (int i = 0; i < VFORK_PIPES; i++) {
+		struct vfork_pipe *v = &vfork_pipes[i];
+
+		if (v->r >= 0)
+			syscall(SYS_close, v->r);
+		v->r = -1;
+		if (v != vfork_mine && v->w >= 0) {
+			syscall(SYS_close, v->w);
+			v->w = -1;
+		}
+	}
+	preload_fork_give();
+}
+
 static const struct core_fork_handler maps_fork = {
-	.prepare = preload_fork_take, .parent = preload_fork_give, .child = preload_fork_give,
+	.prepare = preload_fork_take, .parent = preload_fork_give, .child = preload_fork_child,
 };
 
 static int ulong_cmp(const void *a, const void *b)
@@ -4422,34 +4458,55 @@ static SLOW void reaped(const int *status)
  * with WNOHANG right after).  The child keeps the write end of a
  * close-on-exec pipe, high up and out of the program's way; the parent
  * reads the other end until the kernel closes it (exec, exit, or a child
- * that closed it itself, which then resumes the parent early).  Raw system
- * calls: nothing here is the program's.  Writes the child makes to memory
+ * that closed it itself, which then resumes the parent early).  Other
+ * threads' fork() children close both ends at once (preload_fork_child()),
+ * as do the vfork() child's own.  Raw system calls: nothing here is the
+ * program's.  Writes the child makes to memory
  * are its own, as after any fork(): that part of vfork() is not kept.
  */
 static pid_t fork_in_order(void)
 {
+	struct vfork_pipe *v = NULL;
 	int saved, p[2], w, floor;
 	pid_t pid;
 	char c;
 
-	if (syscall(SYS_pipe2, p, O_CLOEXEC))
+	pthread_mutex_lock(&vfork_lock);
+	for (int i = 0; i < VFORK_PIPES && !v; i++)
+		if (vfork_pipes[i].r < 0 && vfork_pipes[i].w < 0)
+			v = &vfork_pipes[i];
+	if (!v || syscall(SYS_pipe2, p, O_CLOEXEC)) {
+		/* Eight at once, or no fds left: the child just goes on. */
+		pthread_mutex_unlock(&vfork_lock);
 		return fork();
+	}
 	floor = __atomic_load_n(&lib_floor, __ATOMIC_RELAXED);
 	w = floor ? (int)syscall(SYS_fcntl, p[1], F_DUPFD_CLOEXEC, floor) : -1;
 	if (w >= 0) {
 		syscall(SYS_close, p[1]);
 		p[1] = w;
 	}
+	v->r = p[0];
+	v->w = p[1];
+	vfork_mine = v;
+	pthread_mutex_unlock(&vfork_lock);
+
 	pid = fork();
 	saved = errno;
-	if (pid == 0) {
-		syscall(SYS_close, p[0]);
-		return 0;
-	}
+	vfork_mine = NULL;
+	if (pid == 0)
+		return 0;	/* the fork handler closed the read end; a child of
+				 * this one will close the write end */
+	pthread_mutex_lock(&vfork_lock);
 	syscall(SYS_close, p[1]);
+	v->w = -1;
+	pthread_mutex_unlock(&vfork_lock);
 	while (pid > 0 && (syscall(SYS_read, p[0], &c, 1) < 0 && errno == EINTR))
 		;
+	pthread_mutex_lock(&vfork_lock);
 	syscall(SYS_close, p[0]);
+	v->r = -1;
+	pthread_mutex_unlock(&vfork_lock);
 	errno = saved;
 	return pid;
 }

@@ -4714,7 +4714,8 @@ static pid_t __attribute__((noinline)) vfork_sleeper(int ms, bool exec)
 		nanosleep(&ts, NULL);
 		if (exec)
 			execl("/bin/true", "true", (char *)NULL);
-		_exit(exec ? 127 : 3);
+		/* _exit() itself: a sanitizer's would report the parent's threads */
+		syscall(SYS_exit_group, exec ? 127 : 3);
 	}
 	return pid;
 }
@@ -4732,6 +4733,65 @@ static void t_vfork_parent_waits(void)
 		       (long long)(took / 1000));
 		CHECK_EQ(wait_child(pid), (i & 1) ? 0 : 3);
 	}
+}
+
+/* Fork children that sleep 3 s, until told to stop (at most 64). */
+struct forker {
+	pid_t kids[64];
+	int n, stop;
+};
+
+static void *forker_run(void *arg)
+{
+	struct forker *f = arg;
+
+	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE) && f->n < 64) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			struct timespec ts = { 3, 0 };
+
+			nanosleep(&ts, NULL);
+			syscall(SYS_exit_group, 0);
+		}
+		if (pid > 0)
+			f->kids[f->n++] = pid;
+		sleep_ms(1);
+	}
+	return NULL;
+}
+
+/*
+ * vfork()s while another thread forks long-lived children: no vfork()
+ * waits for those (their fork copied the whole fd table, whatever a
+ * vfork() in progress had open).
+ */
+static void t_vfork_beside_fork(void)
+{
+	struct forker f = { .n = 0 };
+	int64_t worst = 0;
+	pthread_t th;
+
+	fflush(stdout);
+	REQUIRE(pthread_create(&th, NULL, forker_run, &f) == 0);
+	for (int i = 0; i < 200; i++) {
+		int64_t t0 = now_ns(), took;
+		pid_t pid = vfork_sleeper(0, false);
+
+		took = now_ns() - t0;
+		if (took > worst)
+			worst = took;
+		REQUIRE(pid > 0);
+		CHECK_EQ(wait_child(pid), 3);
+	}
+	__atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	for (int i = 0; i < f.n; i++) {
+		kill(f.kids[i], SIGKILL);
+		waitpid(f.kids[i], NULL, 0);
+	}
+	CHECKF(worst < 1500 * 1000000LL, "a vfork() took %lld ms beside %d forks",
+	       (long long)(worst / 1000000), f.n);
 }
 
 static void t_epoll_dmabuf(void)
@@ -5712,6 +5772,7 @@ static const struct test tests[] = {
 	T(dma_buf_poll_both_from_child, DB | SW, F_XPROC, "dma-buf: children polling POLLIN|POLLOUT (poll, epoll) wake with POLLOUT, never POLLIN alone, when its only fence, a writer, signals"),
 	T(vfork_child_closes, DB | SW, F_XPROC, "vfork() children closing every fd (close_range, dup2 over a dma-buf) leave the parent's registrations, points and timeline as they were"),
 	T(vfork_parent_waits, 0, F_XPROC, "a vfork() parent resumes only once its child has exec'ed or exited"),
+	T(vfork_beside_fork, 0, F_XPROC, "vfork()s beside another thread's forks of long-lived children do not wait for those"),
 	T(epoll_dmabuf, DB | SW, 0, "epoll: dma-buf readiness and data.u64 returned unchanged"),
 	T(epoll_dmabuf_closed, DB, 0, "epoll: a dma-buf's registration goes with its last close"),
 	T(epoll_dmabuf_edge_triggered, DB | SW, 0, "epoll: edge-triggered on a dma-buf reports it at every wait while ready"),
