@@ -733,6 +733,10 @@ static struct vfork_pipe vfork_pipes[VFORK_PIPES] = {
 	[0 ... VFORK_PIPES - 1] = { -1, -1 },
 };
 static __thread struct vfork_pipe *vfork_mine;	/* this thread's fork() is a vfork() */
+/* In a vfork() child: the write end it keeps, one of the library's fds
+ * (lib_fd()) until its exec, so that closing every fd does not let the
+ * parent go early; -1 elsewhere. */
+static int vfork_kept_fd = -1;
 
 /* Leaves of this stage, held across fork(): standin_lock, maps_lock, vfork_lock. */
 static void preload_fork_take(void)
@@ -751,6 +755,7 @@ static void preload_fork_give(void)
 
 static void preload_fork_child(void)
 {
+	vfork_kept_fd = -1;	/* (fork_in_order() sets the vfork child's own) */
 	for (int i = 0; i < VFORK_PIPES; i++) {
 		struct vfork_pipe *v = &vfork_pipes[i];
 
@@ -1866,7 +1871,8 @@ static int lib_floor;
 
 static bool lib_fd(int fd)
 {
-	return client_fd_is_own(fd) || uapi_fd_is_own(fd) || client_fd_is_mirror(fd);
+	return client_fd_is_own(fd) || uapi_fd_is_own(fd) || client_fd_is_mirror(fd) ||
+	       (fd >= 0 && fd == vfork_kept_fd);
 }
 
 /*
@@ -2595,6 +2601,13 @@ static int lib_fd_move(int fd)
 	 * interrupted code may hold the lock that a move takes. */
 	if (client_busy())
 		return -EBUSY;
+	if (fd == vfork_kept_fd) {
+		r = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+		if (r >= 0)
+			vfork_kept_fd = r;
+		errno = saved;
+		return r >= 0 ? 1 : -EBUSY;
+	}
 	r = client_move_own_fd(fd);
 	if (r == -ENOENT)
 		r = client_mirror_move(fd, floor);
@@ -2694,7 +2707,9 @@ static int close_range_around(unsigned int lo, unsigned int hi, int flags)
 
 	n += client_kept_fds(own, 128);
 	n += uapi_own_fds(own + n);
-	n += client_mirror_fds(own + n, 512 - n);
+	n += client_mirror_fds(own + n, 511 - n);
+	if (vfork_kept_fd >= 0)
+		own[n++] = vfork_kept_fd;
 	/* in order (insertion: few) */
 	for (int i = 1; i < n; i++)
 		for (int j = i; j > 0 && own[j] < own[j - 1]; j--) {
@@ -4457,8 +4472,9 @@ static SLOW void reaped(const int *status)
  * child has exec'ed or exited (a program may count on it, say to waitpid()
  * with WNOHANG right after).  The child keeps the write end of a
  * close-on-exec pipe, high up and out of the program's way; the parent
- * reads the other end until the kernel closes it (exec, exit, or a child
- * that closed it itself, which then resumes the parent early).  Other
+ * reads the other end until the kernel closes it (exec or exit; in the
+ * child it is one of the library's fds, vfork_kept_fd, so that a child
+ * closing every fd before its exec, as Python's does, keeps it).  Other
  * threads' fork() children close both ends at once (preload_fork_child()),
  * as do the vfork() child's own.  Raw system calls: nothing here is the
  * program's.  Writes the child makes to memory
@@ -4494,9 +4510,15 @@ static pid_t fork_in_order(void)
 	pid = fork();
 	saved = errno;
 	vfork_mine = NULL;
-	if (pid == 0)
-		return 0;	/* the fork handler closed the read end; a child of
-				 * this one will close the write end */
+	if (pid == 0) {
+		/* The fork handler closed the read end; a child of this one
+		 * will close the write end.  Kept out of the program's way
+		 * where it is above the floor (the fast paths look there). */
+		if (w >= 0)
+			vfork_kept_fd = w;
+		errno = saved;
+		return 0;
+	}
 	pthread_mutex_lock(&vfork_lock);
 	syscall(SYS_close, p[1]);
 	v->w = -1;

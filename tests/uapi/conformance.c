@@ -4703,14 +4703,17 @@ static void t_vfork_child_closes(void)
 	CHECK_EQ(sf_status(g), -ENOENT);
 }
 
-/* vfork() a child that sleeps @ms, then execs true(1) (@exec) or leaves. */
-static pid_t __attribute__((noinline)) vfork_sleeper(int ms, bool exec)
+/* vfork() a child that closes every fd from 3 up (@close_all), sleeps
+ * @ms, then execs true(1) (@exec) or leaves. */
+static pid_t __attribute__((noinline)) vfork_sleeper(int ms, bool exec, bool close_all)
 {
 	pid_t pid = vfork();
 
 	if (pid == 0) {
 		struct timespec ts = { 0, ms * 1000000L };
 
+		if (close_all)
+			close_range(3, ~0u, 0);
 		nanosleep(&ts, NULL);
 		if (exec)
 			execl("/bin/true", "true", (char *)NULL);
@@ -4720,12 +4723,14 @@ static pid_t __attribute__((noinline)) vfork_sleeper(int ms, bool exec)
 	return pid;
 }
 
-/* A vfork() parent resumes once its child has exec'ed or exited, not before. */
+/* A vfork() parent resumes once its child has exec'ed or exited, not
+ * before, also when the child closed every fd first. */
 static void t_vfork_parent_waits(void)
 {
-	for (int i = 0; i < 4; i++) {
+	fflush(stdout);
+	for (int i = 0; i < 8; i++) {
 		int64_t t0 = now_ns();
-		pid_t pid = vfork_sleeper(30, i & 1);
+		pid_t pid = vfork_sleeper(30, i & 1, i & 2);
 		int64_t took = now_ns() - t0;
 
 		REQUIRE(pid > 0);
@@ -4778,7 +4783,7 @@ static void t_vfork_beside_fork(void)
 	REQUIRE(pthread_create(&th, NULL, forker_run, &f) == 0);
 	for (int i = 0; i < 200; i++) {
 		int64_t t0 = now_ns(), took;
-		pid_t pid = vfork_sleeper(0, false);
+		pid_t pid = vfork_sleeper(0, false, false);
 
 		took = now_ns() - t0;
 		if (took > worst)
