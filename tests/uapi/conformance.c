@@ -4729,6 +4729,13 @@ static pid_t __attribute__((noinline)) vfork_sleeper(int ms, bool exec, bool clo
  * before, also when the child closed every fd first. */
 static void t_vfork_parent_waits(void)
 {
+#if defined(__SANITIZE_THREAD__)
+	SKIP("ThreadSanitizer's vfork() is a fork()");
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	SKIP("ThreadSanitizer's vfork() is a fork()");
+#endif
+#endif
 	fflush(stdout);
 	for (int i = 0; i < 8; i++) {
 		int64_t t0 = now_ns();
