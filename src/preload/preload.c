@@ -718,14 +718,19 @@ static unsigned long map_records_n, map_records_prune_at = 256;	/* atomic n: rea
 
 /*
  * The pipes of vfork()s in progress (fork_in_order()), so that a fork() by
- * another thread meanwhile does not keep their write ends in its child
- * (which would hold that parent until the child exec'ed or exited): every
- * child but the vfork()ing thread's own closes them.  vfork_lock guards
- * the slots and is held across fork(), so a pipe is never half recorded
- * in a child, nor closed and its number reused between record and fork.
+ * another thread meanwhile does not keep their ends in its child (which
+ * would hold that parent until the child exec'ed or exited): every child
+ * but the vfork()ing thread's own closes them.  vfork_lock guards the slots
+ * and is held across fork(), so a pipe is never half recorded in a child,
+ * nor closed and its number reused between record and fork.  Both ends
+ * live at the library's floor and up and count as its fds (lib_fd()): the
+ * program's close(), close_range() or dup2() cannot take them, in the
+ * parent (another thread's closefrom()) or in the child (Python's
+ * close_range() before its exec).  The numbers are read without the lock
+ * by those checks (atomic loads).
  */
 struct vfork_pipe {
-	int r, w;	/* -1: free */
+	int r, w;	/* -1: none */
 };
 #define VFORK_PIPES 8
 static pthread_mutex_t vfork_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -733,10 +738,18 @@ static struct vfork_pipe vfork_pipes[VFORK_PIPES] = {
 	[0 ... VFORK_PIPES - 1] = { -1, -1 },
 };
 static __thread struct vfork_pipe *vfork_mine;	/* this thread's fork() is a vfork() */
-/* In a vfork() child: the write end it keeps, one of the library's fds
- * (lib_fd()) until its exec, so that closing every fd does not let the
- * parent go early; -1 elsewhere. */
-static int vfork_kept_fd = -1;
+
+/* Whether @fd is an end of a vfork()'s pipe, its slot's field if so. */
+static int *vfork_pipe_end(int fd)
+{
+	for (int i = 0; fd >= 0 && i < VFORK_PIPES; i++) {
+		if (__atomic_load_n(&vfork_pipes[i].r, __ATOMIC_RELAXED) == fd)
+			return &vfork_pipes[i].r;
+		if (__atomic_load_n(&vfork_pipes[i].w, __ATOMIC_RELAXED) == fd)
+			return &vfork_pipes[i].w;
+	}
+	return NULL;
+}
 
 /* Leaves of this stage, held across fork(): standin_lock, maps_lock, vfork_lock. */
 static void preload_fork_take(void)
@@ -755,16 +768,15 @@ static void preload_fork_give(void)
 
 static void preload_fork_child(void)
 {
-	vfork_kept_fd = -1;	/* (fork_in_order() sets the vfork child's own) */
 	for (int i = 0; i < VFORK_PIPES; i++) {
 		struct vfork_pipe *v = &vfork_pipes[i];
 
 		if (v->r >= 0)
 			syscall(SYS_close, v->r);
-		v->r = -1;
+		__atomic_store_n(&v->r, -1, __ATOMIC_RELAXED);
 		if (v != vfork_mine && v->w >= 0) {
 			syscall(SYS_close, v->w);
-			v->w = -1;
+			__atomic_store_n(&v->w, -1, __ATOMIC_RELAXED);
 		}
 	}
 	preload_fork_give();
@@ -1872,7 +1884,7 @@ static int lib_floor;
 static bool lib_fd(int fd)
 {
 	return client_fd_is_own(fd) || uapi_fd_is_own(fd) || client_fd_is_mirror(fd) ||
-	       (fd >= 0 && fd == vfork_kept_fd);
+	       vfork_pipe_end(fd);
 }
 
 /*
@@ -2601,12 +2613,19 @@ static int lib_fd_move(int fd)
 	 * interrupted code may hold the lock that a move takes. */
 	if (client_busy())
 		return -EBUSY;
-	if (fd == vfork_kept_fd) {
-		r = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+	if (vfork_pipe_end(fd)) {
+		/* Moved under the lock, so that no fork() copies the slot
+		 * between the two (its child would close the old number). */
+		int *end;
+
+		pthread_mutex_lock(&vfork_lock);
+		end = vfork_pipe_end(fd);
+		r = end ? (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor) : -1;
 		if (r >= 0)
-			vfork_kept_fd = r;
+			__atomic_store_n(end, r, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&vfork_lock);
 		errno = saved;
-		return r >= 0 ? 1 : -EBUSY;
+		return r >= 0 ? 1 : end ? -EBUSY : 0;
 	}
 	r = client_move_own_fd(fd);
 	if (r == -ENOENT)
@@ -2707,9 +2726,16 @@ static int close_range_around(unsigned int lo, unsigned int hi, int flags)
 
 	n += client_kept_fds(own, 128);
 	n += uapi_own_fds(own + n);
-	n += client_mirror_fds(own + n, 511 - n);
-	if (vfork_kept_fd >= 0)
-		own[n++] = vfork_kept_fd;
+	n += client_mirror_fds(own + n, 512 - 2 * VFORK_PIPES - n);
+	for (int i = 0; i < VFORK_PIPES && n < 510; i++) {
+		int rd = __atomic_load_n(&vfork_pipes[i].r, __ATOMIC_RELAXED);
+		int wr = __atomic_load_n(&vfork_pipes[i].w, __ATOMIC_RELAXED);
+
+		if (rd >= 0)
+			own[n++] = rd;
+		if (wr >= 0)
+			own[n++] = wr;
+	}
 	/* in order (insertion: few) */
 	for (int i = 1; i < n; i++)
 		for (int j = i; j > 0 && own[j] < own[j - 1]; j--) {
@@ -4471,64 +4497,84 @@ static SLOW void reaped(const int *status)
  * What stays of vfork() is its order: the parent resumes only once the
  * child has exec'ed or exited (a program may count on it, say to waitpid()
  * with WNOHANG right after).  The child keeps the write end of a
- * close-on-exec pipe, high up and out of the program's way; the parent
- * reads the other end until the kernel closes it (exec or exit; in the
- * child it is one of the library's fds, vfork_kept_fd, so that a child
- * closing every fd before its exec, as Python's does, keeps it).  Other
- * threads' fork() children close both ends at once (preload_fork_child()),
- * as do the vfork() child's own.  Raw system calls: nothing here is the
- * program's.  Writes the child makes to memory
+ * close-on-exec pipe and the parent reads the other end until the kernel
+ * closes it, at the exec or exit.  Both ends are the library's fds (see
+ * vfork_pipes), which other threads' fork() children and the vfork child's
+ * own children close in their fork handler.  Signals wait until the call
+ * returns (blocked throughout; Linux too delivers none to the vfork()ing
+ * thread before its child lets go, but fatal ones): no handler can take
+ * vfork_lock again, fork in the middle, or jump out of the wait.  Raw system
+ * calls: nothing here is the program's.  Writes the child makes to memory
  * are its own, as after any fork(): that part of vfork() is not kept.
+ * Where the ends cannot be placed at the floor (no floor: a limit under
+ * 128 fds; the limit lowered under it), or eight vforks are in progress,
+ * it is a plain fork().
  */
+static int vfork_end_high(int fd, int floor)
+{
+	int high = floor ? (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor) : -1;
+
+	syscall(SYS_close, fd);
+	return high;
+}
+
 static pid_t fork_in_order(void)
 {
-	struct vfork_pipe *v = NULL;
-	int saved, p[2], w, floor;
+	struct vfork_pipe *v = NULL, *outer = vfork_mine;
+	int saved = errno, p[2], floor = __atomic_load_n(&lib_floor, __ATOMIC_RELAXED);
+	sigset_t all, old;
 	pid_t pid;
 	char c;
 
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pthread_mutex_lock(&vfork_lock);
 	for (int i = 0; i < VFORK_PIPES && !v; i++)
 		if (vfork_pipes[i].r < 0 && vfork_pipes[i].w < 0)
 			v = &vfork_pipes[i];
-	if (!v || syscall(SYS_pipe2, p, O_CLOEXEC)) {
-		/* Eight at once, or no fds left: the child just goes on. */
-		pthread_mutex_unlock(&vfork_lock);
-		return fork();
+	if (v && !syscall(SYS_pipe2, p, O_CLOEXEC)) {
+		p[0] = vfork_end_high(p[0], floor);
+		p[1] = vfork_end_high(p[1], floor);
+		if (p[0] < 0 || p[1] < 0) {
+			if (p[0] >= 0)
+				syscall(SYS_close, p[0]);
+			if (p[1] >= 0)
+				syscall(SYS_close, p[1]);
+			v = NULL;
+		}
+	} else {
+		v = NULL;
 	}
-	floor = __atomic_load_n(&lib_floor, __ATOMIC_RELAXED);
-	w = floor ? (int)syscall(SYS_fcntl, p[1], F_DUPFD_CLOEXEC, floor) : -1;
-	if (w >= 0) {
-		syscall(SYS_close, p[1]);
-		p[1] = w;
+	if (v) {
+		__atomic_store_n(&v->r, p[0], __ATOMIC_RELAXED);
+		__atomic_store_n(&v->w, p[1], __ATOMIC_RELAXED);
+		vfork_mine = v;
 	}
-	v->r = p[0];
-	v->w = p[1];
-	vfork_mine = v;
 	pthread_mutex_unlock(&vfork_lock);
+	errno = saved;
 
 	pid = fork();
-	saved = errno;
-	vfork_mine = NULL;
-	if (pid == 0) {
-		/* The fork handler closed the read end; a child of this one
-		 * will close the write end.  Kept out of the program's way
-		 * where it is above the floor (the fast paths look there). */
-		if (w >= 0)
-			vfork_kept_fd = w;
+	vfork_mine = outer;
+	if (pid < 0)
+		saved = errno;
+	if (pid == 0 || !v) {
+		/* A child: the fork handler closed the read end (and every
+		 * other vfork's); a child of this one will close the write end. */
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		errno = saved;
-		return 0;
+		return pid;
 	}
 	pthread_mutex_lock(&vfork_lock);
-	syscall(SYS_close, p[1]);
-	v->w = -1;
+	syscall(SYS_close, v->w);
+	__atomic_store_n(&v->w, -1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&vfork_lock);
-	while (pid > 0 && (syscall(SYS_read, p[0], &c, 1) < 0 && errno == EINTR))
+	while (pid > 0 && syscall(SYS_read, v->r, &c, 1) < 0 && errno == EINTR)
 		;
 	pthread_mutex_lock(&vfork_lock);
-	syscall(SYS_close, p[0]);
-	v->r = -1;
+	syscall(SYS_close, v->r);
+	__atomic_store_n(&v->r, -1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&vfork_lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = saved;
 	return pid;
 }

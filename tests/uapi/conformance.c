@@ -4703,6 +4703,10 @@ static void t_vfork_child_closes(void)
 	CHECK_EQ(sf_status(g), -ENOENT);
 }
 
+/* This program, for an exec of itself (main(): argv[0]; valgrind's
+ * /proc/self/exe is valgrind's tool). */
+static char self_path[PATH_MAX] = "/proc/self/exe";
+
 /* vfork() a child that closes every fd from 3 up (@close_all), sleeps
  * @ms, then execs this program, which leaves at once (@exec: not true(1),
  * which a sanitized build's preload library cannot be loaded into), or
@@ -4716,9 +4720,10 @@ static pid_t __attribute__((noinline)) vfork_sleeper(int ms, bool exec, bool clo
 
 		if (close_all)
 			close_range(3, ~0u, 0);
-		nanosleep(&ts, NULL);
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
 		if (exec)
-			execl("/proc/self/exe", "conformance", "--exit", (char *)NULL);
+			execl(self_path, "conformance", "--exit", (char *)NULL);
 		/* _exit() itself: a sanitizer's would report the parent's threads */
 		syscall(SYS_exit_group, exec ? 127 : 3);
 	}
@@ -4752,7 +4757,7 @@ static void t_vfork_parent_waits(void)
 /* Fork children that sleep 20 s (killed before), until told to stop (at most 64). */
 struct forker {
 	pid_t kids[64];
-	int n, stop;
+	int n, stop, done;
 };
 
 static void *forker_run(void *arg)
@@ -4772,6 +4777,7 @@ static void *forker_run(void *arg)
 			f->kids[f->n++] = pid;
 		sleep_ms(1);
 	}
+	__atomic_store_n(&f->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -4790,7 +4796,8 @@ static void t_vfork_beside_fork(void)
 
 	fflush(stdout);
 	REQUIRE(pthread_create(&th, NULL, forker_run, &f) == 0);
-	for (int i = 0; i < 200; i++) {
+	/* every fork of the other thread's beside one of ours */
+	for (int i = 0; i < 200 || !__atomic_load_n(&f.done, __ATOMIC_ACQUIRE); i++) {
 		int64_t t0 = now_ns(), took;
 		pid_t pid = vfork_sleeper(0, false, false);
 
@@ -5950,6 +5957,13 @@ int main(int argc, char **argv)
 
 	if (argc == 2 && !strcmp(argv[1], "--exit"))
 		return 0;	/* vfork_sleeper()'s exec */
+	if (argc > 0 && strchr(argv[0], '/') && strlen(argv[0]) < sizeof(self_path)) {
+		char *real = realpath(argv[0], NULL);
+
+		if (real && strlen(real) < sizeof(self_path))
+			strcpy(self_path, real);
+		free(real);
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	t_main_pid = getpid();
 	while (nfilters > 0 && filters[0][0] == '-') {
