@@ -4568,7 +4568,9 @@ static pid_t fork_in_order(void)
 	syscall(SYS_close, v->w);
 	__atomic_store_n(&v->w, -1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&vfork_lock);
-	while (pid > 0 && syscall(SYS_read, v->r, &c, 1) < 0 && errno == EINTR)
+	/* (the number read anew: another thread's dup2() onto it moves it) */
+	while (pid > 0 && syscall(SYS_read, __atomic_load_n(&v->r, __ATOMIC_RELAXED), &c, 1) < 0 &&
+	       errno == EINTR)
 		;
 	pthread_mutex_lock(&vfork_lock);
 	syscall(SYS_close, v->r);
