@@ -315,36 +315,66 @@ TEST(close_signals_pending_points_with_enoent)
 }
 
 /*
+ * A check that follows the last close of an object: it holds when the close
+ * returns, unless somebody outside held the open file for a moment across
+ * the close.  Linux releases a file when its last reference goes, and a
+ * reference taken for the length of one system call counts: a reader of
+ * /proc/PID/fd or fdinfo, or the kernel's lockless fget() that lands on a
+ * struct file recycled under it.  The release then runs when that holder
+ * lets go, after close() returned, on Linux as here.  This machine showed
+ * it with plain socketpairs and no dmasync in the process (one close in a
+ * few million under load, the peer's hang-up 3 us late; docs/status.md,
+ * session 25).  So a late check is waited for (it must come, and soon) and
+ * counted in @late.
+ */
+#define NOW_OR_LATE(cond, late)                                                \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			(late)++;                                              \
+			CHECK(WAIT_UNTIL((cond), 2000));                       \
+		}                                                              \
+	} while (0)
+
+/*
  * dmasync_close() of the last copy has the kernel's synchronous effect:
  * when it returns, every point and every merge of them has signaled with
  * -ENOENT, with no waiting (the monitor thread's plain-close path lags).
+ * A round whose release came late (NOW_OR_LATE) is allowed once in a
+ * hundred: one close that never releases by itself makes every round late.
  */
 TEST(dmasync_close_signals_before_it_returns)
 {
 	unsigned int files0 = uapi_files_count();
+	int rounds = 300, late_rounds = 0;
 
-	for (int i = 0; i < 300; i++) {
+	for (int i = 0; i < rounds; i++) {
 		int tl = open_tl(), tl2 = open_tl(), d = dup(tl2);
 		int f = create_fence(tl, 1), g = create_fence(tl2, 1), m = merge(f, g, "m");
+		int late = 0;
 
 		CHECK_EQ(dmasync_close(tl), 0);
-		CHECK_EQ(revents(f, POLLIN, 0), POLLIN);
+		NOW_OR_LATE(revents(f, POLLIN, 0) == POLLIN, late);
 		CHECK_EQ(status(f), -ENOENT);
 		/* tl2 has another copy: still open */
 		CHECK_EQ(dmasync_close(tl2), 0);
 		CHECK_EQ(revents(g, POLLIN, 0), 0);
 		CHECK_EQ(revents(m, POLLIN, 0), 0);
 		CHECK_EQ(dmasync_close(d), 0);
-		CHECK_EQ(revents(g, POLLIN, 0), POLLIN);
+		NOW_OR_LATE(revents(g, POLLIN, 0) == POLLIN, late);
 		CHECK_EQ(revents(m, POLLIN, 0), POLLIN);
 		CHECK_EQ(status(m), -ENOENT);
 		CHECK_EQ(dmasync_close(f), 0);
 		CHECK_EQ(dmasync_close(g), 0);
 		CHECK_EQ(dmasync_close(m), 0);
-		CHECK_EQ(uapi_files_count(), files0);
+		NOW_OR_LATE(uapi_files_count() == files0, late);
+		late_rounds += late > 0;
 		if (dmasync_test_failed())
 			break;
 	}
+	if (late_rounds)
+		fprintf(stderr, "# %d of %d rounds saw a release after close() returned\n",
+			late_rounds, rounds);
+	CHECK(late_rounds <= rounds / 100);
 }
 
 struct inc_loop {
