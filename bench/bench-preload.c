@@ -11,7 +11,16 @@
  *              `dmasync run -- PROGRAM` does).
  *
  * ratio = preloaded / native, and "+ns" the difference: what the wrapper
- * adds per call.  The rows:
+ * adds per call.  Two processes also differ by where things land in memory
+ * (ASLR) and by whatever the machine did meanwhile, so the preloaded
+ * process times every row a second way, paired: batch about batch through
+ * the program's names (the wrappers) and through libc's own functions
+ * (dlsym() in libc.so.6), in one process; "paired" = wrapped / libc, the
+ * wrapper's own cost, with only the noise between consecutive batches
+ * (see its getppid row).  Both verdicts are printed.  The rows call the
+ * libc names through function pointers, resolved with dlsym(RTLD_DEFAULT)
+ * (what a program's calls reach) or in libc, so that both ways differ by
+ * the wrapper alone.  The rows:
  *
  *   getppid          not wrapped: the control row (its ratio is the noise
  *                    between two processes, ASLR and cache placement);
@@ -32,7 +41,8 @@
  *   lseek            SEEK_SET 0 on the memfd.
  *
  * Each figure is ns per call of the best batch (of 256-1000 calls) over a
- * time budget, and the best of several rounds; the rounds alternate the
+ * time budget (20 ms), and the best of several rounds (16; 3 with --quick,
+ * whose figures move more); the rounds alternate the
  * native and the preloaded process (N P, P N, ...) so that frequency and
  * noise drift hit both alike.  Both processes are pinned to one CPU (the
  * first this one may use).  The preloaded process checks that the preload
@@ -41,9 +51,10 @@
  * a broker, and must not start one), DMASYNC_MODE is unset (broker mode,
  * the default).  A ratio over target is reported, never an exit status.
  *
- * Usage: bench-preload [--quick]               (~10 s, or ~2 s)
+ * Usage: bench-preload [--quick]               (~12 s, or ~2 s)
  *        bench-preload --child native|preload BUDGET_US [OP]
- *            one process's figures ("OP ns" lines; OP: a row's index from 0),
+ *            one process's figures ("OP ns" lines, "OP ns libc-ns" from the
+ *            preloaded one; OP: a row's index from 0),
  *            to profile: the preloaded one needs LD_PRELOAD set, and one CPU
  *            (e.g. `taskset -c 0 perf record ...`)
  *        bench-preload --calls native|preload N OP
@@ -64,7 +75,14 @@
  * a misprediction: on the project's AMD EPYC (Zen 5) VMs, whose kernel
  * mitigates SRSO with "Safe RET", every return level after a system call
  * adds about 7 ns, so dup+close pays some 15 ns of its ~330 for that,
- * more than for its wrappers' ~70 instructions.
+ * more than for its wrappers' ~70 instructions.  On VMs that run with
+ * page-table isolation and no PCID (pti=on, "Mitigation: PTI"), every
+ * system call flushes the TLB: each page a wrapper touches costs a page
+ * walk (a nested one in a VM) on every call.  So the fast paths touch as
+ * few as they can: the wrapper's code, the slot of the fd (fds 0-1023 in
+ * a static chunk, no directory to load) and libc's pointer, jumped through
+ * from the wrapper itself (session 25: 5 pages to 3; read's paired cost
+ * went from about +43 ns to +28 ns, send+recv's from +180 to +49).
  *
  * The preload: $DMASYNC_PRELOAD, else ../src/preload/libdmasync-preload.so
  * beside this program in the build tree.
@@ -122,6 +140,58 @@ static struct {
 	struct pollfd *heap_pfd;
 } st;
 
+/*
+ * The libc names the rows call, through one of two tables: "program" has
+ * what the program's own calls reach (dlsym(RTLD_DEFAULT): the preload's
+ * wrapper in the preloaded process, libc's function in the native one),
+ * "libc" has libc's functions themselves.  The preloaded process times
+ * each row both ways, batch about batch: the paired figure, what the
+ * wrapper adds with no second process in the comparison.
+ */
+struct calls {
+	pid_t (*getppid)(void);
+	int (*dup)(int fd);
+	int (*close)(int fd);
+	int (*open)(const char *path, int flags, ...);
+	int (*poll)(struct pollfd *fds, nfds_t n, int timeout);
+	ssize_t (*read)(int fd, void *buf, size_t n);
+	ssize_t (*write)(int fd, const void *buf, size_t n);
+	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+	int (*munmap)(void *addr, size_t len);
+	int (*ioctl)(int fd, unsigned long request, ...);
+	int (*fcntl)(int fd, int cmd, ...);
+	off_t (*lseek)(int fd, off_t off, int whence);
+	ssize_t (*send)(int fd, const void *buf, size_t n, int flags);
+	ssize_t (*recv)(int fd, void *buf, size_t n, int flags);
+};
+static struct calls via_program, via_libc;
+static const struct calls *C = &via_program;
+
+static void resolve(struct calls *c, void *handle)
+{
+#define RESOLVE(name)                                                           \
+	do {                                                                    \
+		*(void **)&c->name = dlsym(handle, #name);                      \
+		if (!c->name)                                                   \
+			die("dlsym " #name);                                    \
+	} while (0)
+	RESOLVE(getppid);
+	RESOLVE(dup);
+	RESOLVE(close);
+	RESOLVE(open);
+	RESOLVE(poll);
+	RESOLVE(read);
+	RESOLVE(write);
+	RESOLVE(mmap);
+	RESOLVE(munmap);
+	RESOLVE(ioctl);
+	RESOLVE(fcntl);
+	RESOLVE(lseek);
+	RESOLVE(send);
+	RESOLVE(recv);
+#undef RESOLVE
+}
+
 static void fail(const char *what)
 {
 	fprintf(stderr, "bench-preload: child: %s failed: %s\n", what, strerror(errno));
@@ -131,16 +201,16 @@ static void fail(const char *what)
 static void op_getppid(long n)
 {
 	for (long i = 0; i < n; i++)
-		if (getppid() <= 0)
+		if (C->getppid() <= 0)
 			fail("getppid");
 }
 
 static void op_dup_close_seen(long n)
 {
 	for (long i = 0; i < n; i++) {
-		int fd = dup(st.seen[0]);
+		int fd = C->dup(st.seen[0]);
 
-		if (fd < 0 || close(fd))
+		if (fd < 0 || C->close(fd))
 			fail("dup+close");
 	}
 }
@@ -148,9 +218,9 @@ static void op_dup_close_seen(long n)
 static void op_dup_close_unseen(long n)
 {
 	for (long i = 0; i < n; i++) {
-		int fd = dup(st.unseen[1]);
+		int fd = C->dup(st.unseen[1]);
 
-		if (fd < 0 || close(fd))
+		if (fd < 0 || C->close(fd))
 			fail("dup+close");
 	}
 }
@@ -158,9 +228,9 @@ static void op_dup_close_unseen(long n)
 static void op_open_close(long n)
 {
 	for (long i = 0; i < n; i++) {
-		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		int fd = C->open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-		if (fd < 0 || close(fd))
+		if (fd < 0 || C->close(fd))
 			fail("open+close");
 	}
 }
@@ -177,7 +247,7 @@ static void fill_pfd(struct pollfd *p, int nfds)
 static void poll_loop(struct pollfd *p, int nfds, long n)
 {
 	for (long i = 0; i < n; i++)
-		if (poll(p, (nfds_t)nfds, 0) != 0)
+		if (C->poll(p, (nfds_t)nfds, 0) != 0)
 			fail("poll");
 }
 
@@ -214,7 +284,7 @@ static void op_read(long n)
 	char buf[64];
 
 	for (long i = 0; i < n; i++)
-		if (read(st.zero, buf, 1) != 1)
+		if (C->read(st.zero, buf, 1) != 1)
 			fail("read");
 }
 
@@ -223,7 +293,7 @@ static void op_sendrecv(long n)
 	char c = 'x';
 
 	for (long i = 0; i < n; i++)
-		if (send(st.sock[0], &c, 1, 0) != 1 || recv(st.sock[1], &c, 1, 0) != 1)
+		if (C->send(st.sock[0], &c, 1, 0) != 1 || C->recv(st.sock[1], &c, 1, 0) != 1)
 			fail("send/recv");
 }
 
@@ -232,16 +302,16 @@ static void op_write(long n)
 	static const char buf[1] = { 'x' };
 
 	for (long i = 0; i < n; i++)
-		if (write(st.null, buf, 1) != 1)
+		if (C->write(st.null, buf, 1) != 1)
 			fail("write");
 }
 
 static void op_mmap_anon(long n)
 {
 	for (long i = 0; i < n; i++) {
-		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p = C->mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (p == MAP_FAILED || munmap(p, 4096))
+		if (p == MAP_FAILED || C->munmap(p, 4096))
 			fail("mmap");
 	}
 }
@@ -249,9 +319,9 @@ static void op_mmap_anon(long n)
 static void op_mmap_memfd(long n)
 {
 	for (long i = 0; i < n; i++) {
-		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, st.memfd, 0);
+		void *p = C->mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, st.memfd, 0);
 
-		if (p == MAP_FAILED || munmap(p, 4096))
+		if (p == MAP_FAILED || C->munmap(p, 4096))
 			fail("mmap");
 	}
 }
@@ -261,21 +331,21 @@ static void op_ioctl(long n)
 	int v;
 
 	for (long i = 0; i < n; i++)
-		if (ioctl(st.seen[0], FIONREAD, &v) || v)
+		if (C->ioctl(st.seen[0], FIONREAD, &v) || v)
 			fail("ioctl");
 }
 
 static void op_fcntl(long n)
 {
 	for (long i = 0; i < n; i++)
-		if (fcntl(st.seen[0], F_GETFL) < 0)
+		if (C->fcntl(st.seen[0], F_GETFL) < 0)
 			fail("fcntl");
 }
 
 static void op_lseek(long n)
 {
 	for (long i = 0; i < n; i++)
-		if (lseek(st.memfd, 0, SEEK_SET))
+		if (C->lseek(st.memfd, 0, SEEK_SET))
 			fail("lseek");
 }
 
@@ -359,6 +429,41 @@ static double measure(const struct op *op, uint64_t budget_ns)
 	return best;
 }
 
+/*
+ * The same, batch about batch through both tables: best ns per call
+ * through the program's names in *@prog, through libc's own in *@libc.
+ */
+static void measure_paired(const struct op *op, uint64_t budget_ns, double *prog, double *libc)
+{
+	const struct calls *via[2] = { &via_program, &via_libc };
+	double best[2] = { INFINITY, INFINITY };
+	uint64_t start;
+	int batches = 0;
+
+	for (int k = 0; k < 2; k++) {
+		C = via[k];
+		op->fn(op->batch);	/* warm up */
+	}
+	start = now_ns();
+	do {
+		for (int k = 0; k < 2; k++) {
+			uint64_t t;
+			double ns;
+
+			C = via[(batches + k) % 2];	/* P L, L P, ... */
+			t = now_ns();
+			op->fn(op->batch);
+			ns = (double)(now_ns() - t) / (double)op->batch;
+			if (ns < best[(batches + k) % 2])
+				best[(batches + k) % 2] = ns;
+		}
+		batches++;
+	} while (batches < 5 || now_ns() - start < budget_ns);
+	C = &via_program;
+	*prog = best[0];
+	*libc = best[1];
+}
+
 /* @calls calls of @op in its batches (the last one shorter), untimed. */
 static void count_calls(const struct op *op, long calls)
 {
@@ -372,6 +477,7 @@ static int child_main(const char *mode, const char *budget, const char *only, lo
 {
 	bool preloaded = !strcmp(mode, "preload");
 	uint64_t budget_ns = budget ? strtoull(budget, NULL, 10) * 1000u : 0;
+	void *libc_handle;
 	cpu_set_t mask;
 
 	if (preloaded != preload_mapped()) {
@@ -393,6 +499,16 @@ static int child_main(const char *mode, const char *budget, const char *only, lo
 	}
 	if (sched_getaffinity(0, sizeof(mask), &mask) || CPU_COUNT(&mask) != 1) {
 		fprintf(stderr, "bench-preload: %s process: not pinned to one CPU\n", mode);
+		return 2;
+	}
+
+	resolve(&via_program, RTLD_DEFAULT);
+	libc_handle = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	if (!libc_handle)
+		die("dlopen libc.so.6");
+	resolve(&via_libc, libc_handle);
+	if (!preloaded && memcmp(&via_program, &via_libc, sizeof(via_libc))) {
+		fprintf(stderr, "bench-preload: native process: a name is not libc's: abandoned\n");
 		return 2;
 	}
 
@@ -429,9 +545,18 @@ static int child_main(const char *mode, const char *budget, const char *only, lo
 		fflush(stdout);
 		return 0;
 	}
-	for (int i = 0; i < N_OPS; i++)
-		if (!only || atoi(only) == i)
+	for (int i = 0; i < N_OPS; i++) {
+		double prog, libc;
+
+		if (only && atoi(only) != i)
+			continue;
+		if (!preloaded) {
 			printf("%d %.3f\n", i, measure(&ops[i], budget_ns));
+			continue;
+		}
+		measure_paired(&ops[i], budget_ns, &prog, &libc);
+		printf("%d %.3f %.3f\n", i, prog, libc);
+	}
 	fflush(stdout);
 	return 0;
 }
@@ -495,8 +620,10 @@ static char **child_env(bool preloaded)
 	return env;
 }
 
-/* Run one child; fill @ns[op].  Return: false (and a message) if it failed. */
-static bool run_child(bool preloaded, uint64_t budget_us, double *ns)
+/* Run one child; fill @ns[op] (and, for the preloaded one, @libc[op]: the
+ * paired figure through libc's own names).  Return: false (and a message)
+ * if it failed. */
+static bool run_child(bool preloaded, uint64_t budget_us, double *ns, double *libc)
 {
 	char budget[32], line[256], child[] = "--child", native[] = "native", preload[] = "preload";
 	char *argv[] = { self_exe, child, preloaded ? preload : native, budget, NULL };
@@ -524,11 +651,14 @@ static bool run_child(bool preloaded, uint64_t budget_us, double *ns)
 	if (!f)
 		die("fdopen");
 	while (fgets(line, sizeof(line), f)) {
-		int i;
-		double v;
+		int i, k;
+		double v, l;
 
-		if (sscanf(line, "%d %lf", &i, &v) == 2 && i >= 0 && i < N_OPS) {
+		k = sscanf(line, "%d %lf %lf", &i, &v, &l);
+		if (k == (preloaded ? 3 : 2) && i >= 0 && i < N_OPS) {
 			ns[i] = v;
+			if (preloaded)
+				libc[i] = l;
 			got++;
 		}
 	}
@@ -545,12 +675,12 @@ static bool run_child(bool preloaded, uint64_t budget_us, double *ns)
 
 int main(int argc, char **argv)
 {
-	double best[2][N_OPS], ns[N_OPS];
+	double best[2][N_OPS], best_libc[N_OPS], ns[N_OPS], libc[N_OPS];
 	bool quick = false;
-	int rounds, cpu = -1, n_over = 0, n_wrapped = 0;
+	int rounds, cpu = -1, n_over = 0, n_wrapped = 0, n_over_paired = 0;
 	uint64_t budget_us, t0 = now_ns();
-	double worst = 0;
-	const char *worst_name = "";
+	double worst = 0, worst_paired = 0;
+	const char *worst_name = "", *worst_paired_name = "";
 	cpu_set_t mask, one;
 	struct utsname un;
 	ssize_t n;
@@ -575,8 +705,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	rounds = quick ? 3 : 6;
-	budget_us = quick ? 20000 : 50000;	/* per operation, per process, per round */
+	rounds = quick ? 3 : 16;
+	budget_us = 20000;	/* per operation, per process, per round */
 
 	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 	if (n <= 0)
@@ -614,39 +744,56 @@ int main(int argc, char **argv)
 	       "preloaded / native\n\n",
 	       rounds, cpu);
 
-	for (int m = 0; m < 2; m++)
-		for (int i = 0; i < N_OPS; i++)
-			best[m][i] = INFINITY;
+	for (int i = 0; i < N_OPS; i++)
+		best[0][i] = best[1][i] = best_libc[i] = INFINITY;
 	for (int r = 0; r < rounds; r++) {
 		for (int k = 0; k < 2; k++) {
 			int m = (r + k) % 2;	/* 0 native, 1 preloaded: N P, P N, ... */
 
-			if (!run_child(m == 1, budget_us, ns))
+			if (!run_child(m == 1, budget_us, ns, libc))
 				return 1;
-			for (int i = 0; i < N_OPS; i++)
+			for (int i = 0; i < N_OPS; i++) {
 				if (ns[i] < best[m][i])
 					best[m][i] = ns[i];
+				if (m == 1 && libc[i] < best_libc[i])
+					best_libc[i] = libc[i];
+			}
 		}
 	}
 
-	printf("%-32s %12s %12s %9s %7s\n", "ns per call", "native", "preloaded", "+ns", "ratio");
+	printf("%-32s %10s %10s %8s %7s | %10s %8s %7s\n", "ns per call", "native", "preloaded",
+	       "+ns", "ratio", "libc", "+ns", "paired");
 	for (int i = 0; i < N_OPS; i++) {
-		double ratio = best[1][i] / best[0][i];
+		double ratio = best[1][i] / best[0][i], paired = best[1][i] / best_libc[i];
 		bool over = ops[i].wrapped && ratio > TARGET;
+		bool over_paired = ops[i].wrapped && paired > TARGET;
 
-		printf("%-32s %12.1f %12.1f %+9.1f %6.3fx%s\n", ops[i].name, best[0][i], best[1][i],
-		       best[1][i] - best[0][i], ratio, over ? "  > target" : "");
+		printf("%-32s %10.1f %10.1f %+8.1f %6.3fx | %10.1f %+8.1f %6.3fx%s\n", ops[i].name,
+		       best[0][i], best[1][i], best[1][i] - best[0][i], ratio, best_libc[i],
+		       best[1][i] - best_libc[i], paired,
+		       over_paired ? "  > target" : over ? "  (> target across processes)" : "");
 		if (!ops[i].wrapped)
 			continue;
 		n_wrapped++;
 		n_over += over;
+		n_over_paired += over_paired;
 		if (ratio > worst) {
 			worst = ratio;
 			worst_name = ops[i].name;
 		}
+		if (paired > worst_paired) {
+			worst_paired = paired;
+			worst_paired_name = ops[i].name;
+		}
 	}
-	printf("\nverdict: %d of %d wrapped operations within the %.2fx target; worst %.3fx (%s)%s\n",
-	       n_wrapped - n_over, n_wrapped, TARGET, worst, worst_name,
+	printf("\nverdict, paired (the wrapper's cost: preloaded process, its calls against libc's "
+	       "own, batch about batch):\n  %d of %d wrapped operations within the %.2fx target; "
+	       "worst %.3fx (%s)%s\n",
+	       n_wrapped - n_over_paired, n_wrapped, TARGET, worst_paired, worst_paired_name,
+	       n_over_paired ? ": target missed" : ": target met");
+	printf("verdict, across processes (also the noise between two processes: see the "
+	       "getppid row):\n  %d of %d within the target; worst %.3fx (%s)%s\n",
+	       n_wrapped - n_over, n_wrapped, worst, worst_name,
 	       n_over ? ": target missed" : ": target met");
 	if (!access(socket_path, F_OK)) {
 		printf("note: a broker was started at %s (ordinary fds should not start one)\n",

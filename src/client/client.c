@@ -1406,7 +1406,8 @@ enum {
 #define fd_slot client_fd_slot
 static bool fdt_trusted;
 static pthread_mutex_t fdt_lock = PTHREAD_MUTEX_INITIALIZER;	/* a leaf */
-struct client_fd_slot *client_fdt[CLIENT_FDT_CHUNKS];
+struct client_fd_slot client_fdt_chunk0[CLIENT_FDT_CHUNK];
+struct client_fd_slot *client_fdt[CLIENT_FDT_CHUNKS] = { client_fdt_chunk0 };
 #define fdt client_fdt
 
 void client_trust_fd_numbers(void)
@@ -1415,8 +1416,9 @@ void client_trust_fd_numbers(void)
 }
 
 /*
- * The slot of @fd, its chunk allocated if @make, or NULL.  Chunks are
- * mmap()ed and published with a compare-and-swap, never freed: a lookup,
+ * The slot of @fd, its chunk allocated if @make, or NULL.  Chunk 0 is
+ * static; the others are mmap()ed and published with a compare-and-swap,
+ * never freed: a lookup,
  * and the state-only updates below, take no lock and allocate nothing that
  * a signal handler could not (the preload's close() and read() run there).
  */

@@ -303,7 +303,7 @@ static const char *emulated_dir(enum dev_path p)
 		fd = dmasync_real_open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0)
 			goto fail;
-		dmasync_real_close(fd);
+		DMASYNC_REAL_FAST(close)(fd);
 	}
 	if (dmasync_real_stat(paths[d], &st))
 		goto fail;
@@ -351,7 +351,7 @@ static const char *standin_file_path(enum dev_path p, char *buf, size_t len)
 		fd = dmasync_real_open(buf, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0)
 			return NULL;
-		dmasync_real_close(fd);
+		DMASYNC_REAL_FAST(close)(fd);
 		return buf;
 	}
 	return (size_t)snprintf(buf, len, "%s/%s", dir, name) < len ? buf : NULL;
@@ -1019,10 +1019,10 @@ static int fdinfo_open(int fd, const struct client_obj *obj, int flags)
 	m = memfd_create("fdinfo", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
 	if (m < 0)
 		return -1;
-	if (dmasync_real_write(m, text, (size_t)n) != n || dmasync_real_lseek(m, 0, SEEK_SET)) {
+	if (DMASYNC_REAL_FAST(write)(m, text, (size_t)n) != n || DMASYNC_REAL_FAST(lseek)(m, 0, SEEK_SET)) {
 		int e = errno;
 
-		dmasync_real_close(m);
+		DMASYNC_REAL_FAST(close)(m);
 		errno = e;
 		return -1;
 	}
@@ -1107,7 +1107,7 @@ static SLOW int listing_open(enum dev_path p, int flags)
 	env = calloc((size_t)n + 1, sizeof(*env));
 	if (!env || posix_spawn_file_actions_init(&fa)) {
 		free(env);
-		dmasync_real_close(memfd);
+		DMASYNC_REAL_FAST(close)(memfd);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -1127,7 +1127,7 @@ static SLOW int listing_open(enum dev_path p, int flags)
 		/* A program that ignores SIGCHLD has it reaped for us: ECHILD. */
 		while (dmasync_real_waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
-		if (dmasync_real_lseek(memfd, 0, SEEK_END) > 0) {
+		if (DMASYNC_REAL_FAST(lseek)(memfd, 0, SEEK_END) > 0) {
 			char path[40];
 
 			snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
@@ -1137,7 +1137,7 @@ static SLOW int listing_open(enum dev_path p, int flags)
 	}
 	posix_spawn_file_actions_destroy(&fa);
 	free(env);
-	dmasync_real_close(memfd);
+	DMASYNC_REAL_FAST(close)(memfd);
 	if (fd < 0)
 		errno = err;
 	return fd;
@@ -2593,7 +2593,7 @@ EXPORT int preload_ioctl(int fd, unsigned long request, void *arg) __asm__("ioct
 int preload_ioctl(int fd, unsigned long request, void *arg)
 {
 	if (FAST(client_fd_none(fd) && !uapi_files_any()))
-		return dmasync_real_ioctl_ptr(fd, request, arg);
+		return DMASYNC_REAL_FAST(ioctl)(fd, request, arg);
 	return ioctl_slow(fd, request, arg);
 }
 
@@ -2663,7 +2663,7 @@ static inline int close_plain(struct client_fd_slot *s, int fd)
 	int r;
 
 	__atomic_store_n(&s->state, CLIENT_FD_CLOSING_STATE, __ATOMIC_RELEASE);
-	r = dmasync_real_close(fd);
+	r = DMASYNC_REAL_FAST(close)(fd);
 	__atomic_store_n(&s->state, CLIENT_FD_UNKNOWN, __ATOMIC_RELEASE);
 	return r;
 }
@@ -2708,7 +2708,7 @@ static SLOW int close_slow(int fd)
 	if (mine && !uapi_files_any())
 		r = client_close_obj(fd, &obj);
 	else
-		r = mine ? dmasync_close(fd) : dmasync_real_close(fd);
+		r = mine ? dmasync_close(fd) : DMASYNC_REAL_FAST(close)(fd);
 	if (fd >= 0)
 		client_fds_closed((unsigned int)fd, (unsigned int)fd);
 	if (!r)
@@ -2810,7 +2810,7 @@ static SLOW int dup_slow(int fd)
 		errno = EBADF;	/* a number the program never opened */
 		return -1;
 	}
-	return dup_record(fd, dmasync_real_dup(fd));
+	return dup_record(fd, DMASYNC_REAL_FAST(dup)(fd));
 }
 
 /* The fast path: a copy of an fd the table knows is not dmasync's, below
@@ -2822,7 +2822,7 @@ EXPORT int dup(int fd)
 
 	if (!FAST(fd < __atomic_load_n(&lib_floor, __ATOMIC_RELAXED)))
 		return dup_slow(fd);
-	r = dmasync_real_dup(fd);
+	r = DMASYNC_REAL_FAST(dup)(fd);
 	if (!FAST(r >= 0 && client_fd_none(fd) && (d = client_fd_slot(r))))
 		return dup_record(fd, r);
 	__atomic_store_n(&d->state, CLIENT_FD_NONE, __ATOMIC_RELEASE);
@@ -2870,7 +2870,7 @@ static int dup_over(int fd, int fd2, int flags, bool three)
 		 * number had not been open (it was not, for the program). */
 		int e = errno;
 
-		dmasync_real_close(fd2);
+		DMASYNC_REAL_FAST(close)(fd2);
 		errno = e;
 	}
 	if (fd2 >= 0 && fd2 != fd)
@@ -2957,7 +2957,7 @@ static SLOW int fcntl_slow(int fd, int cmd, void *arg)
 	} else {
 		obj.kind = IPC_KIND_NONE;
 	}
-	r = dmasync_real_fcntl_ptr(fd, cmd, arg);
+	r = DMASYNC_REAL_FAST(fcntl)(fd, cmd, arg);
 	if (r < 0)
 		return r;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
@@ -2988,7 +2988,7 @@ static inline int do_fcntl(int fd, int cmd, void *arg)
 
 	if (FAST((fd < floor || !floor) && cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC &&
 		 (!fcntl_request_ours(cmd) || client_fd_none(fd))))
-		return dmasync_real_fcntl_ptr(fd, cmd, arg);
+		return DMASYNC_REAL_FAST(fcntl)(fd, cmd, arg);
 	return fcntl_slow(fd, cmd, arg);
 }
 
@@ -3128,13 +3128,13 @@ static SLOW ssize_t read_slow(int fd, void *buf, size_t n)
 {
 	if (refused_rw(fd, RW_PLAIN(false)))
 		return -1;
-	return dmasync_real_read(fd, buf, n);
+	return DMASYNC_REAL_FAST(read)(fd, buf, n);
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	if (FAST(client_fd_none(fd)))
-		return dmasync_real_read(fd, buf, n);
+		return DMASYNC_REAL_FAST(read)(fd, buf, n);
 	return read_slow(fd, buf, n);
 }
 
@@ -3142,13 +3142,13 @@ static SLOW ssize_t write_slow(int fd, const void *buf, size_t n)
 {
 	if (refused_rw(fd, RW_PLAIN(true)))
 		return -1;
-	return dmasync_real_write(fd, buf, n);
+	return DMASYNC_REAL_FAST(write)(fd, buf, n);
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	if (FAST(client_fd_none(fd)))
-		return dmasync_real_write(fd, buf, n);
+		return DMASYNC_REAL_FAST(write)(fd, buf, n);
 	return write_slow(fd, buf, n);
 }
 
@@ -3848,7 +3848,7 @@ static SLOW off_t lseek_slow(int fd, off_t off, int whence)
 static inline off_t do_lseek(int fd, off_t off, int whence)
 {
 	if (FAST(client_fd_none(fd) && !uapi_files_any()))
-		return dmasync_real_lseek(fd, off, whence);
+		return DMASYNC_REAL_FAST(lseek)(fd, off, whence);
 	return lseek_slow(fd, off, whence);
 }
 
@@ -3870,7 +3870,7 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	struct stat st;
 
 	if ((flags & MAP_ANONYMOUS) || (client_fd_none(fd) && !uapi_files_any()))
-		return dmasync_real_mmap(addr, len, prot, flags, fd, off);
+		return DMASYNC_REAL_FAST(mmap)(addr, len, prot, flags, fd, off);
 	saved = errno;
 	p = dmasync_mmap(addr, len, prot, flags, fd, off);
 	if (p == MAP_FAILED)
@@ -4262,7 +4262,7 @@ static SLOW int poll_slow(struct pollfd *fds, nfds_t n, int timeout)
 
 	if (!(kinds & (POLL_DMABUF | POLL_SYNC_FILE)) && (n <= 64 || !client_enabled())) {
 		client_settle_for_epoll_sets();
-		r = dmasync_real_poll(fds, n, timeout);
+		r = DMASYNC_REAL_FAST(poll)(fds, n, timeout);
 	} else {
 		r = dmasync_poll(fds, n, timeout);
 	}
@@ -4279,7 +4279,7 @@ EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	if (FAST(!__atomic_load_n(&client_epoll_sets_hold_ours, __ATOMIC_RELAXED) &&
 		 poll_all_none(fds, n)))
-		return dmasync_real_poll(fds, n, timeout);
+		return DMASYNC_REAL_FAST(poll)(fds, n, timeout);
 	return poll_slow(fds, n, timeout);
 }
 

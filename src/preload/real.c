@@ -24,21 +24,23 @@
  * pointer is published with release/acquire: any thread that sees it sees
  * a usable function.  The stub passes its parameters on as they came
  * (@args), and the unevaluated call of @name checks them against libc's
- * declaration.
+ * declaration.  The pointer itself is dmasync_real_ptr_NAME (hidden, like
+ * every symbol here), which the wrappers' fast paths jump through directly
+ * (DMASYNC_REAL_FAST() in real.h).
  */
 #define REAL(ret, name, params, args)                                           \
 	typedef ret (*name##_fn) params;                                        \
 	static ret first_##name params;                                         \
-	static name##_fn real_##name = first_##name;                            \
+	name##_fn dmasync_real_ptr_##name = first_##name;                       \
 	static __attribute__((noinline, cold)) ret first_##name params          \
 	{                                                                       \
 		name##_fn next = (name##_fn)dlsym(RTLD_NEXT, #name);            \
                                                                                 \
 		(void)sizeof(name args);                                        \
-		__atomic_store_n(&real_##name, next, __ATOMIC_RELEASE);         \
+		__atomic_store_n(&dmasync_real_ptr_##name, next, __ATOMIC_RELEASE); \
 		return next args;                                               \
 	}
-#define CALL(name) (__atomic_load_n(&real_##name, __ATOMIC_ACQUIRE))
+#define CALL(name) DMASYNC_REAL_FAST(name)
 
 /* Whether open flags carry a mode argument. */
 static int wants_mode(int flags)
@@ -54,7 +56,7 @@ static int wants_mode(int flags)
 #define REAL_VA(name, type, params, last, args)                                 \
 	typedef __typeof__(&name) name##_fn;                                    \
 	static int first_##name params;                                         \
-	static name##_fn real_##name = first_##name;                            \
+	name##_fn dmasync_real_ptr_##name = first_##name;                       \
 	static __attribute__((noinline, cold)) int first_##name params          \
 	{                                                                       \
 		name##_fn next = (name##_fn)dlsym(RTLD_NEXT, #name);            \
@@ -64,7 +66,7 @@ static int wants_mode(int flags)
 		va_start(ap, last);                                             \
 		arg = va_arg(ap, type);                                         \
 		va_end(ap);                                                     \
-		__atomic_store_n(&real_##name, next, __ATOMIC_RELEASE);         \
+		__atomic_store_n(&dmasync_real_ptr_##name, next, __ATOMIC_RELEASE); \
 		return next args;                                               \
 	}
 
@@ -162,12 +164,12 @@ PASS(int, close_range, (unsigned int lo, unsigned int hi, int flags), (lo, hi, f
 /* void: the stub's "return f(lo)" would be one of a void expression */
 typedef void (*closefrom_fn)(int lo);
 static void first_closefrom(int lo);
-static closefrom_fn real_closefrom = first_closefrom;
+static closefrom_fn dmasync_real_ptr_closefrom = first_closefrom;
 static __attribute__((noinline, cold)) void first_closefrom(int lo)
 {
 	closefrom_fn next = (closefrom_fn)dlsym(RTLD_NEXT, "closefrom");
 
-	__atomic_store_n(&real_closefrom, next, __ATOMIC_RELEASE);
+	__atomic_store_n(&dmasync_real_ptr_closefrom, next, __ATOMIC_RELEASE);
 	next(lo);
 }
 
@@ -314,7 +316,7 @@ PASS(ssize_t, vmsplice, (int fd, const struct iovec *iov, size_t n, unsigned int
 /* Variadic in libc: its optional new address always passed. */
 typedef __typeof__(&mremap) mremap_fn;
 static void *first_mremap(void *old, size_t old_len, size_t new_len, int flags, ...);
-static mremap_fn real_mremap = first_mremap;
+static mremap_fn dmasync_real_ptr_mremap = first_mremap;
 static __attribute__((noinline, cold)) void *first_mremap(void *old, size_t old_len,
 							  size_t new_len, int flags, ...)
 {
@@ -325,7 +327,7 @@ static __attribute__((noinline, cold)) void *first_mremap(void *old, size_t old_
 	va_start(ap, flags);
 	new_addr = va_arg(ap, void *);
 	va_end(ap);
-	__atomic_store_n(&real_mremap, next, __ATOMIC_RELEASE);
+	__atomic_store_n(&dmasync_real_ptr_mremap, next, __ATOMIC_RELEASE);
 	return next(old, old_len, new_len, flags, new_addr);
 }
 
@@ -444,7 +446,8 @@ FILE *dmasync_real_fopen64(const char *path, const char *mode)
 		name##_fn next = (name##_fn)dlsym(RTLD_NEXT, #name);            \
                                                                                 \
 		if (next)                                                       \
-			__atomic_store_n(&real_##name, next, __ATOMIC_RELEASE); \
+			__atomic_store_n(&dmasync_real_ptr_##name, next,        \
+					 __ATOMIC_RELEASE);                     \
 	} while (0)
 
 void dmasync_real_prime(void)

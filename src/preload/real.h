@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 int dmasync_real_open(const char *path, int flags, ...);
@@ -179,6 +180,26 @@ int dmasync_real_mincore(void *addr, size_t len, unsigned char *vec);
 void *dmasync_real_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 
 ssize_t dmasync_real_vmsplice(int fd, const struct iovec *iov, size_t n, unsigned int flags);
+
+/*
+ * The pointer behind each dmasync_real_NAME() (libc's NAME once resolved;
+ * a resolving stub before), for the wrappers' fast paths on the program's
+ * plain fds: DMASYNC_REAL_FAST(read)(fd, buf, n) jumps to libc from the
+ * wrapper itself, a call and a code page fewer than dmasync_real_read()
+ * (on a machine that flushes the TLB at every system call, each page
+ * touched on the way costs a walk; bench/bench-preload.c).
+ */
+#define DMASYNC_REAL_FAST(name) (__atomic_load_n(&dmasync_real_ptr_##name, __ATOMIC_ACQUIRE))
+extern int (*dmasync_real_ptr_close)(int fd);
+extern int (*dmasync_real_ptr_dup)(int fd);
+extern int (*dmasync_real_ptr_ioctl)(int fd, unsigned long request, ...);
+extern int (*dmasync_real_ptr_fcntl)(int fd, int cmd, ...);
+extern ssize_t (*dmasync_real_ptr_read)(int fd, void *buf, size_t n);
+extern ssize_t (*dmasync_real_ptr_write)(int fd, const void *buf, size_t n);
+extern off_t (*dmasync_real_ptr_lseek)(int fd, off_t off, int whence);
+extern void *(*dmasync_real_ptr_mmap)(void *addr, size_t len, int prot, int flags, int fd,
+				      off_t off);
+extern int (*dmasync_real_ptr_poll)(struct pollfd *fds, nfds_t n, int timeout);
 
 /*
  * dmasync_real_prime - resolve the async-signal-safe ones now (the
