@@ -81,8 +81,10 @@
  * walk (a nested one in a VM) on every call.  So the fast paths touch as
  * few as they can: the wrapper's code, the slot of the fd (fds 0-1023 in
  * a static chunk, no directory to load) and libc's pointer, jumped through
- * from the wrapper itself (session 25: 5 pages to 3; read's paired cost
- * went from about +43 ns to +28 ns, send+recv's from +180 to +49).
+ * from the wrapper itself (session 25: 5 pages to 3; in means of 4-5
+ * paired runs, read went from about +43 ns to +22-28, write from +42-50
+ * to +20-29, send+recv from +86-180 to +42-49; dup+close and open+close
+ * moved within their noise, about 30 ns).
  *
  * The preload: $DMASYNC_PRELOAD, else ../src/preload/libdmasync-preload.so
  * beside this program in the build tree.
