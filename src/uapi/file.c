@@ -820,25 +820,44 @@ bool uapi_files_reclaim_fds(int err)
  * hang-up is handled, so uapi_installed_count bounds them.  When it has doubled
  * since the last drain (and is at least DRAIN_MIN), the creating thread
  * handles pending hang-ups itself instead of waiting for the monitor.
+ * When it has fallen to a quarter of the threshold, the objects live at
+ * the last drain are mostly gone: drain once more to set the threshold
+ * from the objects live now.  Without that, a burst of live objects left
+ * the threshold at twice its size for good, and a later backlog of closed
+ * ones could grow that far (EMFILE in a program's own pipe2() at a low
+ * RLIMIT_NOFILE, after a stress test with hundreds of objects).
  */
 #define DRAIN_MIN 64u
 static unsigned int drain_threshold = DRAIN_MIN;
 
 void uapi_files_maybe_drain(void)
 {
+	unsigned int n, t;
 	bool drain;
 
 	if (core_spinlocks_held())
 		return;
 	pthread_mutex_lock(&registry_lock);
-	drain = uapi_installed_count >= drain_threshold;
+	n = uapi_installed_count;
+	t = drain_threshold;
 	pthread_mutex_unlock(&registry_lock);
+	drain = n >= t || (t > DRAIN_MIN && n < t / 4);
 	if (!drain)
 		return;
 	uapi_files_drain();
 	pthread_mutex_lock(&registry_lock);
 	drain_threshold = uapi_installed_count * 2 > DRAIN_MIN ? uapi_installed_count * 2 : DRAIN_MIN;
 	pthread_mutex_unlock(&registry_lock);
+}
+
+unsigned int uapi_files_drain_threshold(void)
+{
+	unsigned int t;
+
+	pthread_mutex_lock(&registry_lock);
+	t = drain_threshold;
+	pthread_mutex_unlock(&registry_lock);
+	return t;
 }
 
 int uapi_files_reap(void)

@@ -404,6 +404,10 @@ int uapi_thread_start(void *(*fn)(void *), void *arg);
 /* Number of installed objects (for tests). */
 unsigned int uapi_files_count(void);
 
+/* The installed count at which creators next drain hang-ups themselves
+ * (uapi_files_maybe_drain(); for tests). */
+unsigned int uapi_files_drain_threshold(void);
+
 /*
  * One-shot readiness watch: the monitor thread calls @func(@watch) once,
  * when @fd polls readable (or reports an error or hang-up), after taking

@@ -490,6 +490,42 @@ TEST(release_of_sw_sync_points)
 	}
 }
 
+/*
+ * Creators drain pending hang-ups once the installed objects have doubled
+ * since the last drain.  After a burst of live objects has gone, the next
+ * creation sets the threshold from what is live now: it used to stay at
+ * twice the burst, so a later backlog of closed objects could grow that
+ * far before anyone drained it.
+ */
+TEST(drain_threshold_follows_the_live_objects)
+{
+	unsigned int files0 = uapi_files_count();
+	int fds[300], fd;
+
+	for (int i = 0; i < 300; i++) {
+		struct dma_fence *f = tf_new(1);
+
+		fds[i] = sync_file_create_fd(f);
+		dma_fence_put(f);
+		REQUIRE(fds[i] >= 0);
+	}
+	/* The burst's drains raised it (at 64, 128, 256 installed). */
+	CHECK(uapi_files_drain_threshold() >= 512);
+	for (int i = 0; i < 300; i++)
+		close(fds[i]);
+	CHECK(WAIT_UNTIL(uapi_files_count() == files0, 5000));
+	{
+		struct dma_fence *f = tf_new(1);
+
+		fd = sync_file_create_fd(f);
+		dma_fence_put(f);
+	}
+	REQUIRE(fd >= 0);
+	CHECK_EQ(uapi_files_drain_threshold(), 64);
+	close(fd);
+	CHECK(WAIT_UNTIL(uapi_files_count() == files0, 2000));
+}
+
 TEST(release_synchronously_with_reap)
 {
 	long live0 = tf_live();
