@@ -303,7 +303,7 @@ static const char *emulated_dir(enum dev_path p)
 		fd = dmasync_real_open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0)
 			goto fail;
-		DMASYNC_REAL_FAST(close)(fd);
+		dmasync_real_close(fd);
 	}
 	if (dmasync_real_stat(paths[d], &st))
 		goto fail;
@@ -351,7 +351,7 @@ static const char *standin_file_path(enum dev_path p, char *buf, size_t len)
 		fd = dmasync_real_open(buf, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0)
 			return NULL;
-		DMASYNC_REAL_FAST(close)(fd);
+		dmasync_real_close(fd);
 		return buf;
 	}
 	return (size_t)snprintf(buf, len, "%s/%s", dir, name) < len ? buf : NULL;
@@ -1019,10 +1019,10 @@ static int fdinfo_open(int fd, const struct client_obj *obj, int flags)
 	m = memfd_create("fdinfo", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
 	if (m < 0)
 		return -1;
-	if (DMASYNC_REAL_FAST(write)(m, text, (size_t)n) != n || DMASYNC_REAL_FAST(lseek)(m, 0, SEEK_SET)) {
+	if (dmasync_real_write(m, text, (size_t)n) != n || dmasync_real_lseek(m, 0, SEEK_SET)) {
 		int e = errno;
 
-		DMASYNC_REAL_FAST(close)(m);
+		dmasync_real_close(m);
 		errno = e;
 		return -1;
 	}
@@ -1107,7 +1107,7 @@ static SLOW int listing_open(enum dev_path p, int flags)
 	env = calloc((size_t)n + 1, sizeof(*env));
 	if (!env || posix_spawn_file_actions_init(&fa)) {
 		free(env);
-		DMASYNC_REAL_FAST(close)(memfd);
+		dmasync_real_close(memfd);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -1127,7 +1127,7 @@ static SLOW int listing_open(enum dev_path p, int flags)
 		/* A program that ignores SIGCHLD has it reaped for us: ECHILD. */
 		while (dmasync_real_waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
-		if (DMASYNC_REAL_FAST(lseek)(memfd, 0, SEEK_END) > 0) {
+		if (dmasync_real_lseek(memfd, 0, SEEK_END) > 0) {
 			char path[40];
 
 			snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
@@ -1137,7 +1137,7 @@ static SLOW int listing_open(enum dev_path p, int flags)
 	}
 	posix_spawn_file_actions_destroy(&fa);
 	free(env);
-	DMASYNC_REAL_FAST(close)(memfd);
+	dmasync_real_close(memfd);
 	if (fd < 0)
 		errno = err;
 	return fd;
@@ -2708,7 +2708,7 @@ static SLOW int close_slow(int fd)
 	if (mine && !uapi_files_any())
 		r = client_close_obj(fd, &obj);
 	else
-		r = mine ? dmasync_close(fd) : DMASYNC_REAL_FAST(close)(fd);
+		r = mine ? dmasync_close(fd) : dmasync_real_close(fd);
 	if (fd >= 0)
 		client_fds_closed((unsigned int)fd, (unsigned int)fd);
 	if (!r)
@@ -2810,7 +2810,7 @@ static SLOW int dup_slow(int fd)
 		errno = EBADF;	/* a number the program never opened */
 		return -1;
 	}
-	return dup_record(fd, DMASYNC_REAL_FAST(dup)(fd));
+	return dup_record(fd, dmasync_real_dup(fd));
 }
 
 /* The fast path: a copy of an fd the table knows is not dmasync's, below
@@ -2870,7 +2870,7 @@ static int dup_over(int fd, int fd2, int flags, bool three)
 		 * number had not been open (it was not, for the program). */
 		int e = errno;
 
-		DMASYNC_REAL_FAST(close)(fd2);
+		dmasync_real_close(fd2);
 		errno = e;
 	}
 	if (fd2 >= 0 && fd2 != fd)
@@ -2957,7 +2957,7 @@ static SLOW int fcntl_slow(int fd, int cmd, void *arg)
 	} else {
 		obj.kind = IPC_KIND_NONE;
 	}
-	r = DMASYNC_REAL_FAST(fcntl)(fd, cmd, arg);
+	r = dmasync_real_fcntl_ptr(fd, cmd, arg);
 	if (r < 0)
 		return r;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
@@ -3128,7 +3128,7 @@ static SLOW ssize_t read_slow(int fd, void *buf, size_t n)
 {
 	if (refused_rw(fd, RW_PLAIN(false)))
 		return -1;
-	return DMASYNC_REAL_FAST(read)(fd, buf, n);
+	return dmasync_real_read(fd, buf, n);
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t n)
@@ -3142,7 +3142,7 @@ static SLOW ssize_t write_slow(int fd, const void *buf, size_t n)
 {
 	if (refused_rw(fd, RW_PLAIN(true)))
 		return -1;
-	return DMASYNC_REAL_FAST(write)(fd, buf, n);
+	return dmasync_real_write(fd, buf, n);
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t n)
@@ -4262,7 +4262,7 @@ static SLOW int poll_slow(struct pollfd *fds, nfds_t n, int timeout)
 
 	if (!(kinds & (POLL_DMABUF | POLL_SYNC_FILE)) && (n <= 64 || !client_enabled())) {
 		client_settle_for_epoll_sets();
-		r = DMASYNC_REAL_FAST(poll)(fds, n, timeout);
+		r = dmasync_real_poll(fds, n, timeout);
 	} else {
 		r = dmasync_poll(fds, n, timeout);
 	}

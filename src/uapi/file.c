@@ -850,14 +850,20 @@ void uapi_files_maybe_drain(void)
 	pthread_mutex_unlock(&registry_lock);
 }
 
-unsigned int uapi_files_drain_threshold(void)
+/* A counter of the registry's, read under its lock. */
+static unsigned int registry_read(const unsigned int *v)
 {
-	unsigned int t;
+	unsigned int n;
 
 	pthread_mutex_lock(&registry_lock);
-	t = drain_threshold;
+	n = *v;
 	pthread_mutex_unlock(&registry_lock);
-	return t;
+	return n;
+}
+
+unsigned int uapi_files_drain_threshold(void)
+{
+	return registry_read(&drain_threshold);
 }
 
 int uapi_files_reap(void)
@@ -876,12 +882,7 @@ int uapi_files_reap(void)
 
 unsigned int uapi_files_count(void)
 {
-	unsigned int n;
-
-	pthread_mutex_lock(&registry_lock);
-	n = uapi_installed_count;
-	pthread_mutex_unlock(&registry_lock);
-	return n;
+	return registry_read(&uapi_installed_count);
 }
 
 int uapi_file_word(int fd)
